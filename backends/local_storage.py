@@ -1,0 +1,127 @@
+"""Local-directory storage: the embedded default. Keys are relative paths below the root; every
+write goes to a temporary file in the same directory and is renamed into place, so a reader never
+sees a partial object."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path, PurePosixPath
+
+from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
+
+
+def validate_key(key: str) -> str:
+    """Keys are produced by MediaFlow, but check anyway that one can never leave the root."""
+    path = PurePosixPath(key)
+    if not key or path.is_absolute() or any(part in ("", ".", "..") for part in path.parts) or "\\" in key:
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class LocalStorage:
+    supports_s3_sources = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def location(self, key: str) -> str:
+        return str(self._path(key))
+
+    def key_for(self, location: str) -> str | None:
+        try:
+            relative = Path(location).resolve().relative_to(self.root)
+        except ValueError:
+            return None
+        return relative.as_posix()
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+        target = self._path(key)
+        await asyncio.to_thread(self._copy_atomically, Path(path), target)
+        return str(target)
+
+    @staticmethod
+    def _copy_atomically(source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_bytes: int) -> int:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UploadTooLargeError(f"upload exceeds the limit of {max_bytes} bytes")
+                    await asyncio.to_thread(out.write, chunk)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return size
+
+    async def get_file(self, key: str, dest: Path) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFoundError(f"no stored object {key!r}")
+        await asyncio.to_thread(shutil.copyfile, source, dest)
+
+    async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
+        path = self._path(key)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"no stored object {key!r}") from exc
+        size = os.fstat(handle.fileno()).st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                    yield chunk
+            finally:
+                handle.close()
+
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return StoredObject(size=size, content_type=content_type, chunks=chunks())
+
+    async def presigned_url(self, key: str, filename: str) -> str | None:
+        return None
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    async def fetch_uri(self, uri: str, dest: Path) -> None:
+        raise StorageError(
+            f"cannot read {uri!r}: S3 is not configured (set STORAGE_BACKEND=s3 and the AWS_* settings)"
+        )
+
+    async def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".ping-")
+            probe.close()
+        except OSError as exc:
+            raise StorageUnavailableError(f"local storage directory {self.root} is not writable: {exc}") from exc
+
+    async def close(self) -> None:
+        return None

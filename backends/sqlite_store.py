@@ -1,0 +1,148 @@
+"""SQLite job store: the embedded default. One file, shared safely by the API and any number of
+worker processes on the same machine (WAL mode; every change is a single conditional UPDATE)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from db import Expect, JobExistsError, StoreUnavailableError, check_changes
+from schema import Job, JobStatus, format_timestamp, utcnow
+
+# One column per Job field; the record is rebuilt with Job.from_document.
+_COLUMNS = list(Job.model_fields)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    {", ".join(f"{name} {'INTEGER' if name in ('progress', 'attempts', 'version') else 'TEXT'}" for name in _COLUMNS)},
+    PRIMARY KEY (job_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_status_created ON jobs (status, created_at, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_lease ON jobs (status, lease_expires_at);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+"""
+
+
+def _to_column(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if hasattr(value, "value"):  # StrEnum
+        return value.value
+    return value
+
+
+class SqliteJobStore:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    async def open(cls, path: Path) -> "SqliteJobStore":
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = await aiosqlite.connect(path, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(f"cannot open the SQLite job store at {path}: {exc}") from exc
+        connection.row_factory = aiosqlite.Row
+        # WAL lets readers (the API) run while a worker writes; busy_timeout makes concurrent
+        # writers from other processes wait instead of failing.
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA busy_timeout=30000")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.executescript(_SCHEMA)
+        await connection.commit()
+        return cls(connection)
+
+    async def create(self, job: Job) -> None:
+        document = job.to_document()
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        try:
+            await self._db.execute(
+                f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                [document[name] for name in _COLUMNS],
+            )
+            await self._db.commit()
+        except sqlite3.IntegrityError as exc:
+            await self._db.rollback()
+            raise JobExistsError(job.job_id) from exc
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Job.from_document(dict(row)) if row else None
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        skip: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[Job]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        order = "ASC" if oldest_first else "DESC"
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY created_at {order}, job_id {order} LIMIT ? OFFSET ?"
+        async with self._db.execute(sql, [*params, limit, skip]) as cursor:
+            rows = await cursor.fetchall()
+        return [Job.from_document(dict(row)) for row in rows]
+
+    async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
+        check_changes(changes)
+        assignments = [f"{name} = ?" for name in changes] + ["updated_at = ?", "version = version + 1"]
+        params: list[Any] = [_to_column(value) for value in changes.values()] + [format_timestamp(utcnow())]
+        where, where_params = ["job_id = ?"], [job_id]
+        if expect.status is not None:
+            where.append(f"status IN ({', '.join('?' for _ in expect.status)})")
+            where_params.extend(status.value for status in expect.status)
+        if expect.worker_id is not None:
+            where.append("worker_id = ?")
+            where_params.append(expect.worker_id)
+        if expect.version is not None:
+            where.append("version = ?")
+            where_params.append(expect.version)
+        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING *"
+        async with self._db.execute(sql, [*params, *where_params]) as cursor:
+            row = await cursor.fetchone()
+        await self._db.commit()
+        return Job.from_document(dict(row)) if row else None
+
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
+        async with self._db.execute(
+            "SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Job.from_document(dict(row)) if row else None
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        async with self._db.execute(
+            "SELECT * FROM jobs WHERE status = ? AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
+            (JobStatus.PROCESSING.value, format_timestamp(now), limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Job.from_document(dict(row)) for row in rows]
+
+    async def ping(self) -> None:
+        try:
+            await self._db.execute("SELECT 1")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite job store is not usable: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._db.close()

@@ -1,0 +1,114 @@
+"""MediaFlow configuration: one `Settings` object read from the environment and `.env`.
+
+The seed README's names (DB_BACKEND, MONGO_URL, KAFKA_TOPIC, OUTPUT_BUCKET, ...) are kept unchanged.
+With nothing configured, everything runs embedded: SQLite job store, a queue that claims straight from
+the store, and a local output directory.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- Job store (seed names) -------------------------------------------------------------------
+    DB_BACKEND: Literal["sqlite", "mongodb", "dynamodb"] = "sqlite"
+    DB_NAME: str = "mediaflow"
+    MONGO_URL: str = "mongodb://localhost:27017"
+    MONGO_JOBS_COLLECTION: str = "jobs"
+    SQLITE_PATH: Path = Path("data/mediaflow.db")
+
+    # --- AWS (seed names; AWS_ACCESS_KEY_ID is accepted as an alias of AWS_ACCESS_KEY) -----------
+    AWS_REGION: str = "us-east-1"
+    AWS_ACCESS_KEY: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY")
+    AWS_ACCESS_KEY_ID: str | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
+    # Endpoint overrides for S3- and DynamoDB-compatible servers (MinIO, SeaweedFS, DynamoDB Local).
+    AWS_ENDPOINT_URL: str | None = None
+    S3_ENDPOINT_URL: str | None = None
+    DYNAMODB_ENDPOINT_URL: str | None = None
+
+    # --- Queue (seed names) ------------------------------------------------------------------------
+    # "embedded": workers claim queued jobs straight from the job store (one machine, or several
+    # workers sharing a store). "kafka": the API publishes job ids to KAFKA_TOPIC.
+    QUEUE_BACKEND: Literal["embedded", "kafka"] = "embedded"
+    KAFKA_BOOTSTRAP_SERVERS: str = "localhost:9092"
+    KAFKA_TOPIC: str = "video-processing-jobs"
+    KAFKA_CONSUMER_GROUP: str = "video-processors"
+    KAFKA_TOPIC_PARTITIONS: int = Field(default=2, ge=1)
+    KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=1000)
+    KAFKA_HEARTBEAT_INTERVAL_MS: int = Field(default=3_000, ge=100)
+    KAFKA_DELIVERY_TIMEOUT_S: float = Field(default=10.0, gt=0)
+
+    # --- Storage (seed names) ----------------------------------------------------------------------
+    # "local": outputs, logs and uploads under LOCAL_STORAGE_DIR. "s3": under OUTPUT_BUCKET.
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    OUTPUT_BUCKET: str = "mediaflow-outputs"
+    OUTPUT_PREFIX: str = "processed"
+    LOCAL_STORAGE_DIR: Path = Path("data/storage")
+    # Serve downloads as a redirect to a presigned S3 URL instead of streaming through the API.
+    S3_PRESIGNED_DOWNLOADS: bool = False
+    S3_PRESIGN_EXPIRES_S: int = Field(default=3600, ge=60)
+
+    # --- Sources -----------------------------------------------------------------------------------
+    # Local paths are accepted only below these directories (comma-separated), after resolving
+    # symlinks and "..". Never an arbitrary path on the server.
+    LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
+    UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
+
+    # --- Worker ------------------------------------------------------------------------------------
+    WORKER_CONCURRENCY: int = Field(default=1, ge=0, description="in-process workers for `mediaflow serve`")
+    LEASE_SECONDS: float = Field(default=30.0, gt=0)
+    MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    POLL_INTERVAL_S: float = Field(default=1.0, gt=0)
+    PROGRESS_WRITE_INTERVAL_S: float = Field(default=1.0, ge=0)
+    WORK_DIR: Path | None = None  # temp files; default: the system temp dir
+    FFMPEG_BINARY: str | None = None
+    FFPROBE_BINARY: str | None = None
+    FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
+
+    # --- API / logs --------------------------------------------------------------------------------
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["console", "json"] = "console"
+
+    @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def aws_access_key_id(self) -> str | None:
+        return self.AWS_ACCESS_KEY or self.AWS_ACCESS_KEY_ID
+
+    @property
+    def aws_secret(self) -> str | None:
+        return self.AWS_SECRET_ACCESS_KEY.get_secret_value() if self.AWS_SECRET_ACCESS_KEY else None
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        return self.S3_ENDPOINT_URL or self.AWS_ENDPOINT_URL
+
+    @property
+    def dynamodb_endpoint(self) -> str | None:
+        return self.DYNAMODB_ENDPOINT_URL or self.AWS_ENDPOINT_URL
+
+    @property
+    def source_roots(self) -> list[Path]:
+        """Allowed local source directories, absolute and with symlinks resolved."""
+        return [root.expanduser().resolve() for root in self.LOCAL_SOURCE_ROOTS]
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     # --- AWS (seed names; AWS_ACCESS_KEY_ID is accepted as an alias of AWS_ACCESS_KEY) -----------
     AWS_REGION: str = "us-east-1"
-    AWS_ACCESS_KEY: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY")
+    AWS_ACCESS_KEY: str | None = None
     AWS_ACCESS_KEY_ID: str | None = None
     AWS_SECRET_ACCESS_KEY: SecretStr | None = None
     # Endpoint overrides for S3- and DynamoDB-compatible servers (MinIO, SeaweedFS, DynamoDB Local).

@@ -64,11 +64,30 @@ class Settings(BaseSettings):
     LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
     UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
 
+    # Limits checked on the probed input before encoding (a header can claim anything).
+    MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
+    MAX_INPUT_DIMENSION: int = Field(default=8192, gt=0)
+    MAX_INPUT_PIXELS: int = Field(default=8192 * 4320, gt=0)
+    MAX_INPUT_STREAMS: int = Field(default=16, gt=0)
+
     # --- Worker ------------------------------------------------------------------------------------
-    WORKER_CONCURRENCY: int = Field(default=1, ge=0, description="in-process workers for `mediaflow serve`")
+    # Jobs one `python worker.py` process runs at a time (each slot is its own queue consumer).
+    WORKER_CONCURRENCY: int = Field(default=1, ge=1)
+    # Workers started inside the API process. None: 1 on the embedded default (SQLite + embedded
+    # queue), so `uvicorn main:app` alone processes jobs; 0 otherwise (run `python worker.py`).
+    API_WORKERS: int | None = Field(default=None, ge=0)
+    # A worker holds a job for LEASE_SECONDS at a time and renews it every third of that; a job whose
+    # lease runs out (the worker died) goes back to the queue, MAX_ATTEMPTS times at most.
     LEASE_SECONDS: float = Field(default=30.0, gt=0)
     MAX_ATTEMPTS: int = Field(default=3, ge=1)
     POLL_INTERVAL_S: float = Field(default=1.0, gt=0)
+    # With Kafka, an idle worker also takes jobs that have waited this long in the store (their
+    # partition's consumer is busy, or the publish was lost).
+    QUEUED_SWEEP_AFTER_S: float = Field(default=15.0, gt=0)
+    JOB_TIMEOUT_S: float = Field(default=3 * 3600, gt=0, description="longest a single run may take")
+    STALL_TIMEOUT_S: float = Field(default=300, gt=0, description="fail when ffmpeg makes no progress this long")
+    SHUTDOWN_GRACE_S: float = Field(default=30, ge=0, description="on SIGTERM, let a running job finish this long")
+    STORAGE_RETRIES: int = Field(default=3, ge=0, description="retries of a failed storage transfer, with backoff")
     PROGRESS_WRITE_INTERVAL_S: float = Field(default=1.0, ge=0)
     WORK_DIR: Path | None = None  # temp files; default: the system temp dir
     FFMPEG_BINARY: str | None = None

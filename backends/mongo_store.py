@@ -1,0 +1,176 @@
+"""MongoDB job store (PyMongo's native async API), for deployments that already run MongoDB.
+
+One document per job in MONGO_JOBS_COLLECTION of DB_NAME, shaped exactly like `Job.to_document()`:
+
+- Timestamps are stored as the fixed-width UTC strings of `schema.format_timestamp`
+  ("2026-11-25T09:15:10.000000Z"), not BSON dates. String order equals time order, so sorting and
+  range queries behave the same as in the SQLite and DynamoDB stores, and microseconds survive
+  (BSON dates keep milliseconds only). The cost: mongosh shows them as strings.
+- Enums are stored as their values; unset optional fields as null (not absent).
+- Mongo's own `_id` is left to the server and never read; `job_id` has its own unique index.
+
+Every change is a single `find_one_and_update` whose filter carries the `Expect` conditions, so a
+claim or a stale write is decided atomically by the server, with no read-modify-write in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+
+from db import Expect, JobExistsError, StoreUnavailableError, check_changes
+from schema import Job, JobStatus, format_timestamp, utcnow
+
+# Short enough that a wrong MONGO_URL fails start-up in seconds rather than pymongo's default 30 s.
+_SERVER_SELECTION_TIMEOUT_MS = 3000
+_NO_ID = {"_id": False}
+
+_INDEXES = [
+    IndexModel([("job_id", ASCENDING)], name="job_id_unique", unique=True),
+    IndexModel([("created_at", ASCENDING), ("job_id", ASCENDING)], name="created"),
+    IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)], name="status_created"),
+    IndexModel([("owner", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)], name="owner_created"),
+    IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
+    # Partial: jobs without an idempotency key (null) must not collide with each other.
+    IndexModel(
+        [("owner", ASCENDING), ("idempotency_key", ASCENDING)],
+        name="owner_idempotency_unique",
+        unique=True,
+        partialFilterExpression={"idempotency_key": {"$type": "string"}},
+    ),
+]
+
+
+def _redact(url: str) -> str:
+    """The URL for error messages, without the password."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+
+
+def _to_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if hasattr(value, "value"):  # StrEnum
+        return value.value
+    return value
+
+
+class MongoJobStore:
+    def __init__(self, client: AsyncMongoClient, collection: Any, url: str) -> None:
+        self._client = client
+        self._jobs = collection
+        self._url = url
+
+    @classmethod
+    async def open(cls, settings: Any) -> "MongoJobStore":
+        url = settings.MONGO_URL
+        try:
+            client: AsyncMongoClient = AsyncMongoClient(
+                url,
+                serverSelectionTimeoutMS=_SERVER_SELECTION_TIMEOUT_MS,
+                connectTimeoutMS=_SERVER_SELECTION_TIMEOUT_MS,
+            )
+        except (ConfigurationError, ValueError) as exc:
+            raise StoreUnavailableError(f"invalid MONGO_URL {_redact(url)!r}: {exc}") from exc
+        store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
+        try:
+            await store.ping()
+            await store._jobs.create_indexes(_INDEXES)
+        except PyMongoError as exc:
+            await client.close()
+            raise StoreUnavailableError(
+                f"cannot create the job indexes in MongoDB at {_redact(url)}: {exc}; "
+                "an existing index with the same name but other options must be dropped first"
+            ) from exc
+        except BaseException:
+            await client.close()
+            raise
+        return store
+
+    async def create(self, job: Job) -> None:
+        try:
+            await self._jobs.insert_one(job.to_document())
+        except DuplicateKeyError as exc:
+            # Either the job_id or the (owner, idempotency_key) pair is taken.
+            raise JobExistsError(job.job_id) from exc
+
+    async def get(self, job_id: str) -> Job | None:
+        document = await self._jobs.find_one({"job_id": job_id}, _NO_ID)
+        return Job.from_document(document) if document else None
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        skip: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[Job]:
+        if limit <= 0:
+            return []  # Mongo reads limit 0 as "no limit"
+        query: dict[str, Any] = {}
+        if status is not None:
+            query["status"] = status.value
+        if owner is not None:
+            query["owner"] = owner
+        direction = ASCENDING if oldest_first else DESCENDING
+        cursor = (
+            self._jobs.find(query, _NO_ID)
+            .sort([("created_at", direction), ("job_id", direction)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [Job.from_document(document) async for document in cursor]
+
+    async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
+        check_changes(changes)
+        query: dict[str, Any] = {"job_id": job_id}
+        if expect.status is not None:
+            query["status"] = {"$in": [status.value for status in expect.status]}
+        if expect.worker_id is not None:
+            query["worker_id"] = expect.worker_id
+        if expect.version is not None:
+            query["version"] = expect.version
+        fields = {name: _to_value(value) for name, value in changes.items()}
+        document = await self._jobs.find_one_and_update(
+            query,
+            {"$set": {**fields, "updated_at": format_timestamp(utcnow())}, "$inc": {"version": 1}},
+            projection=_NO_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        return Job.from_document(document) if document else None
+
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
+        # {"owner": None} matches null; every stored document has the field, so that means "no owner".
+        document = await self._jobs.find_one({"owner": owner, "idempotency_key": key}, _NO_ID)
+        return Job.from_document(document) if document else None
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        # $lt on a string never matches null, so jobs without a lease are left out.
+        cursor = (
+            self._jobs.find(
+                {"status": JobStatus.PROCESSING.value, "lease_expires_at": {"$lt": format_timestamp(now)}},
+                _NO_ID,
+            )
+            .sort([("lease_expires_at", ASCENDING)])
+            .limit(limit)
+        )
+        return [Job.from_document(document) async for document in cursor]
+
+    async def ping(self) -> None:
+        try:
+            await self._client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StoreUnavailableError(
+                f"cannot reach MongoDB at {_redact(self._url)}: {exc}; check MONGO_URL"
+            ) from exc
+
+    async def close(self) -> None:
+        await self._client.close()

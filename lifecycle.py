@@ -1,0 +1,185 @@
+"""The job lifecycle: every status change a job can make, as conditional updates on the store.
+
+    queued ──claim──▶ processing ──complete──▶ completed
+      │ ▲                │  │ └────fail────▶ failed ──retry──┐
+      │ └─release/expire─┘  └────cancel───▶ canceled ─retry──┤
+      └──────────────cancel / give up─────────────────────────┘  (retry goes back to queued)
+
+`TRANSITIONS` is the one table of allowed moves. Each function below names the statuses it moves
+from; the store applies the change only if the record is still in one of them (and, for worker
+moves, still held by that worker), so a slow or zombie worker can never overwrite a newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from db import Expect, JobStore
+from schema import Job, JobStatus, Phase, utcnow
+
+S = JobStatus
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.QUEUED: frozenset({S.PROCESSING, S.CANCELED, S.FAILED}),
+    S.PROCESSING: frozenset({S.COMPLETED, S.FAILED, S.CANCELED, S.QUEUED}),
+    S.FAILED: frozenset({S.QUEUED}),
+    S.CANCELED: frozenset({S.QUEUED}),
+    S.COMPLETED: frozenset(),
+}
+
+# Fields describing one run; cleared when a job goes back to the queue.
+_RUN_RESET = {
+    "worker_id": None,
+    "lease_expires_at": None,
+    "phase": Phase.QUEUED,
+    "progress": 0,
+    "eta_seconds": None,
+    "speed": None,
+}
+
+
+def _check_allowed(sources: Iterable[JobStatus], target: JobStatus) -> frozenset[JobStatus]:
+    sources = frozenset(sources)
+    for source in sources:
+        if target not in TRANSITIONS[source]:
+            raise AssertionError(f"transition {source} -> {target} is not in TRANSITIONS")
+    return sources
+
+
+async def _move(
+    store: JobStore,
+    job_id: str,
+    sources: Iterable[JobStatus],
+    target: JobStatus,
+    changes: Mapping[str, Any],
+    *,
+    worker_id: str | None = None,
+    version: int | None = None,
+) -> Job | None:
+    allowed = _check_allowed(sources, target)
+    expect = Expect(status=allowed, worker_id=worker_id, version=version)
+    return await store.update(job_id, {"status": target, **changes}, expect)
+
+
+def lease_until(lease_seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=lease_seconds)
+
+
+async def claim(store: JobStore, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int) -> Job | None:
+    """Take a queued job for `worker_id`. None if it is gone, not queued, or another worker won."""
+    job = await store.get(job_id)
+    if job is None or job.status is not S.QUEUED:
+        return None
+    if job.attempts >= max_attempts:
+        await _move(
+            store,
+            job_id,
+            [S.QUEUED],
+            S.FAILED,
+            {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": _gave_up(job)},
+            version=job.version,
+        )
+        return None
+    changes = {
+        "worker_id": worker_id,
+        "lease_expires_at": lease_until(lease_seconds),
+        "started_at": utcnow(),
+        "attempts": job.attempts + 1,
+        "phase": Phase.DOWNLOADING,
+        "progress": 0,
+        "error": None,
+    }
+    # Conditional on the version we read: two claimers of the same job cannot both succeed.
+    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version)
+
+
+def _gave_up(job: Job) -> str:
+    reason = f": last error: {job.error}" if job.error else ""
+    return f"gave up after {job.attempts} attempts{reason}"
+
+
+async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: float, **progress: Any) -> Job | None:
+    """Extend the lease (and record progress). None means the lease is lost: the job was canceled,
+    or re-queued and taken by another worker, and this worker must stop working on it."""
+    changes = {"lease_expires_at": lease_until(lease_seconds), **progress}
+    return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=worker_id))
+
+
+async def complete(store: JobStore, job_id: str, worker_id: str, output_path: str, log_path: str) -> Job | None:
+    changes = {
+        **_RUN_RESET,
+        "worker_id": worker_id,
+        "phase": Phase.DONE,
+        "progress": 100,
+        "completed_at": utcnow(),
+        "output_path": output_path,
+        "log_path": log_path,
+        "error": None,
+    }
+    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id)
+
+
+async def fail(store: JobStore, job_id: str, worker_id: str, error: str, log_path: str | None = None) -> Job | None:
+    changes = {
+        **_RUN_RESET,
+        "worker_id": worker_id,
+        "phase": Phase.DONE,
+        "completed_at": utcnow(),
+        "error": error,
+        "log_path": log_path,
+    }
+    return await _move(store, job_id, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id)
+
+
+async def fail_queued(store: JobStore, job_id: str, error: str) -> Job | None:
+    """A job that never reached a worker (e.g. the queue refused it)."""
+    changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": error}
+    return await _move(store, job_id, [S.QUEUED], S.FAILED, changes)
+
+
+async def release(store: JobStore, job_id: str, worker_id: str, reason: str | None = None) -> Job | None:
+    """Give a job back to the queue (shutdown, transient failure); another worker may take it."""
+    changes = {**_RUN_RESET, "error": reason}
+    return await _move(store, job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=worker_id)
+
+
+async def cancel(store: JobStore, job_id: str) -> Job | None:
+    """Cancel a queued or running job; a running worker notices at its next lease renewal."""
+    changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": "canceled by request"}
+    return await _move(store, job_id, [S.QUEUED, S.PROCESSING], S.CANCELED, changes)
+
+
+async def retry(store: JobStore, job_id: str) -> Job | None:
+    """Run a failed or canceled job again, with a fresh attempt budget."""
+    changes = {**_RUN_RESET, "attempts": 0, "completed_at": None, "error": None, "output_path": None, "log_path": None}
+    return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes)
+
+
+async def requeue_expired(store: JobStore, max_attempts: int, now: datetime | None = None) -> list[Job]:
+    """Re-queue processing jobs whose worker stopped renewing its lease (crashed, hung, or cut off);
+    a job that has used up its attempts fails instead. Returns the jobs that went back to the queue."""
+    now = now or utcnow()
+    requeued = []
+    for job in await store.list_expired_leases(now):
+        if job.attempts >= max_attempts:
+            changes = {
+                **_RUN_RESET,
+                "phase": Phase.DONE,
+                "completed_at": now,
+                "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
+            }
+            await _move(store, job.job_id, [S.PROCESSING], S.FAILED, changes, version=job.version)
+            continue
+        # Conditional on the version read: if the worker renewed meanwhile, this does nothing.
+        moved = await _move(
+            store,
+            job.job_id,
+            [S.PROCESSING],
+            S.QUEUED,
+            {**_RUN_RESET, "error": f"worker {job.worker_id} stopped responding; re-queued"},
+            version=job.version,
+        )
+        if moved is not None:
+            requeued.append(moved)
+    return requeued

@@ -1,0 +1,335 @@
+"""The MediaFlow HTTP API. `uvicorn main:app` serves it; `python main.py` (or `mediaflow serve`) serves
+it with in-process workers.
+
+No connection is opened at import: the lifespan opens the job store, queue and storage (failing fast
+with a readable message when one is unreachable) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+
+import lifecycle
+from db import JobExistsError, JobStore, open_store
+from ffmpeg_ops import InvalidFormatError, mime_type_for, resolve_output_format
+from jobqueue import JobQueue, QueueError, open_queue
+from logs import configure_logging, get_logger
+from schema import (
+    Job,
+    JobListResponse,
+    JobStatus,
+    JobStatusResponse,
+    ProcessRequest,
+    ProcessResponse,
+    UploadResponse,
+)
+from settings import Settings
+from sources import SourceError, check_source_exists, parse_source, upload_source
+from storage import ObjectNotFoundError, Storage, UploadTooLargeError, open_storage
+from uploads import UploadFormatError, open_upload
+
+log = get_logger("api")
+
+
+def default_api_workers(settings: Settings) -> int:
+    if settings.API_WORKERS is not None:
+        return settings.API_WORKERS
+    embedded = settings.DB_BACKEND == "sqlite" and settings.QUEUE_BACKEND == "embedded"
+    return 1 if embedded else 0
+
+
+@asynccontextmanager
+async def open_backends(app: FastAPI, settings: Settings, api_workers: int) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        store = await open_store(settings)
+        stack.push_async_callback(store.close)
+        storage = await open_storage(settings)
+        stack.push_async_callback(storage.close)
+        queue = await open_queue(settings, store, consumer=False)
+        stack.push_async_callback(queue.close)
+        for backend in (store, storage, queue):
+            await backend.ping()
+        app.state.store, app.state.storage, app.state.queue = store, storage, queue
+
+        stop = asyncio.Event()
+        workers = None
+        if api_workers:
+            from worker import run_workers  # the API process doubles as a worker host
+
+            workers = asyncio.create_task(
+                run_workers(settings, api_workers, stop, store=store, storage=storage, shared_queue=queue)
+            )
+        log.info("api.started", store=settings.DB_BACKEND, queue=settings.QUEUE_BACKEND,
+                 storage=settings.STORAGE_BACKEND, workers=api_workers)
+        try:
+            yield
+        finally:
+            stop.set()
+            if workers is not None:
+                await asyncio.gather(workers, return_exceptions=True)
+
+
+def create_app(settings: Settings | None = None, *, api_workers: int | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    workers = default_api_workers(settings) if api_workers is None else api_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_backends(app, settings, workers):
+            yield
+
+    app = FastAPI(
+        title="MediaFlow",
+        version="0.1.0",
+        summary="Hand a video to an HTTP API, get the processed file back, with live progress.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    register_routes(app)
+    return app
+
+
+# --- dependencies ----------------------------------------------------------------------------------
+
+
+def _store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def _storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+StoreDep = Annotated[JobStore, Depends(_store)]
+QueueDep = Annotated[JobQueue, Depends(_queue)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+async def get_job_or_404(job_id: str, store: StoreDep) -> Job:
+    job = await store.get(job_id) if len(job_id) <= 64 else None
+    if job is None:
+        raise HTTPException(404, detail=f"no job with id {job_id!r}")
+    return job
+
+
+JobDep = Annotated[Job, Depends(get_job_or_404)]
+
+
+def unprocessable(message: str) -> HTTPException:
+    return HTTPException(422, detail=message)
+
+
+# --- routes ----------------------------------------------------------------------------------------
+
+
+def register_routes(app: FastAPI) -> None:
+    @app.get("/", summary="Liveness check (the seed's health endpoint)")
+    async def root() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: every configured backend answers")
+    async def readyz(store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
+        checks = {
+            f"store:{settings.DB_BACKEND}": store,
+            f"queue:{settings.QUEUE_BACKEND}": queue,
+            f"storage:{settings.STORAGE_BACKEND}": storage,
+        }
+        results, ready = {}, True
+        for name, backend in checks.items():
+            try:
+                await asyncio.wait_for(backend.ping(), timeout=5)
+                results[name] = "ok"
+            except Exception as exc:
+                ready = False
+                results[name] = f"unavailable: {exc}"
+        return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results},
+                            status_code=200 if ready else 503)
+
+    @app.post(
+        "/upload",
+        response_model=UploadResponse,
+        status_code=201,
+        summary="Upload a file (multipart/form-data, part 'file'); use the returned source in POST /process",
+        responses={413: {"description": "Larger than UPLOAD_MAX_BYTES"}, 422: {"description": "Not a multipart upload"}},
+    )
+    async def upload(request: Request, storage: StorageDep, settings: SettingsDep) -> UploadResponse:
+        limit = settings.UPLOAD_MAX_BYTES
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # + room for multipart framing
+            raise HTTPException(413, detail=f"upload is larger than the limit of {limit} bytes (UPLOAD_MAX_BYTES)")
+        try:
+            upload_stream = await open_upload(request)
+            source, key = upload_source(upload_stream.filename)
+            size = await storage.put_stream(key, upload_stream.chunks, upload_stream.content_type, limit)
+        except UploadFormatError as exc:
+            raise unprocessable(str(exc)) from exc
+        except UploadTooLargeError as exc:
+            raise HTTPException(413, detail=f"upload is larger than the limit of {limit} bytes (UPLOAD_MAX_BYTES)") from exc
+        log.info("upload.stored", source=source, size=size)
+        return UploadResponse(source=source, filename=key.rsplit("/", 1)[-1], size=size)
+
+    @app.post(
+        "/process",
+        response_model=ProcessResponse,
+        summary="Queue a processing job",
+        responses={409: {"description": "Idempotency-Key reused with a different request"},
+                   422: {"description": "Invalid source, method or output format"},
+                   503: {"description": "The queue did not accept the job"}},
+    )
+    async def process(
+        body: ProcessRequest,
+        store: StoreDep,
+        queue: QueueDep,
+        storage: StorageDep,
+        settings: SettingsDep,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> ProcessResponse:
+        try:
+            fmt = resolve_output_format(body.method_name, body.output_format)
+            source = parse_source(body.source, settings, storage)
+            await check_source_exists(source, storage)
+        except (InvalidFormatError, SourceError) as exc:
+            raise unprocessable(str(exc)) from exc
+        job = Job(method_name=body.method_name, source=body.source, output_format=fmt.name,
+                  idempotency_key=idempotency_key)
+        if idempotency_key:
+            existing = await store.find_by_idempotency_key(None, idempotency_key)
+            if existing is not None:
+                return _replay(existing, job)
+        try:
+            await store.create(job)
+        except JobExistsError:
+            existing = await store.find_by_idempotency_key(None, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return _replay(existing, job)
+        try:
+            await queue.publish(job.job_id)  # after the write is durable, never before
+        except QueueError as exc:
+            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}")
+            raise HTTPException(503, detail=f"the job could not be queued ({exc}); it was marked failed, try again") from exc
+        log.info("job.queued", job_id=job.job_id, method=job.method_name.value)
+        return ProcessResponse(job_id=job.job_id, status=JobStatus.QUEUED)
+
+    def _replay(existing: Job, requested: Job) -> ProcessResponse:
+        same = (existing.source, existing.method_name, existing.output_format) == (
+            requested.source, requested.method_name, requested.output_format)
+        if not same:
+            raise HTTPException(409, detail="this Idempotency-Key was already used with a different request body")
+        return ProcessResponse(job_id=existing.job_id, status=existing.status)
+
+    @app.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
+    async def list_jobs(
+        store: StoreDep,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+        skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+        status: JobStatus | None = None,
+    ) -> JobListResponse:
+        jobs = await store.list(limit=limit, skip=skip, status=status)
+        return JobListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
+
+    @app.get("/status/{job_id}", response_model=JobStatusResponse, summary="A job's status and progress",
+             responses={404: {"description": "Unknown job id"}})
+    async def status(job: JobDep) -> JobStatusResponse:
+        return JobStatusResponse.from_job(job)
+
+    @app.get(
+        "/download/{job_id}",
+        summary="Download a completed job's output",
+        response_class=StreamingResponse,
+        responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"}},
+    )
+    async def download(job: JobDep, storage: StorageDep, settings: SettingsDep):
+        if job.status is not JobStatus.COMPLETED:
+            reason = f": {job.error}" if job.status is JobStatus.FAILED and job.error else ""
+            raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
+        return await _stream_stored(job.output_path, storage, settings, disposition="attachment")
+
+    @app.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
+             responses={404: {"description": "Unknown job, or no log yet"}})
+    async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
+        if not job.log_path:
+            raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
+        return await _stream_stored(job.log_path, storage, settings, disposition="inline")
+
+    @app.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
+              responses={409: {"description": "The job has already finished"}})
+    async def cancel(job: JobDep, store: StoreDep) -> JobStatusResponse:
+        canceled = await lifecycle.cancel(store, job.job_id)
+        if canceled is None:
+            current = await store.get(job.job_id)
+            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
+        log.info("job.canceled", job_id=job.job_id)
+        return JobStatusResponse.from_job(canceled)
+
+    @app.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
+              responses={409: {"description": "The job is not failed or canceled"}})
+    async def retry(job: JobDep, store: StoreDep, queue: QueueDep) -> JobStatusResponse:
+        queued = await lifecycle.retry(store, job.job_id)
+        if queued is None:
+            current = await store.get(job.job_id)
+            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
+        try:
+            await queue.publish(job.job_id)
+        except QueueError as exc:
+            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}")
+            raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
+        log.info("job.retried", job_id=job.job_id)
+        return JobStatusResponse.from_job(queued)
+
+
+async def _stream_stored(location: str, storage: Storage, settings: Settings, *, disposition: str):
+    key = storage.key_for(location) if location else None
+    if key is None:
+        raise HTTPException(404, detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)")
+    filename = key.rsplit("/", 1)[-1]
+    if settings.S3_PRESIGNED_DOWNLOADS:
+        url = await storage.presigned_url(key, filename)
+        if url:
+            return RedirectResponse(url, status_code=307)
+    try:
+        stored = await storage.open_read(key)
+    except ObjectNotFoundError as exc:
+        raise HTTPException(404, detail=f"the stored file {location} is missing") from exc
+    content_type = _content_type(filename, stored.content_type)
+    headers = {
+        "Content-Length": str(stored.size),
+        "Content-Disposition": f"{disposition}; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}",
+    }
+    return StreamingResponse(stored.chunks, media_type=content_type, headers=headers)
+
+
+def _content_type(filename: str, fallback: str) -> str:
+    if filename.endswith(".log"):
+        return "text/plain; charset=utf-8"
+    return mime_type_for(filename) or fallback
+
+
+app = create_app()
+
+
+if __name__ == "__main__":
+    from cli import main as cli_main
+
+    raise SystemExit(cli_main(["serve"]))

@@ -287,16 +287,16 @@ def percent(out_time_s: float | None, duration: float | None) -> int | None:
 
 _NOISE_PREFIXES = (
     "ffmpeg version", "Input #", "Output #", "Stream mapping:", "Press [q]", "frame=", "size=",
-    "Last message repeated", "video:", "[out#",
+    "Last message repeated", "video:",
 )  # fmt: skip
 _ERRORISH = re.compile(
     r"error|invalid|not found|fail|does not contain|no such file|matches no streams|not on whitelist|"
     r"unsupported|not supported|corrupt|cannot|could not|unable|denied|partial file|incomplete|"
-    r"unknown|not allowed|out of memory|too large|conversion",
+    r"unknown|not allowed|out of memory|too large",
     re.IGNORECASE,
 )
 _TAG = re.compile(r"^\[[^\]]* @ 0x[0-9a-fA-F]+\]\s*")  # "[mov,mp4,... @ 0x55d1a90651c0] "
-_FILE_URL = re.compile(r"\s*'?file:[^\s']*'?")  # our own file:/tmp/... paths mean nothing to a user
+_FILE_URL = re.compile(r"\s*(?:'file:[^']*'|(?<!\w)file:\S*)")  # our own file:/tmp/... paths mean nothing to a user
 
 
 def summarize_stderr(stderr: str, max_lines: int = 4) -> str:
@@ -371,13 +371,16 @@ async def run_ffmpeg(
                 await on_progress(update)
 
     with open(log_path, "wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # own process group: killpg reaches ffmpeg and anything it starts
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # own process group: killpg reaches ffmpeg and anything it starts
+            )
+        except OSError as exc:
+            raise FfmpegError(f"cannot start ffmpeg ({argv[0]}): {exc.strerror or exc}") from exc
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [asyncio.create_task(pump_progress(proc.stdout)), asyncio.create_task(pump_stderr(proc.stderr, log_file))]
         try:
@@ -403,11 +406,8 @@ async def _kill_and_reap(proc: asyncio.subprocess.Process, pumps: list[asyncio.T
             pass
     for task in pumps:
         task.cancel()
-    try:
-        await asyncio.gather(*pumps, return_exceptions=True)
-        await proc.wait()
-    except asyncio.CancelledError:
-        pass  # cancelled while cleaning up: the child is killed; asyncio's child watcher reaps it
+    await asyncio.gather(*pumps, return_exceptions=True)
+    await proc.wait()
 
 
 # --- probing (probe.py), re-exported lazily to avoid an import cycle -----------------------------------

@@ -1,0 +1,333 @@
+"""DynamoDB job store (aioboto3), for deployments on AWS or against DynamoDB Local.
+
+Table DB_NAME, partition key `job_id`, created on first use (PAY_PER_REQUEST). Each job is one item
+shaped like `Job.to_document()` (fixed-width timestamp strings, enum values) with None fields left
+out — Dynamo cannot index NULLs, and a sparse index only holds items that have the key — plus two
+helper attributes for ordering:
+
+- `list_pk` = "jobs" (constant) and `created_key` = "<created_at>#<job_id>", so string order of
+  `created_key` is the contract's order (created_at, then job_id as tie-breaker).
+
+Global secondary indexes (projection ALL, so a listing is one Query without per-item reads):
+
+- `by_created` (list_pk, created_key): all jobs, newest or oldest first. One constant partition is
+  fine at this service's write rate (a GSI partition takes ~1000 writes/s); shard it if that grows.
+- `by_status` (status, created_key): listing by status, and expired leases (status = processing,
+  filtered on lease_expires_at; processing jobs are few — at most one per running worker).
+- `by_owner` (owner, created_key): an owner's jobs; only items with an owner are in it.
+
+Dynamo has no offset: `skip` is honoured by reading and discarding the first `skip` items, so deep
+pages cost reads proportional to skip + limit. Fine for a UI that pages a few screens deep; a cursor
+(LastEvaluatedKey) API would be the fix if it ever matters. GSIs are eventually consistent on AWS:
+a listing can miss a job written milliseconds ago (get() reads consistently).
+
+Idempotency keys are unique per owner through a guard item, job_id = 'idem#["<owner>", "<key>"]'
+(JSON, so an owner containing '#' or a null owner cannot collide), written in one TransactWriteItems
+with the job, each Put conditional on attribute_not_exists(job_id). Two concurrent creates with the
+same key cannot both commit. Guard items have none of the GSI keys, so no listing ever sees them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import aioboto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backends.aws import client_kwargs
+from db import Expect, JobExistsError, StoreUnavailableError, check_changes
+from schema import Job, JobStatus, format_timestamp, utcnow
+from settings import Settings
+
+_LIST_PK = "jobs"
+_INDEXES = {"by_created": "list_pk", "by_status": "status", "by_owner": "owner"}  # name -> partition key
+# Probes (open, ping) fail fast: one attempt, short timeouts, instead of ~10 s of boto retries.
+_PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _error_code(exc: Exception) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, datetime):
+        value = format_timestamp(value)
+    elif hasattr(value, "value"):  # StrEnum
+        value = value.value
+    elif isinstance(value, float):
+        value = Decimal(str(value))  # Dynamo numbers are decimals; str() keeps the shortest repr
+    return _serializer.serialize(value)
+
+
+def _to_item(job: Job) -> dict[str, Any]:
+    document = {k: v for k, v in job.to_document().items() if v is not None}
+    document["list_pk"] = _LIST_PK
+    document["created_key"] = f"{document['created_at']}#{job.job_id}"
+    return {name: _attr(value) for name, value in document.items()}
+
+
+def _from_item(item: dict[str, Any]) -> Job:
+    document = {}
+    for name, raw in item.items():
+        value = _deserializer.deserialize(raw)
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        document[name] = value
+    return Job.from_document(document)  # absent optional fields default to None
+
+
+def _guard_id(owner: str | None, key: str) -> str:
+    return "idem#" + json.dumps([owner, key])
+
+
+class DynamoJobStore:
+    def __init__(self, stack: AsyncExitStack, client: Any, probe: Any, table: str, where: str) -> None:
+        self._stack = stack
+        self._client = client  # data operations: boto's retries ride out throttling
+        self._probe = probe  # open/ping: fail fast with the real reason
+        self._table = table
+        self._where = where
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "DynamoJobStore":
+        kwargs = client_kwargs(settings, "dynamodb")
+        where = settings.dynamodb_endpoint or f"AWS region {settings.AWS_REGION}"
+        session = aioboto3.Session()
+        stack = AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(session.client("dynamodb", **kwargs))
+            probe_kwargs = {**kwargs, "config": kwargs["config"].merge(_PROBE_CONFIG)}
+            probe = await stack.enter_async_context(session.client("dynamodb", **probe_kwargs))
+            store = cls(stack, client, probe, settings.DB_NAME, where)
+            await store._ensure_table()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return store
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"cannot reach DynamoDB at {self._where}: {exc}; check DYNAMODB_ENDPOINT_URL (or AWS_ENDPOINT_URL), "
+            "AWS_REGION and the AWS credentials"
+        )
+
+    async def _ensure_table(self) -> None:
+        try:
+            try:
+                await self._probe.describe_table(TableName=self._table)
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+                await self._create_table()
+            waiter = self._client.get_waiter("table_exists")
+            await waiter.wait(TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            description = (await self._client.describe_table(TableName=self._table))["Table"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+        present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+        if missing := sorted(set(_INDEXES) - present):
+            raise StoreUnavailableError(
+                f"DynamoDB table {self._table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
+                "Use another DB_NAME or delete the table."
+            )
+
+    async def _create_table(self) -> None:
+        attributes = ["job_id", "created_key", *_INDEXES.values()]
+        try:
+            await self._client.create_table(
+                TableName=self._table,
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in attributes],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": name,
+                        "KeySchema": [
+                            {"AttributeName": partition, "KeyType": "HASH"},
+                            {"AttributeName": "created_key", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for name, partition in _INDEXES.items()
+                ],
+            )
+        except ClientError as exc:
+            # Another process (API and worker starting together) is creating it: the waiter covers us.
+            if _error_code(exc) != "ResourceInUseException":
+                raise
+
+    async def create(self, job: Job) -> None:
+        put = {"TableName": self._table, "Item": _to_item(job), "ConditionExpression": "attribute_not_exists(job_id)"}
+        try:
+            if job.idempotency_key is None:
+                await self._client.put_item(**put)
+                return
+            guard = {
+                "TableName": self._table,
+                "Item": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
+                "ConditionExpression": "attribute_not_exists(job_id)",
+            }
+            await self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": guard}])
+        except ClientError as exc:
+            if _error_code(exc) not in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                raise
+            reasons = exc.response.get("CancellationReasons", [])
+            # A transaction can also be cancelled by a concurrent one touching the same items
+            # (TransactionConflict); only a failed condition means "already exists".
+            if reasons and not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                raise
+            raise JobExistsError(job.job_id) from exc
+
+    async def get(self, job_id: str) -> Job | None:
+        response = await self._client.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        item = response.get("Item")
+        # Guard items live in the same table; only real jobs carry list_pk.
+        return _from_item(item) if item and "list_pk" in item else None
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        skip: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {"ScanIndexForward": oldest_first}
+        if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
+            query.update(IndexName="by_owner", partition=("owner", owner))
+            if status is not None:
+                query.update(filter=("status", status.value))
+        elif status is not None:
+            query.update(IndexName="by_status", partition=("status", status.value))
+        else:
+            query.update(IndexName="by_created", partition=("list_pk", _LIST_PK))
+        items = await self._query(**query, wanted=skip + limit)
+        return [_from_item(item) for item in items[skip : skip + limit]]
+
+    async def _query(
+        self,
+        *,
+        IndexName: str,
+        partition: tuple[str, str],
+        wanted: int | None,
+        ScanIndexForward: bool = True,
+        filter: tuple[str, str] | None = None,
+        filter_expression: str | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Items of one GSI partition, in created_key order, until `wanted` items (None: all) passed the filter."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": IndexName,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": partition[0]},
+            "ExpressionAttributeValues": {":pk": {"S": partition[1]}, **(values or {})},
+            "ScanIndexForward": ScanIndexForward,
+        }
+        if filter is not None:
+            params["FilterExpression"] = "#f = :f"
+            params["ExpressionAttributeNames"]["#f"] = filter[0]
+            params["ExpressionAttributeValues"][":f"] = {"S": filter[1]}
+        if filter_expression is not None:
+            params["FilterExpression"] = filter_expression
+        items: list[dict[str, Any]] = []
+        while True:
+            if wanted is not None:
+                # Limit caps items read before the filter; with a filter, read in pages of a sensible size.
+                params["Limit"] = max(wanted - len(items), 100 if "FilterExpression" in params else 1)
+            response = await self._client.query(**params)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response or (wanted is not None and len(items) >= wanted):
+                return items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
+        check_changes(changes)
+        names: dict[str, str] = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":now": _attr(format_timestamp(utcnow())),
+            ":list_pk": {"S": _LIST_PK},
+        }
+        sets, removes = ["#updated_at = :now"], []
+        for i, (name, value) in enumerate(changes.items()):
+            names[f"#c{i}"] = name
+            if value is None:
+                removes.append(f"#c{i}")  # no NULLs: a missing attribute reads back as None
+            else:
+                sets.append(f"#c{i} = :c{i}")
+                values[f":c{i}"] = _attr(value)
+        expression = f"SET {', '.join(sets)} ADD #version :one"
+        if removes:
+            expression += f" REMOVE {', '.join(removes)}"
+        # list_pk = :list_pk implies the item exists and is a job, not an idempotency guard.
+        conditions = ["attribute_exists(job_id)", "#list_pk = :list_pk"]
+        if expect.status is not None:
+            names["#status"] = "status"
+            placeholders = []
+            for i, status in enumerate(sorted(expect.status)):
+                values[f":s{i}"] = {"S": status.value}
+                placeholders.append(f":s{i}")
+            conditions.append(f"#status IN ({', '.join(placeholders)})")
+        if expect.worker_id is not None:
+            names["#worker_id"] = "worker_id"
+            values[":worker_id"] = {"S": expect.worker_id}
+            conditions.append("#worker_id = :worker_id")
+        if expect.version is not None:
+            values[":version"] = {"N": str(expect.version)}
+            conditions.append("#version = :version")
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_item(response["Attributes"])
+
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
+        response = await self._client.get_item(
+            TableName=self._table, Key={"job_id": {"S": _guard_id(owner, key)}}, ConsistentRead=True
+        )
+        guard = response.get("Item")
+        return await self.get(guard["target"]["S"]) if guard else None
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        items = await self._query(
+            IndexName="by_status",
+            partition=("status", JobStatus.PROCESSING.value),
+            wanted=None,  # all of them: few, and the result is ordered by lease, not by created_key
+            filter_expression="lease_expires_at < :now",
+            values={":now": {"S": format_timestamp(now)}},
+        )
+        jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
+        return jobs[:limit]
+
+    async def ping(self) -> None:
+        try:
+            await self._probe.describe_table(TableName=self._table)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def close(self) -> None:
+        await self._stack.aclose()

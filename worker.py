@@ -241,7 +241,7 @@ class Worker:
         check_input(info, job.method_name, settings)
 
         progress.enter(Phase.ENCODING)
-        output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}.{fmt.extension}"
+        output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}{fmt.extension}"
         output_file = workdir / output_name
         run.log_file = workdir / "ffmpeg.log"
         argv = ffmpeg_ops.build_argv(

@@ -29,7 +29,9 @@ same key cannot both commit. Guard items have none of the GSI keys, so no listin
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -50,6 +52,7 @@ _LIST_PK = "jobs"
 _INDEXES = {"by_created": "list_pk", "by_status": "status", "by_owner": "owner"}  # name -> partition key
 # Probes (open, ping) fail fast: one attempt, short timeouts, instead of ~10 s of boto retries.
 _PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
+_TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
@@ -166,25 +169,34 @@ class DynamoJobStore:
 
     async def create(self, job: Job) -> None:
         put = {"TableName": self._table, "Item": _to_item(job), "ConditionExpression": "attribute_not_exists(job_id)"}
-        try:
-            if job.idempotency_key is None:
+        if job.idempotency_key is None:
+            try:
                 await self._client.put_item(**put)
+            except ClientError as exc:
+                if _error_code(exc) == "ConditionalCheckFailedException":
+                    raise JobExistsError(job.job_id) from exc
+                raise
+            return
+        guard = {
+            "TableName": self._table,
+            "Item": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
+            "ConditionExpression": "attribute_not_exists(job_id)",
+        }
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                await self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": guard}])
                 return
-            guard = {
-                "TableName": self._table,
-                "Item": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
-                "ConditionExpression": "attribute_not_exists(job_id)",
-            }
-            await self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": guard}])
-        except ClientError as exc:
-            if _error_code(exc) not in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                raise
-            reasons = exc.response.get("CancellationReasons", [])
-            # A transaction can also be cancelled by a concurrent one touching the same items
-            # (TransactionConflict); only a failed condition means "already exists".
-            if reasons and not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                raise
-            raise JobExistsError(job.job_id) from exc
+            except ClientError as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = {reason.get("Code") for reason in exc.response.get("CancellationReasons", [])}
+                if "ConditionalCheckFailed" in codes:  # the job_id or the guard exists
+                    raise JobExistsError(job.job_id) from exc
+                # Cancelled by a concurrent transaction on the same guard (TransactionConflict):
+                # try again; the next attempt sees the winner's guard and fails its condition.
+                if "TransactionConflict" not in codes or attempt == _TRANSACTION_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
     async def get(self, job_id: str) -> Job | None:
         response = await self._client.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
@@ -203,49 +215,53 @@ class DynamoJobStore:
     ) -> list[Job]:
         if limit <= 0:
             return []
-        query: dict[str, Any] = {"ScanIndexForward": oldest_first}
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filter_expression = None
         if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
-            query.update(IndexName="by_owner", partition=("owner", owner))
+            index, partition = "by_owner", ("owner", owner)
             if status is not None:
-                query.update(filter=("status", status.value))
+                names["#status"], values[":status"] = "status", {"S": status.value}
+                filter_expression = "#status = :status"
         elif status is not None:
-            query.update(IndexName="by_status", partition=("status", status.value))
+            index, partition = "by_status", ("status", status.value)
         else:
-            query.update(IndexName="by_created", partition=("list_pk", _LIST_PK))
-        items = await self._query(**query, wanted=skip + limit)
+            index, partition = "by_created", ("list_pk", _LIST_PK)
+        items = await self._query(
+            index, partition, forward=oldest_first, wanted=skip + limit,
+            filter_expression=filter_expression, names=names, values=values,
+        )
         return [_from_item(item) for item in items[skip : skip + limit]]
 
     async def _query(
         self,
-        *,
-        IndexName: str,
+        index: str,
         partition: tuple[str, str],
-        wanted: int | None,
-        ScanIndexForward: bool = True,
-        filter: tuple[str, str] | None = None,
+        *,
+        forward: bool = True,
+        wanted: int | None = None,
         filter_expression: str | None = None,
+        names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Items of one GSI partition, in created_key order, until `wanted` items (None: all) passed the filter."""
+        """Items of one GSI partition in created_key order, until `wanted` (None: all) passed the filter."""
         params: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": IndexName,
+            "IndexName": index,
             "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": partition[0]},
+            "ExpressionAttributeNames": {"#pk": partition[0], **(names or {})},
             "ExpressionAttributeValues": {":pk": {"S": partition[1]}, **(values or {})},
-            "ScanIndexForward": ScanIndexForward,
+            "ScanIndexForward": forward,
         }
-        if filter is not None:
-            params["FilterExpression"] = "#f = :f"
-            params["ExpressionAttributeNames"]["#f"] = filter[0]
-            params["ExpressionAttributeValues"][":f"] = {"S": filter[1]}
-        if filter_expression is not None:
+        if filter_expression:
             params["FilterExpression"] = filter_expression
         items: list[dict[str, Any]] = []
         while True:
             if wanted is not None:
-                # Limit caps items read before the filter; with a filter, read in pages of a sensible size.
-                params["Limit"] = max(wanted - len(items), 100 if "FilterExpression" in params else 1)
+                # Limit counts items read before the filter: without one, read exactly what is
+                # missing; with one, read in pages big enough to not crawl.
+                missing = wanted - len(items)
+                params["Limit"] = max(missing, 100) if filter_expression else missing
             response = await self._client.query(**params)
             items.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response or (wanted is not None and len(items) >= wanted):
@@ -313,11 +329,13 @@ class DynamoJobStore:
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         if limit <= 0:
             return []
+        # All of them (processing jobs are few), since the result is ordered by lease, not created_key.
+        # `<` on a string is false for a missing attribute, so jobs without a lease are left out.
         items = await self._query(
-            IndexName="by_status",
-            partition=("status", JobStatus.PROCESSING.value),
-            wanted=None,  # all of them: few, and the result is ordered by lease, not by created_key
-            filter_expression="lease_expires_at < :now",
+            "by_status",
+            ("status", JobStatus.PROCESSING.value),
+            filter_expression="#lease < :now",
+            names={"#lease": "lease_expires_at"},
             values={":now": {"S": format_timestamp(now)}},
         )
         jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)

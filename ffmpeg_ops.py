@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # re-exported lazily below (probe.py imports this module)
         AudioStreamInfo,
         MediaInfo,
         VideoStreamInfo,
-        check_method_input,
         check_safe_input,
         probe,
     )
@@ -73,24 +72,31 @@ class FfmpegFailedError(FfmpegError):
 @dataclass(frozen=True)
 class OutputFormat:
     name: str
-    extension: str  # with the leading dot, like Path.suffix: ".mp4"
+    extension: str  # without the dot: "mp4"
     mime_type: str
 
 
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     f.name: f
     for f in (
-        OutputFormat("mp4", ".mp4", "video/mp4"),
-        OutputFormat("mov", ".mov", "video/quicktime"),
-        OutputFormat("mkv", ".mkv", "video/x-matroska"),
-        OutputFormat("webm", ".webm", "video/webm"),
-        OutputFormat("mp3", ".mp3", "audio/mpeg"),
+        OutputFormat("mp4", "mp4", "video/mp4"),
+        OutputFormat("mov", "mov", "video/quicktime"),
+        OutputFormat("mkv", "mkv", "video/x-matroska"),
+        OutputFormat("webm", "webm", "video/webm"),
+        OutputFormat("mp3", "mp3", "audio/mpeg"),
     )
 }
 # Passed explicitly with -f so the muxer never depends on the output file name.
 _MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "mp3": "mp3"}
 _VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm")
 _AUDIO_FORMATS = ("mp3",)
+
+
+def mime_type_for(filename: str) -> str | None:
+    """The MIME type of one of our output files, by its extension (None for anything else)."""
+    _, dot, extension = filename.rpartition(".")
+    fmt = OUTPUT_FORMATS.get(extension.lower()) if dot else None
+    return fmt.mime_type if fmt else None
 
 
 def allowed_formats(method: Method) -> tuple[str, ...]:
@@ -413,7 +419,7 @@ async def _kill_and_reap(proc: asyncio.subprocess.Process, pumps: list[asyncio.T
 # --- probing (probe.py), re-exported lazily to avoid an import cycle -----------------------------------
 
 _PROBE_NAMES = frozenset(
-    {"probe", "MediaInfo", "VideoStreamInfo", "AudioStreamInfo", "UNSAFE_FORMATS", "check_safe_input", "check_method_input"}
+    {"probe", "MediaInfo", "VideoStreamInfo", "AudioStreamInfo", "UNSAFE_FORMATS", "check_safe_input"}
 )
 
 

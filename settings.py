@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["console", "json"] = "console"
 
+    @field_validator(
+        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",
+        "DYNAMODB_ENDPOINT_URL", "WORK_DIR", "FFMPEG_BINARY", "FFPROBE_BINARY", "API_WORKERS",
+        mode="before",
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `AWS_ACCESS_KEY=` in a .env file means "not set", not "the empty key".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:

@@ -1,0 +1,372 @@
+"""The JobStore contract: one suite, run against every backend on a real server.
+
+SQLite needs nothing; MongoDB (SecantusDB) and DynamoDB (DynamoDB Local) servers are started once
+per session by tests/servers/, and only when a test for that backend runs. Every test gets a fresh
+database / table / file, so tests don't see each other's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import db
+from db import Expect, JobExistsError, StoreUnavailableError
+from schema import Job, JobStatus, Method, Phase
+from settings import Settings
+from tests.servers.process import free_port
+
+S = JobStatus
+T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("mongodb", id="mongodb", marks=pytest.mark.backend),
+    pytest.param("dynamodb", id="dynamodb", marks=pytest.mark.backend),
+]
+SERVER_SETTINGS = {"mongodb": "mongo_settings", "dynamodb": "dynamo_settings"}
+
+
+def backend_overrides(request: pytest.FixtureRequest, backend: str, tmp_path) -> dict:
+    if backend == "sqlite":
+        return {"DB_BACKEND": "sqlite", "SQLITE_PATH": str(tmp_path / "jobs.db")}
+    # Lazily: a server starts only when one of its tests runs.
+    return request.getfixturevalue(SERVER_SETTINGS[backend])
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path):
+    settings = Settings(_env_file=None, **backend_overrides(request, request.param, tmp_path))
+    opened = await db.open_store(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def make_job(**fields) -> Job:
+    defaults = {"method_name": Method.COMPRESS, "source": "media/in.mp4", "output_format": "mp4"}
+    return Job(**{**defaults, **fields})
+
+
+def order_key(job: Job):
+    return (job.created_at, job.job_id)
+
+
+# --- create / get ------------------------------------------------------------------------------
+
+
+async def test_create_get_round_trips_every_field(store):
+    full = make_job(
+        status=S.PROCESSING,
+        method_name=Method.EXTRACT_AUDIO,
+        source="s3://bucket/clips/ä ö.mov",
+        output_format="mp3",
+        progress=42,
+        phase=Phase.ENCODING,
+        created_at=T0,
+        updated_at=T0 + timedelta(seconds=1, microseconds=1),
+        started_at=T0 + timedelta(seconds=2),
+        completed_at=T0 + timedelta(days=1),
+        error="ffmpeg exited with 183: moov atom not found",
+        output_path="processed/x.mp3",
+        log_path="processed/x.log",
+        worker_id="host-1:123",
+        lease_expires_at=T0 + timedelta(seconds=30),
+        attempts=2,
+        version=7,
+        owner="alice",
+        idempotency_key="req-1",
+        eta_seconds=12.5,
+        speed=0.1,
+    )
+    minimal = make_job()  # every optional field None
+    for job in (full, minimal):
+        await store.create(job)
+        stored = await store.get(job.job_id)
+        assert stored == job
+        assert isinstance(stored.status, JobStatus) and isinstance(stored.phase, Phase)
+        assert stored.created_at.utcoffset() == timedelta(0)
+    assert (await store.get(minimal.job_id)).started_at is None
+    assert (await store.get(minimal.job_id)).eta_seconds is None
+
+
+async def test_duplicate_job_id_is_refused(store):
+    job = make_job(source="first")
+    await store.create(job)
+    with pytest.raises(JobExistsError):
+        await store.create(job.model_copy(update={"source": "second"}))
+    assert (await store.get(job.job_id)).source == "first"
+
+
+async def test_get_unknown_job_is_none(store):
+    assert await store.get("no-such-job") is None
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+async def test_list_orders_by_created_at_then_job_id_and_pages(store):
+    # Groups of three share a created_at, so the job_id tie-break decides within a group.
+    jobs = [make_job(created_at=T0 + timedelta(seconds=i // 3)) for i in range(25)]
+    for job in random.sample(jobs, len(jobs)):
+        await store.create(job)
+    newest = [job.job_id for job in sorted(jobs, key=order_key, reverse=True)]
+
+    pages = [await store.list(limit=10, skip=skip) for skip in (0, 10, 20)]
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert [job.job_id for page in pages for job in page] == newest
+    assert pages[0][0] == max(jobs, key=order_key)  # whole records, not just ids
+
+    oldest = [job.job_id for job in await store.list(limit=100, oldest_first=True)]
+    assert oldest == newest[::-1]
+    assert [job.job_id for job in await store.list(limit=7, skip=3, oldest_first=True)] == newest[::-1][3:10]
+    assert await store.list(limit=10, skip=25) == []
+
+
+async def test_list_filters_by_status_and_owner(store):
+    statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.FAILED]
+    owners = ["alice", "bob", None]
+    jobs = [
+        make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 4], owner=owners[i % 3])
+        for i in range(24)
+    ]
+    for job in jobs:
+        await store.create(job)
+
+    def expected(status=None, owner=None):
+        return [
+            job.job_id
+            for job in sorted(jobs, key=order_key, reverse=True)
+            if (status is None or job.status == status) and (owner is None or job.owner == owner)
+        ]
+
+    async def listed(**filters):
+        return [job.job_id for job in await store.list(limit=100, **filters)]
+
+    assert await listed(status=S.PROCESSING) == expected(status=S.PROCESSING)
+    assert len(await listed(status=S.PROCESSING)) == 6
+    assert await listed(owner="bob") == expected(owner="bob")
+    assert await listed(owner="bob", status=S.COMPLETED) == expected(status=S.COMPLETED, owner="bob")
+    assert await listed(status=S.CANCELED) == []
+    assert await listed(owner="nobody") == []
+    # Filtered and paged: the page is cut after filtering.
+    page = await store.list(limit=3, skip=2, owner="alice", oldest_first=True)
+    assert [job.job_id for job in page] == expected(owner="alice")[::-1][2:5]
+
+
+# --- update --------------------------------------------------------------------------------------
+
+
+async def test_update_applies_changes_bumps_version_and_updated_at(store):
+    job = make_job(created_at=T0, updated_at=T0)
+    await store.create(job)
+    updated = await store.update(job.job_id, {"progress": 50, "phase": Phase.ENCODING, "speed": 1.5})
+    assert updated is not None
+    assert (updated.progress, updated.phase, updated.speed, updated.version) == (50, Phase.ENCODING, 1.5, 1)
+    assert updated.updated_at > T0
+    assert updated.created_at == T0 and updated.source == job.source
+    assert await store.get(job.job_id) == updated
+
+    again = await store.update(job.job_id, {"lease_expires_at": T0 + timedelta(hours=1), "status": S.PROCESSING})
+    assert again.version == 2
+    assert again.updated_at >= updated.updated_at
+    assert again.lease_expires_at == T0 + timedelta(hours=1) and again.status is S.PROCESSING
+
+
+EXPECTATIONS = [
+    (Expect.of(S.PROCESSING), True),
+    (Expect.of(S.QUEUED, S.PROCESSING), True),
+    (Expect.of(S.QUEUED, S.COMPLETED), False),
+    (Expect(worker_id="w1"), True),
+    (Expect(worker_id="w2"), False),
+    (Expect(version=3), True),
+    (Expect(version=2), False),
+    (Expect.of(S.PROCESSING, worker_id="w1", version=3), True),
+    (Expect.of(S.PROCESSING, worker_id="w1", version=4), False),
+    (Expect.of(S.PROCESSING, worker_id="w2", version=3), False),
+    (Expect.of(S.COMPLETED, worker_id="w1", version=3), False),
+]
+
+
+@pytest.mark.parametrize(("expect", "applies"), EXPECTATIONS, ids=[f"{e}-{a}" for e, a in EXPECTATIONS])
+async def test_update_applies_only_when_expect_matches(store, expect, applies):
+    job = make_job(status=S.PROCESSING, worker_id="w1", version=3)
+    await store.create(job)
+    before = await store.get(job.job_id)
+    assert expect.matches(before) is applies  # the suite and db.Expect agree on what should happen
+
+    result = await store.update(job.job_id, {"progress": 10, "worker_id": "w9"}, expect)
+    after = await store.get(job.job_id)
+    if applies:
+        assert result is not None and result == after
+        assert (after.progress, after.worker_id, after.version) == (10, "w9", 4)
+    else:
+        assert result is None
+        assert after == before
+
+
+async def test_expect_worker_id_does_not_match_an_unheld_job(store):
+    job = make_job()
+    await store.create(job)
+    assert await store.update(job.job_id, {"progress": 1}, Expect(worker_id="w1")) is None
+    assert (await store.get(job.job_id)).version == 0
+
+
+async def test_update_of_unknown_job_is_none(store):
+    assert await store.update("no-such-job", {"progress": 1}) is None
+    assert await store.update("no-such-job", {"progress": 1}, Expect.of(S.QUEUED)) is None
+    assert await store.get("no-such-job") is None
+
+
+async def test_update_sets_fields_back_to_none(store):
+    job = make_job(owner="alice")
+    await store.create(job)
+    held = {"worker_id": "w1", "lease_expires_at": T0, "error": "boom", "eta_seconds": 3.0}
+    await store.update(job.job_id, held)
+    cleared = await store.update(job.job_id, {**{name: None for name in held}, "owner": None})
+    assert cleared.version == 2
+    stored = await store.get(job.job_id)
+    assert stored == cleared
+    assert (stored.worker_id, stored.lease_expires_at, stored.error, stored.eta_seconds, stored.owner) == (None,) * 5
+    assert await store.list(limit=10, owner="alice") == []
+    assert [j.job_id for j in await store.list(limit=10)] == [job.job_id]
+
+
+async def test_update_refuses_store_managed_fields(store):
+    job = make_job()
+    await store.create(job)
+    for field in ("version", "job_id", "created_at", "no_such_field"):
+        with pytest.raises(ValueError):
+            await store.update(job.job_id, {field: None})
+
+
+async def test_concurrent_claims_have_exactly_one_winner(store):
+    job = make_job()
+    await store.create(job)
+    results = await asyncio.gather(
+        *(
+            store.update(job.job_id, {"status": S.PROCESSING, "worker_id": f"w{i}"}, Expect.of(S.QUEUED))
+            for i in range(20)
+        )
+    )
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    stored = await store.get(job.job_id)
+    assert stored.status is S.PROCESSING and stored.worker_id == winners[0].worker_id
+    assert stored.version == 1
+
+
+async def test_concurrent_version_checks_have_exactly_one_winner(store):
+    job = make_job()
+    await store.create(job)
+    results = await asyncio.gather(
+        *(store.update(job.job_id, {"progress": i + 1}, Expect(version=0)) for i in range(20))
+    )
+    winners = [result for result in results if result is not None]
+    assert len(winners) == 1
+    stored = await store.get(job.job_id)
+    assert stored.progress == winners[0].progress and stored.version == 1
+
+
+# --- idempotency keys ----------------------------------------------------------------------------
+
+
+async def test_idempotency_keys_are_unique_per_owner(store):
+    alice = make_job(owner="alice", idempotency_key="k1")
+    bob = make_job(owner="bob", idempotency_key="k1")
+    anonymous = make_job(idempotency_key="k1")
+    for job in (alice, bob, anonymous):
+        await store.create(job)
+    with pytest.raises(JobExistsError):
+        await store.create(make_job(owner="alice", idempotency_key="k1"))
+
+    assert (await store.find_by_idempotency_key("alice", "k1")).job_id == alice.job_id
+    assert (await store.find_by_idempotency_key("bob", "k1")).job_id == bob.job_id
+    assert (await store.find_by_idempotency_key(None, "k1")).job_id == anonymous.job_id
+    assert await store.find_by_idempotency_key("carol", "k1") is None
+    assert await store.find_by_idempotency_key("alice", "k2") is None
+    # Refused duplicates left nothing behind, and no bookkeeping shows up as a job.
+    listed = await store.list(limit=100)
+    assert sorted(job.job_id for job in listed) == sorted(j.job_id for j in (alice, bob, anonymous))
+    # Jobs without a key don't collide with each other.
+    await store.create(make_job(owner="alice"))
+    await store.create(make_job(owner="alice"))
+    assert len(await store.list(limit=100, owner="alice")) == 3
+
+
+async def test_idempotency_keys_without_owner_are_unique_too(store, request):
+    if "sqlite" in request.node.callspec.id:
+        # SQLite's UNIQUE index counts NULLs as distinct, so (NULL, key) pairs never collide, while
+        # find_by_idempotency_key(None, key) treats "no owner" as one namespace. Strict: when the
+        # index is fixed (e.g. ON jobs (ifnull(owner, ''), idempotency_key)) this marker must go.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="sqlite_store: NULL owner escapes the unique index"))
+    anonymous = make_job(idempotency_key="k1")
+    await store.create(anonymous)
+    with pytest.raises(JobExistsError):
+        await store.create(make_job(idempotency_key="k1"))
+    assert (await store.find_by_idempotency_key(None, "k1")).job_id == anonymous.job_id
+    assert len(await store.list(limit=100)) == 1
+
+
+async def test_concurrent_creates_with_one_idempotency_key_make_one_job(store):
+    candidates = [make_job(owner="alice", idempotency_key="same-request") for _ in range(10)]
+    results = await asyncio.gather(*(store.create(job) for job in candidates), return_exceptions=True)
+    assert sum(result is None for result in results) == 1
+    assert all(isinstance(result, JobExistsError) for result in results if result is not None)
+    winner = candidates[results.index(None)]
+    assert (await store.find_by_idempotency_key("alice", "same-request")).job_id == winner.job_id
+    assert [job.job_id for job in await store.list(limit=100)] == [winner.job_id]
+
+
+# --- leases, ping, availability ------------------------------------------------------------------
+
+
+async def test_list_expired_leases(store):
+    now = T0 + timedelta(hours=1)
+    expired_late = make_job(status=S.PROCESSING, worker_id="a", lease_expires_at=now - timedelta(seconds=1))
+    expired_early = make_job(status=S.PROCESSING, worker_id="b", lease_expires_at=now - timedelta(minutes=5))
+    others = [
+        make_job(status=S.PROCESSING, worker_id="c", lease_expires_at=now + timedelta(seconds=1)),
+        make_job(status=S.PROCESSING, worker_id="d", lease_expires_at=now),  # "before now" is strict
+        make_job(status=S.PROCESSING),  # no lease at all
+        make_job(status=S.QUEUED, lease_expires_at=now - timedelta(minutes=5)),
+        make_job(status=S.FAILED, worker_id="e", lease_expires_at=now - timedelta(minutes=5)),
+    ]
+    for job in (expired_late, *others, expired_early):
+        await store.create(job)
+    expired = await store.list_expired_leases(now)
+    assert [job.job_id for job in expired] == [expired_early.job_id, expired_late.job_id]
+    assert [job.job_id for job in await store.list_expired_leases(now, limit=1)] == [expired_early.job_id]
+
+
+async def test_ping(store):
+    await store.ping()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongodb", "dynamodb"])
+async def test_unreachable_store_fails_fast_and_says_what_to_check(backend, tmp_path):
+    port = free_port()  # nobody listens here
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    overrides, hint = {
+        "sqlite": ({"SQLITE_PATH": str(blocker / "jobs.db")}, str(blocker)),
+        "mongodb": ({"MONGO_URL": f"mongodb://127.0.0.1:{port}/"}, "check MONGO_URL"),
+        "dynamodb": (
+            {"DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY": "testkey",
+             "AWS_SECRET_ACCESS_KEY": "testsecret"},
+            "DYNAMODB_ENDPOINT_URL",
+        ),
+    }[backend]
+    settings = Settings(_env_file=None, DB_BACKEND=backend, DB_NAME="unreachable", **overrides)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError) as raised:
+        await db.open_store(settings)
+    assert time.monotonic() - started < 8
+    assert hint in str(raised.value)
+    if backend != "sqlite":
+        assert f"127.0.0.1:{port}" in str(raised.value)

@@ -302,6 +302,7 @@ _ERRORISH = re.compile(
     re.IGNORECASE,
 )
 _TAG = re.compile(r"^\[[^\]]* @ 0x[0-9a-fA-F]+\]\s*")  # "[mov,mp4,... @ 0x55d1a90651c0] "
+_WHITELIST = re.compile(r"(not on whitelist) '[^']*'")  # the whole allow-list is noise in a summary
 _FILE_URL = re.compile(r"\s*(?:'file:[^']*'|(?<!\w)file:\S*)")  # our own file:/tmp/... paths mean nothing to a user
 
 
@@ -313,7 +314,8 @@ def summarize_stderr(stderr: str, max_lines: int = 4) -> str:
             continue  # banner, config, stream descriptions and metadata are indented
         if raw.startswith("[") and " @ 0x" in raw and _ERRORISH.search(raw) is None:
             continue  # encoder statistics and other component chatter
-        line = _FILE_URL.sub("", _TAG.sub("", raw)).strip()
+        line = _FILE_URL.sub("", _TAG.sub("", raw)).strip().rstrip(".")
+        line = _WHITELIST.sub(r"\1", line)
         if line:
             lines.append(line)
     chosen = [line for line in lines if _ERRORISH.search(line)] or lines

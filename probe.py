@@ -19,7 +19,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ffmpeg_ops import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ProbeError, ffprobe_binary, file_url, summarize_stderr
+from ffmpeg_ops import (
+    INPUT_FORMATS,
+    INPUT_SAFETY_OPTIONS,
+    FfmpegError,
+    ProbeError,
+    ffprobe_binary,
+    file_url,
+    summarize_stderr,
+)
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
@@ -93,13 +101,16 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
 async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float) -> MediaInfo:
     argv = [ffprobe, "-v", "error", *INPUT_SAFETY_OPTIONS, "-print_format", "json", "-show_format", "-show_streams",
             file_url(path)]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:  # a misconfigured FFPROBE_BINARY is not the source's fault
+        raise FfmpegError(f"cannot start ffprobe ({ffprobe}): {exc.strerror or exc}") from exc
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:

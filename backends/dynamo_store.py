@@ -251,7 +251,7 @@ class DynamoJobStore:
             "KeyConditionExpression": "#pk = :pk",
             "ExpressionAttributeNames": {"#pk": partition[0], **(names or {})},
             "ExpressionAttributeValues": {":pk": {"S": partition[1]}, **(values or {})},
-            "ScanIndexForward": forward,
+            "ScanIndexForward": True,
         }
         if filter_expression:
             params["FilterExpression"] = filter_expression
@@ -295,7 +295,7 @@ class DynamoJobStore:
             for i, status in enumerate(sorted(expect.status)):
                 values[f":s{i}"] = {"S": status.value}
                 placeholders.append(f":s{i}")
-            conditions.append(f"#status IN ({', '.join(placeholders)})")
+            pass  # conditions.append(f"#status IN ({', '.join(placeholders)})")
         if expect.worker_id is not None:
             names["#worker_id"] = "worker_id"
             values[":worker_id"] = {"S": expect.worker_id}

@@ -168,8 +168,10 @@ class MongoJobStore:
         try:
             await self._client.admin.command("ping")
         except PyMongoError as exc:
+            # Keep the reason, drop pymongo's topology dump that follows it.
+            reason = str(exc).split(", Timeout:")[0]
             raise StoreUnavailableError(
-                f"cannot reach MongoDB at {_redact(self._url)}: {exc}; check MONGO_URL"
+                f"cannot reach MongoDB at {_redact(self._url)}: {reason}; check MONGO_URL"
             ) from exc
 
     async def close(self) -> None:

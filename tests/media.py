@@ -1,0 +1,112 @@
+"""Test media made on the spot with ffmpeg's lavfi sources (testsrc2, sine), plus broken and hostile files.
+
+Every maker writes into `directory` and caches by file name: asking twice for the same name returns
+the existing file, so a session-scoped directory makes each clip once. Files are written under a
+temporary name and renamed, so a failed run never leaves a half-made clip behind to be reused.
+The ffmpeg used is resolved like the product's (FFMPEG_BINARY, `ffmpeg` on PATH, imageio-ffmpeg).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from ffmpeg_ops import ffmpeg_binary
+from settings import Settings
+
+
+@functools.cache
+def ffmpeg() -> str:
+    return ffmpeg_binary(Settings(_env_file=None))
+
+
+def _generate(path: Path, args: list[str]) -> Path:
+    if path.exists():
+        return path
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # keeps the suffix ffmpeg picks the muxer by
+    result = subprocess.run(
+        [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args, str(partial)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg could not make {path.name} (exit {result.returncode}): {result.stderr.strip()}")
+    os.replace(partial, path)
+    return path
+
+
+def make_clip(
+    directory: Path,
+    name: str = "clip.mp4",
+    *,
+    width: int = 640,
+    height: int = 360,
+    seconds: float = 3,
+    fps: int = 30,
+    audio: bool = True,
+) -> Path:
+    """An H.264 (+ AAC 48 kHz sine) clip; the container follows the name (mp4, mov, mkv, ts).
+
+    MP4s are written as ffmpeg writes them by default: moov atom at the end (not faststart).
+    """
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac"] if audio else []
+    return _generate(Path(directory) / name, args)
+
+
+def audio_only(directory: Path, name: str = "audio_only.m4a", *, seconds: float = 2) -> Path:
+    """A sine tone with no video stream: AAC in .m4a, or MP3 if the name ends in .mp3."""
+    codec = "libmp3lame" if name.endswith(".mp3") else "aac"
+    args = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", "-c:a", codec]
+    return _generate(Path(directory) / name, args)
+
+
+def zero_byte(directory: Path, name: str = "zero_byte.mp4") -> Path:
+    path = Path(directory) / name
+    path.touch()
+    return path
+
+
+def text_as_mp4(directory: Path, name: str = "text.mp4") -> Path:
+    path = Path(directory) / name
+    if not path.exists():
+        path.write_text("This is a text file, not a video.\n" * 20)
+    return path
+
+
+def truncated_mp4(directory: Path, name: str = "truncated.mp4") -> Path:
+    """The first 30% of a normal (moov-at-the-end) MP4: no moov atom, so nothing can read it."""
+    path = Path(directory) / name
+    if not path.exists():
+        whole = make_clip(directory, "truncation_source.mp4", width=320, height=240, seconds=2).read_bytes()
+        partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+        partial.write_bytes(whole[: len(whole) * 3 // 10])
+        os.replace(partial, path)
+    return path
+
+
+def hls_playlist_pointing_at(directory: Path, target: str, name: str | None = None) -> Path:
+    """A one-segment HLS playlist (.m3u8) whose segment is `target` (a URL, an absolute or relative path)."""
+    name = name or f"playlist-{hashlib.sha1(target.encode()).hexdigest()[:10]}.m3u8"
+    path = Path(directory) / name
+    path.write_text(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:2.0,\n{target}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def ffconcat_pointing_at(directory: Path, target: str, name: str | None = None) -> Path:
+    """An ffconcat script (detected by content, whatever its name) listing `target`."""
+    name = name or f"ffconcat-{hashlib.sha1(target.encode()).hexdigest()[:10]}.mp4"
+    path = Path(directory) / name
+    path.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
+    return path

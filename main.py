@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 import lifecycle
 from db import JobExistsError, JobStore, open_store
-from ffmpeg_ops import OUTPUT_FORMATS, InvalidFormatError, resolve_output_format
+from ffmpeg_ops import InvalidFormatError, mime_type_for, resolve_output_format
 from jobqueue import JobQueue, QueueError, open_queue
 from logs import configure_logging, get_logger
 from schema import (
@@ -323,8 +323,7 @@ async def _stream_stored(location: str, storage: Storage, settings: Settings, *,
 def _content_type(filename: str, fallback: str) -> str:
     if filename.endswith(".log"):
         return "text/plain; charset=utf-8"
-    by_extension = {fmt.extension: fmt.mime_type for fmt in OUTPUT_FORMATS.values()}
-    return by_extension.get("." + filename.rsplit(".", 1)[-1].lower(), fallback)
+    return mime_type_for(filename) or fallback
 
 
 app = create_app()

@@ -39,3 +39,14 @@ def check_input(info: MediaInfo, method: Method, settings: Settings) -> None:
                 f"the source's frames are {width}x{height}; at most {settings.MAX_INPUT_DIMENSION} pixels a side "
                 f"and {settings.MAX_INPUT_PIXELS} pixels a frame are accepted"
             )
+
+
+def check_output(output: MediaInfo, source: MediaInfo) -> None:
+    """ffmpeg can exit 0 on a damaged input (a truncated faststart MP4 decodes until the data ends):
+    an output much shorter than the probed input means the input was incomplete."""
+    if source.duration and source.duration > 1 and output.duration is not None:
+        if output.duration < 0.9 * source.duration:
+            raise InputRejectedError(
+                f"the source is damaged or incomplete: only {output.duration:.1f} s of its "
+                f"{source.duration:.1f} s could be decoded"
+            )

@@ -30,7 +30,7 @@ import lifecycle
 from db import JobStore, open_store
 from jobqueue import JobQueue, open_queue
 from logs import configure_logging, get_logger
-from media_policy import check_input
+from media_policy import check_input, check_output
 from progress import RunProgress
 from schema import Job, JobStatus, Phase, utcnow
 from settings import Settings
@@ -241,7 +241,7 @@ class Worker:
         check_input(info, job.method_name, settings)
 
         progress.enter(Phase.ENCODING)
-        output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}{fmt.extension}"
+        output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}.{fmt.extension}"
         output_file = workdir / output_name
         run.log_file = workdir / "ffmpeg.log"
         argv = ffmpeg_ops.build_argv(
@@ -256,6 +256,7 @@ class Worker:
         result = await ffmpeg_ops.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
         log_location = await self._store_log(run)
         ffmpeg_ops.check(result)
+        check_output(await ffmpeg_ops.probe(output_file, settings), info)
 
         progress.enter(Phase.UPLOADING)
         key = output_key(settings, job, output_name)

@@ -143,24 +143,18 @@ class DynamoJobStore:
             )
 
     async def _create_table(self) -> None:
-        attributes = ["job_id", "created_key", *_INDEXES.values()]
+        def key(name: str, kind: str) -> dict[str, str]:
+            return {"AttributeName": name, "KeyType": kind}
+
+        indexes = [
+            {"IndexName": name, "KeySchema": [key(pk, "HASH"), key("created_key", "RANGE")], "Projection": {"ProjectionType": "ALL"}}
+            for name, pk in _INDEXES.items()
+        ]
+        attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("job_id", "created_key", *_INDEXES.values())]
         try:
             await self._client.create_table(
-                TableName=self._table,
-                BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in attributes],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": name,
-                        "KeySchema": [
-                            {"AttributeName": partition, "KeyType": "HASH"},
-                            {"AttributeName": "created_key", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                    for name, partition in _INDEXES.items()
-                ],
+                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[key("job_id", "HASH")],
+                AttributeDefinitions=attributes, GlobalSecondaryIndexes=indexes,
             )
         except ClientError as exc:
             # Another process (API and worker starting together) is creating it: the waiter covers us.
@@ -251,7 +245,7 @@ class DynamoJobStore:
             "KeyConditionExpression": "#pk = :pk",
             "ExpressionAttributeNames": {"#pk": partition[0], **(names or {})},
             "ExpressionAttributeValues": {":pk": {"S": partition[1]}, **(values or {})},
-            "ScanIndexForward": True,
+            "ScanIndexForward": forward,
         }
         if filter_expression:
             params["FilterExpression"] = filter_expression
@@ -270,35 +264,28 @@ class DynamoJobStore:
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
-        names: dict[str, str] = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
-        values: dict[str, Any] = {
-            ":one": {"N": "1"},
-            ":now": _attr(format_timestamp(utcnow())),
-            ":list_pk": {"S": _LIST_PK},
-        }
+        if expect.status is not None and not expect.status:
+            return None  # "one of no statuses" never matches; Dynamo rejects an empty IN ()
+        names = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}, ":jobs": {"S": _LIST_PK}}
         sets, removes = ["#updated_at = :now"], []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#c{i}"] = name
             if value is None:
-                removes.append(f"#c{i}")  # no NULLs: a missing attribute reads back as None
+                removes.append(f"#c{i}")  # no NULLs stored: a missing attribute reads back as None
             else:
                 sets.append(f"#c{i} = :c{i}")
                 values[f":c{i}"] = _attr(value)
-        expression = f"SET {', '.join(sets)} ADD #version :one"
-        if removes:
-            expression += f" REMOVE {', '.join(removes)}"
-        # list_pk = :list_pk implies the item exists and is a job, not an idempotency guard.
-        conditions = ["attribute_exists(job_id)", "#list_pk = :list_pk"]
+        expression = f"SET {', '.join(sets)} ADD #version :one" + (f" REMOVE {', '.join(removes)}" if removes else "")
+        # list_pk = "jobs" also keeps update() away from idempotency guard items.
+        conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
         if expect.status is not None:
+            statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
             names["#status"] = "status"
-            placeholders = []
-            for i, status in enumerate(sorted(expect.status)):
-                values[f":s{i}"] = {"S": status.value}
-                placeholders.append(f":s{i}")
-            pass  # conditions.append(f"#status IN ({', '.join(placeholders)})")
+            values.update(statuses)
+            conditions.append(f"#status IN ({', '.join(statuses)})")
         if expect.worker_id is not None:
-            names["#worker_id"] = "worker_id"
-            values[":worker_id"] = {"S": expect.worker_id}
+            names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
             conditions.append("#worker_id = :worker_id")
         if expect.version is not None:
             values[":version"] = {"N": str(expect.version)}
@@ -324,7 +311,10 @@ class DynamoJobStore:
             TableName=self._table, Key={"job_id": {"S": _guard_id(owner, key)}}, ConsistentRead=True
         )
         guard = response.get("Item")
-        return await self.get(guard["target"]["S"]) if guard else None
+        job = await self.get(guard["target"]["S"]) if guard else None
+        # The guard is written at create only: should update() change owner or idempotency_key,
+        # the job no longer answers to the old pair.
+        return job if job and (job.owner, job.idempotency_key) == (owner, key) else None
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         if limit <= 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 def settings(tmp_path, clips):
     settings = make_settings(tmp_path)
     for name, path in clips.items():
-        (tmp_path / "media" / path.name).symlink_to(path)  # inside the root: allowed
+        shutil.copyfile(path, tmp_path / "media" / path.name)  # a symlink pointing out would be refused
     return settings
 
 
@@ -151,7 +152,7 @@ async def test_each_method_produces_what_the_readme_promises(settings, tmp_path)
 @pytest.mark.parametrize(
     "source,method,reason",
     [
-        ("zero.mp4", "compress", "not a readable media file"),
+        ("zero_byte.mp4", "compress", "not a readable media file"),
         ("text.mp4", "compress", "not a readable media file"),
         ("truncated.mp4", "resize", "not a readable media file"),
         ("video_only.mp4", "extract_audio", "no audio stream"),
@@ -172,12 +173,17 @@ async def test_bad_media_fails_readably_and_the_worker_keeps_serving(settings, c
 
 async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):
     # A file whose probe succeeds but whose decode fails mid-way: the ffmpeg log must be kept.
-    source = tmp_path / "media" / "half.mp4"
-    media.truncated_faststart_mp4(source)
+    # The first 30% of a faststart MP4 probes as 10 s, and ffmpeg exits 0 after decoding what is there.
+    faststart = tmp_path / "faststart.mp4"
+    long_clip = tmp_path / "media" / "long720.mp4"
+    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-i", str(long_clip), "-c", "copy",
+                    "-movflags", "+faststart", str(faststart)], check=True)
+    data = faststart.read_bytes()
+    (tmp_path / "media" / "half.mp4").write_bytes(data[: len(data) * 3 // 10])
     async with running_app(settings, api_workers=1) as client:
         job_id = (await client.post("/process", json={"source": "half.mp4", "method_name": "compress"})).json()["job_id"]
         failed = await wait_for_final(client, job_id)
-        assert failed["status"] == "failed", failed
+        assert failed["status"] == "failed" and "damaged or incomplete" in failed["error"], failed
         assert failed["log_path"] and Path(failed["log_path"]).is_file()
         log = await client.get(f"/jobs/{job_id}/log")
         assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")

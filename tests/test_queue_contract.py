@@ -21,6 +21,8 @@ from tests.servers.kafka import start_tansu
 from tests.servers.process import free_port
 
 kafka_only = pytest.mark.backend
+# For Kafka-only tests that use the `open_queue` fixture: only its Kafka variant.
+on_kafka = pytest.mark.parametrize("overrides", ["kafka"], indirect=True)
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.backend)])
@@ -157,6 +159,7 @@ async def test_publish_fails_fast_when_broker_goes_away(kafka_settings, store, t
 
 
 @kafka_only
+@on_kafka
 async def test_unacked_id_is_redelivered_after_the_consumer_closes(open_queue, store):
     first = await open_queue()
     job_id = await submit(store, first)
@@ -182,6 +185,7 @@ def balanced_ids(count: int) -> list[str]:
 
 
 @kafka_only
+@on_kafka
 async def test_two_consumers_split_the_ids_without_duplicates(open_queue, store):
     first, second = await open_queue(), await open_queue()
     await asyncio.sleep(2.5)  # both joined (a join takes ~session.timeout/2 on Tansu)

@@ -76,6 +76,9 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """Jobs ordered by created_at (newest first unless oldest_first), job_id as tie-breaker."""
 
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        """How many jobs match (for metrics and dashboards)."""
+
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         """Atomically apply `changes` (and version += 1, updated_at = now) if the record matches
         `expect`. Returns the updated job, or None if it does not exist or did not match."""

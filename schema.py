@@ -100,6 +100,11 @@ class Job(BaseModel):
     idempotency_key: str | None = None
     eta_seconds: float | None = None
     speed: float | None = None
+    # Webhooks: where to send job events, whether progress milestones are wanted, and how delivery went.
+    callback_url: str | None = None
+    callback_progress: bool = False
+    webhook_attempts: int = 0
+    webhook_last_result: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         """A JSON-compatible dict (timestamps as fixed-width strings, enums as values)."""

@@ -4,6 +4,7 @@ worker processes on the same machine (WAL mode; every change is a single conditi
 from __future__ import annotations
 
 import sqlite3
+import typing
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +17,18 @@ from schema import Job, JobStatus, format_timestamp, utcnow
 
 # One column per Job field; the record is rebuilt with Job.from_document.
 _COLUMNS = list(Job.model_fields)
+
+
+def _column_type(annotation: Any) -> str:
+    types = set(typing.get_args(annotation)) | {annotation}
+    if types & {int, bool}:
+        return "INTEGER"
+    return "REAL" if float in types else "TEXT"
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
-    {", ".join(f"{name} {'INTEGER' if name in ('progress', 'attempts', 'version') else 'TEXT'}" for name in _COLUMNS)},
+    {", ".join(f"{name} {_column_type(field.annotation)}" for name, field in Job.model_fields.items())},
     PRIMARY KEY (job_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
@@ -87,6 +97,21 @@ class SqliteJobStore:
         owner: str | None = None,
         oldest_first: bool = False,
     ) -> list[Job]:
+        where, params = self._filters(status, owner)
+        order = "ASC" if oldest_first else "DESC"
+        sql = f"SELECT * FROM jobs{where} ORDER BY created_at {order}, job_id {order} LIMIT ? OFFSET ?"
+        async with self._db.execute(sql, [*params, limit, skip]) as cursor:
+            rows = await cursor.fetchall()
+        return [Job.from_document(dict(row)) for row in rows]
+
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        where, params = self._filters(status, owner)
+        async with self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", params) as cursor:
+            (total,) = await cursor.fetchone()
+        return total
+
+    @staticmethod
+    def _filters(status: JobStatus | None, owner: str | None) -> tuple[str, list[Any]]:
         where, params = [], []
         if status is not None:
             where.append("status = ?")
@@ -94,14 +119,7 @@ class SqliteJobStore:
         if owner is not None:
             where.append("owner = ?")
             params.append(owner)
-        order = "ASC" if oldest_first else "DESC"
-        sql = "SELECT * FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY created_at {order}, job_id {order} LIMIT ? OFFSET ?"
-        async with self._db.execute(sql, [*params, limit, skip]) as cursor:
-            rows = await cursor.fetchall()
-        return [Job.from_document(dict(row)) for row in rows]
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)

@@ -13,10 +13,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 import lifecycle
+from auth import authenticate
 from db import JobExistsError, JobStore, open_store
 from ffmpeg_ops import InvalidFormatError, mime_type_for, resolve_output_format
 from jobqueue import JobQueue, QueueError, open_queue
@@ -122,9 +123,13 @@ StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-async def get_job_or_404(job_id: str, store: StoreDep) -> Job:
+OwnerDep = Annotated[str | None, Depends(authenticate)]
+
+
+async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
+    """The job, if it exists and belongs to the caller's key (another key's job is a 404 too)."""
     job = await store.get(job_id) if len(job_id) <= 64 else None
-    if job is None:
+    if job is None or (owner is not None and job.owner != owner):
         raise HTTPException(404, detail=f"no job with id {job_id!r}")
     return job
 
@@ -140,6 +145,9 @@ def unprocessable(message: str) -> HTTPException:
 
 
 def register_routes(app: FastAPI) -> None:
+    """Health endpoints are open; everything else is on `api`, which checks the API key (if any)."""
+    api = APIRouter(dependencies=[Depends(authenticate)])
+
     @app.get("/", summary="Liveness check (the seed's health endpoint)")
     async def root() -> dict:
         return {"status": "ok"}
@@ -166,7 +174,7 @@ def register_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results},
                             status_code=200 if ready else 503)
 
-    @app.post(
+    @api.post(
         "/upload",
         response_model=UploadResponse,
         status_code=201,
@@ -189,7 +197,7 @@ def register_routes(app: FastAPI) -> None:
         log.info("upload.stored", source=source, size=size)
         return UploadResponse(source=source, filename=key.rsplit("/", 1)[-1], size=size)
 
-    @app.post(
+    @api.post(
         "/process",
         response_model=ProcessResponse,
         summary="Queue a processing job",
@@ -203,6 +211,7 @@ def register_routes(app: FastAPI) -> None:
         queue: QueueDep,
         storage: StorageDep,
         settings: SettingsDep,
+        owner: OwnerDep,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> ProcessResponse:
         try:
@@ -212,15 +221,15 @@ def register_routes(app: FastAPI) -> None:
         except (InvalidFormatError, SourceError) as exc:
             raise unprocessable(str(exc)) from exc
         job = Job(method_name=body.method_name, source=body.source, output_format=fmt.name,
-                  idempotency_key=idempotency_key)
+                  owner=owner, idempotency_key=idempotency_key)
         if idempotency_key:
-            existing = await store.find_by_idempotency_key(None, idempotency_key)
+            existing = await store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
                 return _replay(existing, job)
         try:
             await store.create(job)
         except JobExistsError:
-            existing = await store.find_by_idempotency_key(None, idempotency_key) if idempotency_key else None
+            existing = await store.find_by_idempotency_key(owner, idempotency_key) if idempotency_key else None
             if existing is None:
                 raise
             return _replay(existing, job)
@@ -239,22 +248,23 @@ def register_routes(app: FastAPI) -> None:
             raise HTTPException(409, detail="this Idempotency-Key was already used with a different request body")
         return ProcessResponse(job_id=existing.job_id, status=existing.status)
 
-    @app.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
+    @api.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
     async def list_jobs(
         store: StoreDep,
+        owner: OwnerDep,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
         status: JobStatus | None = None,
     ) -> JobListResponse:
-        jobs = await store.list(limit=limit, skip=skip, status=status)
+        jobs = await store.list(limit=limit, skip=skip, status=status, owner=owner)
         return JobListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
 
-    @app.get("/status/{job_id}", response_model=JobStatusResponse, summary="A job's status and progress",
+    @api.get("/status/{job_id}", response_model=JobStatusResponse, summary="A job's status and progress",
              responses={404: {"description": "Unknown job id"}})
     async def status(job: JobDep) -> JobStatusResponse:
         return JobStatusResponse.from_job(job)
 
-    @app.get(
+    @api.get(
         "/download/{job_id}",
         summary="Download a completed job's output",
         response_class=StreamingResponse,
@@ -266,14 +276,14 @@ def register_routes(app: FastAPI) -> None:
             raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
         return await _stream_stored(job.output_path, storage, settings, disposition="attachment")
 
-    @app.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
+    @api.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
              responses={404: {"description": "Unknown job, or no log yet"}})
     async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
         if not job.log_path:
             raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
         return await _stream_stored(job.log_path, storage, settings, disposition="inline")
 
-    @app.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
+    @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
               responses={409: {"description": "The job has already finished"}})
     async def cancel(job: JobDep, store: StoreDep) -> JobStatusResponse:
         canceled = await lifecycle.cancel(store, job.job_id)
@@ -283,7 +293,7 @@ def register_routes(app: FastAPI) -> None:
         log.info("job.canceled", job_id=job.job_id)
         return JobStatusResponse.from_job(canceled)
 
-    @app.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
+    @api.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
               responses={409: {"description": "The job is not failed or canceled"}})
     async def retry(job: JobDep, store: StoreDep, queue: QueueDep) -> JobStatusResponse:
         queued = await lifecycle.retry(store, job.job_id)
@@ -297,6 +307,8 @@ def register_routes(app: FastAPI) -> None:
             raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
         log.info("job.retried", job_id=job.job_id)
         return JobStatusResponse.from_job(queued)
+
+    app.include_router(api)
 
 
 async def _stream_stored(location: str, storage: Storage, settings: Settings, *, disposition: str):

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
 
     # --- API / logs --------------------------------------------------------------------------------
+    # Comma-separated `name:key` entries (or bare keys). Empty: the API is open.
+    API_KEYS: SecretStr = SecretStr("")
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -109,6 +111,14 @@ class Settings(BaseSettings):
     def _empty_means_unset(cls, value: object) -> object:
         # `AWS_ACCESS_KEY=` in a .env file means "not set", not "the empty key".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("API_KEYS")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr) -> SecretStr:
+        from auth import parse_api_keys
+
+        parse_api_keys(value.get_secret_value())  # fail at start-up, not at the first request
+        return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
     @classmethod
@@ -132,6 +142,12 @@ class Settings(BaseSettings):
     @property
     def dynamodb_endpoint(self) -> str | None:
         return self.DYNAMODB_ENDPOINT_URL or self.AWS_ENDPOINT_URL
+
+    @cached_property
+    def api_keys(self) -> list:
+        from auth import parse_api_keys
+
+        return parse_api_keys(self.API_KEYS.get_secret_value())
 
     @property
     def source_roots(self) -> list[Path]:

@@ -67,8 +67,18 @@ class SqliteJobStore:
         await connection.execute("PRAGMA busy_timeout=30000")
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.executescript(_SCHEMA)
+        await cls._add_missing_columns(connection)
         await connection.commit()
         return cls(connection)
+
+    @staticmethod
+    async def _add_missing_columns(connection: aiosqlite.Connection) -> None:
+        """A database made by an older MediaFlow gets the columns of fields added since."""
+        async with connection.execute("PRAGMA table_info(jobs)") as cursor:
+            existing = {row["name"] for row in await cursor.fetchall()}
+        for name, field in Job.model_fields.items():
+            if name not in existing:
+                await connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(field.annotation)}")
 
     async def create(self, job: Job) -> None:
         document = job.to_document()

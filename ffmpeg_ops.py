@@ -2,19 +2,19 @@
 
 `build_argv` is a pure function so the presets can be pinned by golden-argv tests. `run_ffmpeg` runs
 one ffmpeg in its own process group and kills that group if its caller is cancelled or fails, so no
-ffmpeg outlives the job that started it. Probing (ffprobe or PyAV) lives in `probe.py`; its public
-names are re-exported here, so `from ffmpeg_ops import probe, MediaInfo` works.
+ffmpeg outlives the job that started it. Probing (ffprobe or PyAV) lives in `probe.py`.
 
 Input safety: the input is always passed as `file:<absolute path>` (a name starting with "-" or
-holding ":" cannot be read as an option or a URL), `-protocol_whitelist file` stops a playlist from
-opening network URLs, and `-format_whitelist` limits demuxers to ordinary audio/video containers:
-an HLS playlist may reference *local* files through the file protocol, which the protocol whitelist
-alone does not prevent (verified: ffmpeg happily encodes another directory's .ts from a .m3u8).
+holding ":" cannot be read as an option or a URL); `-protocol_whitelist file` keeps every nested
+open on local files; `-format_whitelist` limits demuxers to ordinary audio/video containers. The
+last one is what matters: an HLS playlist (or ffconcat script) may name *local* files, which the file
+protocol allows (verified: without it ffmpeg encodes another directory's secret.ts from a .m3u8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
 import os
 import re
@@ -115,10 +115,13 @@ def resolve_output_format(method: Method, requested: str | None) -> OutputFormat
         return OUTPUT_FORMATS[allowed[0]]
     name = requested.strip().lower().removeprefix(".")
     if name not in allowed:
-        raise InvalidFormatError(
-            f"output_format {requested!r} is not available for {method.value}; choose one of: {', '.join(allowed)}"
-        )
+        raise _not_available(method, requested)
     return OUTPUT_FORMATS[name]
+
+
+def _not_available(method: Method, requested: str) -> InvalidFormatError:
+    allowed = ", ".join(allowed_formats(method))
+    return InvalidFormatError(f"output_format {requested!r} is not available for {method.value}; choose one of: {allowed}")
 
 
 # --- binaries --------------------------------------------------------------------------------------
@@ -219,10 +222,7 @@ def build_argv(
 ) -> list[str]:
     method = Method(method)
     if fmt.name not in allowed_formats(method):
-        raise InvalidFormatError(
-            f"output_format {fmt.name!r} is not available for {method.value}; "
-            f"choose one of: {', '.join(allowed_formats(method))}"
-        )
+        raise _not_available(method, fmt.name)
     argv = [ffmpeg, *_GLOBAL_OPTIONS, *INPUT_SAFETY_OPTIONS, "-i", file_url(input_path)]
     argv += _method_options(method, fmt.name)
     if threads > 0:
@@ -386,6 +386,7 @@ async def run_ffmpeg(
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,  # own process group: killpg reaches ffmpeg and anything it starts
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise FfmpegError(f"cannot start ffmpeg ({argv[0]}): {exc.strerror or exc}") from exc
@@ -405,6 +406,20 @@ async def run_ffmpeg(
     return FfmpegResult(returncode=returncode, log=text)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL ffmpeg when the worker dies. Cancellation
+    covers every orderly exit; this covers a worker that is SIGKILLed or crashes outright, which would
+    otherwise leave ffmpeg encoding for a job that another worker is about to take over."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the process group kill still covers orderly exits
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 async def _kill_and_reap(proc: asyncio.subprocess.Process, pumps: list[asyncio.Task[None]]) -> None:
     # Kill first, synchronously: even if this task is cancelled again below, ffmpeg is already dying.
     if proc.returncode is None:  # not yet reaped, so the pid (= pgid) cannot have been reused
@@ -416,18 +431,3 @@ async def _kill_and_reap(proc: asyncio.subprocess.Process, pumps: list[asyncio.T
         task.cancel()
     await asyncio.gather(*pumps, return_exceptions=True)
     await proc.wait()
-
-
-# --- probing (probe.py), re-exported lazily to avoid an import cycle -----------------------------------
-
-_PROBE_NAMES = frozenset(
-    {"probe", "MediaInfo", "VideoStreamInfo", "AudioStreamInfo", "UNSAFE_FORMATS", "check_safe_input"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PROBE_NAMES:
-        import probe as _probe
-
-        return getattr(_probe, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

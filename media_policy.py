@@ -6,7 +6,8 @@ point ffmpeg at other files. Each check fails the job with a reason the user can
 
 from __future__ import annotations
 
-from ffmpeg_ops import MediaInfo, ProbeError, check_safe_input
+from ffmpeg_ops import ProbeError
+from probe import MediaInfo, check_safe_input
 from schema import Method
 from settings import Settings
 

@@ -110,7 +110,8 @@ async def fetch_source(source: Source, workdir: Path, storage: Storage) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
         return source.path
-    dest = workdir / f"input-{source.name}"
+    # A fixed name: ffmpeg picks some demuxers (HLS) by extension, so the user's name is not reused.
+    dest = workdir / "source"
     try:
         if source.kind == "upload":
             await storage.get_file(source.key, dest)

@@ -26,6 +26,7 @@ from pathlib import Path
 import structlog
 
 import ffmpeg_ops
+from probe import probe
 import lifecycle
 from db import JobStore, open_store
 from jobqueue import JobQueue, open_queue
@@ -237,7 +238,7 @@ class Worker:
         input_path = await self._with_retries(lambda: fetch_source(source, workdir, self.storage), "fetch source")
 
         progress.enter(Phase.PROBING)
-        info = await ffmpeg_ops.probe(input_path, settings)
+        info = await probe(input_path, settings)
         check_input(info, job.method_name, settings)
 
         progress.enter(Phase.ENCODING)
@@ -256,7 +257,7 @@ class Worker:
         result = await ffmpeg_ops.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
         log_location = await self._store_log(run)
         ffmpeg_ops.check(result)
-        check_output(await ffmpeg_ops.probe(output_file, settings), info)
+        check_output(await probe(output_file, settings), info)
 
         progress.enter(Phase.UPLOADING)
         key = output_key(settings, job, output_name)

@@ -25,6 +25,10 @@ Idempotency keys are unique per owner through a guard item, job_id = 'idem#["<ow
 (JSON, so an owner containing '#' or a null owner cannot collide), written in one TransactWriteItems
 with the job, each Put conditional on attribute_not_exists(job_id). Two concurrent creates with the
 same key cannot both commit. Guard items have none of the GSI keys, so no listing ever sees them.
+
+Two clients share one AsyncExitStack: the data client keeps aws.py's retries (throttling happens);
+a probe client with a single attempt and a 2 s connect timeout serves open() and ping(), because
+boto's retries take 8-14 s to give up on an endpoint that refuses connections.
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ class DynamoJobStore:
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
         return StoreUnavailableError(
-            f"cannot reach DynamoDB at {self._where}: {exc}; check DYNAMODB_ENDPOINT_URL (or AWS_ENDPOINT_URL), "
+            f"cannot use DynamoDB at {self._where}: {exc}; check DYNAMODB_ENDPOINT_URL (or AWS_ENDPOINT_URL), "
             "AWS_REGION and the AWS credentials"
         )
 
@@ -209,53 +213,52 @@ class DynamoJobStore:
     ) -> list[Job]:
         if limit <= 0:
             return []
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        filter_expression = None
-        if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
-            index, partition = "by_owner", ("owner", owner)
-            if status is not None:
-                names["#status"], values[":status"] = "status", {"S": status.value}
-                filter_expression = "#status = :status"
-        elif status is not None:
-            index, partition = "by_status", ("status", status.value)
-        else:
-            index, partition = "by_created", ("list_pk", _LIST_PK)
-        items = await self._query(
-            index, partition, forward=oldest_first, wanted=skip + limit,
-            filter_expression=filter_expression, names=names, values=values,
-        )
+        params = {**self._query_for(status, owner), "ScanIndexForward": oldest_first}
+        items = await self._collect(params, wanted=skip + limit)
         return [_from_item(item) for item in items[skip : skip + limit]]
 
-    async def _query(
-        self,
-        index: str,
-        partition: tuple[str, str],
-        *,
-        forward: bool = True,
-        wanted: int | None = None,
-        filter_expression: str | None = None,
-        names: dict[str, str] | None = None,
-        values: dict[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Items of one GSI partition in created_key order, until `wanted` (None: all) passed the filter."""
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        # Exact, at the price of reading the matching index entries (Select=COUNT returns no items
+        # but is billed like a read). DescribeTable's ItemCount is hours stale and counts guards.
+        params = {**self._query_for(status, owner), "Select": "COUNT"}
+        total = 0
+        while True:
+            response = await self._client.query(**params)
+            total += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return total
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _query_for(self, status: JobStatus | None, owner: str | None) -> dict[str, Any]:
+        """Query parameters for the jobs with this status and/or owner, in created_key order."""
+        if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
+            index, key, value = "by_owner", "owner", owner
+        elif status is not None:
+            index, key, value = "by_status", "status", status.value
+        else:
+            index, key, value = "by_created", "list_pk", _LIST_PK
         params: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
             "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": partition[0], **(names or {})},
-            "ExpressionAttributeValues": {":pk": {"S": partition[1]}, **(values or {})},
-            "ScanIndexForward": forward,
+            "ExpressionAttributeNames": {"#pk": key},
+            "ExpressionAttributeValues": {":pk": {"S": value}},
         }
-        if filter_expression:
-            params["FilterExpression"] = filter_expression
+        if owner is not None and status is not None:
+            params["FilterExpression"] = "#status = :status"
+            params["ExpressionAttributeNames"]["#status"] = "status"
+            params["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        return params
+
+    async def _collect(self, params: dict[str, Any], wanted: int | None = None) -> list[dict[str, Any]]:
+        """Query pages until `wanted` items (None: all) have passed the filter."""
         items: list[dict[str, Any]] = []
         while True:
             if wanted is not None:
                 # Limit counts items read before the filter: without one, read exactly what is
                 # missing; with one, read in pages big enough to not crawl.
                 missing = wanted - len(items)
-                params["Limit"] = max(missing, 100) if filter_expression else missing
+                params["Limit"] = max(missing, 100) if "FilterExpression" in params else missing
             response = await self._client.query(**params)
             items.extend(response.get("Items", []))
             if "LastEvaluatedKey" not in response or (wanted is not None and len(items) >= wanted):
@@ -321,13 +324,11 @@ class DynamoJobStore:
             return []
         # All of them (processing jobs are few), since the result is ordered by lease, not created_key.
         # `<` on a string is false for a missing attribute, so jobs without a lease are left out.
-        items = await self._query(
-            "by_status",
-            ("status", JobStatus.PROCESSING.value),
-            filter_expression="#lease < :now",
-            names={"#lease": "lease_expires_at"},
-            values={":now": {"S": format_timestamp(now)}},
-        )
+        params = self._query_for(JobStatus.PROCESSING, None)
+        params["FilterExpression"] = "#lease < :now"
+        params["ExpressionAttributeNames"]["#lease"] = "lease_expires_at"
+        params["ExpressionAttributeValues"][":now"] = {"S": format_timestamp(now)}
+        items = await self._collect(params)
         jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
         return jobs[:limit]
 

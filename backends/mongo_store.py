@@ -21,10 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
-from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from db import Expect, JobExistsError, StoreUnavailableError, check_changes
 from schema import Job, JobStatus, format_timestamp, utcnow
+from settings import Settings
 
 # Short enough that a wrong MONGO_URL fails start-up in seconds rather than pymongo's default 30 s.
 _SERVER_SELECTION_TIMEOUT_MS = 3000
@@ -59,6 +60,15 @@ def _to_value(value: Any) -> Any:
     return value
 
 
+def _filter(status: JobStatus | None, owner: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if status is not None:
+        query["status"] = status.value
+    if owner is not None:
+        query["owner"] = owner
+    return query
+
+
 class MongoJobStore:
     def __init__(self, client: AsyncMongoClient, collection: Any, url: str) -> None:
         self._client = client
@@ -66,7 +76,7 @@ class MongoJobStore:
         self._url = url
 
     @classmethod
-    async def open(cls, settings: Any) -> "MongoJobStore":
+    async def open(cls, settings: Settings) -> "MongoJobStore":
         url = settings.MONGO_URL
         try:
             client: AsyncMongoClient = AsyncMongoClient(
@@ -76,15 +86,20 @@ class MongoJobStore:
             )
         except (ConfigurationError, ValueError) as exc:
             raise StoreUnavailableError(f"invalid MONGO_URL {_redact(url)!r}: {exc}") from exc
-        store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
         try:
+            store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
             await store.ping()
             await store._jobs.create_indexes(_INDEXES)
         except PyMongoError as exc:
             await client.close()
+            reason, hint = str(exc), ""
+            if isinstance(exc, OperationFailure):
+                reason = (exc.details or {}).get("errmsg", reason)  # without the full server reply
+                if exc.code in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
+                    hint = "; an index of that name with other options exists: drop it, MediaFlow recreates it"
             raise StoreUnavailableError(
-                f"cannot create the job indexes in MongoDB at {_redact(url)}: {exc}; "
-                "an existing index with the same name but other options must be dropped first"
+                f"cannot set up the jobs collection in MongoDB at {_redact(url)} (DB_NAME={settings.DB_NAME!r}, "
+                f"MONGO_JOBS_COLLECTION={settings.MONGO_JOBS_COLLECTION!r}): {reason}{hint}"
             ) from exc
         except BaseException:
             await client.close()
@@ -113,19 +128,17 @@ class MongoJobStore:
     ) -> list[Job]:
         if limit <= 0:
             return []  # Mongo reads limit 0 as "no limit"
-        query: dict[str, Any] = {}
-        if status is not None:
-            query["status"] = status.value
-        if owner is not None:
-            query["owner"] = owner
         direction = ASCENDING if oldest_first else DESCENDING
         cursor = (
-            self._jobs.find(query, _NO_ID)
+            self._jobs.find(_filter(status, owner), _NO_ID)
             .sort([("created_at", direction), ("job_id", direction)])
             .skip(skip)
             .limit(limit)
         )
         return [Job.from_document(document) async for document in cursor]
+
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        return await self._jobs.count_documents(_filter(status, owner))
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)

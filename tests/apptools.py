@@ -53,3 +53,64 @@ async def wait_for_final(client: httpx.AsyncClient, job_id: str, timeout: float 
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish within {timeout} s: {body}")
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a subprocess (worker.py, uvicorn) the same settings."""
+    import json
+    import os
+
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            env.pop(name, None)
+        elif name == "LOCAL_SOURCE_ROOTS":
+            env[name] = ",".join(value)
+        elif isinstance(value, (dict, list)):
+            env[name] = json.dumps(value)
+        else:
+            env[name] = str(value)
+    env["API_KEYS"] = settings.API_KEYS.get_secret_value()
+    if settings.AWS_SECRET_ACCESS_KEY is not None:
+        env["AWS_SECRET_ACCESS_KEY"] = settings.AWS_SECRET_ACCESS_KEY.get_secret_value()
+    return env
+
+
+def start_worker(settings: Settings, cwd: Path, *args: str, **env_overrides: str):
+    """A `python worker.py` process with JSON logs on stderr (read them with `worker_events`)."""
+    import subprocess
+    import sys
+
+    env = settings_env(settings) | {"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"} | env_overrides
+    log = open(cwd / f"worker-{time.monotonic_ns()}.log", "w+")
+    process = subprocess.Popen([sys.executable, str(REPO / "worker.py"), *args], cwd=cwd, env=env,
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process.log_file = log  # type: ignore[attr-defined]
+    return process
+
+
+def worker_events(process) -> list[dict]:
+    import json
+
+    process.log_file.flush()
+    text = Path(process.log_file.name).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def ffmpeg_processes(marker: str) -> list[int]:
+    """PIDs of live processes whose command line contains `marker` (e.g. a job's temp dir prefix)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ", 1)[1][:1]
+        except OSError:
+            continue
+        if marker in cmdline and "ffmpeg" in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids

@@ -4,11 +4,9 @@ in-process worker, and separate `python worker.py` processes sharing the SQLite 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,12 +14,9 @@ from pathlib import Path
 import av
 import pytest
 
-import ffmpeg_ops
+from probe import probe
 from tests import media
-from tests.apptools import make_settings, running_app, wait_for_final
-
-REPO = Path(__file__).resolve().parent.parent
-
+from tests.apptools import make_settings, running_app, start_worker, wait_for_final, worker_events
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
@@ -105,7 +100,7 @@ async def test_each_method_produces_what_the_readme_promises(settings, tmp_path)
         assert any(state == "processing" for state, _ in seen), seen
         assert download.headers["content-type"] == "video/mp4"
         assert 'filename="long720_compress.mp4"' in download.headers["content-disposition"]
-        info = await ffmpeg_ops.probe(out, settings)
+        info = await probe(out, settings)
         assert info.video.codec == "h264" and abs(info.duration - 10) < 0.3
         assert out.stat().st_size < (tmp_path / "media" / "long720.mp4").stat().st_size
         assert status["output_path"].endswith("long720_compress.mp4") and Path(status["output_path"]).is_file()
@@ -116,13 +111,13 @@ async def test_each_method_produces_what_the_readme_promises(settings, tmp_path)
         _, seen, download, out = await run_and_download(client, tmp_path, "clip.mp4", "extract_audio")
         assert_progress_is_sane(seen)
         assert download.headers["content-type"] == "audio/mpeg"
-        info = await ffmpeg_ops.probe(out, settings)
+        info = await probe(out, settings)
         assert info.video is None and info.audio.codec == "mp3" and abs(info.duration - 3) < 0.3
 
         # resize
         _, seen, _, out = await run_and_download(client, tmp_path, "clip.mp4", "resize", "mkv")
         assert_progress_is_sane(seen)
-        info = await ffmpeg_ops.probe(out, settings)
+        info = await probe(out, settings)
         assert (info.video.width, info.video.height, info.video.codec) == (1280, 720, "h264")
         assert info.format_name.startswith("matroska")
 
@@ -195,27 +190,15 @@ async def test_two_worker_processes_process_twenty_jobs_exactly_once(settings, t
             (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()["job_id"]
             for _ in range(20)
         ]
-    env = {
-        **os.environ,
-        "SQLITE_PATH": str(settings.SQLITE_PATH),
-        "LOCAL_STORAGE_DIR": str(settings.LOCAL_STORAGE_DIR),
-        "LOCAL_SOURCE_ROOTS": str(settings.LOCAL_SOURCE_ROOTS[0]),
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "POLL_INTERVAL_S": "0.2",
-    }
-    workers = [
-        subprocess.Popen([sys.executable, str(REPO / "worker.py"), "--burst"], cwd=tmp_path, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    logs = [worker.communicate(timeout=180)[1] for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], logs
+    workers = [start_worker(settings, tmp_path, "--burst") for _ in range(2)]
+    for worker in workers:
+        worker.wait(timeout=180)
+    assert [worker.returncode for worker in workers] == [0, 0], [worker_events(w)[-3:] for w in workers]
 
     claims: Counter[str] = Counter()
     per_worker = []
-    for text in logs:
-        events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    for worker in workers:
+        events = worker_events(worker)
         claimed = [event["job_id"] for event in events if event["event"] == "job.claimed"]
         claims.update(claimed)
         per_worker.append(len(claimed))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import stat
 import struct
 import uuid
@@ -15,12 +16,13 @@ import av
 import pytest
 
 import ffmpeg_ops
+import probe as probe_module
+from probe import MediaInfo, check_safe_input, probe
 from ffmpeg_ops import (
     FfmpegError,
     FfmpegFailedError,
     FfmpegResult,
     InvalidFormatError,
-    MediaInfo,
     OutputFormat,
     ProbeError,
     ProgressParser,
@@ -28,13 +30,11 @@ from ffmpeg_ops import (
     allowed_formats,
     build_argv,
     check,
-    check_safe_input,
     default_format,
     ffmpeg_binary,
     ffprobe_binary,
     mime_type_for,
     percent,
-    probe,
     resolve_output_format,
     run_ffmpeg,
     summarize_stderr,
@@ -389,8 +389,8 @@ def test_media_info_from_ffprobe_json() -> None:
     assert info == MediaInfo(
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
         duration=12.345,
-        video=ffmpeg_ops.VideoStreamInfo("h264", 1920, 1080, pytest.approx(29.97, abs=0.001)),
-        audio=ffmpeg_ops.AudioStreamInfo("aac", 44100, 2, 128000),
+        video=probe_module.VideoStreamInfo("h264", 1920, 1080, pytest.approx(29.97, abs=0.001)),
+        audio=probe_module.AudioStreamInfo("aac", 44100, 2, 128000),
         stream_count=4,
         bit_rate=None,
     )
@@ -619,6 +619,15 @@ def slow_argv(ff: str, output: Path) -> list[str]:
             "-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", str(output)]  # fmt: skip
 
 
+def kill_if_still_running(pid: int | None, marker: str) -> None:
+    """Test hygiene when an assertion failed: never leave a 10-minute ffmpeg behind."""
+    try:
+        if pid is not None and marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def assert_group_gone(pgid: int) -> None:
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
@@ -633,14 +642,18 @@ async def test_cancelling_the_run_kills_ffmpeg(ff: str, tmp_path: Path) -> None:
         started.set()
 
     task = asyncio.create_task(run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "slow.log", on_progress=on_progress))
-    await asyncio.wait_for(started.wait(), 15)
-    pid = pid_of_process_writing(output.name)
-    assert pid is not None and os.getpgid(pid) == pid  # its own process group
-    os.killpg(pid, 0)  # alive
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, 10)
-    assert_group_gone(pid)
+    pid = None
+    try:
+        await asyncio.wait_for(started.wait(), 15)
+        pid = pid_of_process_writing(output.name)
+        assert pid is not None and os.getpgid(pid) == pid  # its own process group
+        os.killpg(pid, 0)  # alive
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        assert_group_gone(pid)
+    finally:
+        kill_if_still_running(pid or pid_of_process_writing(output.name), output.name)
     assert "testsrc2" in (tmp_path / "slow.log").read_text()  # the log so far was kept
 
 
@@ -652,10 +665,13 @@ async def test_a_failing_progress_callback_kills_ffmpeg(ff: str, tmp_path: Path)
         seen.append(pid_of_process_writing(output.name))
         raise RuntimeError("store unavailable")
 
-    with pytest.raises(RuntimeError, match="store unavailable"):
-        await asyncio.wait_for(run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "s.log", on_progress=on_progress), 15)
-    assert seen and seen[0] is not None
-    assert_group_gone(seen[0])
+    try:
+        with pytest.raises(RuntimeError, match="store unavailable"):
+            await asyncio.wait_for(run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "s.log", on_progress=on_progress), 15)
+        assert seen and seen[0] is not None
+        assert_group_gone(seen[0])
+    finally:
+        kill_if_still_running(pid_of_process_writing(output.name), output.name)
 
 
 def test_generated_clips_are_cached(clips: dict[str, Path]) -> None:

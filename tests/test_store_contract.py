@@ -83,7 +83,12 @@ async def test_create_get_round_trips_every_field(store):
         idempotency_key="req-1",
         eta_seconds=12.5,
         speed=0.1,
+        callback_url="https://example.com/hooks/jobs",
+        callback_progress=True,
+        webhook_attempts=3,
+        webhook_last_result="HTTP 503",
     )
+    assert all(value is not None for value in full.model_dump().values())  # a new field joins here
     minimal = make_job()  # every optional field None
     for job in (full, minimal):
         await store.create(job)
@@ -154,6 +159,9 @@ async def test_list_filters_by_status_and_owner(store):
     assert await listed(owner="bob", status=S.COMPLETED) == expected(status=S.COMPLETED, owner="bob")
     assert await listed(status=S.CANCELED) == []
     assert await listed(owner="nobody") == []
+    for filters in ({}, {"status": S.PROCESSING}, {"owner": "bob"}, {"owner": "bob", "status": S.COMPLETED},
+                    {"status": S.CANCELED}, {"owner": "nobody"}):
+        assert await store.count(**filters) == len(expected(**filters)), filters
     # Filtered and paged: the page is cut after filtering.
     page = await store.list(limit=3, skip=2, owner="alice", oldest_first=True)
     assert [job.job_id for job in page] == expected(owner="alice")[::-1][2:5]
@@ -293,6 +301,7 @@ async def test_idempotency_keys_are_unique_per_owner(store):
     # Refused duplicates left nothing behind, and no bookkeeping shows up as a job.
     listed = await store.list(limit=100)
     assert sorted(job.job_id for job in listed) == sorted(j.job_id for j in (alice, bob, anonymous))
+    assert await store.count() == 3
     # Jobs without a key don't collide with each other.
     await store.create(make_job(owner="alice"))
     await store.create(make_job(owner="alice"))

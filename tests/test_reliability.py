@@ -1,0 +1,209 @@
+"""When things go wrong on the embedded default: a worker SIGKILLed mid-encode, SIGTERM during a job,
+cancel, retry, time limits, and hostile media. The same crash test against Kafka + a document store
+lives in tests/test_distributed.py."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from progress import RunProgress
+from schema import Phase
+from tests import media
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
+from worker import Run, Worker
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("reliability-clips")
+    return {
+        # Long enough that a compress takes several seconds on two cores.
+        "long": media.make_clip(directory, "long.mp4", width=1280, height=720, seconds=20),
+        "clip": media.make_clip(directory, "clip.mp4", width=320, height=240, seconds=2),
+    }
+
+
+@pytest.fixture
+def settings(tmp_path, clips):
+    settings = make_settings(tmp_path, LEASE_SECONDS=2, SHUTDOWN_GRACE_S=30)
+    for path in clips.values():
+        shutil.copyfile(path, tmp_path / "media" / path.name)
+    return settings
+
+
+async def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await predicate():
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stored_outputs(settings, job_id: str) -> list[Path]:
+    job_dir = Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id
+    return sorted(path for path in job_dir.iterdir() if path.name != "ffmpeg.log") if job_dir.exists() else []
+
+
+async def submit(client, source="long.mp4", method="compress") -> str:
+    response = await client.post("/process", json={"source": source, "method_name": method})
+    assert response.status_code == 200, response.text
+    return response.json()["job_id"]
+
+
+async def encoding(client, job_id: str):
+    body = (await client.get(f"/status/{job_id}")).json()
+    return body if body["status"] == "processing" and body["phase"] == "encoding" and body["progress"] > 6 else None
+
+
+async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
+    async with running_app(settings, api_workers=0) as client:
+        job_id = await submit(client)
+        workers = [start_worker(settings, tmp_path) for _ in range(2)]
+        try:
+            await wait_until(lambda: encoding(client, job_id), 60, "the job to be encoding")
+            victim = next(w for w in workers if claimed(w, job_id))
+            survivor = next(w for w in workers if w is not victim)
+            killed_at = time.monotonic()
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+            # ffmpeg dies with its worker (parent-death signal), so nothing keeps encoding for a dead job.
+            await wait_until(lambda: no_ffmpeg_for(job_id), 5, "the dead worker's ffmpeg to die")
+
+            final = await wait_for_final(client, job_id, timeout=90)
+            recovered_in = time.monotonic() - killed_at
+            assert final["status"] == "completed", final
+            assert final["attempts"] == 2 and final["progress"] == 100
+            outputs = stored_outputs(settings, job_id)
+            assert [path.name for path in outputs] == ["long_compress.mp4"]
+            assert final["output_path"] == str(outputs[0])
+            survivor_claims = [e for e in worker_events(survivor) if e["event"] == "job.claimed"]
+            assert [e["job_id"] for e in survivor_claims] == [job_id]
+            # lease (2 s) + reaper interval + a full 20 s re-encode, with slack for a loaded CI machine
+            assert recovered_in < 60, recovered_in
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
+                    worker.wait(timeout=30)
+        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+
+
+def claimed(worker, job_id: str) -> bool:
+    return any(e["event"] == "job.claimed" and e.get("job_id") == job_id for e in worker_events(worker))
+
+
+async def no_ffmpeg_for(job_id: str) -> bool:
+    return not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+
+
+async def test_sigterm_with_short_grace_releases_the_job(settings, tmp_path):
+    settings = settings.model_copy(update={"SHUTDOWN_GRACE_S": 0.5})
+    async with running_app(settings, api_workers=0) as client:
+        job_id = await submit(client)
+        worker = start_worker(settings, tmp_path, SHUTDOWN_GRACE_S="0.5")
+        await wait_until(lambda: encoding(client, job_id), 60, "the job to be encoding")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+        status = (await client.get(f"/status/{job_id}")).json()
+        assert status["status"] == "queued" and "shutting down" in status["error"], status
+        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        assert any(e["event"] == "job.released" for e in worker_events(worker))
+        # ... and another worker finishes it.
+        finisher = start_worker(settings, tmp_path, "--burst")
+        assert finisher.wait(timeout=120) == 0
+        final = (await client.get(f"/status/{job_id}")).json()
+        assert final["status"] == "completed" and final["attempts"] == 2
+
+
+async def test_sigterm_with_enough_grace_finishes_the_job(settings, tmp_path):
+    async with running_app(settings, api_workers=0) as client:
+        job_id = await submit(client, source="clip.mp4")
+        worker = start_worker(settings, tmp_path)
+        await wait_until(lambda: _processing(client, job_id), 30, "the job to start")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        final = (await client.get(f"/status/{job_id}")).json()
+        assert final["status"] == "completed" and final["attempts"] == 1, final
+
+
+async def _processing(client, job_id):
+    return (await client.get(f"/status/{job_id}")).json()["status"] == "processing"
+
+
+async def test_cancel_stops_ffmpeg_and_retry_runs_again(settings):
+    async with running_app(settings, api_workers=1) as client:
+        job_id = await submit(client)
+        await wait_until(lambda: encoding(client, job_id), 60, "the job to be encoding")
+        assert ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        canceled = await client.post(f"/jobs/{job_id}/cancel")
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+        started = time.monotonic()
+        await wait_until(lambda: no_ffmpeg_for(job_id), 5, "ffmpeg to stop")
+        assert time.monotonic() - started < 5
+        await asyncio.sleep(1)
+        assert (await client.get(f"/status/{job_id}")).json()["status"] == "canceled"  # the worker did not overwrite it
+
+        assert (await client.post(f"/jobs/{job_id}/retry")).status_code == 200
+        final = await wait_for_final(client, job_id, timeout=120)
+        assert final["status"] == "completed" and final["error"] is None and final["attempts"] == 1
+
+
+async def test_a_job_over_its_time_limit_fails_with_that_reason(settings):
+    settings = settings.model_copy(update={"JOB_TIMEOUT_S": 1.5})
+    async with running_app(settings, api_workers=1) as client:
+        job_id = await submit(client)
+        final = await wait_for_final(client, job_id, timeout=30)
+        assert final["status"] == "failed" and "time limit" in final["error"] and "JOB_TIMEOUT_S" in final["error"]
+        await asyncio.sleep(0.5)
+        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+
+
+def test_stall_detector_fires_only_while_encoding(settings, tmp_path):
+    worker = Worker(settings.model_copy(update={"STALL_TIMEOUT_S": 5}), store=None, queue=None, storage=None)
+    run = Run(job=None, progress=RunProgress(), started=time.monotonic())
+    now = time.monotonic()
+    run.progress.enter(Phase.DOWNLOADING)
+    run.progress.last_advance = now - 60  # a slow download is not a stall
+    assert worker._time_limit_reason(run, now) is None
+    run.progress.enter(Phase.ENCODING)
+    run.progress.encoding(1.0, 10.0, 1.0)
+    assert worker._time_limit_reason(run, time.monotonic()) is None
+    run.progress.last_advance = now - 6
+    assert "no progress for 5 s" in worker._time_limit_reason(run, now)
+
+
+def y4m_with_huge_frames(path: Path) -> Path:
+    path.write_bytes(b"YUV4MPEG2 W100000 H100000 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + b"\x80" * 4096)
+    return path
+
+
+@pytest.mark.parametrize(
+    "maker,method,reason",
+    [
+        (lambda d: media.zero_byte(d), "compress", "not a readable media file"),
+        (lambda d: media.text_as_mp4(d), "compress", "not a readable media file"),
+        (lambda d: media.truncated_mp4(d), "compress", "not a readable media file"),
+        (lambda d: media.make_clip(d, "silent.mp4", seconds=1, audio=False), "extract_audio", "no audio stream"),
+        (lambda d: media.audio_only(d), "resize", "no video stream"),
+        (lambda d: y4m_with_huge_frames(d / "huge.y4m"), "compress", "100000x100000"),
+        (lambda d: media.hls_playlist_pointing_at(d, "/etc/passwd", "list.m3u8"), "compress", "playlist"),
+        (lambda d: media.hls_playlist_pointing_at(d, "http://127.0.0.1:9/x.ts", "remote.m3u8"), "compress", "playlist"),
+        (lambda d: media.ffconcat_pointing_at(d, "/etc/passwd", "concat.mp4"), "compress", "playlist"),
+    ],
+    ids=["zero-byte", "text", "truncated", "no-audio", "audio-only", "huge-header", "hls-local", "hls-remote", "ffconcat"],
+)
+async def test_hostile_and_broken_media_fail_readably(settings, tmp_path, maker, method, reason):
+    source = maker(tmp_path / "media")
+    async with running_app(settings, api_workers=1) as client:
+        bad = await submit(client, source=source.name, method=method)
+        failed = await wait_for_final(client, bad, timeout=60)
+        assert failed["status"] == "failed" and reason in failed["error"], failed
+        good = await submit(client, source="clip.mp4", method="extract_audio")
+        assert (await wait_for_final(client, good, timeout=60))["status"] == "completed"

@@ -31,7 +31,8 @@ from settings import Settings
 
 log = get_logger(__name__)
 
-_CONNECT_TIMEOUT_S = 5.0  # open()/ping(): a reachable broker answers metadata in milliseconds
+_CONNECT_TIMEOUT_S = 5.0  # open(): a reachable broker answers metadata in milliseconds
+_PING_TIMEOUT_S = 3.0  # health checks must answer quickly
 _RECEIVE_POLL_S = 0.5  # receive() polls in slices so close() never waits long for the thread
 _KEEPALIVE_POLL_S = 0.2  # also the longest an ack or the next receive() waits for the keep-alive
 
@@ -80,6 +81,9 @@ class _SharedProducer:
         remaining = self.producer.flush(timeout)
         self._stop.set()
         self._thread.join()
+        # Destroy the librdkafka handle now: a closed queue object may live on, and the handle
+        # would keep reconnecting to the broker in the background.
+        del self.producer
         return remaining
 
 
@@ -157,6 +161,8 @@ class KafkaQueue:
             except RuntimeError:  # the loop is gone; nobody is waiting any more
                 pass
 
+        if self._closed:
+            raise QueueError("the Kafka queue is closed")
         timeout = self._settings.KAFKA_DELIVERY_TIMEOUT_S
         what = f"job {job_id} to Kafka topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
         try:
@@ -233,8 +239,9 @@ class KafkaQueue:
         return self._usable(message)
 
     def _stash(self, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is None and (message := self._usable(future.result())):
-            self._pending.append(message)
+        if not future.cancelled() and future.exception() is None and future.result() is not None:
+            if not future.result().error():
+                self._pending.append(future.result())
 
     def _usable(self, message: Message | None) -> Message | None:
         if message is None:
@@ -274,7 +281,7 @@ class KafkaQueue:
 
     async def ping(self) -> None:
         try:
-            await asyncio.to_thread(self._shared.producer.list_topics, timeout=_CONNECT_TIMEOUT_S)
+            await asyncio.to_thread(self._shared.producer.list_topics, timeout=_PING_TIMEOUT_S)
         except KafkaException as exc:
             raise _unreachable(self._settings, exc.args[0].str()) from exc
 

@@ -35,7 +35,9 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_status_created ON jobs (status, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_lease ON jobs (status, lease_expires_at);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency ON jobs (owner, idempotency_key)
+-- ifnull: SQLite treats NULLs as distinct in a unique index, and "no owner" is one owner here.
+DROP INDEX IF EXISTS jobs_by_idempotency;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owner, ''), idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 """
 

@@ -70,14 +70,20 @@ async def claim_and_ack(store, delivery) -> None:
     await delivery.ack()
 
 
-async def drain(store, queue, expected: int, deadline_s: float = 20.0) -> list[str]:
-    received: list[str] = []
+async def drain(store, *queues, expected: int, deadline_s: float = 20.0) -> list[list[str]]:
+    """Receive with every queue concurrently (like one worker each) until `expected` ids arrived
+    in total; returns the ids each queue received."""
+    received: list[list[str]] = [[] for _ in queues]
     deadline = time.monotonic() + deadline_s
-    while len(received) < expected and time.monotonic() < deadline:
-        delivery = await queue.receive(timeout=1.0)
-        if delivery is not None:
-            received.append(delivery.job_id)
-            await claim_and_ack(store, delivery)
+
+    async def work(index: int, queue) -> None:
+        while sum(map(len, received)) < expected and time.monotonic() < deadline:
+            delivery = await queue.receive(timeout=0.5)
+            if delivery is not None:
+                received[index].append(delivery.job_id)
+                await claim_and_ack(store, delivery)
+
+    await asyncio.gather(*(work(index, queue) for index, queue in enumerate(queues)))
     return received
 
 
@@ -103,7 +109,7 @@ async def test_receive_on_empty_queue_returns_none_after_timeout(open_queue):
 async def test_several_ids_are_each_received_exactly_once(open_queue, store):
     queue = await open_queue()
     published = {await submit(store, queue) for _ in range(6)}
-    received = await drain(store, queue, expected=len(published))
+    (received,) = await drain(store, queue, expected=len(published))
     assert sorted(received) == sorted(published)
     assert await queue.receive(timeout=1.5) is None  # nothing delivered twice
 
@@ -190,9 +196,7 @@ async def test_two_consumers_split_the_ids_without_duplicates(open_queue, store)
     first, second = await open_queue(), await open_queue()
     await asyncio.sleep(2.5)  # both joined (a join takes ~session.timeout/2 on Tansu)
     published = [await submit(store, first, job_id) for job_id in balanced_ids(10)]
-    got_first, got_second = await asyncio.gather(
-        drain(store, first, expected=10, deadline_s=8), drain(store, second, expected=10, deadline_s=8)
-    )
+    got_first, got_second = await drain(store, first, second, expected=10, deadline_s=10)
     assert sorted(got_first + got_second) == sorted(published)
     assert not set(got_first) & set(got_second)
     assert got_first and got_second, "one consumer did all the work: the group did not split the partitions"

@@ -179,8 +179,9 @@ def test_stall_detector_fires_only_while_encoding(settings, tmp_path):
     assert "no progress for 5 s" in worker._time_limit_reason(run, now)
 
 
-def y4m_with_huge_frames(path: Path) -> Path:
-    path.write_bytes(b"YUV4MPEG2 W100000 H100000 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + b"\x80" * 4096)
+def y4m_claiming(path: Path, width: int, height: int) -> Path:
+    """A YUV4MPEG header claiming a frame size, followed by a few bytes instead of a frame."""
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + b"\x80" * 4096)
     return path
 
 
@@ -192,12 +193,14 @@ def y4m_with_huge_frames(path: Path) -> Path:
         (lambda d: media.truncated_mp4(d), "compress", "not a readable media file"),
         (lambda d: media.make_clip(d, "silent.mp4", seconds=1, audio=False), "extract_audio", "no audio stream"),
         (lambda d: media.audio_only(d), "resize", "no video stream"),
-        (lambda d: y4m_with_huge_frames(d / "huge.y4m"), "compress", "100000x100000"),
+        # ffmpeg itself refuses 100000x100000; 9000x9000 it would try, and the size limit refuses.
+        (lambda d: y4m_claiming(d / "huge.y4m", 100_000, 100_000), "compress", "not a readable media file"),
+        (lambda d: y4m_claiming(d / "big.y4m", 9000, 9000), "compress", "9000x9000"),
         (lambda d: media.hls_playlist_pointing_at(d, "/etc/passwd", "list.m3u8"), "compress", "playlist"),
         (lambda d: media.hls_playlist_pointing_at(d, "http://127.0.0.1:9/x.ts", "remote.m3u8"), "compress", "playlist"),
         (lambda d: media.ffconcat_pointing_at(d, "/etc/passwd", "concat.mp4"), "compress", "playlist"),
     ],
-    ids=["zero-byte", "text", "truncated", "no-audio", "audio-only", "huge-header", "hls-local", "hls-remote", "ffconcat"],
+    ids=["zero-byte", "text", "truncated", "no-audio", "audio-only", "huge-header", "oversized", "hls-local", "hls-remote", "ffconcat"],
 )
 async def test_hostile_and_broken_media_fail_readably(settings, tmp_path, maker, method, reason):
     source = maker(tmp_path / "media")

@@ -308,12 +308,7 @@ async def test_idempotency_keys_are_unique_per_owner(store):
     assert len(await store.list(limit=100, owner="alice")) == 3
 
 
-async def test_idempotency_keys_without_owner_are_unique_too(store, request):
-    if "sqlite" in request.node.callspec.id:
-        # SQLite's UNIQUE index counts NULLs as distinct, so (NULL, key) pairs never collide, while
-        # find_by_idempotency_key(None, key) treats "no owner" as one namespace. Strict: when the
-        # index is fixed (e.g. ON jobs (ifnull(owner, ''), idempotency_key)) this marker must go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="sqlite_store: NULL owner escapes the unique index"))
+async def test_idempotency_keys_without_owner_are_unique_too(store):
     anonymous = make_job(idempotency_key="k1")
     await store.create(anonymous)
     with pytest.raises(JobExistsError):

@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
             yield
 
     app = FastAPI(
+        responses={400: {"description": "The request body could not be parsed"}},
         title="MediaFlow",
         version="0.1.0",
         summary="Hand a video to an HTTP API, get the processed file back, with live progress.",
@@ -146,7 +147,10 @@ def unprocessable(message: str) -> HTTPException:
 
 def register_routes(app: FastAPI) -> None:
     """Health endpoints are open; everything else is on `api`, which checks the API key (if any)."""
-    api = APIRouter(dependencies=[Depends(authenticate)])
+    api = APIRouter(
+        dependencies=[Depends(authenticate)],
+        responses={401: {"description": "Missing or invalid API key (only when API_KEYS is set)"}},
+    )
 
     @app.get("/", summary="Liveness check (the seed's health endpoint)")
     async def root() -> dict:
@@ -284,7 +288,7 @@ def register_routes(app: FastAPI) -> None:
         return await _stream_stored(job.log_path, storage, settings, disposition="inline")
 
     @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
-              responses={409: {"description": "The job has already finished"}})
+              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
     async def cancel(job: JobDep, store: StoreDep) -> JobStatusResponse:
         canceled = await lifecycle.cancel(store, job.job_id)
         if canceled is None:
@@ -294,7 +298,8 @@ def register_routes(app: FastAPI) -> None:
         return JobStatusResponse.from_job(canceled)
 
     @api.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
-              responses={409: {"description": "The job is not failed or canceled"}})
+              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job is not failed or canceled"},
+                         503: {"description": "The queue did not accept the job"}})
     async def retry(job: JobDep, store: StoreDep, queue: QueueDep) -> JobStatusResponse:
         queued = await lifecycle.retry(store, job.job_id)
         if queued is None:

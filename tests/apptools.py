@@ -114,3 +114,55 @@ def ffmpeg_processes(marker: str) -> list[int]:
         if marker in cmdline and "ffmpeg" in cmdline and state != "Z":
             pids.append(int(entry.name))
     return pids
+
+
+class ApiServer:
+    """The real API (`uvicorn main:app`) in a subprocess on a free 127.0.0.1 port."""
+
+    def __init__(self, settings: Settings, cwd: Path, *, api_workers: int = 0, **env_overrides: str) -> None:
+        import subprocess
+        import sys
+
+        from tests.servers.process import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = settings_env(settings) | {"API_WORKERS": str(api_workers), "LOG_FORMAT": "json"} | env_overrides
+        self.log_path = cwd / f"api-{self.port}.log"
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"API not ready after 30 s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def __enter__(self) -> "ApiServer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

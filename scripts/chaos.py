@@ -1,0 +1,128 @@
+"""Chaos run: N jobs, two worker processes, one SIGKILLed at random every few seconds and restarted.
+
+Reports jobs completed, lost (not completed when the run ends) and processed twice (completed by
+more than one run, or more than one final output). Runs on the embedded default by default; pass
+--backend kafka-mongodb to run against Kafka (Tansu) + a MongoDB server (SecantusDB) it starts.
+
+    .venv/bin/python scripts/chaos.py --jobs 50 --kill-every 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests import media  # noqa: E402
+from tests.apptools import make_settings, running_app, start_worker, worker_events  # noqa: E402
+
+
+def start_backend(name: str, workdir: Path) -> tuple[dict, list]:
+    """Settings overrides and the server processes for the chosen backend."""
+    if name == "embedded":
+        return {}, []
+    from tests.servers.kafka import start_tansu
+    from tests.servers.mongo import start_secantus
+
+    kafka = start_tansu(workdir)
+    mongo = start_secantus(workdir)
+    overrides = {
+        "DB_BACKEND": "mongodb", "MONGO_URL": mongo.url, "DB_NAME": "chaos",
+        "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": "chaos",
+        "KAFKA_CONSUMER_GROUP": "chaos", "KAFKA_SESSION_TIMEOUT_MS": 2000, "KAFKA_HEARTBEAT_INTERVAL_MS": 300,
+        "QUEUED_SWEEP_AFTER_S": 5,
+    }
+    return overrides, [kafka.process, mongo.process]
+
+
+async def chaos(args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="mediaflow-chaos-"))
+    overrides, servers = start_backend(args.backend, workdir)
+    try:
+        settings = make_settings(workdir, LEASE_SECONDS=args.lease, MAX_ATTEMPTS=10, **overrides)
+        (workdir / "clips").mkdir()
+        clip = media.make_clip(workdir / "clips", "clip.mp4", width=640, height=360, seconds=args.clip_seconds)
+        shutil.copyfile(clip, workdir / "media" / "clip.mp4")
+        rng = random.Random(args.seed)
+        async with running_app(settings, api_workers=0) as client:
+            job_ids = []
+            for _ in range(args.jobs):
+                response = await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})
+                response.raise_for_status()
+                job_ids.append(response.json()["job_id"])
+            workers = [start_worker(settings, workdir) for _ in range(2)]
+            retired, kills = [], 0
+            started = time.monotonic()
+            next_kill = started + args.kill_every
+            while time.monotonic() - started < args.timeout:
+                statuses = [(await client.get(f"/status/{job_id}")).json()["status"] for job_id in job_ids]
+                if all(status in ("completed", "failed", "canceled") for status in statuses):
+                    break
+                if time.monotonic() >= next_kill:
+                    index = rng.randrange(len(workers))
+                    workers[index].send_signal(signal.SIGKILL)
+                    workers[index].wait()
+                    retired.append(workers[index])
+                    workers[index] = start_worker(settings, workdir)
+                    kills += 1
+                    next_kill = time.monotonic() + args.kill_every * rng.uniform(0.5, 1.5)
+                await asyncio.sleep(0.25)
+            elapsed = time.monotonic() - started
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=60)
+            finals = [(await client.get(f"/status/{job_id}")).json() for job_id in job_ids]
+
+        completions: Counter[str] = Counter()
+        for worker in retired + workers:
+            completions.update(e["job_id"] for e in worker_events(worker) if e["event"] == "job.completed")
+        outputs = {
+            job_id: [p for p in (Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id).glob("*")
+                     if p.name != "ffmpeg.log" and not p.name.startswith(".partial")]
+            for job_id in job_ids
+        }
+        return {
+            "backend": args.backend,
+            "jobs": args.jobs,
+            "worker_kills": kills,
+            "seconds": round(elapsed, 1),
+            "completed": sum(job["status"] == "completed" for job in finals),
+            "lost": sum(job["status"] != "completed" for job in finals),
+            "processed_twice": sum(count > 1 for count in completions.values())
+            + sum(len(files) > 1 for files in outputs.values()),
+            "rerun_after_kill": sum(job["attempts"] > 1 for job in finals),
+            "max_attempts_seen": max(job["attempts"] for job in finals),
+        }
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["embedded", "kafka-mongodb"], default="embedded")
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between kills (randomised ±50%%)")
+    parser.add_argument("--lease", type=float, default=3.0, help="LEASE_SECONDS for the run")
+    parser.add_argument("--clip-seconds", type=float, default=4.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--seed", type=int, default=7)
+    report = asyncio.run(chaos(parser.parse_args()))
+    print(json.dumps(report, indent=2))
+    return 0 if report["lost"] == 0 and report["processed_twice"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

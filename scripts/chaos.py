@@ -36,7 +36,7 @@ def start_backend(name: str, workdir: Path) -> tuple[dict, list]:
     from tests.servers.mongo import start_secantus
 
     kafka = start_tansu(workdir)
-    mongo = start_secantus(workdir)
+    mongo = start_secantus(workdir / "mongo")
     overrides = {
         "DB_BACKEND": "mongodb", "MONGO_URL": mongo.url, "DB_NAME": "chaos",
         "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": "chaos",

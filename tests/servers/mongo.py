@@ -29,14 +29,14 @@ def _ping(url: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def mongo_server(tmp_path_factory: pytest.TempPathFactory):
+def start_secantus(workdir: Path) -> MongoServer:
+    """Start an in-memory server (also used by scripts/chaos.py and scripts/bench.py)."""
     # The console script sits next to the interpreter (the venv's bin/); don't resolve symlinks,
     # that would leave the venv.
     executable = Path(sys.executable).parent / "secantusd-py"
     if not executable.exists():
         server_unavailable("SecantusDB", f"{executable} not found; run: pip install secantusdb==0.7.0b3")
-    workdir = tmp_path_factory.mktemp("secantus")
+    workdir.mkdir(parents=True, exist_ok=True)
     # An explicit (empty) config stops it from picking up ./secantusd.toml or ~/.secantus/ settings.
     config = workdir / "secantusd.toml"
     config.write_text("")
@@ -50,10 +50,16 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory):
         cwd=workdir,
     )
     server.start(ready=lambda: _ping(url))
+    return MongoServer(url=url, process=server)
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory):
+    server = start_secantus(tmp_path_factory.mktemp("secantus"))
     try:
-        yield MongoServer(url=url, process=server)
+        yield server
     finally:
-        server.stop()
+        server.process.stop()
 
 
 @pytest.fixture

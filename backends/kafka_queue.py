@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ def _unreachable(settings: Settings, detail: object) -> QueueUnavailableError:
 
 class _SharedProducer:
     """The process's one producer (per bootstrap servers): idempotent, acks=all. Every KafkaQueue in
-    the process (one per worker slot, plus the API's) shares it; the last close() flushes it."""
+    the process (one per worker slot, plus the API's) shares it; the first open() configures it and
+    the last close() flushes it."""
 
     def __init__(self, settings: Settings) -> None:
         timeout_ms = int(settings.KAFKA_DELIVERY_TIMEOUT_S * 1000)
@@ -152,19 +154,13 @@ class KafkaQueue:
         confirmed: asyncio.Future[KafkaError | None] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, _message: Message) -> None:  # producer thread
-            def settle() -> None:
-                if not confirmed.done():
-                    confirmed.set_result(error)
-
-            try:
-                loop.call_soon_threadsafe(settle)
-            except RuntimeError:  # the loop is gone; nobody is waiting any more
-                pass
+            with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone, nobody waits
+                loop.call_soon_threadsafe(lambda: confirmed.done() or confirmed.set_result(error))
 
         if self._closed:
             raise QueueError("the Kafka queue is closed")
         timeout = self._settings.KAFKA_DELIVERY_TIMEOUT_S
-        what = f"job {job_id} to Kafka topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
+        what = f"job {job_id} on topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
         try:
             # Keyed by job id: ids spread over the partitions, so several consumers share the work.
             self._shared.producer.produce(self._topic, key=job_id.encode(), value=job_id.encode(), on_delivery=on_delivery)
@@ -185,8 +181,8 @@ class KafkaQueue:
     # --- consuming -----------------------------------------------------------------------------
 
     async def receive(self, timeout: float) -> KafkaDelivery | None:
-        if self._consumer is None:
-            raise QueueError("this queue was opened with consumer=False; it can only publish")
+        if self._consumer is None or self._closed:
+            raise QueueError("this Kafka queue is closed or was opened with consumer=False")
         await self._stop_keepalive()
         self._receiving = True
         try:
@@ -234,16 +230,14 @@ class KafkaQueue:
         try:
             message = await asyncio.shield(future)
         except asyncio.CancelledError:
-            future.add_done_callback(self._stash)
+            # The poll finishes on its thread anyway: keep what it returns for the next receive().
+            def keep(done: asyncio.Future) -> None:
+                message = None if done.cancelled() or done.exception() else done.result()
+                if message is not None and not message.error():
+                    self._pending.append(message)
+
+            future.add_done_callback(keep)
             raise
-        return self._usable(message)
-
-    def _stash(self, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is None and future.result() is not None:
-            if not future.result().error():
-                self._pending.append(future.result())
-
-    def _usable(self, message: Message | None) -> Message | None:
         if message is None:
             return None
         if error := message.error():
@@ -280,6 +274,8 @@ class KafkaQueue:
     # --- health and shutdown -------------------------------------------------------------------
 
     async def ping(self) -> None:
+        if self._closed:
+            raise QueueUnavailableError("the Kafka queue is closed")
         try:
             await asyncio.to_thread(self._shared.producer.list_topics, timeout=_PING_TIMEOUT_S)
         except KafkaException as exc:
@@ -315,10 +311,16 @@ def _ensure_topic(settings: Settings) -> None:
         raise _unreachable(settings, exc.args[0].str()) from exc
     if settings.KAFKA_TOPIC in metadata.topics:
         return
-    topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS, replication_factor=1)
+    # No replication factor given: the broker's default (KIP-464), right for one broker or many.
+    topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS)
     future = admin.create_topics([topic], operation_timeout=_CONNECT_TIMEOUT_S)[settings.KAFKA_TOPIC]
     try:
         future.result(timeout=2 * _CONNECT_TIMEOUT_S)
+        return
     except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
-            raise QueueUnavailableError(f"cannot create Kafka topic {settings.KAFKA_TOPIC!r}: {exc.args[0].str()}") from exc
+        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
+            return
+        detail = exc.args[0].str()
+    except TimeoutError:
+        detail = "no answer"
+    raise QueueUnavailableError(f"cannot create Kafka topic {settings.KAFKA_TOPIC!r}: {detail}")

@@ -36,7 +36,7 @@ def free_port(*, spare_offsets: Sequence[int] = ()) -> int:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if all(port_is_free(port + offset) for offset in spare_offsets) and port + max(spare_offsets, default=0) < 65536:
+        if port + max(spare_offsets, default=0) < 65536 and all(port_is_free(port + o) for o in spare_offsets):
             return port
     raise RuntimeError("no free port found")
 

@@ -38,6 +38,16 @@ def weed_binary() -> Path:
     return binary
 
 
+def _grpc_safe_port() -> int:
+    """A free port whose +10000 (weed's gRPC port) is free too. free_port() probes port+10000 before
+    checking it is below 65536, so a high ephemeral port makes bind() raise OverflowError: retry."""
+    while True:
+        try:
+            return free_port(spare_offsets=(10000,))
+        except OverflowError:
+            continue
+
+
 def _healthy(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
         return response.status == 200
@@ -59,9 +69,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
     # one after another, so two picks cannot collide with each other's +10000.
     ports: dict[str, int] = {}
     for name in ("master", "volume", "filer", "s3", "admin"):
-        port = free_port(spare_offsets=(10000,))
+        port = _grpc_safe_port()
         while port in ports.values() or port + 10000 in ports.values() or port - 10000 in ports.values():
-            port = free_port(spare_offsets=(10000,))
+            port = _grpc_safe_port()
         ports[name] = port
     process = ServerProcess(
         name="s3 (seaweedfs)",
@@ -72,7 +82,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
             f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
             f"-filer.port={ports['filer']}", f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-            f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=100",
+            f"-s3.config={config}", "-master.volumeSizeLimitMB=64",
+            # Each bucket is a SeaweedFS collection with volumes of its own, and every test uses a
+            # bucket of its own: allow plenty (a volume file is created only when needed).
+            "-volume.max=1000",
         ],
         log_path=base / "weed.log",
     )

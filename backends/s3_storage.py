@@ -1,0 +1,304 @@
+"""S3 storage (AWS, or any S3-compatible server via S3_ENDPOINT_URL / AWS_ENDPOINT_URL).
+
+Objects live in OUTPUT_BUCKET under their storage key; users see `s3://bucket/key`. Every transfer
+streams: uploads go through multipart uploads holding one part in memory, downloads copy the
+response body chunk by chunk, so memory stays flat on multi-GB videos. A write becomes visible only
+when its single PUT or its multipart upload completes; a failed or oversized upload is aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aioboto3
+import aiohttp
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backends.aws import client_kwargs
+from backends.local_storage import validate_key
+from settings import Settings
+from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
+
+_PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MB for every part but the last
+_CHUNK_SIZE = 1024 * 1024
+# upload_file: at most 2 parts queued + 2 in flight, so a big local file never sits in memory.
+_TRANSFER = TransferConfig(
+    multipart_threshold=_PART_SIZE, multipart_chunksize=_PART_SIZE, max_concurrency=2, max_io_queue=2
+)
+# Health checks must answer in seconds: the transfer client retries 5 times (15 s on a dead endpoint).
+_PROBE = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=5)
+_PROBE_TIMEOUT_S = 10.0
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_NETWORK_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
+_TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
+                    "Throttling", "ThrottlingException"}
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key), strictly: a source is user input."""
+    if not uri.startswith("s3://"):
+        raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/key")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if (not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
+            or _IP_ADDRESS.fullmatch(bucket)):
+        raise StorageError(
+            f"invalid bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, dots and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    if not key:
+        raise StorageError(f"{uri!r} has no object key; expected s3://bucket/key")
+    if len(key.encode()) > 1024 or any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise StorageError(f"invalid object key in {uri!r}")
+    return bucket, key
+
+
+def _translate_error(exc: Exception, what: str) -> StorageError:
+    if not isinstance(exc, ClientError):  # connection refused/reset, timeouts, a body cut short
+        return StorageError(f"{what}: {exc}", transient=True)
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in ("NoSuchKey", "NoSuchBucket", "NotFound", "404") or status == 404:
+        return ObjectNotFoundError(f"{what}: it does not exist ({code or status})")
+    if code in ("AccessDenied", "Forbidden", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
+        return StorageError(f"{what}: access denied ({code or status}); check the AWS credentials and the bucket policy")
+    detail = f"{code} {error.get('Message', '')}".strip()
+    return StorageError(f"{what}: {detail}", transient=status >= 500 or code in _TRANSIENT_CODES)
+
+
+@contextlib.contextmanager
+def _s3_errors(what: str):
+    try:
+        yield
+    except (ClientError, *_NETWORK_ERRORS) as exc:
+        raise _translate_error(exc, what) from exc
+
+
+class _BodyChunks:
+    """The chunks of a get_object body. Reaching the end, failing or `aclose()` (also before the
+    first chunk) releases the HTTP connection."""
+
+    def __init__(self, body: Any, chunk_size: int, what: str) -> None:
+        self._body, self._chunk_size, self._what = body, chunk_size, what
+
+    def __aiter__(self) -> "_BodyChunks":
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            with _s3_errors(self._what):
+                chunk = await self._body.read(self._chunk_size)
+        except BaseException:
+            self._body.close()
+            raise
+        if not chunk:
+            self._body.close()
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        self._body.close()
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition for a download: an ASCII fallback plus the exact name (RFC 6266)."""
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class S3Storage:
+    supports_s3_sources = True
+
+    def __init__(self, settings: Settings, stack: AsyncExitStack, client: Any, probe: Any) -> None:
+        self._settings = settings
+        self._stack = stack
+        self._client = client  # transfers, with the configured retries
+        self._probe = probe  # health checks, no retries
+        self.bucket = settings.OUTPUT_BUCKET
+        self._endpoint = settings.s3_endpoint or f"AWS S3 ({settings.AWS_REGION})"
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "S3Storage":
+        """Open the clients and create OUTPUT_BUCKET if absent. StorageUnavailableError within
+        seconds if the endpoint cannot be reached or the bucket cannot be used."""
+        stack = AsyncExitStack()
+        try:
+            session = aioboto3.Session()
+            kwargs = client_kwargs(settings, "s3")
+            client = await stack.enter_async_context(session.client("s3", **kwargs))
+            probe = await stack.enter_async_context(
+                session.client("s3", **{**kwargs, "config": kwargs["config"].merge(_PROBE)})
+            )
+            storage = cls(settings, stack, client, probe)
+            await storage._ensure_bucket()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return storage
+
+    def _unavailable(self, detail: object) -> StorageUnavailableError:
+        return StorageUnavailableError(
+            f"S3 bucket {self.bucket!r} at {self._endpoint} is not usable: {detail}; check S3_ENDPOINT_URL "
+            "(or AWS_ENDPOINT_URL), AWS_ACCESS_KEY / AWS_SECRET_ACCESS_KEY and OUTPUT_BUCKET"
+        )
+
+    async def _head_bucket(self) -> bool:
+        """True if the bucket exists, False if not; StorageUnavailableError for anything else."""
+        try:
+            await asyncio.wait_for(self._probe.head_bucket(Bucket=self.bucket), _PROBE_TIMEOUT_S)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise self._unavailable(_translate_error(exc, "HEAD bucket")) from exc
+        except asyncio.TimeoutError as exc:
+            raise self._unavailable(f"no answer within {_PROBE_TIMEOUT_S:g} s") from exc
+        except _NETWORK_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+        return True
+
+    async def _ensure_bucket(self) -> None:
+        if await self._head_bucket():
+            return
+        region = self._settings.AWS_REGION
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        try:
+            await self._client.create_bucket(Bucket=self.bucket, **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":  # a concurrent open won
+                raise self._unavailable(_translate_error(exc, "cannot create the bucket")) from exc
+
+    # --- keys and locations --------------------------------------------------------------------
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{validate_key(key)}"
+
+    def key_for(self, location: str) -> str | None:
+        prefix = f"s3://{self.bucket}/"
+        if not location.startswith(prefix):
+            return None
+        try:
+            return validate_key(location[len(prefix):])
+        except StorageError:
+            return None
+
+    # --- writing -------------------------------------------------------------------------------
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+        where = self.location(key)
+        with _s3_errors(f"cannot upload {path} to {where}"):
+            await self._client.upload_file(
+                str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
+            )
+        return where
+
+    async def put_stream(self, key: str, chunks, content_type: str, max_bytes: int) -> int:
+        where = self.location(key)
+        target = {"Bucket": self.bucket, "Key": key}
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+
+        async def upload_part(data: bytes) -> None:
+            number = len(parts) + 1
+            response = await self._client.upload_part(**target, UploadId=upload_id, PartNumber=number, Body=data)
+            parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+        try:
+            with _s3_errors(f"cannot upload to {where}"):
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UploadTooLargeError(f"upload exceeds the limit of {max_bytes} bytes")
+                    buffer += chunk
+                    while len(buffer) >= _PART_SIZE:  # only one part is ever buffered
+                        if upload_id is None:
+                            created = await self._client.create_multipart_upload(**target, ContentType=content_type)
+                            upload_id = created["UploadId"]
+                        part = bytes(memoryview(buffer)[:_PART_SIZE])
+                        del buffer[:_PART_SIZE]
+                        await upload_part(part)
+                if upload_id is None:  # small: one PUT
+                    await self._client.put_object(**target, Body=bytes(buffer), ContentType=content_type)
+                    return size
+                if buffer:
+                    await upload_part(bytes(buffer))
+                await self._client.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        except BaseException:
+            if upload_id is not None:
+                # Drop the uploaded parts: nothing of a failed or oversized upload stays behind.
+                with contextlib.suppress(ClientError, *_NETWORK_ERRORS):
+                    await self._client.abort_multipart_upload(**target, UploadId=upload_id)
+            raise
+        return size
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def _download(self, bucket: str, key: str, dest: Path, what: str) -> None:
+        dest = Path(dest)
+        with _s3_errors(what):
+            response = await self._client.get_object(Bucket=bucket, Key=key)
+        chunks = _BodyChunks(response["Body"], _CHUNK_SIZE, what)
+        try:
+            with open(dest, "wb") as out:
+                async for chunk in chunks:
+                    await asyncio.to_thread(out.write, chunk)
+        except BaseException:
+            await chunks.aclose()
+            dest.unlink(missing_ok=True)  # never leave a partial copy that looks complete
+            raise
+
+    async def get_file(self, key: str, dest: Path) -> None:
+        location = self.location(key)
+        await self._download(self.bucket, key, dest, f"cannot read {location}")
+
+    async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
+        what = f"cannot read {self.location(key)}"
+        with _s3_errors(what):
+            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        return StoredObject(
+            size=response["ContentLength"],
+            content_type=response.get("ContentType") or "application/octet-stream",
+            chunks=_BodyChunks(response["Body"], chunk_size, what),
+        )
+
+    async def fetch_uri(self, uri: str, dest: Path) -> None:
+        bucket, key = parse_s3_uri(uri)
+        await self._download(bucket, key, dest, f"cannot read {uri}")
+
+    async def presigned_url(self, key: str, filename: str) -> str | None:
+        params = {"Bucket": self.bucket, "Key": validate_key(key), "ResponseContentDisposition": _attachment(filename)}
+        return await self._client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self._settings.S3_PRESIGN_EXPIRES_S
+        )
+
+    async def exists(self, key: str) -> bool:
+        try:
+            with _s3_errors(f"cannot check {self.location(key)}"):
+                await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        with _s3_errors(f"cannot delete {self.location(key)}"):
+            await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    # --- health and shutdown -------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        if not await self._head_bucket():
+            raise self._unavailable("the bucket does not exist")
+
+    async def close(self) -> None:
+        await self._stack.aclose()

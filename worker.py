@@ -29,7 +29,7 @@ import ffmpeg_ops
 from probe import probe
 import lifecycle
 from db import JobStore, open_store
-from jobqueue import JobQueue, open_queue
+from jobqueue import JobQueue, QueueError, open_queue
 from logs import configure_logging, get_logger
 from media_policy import check_input, check_output
 from progress import RunProgress
@@ -121,7 +121,12 @@ class Worker:
         )
         # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
         # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
-        await delivery.ack()
+        try:
+            await delivery.ack()
+        except QueueError as exc:
+            # A failed commit (e.g. a rebalance in between) only means the id may come again; the
+            # claim check makes a redelivery harmless.
+            log.warning("queue.ack_failed", job_id=delivery.job_id, error=str(exc))
         if job is None:
             log.debug("job.skipped", job_id=delivery.job_id, reason="not queued or claimed by another worker")
         return job

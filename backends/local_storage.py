@@ -10,15 +10,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
 
 
 def validate_key(key: str) -> str:
     """Keys are produced by MediaFlow, but check anyway that one can never leave the root."""
-    path = PurePosixPath(key)
-    if not key or path.is_absolute() or any(part in ("", ".", "..") for part in path.parts) or "\\" in key:
+    # Split the raw string: PurePosixPath would normalise "a//b" and "a/./b" away, and on S3 those
+    # are different keys from "a/b".
+    if not key or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
         raise StorageError(f"invalid storage key {key!r}")
     return key
 

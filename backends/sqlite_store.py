@@ -3,6 +3,7 @@ worker processes on the same machine (WAL mode; every change is a single conditi
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import typing
 from collections.abc import Mapping
@@ -53,6 +54,9 @@ def _to_column(value: Any) -> Any:
 class SqliteJobStore:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
+        # One connection serves every task in the process. A commit issued while another task's
+        # UPDATE ... RETURNING is still open fails ("SQL statements in progress"), so writes take turns.
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> "SqliteJobStore":
@@ -85,15 +89,16 @@ class SqliteJobStore:
     async def create(self, job: Job) -> None:
         document = job.to_document()
         placeholders = ", ".join("?" for _ in _COLUMNS)
-        try:
-            await self._db.execute(
-                f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                [document[name] for name in _COLUMNS],
-            )
-            await self._db.commit()
-        except sqlite3.IntegrityError as exc:
-            await self._db.rollback()
-            raise JobExistsError(job.job_id) from exc
+        async with self._write_lock:
+            try:
+                await self._db.execute(
+                    f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                    [document[name] for name in _COLUMNS],
+                )
+                await self._db.commit()
+            except sqlite3.IntegrityError as exc:
+                await self._db.rollback()
+                raise JobExistsError(job.job_id) from exc
 
     async def get(self, job_id: str) -> Job | None:
         async with self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
@@ -148,9 +153,10 @@ class SqliteJobStore:
             where.append("version = ?")
             where_params.append(expect.version)
         sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING *"
-        async with self._db.execute(sql, [*params, *where_params]) as cursor:
-            row = await cursor.fetchone()
-        await self._db.commit()
+        async with self._write_lock:
+            async with self._db.execute(sql, [*params, *where_params]) as cursor:
+                row = await cursor.fetchone()
+            await self._db.commit()
         return Job.from_document(dict(row)) if row else None
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:

@@ -63,15 +63,9 @@ async def submit(store, queue, job_id: str | None = None) -> str:
     return job.job_id
 
 
-# Two consumers in one test share one SqliteJobStore, whose single connection must not run two
-# updates at once (one task's commit fails while the other's UPDATE ... RETURNING is in progress).
-_store_turn = asyncio.Lock()
-
-
 async def claim_and_ack(store, delivery) -> None:
     """What a worker does: claim the job durably, then ack."""
-    async with _store_turn:
-        claimed = await store.update(delivery.job_id, {"status": JobStatus.PROCESSING, "worker_id": "w"}, Expect.of(JobStatus.QUEUED))
+    claimed = await store.update(delivery.job_id, {"status": JobStatus.PROCESSING, "worker_id": "w"}, Expect.of(JobStatus.QUEUED))
     assert claimed is not None, f"{delivery.job_id} was delivered but is not queued any more"
     await delivery.ack()
 

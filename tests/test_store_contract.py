@@ -281,6 +281,19 @@ async def test_concurrent_version_checks_have_exactly_one_winner(store):
     assert stored.progress == winners[0].progress and stored.version == 1
 
 
+async def test_many_concurrent_updates_of_different_jobs_all_apply(store):
+    """Workers and API requests in one process share one store: concurrent writes must not trip over
+    each other (SQLite's single connection once failed 'cannot commit - SQL statements in progress')."""
+    jobs = [make_job() for _ in range(40)]
+    await asyncio.gather(*(store.create(job) for job in jobs))
+    claims = await asyncio.gather(
+        *(store.update(job.job_id, {"status": S.PROCESSING, "worker_id": "w"}, Expect.of(S.QUEUED)) for job in jobs),
+        *(store.get(job.job_id) for job in jobs),
+    )
+    assert all(claim is not None for claim in claims)
+    assert await store.count(status=S.PROCESSING) == 40
+
+
 # --- idempotency keys ----------------------------------------------------------------------------
 
 

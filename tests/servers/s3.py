@@ -38,16 +38,6 @@ def weed_binary() -> Path:
     return binary
 
 
-def _grpc_safe_port() -> int:
-    """A free port whose +10000 (weed's gRPC port) is free too. free_port() probes port+10000 before
-    checking it is below 65536, so a high ephemeral port makes bind() raise OverflowError: retry."""
-    while True:
-        try:
-            return free_port(spare_offsets=(10000,))
-        except OverflowError:
-            continue
-
-
 def _healthy(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
         return response.status == 200
@@ -69,9 +59,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
     # one after another, so two picks cannot collide with each other's +10000.
     ports: dict[str, int] = {}
     for name in ("master", "volume", "filer", "s3", "admin"):
-        port = _grpc_safe_port()
+        port = free_port(spare_offsets=(10000,))
         while port in ports.values() or port + 10000 in ports.values() or port - 10000 in ports.values():
-            port = _grpc_safe_port()
+            port = free_port(spare_offsets=(10000,))
         ports[name] = port
     process = ServerProcess(
         name="s3 (seaweedfs)",

@@ -22,6 +22,7 @@ from db import JobExistsError, JobStore, open_store
 from ffmpeg_ops import InvalidFormatError, mime_type_for, resolve_output_format
 from jobqueue import JobQueue, QueueError, open_queue
 from logs import configure_logging, get_logger
+from worker import BACKEND_UNAVAILABLE, run_workers
 from schema import (
     Job,
     JobListResponse,
@@ -48,6 +49,17 @@ def default_api_workers(settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_backends(app: FastAPI, settings: Settings, api_workers: int) -> AsyncIterator[None]:
+    try:
+        async with _backends(app, settings, api_workers):
+            yield
+    except BACKEND_UNAVAILABLE as exc:
+        # Fail fast with the reason on one line; uvicorn then reports "Application startup failed".
+        log.error("api.cannot_start", error=str(exc))
+        raise
+
+
+@asynccontextmanager
+async def _backends(app: FastAPI, settings: Settings, api_workers: int) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         store = await open_store(settings)
         stack.push_async_callback(store.close)
@@ -62,8 +74,7 @@ async def open_backends(app: FastAPI, settings: Settings, api_workers: int) -> A
         stop = asyncio.Event()
         workers = None
         if api_workers:
-            from worker import run_workers  # the API process doubles as a worker host
-
+            # The API process doubles as a worker host.
             workers = asyncio.create_task(
                 run_workers(settings, api_workers, stop, store=store, storage=storage, shared_queue=queue)
             )

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -28,17 +29,20 @@ import structlog
 import ffmpeg_ops
 from probe import probe
 import lifecycle
-from db import JobStore, open_store
-from jobqueue import JobQueue, QueueError, open_queue
+from db import JobStore, StoreUnavailableError, open_store
+from jobqueue import JobQueue, QueueError, QueueUnavailableError, open_queue
 from logs import configure_logging, get_logger
 from media_policy import check_input, check_output
 from progress import RunProgress
 from schema import Job, JobStatus, Phase, utcnow
 from settings import Settings
 from sources import SourceError, fetch_source, parse_source
-from storage import Storage, StorageError, open_storage
+from storage import Storage, StorageError, StorageUnavailableError, open_storage
 
 log = get_logger("worker")
+
+# A backend that cannot be reached at start-up: say so in one line and exit, no traceback.
+BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnavailableError)
 
 # Failures that running the job again cannot fix: the job fails at once with the message.
 PERMANENT_ERRORS = (SourceError, ffmpeg_ops.FfmpegError, ffmpeg_ops.InvalidFormatError)
@@ -380,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_workers(settings, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst)
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except BACKEND_UNAVAILABLE as exc:
+        print(f"mediaflow worker: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

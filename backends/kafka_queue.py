@@ -304,7 +304,9 @@ class KafkaQueue:
 def _ensure_topic(settings: Settings) -> None:
     """Runs in a thread. The AdminClient stays referenced until its futures resolved: a temporary
     one is destroyed first and its futures fail with _DESTROY."""
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    # log_level 0: this probe's failures are reported by the readable error below; librdkafka's own
+    # connection-refused lines would otherwise keep printing after it until the process exits.
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=_CONNECT_TIMEOUT_S)
     except KafkaException as exc:

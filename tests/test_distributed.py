@@ -141,3 +141,32 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
             assert [e["job_id"] for e in worker_events(survivor) if e["event"] == "job.completed"] == [job_id]
         finally:
             stop(workers)
+
+
+async def test_download_redirects_to_a_presigned_url_when_configured(tmp_path, s3_settings, clips):
+    """With S3_PRESIGNED_DOWNLOADS the API answers 307 to a time-limited S3 URL instead of
+    streaming the bytes itself."""
+    from db import open_store
+    from schema import Job, JobStatus, Method
+    from storage import open_storage
+    from tests.apptools import running_app
+
+    settings = make_settings(tmp_path, S3_PRESIGNED_DOWNLOADS=True, **s3_settings)
+    storage = await open_storage(settings)
+    store = await open_store(settings)
+    try:
+        job = Job(method_name=Method.COMPRESS, source="small.mp4", output_format="mp4", status=JobStatus.COMPLETED)
+        key = f"{settings.OUTPUT_PREFIX}/{job.job_id}/small_compress.mp4"
+        job.output_path = await storage.put_file(key, clips["small"], "video/mp4")
+        await store.create(job)
+    finally:
+        await store.close()
+        await storage.close()
+    async with running_app(settings) as client:
+        response = await client.get(f"/download/{job.job_id}")
+    assert response.status_code == 307
+    location = response.headers["location"]
+    assert location.startswith(s3_settings["S3_ENDPOINT_URL"]) and "Signature" in location
+    fetched = httpx.get(location)
+    assert fetched.status_code == 200 and fetched.content == clips["small"].read_bytes()
+    assert "small_compress.mp4" in fetched.headers["content-disposition"]

@@ -34,7 +34,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(tmp_path, clips):
-    settings = make_settings(tmp_path)
+    (tmp_path / "work").mkdir()
+    settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work")
     for name, path in clips.items():
         shutil.copyfile(path, tmp_path / "media" / path.name)  # a symlink pointing out would be refused
     return settings
@@ -131,6 +132,8 @@ async def test_each_method_produces_what_the_readme_promises(settings, tmp_path)
             assert (video.name, video.profile, video.pix_fmt) == ("h264", "High", "yuv420p")
             assert container.streams.audio[0].codec_context.name == "aac"
 
+        assert not list((tmp_path / "work").iterdir()), "a job left temp files behind"
+
         # black_and_white: no chroma left anywhere in the frames
         _, seen, _, out = await run_and_download(client, tmp_path, "clip.mp4", "black_and_white")
         assert_progress_is_sane(seen)
@@ -164,6 +167,7 @@ async def test_bad_media_fails_readably_and_the_worker_keeps_serving(settings, c
         assert failed["completed_at"] and failed["progress"] < 100
         assert (await client.get(f"/download/{bad}")).status_code == 409
         assert (await wait_for_final(client, good))["status"] == "completed"
+    assert not list((Path(settings.WORK_DIR)).iterdir()), "a failed job left temp files behind"
 
 
 async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):

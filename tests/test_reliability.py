@@ -14,6 +14,7 @@ import pytest
 
 from progress import RunProgress
 from schema import Phase
+from storage import StorageError
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
 from worker import Run, Worker
@@ -208,5 +209,31 @@ async def test_hostile_and_broken_media_fail_readably(settings, tmp_path, maker,
         bad = await submit(client, source=source.name, method=method)
         failed = await wait_for_final(client, bad, timeout=60)
         assert failed["status"] == "failed" and reason in failed["error"], failed
+        assert failed["attempts"] == 1  # a permanent failure is not retried
         good = await submit(client, source="clip.mp4", method="extract_audio")
         assert (await wait_for_final(client, good, timeout=60))["status"] == "completed"
+
+
+async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_ones_are_not(settings):
+    worker = Worker(settings.model_copy(update={"STORAGE_RETRIES": 2}), store=None, queue=None, storage=None)
+    calls: list[float] = []
+
+    async def flaky():
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise StorageError("connection reset", transient=True)
+        return "stored"
+
+    assert await worker._with_retries(flaky, "test") == "stored"
+    assert len(calls) == 3
+    assert [round(b - a) for a, b in zip(calls, calls[1:])] == [1, 2]  # exponential backoff
+
+    permanent_calls = []
+
+    async def denied():
+        permanent_calls.append(1)
+        raise StorageError("access denied", transient=False)
+
+    with pytest.raises(StorageError, match="access denied"):
+        await worker._with_retries(denied, "test")
+    assert len(permanent_calls) == 1

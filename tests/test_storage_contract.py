@@ -124,7 +124,8 @@ async def test_open_read_streams_content_with_size_and_type(storage):
 async def test_open_read_can_be_closed_early(storage):
     await storage.put_stream("processed/j/out.mp4", generate(2 * MB), "video/mp4", 10 * MB)
     stored = await storage.open_read("processed/j/out.mp4", chunk_size=64 * 1024)
-    assert len(await anext(stored.chunks)) == 64 * 1024
+    first = await anext(stored.chunks)
+    assert 0 < len(first) <= 64 * 1024  # chunk_size is an upper bound: the network may hand over less
     await stored.chunks.aclose()  # a client that went away mid-download
     stored = await storage.open_read("processed/j/out.mp4")
     await stored.chunks.aclose()  # closed before the first chunk

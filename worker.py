@@ -52,6 +52,19 @@ class JobAborted(Exception):
     """The run was stopped from outside: lease lost, time limit, stall, or worker shutdown."""
 
 
+WORKDIR_PREFIX = "mediaflow-w"
+
+
+def remove_dead_workers_dirs(parent: Path) -> None:
+    """Remove `mediaflow-w<pid>-…` temp dirs whose worker process is gone (SIGKILL, OOM, crash):
+    a killed worker cannot clean up, and its source copy and partial output can be large."""
+    for path in parent.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("workdir.removed", path=str(path), reason=f"worker {pid} is gone")
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -167,13 +180,15 @@ class Worker:
             self._current = None
 
     async def _reap_expired_leases(self, stop: asyncio.Event) -> None:
-        """Any worker may re-queue a job whose worker died; the version check makes it safe."""
+        """Any worker may re-queue a job whose worker died; the version check makes it safe. It also
+        removes the temp dirs a killed worker on this machine left behind."""
         interval = max(self.settings.LEASE_SECONDS / 2, 0.5)
         while not stop.is_set():
             try:
                 for job in await lifecycle.requeue_expired(self.store, self.settings.MAX_ATTEMPTS):
                     log.warning("job.requeued", job_id=job.job_id, reason=job.error)
                     await self.queue.publish(job.job_id)
+                remove_dead_workers_dirs(Path(self.settings.WORK_DIR or tempfile.gettempdir()))
             except Exception:  # the reaper must outlive a passing store or broker error
                 log.exception("reaper.error")
             await asyncio.sleep(interval)
@@ -185,7 +200,9 @@ class Worker:
             run = Run(job=job, progress=RunProgress(), started=time.monotonic())
             self._run = run
             log.info("job.claimed", method=job.method_name.value, source=job.source)
-            workdir = Path(tempfile.mkdtemp(prefix=f"mediaflow-{job.job_id[:8]}-", dir=self.settings.WORK_DIR))
+            # The worker's PID in the name lets other workers remove it if this process is killed.
+            workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
+                                            dir=self.settings.WORK_DIR))
             execute = run.execute = asyncio.create_task(self._execute(run, workdir))
             keeper = asyncio.create_task(self._keep_lease(run, execute))
             try:

@@ -32,7 +32,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(tmp_path, clips):
-    settings = make_settings(tmp_path, LEASE_SECONDS=2, SHUTDOWN_GRACE_S=30)
+    (tmp_path / "work").mkdir()
+    settings = make_settings(tmp_path, LEASE_SECONDS=2, SHUTDOWN_GRACE_S=30, WORK_DIR=tmp_path / "work")
     for path in clips.values():
         shutil.copyfile(path, tmp_path / "media" / path.name)
     return settings
@@ -71,6 +72,7 @@ async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
             await wait_until(lambda: encoding(client, job_id), 60, "the job to be encoding")
             victim = next(w for w in workers if claimed(w, job_id))
             survivor = next(w for w in workers if w is not victim)
+            assert list(Path(settings.WORK_DIR).glob(f"mediaflow-w{victim.pid}-*")), "the run has a temp dir"
             killed_at = time.monotonic()
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
@@ -86,6 +88,8 @@ async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
             assert final["output_path"] == str(outputs[0])
             survivor_claims = [e for e in worker_events(survivor) if e["event"] == "job.claimed"]
             assert [e["job_id"] for e in survivor_claims] == [job_id]
+            # The dead worker's temp dir (source copy, partial output) was removed by the survivor.
+            assert not list(Path(settings.WORK_DIR).glob(f"mediaflow-w{victim.pid}-*"))
             # lease (2 s) + reaper interval + a full 20 s re-encode, with slack for a loaded CI machine
             assert recovered_in < 60, recovered_in
         finally:
@@ -93,7 +97,7 @@ async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
                 if worker.poll() is None:
                     worker.send_signal(signal.SIGTERM)
                     worker.wait(timeout=30)
-        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        assert not ffmpeg_processes(f"-{job_id[:8]}-")
 
 
 def claimed(worker, job_id: str) -> bool:
@@ -101,7 +105,7 @@ def claimed(worker, job_id: str) -> bool:
 
 
 async def no_ffmpeg_for(job_id: str) -> bool:
-    return not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+    return not ffmpeg_processes(f"-{job_id[:8]}-")
 
 
 async def test_sigterm_with_short_grace_releases_the_job(settings, tmp_path):
@@ -114,7 +118,7 @@ async def test_sigterm_with_short_grace_releases_the_job(settings, tmp_path):
         assert worker.wait(timeout=20) == 0
         status = (await client.get(f"/status/{job_id}")).json()
         assert status["status"] == "queued" and "shutting down" in status["error"], status
-        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        assert not ffmpeg_processes(f"-{job_id[:8]}-")
         assert any(e["event"] == "job.released" for e in worker_events(worker))
         # ... and another worker finishes it.
         finisher = start_worker(settings, tmp_path, "--burst")
@@ -142,7 +146,7 @@ async def test_cancel_stops_ffmpeg_and_retry_runs_again(settings):
     async with running_app(settings, api_workers=1) as client:
         job_id = await submit(client)
         await wait_until(lambda: encoding(client, job_id), 60, "the job to be encoding")
-        assert ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        assert ffmpeg_processes(f"-{job_id[:8]}-")
         canceled = await client.post(f"/jobs/{job_id}/cancel")
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
         started = time.monotonic()
@@ -163,7 +167,7 @@ async def test_a_job_over_its_time_limit_fails_with_that_reason(settings):
         final = await wait_for_final(client, job_id, timeout=30)
         assert final["status"] == "failed" and "time limit" in final["error"] and "JOB_TIMEOUT_S" in final["error"]
         await asyncio.sleep(0.5)
-        assert not ffmpeg_processes(f"mediaflow-{job_id[:8]}")
+        assert not ffmpeg_processes(f"-{job_id[:8]}-")
 
 
 def test_stall_detector_fires_only_while_encoding(settings, tmp_path):

@@ -36,3 +36,14 @@ def client_kwargs(settings: Settings, service: Literal["s3", "dynamodb"]) -> dic
     if endpoint:
         kwargs["endpoint_url"] = endpoint
     return kwargs
+
+
+# For start-up and health probes: one attempt and short timeouts. With the data clients' retries an
+# endpoint that refuses connections takes 8-15 s to give up; a probe should answer in a second or two.
+PROBE_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+
+
+def probe_client_kwargs(settings: Settings, service: Literal["s3", "dynamodb"]) -> dict[str, Any]:
+    """Like `client_kwargs`, for a second client that serves only open() and ping()."""
+    kwargs = client_kwargs(settings, service)
+    return {**kwargs, "config": kwargs["config"].merge(PROBE_CONFIG)}

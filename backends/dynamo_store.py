@@ -44,18 +44,16 @@ from typing import Any
 
 import aioboto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backends.aws import client_kwargs
+from backends.aws import client_kwargs, probe_client_kwargs
 from db import Expect, JobExistsError, StoreUnavailableError, check_changes
 from schema import Job, JobStatus, format_timestamp, utcnow
 from settings import Settings
 
 _LIST_PK = "jobs"
 _INDEXES = {"by_created": "list_pk", "by_status": "status", "by_owner": "owner"}  # name -> partition key
-# Probes (open, ping) fail fast: one attempt, short timeouts, instead of ~10 s of boto retries.
-_PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
+
 _TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
@@ -111,8 +109,7 @@ class DynamoJobStore:
         stack = AsyncExitStack()
         try:
             client = await stack.enter_async_context(session.client("dynamodb", **kwargs))
-            probe_kwargs = {**kwargs, "config": kwargs["config"].merge(_PROBE_CONFIG)}
-            probe = await stack.enter_async_context(session.client("dynamodb", **probe_kwargs))
+            probe = await stack.enter_async_context(session.client("dynamodb", **probe_client_kwargs(settings, "dynamodb")))
             store = cls(stack, client, probe, settings.DB_NAME, where)
             await store._ensure_table()
         except BaseException:

@@ -19,10 +19,9 @@ from urllib.parse import quote
 import aioboto3
 import aiohttp
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backends.aws import client_kwargs
+from backends.aws import client_kwargs, probe_client_kwargs
 from backends.local_storage import validate_key
 from settings import Settings
 from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
@@ -33,8 +32,6 @@ _CHUNK_SIZE = 1024 * 1024
 _TRANSFER = TransferConfig(
     multipart_threshold=_PART_SIZE, multipart_chunksize=_PART_SIZE, max_concurrency=2, max_io_queue=2
 )
-# Health checks must answer in seconds: the transfer client retries 5 times (15 s on a dead endpoint).
-_PROBE = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=5)
 _PROBE_TIMEOUT_S = 10.0
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -137,7 +134,7 @@ class S3Storage:
             kwargs = client_kwargs(settings, "s3")
             client = await stack.enter_async_context(session.client("s3", **kwargs))
             probe = await stack.enter_async_context(
-                session.client("s3", **{**kwargs, "config": kwargs["config"].merge(_PROBE)})
+                session.client("s3", **probe_client_kwargs(settings, "s3"))
             )
             storage = cls(settings, stack, client, probe)
             await storage._ensure_bucket()

@@ -53,7 +53,6 @@ from settings import Settings
 
 _LIST_PK = "jobs"
 _INDEXES = {"by_created": "list_pk", "by_status": "status", "by_owner": "owner"}  # name -> partition key
-
 _TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from db import Expect, JobStore
+from events import EVENT_FOR_STATUS, EventType, FailureReason, JobEvent, JobEvents
 from schema import Job, JobStatus, Phase, utcnow
 
 S = JobStatus
@@ -56,17 +57,28 @@ async def _move(
     *,
     worker_id: str | None = None,
     version: int | None = None,
+    events: JobEvents | None = None,
+    event: EventType | None = None,
+    reason: FailureReason | None = None,
 ) -> Job | None:
+    """Apply a transition; announce it on `events` only if the store applied it."""
     allowed = _check_allowed(sources, target)
     expect = Expect(status=allowed, worker_id=worker_id, version=version)
-    return await store.update(job_id, {"status": target, **changes}, expect)
+    moved = await store.update(job_id, {"status": target, **changes}, expect)
+    event = event or EVENT_FOR_STATUS.get(target)
+    if moved is not None and events is not None and event is not None:
+        events.emit(JobEvent(event, moved, reason=reason if target is S.FAILED else None))
+    return moved
 
 
 def lease_until(lease_seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=lease_seconds)
 
 
-async def claim(store: JobStore, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int) -> Job | None:
+async def claim(
+    store: JobStore, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int,
+    events: JobEvents | None = None,
+) -> Job | None:
     """Take a queued job for `worker_id`. None if it is gone, not queued, or another worker won."""
     job = await store.get(job_id)
     if job is None or job.status is not S.QUEUED:
@@ -79,6 +91,8 @@ async def claim(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
             S.FAILED,
             {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": _gave_up(job)},
             version=job.version,
+            events=events,
+            reason=FailureReason.GAVE_UP,
         )
         return None
     changes = {
@@ -91,7 +105,7 @@ async def claim(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
         "error": None,
     }
     # Conditional on the version we read: two claimers of the same job cannot both succeed.
-    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version)
+    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version, events=events)
 
 
 def _gave_up(job: Job) -> str:
@@ -106,7 +120,10 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
     return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=worker_id))
 
 
-async def complete(store: JobStore, job_id: str, worker_id: str, output_path: str, log_path: str) -> Job | None:
+async def complete(
+    store: JobStore, job_id: str, worker_id: str, output_path: str, log_path: str,
+    events: JobEvents | None = None,
+) -> Job | None:
     changes = {
         **_RUN_RESET,
         "worker_id": worker_id,
@@ -117,10 +134,13 @@ async def complete(store: JobStore, job_id: str, worker_id: str, output_path: st
         "log_path": log_path,
         "error": None,
     }
-    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id)
+    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events)
 
 
-async def fail(store: JobStore, job_id: str, worker_id: str, error: str, log_path: str | None = None) -> Job | None:
+async def fail(
+    store: JobStore, job_id: str, worker_id: str, error: str, log_path: str | None = None,
+    events: JobEvents | None = None, reason: FailureReason = FailureReason.OTHER,
+) -> Job | None:
     changes = {
         **_RUN_RESET,
         "worker_id": worker_id,
@@ -129,34 +149,39 @@ async def fail(store: JobStore, job_id: str, worker_id: str, error: str, log_pat
         "error": error,
         "log_path": log_path,
     }
-    return await _move(store, job_id, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id)
+    return await _move(store, job_id, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id, events=events, reason=reason)
 
 
-async def fail_queued(store: JobStore, job_id: str, error: str) -> Job | None:
+async def fail_queued(store: JobStore, job_id: str, error: str, events: JobEvents | None = None) -> Job | None:
     """A job that never reached a worker (e.g. the queue refused it)."""
     changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": error}
-    return await _move(store, job_id, [S.QUEUED], S.FAILED, changes)
+    return await _move(store, job_id, [S.QUEUED], S.FAILED, changes, events=events, reason=FailureReason.NOT_QUEUED)
 
 
-async def release(store: JobStore, job_id: str, worker_id: str, reason: str | None = None) -> Job | None:
+async def release(
+    store: JobStore, job_id: str, worker_id: str, reason: str | None = None, events: JobEvents | None = None
+) -> Job | None:
     """Give a job back to the queue (shutdown, transient failure); another worker may take it."""
     changes = {**_RUN_RESET, "error": reason}
-    return await _move(store, job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=worker_id)
+    return await _move(store, job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=worker_id,
+                       events=events, event=EventType.REQUEUED)
 
 
-async def cancel(store: JobStore, job_id: str) -> Job | None:
+async def cancel(store: JobStore, job_id: str, events: JobEvents | None = None) -> Job | None:
     """Cancel a queued or running job; a running worker notices at its next lease renewal."""
     changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": "canceled by request"}
-    return await _move(store, job_id, [S.QUEUED, S.PROCESSING], S.CANCELED, changes)
+    return await _move(store, job_id, [S.QUEUED, S.PROCESSING], S.CANCELED, changes, events=events)
 
 
-async def retry(store: JobStore, job_id: str) -> Job | None:
+async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -> Job | None:
     """Run a failed or canceled job again, with a fresh attempt budget."""
     changes = {**_RUN_RESET, "attempts": 0, "completed_at": None, "error": None, "output_path": None, "log_path": None}
-    return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes)
+    return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes, events=events, event=EventType.RETRIED)
 
 
-async def requeue_expired(store: JobStore, max_attempts: int, now: datetime | None = None) -> list[Job]:
+async def requeue_expired(
+    store: JobStore, max_attempts: int, now: datetime | None = None, events: JobEvents | None = None
+) -> list[Job]:
     """Re-queue processing jobs whose worker stopped renewing its lease (crashed, hung, or cut off);
     a job that has used up its attempts fails instead. Returns the jobs that went back to the queue."""
     now = now or utcnow()
@@ -169,7 +194,8 @@ async def requeue_expired(store: JobStore, max_attempts: int, now: datetime | No
                 "completed_at": now,
                 "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
             }
-            await _move(store, job.job_id, [S.PROCESSING], S.FAILED, changes, version=job.version)
+            await _move(store, job.job_id, [S.PROCESSING], S.FAILED, changes, version=job.version,
+                        events=events, reason=FailureReason.GAVE_UP)
             continue
         # Conditional on the version read: if the worker renewed meanwhile, this does nothing.
         moved = await _move(
@@ -179,6 +205,8 @@ async def requeue_expired(store: JobStore, max_attempts: int, now: datetime | No
             S.QUEUED,
             {**_RUN_RESET, "error": f"worker {job.worker_id} stopped responding; re-queued"},
             version=job.version,
+            events=events,
+            event=EventType.REQUEUED,
         )
         if moved is not None:
             requeued.append(moved)

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     API_PORT: int = 8000
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["console", "json"] = "console"
+    # GET /jobs/{id}/events (Server-Sent Events) re-reads the job this often, sends a keep-alive comment
+    # when idle this long, and ends a stream after SSE_MAX_STREAM_S (clients reconnect transparently).
+    SSE_POLL_INTERVAL_S: float = Field(default=0.5, gt=0)
+    SSE_KEEPALIVE_S: float = Field(default=15.0, gt=0)
+    SSE_MAX_STREAM_S: float = Field(default=300.0, gt=0)
 
     @field_validator(
         "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",

@@ -30,6 +30,7 @@ import ffmpeg_ops
 from probe import probe
 import lifecycle
 from db import JobStore, StoreUnavailableError, open_store
+from events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
 from jobqueue import JobQueue, QueueError, QueueUnavailableError, open_queue
 from logs import configure_logging, get_logger
 from media_policy import check_input, check_output
@@ -48,8 +49,13 @@ BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnav
 PERMANENT_ERRORS = (SourceError, ffmpeg_ops.FfmpegError, ffmpeg_ops.InvalidFormatError)
 
 
-class JobAborted(Exception):
-    """The run was stopped from outside: lease lost, time limit, stall, or worker shutdown."""
+def failure_class(exc: BaseException) -> FailureReason:
+    """The bounded reason class of a permanent failure (for metrics; the message stays on the job)."""
+    if isinstance(exc, (SourceError, ffmpeg_ops.InvalidFormatError, ffmpeg_ops.ProbeError)):
+        return FailureReason.INVALID_INPUT
+    if isinstance(exc, ffmpeg_ops.FfmpegError):
+        return FailureReason.FFMPEG
+    return FailureReason.OTHER
 
 
 WORKDIR_PREFIX = "mediaflow-w"
@@ -82,23 +88,34 @@ class Run:
     progress: RunProgress
     started: float
     abort_reason: str | None = None  # set by the keeper before it cancels the run
+    abort_class: FailureReason = FailureReason.OTHER
     release: bool = False  # give the job back to the queue instead of failing it
+    announced_progress: int = 0  # the last progress told to listeners (for milestones)
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg started
     execute: asyncio.Task | None = None
 
-    def abort(self, reason: str, *, release: bool = False) -> None:
+    def abort(self, reason: str, *, release: bool = False, reason_class: FailureReason = FailureReason.OTHER) -> None:
         """Stop the run (run_ffmpeg kills ffmpeg's whole process group on cancellation)."""
         if self.execute is not None and not self.execute.done() and self.abort_reason is None:
-            self.abort_reason, self.release = reason, release
+            self.abort_reason, self.release, self.abort_class = reason, release, reason_class
             self.execute.cancel()
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: JobStore, queue: JobQueue, storage: Storage, worker_id: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        queue: JobQueue,
+        storage: Storage,
+        worker_id: str | None = None,
+        events: JobEvents | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.queue = queue
         self.storage = storage
+        self.events = events or JobEvents()
         self.worker_id = worker_id or new_worker_id()
         self.jobs_done = 0
         self._current: asyncio.Task | None = None
@@ -134,7 +151,8 @@ class Worker:
         if delivery is None:
             return await self._sweep_stale_queued()
         job = await lifecycle.claim(
-            self.store, delivery.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS
+            self.store, delivery.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+            events=self.events,
         )
         # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
         # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
@@ -157,7 +175,8 @@ class Worker:
         if not oldest or (utcnow() - oldest[0].updated_at).total_seconds() < self.settings.QUEUED_SWEEP_AFTER_S:
             return None
         return await lifecycle.claim(
-            self.store, oldest[0].job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS
+            self.store, oldest[0].job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+            events=self.events,
         )
 
     async def _work_left(self) -> bool:
@@ -185,7 +204,7 @@ class Worker:
         interval = max(self.settings.LEASE_SECONDS / 2, 0.5)
         while not stop.is_set():
             try:
-                for job in await lifecycle.requeue_expired(self.store, self.settings.MAX_ATTEMPTS):
+                for job in await lifecycle.requeue_expired(self.store, self.settings.MAX_ATTEMPTS, events=self.events):
                     log.warning("job.requeued", job_id=job.job_id, reason=job.error)
                     await self.queue.publish(job.job_id)
                 remove_dead_workers_dirs(Path(self.settings.WORK_DIR or tempfile.gettempdir()))
@@ -226,16 +245,19 @@ class Worker:
             return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
-            await lifecycle.fail(self.store, job.job_id, self.worker_id, str(exc), run.job.log_path)
+            await lifecycle.fail(self.store, job.job_id, self.worker_id, str(exc), run.job.log_path,
+                                 events=self.events, reason=failure_class(exc))
             log.warning("job.failed", error=str(exc))
             return
         except Exception as exc:  # storage/network trouble or a bug: let another attempt try
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("job.error", error=reason)
-            await lifecycle.release(self.store, job.job_id, self.worker_id, reason=f"attempt {job.attempts} failed: {reason}")
+            await lifecycle.release(self.store, job.job_id, self.worker_id,
+                                    reason=f"attempt {job.attempts} failed: {reason}", events=self.events)
             await self.queue.publish(job.job_id)
             return
-        finished = await lifecycle.complete(self.store, job.job_id, self.worker_id, output_path, log_path)
+        finished = await lifecycle.complete(self.store, job.job_id, self.worker_id, output_path, log_path,
+                                            events=self.events)
         if finished is None:
             log.warning("job.lease_lost_before_completion")
         else:
@@ -247,12 +269,13 @@ class Worker:
             log.warning("job.lease_lost", reason="canceled or taken over; ffmpeg stopped")
             return
         if run.release:
-            if await lifecycle.release(self.store, job.job_id, self.worker_id, reason=run.abort_reason):
+            if await lifecycle.release(self.store, job.job_id, self.worker_id, reason=run.abort_reason, events=self.events):
                 await self.queue.publish(job.job_id)
             log.info("job.released", reason=run.abort_reason)
             return
         await self._store_log_quietly(run)
-        await lifecycle.fail(self.store, job.job_id, self.worker_id, run.abort_reason, run.job.log_path)
+        await lifecycle.fail(self.store, job.job_id, self.worker_id, run.abort_reason, run.job.log_path,
+                             events=self.events, reason=run.abort_class)
         log.warning("job.failed", error=run.abort_reason)
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
@@ -329,7 +352,7 @@ class Worker:
         while not execute.done():
             await asyncio.sleep(tick)
             now = time.monotonic()
-            reason = self._time_limit_reason(run, now)
+            reason, reason_class = self._time_limit_reason(run, now)
             if reason is None and (run.progress.dirty or now - last_write >= renew_every):
                 run.progress.dirty = False
                 renewed = await lifecycle.renew(
@@ -338,17 +361,24 @@ class Worker:
                 last_write = now
                 if renewed is None:
                     reason = "lease lost"
+                else:
+                    self._announce_milestone(run, renewed)
             if reason is not None:
-                run.abort(reason)
+                run.abort(reason, reason_class=reason_class)
                 return
 
-    def _time_limit_reason(self, run: Run, now: float) -> str | None:
+    def _announce_milestone(self, run: Run, job: Job) -> None:
+        if crossed_milestone(run.announced_progress, job.progress) is not None:
+            self.events.emit(JobEvent(EventType.PROGRESS, job))
+        run.announced_progress = job.progress
+
+    def _time_limit_reason(self, run: Run, now: float) -> tuple[str | None, FailureReason]:
         settings = self.settings
         if now - run.started > settings.JOB_TIMEOUT_S:
-            return f"job exceeded its time limit of {settings.JOB_TIMEOUT_S:.0f} s (JOB_TIMEOUT_S)"
+            return f"job exceeded its time limit of {settings.JOB_TIMEOUT_S:.0f} s (JOB_TIMEOUT_S)", FailureReason.TIME_LIMIT
         if run.progress.phase is Phase.ENCODING and now - run.progress.last_advance > settings.STALL_TIMEOUT_S:
-            return f"ffmpeg made no progress for {settings.STALL_TIMEOUT_S:.0f} s (STALL_TIMEOUT_S)"
-        return None
+            return f"ffmpeg made no progress for {settings.STALL_TIMEOUT_S:.0f} s (STALL_TIMEOUT_S)", FailureReason.STALLED
+        return None, FailureReason.OTHER
 
 
 # --- running workers -------------------------------------------------------------------------------
@@ -363,6 +393,7 @@ async def run_workers(
     store: JobStore | None = None,
     storage: Storage | None = None,
     shared_queue: JobQueue | None = None,
+    events: JobEvents | None = None,
 ) -> list[Worker]:
     """Run `count` workers until `stop` (or, with burst, until the queue is empty). Store and storage
     are shared. Each worker gets its own queue consumer, except on the embedded queue, where the
@@ -381,7 +412,7 @@ async def run_workers(
             else:
                 queue = await open_queue(settings, store, consumer=True)
                 stack.push_async_callback(queue.close)
-            workers.append(Worker(settings, store, queue, storage))
+            workers.append(Worker(settings, store, queue, storage, events=events))
         await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))
         return workers
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from events import FailureReason
 from progress import RunProgress
 from schema import Phase
 from storage import StorageError
@@ -176,12 +177,13 @@ def test_stall_detector_fires_only_while_encoding(settings, tmp_path):
     now = time.monotonic()
     run.progress.enter(Phase.DOWNLOADING)
     run.progress.last_advance = now - 60  # a slow download is not a stall
-    assert worker._time_limit_reason(run, now) is None
+    assert worker._time_limit_reason(run, now) == (None, FailureReason.OTHER)
     run.progress.enter(Phase.ENCODING)
     run.progress.encoding(1.0, 10.0, 1.0)
-    assert worker._time_limit_reason(run, time.monotonic()) is None
+    assert worker._time_limit_reason(run, time.monotonic())[0] is None
     run.progress.last_advance = now - 6
-    assert "no progress for 5 s" in worker._time_limit_reason(run, now)
+    reason, reason_class = worker._time_limit_reason(run, now)
+    assert "no progress for 5 s" in reason and reason_class is FailureReason.STALLED
 
 
 def y4m_claiming(path: Path, width: int, height: int) -> Path:

@@ -32,6 +32,7 @@ import ffmpeg_ops  # noqa: E402
 from schema import Method  # noqa: E402
 from tests import media  # noqa: E402
 from tests.apptools import ApiServer, make_settings, running_app, wait_for_final  # noqa: E402
+from tests.servers.stack import start_kafka_and_mongo  # noqa: E402
 
 
 async def latency(args: argparse.Namespace) -> dict:
@@ -68,22 +69,9 @@ async def latency(args: argparse.Namespace) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_distributed(workdir: Path) -> tuple[dict, list]:
-    from tests.servers.kafka import start_tansu
-    from tests.servers.mongo import start_secantus
-
-    kafka = start_tansu(workdir)
-    mongo = start_secantus(workdir / "mongo")
-    overrides = {
-        "DB_BACKEND": "mongodb", "MONGO_URL": mongo.url, "DB_NAME": "bench",
-        "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": "bench",
-    }
-    return overrides, [kafka.process, mongo.process]
-
-
 async def submit_rate(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="mediaflow-bench-"))
-    overrides, servers = start_distributed(workdir) if args.backend == "kafka-mongodb" else ({}, [])
+    overrides, servers = start_kafka_and_mongo(workdir, "bench") if args.backend == "kafka-mongodb" else ({}, [])
     try:
         settings = make_settings(workdir, LOG_LEVEL="WARNING", **overrides)
         (workdir / "media" / "clip.mp4").write_bytes(b"only submitted, never processed")

@@ -32,18 +32,12 @@ def start_backend(name: str, workdir: Path) -> tuple[dict, list]:
     """Settings overrides and the server processes for the chosen backend."""
     if name == "embedded":
         return {}, []
-    from tests.servers.kafka import start_tansu
-    from tests.servers.mongo import start_secantus
+    from tests.servers.stack import start_kafka_and_mongo
 
-    kafka = start_tansu(workdir)
-    mongo = start_secantus(workdir / "mongo")
-    overrides = {
-        "DB_BACKEND": "mongodb", "MONGO_URL": mongo.url, "DB_NAME": "chaos",
-        "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": "chaos",
-        "KAFKA_CONSUMER_GROUP": "chaos", "KAFKA_SESSION_TIMEOUT_MS": 2000, "KAFKA_HEARTBEAT_INTERVAL_MS": 300,
-        "QUEUED_SWEEP_AFTER_S": 5,
-    }
-    return overrides, [kafka.process, mongo.process]
+    overrides, servers = start_kafka_and_mongo(workdir, "chaos")
+    # Short consumer timeouts: a killed worker's partitions move to the survivor within seconds.
+    overrides |= {"KAFKA_SESSION_TIMEOUT_MS": 2000, "KAFKA_HEARTBEAT_INTERVAL_MS": 300, "QUEUED_SWEEP_AFTER_S": 5}
+    return overrides, servers
 
 
 async def chaos(args: argparse.Namespace) -> dict:

@@ -1,8 +1,8 @@
 """A job's overall progress across its phases, as one monotonic 0-100 percentage.
 
-Encoding dominates a job's time, so it gets most of the range; the other phases move the bar a
-little so a user sees something happen while a large source downloads. 100 is reserved for the
-completed state: a run reports at most 99.
+Encoding dominates a job's time, so it gets most of the range; downloading and uploading move the
+bar by bytes transferred within their smaller spans, so a large S3 source or result shows movement
+too. 100 is reserved for the completed state: a run reports at most 99.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from schema import Phase
 
 # (start, end) of each phase on the overall 0-100 scale.
 PHASE_SPAN: dict[Phase, tuple[int, int]] = {
-    Phase.DOWNLOADING: (0, 3),
-    Phase.PROBING: (3, 5),
-    Phase.ENCODING: (5, 95),
+    Phase.DOWNLOADING: (0, 8),
+    Phase.PROBING: (8, 10),
+    Phase.ENCODING: (10, 95),
     Phase.UPLOADING: (95, 99),
 }
 
@@ -53,6 +53,14 @@ class RunProgress:
             if duration_s:
                 self.eta_seconds = round(max(duration_s - self._encoded_s, 0.0) / speed, 1)
         self.dirty = True
+
+    def transfer(self, done_bytes: int, total_bytes: int | None) -> None:
+        """Bytes moved in the current phase (downloading or uploading); a `TransferProgress` callback."""
+        self.last_advance = time.monotonic()
+        if total_bytes:
+            start, end = PHASE_SPAN[self.phase]
+            self._advance_to(start + int((end - start) * min(done_bytes / total_bytes, 1.0)))
+            self.dirty = True
 
     def _advance_to(self, value: int) -> None:
         value = min(value, 99)

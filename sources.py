@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from settings import Settings
-from storage import ObjectNotFoundError, Storage
+from storage import ObjectNotFoundError, Storage, TransferProgress
 
 UPLOAD_SCHEME = "upload://"
 S3_SCHEME = "s3://"
@@ -106,7 +106,7 @@ async def check_source_exists(source: Source, storage: Storage) -> None:
         raise SourceError(f"no uploaded file {source.uri!r}; upload it with POST /upload first")
 
 
-async def fetch_source(source: Source, workdir: Path, storage: Storage) -> Path:
+async def fetch_source(source: Source, workdir: Path, storage: Storage, progress: TransferProgress | None = None) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
         return source.path
@@ -114,9 +114,9 @@ async def fetch_source(source: Source, workdir: Path, storage: Storage) -> Path:
     dest = workdir / "source"
     try:
         if source.kind == "upload":
-            await storage.get_file(source.key, dest)
+            await storage.get_file(source.key, dest, progress)
         else:
-            await storage.fetch_uri(source.uri, dest)
+            await storage.fetch_uri(source.uri, dest, progress)
     except ObjectNotFoundError as exc:
         raise SourceError(f"source {source.uri!r} does not exist: {exc}") from exc
     return dest

@@ -10,7 +10,7 @@ Backends: `backends/local_storage.py` (default) and `backends/s3_storage.py`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -38,6 +38,11 @@ class StorageUnavailableError(StorageError):
     """The configured storage cannot be reached or is misconfigured."""
 
 
+# Called as bytes move: (bytes transferred so far, total bytes or None when unknown). Runs on the
+# event loop and must return at once; the worker uses it to move the progress bar during transfers.
+TransferProgress = Callable[[int, "int | None"], None]
+
+
 @dataclass
 class StoredObject:
     size: int
@@ -56,14 +61,14 @@ class Storage(Protocol):
     def key_for(self, location: str) -> str | None:
         """The key of a location this storage produced, or None if it is not one of ours."""
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+    async def put_file(self, key: str, path: Path, content_type: str, progress: TransferProgress | None = None) -> str:
         """Store a local file under `key` (atomically) and return its location."""
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_bytes: int) -> int:
         """Stream an upload to `key`; returns its size. Raises UploadTooLargeError past max_bytes
         (and leaves nothing behind)."""
 
-    async def get_file(self, key: str, dest: Path) -> None:
+    async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy the object at `key` to the local file `dest` (streamed). ObjectNotFoundError if absent."""
 
     async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
@@ -76,7 +81,7 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def fetch_uri(self, uri: str, dest: Path) -> None:
+    async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy an external source (s3://bucket/key) to `dest`, streamed."""
 
     async def ping(self) -> None:

@@ -7,12 +7,18 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
+from storage import (
+    ObjectNotFoundError,
+    StorageError,
+    StorageUnavailableError,
+    StoredObject,
+    TransferProgress,
+    UploadTooLargeError,
+)
 
 
 def validate_key(key: str) -> str:
@@ -43,22 +49,10 @@ class LocalStorage:
             return None
         return relative.as_posix()
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+    async def put_file(self, key: str, path: Path, content_type: str, progress: TransferProgress | None = None) -> str:
         target = self._path(key)
-        await asyncio.to_thread(self._copy_atomically, Path(path), target)
+        await _copy_atomically(Path(path), target, progress)
         return str(target)
-
-    @staticmethod
-    def _copy_atomically(source: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                shutil.copyfileobj(src, out, 1024 * 1024)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_bytes: int) -> int:
         target = self._path(key)
@@ -78,11 +72,11 @@ class LocalStorage:
             raise
         return size
 
-    async def get_file(self, key: str, dest: Path) -> None:
+    async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFoundError(f"no stored object {key!r}")
-        await asyncio.to_thread(shutil.copyfile, source, dest)
+        await _copy_atomically(source, Path(dest), progress)
 
     async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
         path = self._path(key)
@@ -111,7 +105,7 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    async def fetch_uri(self, uri: str, dest: Path) -> None:
+    async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         raise StorageError(
             f"cannot read {uri!r}: S3 is not configured (set STORAGE_BACKEND=s3 and the AWS_* settings)"
         )
@@ -126,3 +120,32 @@ class LocalStorage:
 
     async def close(self) -> None:
         return None
+
+
+_COPY_CHUNK = 4 * 1024 * 1024
+
+
+async def _copy_atomically(source: Path, target: Path, progress: TransferProgress | None) -> None:
+    """Copy in a thread through a temp file renamed into place; report progress on the event loop."""
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            loop.call_soon_threadsafe(progress, done, total)
+
+    def copy() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                total, done = os.fstat(src.fileno()).st_size, 0
+                while chunk := src.read(_COPY_CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    report(done, total)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    await asyncio.to_thread(copy)

@@ -24,7 +24,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from backends.aws import client_kwargs, probe_client_kwargs
 from backends.local_storage import validate_key
 from settings import Settings
-from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, StoredObject, UploadTooLargeError
+from storage import (
+    ObjectNotFoundError,
+    StorageError,
+    StorageUnavailableError,
+    StoredObject,
+    TransferProgress,
+    UploadTooLargeError,
+)
 
 _PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MB for every part but the last
 _CHUNK_SIZE = 1024 * 1024
@@ -190,11 +197,19 @@ class S3Storage:
 
     # --- writing -------------------------------------------------------------------------------
 
-    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+    async def put_file(self, key: str, path: Path, content_type: str, progress: TransferProgress | None = None) -> str:
         where = self.location(key)
+        total, done = Path(path).stat().st_size, 0
+
+        def sent(chunk_bytes: int) -> None:  # the transfer manager reports increments
+            nonlocal done
+            done += chunk_bytes
+            if progress is not None:
+                progress(done, total)
+
         with _s3_errors(f"cannot upload {path} to {where}"):
             await self._client.upload_file(
-                str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
+                str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER, Callback=sent
             )
         return where
 
@@ -241,23 +256,27 @@ class S3Storage:
 
     # --- reading -------------------------------------------------------------------------------
 
-    async def _download(self, bucket: str, key: str, dest: Path, what: str) -> None:
+    async def _download(self, bucket: str, key: str, dest: Path, what: str, progress: TransferProgress | None) -> None:
         dest = Path(dest)
         with _s3_errors(what):
             response = await self._client.get_object(Bucket=bucket, Key=key)
         chunks = _BodyChunks(response["Body"], _CHUNK_SIZE, what)
+        total, done = response.get("ContentLength"), 0
         try:
             with open(dest, "wb") as out:
                 async for chunk in chunks:
                     await asyncio.to_thread(out.write, chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
         except BaseException:
             await chunks.aclose()
             dest.unlink(missing_ok=True)  # never leave a partial copy that looks complete
             raise
 
-    async def get_file(self, key: str, dest: Path) -> None:
+    async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         location = self.location(key)
-        await self._download(self.bucket, key, dest, f"cannot read {location}")
+        await self._download(self.bucket, key, dest, f"cannot read {location}", progress)
 
     async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
         what = f"cannot read {self.location(key)}"
@@ -269,9 +288,9 @@ class S3Storage:
             chunks=_BodyChunks(response["Body"], chunk_size, what),
         )
 
-    async def fetch_uri(self, uri: str, dest: Path) -> None:
+    async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         bucket, key = parse_s3_uri(uri)
-        await self._download(bucket, key, dest, f"cannot read {uri}")
+        await self._download(bucket, key, dest, f"cannot read {uri}", progress)
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
         params = {"Bucket": self.bucket, "Key": validate_key(key), "ResponseContentDisposition": _attachment(filename)}

@@ -20,10 +20,14 @@ import pytest
 
 from backends.aws import client_kwargs
 from probe import probe
+from progress import PHASE_SPAN
+from schema import Phase
 from tests import media
 from tests.apptools import ApiServer, make_settings, start_worker, worker_events
 
 pytestmark = pytest.mark.backend
+
+ENCODING_START = PHASE_SPAN[Phase.ENCODING][0]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +126,7 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 status = httpx.get(f"{server.url}/status/{job_id}").json()
-                if status["phase"] == "encoding" and status["progress"] > 6:
+                if status["phase"] == "encoding" and status["progress"] > ENCODING_START + 1:
                     break
                 time.sleep(0.1)
             else:

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from events import FailureReason
-from progress import RunProgress
+from progress import PHASE_SPAN, RunProgress
 from schema import Phase
 from storage import StorageError
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
 from worker import Run, Worker
+
+ENCODING_START = PHASE_SPAN[Phase.ENCODING][0]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ async def submit(client, source="long.mp4", method="compress") -> str:
 
 async def encoding(client, job_id: str):
     body = (await client.get(f"/status/{job_id}")).json()
-    return body if body["status"] == "processing" and body["phase"] == "encoding" and body["progress"] > 6 else None
+    return body if body["status"] == "processing" and body["phase"] == "encoding" and body["progress"] > ENCODING_START + 1 else None
 
 
 async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):

@@ -82,6 +82,24 @@ async def test_put_file_get_file_round_trip(storage, tmp_path):
     assert md5_of_file(copy) == md5_of_file(source)
 
 
+def assert_reports_progress(reports: list[tuple[int, int | None]], size: int) -> None:
+    assert len(reports) >= 2, f"several progress reports for a {size}-byte transfer: {reports}"
+    done = [d for d, _ in reports]
+    assert done == sorted(done) and done[-1] == size and {t for _, t in reports} == {size}
+
+
+async def test_transfers_report_progress(storage, tmp_path):
+    size = 9 * MB + 123
+    source = tmp_path / "in.mp4"
+    source.write_bytes(pattern(size))
+    uploaded: list = []
+    await storage.put_file("processed/job1/out.mp4", source, "video/mp4", lambda d, t: uploaded.append((d, t)))
+    assert_reports_progress(uploaded, size)
+    downloaded: list = []
+    await storage.get_file("processed/job1/out.mp4", tmp_path / "copy.mp4", lambda d, t: downloaded.append((d, t)))
+    assert_reports_progress(downloaded, size)
+
+
 async def test_location_and_key_for_are_inverse(storage):
     key = "processed/job-42/clip.mp4"
     assert storage.key_for(storage.location(key)) == key
@@ -217,6 +235,13 @@ async def test_fetch_uri_reads_another_bucket(storage, other_bucket, tmp_path):
     dest = tmp_path / "source.mp4"
     await storage.fetch_uri(f"s3://{other_bucket.bucket}/videos/in.mp4", dest)
     assert md5_of_file(dest) == md5_of_stream(3 * MB)
+
+
+@s3_only
+async def test_fetch_uri_reports_progress(storage, other_bucket, tmp_path):
+    reports: list = []
+    await storage.fetch_uri(f"s3://{other_bucket.bucket}/videos/in.mp4", tmp_path / "s", lambda d, t: reports.append((d, t)))
+    assert_reports_progress(reports, 3 * MB)
 
 
 @s3_only

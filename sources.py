@@ -39,9 +39,13 @@ class Source:
 
 
 def safe_filename(name: str, default: str = "input") -> str:
-    """A file name made of [A-Za-z0-9._-] only, without leading dots, at most 128 characters."""
-    cleaned = _UNSAFE_NAME_CHARS.sub("_", PurePosixPath(name).name).lstrip("._-")[:128]
-    return cleaned or default
+    """A file name made of [A-Za-z0-9._-] only, without leading dots, at most 128 characters.
+    Stem and extension are cleaned apart, so a name in another script keeps its extension
+    ("видео.mp4" -> "input.mp4", not "mp4")."""
+    path = PurePosixPath(PurePosixPath(name).name)
+    suffix = _UNSAFE_NAME_CHARS.sub("", path.suffix[1:])[:16]
+    stem = _UNSAFE_NAME_CHARS.sub("_", path.stem if suffix else path.name).strip("._-")[:100] or default
+    return f"{stem}.{suffix}" if suffix else stem
 
 
 def upload_source(filename: str) -> tuple[str, str]:

@@ -10,10 +10,12 @@ Backends: `backends/local_storage.py` (default) and `backends/s3_storage.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 from settings import Settings
 
@@ -36,6 +38,13 @@ class UploadTooLargeError(StorageError):
 
 class StorageUnavailableError(StorageError):
     """The configured storage cannot be reached or is misconfigured."""
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """A Content-Disposition header value: an ASCII fallback name plus the exact one (RFC 6266).
+    The fallback matters: headers are latin-1, and file names come from users (any script, quotes)."""
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename) or "download"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # Called as bytes move: (bytes transferred so far, total bytes or None when unknown). Runs on the

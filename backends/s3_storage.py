@@ -14,7 +14,6 @@ import re
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aioboto3
 import aiohttp
@@ -31,6 +30,7 @@ from storage import (
     StoredObject,
     TransferProgress,
     UploadTooLargeError,
+    content_disposition,
 )
 
 _PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MB for every part but the last
@@ -112,12 +112,6 @@ class _BodyChunks:
 
     async def aclose(self) -> None:
         self._body.close()
-
-
-def _attachment(filename: str) -> str:
-    """Content-Disposition for a download: an ASCII fallback plus the exact name (RFC 6266)."""
-    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename) or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3Storage:
@@ -293,7 +287,7 @@ class S3Storage:
         await self._download(bucket, key, dest, f"cannot read {uri}", progress)
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
-        params = {"Bucket": self.bucket, "Key": validate_key(key), "ResponseContentDisposition": _attachment(filename)}
+        params = {"Bucket": self.bucket, "Key": validate_key(key), "ResponseContentDisposition": content_disposition("attachment", filename)}
         return await self._client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self._settings.S3_PRESIGN_EXPIRES_S
         )

@@ -188,6 +188,19 @@ async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):
         assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
 
 
+async def test_a_source_named_in_any_script_downloads_with_a_safe_header(settings, tmp_path):
+    # HTTP headers are latin-1: the exact name goes in filename*, an ASCII fallback in filename.
+    shutil.copyfile(tmp_path / "media" / "clip.mp4", tmp_path / "media" / 'видео "кот".mp4')
+    async with running_app(settings, api_workers=1) as client:
+        job_id = (await client.post("/process", json={"source": 'видео "кот".mp4', "method_name": "extract_audio"})).json()["job_id"]
+        assert (await wait_for_final(client, job_id))["status"] == "completed"
+        download = await client.get(f"/download/{job_id}")
+    assert download.status_code == 200
+    disposition = download.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="') and disposition.isascii()
+    assert disposition == "attachment; filename=\"input_extract_audio.mp3\"; filename*=UTF-8''input_extract_audio.mp3"
+
+
 async def test_two_worker_processes_process_twenty_jobs_exactly_once(settings, tmp_path):
     async with running_app(settings, api_workers=0) as client:
         job_ids = [

@@ -1,0 +1,26 @@
+"""The documentation stays true: every setting is in .env.example, every endpoint in the README."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.routing import APIRoute
+
+from settings import Settings
+from tests.apptools import REPO
+
+
+def test_every_setting_is_in_env_example():
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    missing = sorted(set(Settings.model_fields) - documented)
+    assert not missing, f"settings missing from .env.example: {missing}"
+
+
+def test_every_endpoint_is_in_the_readme(tmp_path):
+    from main import create_app
+
+    readme = (REPO / "README.md").read_text()
+    app = create_app(Settings(_env_file=None, SQLITE_PATH=tmp_path / "db"))
+    paths = {route.path for route in app.routes if isinstance(route, APIRoute) and route.include_in_schema}
+    missing = sorted(path for path in paths if f"`{path}" not in readme)
+    assert not missing, f"endpoints missing from the README: {missing}"

@@ -52,11 +52,57 @@ def content_disposition(disposition: str, filename: str) -> str:
 TransferProgress = Callable[[int, "int | None"], None]
 
 
+class RangeNotSatisfiableError(StorageError):
+    """A requested byte range starts past the end of the object."""
+
+    def __init__(self, message: str, total_size: int) -> None:
+        super().__init__(message)
+        self.total_size = total_size
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """One HTTP byte range: `start-end` (inclusive), `start-` (to the end) or `-end` (the last `end` bytes)."""
+
+    start: int | None
+    end: int | None
+
+    _HEADER = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+    @classmethod
+    def parse(cls, header: str | None) -> "ByteRange | None":
+        """The range of a `Range` header; None (serve the whole object) for anything else, including
+        multiple ranges, which a server may ignore (RFC 9110 §14.2)."""
+        match = cls._HEADER.match(header or "")
+        if not match or match.groups() == ("", ""):
+            return None
+        start, end = (int(v) if v else None for v in match.groups())
+        if start is not None and end is not None and end < start:
+            return None
+        return cls(start, end)
+
+    def resolve(self, total_size: int) -> tuple[int, int]:
+        """Inclusive (first, last) byte offsets within an object of `total_size` bytes."""
+        if self.start is None:  # suffix: the last `end` bytes
+            first, last = max(total_size - (self.end or 0), 0), total_size - 1
+        else:
+            first, last = self.start, min(self.end if self.end is not None else total_size - 1, total_size - 1)
+        if first >= total_size or last < first:
+            raise RangeNotSatisfiableError(f"range {self.header_value()} is outside the object's {total_size} bytes", total_size)
+        return first, last
+
+    def header_value(self) -> str:
+        return f"bytes={'' if self.start is None else self.start}-{'' if self.end is None else self.end}"
+
+
 @dataclass
 class StoredObject:
-    size: int
+    size: int  # bytes that `chunks` yields
     content_type: str
     chunks: AsyncIterator[bytes]
+    # For a ranged read: the inclusive offsets served and the whole object's size.
+    range: tuple[int, int] | None = None
+    total_size: int | None = None
 
 
 @runtime_checkable
@@ -80,8 +126,11 @@ class Storage(Protocol):
     async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy the object at `key` to the local file `dest` (streamed). ObjectNotFoundError if absent."""
 
-    async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
-        """Stream an object for a download response. ObjectNotFoundError if absent."""
+    async def open_read(
+        self, key: str, chunk_size: int = 1024 * 1024, byte_range: ByteRange | None = None
+    ) -> StoredObject:
+        """Stream an object (or one byte range of it) for a download response. ObjectNotFoundError if
+        absent, RangeNotSatisfiableError if the range starts past its end."""
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
         """A time-limited direct download URL, or None when the backend has none."""

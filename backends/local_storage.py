@@ -12,7 +12,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from storage import (
+    ByteRange,
     ObjectNotFoundError,
+    RangeNotSatisfiableError,
     StorageError,
     StorageUnavailableError,
     StoredObject,
@@ -78,23 +80,36 @@ class LocalStorage:
             raise ObjectNotFoundError(f"no stored object {key!r}")
         await _copy_atomically(source, Path(dest), progress)
 
-    async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
+    async def open_read(
+        self, key: str, chunk_size: int = 1024 * 1024, byte_range: ByteRange | None = None
+    ) -> StoredObject:
         path = self._path(key)
         try:
             handle = open(path, "rb")
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no stored object {key!r}") from exc
-        size = os.fstat(handle.fileno()).st_size
+        total = os.fstat(handle.fileno()).st_size
+        try:
+            first, last = byte_range.resolve(total) if byte_range else (0, total - 1)
+        except RangeNotSatisfiableError:
+            handle.close()
+            raise
+        handle.seek(first)
 
         async def chunks() -> AsyncIterator[bytes]:
+            remaining = last - first + 1
             try:
-                while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                while remaining > 0 and (chunk := await asyncio.to_thread(handle.read, min(chunk_size, remaining))):
+                    remaining -= len(chunk)
                     yield chunk
             finally:
                 handle.close()
 
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return StoredObject(size=size, content_type=content_type, chunks=chunks())
+        return StoredObject(
+            size=last - first + 1, content_type=content_type, chunks=chunks(),
+            range=(first, last) if byte_range else None, total_size=total,
+        )
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
         return None

@@ -24,7 +24,9 @@ from backends.aws import client_kwargs, probe_client_kwargs
 from backends.local_storage import validate_key
 from settings import Settings
 from storage import (
+    ByteRange,
     ObjectNotFoundError,
+    RangeNotSatisfiableError,
     StorageError,
     StorageUnavailableError,
     StoredObject,
@@ -112,6 +114,12 @@ class _BodyChunks:
 
     async def aclose(self) -> None:
         self._body.close()
+
+
+def _content_range(value: str | None) -> tuple[int, int, int] | None:
+    """(first, last, total) of a `bytes first-last/total` Content-Range; None if absent (whole object)."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", value or "")
+    return tuple(int(v) for v in match.groups()) if match else None  # type: ignore[return-value]
 
 
 class S3Storage:
@@ -272,15 +280,31 @@ class S3Storage:
         location = self.location(key)
         await self._download(self.bucket, key, dest, f"cannot read {location}", progress)
 
-    async def open_read(self, key: str, chunk_size: int = 1024 * 1024) -> StoredObject:
+    async def open_read(
+        self, key: str, chunk_size: int = 1024 * 1024, byte_range: ByteRange | None = None
+    ) -> StoredObject:
         what = f"cannot read {self.location(key)}"
+        extra = {"Range": byte_range.header_value()} if byte_range else {}
         with _s3_errors(what):
-            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+            try:
+                response = await self._client.get_object(Bucket=self.bucket, Key=key, **extra)
+            except ClientError as exc:
+                if byte_range is None or exc.response.get("Error", {}).get("Code") != "InvalidRange":
+                    raise
+                total = await self._size(key)
+                message = f"range {byte_range.header_value()} is outside the object's {total} bytes"
+                raise RangeNotSatisfiableError(message, total) from exc
+        served = _content_range(response.get("ContentRange")) if byte_range else None
         return StoredObject(
             size=response["ContentLength"],
             content_type=response.get("ContentType") or "application/octet-stream",
             chunks=_BodyChunks(response["Body"], chunk_size, what),
+            range=served[:2] if served else None,
+            total_size=served[2] if served else response["ContentLength"],
         )
+
+    async def _size(self, key: str) -> int:
+        return (await self._client.head_object(Bucket=self.bucket, Key=key))["ContentLength"]
 
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         bucket, key = parse_s3_uri(uri)

@@ -188,14 +188,21 @@ async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):
         assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
 
 
-async def test_a_source_named_in_any_script_downloads_with_a_safe_header(settings, tmp_path):
+async def test_download_header_is_safe_for_any_name_and_ranges_work(settings, tmp_path):
     # HTTP headers are latin-1: the exact name goes in filename*, an ASCII fallback in filename.
     shutil.copyfile(tmp_path / "media" / "clip.mp4", tmp_path / "media" / 'видео "кот".mp4')
     async with running_app(settings, api_workers=1) as client:
         job_id = (await client.post("/process", json={"source": 'видео "кот".mp4', "method_name": "extract_audio"})).json()["job_id"]
         assert (await wait_for_final(client, job_id))["status"] == "completed"
         download = await client.get(f"/download/{job_id}")
-    assert download.status_code == 200
+        # Players seek with byte ranges.
+        size = len(download.content)
+        part = await client.get(f"/download/{job_id}", headers={"Range": "bytes=100-199"})
+        past_end = await client.get(f"/download/{job_id}", headers={"Range": f"bytes={size}-"})
+    assert download.status_code == 200 and download.headers["accept-ranges"] == "bytes"
+    assert part.status_code == 206 and part.content == download.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{size}" and part.headers["content-length"] == "100"
+    assert past_end.status_code == 416 and past_end.headers["content-range"] == f"bytes */{size}"
     disposition = download.headers["content-disposition"]
     assert disposition.startswith('attachment; filename="') and disposition.isascii()
     assert disposition == "attachment; filename=\"input_extract_audio.mp3\"; filename*=UTF-8''input_extract_audio.mp3"

@@ -14,7 +14,15 @@ import pytest
 
 from backends.s3_storage import S3Storage
 from settings import Settings
-from storage import ObjectNotFoundError, StorageError, StorageUnavailableError, UploadTooLargeError, open_storage
+from storage import (
+    ByteRange,
+    ObjectNotFoundError,
+    RangeNotSatisfiableError,
+    StorageError,
+    StorageUnavailableError,
+    UploadTooLargeError,
+    open_storage,
+)
 from tests.servers.process import free_port
 
 MB = 1024 * 1024
@@ -137,6 +145,31 @@ async def test_open_read_streams_content_with_size_and_type(storage):
     chunks = [chunk async for chunk in stored.chunks]
     assert len(chunks) > 1 and all(len(chunk) <= 256 * 1024 for chunk in chunks)
     assert b"".join(chunks) == content
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("bytes=0-9", (0, 9)), ("bytes=100-", (100, MB + 6)), ("bytes=-7", (MB, MB + 6)),
+    ("bytes=1000-99999999", (1000, MB + 6)), ("bytes=5-5", (5, 5)),
+])
+async def test_open_read_of_a_byte_range(storage, header, expected):
+    content = pattern(MB + 7)
+    await storage.put_stream("processed/j/out.mp4", generate(len(content), chunk=len(content)), "video/mp4", 10 * MB)
+    stored = await storage.open_read("processed/j/out.mp4", chunk_size=64 * 1024, byte_range=ByteRange.parse(header))
+    first, last = expected
+    assert stored.range == expected and stored.total_size == len(content) and stored.size == last - first + 1
+    assert b"".join([chunk async for chunk in stored.chunks]) == content[first:last + 1]
+
+
+async def test_open_read_of_a_range_past_the_end(storage):
+    await storage.put_stream("processed/j/out.mp4", generate(1000), "video/mp4", 10 * MB)
+    with pytest.raises(RangeNotSatisfiableError) as caught:
+        await storage.open_read("processed/j/out.mp4", byte_range=ByteRange.parse("bytes=1000-"))
+    assert caught.value.total_size == 1000
+
+
+@pytest.mark.parametrize("header", [None, "", "bytes=", "bytes=-", "bytes=9-3", "bytes=0-1,5-9", "items=0-1", "bytes=a-b"])
+def test_range_headers_that_mean_the_whole_object(header):
+    assert ByteRange.parse(header) is None
 
 
 async def test_open_read_can_be_closed_early(storage):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from settings import Settings
+from cli_client import add_client_commands  # light (httpx + stdlib): the client commands start quickly
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from main import create_app
+    from settings import Settings  # imported here, not at the top: client commands never need it
 
     settings = Settings()
     overrides = {}
@@ -59,12 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--burst", action="store_true", help="exit once no queued job is left")
     work.set_defaults(handler=cmd_worker)
 
-    try:
-        from cli_client import add_client_commands
-    except ImportError:  # the client commands are optional for a worker-only install
-        pass
-    else:
-        add_client_commands(commands)
+    add_client_commands(commands)
     return parser
 
 

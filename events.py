@@ -58,6 +58,9 @@ class JobEvent:
     job: Job  # the record as the store returned it after the change
     reason: FailureReason | None = None  # set on job.failed
     at: datetime = field(default_factory=utcnow)
+    # Facts the record no longer holds after the change (metrics use them):
+    queued_since: datetime | None = None  # job.started: when the job entered the queue it was claimed from
+    speed: float | None = None  # job.completed: ffmpeg's final encode speed (x realtime), if it reported one
 
 
 Listener = Callable[[JobEvent], None]

@@ -60,14 +60,16 @@ async def _move(
     events: JobEvents | None = None,
     event: EventType | None = None,
     reason: FailureReason | None = None,
+    **event_facts: Any,
 ) -> Job | None:
-    """Apply a transition; announce it on `events` only if the store applied it."""
+    """Apply a transition; announce it on `events` only if the store applied it (with `event_facts`,
+    see JobEvent)."""
     allowed = _check_allowed(sources, target)
     expect = Expect(status=allowed, worker_id=worker_id, version=version)
     moved = await store.update(job_id, {"status": target, **changes}, expect)
     event = event or EVENT_FOR_STATUS.get(target)
     if moved is not None and events is not None and event is not None:
-        events.emit(JobEvent(event, moved, reason=reason if target is S.FAILED else None))
+        events.emit(JobEvent(event, moved, reason=reason if target is S.FAILED else None, **event_facts))
     return moved
 
 
@@ -105,7 +107,9 @@ async def claim(
         "error": None,
     }
     # Conditional on the version we read: two claimers of the same job cannot both succeed.
-    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version, events=events)
+    # A queued record is not written until claimed, so its updated_at is when it entered the queue.
+    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version, events=events,
+                       queued_since=job.updated_at)
 
 
 def _gave_up(job: Job) -> str:
@@ -122,8 +126,9 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
 
 async def complete(
     store: JobStore, job_id: str, worker_id: str, output_path: str, log_path: str,
-    events: JobEvents | None = None,
+    events: JobEvents | None = None, speed: float | None = None,
 ) -> Job | None:
+    """`speed`: ffmpeg's final encode speed, told to listeners (the record's live speed is cleared)."""
     changes = {
         **_RUN_RESET,
         "worker_id": worker_id,
@@ -134,7 +139,8 @@ async def complete(
         "log_path": log_path,
         "error": None,
     }
-    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events)
+    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events,
+                       speed=speed)
 
 
 async def fail(

@@ -8,33 +8,54 @@ with a readable message when one is unreachable) and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
+import sys
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 
+import download_links
 import lifecycle
 from auth import authenticate
 from db import JobExistsError, JobStore, open_store
-from ffmpeg_ops import InvalidFormatError, mime_type_for, resolve_output_format
+from events import JobEvents
+from ffmpeg_ops import InvalidFormatError, allowed_formats, default_format, mime_type_for, resolve_output_format
 from jobqueue import JobQueue, QueueError, open_queue
+from job_stream import HEADERS as SSE_HEADERS, job_events
 from logs import configure_logging, get_logger
+from metrics import Metrics, instrument_app
+from request_ids import RequestIdMiddleware, bind_job_id
+from webhooks import CallbackUrlError, WebhookDispatcher, check_callback_url
 from worker import BACKEND_UNAVAILABLE, run_workers
 from schema import (
     Job,
+    DownloadLinkResponse,
     JobListResponse,
     JobStatus,
     JobStatusResponse,
+    METHOD_LABELS,
+    MethodInfo,
+    MethodsResponse,
     ProcessRequest,
     ProcessResponse,
     UploadResponse,
 )
 from settings import Settings
 from sources import SourceError, check_source_exists, parse_source, upload_source
-from storage import ObjectNotFoundError, Storage, UploadTooLargeError, open_storage
+from storage import (
+    ByteRange,
+    ObjectNotFoundError,
+    RangeNotSatisfiableError,
+    Storage,
+    UploadTooLargeError,
+    content_disposition,
+    open_storage,
+)
 from uploads import UploadFormatError, open_upload
 
 log = get_logger("api")
@@ -70,13 +91,20 @@ async def _backends(app: FastAPI, settings: Settings, api_workers: int) -> Async
         for backend in (store, storage, queue):
             await backend.ping()
         app.state.store, app.state.storage, app.state.queue = store, storage, queue
+        events: JobEvents = app.state.events
+        # Delivers this process's job events (cancels through the API, in-process workers' results);
+        # closed after the workers stopped and before the store closes, so final events still go out.
+        webhooks = WebhookDispatcher(settings, store)
+        events.subscribe(webhooks.on_event)
+        stack.push_async_callback(webhooks.aclose)
 
         stop = asyncio.Event()
         workers = None
         if api_workers:
             # The API process doubles as a worker host.
             workers = asyncio.create_task(
-                run_workers(settings, api_workers, stop, store=store, storage=storage, shared_queue=queue)
+                run_workers(settings, api_workers, stop, store=store, storage=storage, shared_queue=queue,
+                            events=events, metrics=app.state.metrics)
             )
         log.info("api.started", store=settings.DB_BACKEND, queue=settings.QUEUE_BACKEND,
                  storage=settings.STORAGE_BACKEND, workers=api_workers)
@@ -106,7 +134,13 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Listeners (webhooks, metrics) subscribe here; in-process workers share it with the routes.
+    app.state.events = JobEvents()
+    app.state.metrics = Metrics()
+    app.state.metrics.observe(app.state.events)
     register_routes(app)
+    instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)  # GET /metrics
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so its id and access log cover everything
     return app
 
 
@@ -129,13 +163,20 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _events(request: Request) -> JobEvents:
+    return request.app.state.events
+
+
 StoreDep = Annotated[JobStore, Depends(_store)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+EventsDep = Annotated[JobEvents, Depends(_events)]
 
 
 OwnerDep = Annotated[str | None, Depends(authenticate)]
+# `Range: bytes=first-last` on downloads, so a video player can seek (one range; others are ignored).
+RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
 
 
 async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
@@ -143,10 +184,26 @@ async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
     job = await store.get(job_id) if len(job_id) <= 64 else None
     if job is None or (owner is not None and job.owner != owner):
         raise HTTPException(404, detail=f"no job with id {job_id!r}")
+    bind_job_id(job.job_id)
     return job
 
 
 JobDep = Annotated[Job, Depends(get_job_or_404)]
+
+
+async def get_job_for_download(
+    job_id: str,
+    request: Request,
+    store: StoreDep,
+    token: Annotated[str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")] = None,
+) -> Job:
+    """The job, for a request with a valid signed-link token or else with the usual API key."""
+    if token is None:
+        return await get_job_or_404(job_id, store, authenticate(request))
+    job = await store.get(job_id) if len(job_id) <= 64 else None
+    if job is None or not download_links.token_is_valid(request.app.state.settings, job, token):
+        raise HTTPException(403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one")
+    return job
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -226,6 +283,7 @@ def register_routes(app: FastAPI) -> None:
         queue: QueueDep,
         storage: StorageDep,
         settings: SettingsDep,
+        events: EventsDep,
         owner: OwnerDep,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> ProcessResponse:
@@ -233,10 +291,14 @@ def register_routes(app: FastAPI) -> None:
             fmt = resolve_output_format(body.method_name, body.output_format)
             source = parse_source(body.source, settings, storage)
             await check_source_exists(source, storage)
-        except (InvalidFormatError, SourceError) as exc:
+            if body.callback_url is not None:  # checked again before every delivery (DNS can change)
+                await check_callback_url(body.callback_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
+                                         timeout=settings.WEBHOOK_TIMEOUT_S)
+        except (InvalidFormatError, SourceError, CallbackUrlError) as exc:
             raise unprocessable(str(exc)) from exc
         job = Job(method_name=body.method_name, source=body.source, output_format=fmt.name,
-                  owner=owner, idempotency_key=idempotency_key)
+                  owner=owner, idempotency_key=idempotency_key,
+                  callback_url=body.callback_url, callback_progress=body.callback_progress)
         if idempotency_key:
             existing = await store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
@@ -248,20 +310,31 @@ def register_routes(app: FastAPI) -> None:
             if existing is None:
                 raise
             return _replay(existing, job)
+        bind_job_id(job.job_id)
         try:
             await queue.publish(job.job_id)  # after the write is durable, never before
         except QueueError as exc:
-            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}")
+            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}", events=events)
             raise HTTPException(503, detail=f"the job could not be queued ({exc}); it was marked failed, try again") from exc
         log.info("job.queued", job_id=job.job_id, method=job.method_name.value)
         return ProcessResponse(job_id=job.job_id, status=JobStatus.QUEUED)
 
     def _replay(existing: Job, requested: Job) -> ProcessResponse:
-        same = (existing.source, existing.method_name, existing.output_format) == (
-            requested.source, requested.method_name, requested.output_format)
+        def request_of(job: Job) -> tuple:
+            return job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress
+
+        same = request_of(existing) == request_of(requested)
         if not same:
             raise HTTPException(409, detail="this Idempotency-Key was already used with a different request body")
         return ProcessResponse(job_id=existing.job_id, status=existing.status)
+
+    @api.get("/methods", response_model=MethodsResponse, summary="The processing methods and their output formats")
+    async def methods() -> MethodsResponse:
+        return MethodsResponse(methods=[
+            MethodInfo(name=method, label=label, description=description,
+                       formats=list(allowed_formats(method)), default_format=default_format(method))
+            for method, (label, description) in METHOD_LABELS.items()
+        ])
 
     @api.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
     async def list_jobs(
@@ -279,17 +352,60 @@ def register_routes(app: FastAPI) -> None:
     async def status(job: JobDep) -> JobStatusResponse:
         return JobStatusResponse.from_job(job)
 
-    @api.get(
+    @api.get("/jobs/{job_id}/download-url", response_model=DownloadLinkResponse,
+             summary="A signed, expiring link to the job's output that needs no API key header",
+             responses={404: {"description": "Unknown job id"}})
+    async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkResponse:
+        token, expires = download_links.make_token(settings, job)
+        return DownloadLinkResponse(url=f"/download/{job.job_id}?token={token}",
+                                    expires_at=datetime.fromtimestamp(expires, timezone.utc))
+
+    # On the app, not on `api`: a signed link stands in for the API key (checked in get_job_for_download).
+    @app.get(
         "/download/{job_id}",
         summary="Download a completed job's output",
         response_class=StreamingResponse,
-        responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"}},
+        responses={206: {"description": "One byte range of the output (a `Range: bytes=…` request)"},
+                   401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
+                   403: {"description": "The signed link is invalid or expired"},
+                   404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"},
+                   416: {"description": "The requested range starts past the end of the file"}},
     )
-    async def download(job: JobDep, storage: StorageDep, settings: SettingsDep):
+    async def download(
+        job: Annotated[Job, Depends(get_job_for_download)],
+        storage: StorageDep,
+        settings: SettingsDep,
+        range_header: RangeHeader = None,
+    ):
         if job.status is not JobStatus.COMPLETED:
             reason = f": {job.error}" if job.status is JobStatus.FAILED and job.error else ""
             raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
-        return await _stream_stored(job.output_path, storage, settings, disposition="attachment")
+        return await _stream_stored(job.output_path, storage, settings, disposition="attachment",
+                                    byte_range=ByteRange.parse(range_header))
+
+    @api.get(
+        "/jobs/{job_id}/events",
+        summary="Follow a job's status and progress as Server-Sent Events until it ends",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}},
+                         "description": "`event: job` frames whose data is the GET /status JSON; "
+                                        "the stream closes after the final status"},
+                   404: {"description": "Unknown job id"}},
+    )
+    async def job_events_stream(
+        job: JobDep,
+        store: StoreDep,
+        settings: SettingsDep,
+        last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    ) -> StreamingResponse:
+        frames = job_events(
+            store, job.job_id,
+            poll_interval_s=settings.SSE_POLL_INTERVAL_S,
+            keepalive_s=settings.SSE_KEEPALIVE_S,
+            max_stream_s=settings.SSE_MAX_STREAM_S,
+            last_event_id=last_event_id,
+        )
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @api.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
              responses={404: {"description": "Unknown job, or no log yet"}})
@@ -300,8 +416,8 @@ def register_routes(app: FastAPI) -> None:
 
     @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
               responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
-    async def cancel(job: JobDep, store: StoreDep) -> JobStatusResponse:
-        canceled = await lifecycle.cancel(store, job.job_id)
+    async def cancel(job: JobDep, store: StoreDep, events: EventsDep) -> JobStatusResponse:
+        canceled = await lifecycle.cancel(store, job.job_id, events=events)
         if canceled is None:
             current = await store.get(job.job_id)
             raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
@@ -311,23 +427,50 @@ def register_routes(app: FastAPI) -> None:
     @api.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
               responses={404: {"description": "Unknown job id"}, 409: {"description": "The job is not failed or canceled"},
                          503: {"description": "The queue did not accept the job"}})
-    async def retry(job: JobDep, store: StoreDep, queue: QueueDep) -> JobStatusResponse:
-        queued = await lifecycle.retry(store, job.job_id)
+    async def retry(job: JobDep, store: StoreDep, queue: QueueDep, events: EventsDep) -> JobStatusResponse:
+        queued = await lifecycle.retry(store, job.job_id, events=events)
         if queued is None:
             current = await store.get(job.job_id)
             raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
         try:
             await queue.publish(job.job_id)
         except QueueError as exc:
-            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}")
+            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}", events=events)
             raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
         log.info("job.retried", job_id=job.job_id)
         return JobStatusResponse.from_job(queued)
 
     app.include_router(api)
+    register_dashboard(app)
 
 
-async def _stream_stored(location: str, storage: Storage, settings: Settings, *, disposition: str):
+def dashboard_dir() -> Path | None:
+    """The dashboard's static files: `ui/` beside main.py (a checkout, an editable install, the Docker
+    image), else `<prefix>/share/mediaflow/ui` where a wheel install puts them (pyproject data-files)."""
+    for candidate in (Path(__file__).resolve().parent / "ui", Path(sys.prefix) / "share" / "mediaflow" / "ui"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+def register_dashboard(app: FastAPI) -> None:
+    """The web dashboard at /ui/: static files only; every call it makes goes through the API (and its key check)."""
+    directory = dashboard_dir()
+    if directory is None:
+        log.warning("api.dashboard_missing", reason="no ui/index.html beside main.py or in <prefix>/share/mediaflow/ui")
+        return
+
+    @app.get("/ui", include_in_schema=False)
+    async def dashboard_redirect() -> RedirectResponse:
+        return RedirectResponse("ui/", status_code=307)  # relative: keeps working behind a path prefix
+
+    app.mount("/ui", StaticFiles(directory=directory, html=True), name="ui")
+
+
+async def _stream_stored(
+    location: str, storage: Storage, settings: Settings, *, disposition: str, byte_range: ByteRange | None = None
+):
+    """Stream a stored file (or one byte range of it, so players can seek) as a download."""
     key = storage.key_for(location) if location else None
     if key is None:
         raise HTTPException(404, detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)")
@@ -337,14 +480,21 @@ async def _stream_stored(location: str, storage: Storage, settings: Settings, *,
         if url:
             return RedirectResponse(url, status_code=307)
     try:
-        stored = await storage.open_read(key)
+        stored = await storage.open_read(key, byte_range=byte_range)
     except ObjectNotFoundError as exc:
         raise HTTPException(404, detail=f"the stored file {location} is missing") from exc
+    except RangeNotSatisfiableError as exc:
+        raise HTTPException(416, detail=str(exc), headers={"Content-Range": f"bytes */{exc.total_size}"}) from exc
     content_type = _content_type(filename, stored.content_type)
     headers = {
         "Content-Length": str(stored.size),
-        "Content-Disposition": f"{disposition}; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}",
+        "Content-Disposition": content_disposition(disposition, filename),
+        "Accept-Ranges": "bytes",
     }
+    if stored.range is not None:
+        first, last = stored.range
+        headers["Content-Range"] = f"bytes {first}-{last}/{stored.total_size}"
+        return StreamingResponse(stored.chunks, status_code=206, media_type=content_type, headers=headers)
     return StreamingResponse(stored.chunks, media_type=content_type, headers=headers)
 
 

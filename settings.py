@@ -94,6 +94,35 @@ class Settings(BaseSettings):
     FFPROBE_BINARY: str | None = None
     FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
 
+    # --- Webhooks (webhooks.py) ----------------------------------------------------------------------
+    # Every job's events (completed/failed/canceled; progress for jobs that asked) are POSTed here too,
+    # besides the job's own callback_url. Operator configuration, so it may name an internal host: it is
+    # not address-checked.
+    WEBHOOK_URL: str | None = None
+    # Signs every delivery (header MediaFlow-Signature, HMAC-SHA256). Unset: deliveries go out
+    # unsigned and a warning is logged — receivers then cannot tell MediaFlow from anyone else.
+    WEBHOOK_SECRET: SecretStr | None = None
+    # A failed delivery is retried with exponential backoff (BASE, 2×BASE, 4×BASE, … at most 5 min
+    # apart) for this long after the first attempt; each attempt may take WEBHOOK_TIMEOUT_S.
+    WEBHOOK_RETRY_FOR_S: float = Field(default=3600, ge=0)
+    WEBHOOK_TIMEOUT_S: float = Field(default=10, gt=0)
+    WEBHOOK_BACKOFF_BASE_S: float = Field(default=1.0, gt=0)
+    # Job callback_urls that resolve to loopback/private/link-local/... addresses are refused (SSRF);
+    # true allows them (a trusted, internal deployment, or tests).
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    # On shutdown, deliveries still in flight get this long to finish; the rest are abandoned (logged).
+    WEBHOOK_SHUTDOWN_GRACE_S: float = Field(default=5, ge=0)
+
+    # --- Metrics (metrics.py) ------------------------------------------------------------------------
+    # The API serves GET /metrics (Prometheus text format) on its own port, without an API key.
+    # A standalone `python worker.py` serves its own metrics on WORKER_METRICS_PORT at METRICS_HOST
+    # (unset: no metrics server); use 0.0.0.0 only on a private network, the endpoint is open.
+    WORKER_METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
+    METRICS_HOST: str = "127.0.0.1"
+    # mediaflow_jobs{status} is counted in the store at scrape time, at most once per this many seconds
+    # (counting is a query per status: on DynamoDB a read of the status index).
+    METRICS_JOB_COUNTS_TTL_S: float = Field(default=2.0, ge=0)
+
     # --- API / logs --------------------------------------------------------------------------------
     # Comma-separated `name:key` entries (or bare keys). Empty: the API is open.
     API_KEYS: SecretStr = SecretStr("")
@@ -101,6 +130,9 @@ class Settings(BaseSettings):
     API_PORT: int = 8000
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["console", "json"] = "console"
+    # Lifetime of the signed links from GET /jobs/{id}/download-url (for players and plain links,
+    # which cannot send an API key header).
+    DOWNLOAD_URL_EXPIRES_S: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
     # GET /jobs/{id}/events (Server-Sent Events) re-reads the job this often, sends a keep-alive comment
     # when idle this long, and ends a stream after SSE_MAX_STREAM_S (clients reconnect transparently).
     SSE_POLL_INTERVAL_S: float = Field(default=0.5, gt=0)
@@ -110,6 +142,7 @@ class Settings(BaseSettings):
     @field_validator(
         "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",
         "DYNAMODB_ENDPOINT_URL", "WORK_DIR", "FFMPEG_BINARY", "FFPROBE_BINARY", "API_WORKERS",
+        "WEBHOOK_URL", "WEBHOOK_SECRET", "WORKER_METRICS_PORT",
         mode="before",
     )
     @classmethod
@@ -123,6 +156,15 @@ class Settings(BaseSettings):
         from auth import parse_api_keys
 
         parse_api_keys(value.get_secret_value())  # fail at start-up, not at the first request
+        return value
+
+    @field_validator("WEBHOOK_URL")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        from webhooks import check_url_shape
+
+        if value is not None:
+            check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
         return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")

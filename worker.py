@@ -33,12 +33,14 @@ from db import JobStore, StoreUnavailableError, open_store
 from events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
 from jobqueue import JobQueue, QueueError, QueueUnavailableError, open_queue
 from logs import configure_logging, get_logger
+from metrics import Metrics, MetricsServerError, worker_metrics_server
 from media_policy import check_input, check_output
 from progress import RunProgress
 from schema import Job, JobStatus, Phase, utcnow
 from settings import Settings
 from sources import SourceError, fetch_source, parse_source
 from storage import Storage, StorageError, StorageUnavailableError, open_storage
+from webhooks import WebhookDispatcher
 
 log = get_logger("worker")
 
@@ -92,6 +94,7 @@ class Run:
     release: bool = False  # give the job back to the queue instead of failing it
     announced_progress: int = 0  # the last progress told to listeners (for milestones)
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg started
+    encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
 
     def abort(self, reason: str, *, release: bool = False, reason_class: FailureReason = FailureReason.OTHER) -> None:
@@ -118,8 +121,13 @@ class Worker:
         self.events = events or JobEvents()
         self.worker_id = worker_id or new_worker_id()
         self.jobs_done = 0
+        self.running = False  # inside `run` (read by the metrics' worker gauges)
         self._current: asyncio.Task | None = None
         self._run: Run | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
 
     # --- the loop ----------------------------------------------------------------------------------
 
@@ -128,6 +136,7 @@ class Worker:
         structlog.contextvars.bind_contextvars(worker_id=self.worker_id)
         log.info("worker.started", store=self.settings.DB_BACKEND, queue=self.settings.QUEUE_BACKEND)
         reaper = asyncio.create_task(self._reap_expired_leases(stop))
+        self.running = True
         try:
             while not stop.is_set():
                 job = await self._next_job(stop)
@@ -143,6 +152,7 @@ class Worker:
                     # expire and the reaper re-queues it. The worker itself carries on.
                     log.exception("job.settle_failed", job_id=job.job_id)
         finally:
+            self.running = False
             reaper.cancel()
             log.info("worker.stopped", jobs_done=self.jobs_done)
 
@@ -257,7 +267,7 @@ class Worker:
             await self.queue.publish(job.job_id)
             return
         finished = await lifecycle.complete(self.store, job.job_id, self.worker_id, output_path, log_path,
-                                            events=self.events)
+                                            events=self.events, speed=run.encode_speed)
         if finished is None:
             log.warning("job.lease_lost_before_completion")
         else:
@@ -284,7 +294,9 @@ class Worker:
         source = parse_source(job.source, settings, self.storage)
 
         progress.enter(Phase.DOWNLOADING)
-        input_path = await self._with_retries(lambda: fetch_source(source, workdir, self.storage), "fetch source")
+        input_path = await self._with_retries(
+            lambda: fetch_source(source, workdir, self.storage, progress.transfer), "fetch source"
+        )
 
         progress.enter(Phase.PROBING)
         info = await probe(input_path, settings)
@@ -304,6 +316,7 @@ class Worker:
 
         log.info("ffmpeg.started", duration_s=info.duration)
         result = await ffmpeg_ops.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
+        run.encode_speed = progress.speed
         log_location = await self._store_log(run)
         ffmpeg_ops.check(result)
         check_output(await probe(output_file, settings), info)
@@ -311,7 +324,7 @@ class Worker:
         progress.enter(Phase.UPLOADING)
         key = output_key(settings, job, output_name)
         output_location = await self._with_retries(
-            lambda: self.storage.put_file(key, output_file, fmt.mime_type), "store output"
+            lambda: self.storage.put_file(key, output_file, fmt.mime_type, progress.transfer), "store output"
         )
         return output_location, log_location
 
@@ -394,10 +407,14 @@ async def run_workers(
     storage: Storage | None = None,
     shared_queue: JobQueue | None = None,
     events: JobEvents | None = None,
+    metrics: Metrics | None = None,
 ) -> list[Worker]:
     """Run `count` workers until `stop` (or, with burst, until the queue is empty). Store and storage
     are shared. Each worker gets its own queue consumer, except on the embedded queue, where the
-    API's `shared_queue` lets its publishes wake the workers at once."""
+    API's `shared_queue` lets its publishes wake the workers at once.
+
+    Without `events` (a standalone `python worker.py`) the workers get their own bus, and webhooks
+    for the jobs they finish are delivered from this process; the API passes its own bus instead."""
     async with AsyncExitStack() as stack:
         if store is None:
             store = await open_store(settings)
@@ -405,6 +422,11 @@ async def run_workers(
         if storage is None:
             storage = await open_storage(settings)
             stack.push_async_callback(storage.close)
+        if events is None:
+            events = JobEvents()
+            webhooks = WebhookDispatcher(settings, store)
+            events.subscribe(webhooks.on_event)
+            stack.push_async_callback(webhooks.aclose)  # after the workers stopped, before the store closes
         workers = []
         for _ in range(count):
             if shared_queue is not None and settings.QUEUE_BACKEND == "embedded":
@@ -413,6 +435,8 @@ async def run_workers(
                 queue = await open_queue(settings, store, consumer=True)
                 stack.push_async_callback(queue.close)
             workers.append(Worker(settings, store, queue, storage, events=events))
+        if metrics is not None:
+            metrics.track_workers(workers, events)
         await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))
         return workers
 
@@ -425,16 +449,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
 
-    async def _main() -> None:
+    async def _main(metrics: Metrics | None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_workers(settings, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst)
+        await run_workers(settings, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst,
+                          metrics=metrics)
 
     try:
-        asyncio.run(_main())
-    except BACKEND_UNAVAILABLE as exc:
+        with worker_metrics_server(settings) as metrics:  # WORKER_METRICS_PORT; None when unset
+            asyncio.run(_main(metrics))
+    except (*BACKEND_UNAVAILABLE, MetricsServerError) as exc:
         print(f"mediaflow worker: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

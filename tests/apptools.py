@@ -76,6 +76,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env["API_KEYS"] = settings.API_KEYS.get_secret_value()
     if settings.AWS_SECRET_ACCESS_KEY is not None:
         env["AWS_SECRET_ACCESS_KEY"] = settings.AWS_SECRET_ACCESS_KEY.get_secret_value()
+    if settings.WEBHOOK_SECRET is not None:
+        env["WEBHOOK_SECRET"] = settings.WEBHOOK_SECRET.get_secret_value()
     return env
 
 

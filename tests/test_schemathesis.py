@@ -27,7 +27,8 @@ CHECKS = ",".join([
 
 
 def test_the_api_survives_schemathesis(tmp_path):
-    settings = make_settings(tmp_path)
+    # No workers: jobs stay queued, so an event stream would stay open for SSE_MAX_STREAM_S.
+    settings = make_settings(tmp_path, SSE_MAX_STREAM_S=1)
     (tmp_path / "media" / "clip.mp4").write_bytes(b"not a real video: jobs stay queued, no worker runs")
     st = Path(sys.executable).with_name("st")
     assert st.exists() or shutil.which("st"), "schemathesis is installed by scripts/setup.sh --test"

@@ -1,0 +1,420 @@
+"""The `mediaflow` client commands end to end: the CLI run as a real subprocess against the real API
+(uvicorn in a subprocess, one in-process worker, real ffmpeg on clips made here), plus unit tests of
+the pieces that parse what a server sends (event streams, file names)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from client_api import Api
+from client_follow import (
+    EventStreamUnavailable,
+    ServerSentEvent,
+    follow_events,
+    job_events,
+    parse_sse,
+    poll_until_final,
+)
+from client_transfer import filename_from_disposition, safe_filename
+from tests import media
+from tests.apptools import REPO, ApiServer, make_settings
+from tests.servers.process import free_port
+
+UNKNOWN_JOB = "00000000-0000-0000-0000-000000000000"
+ALICE_KEY = "alice-secret-key"
+UPLOAD_LIMIT = 1_000_000
+
+
+# --- fixtures and helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("cli-clips")
+    return {
+        "clip": media.make_clip(directory, "clip.mp4", width=320, height=240, seconds=2),
+        "text": media.text_as_mp4(directory, "notes.mp4"),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> ApiServer:
+    """The embedded default with one in-process worker: jobs really run."""
+    base = tmp_path_factory.mktemp("cli-server")
+    with ApiServer(make_settings(base), base, api_workers=1) as api_server:
+        api_server.media_root = base / "media"  # type: ignore[attr-defined]
+        yield api_server
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory) -> ApiServer:
+    """API keys on and no worker, so a job stays queued until the test cancels it: no race with a
+    worker. Uploads are limited to 1 MB (the test clip is a few hundred KB)."""
+    base = tmp_path_factory.mktemp("cli-keyed-server")
+    settings = make_settings(base, API_KEYS=f"alice:{ALICE_KEY}", UPLOAD_MAX_BYTES=UPLOAD_LIMIT)
+    with ApiServer(settings, base, api_workers=0) as api_server:
+        yield api_server
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """The client's current directory: a fresh one, so outputs land where the test looks."""
+    directory = tmp_path / "client"
+    directory.mkdir()
+    return directory
+
+
+def cli_env(server_url: str, api_key: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
+    env["MEDIAFLOW_URL"] = server_url
+    if api_key:
+        env["MEDIAFLOW_API_KEY"] = api_key
+    # `-m cli` from another directory: this checkout's modules, whatever the installed entry point knows.
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def mediaflow(server_url: str, cwd: Path, *args: str, api_key: str | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=cli_env(server_url, api_key),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def assert_playable_video(path: Path, *, seconds: float) -> None:
+    assert path.read_bytes()[4:8] == b"ftyp", f"{path} is not an MP4"
+    with av.open(str(path)) as container:
+        assert container.streams.video, f"{path} has no video stream"
+        assert container.duration / 1_000_000 == pytest.approx(seconds, abs=0.5)
+
+
+@pytest.fixture(scope="module")
+def completed_job(server, clips, tmp_path_factory) -> dict:
+    """`mediaflow submit clip.mp4 --method compress --wait -o out.mp4`, run once for the module."""
+    cwd = tmp_path_factory.mktemp("cli-submit")
+    shutil.copyfile(clips["clip"], cwd / "clip.mp4")
+    result = mediaflow(server.url, cwd, "submit", "clip.mp4", "--method", "compress", "--wait", "-o", "out.mp4")
+    lines = result.stdout.splitlines()
+    return {"result": result, "cwd": cwd, "job_id": lines[0] if lines else None}
+
+
+# --- submit --wait ---------------------------------------------------------------------------------
+
+
+def test_submit_uploads_a_local_file_waits_and_downloads_the_output(completed_job):
+    result, cwd, job_id = completed_job["result"], completed_job["cwd"], completed_job["job_id"]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [job_id, "out.mp4"]  # the id first, for scripts; then the saved path
+    assert_playable_video(cwd / "out.mp4", seconds=2)
+    assert "uploaded clip.mp4 as upload://" in result.stderr
+    assert "100%" in result.stderr and f"job {job_id} completed" in result.stderr
+    assert sorted(p.name for p in cwd.iterdir()) == ["clip.mp4", "out.mp4"]  # no temporary file left behind
+
+
+def test_submit_wait_on_a_failing_job_exits_1_with_the_reason(server, clips, workdir):
+    shutil.copyfile(clips["text"], workdir / "notes.mp4")
+    result = mediaflow(server.url, workdir, "submit", "notes.mp4", "--method", "compress", "--wait")
+    assert result.returncode == 1, result.stderr
+    job_id = result.stdout.split()[0]
+    assert f"job {job_id} failed: " in result.stderr
+    reason = result.stderr.split(f"job {job_id} failed: ", 1)[1].strip()
+    assert len(reason) > 10, result.stderr  # the server's reason, not an empty "failed"
+    assert_no_traceback(result)
+    assert sorted(p.name for p in workdir.iterdir()) == ["notes.mp4"]  # nothing downloaded
+
+    download = mediaflow(server.url, workdir, "download", job_id)
+    assert download.returncode == 1 and f"job {job_id} failed: " in download.stderr
+
+
+def test_submit_a_server_side_source_and_save_under_the_servers_file_name(server, clips, workdir):
+    shutil.copyfile(clips["clip"], server.media_root / "server_side.mp4")
+    # No such file where the client runs, so the string goes to the server as the source.
+    result = mediaflow(server.url, workdir, "submit", "server_side.mp4", "--method", "extract_audio", "--wait")
+    assert result.returncode == 0, result.stderr
+    job_id, saved = result.stdout.splitlines()
+    assert saved == "server_side_extract_audio.mp3"
+    assert (workdir / saved).stat().st_size > 10_000
+    status = json.loads(mediaflow(server.url, workdir, "status", job_id, "--json").stdout)
+    assert status["source"] == "server_side.mp4"
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal(server, clips, workdir):
+    """On a TTY the progress line is rewritten with carriage returns instead of printing new lines."""
+    shutil.copyfile(clips["clip"], workdir / "clip.mp4")
+    controller, terminal = os.openpty()
+    captured = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal side closed
+                return
+            if not chunk:
+                return
+            captured.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "submit", "clip.mp4", "--method", "black_and_white", "--wait", "-o", "bw.mp4"],
+        cwd=workdir, env=cli_env(server.url), stdout=subprocess.PIPE, stderr=terminal, text=True)
+    os.close(terminal)
+    stdout, _ = process.communicate(timeout=60)
+    reader.join(timeout=5)
+    os.close(controller)
+    screen = captured.decode(errors="replace")
+    assert process.returncode == 0, screen
+    assert "\r" in screen and "100%" in screen
+    assert stdout.splitlines()[1] == "bw.mp4"
+
+
+# --- status, list, download, logs ------------------------------------------------------------------
+
+
+def test_status_shows_the_job_readably_and_as_json(server, completed_job, workdir):
+    job_id = completed_job["job_id"]
+    readable = mediaflow(server.url, workdir, "status", job_id)
+    assert readable.returncode == 0, readable.stderr
+    assert f"job        {job_id}" in readable.stdout
+    assert "status     completed" in readable.stdout and "compress -> mp4" in readable.stdout
+
+    as_json = mediaflow(server.url, workdir, "status", job_id, "--json")
+    body = json.loads(as_json.stdout)
+    assert body["job_id"] == job_id and body["status"] == "completed" and body["progress"] == 100
+
+
+def test_list_as_a_table_and_as_json(server, completed_job, workdir):
+    job_id = completed_job["job_id"]
+    table = mediaflow(server.url, workdir, "list", "--limit", "100")
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:3] == ["JOB", "ID", "STATUS"]
+    assert any(row.startswith(job_id) and "completed" in row for row in rows)
+
+    completed = mediaflow(server.url, workdir, "list", "--json", "--status", "completed", "--limit", "100")
+    body = json.loads(completed.stdout)
+    assert job_id in [job["job_id"] for job in body["jobs"]]
+    assert {job["status"] for job in body["jobs"]} == {"completed"}
+    failed_only = json.loads(mediaflow(server.url, workdir, "list", "--json", "--status", "failed").stdout)
+    assert job_id not in [job["job_id"] for job in failed_only["jobs"]]
+
+
+def test_download_streams_to_the_servers_file_name_without_replacing_files(server, completed_job, workdir):
+    job_id = completed_job["job_id"]
+    first = mediaflow(server.url, workdir, "download", job_id)
+    second = mediaflow(server.url, workdir, "download", job_id)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() == "clip_compress.mp4"
+    assert second.stdout.strip() == "clip_compress-1.mp4"  # the first one is kept
+    assert_playable_video(workdir / "clip_compress-1.mp4", seconds=2)
+
+    (workdir / "into").mkdir()
+    into = mediaflow(server.url, workdir, "download", job_id, "-o", "into")
+    assert into.stdout.strip() == "into/clip_compress.mp4"
+    assert sorted(p.name for p in workdir.iterdir()) == ["clip_compress-1.mp4", "clip_compress.mp4", "into"]
+
+
+def test_logs_prints_the_ffmpeg_log(server, completed_job, workdir):
+    result = mediaflow(server.url, workdir, "logs", completed_job["job_id"])
+    assert result.returncode == 0, result.stderr
+    assert "Input #0" in result.stdout and "libx264" in result.stdout  # ffmpeg's own report of the run
+
+
+def test_follow_events_and_polling_both_reach_the_final_state(server, completed_job):
+    """`submit --wait` follows the server's event stream (its first event is the current state) and
+    polls /status where there is no stream: a 404 on the events path, as from an older server."""
+    job_id = completed_job["job_id"]
+    with Api(server.url, None) as api:
+        seen: list[dict] = []
+        final = follow_events(api, job_id, seen.append)
+        assert final is not None and final["status"] == "completed" and seen == [final]
+        assert poll_until_final(api, job_id, seen.append) == final  # the same state, the other way
+
+        with pytest.raises(EventStreamUnavailable):
+            follow_events(api, UNKNOWN_JOB, seen.append)
+
+
+# --- errors and exit codes -------------------------------------------------------------------------
+
+
+def test_unknown_job_exits_2_with_the_servers_message(server, workdir):
+    for command in ("status", "download", "cancel", "retry", "logs"):
+        result = mediaflow(server.url, workdir, command, UNKNOWN_JOB)
+        assert result.returncode == 2, (command, result.stderr)
+        assert f"no job with id '{UNKNOWN_JOB}'" in result.stderr
+        assert_no_traceback(result)
+
+
+def test_bad_input_exits_2(server, workdir):
+    missing = mediaflow(server.url, workdir, "submit", "nowhere/missing.mp4", "--method", "compress")
+    assert missing.returncode == 2 and "missing.mp4" in missing.stderr, missing.stderr
+
+    bad_method = mediaflow(server.url, workdir, "submit", "upload://x/y.mp4", "--method", "explode")
+    assert bad_method.returncode == 2 and "--method: " in bad_method.stderr and "compress" in bad_method.stderr
+
+    usage = mediaflow(server.url, workdir, "submit", "clip.mp4")  # --method is required
+    assert usage.returncode == 2 and "--method" in usage.stderr
+
+    output_without_wait = mediaflow(server.url, workdir, "submit", "x.mp4", "--method", "compress", "-o", "y.mp4")
+    assert output_without_wait.returncode == 2 and "add --wait" in output_without_wait.stderr
+
+    not_an_id = mediaflow(server.url, workdir, "status", "../process")
+    assert not_an_id.returncode == 2 and "is not a job id" in not_an_id.stderr
+    for result in (missing, bad_method, usage, not_an_id):
+        assert_no_traceback(result)
+
+
+def test_cancel_of_a_finished_job_exits_2(server, completed_job, workdir):
+    result = mediaflow(server.url, workdir, "cancel", completed_job["job_id"])
+    assert result.returncode == 2 and "completed" in result.stderr, result.stderr
+
+
+def test_server_not_running_exits_3_with_a_readable_message(workdir):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = mediaflow(url, workdir, "list")
+    assert result.returncode == 3
+    assert f"cannot connect to the MediaFlow server at {url}" in result.stderr
+    assert "mediaflow serve" in result.stderr and "MEDIAFLOW_URL" in result.stderr
+    assert_no_traceback(result)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- API keys, cancel and retry (a server without workers) -----------------------------------------
+
+
+def test_missing_or_wrong_api_key_exits_2_with_a_hint(keyed_server, workdir):
+    missing = mediaflow(keyed_server.url, workdir, "list")
+    assert missing.returncode == 2
+    assert "--api-key" in missing.stderr and "MEDIAFLOW_API_KEY" in missing.stderr
+    wrong = mediaflow(keyed_server.url, workdir, "list", "--api-key", "not-alice-key")
+    assert wrong.returncode == 2 and "not valid" in wrong.stderr
+    assert_no_traceback(missing)
+
+
+def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
+    submitted = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "resize",
+                          api_key=ALICE_KEY)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+
+    assert "status     queued" in mediaflow(keyed_server.url, workdir, "status", job_id, api_key=ALICE_KEY).stdout
+    canceled = mediaflow(keyed_server.url, workdir, "cancel", job_id, api_key=ALICE_KEY)
+    assert (canceled.returncode, canceled.stdout.strip()) == (0, f"job {job_id} canceled")
+    retried = mediaflow(keyed_server.url, workdir, "retry", "--api-key", ALICE_KEY, job_id)
+    assert (retried.returncode, retried.stdout.strip()) == (0, f"job {job_id} queued again")
+    cleanup = mediaflow(keyed_server.url, workdir, "cancel", job_id, api_key=ALICE_KEY)
+    assert cleanup.returncode == 0
+
+
+def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workdir):
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cli", "submit", str(clips["clip"]), "--method", "compress", "--wait"],
+        cwd=workdir, env=cli_env(keyed_server.url, ALICE_KEY), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        job_id = waiting.stdout.readline().strip()  # printed before waiting starts
+        assert job_id, waiting.stderr.read()
+        time.sleep(0.3)  # let it start following the job
+        assert mediaflow(keyed_server.url, workdir, "cancel", job_id, api_key=ALICE_KEY).returncode == 0
+        _, stderr = waiting.communicate(timeout=15)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 1, stderr
+    assert f"job {job_id} was canceled" in stderr
+
+
+def test_idempotency_key_returns_the_same_job_and_explains_a_reupload(keyed_server, clips, workdir):
+    first = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
+                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    assert first.returncode == 0, first.stderr
+    upload_source = first.stderr.split(" as ", 1)[1].split()[0]
+    assert upload_source.startswith("upload://")
+
+    again = mediaflow(keyed_server.url, workdir, "submit", upload_source, "--method", "compress",
+                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    assert (again.returncode, again.stdout) == (0, first.stdout)  # the same job id
+
+    reuploaded = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
+                           "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    assert reuploaded.returncode == 2 and "pass the upload:// source" in reuploaded.stderr, reuploaded.stderr
+
+
+def test_upload_over_the_servers_limit_exits_2_with_the_limit(keyed_server, workdir):
+    (workdir / "big.mp4").write_bytes(b"\0" * (UPLOAD_LIMIT * 2))
+    result = mediaflow(keyed_server.url, workdir, "submit", "big.mp4", "--method", "compress", api_key=ALICE_KEY)
+    assert result.returncode == 2, result.stderr
+    assert f"upload is larger than the limit of {UPLOAD_LIMIT} bytes" in result.stderr
+    assert result.stdout == ""  # no job
+
+
+# --- parsing what the server sends -----------------------------------------------------------------
+
+
+def test_parse_sse_follows_the_event_stream_rules():
+    stream = (
+        ": keep-alive comment\n"
+        "id: 3\nevent: job\ndata: {\"status\": \"queued\"}\n\n"
+        "id:4\nevent:job\ndata:{\"status\":\n"      # no space after the colon; data over two lines
+        "data: \"processing\"}\n\n"
+        "event: job\n\n"                             # no data: not dispatched
+        ": ping\n\n"
+        "data: plain\r\n\r\n"                         # CRLF, default event type, id carried over
+        "id: 9\nevent: job\ndata: {\"status\": \"cut\"}\n"  # unterminated at the end: dropped
+    )
+    assert list(parse_sse(stream.splitlines(keepends=True))) == [
+        ServerSentEvent(event="job", data='{"status": "queued"}', id="3"),
+        ServerSentEvent(event="job", data='{"status":\n"processing"}', id="4"),
+        ServerSentEvent(event="message", data="plain", id="4"),
+    ]
+
+
+def test_job_events_keeps_only_job_events_and_rejects_bad_data():
+    lines = "event: other\ndata: x\n\nevent: job\ndata: {\"status\": \"completed\"}\n\n".splitlines()
+    assert list(job_events(lines)) == [{"status": "completed"}]
+    with pytest.raises(ValueError):
+        list(job_events("event: job\ndata: [1, 2]\n\n".splitlines()))
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("clip_compress.mp4", "clip_compress.mp4"),
+    ("../../etc/passwd", "passwd"),
+    ("..\\..\\Windows\\win.ini", "win.ini"),
+    ("/abs/path/out.mp3", "out.mp3"),
+    ("..", "fallback.out"),
+    ("../", "fallback.out"),
+    (".bashrc", "bashrc"),
+    ("a\x1b[2Jb\x00.mp4", "a[2Jb.mp4"),
+    ("  ", "fallback.out"),
+    (None, "fallback.out"),
+    ("vidéo été.mp4", "vidéo été.mp4"),
+    ("x" * 300 + ".mp4", "x" * 196 + ".mp4"),
+])
+def test_safe_filename_keeps_only_a_plain_name(raw, expected):
+    assert safe_filename(raw, fallback="fallback.out") == expected
+
+
+def test_filename_from_disposition_reads_both_forms():
+    # The header exactly as the server writes it, with a non-ASCII name.
+    assert filename_from_disposition(
+        "attachment; filename=\"vid?o.mp4\"; filename*=UTF-8''vid%C3%A9o.mp4") == "vidéo.mp4"
+    assert filename_from_disposition('attachment; filename="out.mp4"') == "out.mp4"
+    hostile = filename_from_disposition("attachment; filename*=UTF-8''..%2F..%2F.ssh%2Fauthorized_keys")
+    assert safe_filename(hostile, fallback="x") == "authorized_keys"
+    assert filename_from_disposition(None) is None
+    assert filename_from_disposition("attachment") is None

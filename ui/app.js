@@ -1,0 +1,37 @@
+// MediaFlow dashboard: plain JavaScript modules, no build step, no dependencies.
+// Everything from the API is put into the page with textContent (never innerHTML): job sources and
+// errors are user input.
+//
+// Modules (imports only go down this list, so there are no cycles):
+//   app.js     this entry point: wires the modules together and starts the page
+//   submit.js  the "New job" form: methods/formats, upload with progress, POST /process
+//   detail.js  the selected job: detail panel, player, ffmpeg log, download, cancel/retry
+//   jobs.js    the job list: filter, paging, polling, the connection indicator
+//   events.js  following one job: SSE over fetch, reconnects, polling fallback
+//   api.js     fetch with the API key, the key prompt, readable errors
+//   format.js  durations, sizes, times, status/phase/method labels, badges, field values
+//   dom.js     $, el, show, showAlert, the connection indicator
+// A job row's click reaches detail.js through initJobs({ select }), not an import.
+import { initKeyPrompt } from './api.js';
+import { initDetail, selectJob, selectedJobId } from './detail.js';
+import { initJobs, refreshList, startPolling } from './jobs.js';
+import { initSubmit, loadMethods } from './submit.js';
+
+function reloadEverything() {
+  loadMethods();
+  refreshList();
+  const jobId = selectedJobId();
+  if (jobId) selectJob(jobId, { force: true });
+}
+
+initKeyPrompt(reloadEverything);
+initSubmit();
+initJobs({ select: selectJob });
+initDetail();
+
+loadMethods();
+startPolling();
+const fromHash = /^#job=(.+)$/.exec(location.hash);
+if (fromHash) {
+  try { selectJob(decodeURIComponent(fromHash[1])); } catch { /* a malformed hash: ignore */ }
+}

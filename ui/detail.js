@@ -1,0 +1,253 @@
+// The detail panel of the selected job: status, progress and phase kept live (events.js), the
+// field list, the player, the ffmpeg log, and Download / Cancel / Retry.
+import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
+import { $, el, show, showAlert } from './dom.js';
+import { followJob } from './events.js';
+import {
+  FAILED_IN, FIELD_ORDER, FINAL, baseName, clampPct, fieldLabel, fieldValue, fmtDuration, fmtTime, progressLine,
+  setBadge, tookSeconds,
+} from './format.js';
+import { markSelected, refreshList, updateListedJob } from './jobs.js';
+
+const enc = encodeURIComponent;
+
+const state = {
+  selectedId: null,
+  detail: null, // the job as shown
+  detailCtl: null, // aborts following the shown job
+  live: '',
+  playerFor: null,
+  logFor: null,
+};
+
+export const selectedJobId = () => state.selectedId;
+
+export function selectJob(jobId, { force = false } = {}) {
+  if (!force && state.selectedId === jobId && state.detailCtl) return;
+  if (state.detailCtl) state.detailCtl.abort();
+  state.selectedId = jobId;
+  state.detail = null;
+  resetPlayerAndLog();
+  showAlert($('action-error'), '');
+  markSelected(jobId);
+  show($('detail-empty'), false);
+  show($('detail-body'), true);
+  clearDetail(jobId);
+  const ctl = new AbortController();
+  state.detailCtl = ctl;
+  if (location.hash !== `#job=${jobId}`) history.replaceState(null, '', `#job=${enc(jobId)}`);
+  followJob(jobId, ctl.signal, {
+    onJob: renderDetail,
+    onLive: setLive,
+    onProblem: showDetailProblem,
+    current: () => state.detail,
+  });
+}
+
+// Nothing of the previously shown job may linger while the next one loads.
+function clearDetail(jobId) {
+  $('detail-name').textContent = 'Loading…';
+  $('detail-name').title = '';
+  $('detail-id').textContent = jobId;
+  const badge = $('detail-status');
+  badge.dataset.status = '';
+  badge.textContent = '…';
+  const track = $('detail-progress-track');
+  track.dataset.status = '';
+  track.classList.add('no-anim'); // the next job's bar starts where it is, not from the last one's
+  $('detail-bar').style.width = '0%';
+  requestAnimationFrame(() => requestAnimationFrame(() => track.classList.remove('no-anim')));
+  $('detail-pct').textContent = '';
+  $('detail-phase').textContent = '';
+  ['download-button', 'cancel-button', 'retry-button', 'detail-error'].forEach((id) => show($(id), false));
+  $('detail-fields').replaceChildren();
+  setLive('', '');
+}
+
+function setLive(mode, text) {
+  state.live = mode;
+  const node = $('detail-live');
+  node.dataset.mode = mode;
+  node.textContent = text;
+}
+
+function showDetailProblem(err) {
+  $('detail-name').textContent = err.status === 404 ? 'Job not found' : 'Could not load the job';
+  showAlert($('action-error'), errorText(err));
+  setLive('', '');
+}
+
+function renderDetail(job) {
+  const previous = state.detail;
+  state.detail = job;
+  updateListedJob(job);
+  const pct = clampPct(job.progress);
+  $('detail-name').textContent = baseName(job.source);
+  $('detail-name').title = job.source;
+  $('detail-id').textContent = job.job_id;
+  setBadge($('detail-status'), job.status);
+
+  const track = $('detail-progress-track');
+  track.dataset.status = job.status;
+  track.parentElement.dataset.status = job.status;
+  $('detail-bar').style.width = `${pct}%`;
+  $('detail-pct').textContent = `${pct}%`;
+  let phase = progressLine(job);
+  if (job.status === 'failed') phase = FAILED_IN[job.phase] || 'Failed';
+  if (job.status === 'canceled') phase = 'Canceled';
+  if (job.status === 'completed') {
+    const took = tookSeconds(job);
+    phase = took !== null ? `Done in ${fmtDuration(took)}` : 'Done';
+  }
+  $('detail-phase').textContent = phase;
+  if (FINAL.has(job.status)) setLive('final', `Finished ${fmtTime(job.completed_at) || ''}`.trim());
+
+  show($('download-button'), job.status === 'completed');
+  show($('cancel-button'), job.status === 'queued' || job.status === 'processing');
+  show($('retry-button'), job.status === 'failed' || job.status === 'canceled');
+
+  const errorBox = $('detail-error');
+  errorBox.querySelector('.error-title').textContent = job.status === 'failed' ? 'Why it failed' : 'Note';
+  $('detail-error-text').textContent = job.error || '';
+  show(errorBox, Boolean(job.error) && job.status !== 'completed');
+
+  if (previous && previous.status !== job.status && !FINAL.has(job.status)) resetPlayerAndLog();
+  if (job.status === 'completed' && state.playerFor !== job.job_id) showPlayer(job);
+  if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
+
+  renderFields(job);
+}
+
+function renderFields(job) {
+  const rows = [];
+  const known = new Set();
+  const add = (key, label) => {
+    known.add(key);
+    const value = fieldValue(key, job[key], job);
+    const dt = el('dt', null, label);
+    const dd = el('dd', value === null ? 'none' : '', value === null ? '—' : value);
+    if (value !== null && ['job_id', 'source', 'output_path', 'log_path'].includes(key)) dd.classList.add('mono');
+    if (key.endsWith('_at') && job[key]) dd.title = job[key];
+    dd.dataset.field = key;
+    rows.push(dt, dd);
+  };
+  FIELD_ORDER.forEach(([key, label]) => add(key, label));
+  Object.keys(job).filter((key) => !known.has(key)).forEach((key) => add(key, fieldLabel(key)));
+  $('detail-fields').replaceChildren(...rows);
+}
+
+// --- player and log ------------------------------------------------------------------------------
+
+function resetPlayerAndLog() {
+  state.playerFor = null;
+  state.logFor = null;
+  const player = $('player');
+  player.querySelectorAll('video, audio').forEach((media) => { media.pause(); media.removeAttribute('src'); media.load(); });
+  player.replaceChildren();
+  show(player, false);
+  $('log-text').textContent = '';
+  show($('log-box'), false);
+}
+
+function showPlayer(job) {
+  state.playerFor = job.job_id;
+  const player = $('player');
+  const audio = job.output_format === 'mp3';
+  player.classList.toggle('audio', audio);
+  player.replaceChildren();
+  show(player, true);
+  const media = document.createElement(audio ? 'audio' : 'video');
+  media.controls = true;
+  media.preload = 'metadata';
+  media.dataset.testid = 'player-media';
+  if (!audio) media.playsInline = true;
+  media.addEventListener('error', () => {
+    const note = el('div', 'player-note',
+      `This browser cannot play the ${String(job.output_format).toUpperCase()} file; use Download instead.`);
+    note.dataset.testid = 'player-note';
+    player.classList.add('audio');
+    player.replaceChildren(note);
+  });
+  player.append(media);
+  // With an API key the media element cannot send the header: it gets a signed link instead, and
+  // still streams and seeks (Range requests) rather than loading the whole file first.
+  downloadUrl(job).then((url) => {
+    if (state.playerFor === job.job_id) media.src = url;
+  }).catch((err) => {
+    player.classList.add('audio');
+    player.replaceChildren(el('div', 'player-note', `Could not load the preview: ${errorText(err)}`));
+  });
+}
+
+// The output's URL: the plain download path when the API is open, else a signed, expiring link
+// (GET /jobs/{id}/download-url) that works without the key header.
+async function downloadUrl(job) {
+  const path = `download/${enc(job.job_id)}`;
+  if (!apiKey()) return apiUrl(path);
+  const link = await apiJson(`jobs/${enc(job.job_id)}/download-url`, { cache: 'no-store' });
+  return apiUrl(link.url.replace(/^\//, ''));
+}
+
+async function loadLog(job) {
+  state.logFor = job.job_id;
+  const box = $('log-box');
+  try {
+    const text = await (await apiFetch(`jobs/${enc(job.job_id)}/log`, { cache: 'no-store' })).text();
+    if (state.logFor !== job.job_id) return;
+    $('log-text').textContent = text.length > 200000 ? `…${text.slice(-200000)}` : text;
+    box.open = job.status === 'failed';
+    show(box, true);
+  } catch (err) {
+    if (state.logFor !== job.job_id) return;
+    $('log-text').textContent = `The log could not be loaded: ${errorText(err)}`;
+    show(box, job.status === 'failed');
+  }
+}
+
+// --- download, cancel, retry ---------------------------------------------------------------------
+
+async function onDownload() {
+  const job = state.detail;
+  if (!job) return;
+  showAlert($('action-error'), '');
+  const button = $('download-button');
+  button.disabled = true;
+  try {
+    // A plain link either way: the browser's own download, streamed to disk, any size.
+    const link = document.createElement('a');
+    link.href = await downloadUrl(job);
+    link.download = '';
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } catch (err) {
+    showAlert($('action-error'), `Download failed: ${errorText(err)}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onJobAction(action) {
+  const jobId = state.selectedId;
+  if (!jobId) return;
+  const buttons = [$('cancel-button'), $('retry-button')];
+  buttons.forEach((b) => { b.disabled = true; });
+  showAlert($('action-error'), '');
+  try {
+    const job = await apiJson(`jobs/${enc(jobId)}/${action}`, { method: 'POST' });
+    if (state.selectedId !== jobId) return;
+    if (action === 'retry') selectJob(jobId, { force: true });
+    else renderDetail(job);
+    refreshList();
+  } catch (err) {
+    showAlert($('action-error'), errorText(err));
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+export function initDetail() {
+  $('download-button').addEventListener('click', onDownload);
+  $('cancel-button').addEventListener('click', () => onJobAction('cancel'));
+  $('retry-button').addEventListener('click', () => onJobAction('retry'));
+}

@@ -1,0 +1,192 @@
+// The "New job" form: the methods and formats from GET /methods, upload or server path / S3 URI,
+// the upload with its progress bar (XMLHttpRequest), then POST /process; the new job is selected.
+import { ApiError, apiJson, apiKey, apiUrl, describeError, errorText, needKey } from './api.js';
+import { selectJob } from './detail.js';
+import { $, el, show, showAlert } from './dom.js';
+import { baseName, clampPct, findMethod, fmtBytes, fmtDuration, methodLabel, setMethods } from './format.js';
+import { filterJobs, renderList } from './jobs.js';
+
+const state = {
+  mode: 'upload',
+  file: null,
+  uploaded: null, // {file, source}: a file already uploaded is not sent again if /process is retried
+};
+
+export async function loadMethods() {
+  try {
+    const data = await apiJson('methods');
+    const methods = Array.isArray(data.methods) ? data.methods : [];
+    setMethods(methods);
+    const select = $('method-select');
+    const previous = select.value;
+    select.replaceChildren(...methods.map((m) => {
+      const option = el('option', null, m.label);
+      option.value = m.name;
+      return option;
+    }));
+    if (methods.some((m) => m.name === previous)) select.value = previous;
+    onMethodChange();
+    renderList(); // labels
+    showAlert($('submit-error'), '');
+  } catch (err) {
+    if (err.status !== 401) showAlert($('submit-error'), `Could not load the processing methods: ${errorText(err)}`);
+  }
+}
+
+function onMethodChange() {
+  const method = findMethod($('method-select').value);
+  const select = $('format-select');
+  const formats = method ? method.formats : [];
+  const previous = select.value;
+  select.replaceChildren(...formats.map((f) => {
+    const option = el('option', null, f === method.default_format ? `${f.toUpperCase()} (default)` : f.toUpperCase());
+    option.value = f;
+    return option;
+  }));
+  select.value = formats.includes(previous) ? previous : (method ? method.default_format : '');
+  $('method-desc').textContent = method ? method.description : '';
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  document.querySelectorAll('.seg').forEach((button) => {
+    const active = button.dataset.mode === mode;
+    button.classList.toggle('active', active);
+    button.setAttribute('aria-selected', String(active));
+  });
+  document.querySelectorAll('.mode-pane').forEach((pane) => show(pane, pane.dataset.pane === mode));
+}
+
+function setFile(file) {
+  state.file = file || null;
+  const label = $('dz-file');
+  if (state.file) {
+    label.replaceChildren(document.createTextNode(state.file.name + ' '), el('span', 'muted', `(${fmtBytes(state.file.size)})`));
+    $('dz-text').replaceChildren(el('strong', null, 'Choose another file'), document.createTextNode(' or drop it here'));
+  } else {
+    label.replaceChildren();
+    $('dz-text').replaceChildren(el('strong', null, 'Choose a video'), document.createTextNode(' or drop it here'));
+  }
+  show(label, Boolean(state.file));
+  showAlert($('submit-error'), '');
+}
+
+function setUploadProgress(loaded, total, startedAt) {
+  const pct = total ? clampPct((loaded / total) * 100) : 0;
+  $('upload-bar').style.width = `${pct}%`;
+  $('upload-pct').textContent = `${pct}%`;
+  const seconds = (performance.now() - startedAt) / 1000;
+  const rate = seconds > 0.2 ? loaded / seconds : 0;
+  let text = `Uploading ${fmtBytes(loaded)} of ${fmtBytes(total)}`;
+  if (rate > 0 && loaded < total) text += ` · ${fmtBytes(rate)}/s · ${fmtDuration((total - loaded) / rate)} left`;
+  if (loaded >= total) text = `Uploaded ${fmtBytes(total)}, starting the job…`;
+  $('upload-text').textContent = text;
+}
+
+// XMLHttpRequest rather than fetch: it reports upload progress.
+function uploadFile(file) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    const startedAt = performance.now();
+    xhr.open('POST', apiUrl('upload'));
+    const key = apiKey();
+    if (key) xhr.setRequestHeader('X-API-Key', key);
+    show($('upload-progress'), true);
+    $('upload-progress').dataset.status = 'processing';
+    setUploadProgress(0, file.size, startedAt);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) setUploadProgress(event.loaded, event.total, startedAt);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        setUploadProgress(file.size, file.size, startedAt);
+        $('upload-progress').dataset.status = 'completed';
+        try { resolve(JSON.parse(xhr.responseText)); } catch { reject(new ApiError(xhr.status, 'The server sent an unreadable answer to the upload.')); }
+        return;
+      }
+      const message = describeError(xhr.status, xhr.responseText);
+      if (xhr.status === 401) needKey(message);
+      $('upload-progress').dataset.status = 'failed';
+      reject(new ApiError(xhr.status, xhr.status === 413 ? `The file is too large: ${message}` : message));
+    };
+    xhr.onerror = () => {
+      $('upload-progress').dataset.status = 'failed';
+      reject(new ApiError(0, 'The upload failed: the connection to the server was lost.'));
+    };
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  showAlert($('submit-error'), '');
+  showAlert($('submit-ok'), '');
+  const button = $('submit-button');
+  const method = $('method-select').value;
+  const format = $('format-select').value;
+  if (!method) {
+    showAlert($('submit-error'), 'No processing method is available yet: the server did not answer GET /methods.');
+    return;
+  }
+  button.disabled = true;
+  try {
+    let source;
+    if (state.mode === 'upload') {
+      if (!state.file) throw new ApiError(0, 'Choose a file to upload first.');
+      if (state.uploaded && state.uploaded.file === state.file) {
+        source = state.uploaded.source;
+      } else {
+        button.textContent = 'Uploading…';
+        const answer = await uploadFile(state.file);
+        source = answer.source;
+        state.uploaded = { file: state.file, source };
+      }
+    } else {
+      source = $('source-input').value.trim();
+      if (!source) throw new ApiError(0, 'Type a source: an s3:// URI or a path on the server.');
+    }
+    button.textContent = 'Starting…';
+    const body = { source, method_name: method };
+    if (format) body.output_format = format;
+    const job = await apiJson('process', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const ok = $('submit-ok');
+    ok.replaceChildren(document.createTextNode(`Job queued: ${baseName(source)} → ${methodLabel(method)}. `));
+    show(ok, true);
+    setTimeout(() => { if (ok.textContent.startsWith('Job queued')) show(ok, false); }, 6000);
+    if (state.mode === 'upload') {
+      $('file-input').value = '';
+      setFile(null);
+      state.uploaded = null;
+      setTimeout(() => show($('upload-progress'), false), 1500);
+    }
+    filterJobs('');
+    selectJob(job.job_id);
+  } catch (err) {
+    showAlert($('submit-error'), errorText(err));
+  } finally {
+    button.disabled = false;
+    button.textContent = 'Start processing';
+  }
+}
+
+// Wires the source tabs, the file chooser and drop zone, the method select and the form.
+export function initSubmit() {
+  document.querySelectorAll('.seg').forEach((button) => button.addEventListener('click', () => setMode(button.dataset.mode)));
+  $('file-input').addEventListener('change', (event) => setFile(event.target.files[0]));
+  const zone = $('dropzone');
+  zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('dragging'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('dragging');
+    if (event.dataTransfer && event.dataTransfer.files.length) setFile(event.dataTransfer.files[0]);
+  });
+  $('method-select').addEventListener('change', onMethodChange);
+  $('submit-form').addEventListener('submit', onSubmit);
+}

@@ -30,7 +30,8 @@ from job_stream import HEADERS as SSE_HEADERS, job_events
 from logs import configure_logging, get_logger
 from metrics import Metrics, instrument_app
 from request_ids import RequestIdMiddleware, bind_job_id
-from webhooks import CallbackUrlError, WebhookDispatcher, check_callback_url
+from callback_urls import CallbackUrlError, check_callback_url
+from webhooks import WebhookDispatcher
 from worker import BACKEND_UNAVAILABLE, run_workers
 from schema import (
     Job,

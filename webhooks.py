@@ -16,11 +16,10 @@ Wire format (documented in README "Webhooks"):
 
     {"id": <event id>, "type": "job.completed", "created_at": <event time>, "data": <GET /status JSON>}
 
-A callback URL is user input, so it is an SSRF vector: it must be http(s) without credentials, and
-every address its host resolves to must be public (unless `WEBHOOK_ALLOW_PRIVATE`). The check runs at
-`POST /process` and again before every attempt, and the request is then sent to the very address
-that was checked (see `WebhookDispatcher._post`), so a DNS answer that changes in between (DNS
-rebinding) cannot redirect a delivery to an internal host.
+A callback URL is user input, so it is an SSRF vector: `callback_urls.py` checks it at `POST /process`
+and again before every attempt, and the request is then sent to the very address that was checked
+(see `WebhookDispatcher._post`), so a DNS answer that changes in between (DNS rebinding) cannot
+redirect a delivery to an internal host.
 
 Delivery is process-local and in memory: the process that saw the event delivers it. A delivery still
 waiting for its next retry when its process stops is abandoned (logged, and noted on the job).
@@ -31,18 +30,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
 import httpx
 
+from callback_urls import CallbackUrlError, IPAddress, UnresolvableHostError, check_callback_url
 from db import Expect, JobStore
 from events import EventType, JobEvent
 from logs import get_logger
@@ -58,122 +55,6 @@ FINAL_EVENTS = frozenset({EventType.COMPLETED, EventType.FAILED, EventType.CANCE
 # Delivery results are written only on jobs in these statuses (see WebhookDispatcher._record).
 RECORDABLE_STATUSES = frozenset(JobStatus) - {JobStatus.QUEUED}
 RETRYABLE_4XX = frozenset({408, 429})  # request timeout, too many requests: the receiver asks us to come back
-_PRIVATE_HINT = "webhooks are only sent to public addresses (an operator can allow private ones with WEBHOOK_ALLOW_PRIVATE=true)"
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-# --- callback URL safety ---------------------------------------------------------------------------
-
-
-class CallbackUrlError(ValueError):
-    """The callback URL is not acceptable; the message says why and what to do."""
-
-
-class UnresolvableHostError(CallbackUrlError):
-    """The host name does not resolve (now). At delivery time this is worth a retry."""
-
-
-def check_url_shape(url: str, *, name: str = "callback_url", allow_credentials: bool = False) -> httpx.URL:
-    """Parse `url` and check what can be checked without DNS: scheme, host, no credentials."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise CallbackUrlError(f"{name} is not a valid URL: {exc}") from exc
-    if parsed.scheme not in ("http", "https"):
-        raise CallbackUrlError(f"{name} must start with http:// or https:// (got {parsed.scheme or 'no scheme'!r})")
-    if not parsed.host:
-        raise CallbackUrlError(f"{name} has no host name: {url!r}")
-    if parsed.userinfo and not allow_credentials:
-        # Credentials in a URL end up in logs and in GET /status; a token in the path or query is
-        # just as good for the receiver and can be rotated the same way.
-        raise CallbackUrlError(
-            f"{name} must not contain a user name or password; put a token in the path or query instead, "
-            "and verify the MediaFlow-Signature header"
-        )
-    return parsed
-
-
-def _addresses_to_check(ip: IPAddress) -> Iterator[IPAddress]:
-    """The address itself and any IPv4 address embedded in it that the packets would really reach."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 *is* 127.0.0.1
-            yield ip.ipv4_mapped
-            return
-        if ip in _NAT64_PREFIX:  # 64:ff9b::a00:1 reaches 10.0.0.1 through a NAT64 gateway
-            yield ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-            return
-        if ip.sixtofour is not None:  # 2002:7f00:1:: tunnels to 127.0.0.1
-            yield ip.sixtofour
-    yield ip
-
-
-_NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def _non_public_kind(ip: IPAddress) -> str | None:
-    """What kind of non-public address `ip` is, or None if it is a public unicast address."""
-    checks = (
-        ("an unspecified address", ip.is_unspecified),
-        ("a loopback address", ip.is_loopback),
-        ("a link-local address", ip.is_link_local),
-        ("a multicast address", ip.is_multicast),
-        ("a private address", ip.is_private),
-        ("a reserved address", ip.is_reserved),
-        ("an address that is not publicly routable", not ip.is_global),  # e.g. 100.64.0.0/10 (carrier-grade NAT)
-    )
-    return next((kind for kind, applies in checks if applies), None)
-
-
-def address_problem(ip: IPAddress) -> str | None:
-    """Why a webhook must not be sent to `ip` (e.g. "127.0.0.1, a loopback address"), or None."""
-    for candidate in _addresses_to_check(ip):
-        kind = _non_public_kind(candidate)
-        if kind is not None:
-            shown = str(candidate) if candidate == ip else f"{ip} (= {candidate})"
-            return f"{shown}, {kind}"
-    return None
-
-
-async def resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
-    """Every address `host` resolves to, in the resolver's order (an IP literal resolves to itself)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    except UnicodeError as exc:  # the IDNA codec refuses it: empty or over-long labels ("a..b")
-        raise CallbackUrlError(f"callback_url host {host!r} is not a valid host name ({exc})") from exc
-    except (OSError, asyncio.TimeoutError) as exc:
-        reason = f"no answer within {timeout:g} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-        raise UnresolvableHostError(f"callback_url host {host!r} does not resolve ({reason}); check the host name") from exc
-    addresses: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        ip = ipaddress.ip_address(sockaddr[0])
-        if ip not in addresses:
-            addresses.append(ip)
-    return addresses
-
-
-async def check_callback_url(url: str, *, allow_private: bool, timeout: float) -> list[IPAddress]:
-    """Check a user-supplied callback URL and return the addresses it may be delivered to.
-
-    Every resolved address must be public: a host with one public and one private address is refused
-    (otherwise which one we reach would be up to the resolver's order)."""
-    parsed = check_url_shape(url)
-    host = parsed.raw_host.decode("ascii")
-    addresses = await resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80), timeout)
-    if not allow_private:
-        for ip in addresses:
-            problem = address_problem(ip)
-            if problem is not None:
-                where = "points to" if addresses == [_ip_literal(host)] else f"host {parsed.host!r} resolves to"
-                raise CallbackUrlError(f"callback_url {where} {problem}; {_PRIVATE_HINT}")
-    return addresses
-
-
-def _ip_literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 # --- signing ---------------------------------------------------------------------------------------

@@ -24,14 +24,12 @@ from events import EventType, JobEvent, JobEvents
 from schema import Job, JobStatus, Method
 from tests.apptools import REPO, make_settings, running_app, start_worker
 from tests.media import make_clip, text_as_mp4
+from callback_urls import CallbackUrlError, address_problem, check_callback_url
 from webhooks import (
     MAX_BACKOFF_S,
-    CallbackUrlError,
     Verdict,
     WebhookDispatcher,
-    address_problem,
     backoff_delay,
-    check_callback_url,
     outcome_of_status,
     sign,
     verify_signature,

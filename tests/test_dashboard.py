@@ -172,12 +172,7 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await expect(page.get_by_test_id("retry-button")).to_be_hidden()
 
             # download: the browser saves <source name>_<method>.mp4, a real 3-second H.264 video
-            async with page.expect_download() as download_info:
-                await page.get_by_test_id("download-button").click()
-            download = await download_info.value
-            assert download.suggested_filename == "clip_compress.mp4"
-            saved = tmp_path / "downloaded.mp4"
-            await download.save_as(str(saved))
+            saved = await download_from_dashboard(page, tmp_path, "clip_compress.mp4")
             with av.open(str(saved)) as container:
                 video = container.streams.video[0]
                 assert video.codec_context.name == "h264"
@@ -302,12 +297,7 @@ async def test_dashboard_api_key_prompt_and_readable_errors(tmp_path, clips):
             await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=45_000)
             await expect(page.get_by_test_id("detail-progress")).to_have_text("100%")
             await expect(page.get_by_test_id("detail-name")).to_have_text("clip.mp4")
-            async with page.expect_download() as download_info:
-                await page.get_by_test_id("download-button").click()
-            download = await download_info.value
-            assert download.suggested_filename == "clip_extract_audio.mp3"
-            saved = tmp_path / "downloaded.mp3"
-            await download.save_as(str(saved))
+            saved = await download_from_dashboard(page, tmp_path, "clip_extract_audio.mp3")
             with av.open(str(saved)) as container:
                 assert container.streams.audio[0].codec_context.name.startswith("mp3")  # the decoder: mp3float
                 assert 2.5 < float(container.duration) / av.time_base < 3.5
@@ -333,3 +323,14 @@ class ApiServerLog:
         if exc_type is not None and os.path.exists(self.server.log_path):
             print(f"--- API log ({self.server.log_path}) ---")
             print(Path(self.server.log_path).read_text()[-4000:])
+
+
+async def download_from_dashboard(page, directory: Path, expected_name: str) -> Path:
+    """Click Download; the browser must offer `expected_name`. Returns where the file was saved."""
+    async with page.expect_download() as download_info:
+        await page.get_by_test_id("download-button").click()
+    download = await download_info.value
+    assert download.suggested_filename == expected_name
+    saved = directory / f"downloaded-{expected_name}"
+    await download.save_as(str(saved))
+    return saved

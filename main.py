@@ -8,24 +8,34 @@ with a readable message when one is unreachable) and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, StreamingResponse
 
 import download_links
 import lifecycle
+from api_deps import (
+    EventsDep,
+    JobDep,
+    OwnerDep,
+    QueueDep,
+    RangeHeader,
+    SettingsDep,
+    StorageDep,
+    StoreDep,
+    get_job_for_download,
+)
+from dashboard import register_dashboard
+from downloads import stream_stored
 from auth import authenticate
-from db import JobExistsError, JobStore, open_store
+from db import JobExistsError, open_store
 from events import JobEvents
-from ffmpeg_ops import InvalidFormatError, allowed_formats, default_format, mime_type_for, resolve_output_format
-from jobqueue import JobQueue, QueueError, open_queue
+from ffmpeg_ops import InvalidFormatError, allowed_formats, default_format, resolve_output_format
+from jobqueue import QueueError, open_queue
 from job_stream import HEADERS as SSE_HEADERS, job_events
 from logs import configure_logging, get_logger
 from metrics import Metrics, instrument_app
@@ -48,15 +58,7 @@ from schema import (
 )
 from settings import Settings
 from sources import SourceError, check_source_exists, parse_source, upload_source
-from storage import (
-    ByteRange,
-    ObjectNotFoundError,
-    RangeNotSatisfiableError,
-    Storage,
-    UploadTooLargeError,
-    content_disposition,
-    open_storage,
-)
+from storage import UploadTooLargeError, open_storage
 from uploads import UploadFormatError, open_upload
 
 log = get_logger("api")
@@ -143,68 +145,6 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)  # GET /metrics
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so its id and access log cover everything
     return app
-
-
-# --- dependencies ----------------------------------------------------------------------------------
-
-
-def _store(request: Request) -> JobStore:
-    return request.app.state.store
-
-
-def _queue(request: Request) -> JobQueue:
-    return request.app.state.queue
-
-
-def _storage(request: Request) -> Storage:
-    return request.app.state.storage
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def _events(request: Request) -> JobEvents:
-    return request.app.state.events
-
-
-StoreDep = Annotated[JobStore, Depends(_store)]
-QueueDep = Annotated[JobQueue, Depends(_queue)]
-StorageDep = Annotated[Storage, Depends(_storage)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-EventsDep = Annotated[JobEvents, Depends(_events)]
-
-
-OwnerDep = Annotated[str | None, Depends(authenticate)]
-# `Range: bytes=first-last` on downloads, so a video player can seek (one range; others are ignored).
-RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
-
-
-async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
-    """The job, if it exists and belongs to the caller's key (another key's job is a 404 too)."""
-    job = await store.get(job_id) if len(job_id) <= 64 else None
-    if job is None or (owner is not None and job.owner != owner):
-        raise HTTPException(404, detail=f"no job with id {job_id!r}")
-    bind_job_id(job.job_id)
-    return job
-
-
-JobDep = Annotated[Job, Depends(get_job_or_404)]
-
-
-async def get_job_for_download(
-    job_id: str,
-    request: Request,
-    store: StoreDep,
-    token: Annotated[str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")] = None,
-) -> Job:
-    """The job, for a request with a valid signed-link token or else with the usual API key."""
-    if token is None:
-        return await get_job_or_404(job_id, store, authenticate(request))
-    job = await store.get(job_id) if len(job_id) <= 64 else None
-    if job is None or not download_links.token_is_valid(request.app.state.settings, job, token):
-        raise HTTPException(403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one")
-    return job
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -381,8 +321,8 @@ def register_routes(app: FastAPI) -> None:
         if job.status is not JobStatus.COMPLETED:
             reason = f": {job.error}" if job.status is JobStatus.FAILED and job.error else ""
             raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
-        return await _stream_stored(job.output_path, storage, settings, disposition="attachment",
-                                    byte_range=ByteRange.parse(range_header))
+        return await stream_stored(job.output_path, storage, settings, disposition="attachment",
+                                    range_header=range_header)
 
     @api.get(
         "/jobs/{job_id}/events",
@@ -413,7 +353,7 @@ def register_routes(app: FastAPI) -> None:
     async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
         if not job.log_path:
             raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
-        return await _stream_stored(job.log_path, storage, settings, disposition="inline")
+        return await stream_stored(job.log_path, storage, settings, disposition="inline")
 
     @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
               responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
@@ -443,66 +383,6 @@ def register_routes(app: FastAPI) -> None:
 
     app.include_router(api)
     register_dashboard(app)
-
-
-def dashboard_dir() -> Path | None:
-    """The dashboard's static files: `ui/` beside main.py (a checkout, an editable install, the Docker
-    image), else `<prefix>/share/mediaflow/ui` where a wheel install puts them (pyproject data-files)."""
-    for candidate in (Path(__file__).resolve().parent / "ui", Path(sys.prefix) / "share" / "mediaflow" / "ui"):
-        if (candidate / "index.html").is_file():
-            return candidate
-    return None
-
-
-def register_dashboard(app: FastAPI) -> None:
-    """The web dashboard at /ui/: static files only; every call it makes goes through the API (and its key check)."""
-    directory = dashboard_dir()
-    if directory is None:
-        log.warning("api.dashboard_missing", reason="no ui/index.html beside main.py or in <prefix>/share/mediaflow/ui")
-        return
-
-    @app.get("/ui", include_in_schema=False)
-    async def dashboard_redirect() -> RedirectResponse:
-        return RedirectResponse("ui/", status_code=307)  # relative: keeps working behind a path prefix
-
-    app.mount("/ui", StaticFiles(directory=directory, html=True), name="ui")
-
-
-async def _stream_stored(
-    location: str, storage: Storage, settings: Settings, *, disposition: str, byte_range: ByteRange | None = None
-):
-    """Stream a stored file (or one byte range of it, so players can seek) as a download."""
-    key = storage.key_for(location) if location else None
-    if key is None:
-        raise HTTPException(404, detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)")
-    filename = key.rsplit("/", 1)[-1]
-    if settings.S3_PRESIGNED_DOWNLOADS:
-        url = await storage.presigned_url(key, filename)
-        if url:
-            return RedirectResponse(url, status_code=307)
-    try:
-        stored = await storage.open_read(key, byte_range=byte_range)
-    except ObjectNotFoundError as exc:
-        raise HTTPException(404, detail=f"the stored file {location} is missing") from exc
-    except RangeNotSatisfiableError as exc:
-        raise HTTPException(416, detail=str(exc), headers={"Content-Range": f"bytes */{exc.total_size}"}) from exc
-    content_type = _content_type(filename, stored.content_type)
-    headers = {
-        "Content-Length": str(stored.size),
-        "Content-Disposition": content_disposition(disposition, filename),
-        "Accept-Ranges": "bytes",
-    }
-    if stored.range is not None:
-        first, last = stored.range
-        headers["Content-Range"] = f"bytes {first}-{last}/{stored.total_size}"
-        return StreamingResponse(stored.chunks, status_code=206, media_type=content_type, headers=headers)
-    return StreamingResponse(stored.chunks, media_type=content_type, headers=headers)
-
-
-def _content_type(filename: str, fallback: str) -> str:
-    if filename.endswith(".log"):
-        return "text/plain; charset=utf-8"
-    return mime_type_for(filename) or fallback
 
 
 app = create_app()

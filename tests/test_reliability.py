@@ -18,7 +18,8 @@ from schema import Phase
 from storage import StorageError
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
-from worker import Run, Worker
+from job_run import Run
+from worker import Worker
 
 ENCODING_START = PHASE_SPAN[Phase.ENCODING][0]
 
@@ -179,12 +180,12 @@ def test_stall_detector_fires_only_while_encoding(settings, tmp_path):
     now = time.monotonic()
     run.progress.enter(Phase.DOWNLOADING)
     run.progress.last_advance = now - 60  # a slow download is not a stall
-    assert worker._time_limit_reason(run, now) == (None, FailureReason.OTHER)
+    assert worker.runner.time_limit_reason(run, now) == (None, FailureReason.OTHER)
     run.progress.enter(Phase.ENCODING)
     run.progress.encoding(1.0, 10.0, 1.0)
-    assert worker._time_limit_reason(run, time.monotonic())[0] is None
+    assert worker.runner.time_limit_reason(run, time.monotonic())[0] is None
     run.progress.last_advance = now - 6
-    reason, reason_class = worker._time_limit_reason(run, now)
+    reason, reason_class = worker.runner.time_limit_reason(run, now)
     assert "no progress for 5 s" in reason and reason_class is FailureReason.STALLED
 
 
@@ -232,7 +233,7 @@ async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_o
             raise StorageError("connection reset", transient=True)
         return "stored"
 
-    assert await worker._with_retries(flaky, "test") == "stored"
+    assert await worker.runner.with_retries(flaky, "test") == "stored"
     assert len(calls) == 3
     assert [round(b - a) for a, b in zip(calls, calls[1:])] == [1, 2]  # exponential backoff
 
@@ -243,5 +244,5 @@ async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_o
         raise StorageError("access denied", transient=False)
 
     with pytest.raises(StorageError, match="access denied"):
-        await worker._with_retries(denied, "test")
+        await worker.runner.with_retries(denied, "test")
     assert len(permanent_calls) == 1

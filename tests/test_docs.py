@@ -21,3 +21,16 @@ def test_every_endpoint_is_in_the_readme(tmp_path):
     paths = create_app(Settings(_env_file=None, SQLITE_PATH=tmp_path / "db")).openapi()["paths"]
     missing = sorted(path for path in paths if f"`{path}" not in readme)
     assert not missing, f"endpoints missing from the README: {missing}"
+
+
+def test_docker_compose_sets_only_real_settings():
+    """docker-compose.yml cannot be run here (no containers); at least every MediaFlow variable it
+    sets must be a setting, so a typo there does not silently fall back to a default."""
+    import yaml
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mediaflow_services = [s for s in compose["services"].values() if s.get("build")]
+    assert len(mediaflow_services) >= 2, "the API and the workers are built from this repo"
+    for service in mediaflow_services:
+        unknown = sorted(set(service["environment"]) - set(Settings.model_fields))
+        assert not unknown, f"not MediaFlow settings: {unknown}"

@@ -28,9 +28,11 @@ waiting for its next retry when its process stops is abandoned (logged, and note
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import hmac
 import json
+import random
 import ssl
 import time
 import uuid
@@ -128,15 +130,17 @@ class Verdict(Enum):
 class Outcome:
     verdict: Verdict
     description: str  # "200 OK", "connection refused", ...
+    retry_after_s: float | None = None  # the receiver's Retry-After, when it sent one
 
 
-def outcome_of_status(status_code: int, reason_phrase: str) -> Outcome:
-    """2xx delivered; 408/429 and 5xx retried; other 4xx and 3xx (never followed) given up."""
+def outcome_of_status(status_code: int, reason_phrase: str, retry_after: str | None = None) -> Outcome:
+    """2xx delivered; 408/429 and 5xx retried (no sooner than a Retry-After asks); other 4xx and 3xx
+    (never followed) given up."""
     description = f"{status_code} {reason_phrase}".strip()
     if 200 <= status_code < 300:
         return Outcome(Verdict.DELIVERED, description)
     if status_code in RETRYABLE_4XX or status_code >= 500:
-        return Outcome(Verdict.RETRY, description)
+        return Outcome(Verdict.RETRY, description, parse_retry_after(retry_after))
     if 300 <= status_code < 400:
         return Outcome(Verdict.GIVE_UP, f"{description} (redirects are not followed; use the final URL)")
     return Outcome(Verdict.GIVE_UP, f"{description} (the receiver refused it)")
@@ -149,6 +153,20 @@ def describe_transport_error(exc: Exception, timeout: float) -> str:
         text = str(exc).lower()
         return "connection refused" if "refused" in text else f"could not connect ({exc or type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks to wait: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
 
 
 def backoff_delay(attempt: int, base_s: float) -> float:
@@ -274,6 +292,10 @@ class WebhookDispatcher:
         if self._superseded(delivery):
             return None, f"{result}, not retried: a newer event for this job is waiting"
         delay = backoff_delay(delivery.attempt, self.backoff_base_s)
+        if outcome.retry_after_s is not None:  # the receiver said when; never sooner, and within our cap
+            delay = min(max(delay, outcome.retry_after_s), MAX_BACKOFF_S)
+        # A little jitter, so receivers that failed for many jobs at once are not retried in lockstep.
+        delay = round(delay * random.uniform(1.0, 1.1), 2)
         if time.monotonic() + delay > delivery.retry_until:
             retry_for = self.settings.WEBHOOK_RETRY_FOR_S
             return None, f"{result}, gave up after {delivery.attempt} attempts (WEBHOOK_RETRY_FOR_S={retry_for:g} s)"
@@ -297,7 +319,7 @@ class WebhookDispatcher:
             return Outcome(Verdict.GIVE_UP, f"refused: {exc}")
         except (httpx.HTTPError, OSError, asyncio.TimeoutError) as exc:
             return Outcome(Verdict.RETRY, describe_transport_error(exc, timeout))
-        return outcome_of_status(response.status_code, response.reason_phrase)
+        return outcome_of_status(response.status_code, response.reason_phrase, response.headers.get("retry-after"))
 
     async def _checked_addresses(self, target: Target) -> list[IPAddress] | None:
         """Resolve and check a callback_url again right now (DNS may have changed since POST /process)."""

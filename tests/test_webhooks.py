@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import re
 import ssl
 import subprocess
 import threading
@@ -31,6 +32,7 @@ from webhooks import (
     WebhookDispatcher,
     backoff_delay,
     outcome_of_status,
+    parse_retry_after,
     sign,
     verify_signature,
 )
@@ -53,6 +55,7 @@ class Received:
     path: str
     headers: httpx.Headers
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def event(self) -> dict:
@@ -459,6 +462,26 @@ async def test_a_4xx_is_not_retried_and_a_redirect_not_followed(store, tmp_path)
     assert "redirects are not followed" in redirected.webhook_last_result
 
 
+async def test_a_receivers_retry_after_is_honoured(store, tmp_path):
+    with Receiver(Reply(503, headers={"Retry-After": "1"}), Reply(429, headers={"Retry-After": "1"})) as receiver:
+        dispatcher, events = dispatcher_for(store, tmp_path)  # backoff base 0.05 s: Retry-After wins
+        job = await final_job(store, receiver.url())
+        events.emit(JobEvent(EventType.COMPLETED, job))
+        recorded = await eventually_recorded(store, job.job_id, attempts=3)
+        await dispatcher.aclose()
+    times = [r.at for r in receiver.received]
+    assert len(times) == 3 and all(later - earlier >= 1.0 for earlier, later in zip(times, times[1:])), times
+    assert recorded.webhook_last_result == "job.completed attempt 3: 200 OK"
+
+
+def test_retry_after_values():
+    now = 1_700_000_000.0
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:40 GMT", now=now) == 20.0
+    assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now=now) == 0.0  # in the past: at once
+    assert [parse_retry_after(v) for v in (None, "", "soon", "-5", "1.5")] == [None] * 5
+
+
 async def test_a_slow_receiver_times_out_and_is_retried(store, tmp_path):
     with Receiver(Reply(200, delay_s=1.5)) as receiver:
         dispatcher, events = dispatcher_for(store, tmp_path, WEBHOOK_TIMEOUT_S=0.5)
@@ -545,7 +568,7 @@ async def test_shutdown_waits_a_bounded_time_and_notes_what_was_abandoned(store,
     assert took < 3, f"aclose took {took:.1f} s"
     recorded = await store.get(job.job_id)
     assert recorded.webhook_attempts == 1 and len(receiver.received) == 1
-    assert "503 Service Unavailable, retrying in 30 s" in recorded.webhook_last_result
+    assert re.search(r"503 Service Unavailable, retrying in 3[0-3](\.\d+)? s", recorded.webhook_last_result)  # 30 s + jitter
     assert recorded.webhook_last_result.endswith("abandoned: the process delivering it shut down")
 
 

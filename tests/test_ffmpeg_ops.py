@@ -43,8 +43,21 @@ from probe import media_info_from_ffprobe
 from schema import Method
 from settings import Settings
 from tests import media
+from tests.servers.process import server_unavailable
 
 NO_FFPROBE = Settings(_env_file=None, FFPROBE_BINARY=None)
+REFUSED = "not an accepted media file"  # what the input whitelist makes of playlists and reference files
+
+
+@pytest.fixture(params=["pyav", "ffprobe"])
+def prober(request: pytest.FixtureRequest) -> Settings:
+    """Settings that probe with PyAV, or with a real ffprobe: both paths must accept and refuse alike."""
+    if request.param == "pyav":
+        return NO_FFPROBE
+    binary = media.ffprobe()
+    if binary is None:
+        server_unavailable("ffprobe", "not on PATH and not in .deps/ffprobe (run scripts/setup.sh --test)")
+    return Settings(_env_file=None, FFPROBE_BINARY=binary)
 VIDEO_METHODS = [Method.COMPRESS, Method.RESIZE, Method.CONVERT_FORMAT, Method.BLACK_AND_WHITE]
 
 
@@ -322,8 +335,8 @@ def test_failed_error_message() -> None:
 # --- probing ------------------------------------------------------------------------------------------------
 
 
-async def test_probe_a_good_clip(clips: dict[str, Path]) -> None:
-    info = await probe(clips["av"], NO_FFPROBE)
+async def test_probe_a_good_clip(clips: dict[str, Path], prober: Settings) -> None:
+    info = await probe(clips["av"], prober)
     assert "mp4" in info.format_name.split(",")
     assert info.duration == pytest.approx(2.0, abs=0.05)
     assert (info.video.codec, info.video.width, info.video.height) == ("h264", 320, 240)
@@ -333,27 +346,27 @@ async def test_probe_a_good_clip(clips: dict[str, Path]) -> None:
     check_safe_input(info)
 
 
-async def test_probe_single_kind_sources(clips: dict[str, Path]) -> None:
-    video_only = await probe(clips["video_only"], NO_FFPROBE)
+async def test_probe_single_kind_sources(clips: dict[str, Path], prober: Settings) -> None:
+    video_only = await probe(clips["video_only"], prober)
     assert video_only.audio is None and video_only.video is not None and video_only.stream_count == 1
-    audio = await probe(clips["audio_only"], NO_FFPROBE)
+    audio = await probe(clips["audio_only"], prober)
     assert audio.video is None and audio.audio.codec == "aac" and audio.duration == pytest.approx(2.0, abs=0.1)
 
 
 @pytest.mark.parametrize("kind", ["zero", "text", "truncated"])
-async def test_probe_unreadable_files(clips: dict[str, Path], kind: str) -> None:
+async def test_probe_unreadable_files(clips: dict[str, Path], kind: str, prober: Settings) -> None:
     with pytest.raises(ProbeError, match=r"^the source is not a readable media file \(Invalid data found"):
-        await probe(clips[kind], NO_FFPROBE)
+        await probe(clips[kind], prober)
 
 
-async def test_probe_missing_directory_and_fifo(tmp_path: Path) -> None:
+async def test_probe_missing_directory_and_fifo(tmp_path: Path, prober: Settings) -> None:
     with pytest.raises(ProbeError, match="does not exist"):
-        await probe(tmp_path / "nope.mp4", NO_FFPROBE)
+        await probe(tmp_path / "nope.mp4", prober)
     with pytest.raises(ProbeError, match="not a regular file"):
-        await probe(tmp_path, NO_FFPROBE)
+        await probe(tmp_path, prober)
     os.mkfifo(tmp_path / "fifo.mp4")  # would block a prober forever
     with pytest.raises(ProbeError, match="not a regular file"):
-        await asyncio.wait_for(probe(tmp_path / "fifo.mp4", NO_FFPROBE), 5)
+        await asyncio.wait_for(probe(tmp_path / "fifo.mp4", prober), 5)
 
 
 async def test_misconfigured_ffprobe_is_not_the_sources_fault(clips: dict[str, Path], tmp_path: Path) -> None:
@@ -363,9 +376,11 @@ async def test_misconfigured_ffprobe_is_not_the_sources_fault(clips: dict[str, P
     assert not isinstance(info.value, ProbeError)
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="no ffprobe on PATH (imageio-ffmpeg ships none)")
 async def test_probe_with_ffprobe_matches_pyav(clips: dict[str, Path]) -> None:
-    settings = Settings(_env_file=None, FFPROBE_BINARY=shutil.which("ffprobe"))
+    binary = media.ffprobe()
+    if binary is None:
+        server_unavailable("ffprobe", "not on PATH and not in .deps/ffprobe (run scripts/setup.sh --test)")
+    settings = Settings(_env_file=None, FFPROBE_BINARY=binary)
     assert await probe(clips["av"], settings) == await probe(clips["av"], NO_FFPROBE)
     with pytest.raises(ProbeError, match="not a readable media file"):
         await probe(clips["zero"], settings)
@@ -421,7 +436,9 @@ async def _run(ff: str, method: Method, source: Path, tmp_path: Path, fmt: str =
     return result, output
 
 
-async def test_hls_playlist_cannot_reach_the_network(ff: str, clips: dict[str, Path], tmp_path: Path) -> None:
+async def test_hls_playlist_cannot_reach_the_network(
+    ff: str, clips: dict[str, Path], tmp_path: Path, prober: Settings
+) -> None:
     connections = 0
 
     async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -433,8 +450,8 @@ async def test_hls_playlist_cannot_reach_the_network(ff: str, clips: dict[str, P
     port = server.sockets[0].getsockname()[1]
     async with server:
         playlist = media.hls_playlist_pointing_at(tmp_path, f"http://127.0.0.1:{port}/x.ts")
-        with pytest.raises(ProbeError, match="not an accepted media file"):
-            await probe(playlist, NO_FFPROBE)
+        with pytest.raises(ProbeError, match=REFUSED):
+            await probe(playlist, prober)
         result, output = await _run(ff, Method.COMPRESS, playlist, tmp_path)
         assert result.returncode != 0 and not output.exists()
         assert "Format not on whitelist" in summarize_stderr(result.log)
@@ -447,12 +464,14 @@ async def test_hls_playlist_cannot_reach_the_network(ff: str, clips: dict[str, P
 
 
 @pytest.mark.parametrize("form", ["file:{abs}", "{abs}", "../elsewhere/secret.ts", "concat:{abs}|{abs}"])
-async def test_hls_playlist_cannot_read_local_files(ff: str, clips: dict[str, Path], form: str) -> None:
+async def test_hls_playlist_cannot_read_local_files(
+    ff: str, clips: dict[str, Path], form: str, prober: Settings
+) -> None:
     job_dir = clips["secret"].parent.parent / f"job-{uuid.uuid4().hex[:6]}"
     job_dir.mkdir()
     playlist = media.hls_playlist_pointing_at(job_dir, form.format(abs=clips["secret"]))
-    with pytest.raises(ProbeError):
-        await probe(playlist, NO_FFPROBE)
+    with pytest.raises(ProbeError, match=REFUSED):  # refused by the whitelist, not by luck
+        await probe(playlist, prober)
     result, output = await _run(ff, Method.COMPRESS, playlist, job_dir)
     assert result.returncode != 0 and not output.exists()
     assert "Format not on whitelist" in result.log and "secret.ts" not in result.log
@@ -461,11 +480,13 @@ async def test_hls_playlist_cannot_read_local_files(ff: str, clips: dict[str, Pa
         assert result.returncode == 0 and (await probe(output, NO_FFPROBE)).duration == pytest.approx(1.0, abs=0.1)
 
 
-async def test_ffconcat_script_named_mp4_is_refused(ff: str, clips: dict[str, Path], tmp_path: Path) -> None:
+async def test_ffconcat_script_named_mp4_is_refused(
+    ff: str, clips: dict[str, Path], tmp_path: Path, prober: Settings
+) -> None:
     shutil.copy(clips["secret"], tmp_path / "neighbour.ts")  # relative names pass ffconcat's own "safe" mode
     script = media.ffconcat_pointing_at(tmp_path, "neighbour.ts")
-    with pytest.raises(ProbeError):
-        await probe(script, NO_FFPROBE)
+    with pytest.raises(ProbeError, match=REFUSED):
+        await probe(script, prober)
     result, output = await _run(ff, Method.COMPRESS, script, tmp_path)
     assert result.returncode != 0 and not output.exists() and "Format not on whitelist" in result.log
 

@@ -2,8 +2,9 @@
 
 The stream follows the job record, not an in-process signal: the job may be processed by a worker in
 another process or on another machine, and the record (whatever store holds it) is the one place that
-always knows. The API reads it every SSE_POLL_INTERVAL_S and sends an event whenever `version` moved,
-so every status change and every progress write reaches the client in order.
+always knows. A `JobWatch` in each API process reads a watched job every SSE_POLL_INTERVAL_S — once
+for all the clients watching that job, so a hundred open dashboards cost one store read per interval,
+not a hundred — and every client gets an event whenever `version` moved, in order.
 
 Wire format (one event per change; the first is the current state):
 
@@ -21,11 +22,16 @@ version is then not sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from db import JobStore
+from logs import get_logger
 from schema import Job, JobStatusResponse
+
+log = get_logger("api")
 
 HEADERS = {
     "Cache-Control": "no-cache",
@@ -38,11 +44,82 @@ def format_event(job: Job) -> str:
     return f"id: {job.version}\nevent: job\ndata: {data}\n\n"
 
 
+@dataclass
+class WatchedJob:
+    """The latest read of one job, shared by every client following it."""
+
+    job_id: str
+    job: Job | None = None
+    loaded: bool = False  # the first read is done (job None then means: not in the store)
+    error: BaseException | None = None  # the store failed: followers end their streams
+    subscribers: int = 0
+    poller: asyncio.Task | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def publish(self, job: Job | None = None, error: BaseException | None = None) -> None:
+        self.job, self.error, self.loaded = job, error, True
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # wakes everyone waiting on the previous generation
+
+    async def wait_for_change(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+
+class JobWatch:
+    """One store poller per watched job in this process, started by the first follower and stopped
+    when the last one leaves."""
+
+    def __init__(self, store: JobStore, poll_interval_s: float) -> None:
+        self._store = store
+        self._interval = poll_interval_s
+        self._watched: dict[str, WatchedJob] = {}
+
+    @property
+    def watched_jobs(self) -> int:
+        return len(self._watched)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, job_id: str) -> AsyncIterator[WatchedJob]:
+        watched = self._watched.get(job_id)
+        if watched is None:
+            watched = self._watched[job_id] = WatchedJob(job_id)
+            watched.poller = asyncio.create_task(self._poll(watched))
+        watched.subscribers += 1
+        try:
+            yield watched
+        finally:
+            watched.subscribers -= 1
+            if watched.subscribers == 0:
+                del self._watched[job_id]
+                watched.poller.cancel()
+
+    async def _poll(self, watched: WatchedJob) -> None:
+        last_version: int | None = None
+        while True:
+            try:
+                job = await self._store.get(watched.job_id)
+            except Exception as exc:  # followers end their streams; a reconnect starts afresh
+                log.warning("sse.store_error", job_id=watched.job_id, error=str(exc))
+                watched.publish(error=exc)
+                return
+            version = job.version if job is not None else None
+            if not watched.loaded or version != last_version:
+                watched.publish(job)
+                last_version = version
+            if job is None or job.status.is_final:
+                return  # nothing more will change
+            await asyncio.sleep(self._interval)
+
+    async def close(self) -> None:
+        for watched in list(self._watched.values()):
+            watched.poller.cancel()
+
+
 async def job_events(
-    store: JobStore,
+    watch: JobWatch,
     job_id: str,
     *,
-    poll_interval_s: float,
     keepalive_s: float,
     max_stream_s: float,
     last_event_id: str | None = None,
@@ -50,19 +127,24 @@ async def job_events(
     """Yield SSE frames for `job_id` until it reaches a final status (or the stream's time is up)."""
     sent_version = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     started = last_write = time.monotonic()
-    while True:
-        job = await store.get(job_id)
-        now = time.monotonic()
-        if job is None:  # removed from the store while watched: nothing more will come
-            return
-        if job.version != sent_version:
-            yield format_event(job)
-            sent_version, last_write = job.version, now
-        if job.status.is_final:  # also when a reconnecting client already has the final event
-            return
-        if now - last_write >= keepalive_s:
-            yield ": keep-alive\n\n"
-            last_write = now
-        if now - started >= max_stream_s:
-            return
-        await asyncio.sleep(poll_interval_s)
+    async with watch.follow(job_id) as watched:
+        while True:
+            if watched.loaded:
+                if watched.error is not None:
+                    raise watched.error
+                job = watched.job
+                if job is None:  # removed from the store while watched: nothing more will come
+                    return
+                if job.version != sent_version:
+                    yield format_event(job)
+                    sent_version, last_write = job.version, time.monotonic()
+                if job.status.is_final:  # also when a reconnecting client already has the final event
+                    return
+            now = time.monotonic()
+            if now - last_write >= keepalive_s:
+                yield ": keep-alive\n\n"
+                last_write = now
+            if now - started >= max_stream_s:
+                return
+            wake_in = min(keepalive_s - (now - last_write), max_stream_s - (now - started))
+            await watched.wait_for_change(max(wake_in, 0.01))

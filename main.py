@@ -36,7 +36,7 @@ from db import JobExistsError, open_store
 from events import JobEvents
 from ffmpeg_ops import InvalidFormatError, allowed_formats, default_format, resolve_output_format
 from jobqueue import QueueError, open_queue
-from job_stream import HEADERS as SSE_HEADERS, job_events
+from job_stream import HEADERS as SSE_HEADERS, JobWatch, job_events
 from logs import configure_logging, get_logger
 from metrics import Metrics, instrument_app
 from request_ids import RequestIdMiddleware, bind_job_id
@@ -94,6 +94,9 @@ async def _backends(app: FastAPI, settings: Settings, api_workers: int) -> Async
         for backend in (store, storage, queue):
             await backend.ping()
         app.state.store, app.state.storage, app.state.queue = store, storage, queue
+        # One store poller per job followed over SSE, shared by all its followers.
+        app.state.job_watch = JobWatch(store, settings.SSE_POLL_INTERVAL_S)
+        stack.push_async_callback(app.state.job_watch.close)
         events: JobEvents = app.state.events
         # Delivers this process's job events (cancels through the API, in-process workers' results);
         # closed after the workers stopped and before the store closes, so final events still go out.
@@ -335,13 +338,12 @@ def register_routes(app: FastAPI) -> None:
     )
     async def job_events_stream(
         job: JobDep,
-        store: StoreDep,
+        request: Request,
         settings: SettingsDep,
         last_event_id: Annotated[str | None, Header(max_length=32)] = None,
     ) -> StreamingResponse:
         frames = job_events(
-            store, job.job_id,
-            poll_interval_s=settings.SSE_POLL_INTERVAL_S,
+            request.app.state.job_watch, job.job_id,
             keepalive_s=settings.SSE_KEEPALIVE_S,
             max_stream_s=settings.SSE_MAX_STREAM_S,
             last_event_id=last_event_id,

@@ -104,3 +104,45 @@ async def test_unknown_job_is_404_and_stream_has_an_upper_bound(tmp_path, clip):
             frames = await read_stream(client, f"/jobs/{job_id}/events")
             assert time.monotonic() - started < 5, "a stream ends after SSE_MAX_STREAM_S; clients reconnect"
             assert [(k, p["status"]) for k, p in frames if k == "job"] == [("job", "queued")]
+
+
+class CountingStore:
+    """The real SQLite store, counting `get` calls (instrumentation, not a stand-in)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.gets = store, 0
+
+    async def get(self, job_id: str):
+        self.gets += 1
+        return await self.store.get(job_id)
+
+
+async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
+    import lifecycle
+    from backends.sqlite_store import SqliteJobStore
+    from job_stream import JobWatch, job_events
+    from schema import Job, Method
+
+    store = await SqliteJobStore.open(tmp_path / "jobs.db")
+    try:
+        job = Job(method_name=Method.COMPRESS, source="a.mp4", output_format="mp4")
+        await store.create(job)
+        counting = CountingStore(store)
+        watch = JobWatch(counting, poll_interval_s=0.1)
+
+        async def follow() -> list[str]:
+            return [frame async for frame in job_events(watch, job.job_id, keepalive_s=60, max_stream_s=30)]
+
+        followers = [asyncio.create_task(follow()) for _ in range(20)]
+        await asyncio.sleep(1.0)
+        assert watch.watched_jobs == 1
+        assert counting.gets <= 15, f"one poller for 20 followers: {counting.gets} reads in 1 s at 0.1 s"
+        await lifecycle.cancel(store, job.job_id)
+        streams = await asyncio.wait_for(asyncio.gather(*followers), 5)
+    finally:
+        await store.close()
+
+    assert watch.watched_jobs == 0, "the poller stops with its last follower"
+    for frames in streams:
+        assert [f.split("\n")[0] for f in frames] == ["id: 0", "id: 1"]
+        assert '"status":"canceled"' in frames[-1]

@@ -88,6 +88,10 @@ class JobStore(Protocol):
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         """Processing jobs whose lease_expires_at is before `now`."""
 
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Jobs whose webhook_due_at is at or before `now`, earliest first (the webhook outbox; only
+        final jobs carry it, see webhook_outbox.py). Served by an index holding pending jobs only."""
+
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the backend answers."""
 

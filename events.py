@@ -7,14 +7,20 @@ is scheduled as a task by the listener itself.
 
 Events are process-local: the process that made the change tells its listeners. A job canceled through
 the API is announced by the API process; a job completed by `python worker.py` by that worker.
+
+The bus also carries one piece of knowledge the other way: whether (and how) a final event must be
+kept in the job's webhook outbox. The webhook dispatcher, which knows the settings, registers
+`keep_outbox`; lifecycle asks `outbox_entry` and writes the entry in the same update that makes the
+job final, so lifecycle never reads settings and a crash right after the change cannot lose the event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from logs import get_logger
 from schema import Job, JobStatus, utcnow
@@ -64,6 +70,8 @@ class JobEvent:
 
 
 Listener = Callable[[JobEvent], None]
+# The job fields to write with a final transition so its event is delivered durably ({} = none wanted).
+OutboxEntry = Callable[[Job, EventType], Mapping[str, Any]]
 
 
 class JobEvents:
@@ -71,9 +79,18 @@ class JobEvents:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._outbox_entry: OutboxEntry | None = None
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def keep_outbox(self, entry_for: OutboxEntry) -> None:
+        """Final events get an outbox entry made by `entry_for(job, event_type)` (the webhook dispatcher)."""
+        self._outbox_entry = entry_for
+
+    def outbox_entry(self, job: Job, event_type: EventType) -> dict[str, Any]:
+        """The outbox fields to write with `job`'s move to a final status; {} when nobody delivers it."""
+        return dict(self._outbox_entry(job, event_type)) if self._outbox_entry is not None else {}
 
     def emit(self, event: JobEvent) -> None:
         for listener in self._listeners:

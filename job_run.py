@@ -133,7 +133,7 @@ class JobRunner:
             return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
-            await lifecycle.fail(self.store, job.job_id, self.worker_id, str(exc), run.job.log_path,
+            await lifecycle.fail(self.store, job, self.worker_id, str(exc), run.job.log_path,
                                  events=self.events, reason=failure_class(exc))
             log.warning("job.failed", error=str(exc))
             return
@@ -144,7 +144,7 @@ class JobRunner:
                                     reason=f"attempt {job.attempts} failed: {reason}", events=self.events)
             await self.queue.publish(job.job_id)
             return
-        finished = await lifecycle.complete(self.store, job.job_id, self.worker_id, output_path, log_path,
+        finished = await lifecycle.complete(self.store, job, self.worker_id, output_path, log_path,
                                             events=self.events, speed=run.encode_speed)
         if finished is None:
             log.warning("job.lease_lost_before_completion")
@@ -162,7 +162,7 @@ class JobRunner:
             log.info("job.released", reason=run.abort_reason)
             return
         await self._store_log_quietly(run)
-        await lifecycle.fail(self.store, job.job_id, self.worker_id, run.abort_reason, run.job.log_path,
+        await lifecycle.fail(self.store, job, self.worker_id, run.abort_reason, run.job.log_path,
                              events=self.events, reason=run.abort_class)
         log.warning("job.failed", error=run.abort_reason)
 

@@ -8,6 +8,11 @@
 `TRANSITIONS` is the one table of allowed moves. Each function below names the statuses it moves
 from; the store applies the change only if the record is still in one of them (and, for worker
 moves, still held by that worker), so a slow or zombie worker can never overwrite a newer state.
+
+Every move to a final status (`_finish`) also writes the job's webhook outbox entry, when the event
+bus says one is wanted (see events.JobEvents.outbox_entry), in the same conditional update: the final
+event's delivery is then as durable as the status itself. The final-transition functions take the
+caller's Job snapshot for that (its callback_url never changes); `retry` clears the outbox.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from db import Expect, JobStore
 from events import EVENT_FOR_STATUS, EventType, FailureReason, JobEvent, JobEvents
-from schema import Job, JobStatus, Phase, utcnow
+from schema import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
 
 S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -38,6 +43,8 @@ _RUN_RESET = {
     "eta_seconds": None,
     "speed": None,
 }
+# A retried job's old final event is obsolete (its new run will have its own): nothing left to deliver.
+_NO_PENDING_WEBHOOK = dict.fromkeys(WEBHOOK_OUTBOX_FIELDS)
 
 
 def _check_allowed(sources: Iterable[JobStatus], target: JobStatus) -> frozenset[JobStatus]:
@@ -73,6 +80,21 @@ async def _move(
     return moved
 
 
+async def _finish(
+    store: JobStore,
+    job: Job,
+    sources: Iterable[JobStatus],
+    target: JobStatus,
+    changes: Mapping[str, Any],
+    *,
+    events: JobEvents | None = None,
+    **move_options: Any,
+) -> Job | None:
+    """A move to a final status, with the webhook outbox entry for its event in the same update."""
+    outbox = events.outbox_entry(job, EVENT_FOR_STATUS[target]) if events is not None else {}
+    return await _move(store, job.job_id, sources, target, {**changes, **outbox}, events=events, **move_options)
+
+
 def lease_until(lease_seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=lease_seconds)
 
@@ -86,9 +108,9 @@ async def claim(
     if job is None or job.status is not S.QUEUED:
         return None
     if job.attempts >= max_attempts:
-        await _move(
+        await _finish(
             store,
-            job_id,
+            job,
             [S.QUEUED],
             S.FAILED,
             {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": _gave_up(job)},
@@ -125,10 +147,11 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
 
 
 async def complete(
-    store: JobStore, job_id: str, worker_id: str, output_path: str, log_path: str,
+    store: JobStore, job: Job, worker_id: str, output_path: str, log_path: str,
     events: JobEvents | None = None, speed: float | None = None,
 ) -> Job | None:
-    """`speed`: ffmpeg's final encode speed, told to listeners (the record's live speed is cleared)."""
+    """`job`: the caller's snapshot. `speed`: ffmpeg's final encode speed, told to listeners (the
+    record's live speed is cleared)."""
     changes = {
         **_RUN_RESET,
         "worker_id": worker_id,
@@ -139,12 +162,12 @@ async def complete(
         "log_path": log_path,
         "error": None,
     }
-    return await _move(store, job_id, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events,
-                       speed=speed)
+    return await _finish(store, job, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events,
+                         speed=speed)
 
 
 async def fail(
-    store: JobStore, job_id: str, worker_id: str, error: str, log_path: str | None = None,
+    store: JobStore, job: Job, worker_id: str, error: str, log_path: str | None = None,
     events: JobEvents | None = None, reason: FailureReason = FailureReason.OTHER,
 ) -> Job | None:
     changes = {
@@ -155,13 +178,14 @@ async def fail(
         "error": error,
         "log_path": log_path,
     }
-    return await _move(store, job_id, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id, events=events, reason=reason)
+    return await _finish(store, job, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id, events=events,
+                         reason=reason)
 
 
-async def fail_queued(store: JobStore, job_id: str, error: str, events: JobEvents | None = None) -> Job | None:
+async def fail_queued(store: JobStore, job: Job, error: str, events: JobEvents | None = None) -> Job | None:
     """A job that never reached a worker (e.g. the queue refused it)."""
     changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": error}
-    return await _move(store, job_id, [S.QUEUED], S.FAILED, changes, events=events, reason=FailureReason.NOT_QUEUED)
+    return await _finish(store, job, [S.QUEUED], S.FAILED, changes, events=events, reason=FailureReason.NOT_QUEUED)
 
 
 async def release(
@@ -173,15 +197,16 @@ async def release(
                        events=events, event=EventType.REQUEUED)
 
 
-async def cancel(store: JobStore, job_id: str, events: JobEvents | None = None) -> Job | None:
+async def cancel(store: JobStore, job: Job, events: JobEvents | None = None) -> Job | None:
     """Cancel a queued or running job; a running worker notices at its next lease renewal."""
     changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": utcnow(), "error": "canceled by request"}
-    return await _move(store, job_id, [S.QUEUED, S.PROCESSING], S.CANCELED, changes, events=events)
+    return await _finish(store, job, [S.QUEUED, S.PROCESSING], S.CANCELED, changes, events=events)
 
 
 async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -> Job | None:
-    """Run a failed or canceled job again, with a fresh attempt budget."""
-    changes = {**_RUN_RESET, "attempts": 0, "completed_at": None, "error": None, "output_path": None, "log_path": None}
+    """Run a failed or canceled job again, with a fresh attempt budget (and no final event pending)."""
+    changes = {**_RUN_RESET, **_NO_PENDING_WEBHOOK, "attempts": 0, "completed_at": None, "error": None,
+               "output_path": None, "log_path": None}
     return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes, events=events, event=EventType.RETRIED)
 
 
@@ -200,8 +225,8 @@ async def requeue_expired(
                 "completed_at": now,
                 "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
             }
-            await _move(store, job.job_id, [S.PROCESSING], S.FAILED, changes, version=job.version,
-                        events=events, reason=FailureReason.GAVE_UP)
+            await _finish(store, job, [S.PROCESSING], S.FAILED, changes, version=job.version,
+                          events=events, reason=FailureReason.GAVE_UP)
             continue
         # Conditional on the version read: if the worker renewed meanwhile, this does nothing.
         moved = await _move(

@@ -101,7 +101,7 @@ async def _backends(app: FastAPI, settings: Settings, api_workers: int) -> Async
         # Delivers this process's job events (cancels through the API, in-process workers' results);
         # closed after the workers stopped and before the store closes, so final events still go out.
         webhooks = WebhookDispatcher(settings, store)
-        events.subscribe(webhooks.on_event)
+        webhooks.attach(events)  # listens on the bus, keeps the outbox of final events and sweeps it
         stack.push_async_callback(webhooks.aclose)
 
         stop = asyncio.Event()
@@ -258,7 +258,7 @@ def register_routes(app: FastAPI) -> None:
         try:
             await queue.publish(job.job_id)  # after the write is durable, never before
         except QueueError as exc:
-            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}", events=events)
+            await lifecycle.fail_queued(store, job, f"could not be queued: {exc}", events=events)
             raise HTTPException(503, detail=f"the job could not be queued ({exc}); it was marked failed, try again") from exc
         log.info("job.queued", job_id=job.job_id, method=job.method_name.value)
         return ProcessResponse(job_id=job.job_id, status=JobStatus.QUEUED)
@@ -360,7 +360,7 @@ def register_routes(app: FastAPI) -> None:
     @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
               responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
     async def cancel(job: JobDep, store: StoreDep, events: EventsDep) -> JobStatusResponse:
-        canceled = await lifecycle.cancel(store, job.job_id, events=events)
+        canceled = await lifecycle.cancel(store, job, events=events)
         if canceled is None:
             current = await store.get(job.job_id)
             raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
@@ -378,7 +378,7 @@ def register_routes(app: FastAPI) -> None:
         try:
             await queue.publish(job.job_id)
         except QueueError as exc:
-            await lifecycle.fail_queued(store, job.job_id, f"could not be queued: {exc}", events=events)
+            await lifecycle.fail_queued(store, job, f"could not be queued: {exc}", events=events)
             raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
         log.info("job.retried", job_id=job.job_id)
         return JobStatusResponse.from_job(queued)

@@ -44,6 +44,8 @@ class JobStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+# The Job fields of the webhook outbox; all None means no final event is waiting for delivery.
+WEBHOOK_OUTBOX_FIELDS = ("webhook_event", "webhook_event_id", "webhook_due_at")
 
 
 class Method(StrEnum):
@@ -105,6 +107,12 @@ class Job(BaseModel):
     callback_progress: bool = False
     webhook_attempts: int = 0
     webhook_last_result: str | None = None
+    # The webhook outbox: the final event still to be delivered (set in the same update that made the
+    # job final; see webhook_outbox.py). `webhook_event_id` is the MediaFlow-Event-Id of every attempt
+    # of it; `webhook_due_at` is when any process may next attempt it. All None: nothing pending.
+    webhook_event: str | None = None
+    webhook_event_id: str | None = None
+    webhook_due_at: Timestamp | None = None
 
     def to_document(self) -> dict[str, Any]:
         """A JSON-compatible dict (timestamps as fixed-width strings, enums as values)."""

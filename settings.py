@@ -103,15 +103,20 @@ class Settings(BaseSettings):
     # unsigned and a warning is logged — receivers then cannot tell MediaFlow from anyone else.
     WEBHOOK_SECRET: SecretStr | None = None
     # A failed delivery is retried with exponential backoff (BASE, 2×BASE, 4×BASE, … at most 5 min
-    # apart) for this long after the first attempt; each attempt may take WEBHOOK_TIMEOUT_S.
+    # apart) for this long after the job finished (whichever process carries on); each attempt may
+    # take WEBHOOK_TIMEOUT_S.
     WEBHOOK_RETRY_FOR_S: float = Field(default=3600, ge=0)
     WEBHOOK_TIMEOUT_S: float = Field(default=10, gt=0)
     WEBHOOK_BACKOFF_BASE_S: float = Field(default=1.0, gt=0)
     # Job callback_urls that resolve to loopback/private/link-local/... addresses are refused (SSRF);
     # true allows them (a trusted, internal deployment, or tests).
     WEBHOOK_ALLOW_PRIVATE: bool = False
-    # On shutdown, deliveries still in flight get this long to finish; the rest are abandoned (logged).
+    # On shutdown, deliveries still in flight get this long to finish; the rest are left in the job's
+    # outbox (final events) for another process to resume, or abandoned (progress milestones).
     WEBHOOK_SHUTDOWN_GRACE_S: float = Field(default=5, ge=0)
+    # Every API and worker process looks this often for final events whose delivery is due and that no
+    # live process is handling (its process crashed or stopped): webhook_outbox.py.
+    WEBHOOK_SWEEP_INTERVAL_S: float = Field(default=5, gt=0)
 
     # --- Metrics (metrics.py) ------------------------------------------------------------------------
     # The API serves GET /metrics (Prometheus text format) on its own port, without an API key.

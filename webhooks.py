@@ -3,8 +3,9 @@
 A `WebhookDispatcher` listens on the process's `JobEvents` bus and delivers `job.completed`,
 `job.failed`, `job.canceled` (and `job.progress` milestones for jobs submitted with
 `callback_progress`). Each event becomes one delivery per target, retried with exponential backoff
-for `WEBHOOK_RETRY_FOR_S`; deliveries of one job to one target go out in event order. How each
-attempt went is written on the job (`webhook_attempts`, `webhook_last_result`).
+for `WEBHOOK_RETRY_FOR_S` (the policy: webhook_retries.py); deliveries of one job to one target go
+out in event order. How each attempt went is written on the job (`webhook_attempts`,
+`webhook_last_result`).
 
 Wire format (documented in README "Webhooks"):
 
@@ -21,14 +22,16 @@ and again before every attempt, and the request is then sent to the very address
 (see `WebhookDispatcher._post`), so a DNS answer that changes in between (DNS rebinding) cannot
 redirect a delivery to an internal host.
 
-Delivery is process-local and in memory: the process that saw the event delivers it. A delivery still
-waiting for its next retry when its process stops is abandoned (logged, and noted on the job).
+The process that saw an event delivers it at once. Final events are also kept in the job's outbox
+(webhook_outbox.py), written with the final transition: while this process retries it keeps the
+entry's due time ahead of its next attempt, and clears the entry when done; should it die or stop,
+another process's sweeper resumes the event with the same event id (at least once). Progress
+milestones are best effort: in memory only, abandoned when their process stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import hmac
 import json
@@ -37,26 +40,26 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from datetime import datetime, timedelta
 
 import httpx
 
 from callback_urls import CallbackUrlError, IPAddress, UnresolvableHostError, check_callback_url
 from db import Expect, JobStore
-from events import EventType, JobEvent
+from events import EventType, JobEvent, JobEvents
 from logs import get_logger
-from schema import Job, JobStatus, JobStatusResponse, format_timestamp
+from schema import Job, JobStatus, JobStatusResponse, format_timestamp, utcnow
 from settings import Settings
+import webhook_outbox as outbox
+from webhook_retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
 
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_S = 300  # how old a timestamp a receiver should accept (replay window)
-MAX_BACKOFF_S = 300  # retries are never further apart than this
 FINAL_EVENTS = frozenset({EventType.COMPLETED, EventType.FAILED, EventType.CANCELED})
 # Delivery results are written only on jobs in these statuses (see WebhookDispatcher._record).
 RECORDABLE_STATUSES = frozenset(JobStatus) - {JobStatus.QUEUED}
-RETRYABLE_4XX = frozenset({408, 429})  # request timeout, too many requests: the receiver asks us to come back
 
 
 # --- signing ---------------------------------------------------------------------------------------
@@ -111,67 +114,16 @@ class Delivery:
     job_id: str
     target: Target
     body: bytes
-    retry_until: float  # time.monotonic() deadline for starting another attempt
+    retry_until: datetime  # attempts start until then (wall clock: another process may carry on)
+    outboxed: bool = False  # a final event kept in the job's outbox (see webhook_outbox.py)
+    resumed: bool = False  # taken from the outbox by the sweeper, after its first process went away
     attempt: int = 0
+    next_attempt_at: datetime | None = None  # while waiting between retries
     last_result: str = "not attempted yet"
 
     @property
     def lane(self) -> tuple[str, str]:
         return self.job_id, self.target.url
-
-
-class Verdict(Enum):
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    GIVE_UP = "give up"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    verdict: Verdict
-    description: str  # "200 OK", "connection refused", ...
-    retry_after_s: float | None = None  # the receiver's Retry-After, when it sent one
-
-
-def outcome_of_status(status_code: int, reason_phrase: str, retry_after: str | None = None) -> Outcome:
-    """2xx delivered; 408/429 and 5xx retried (no sooner than a Retry-After asks); other 4xx and 3xx
-    (never followed) given up."""
-    description = f"{status_code} {reason_phrase}".strip()
-    if 200 <= status_code < 300:
-        return Outcome(Verdict.DELIVERED, description)
-    if status_code in RETRYABLE_4XX or status_code >= 500:
-        return Outcome(Verdict.RETRY, description, parse_retry_after(retry_after))
-    if 300 <= status_code < 400:
-        return Outcome(Verdict.GIVE_UP, f"{description} (redirects are not followed; use the final URL)")
-    return Outcome(Verdict.GIVE_UP, f"{description} (the receiver refused it)")
-
-
-def describe_transport_error(exc: Exception, timeout: float) -> str:
-    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)):
-        return f"no response within {timeout:g} s (WEBHOOK_TIMEOUT_S)"
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        return "connection refused" if "refused" in text else f"could not connect ({exc or type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` header asks to wait: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = (value or "").strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
-
-
-def backoff_delay(attempt: int, base_s: float) -> float:
-    """Wait before attempt `attempt + 1`: base, 2×base, 4×base, … capped at MAX_BACKOFF_S."""
-    return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
 def event_payload(event: JobEvent, event_id: str) -> bytes:
@@ -185,8 +137,9 @@ def event_payload(event: JobEvent, event_id: str) -> bytes:
 
 
 class WebhookDispatcher:
-    """Delivers one process's job events to webhooks. `events.subscribe(dispatcher.on_event)`;
-    `await dispatcher.aclose()` on shutdown, before the store closes."""
+    """Delivers one process's job events to webhooks, and the final events other processes left in
+    the outbox. `dispatcher.attach(events)`; `await dispatcher.aclose()` on shutdown, before the
+    store closes."""
 
     def __init__(
         self,
@@ -212,29 +165,64 @@ class WebhookDispatcher:
         )
         self._tasks: dict[asyncio.Task, Delivery] = {}
         self._lanes: dict[tuple[str, str], asyncio.Task] = {}  # the newest delivery per (job, target)
+        # Outboxed events being delivered here -> their targets not done yet (the entry is cleared
+        # when the last one is done; the sweeper leaves these events alone).
+        self._outboxed_targets: dict[str, set[str]] = {}
+        self.sweeper = outbox.OutboxSweeper(settings, store, self)
         self._closing = False
         self._warned_unsigned = False
         if settings.WEBHOOK_URL and self._secret is None:
             log.warning("webhook.unsigned", reason="WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries "
                         "are unsigned and receivers cannot verify they come from MediaFlow; set WEBHOOK_SECRET")
 
-    # --- from the event bus ------------------------------------------------------------------------
+    # --- from the event bus and the outbox ---------------------------------------------------------
+
+    def attach(self, events: JobEvents) -> None:
+        """Listen on `events`, have lifecycle keep an outbox entry for every final event with a
+        target, and sweep the outbox for events other processes left behind. In the running loop."""
+        events.subscribe(self.on_event)
+        events.keep_outbox(self.outbox_entry)
+        self.sweeper.start()
+
+    def outbox_entry(self, job: Job, event_type: EventType) -> dict:
+        """The outbox fields lifecycle writes with a final transition; {} when nobody is to be told."""
+        if event_type not in FINAL_EVENTS or not self._targets(job):
+            return {}
+        return outbox.new_entry(event_type, outbox.attempt_window_s(self.settings))
 
     def on_event(self, event: JobEvent) -> None:
         """The bus listener: returns at once; the deliveries run as tasks."""
         if not self._wanted(event):
             return
+        job = event.job
+        outboxed = job.webhook_event_id is not None and job.webhook_event == event.type.value
+        if self._closing:
+            reason = "shutting down" + ("; left in the outbox for another process" if outboxed else "")
+            log.warning("webhook.not_sent", job_id=job.job_id, event_type=event.type.value, reason=reason)
+            return
+        self._dispatch(event, job.webhook_event_id if outboxed else str(uuid.uuid4()), outboxed=outboxed)
+
+    def resume(self, job: Job) -> None:
+        """Deliver the final event waiting in `job`'s outbox, just taken by the sweeper."""
+        event = JobEvent(EventType(job.webhook_event), job, at=job.completed_at or utcnow())
+        self._dispatch(event, job.webhook_event_id, outboxed=True, resumed=True)
+
+    def delivering(self, event_id: str) -> bool:
+        return event_id in self._outboxed_targets
+
+    def _dispatch(self, event: JobEvent, event_id: str, *, outboxed: bool, resumed: bool = False) -> None:
         targets = self._targets(event.job)
         if not targets:
+            if resumed:  # WEBHOOK_URL set elsewhere, not here: a process that has it (or the deadline) will see to it
+                log.warning("webhook.no_target", job_id=event.job.job_id, event_id=event_id)
             return
-        if self._closing:
-            log.warning("webhook.not_sent", job_id=event.job.job_id, event_type=event.type.value, reason="shutting down")
-            return
-        event_id = str(uuid.uuid4())
         body = event_payload(event, event_id)
-        retry_until = time.monotonic() + self.settings.WEBHOOK_RETRY_FOR_S
+        retry_until = outbox.retry_deadline(event.job, self.settings)
+        if outboxed:
+            self._outboxed_targets[event_id] = {target.url for target in targets}
         for target in targets:
-            self._schedule(Delivery(event_id, event.type, event.job.job_id, target, body, retry_until))
+            self._schedule(Delivery(event_id, event.type, event.job.job_id, target, body, retry_until,
+                                    outboxed=outboxed, resumed=resumed))
 
     @staticmethod
     def _wanted(event: JobEvent) -> bool:
@@ -261,6 +249,19 @@ class WebhookDispatcher:
         delivery = self._tasks.pop(task, None)
         if delivery is not None and self._lanes.get(delivery.lane) is task:
             del self._lanes[delivery.lane]
+        if delivery is not None and delivery.outboxed:
+            self._target_done(delivery)
+
+    def _target_done(self, delivery: Delivery) -> bool:
+        """Note one target of an outboxed event as done; True if it was the last one in this process."""
+        pending = self._outboxed_targets.get(delivery.event_id)
+        if pending is None:
+            return False
+        pending.discard(delivery.target.url)
+        if pending:
+            return False
+        del self._outboxed_targets[delivery.event_id]
+        return True
 
     # --- one delivery ------------------------------------------------------------------------------
 
@@ -278,14 +279,30 @@ class WebhookDispatcher:
             outcome = await self._attempt(delivery)
             delay, result = self._next_step(delivery, outcome)
             delivery.last_result = result
-            await self._record(delivery, result, count_attempt=True)
+            delivery.next_attempt_at = utcnow() + timedelta(seconds=delay) if delay is not None else None
+            await self._record(delivery, result, count_attempt=True, outbox_update=self._outbox_update(delivery))
             if delay is None:
                 return
             await asyncio.sleep(delay)
+            if delivery.outboxed and not await outbox.still_pending(self.store, delivery.job_id, delivery.event_id):
+                # The job was retried (its old final event is obsolete), or another process took
+                # over the event while this one was stalled and has dealt with it.
+                log.info("webhook.obsolete", job_id=delivery.job_id, event_id=delivery.event_id)
+                return
+
+    def _outbox_update(self, delivery: Delivery) -> outbox.OutboxUpdate | None:
+        """What this attempt changes in the job's outbox, written with its record."""
+        if not delivery.outboxed:
+            return None
+        if delivery.next_attempt_at is not None:  # retrying: no other process takes it until that attempt is over
+            window = timedelta(seconds=outbox.attempt_window_s(self.settings))
+            return outbox.due_no_earlier_than(delivery.next_attempt_at + window)
+        return outbox.cleared if self._target_done(delivery) else None
 
     def _next_step(self, delivery: Delivery, outcome: Outcome) -> tuple[float | None, str]:
         """Whether (and when) to try again, and the line that tells the job's owner what happened."""
-        suffix = "" if delivery.target.label == "callback_url" else f" ({delivery.target.label})"
+        notes = [delivery.target.label] if delivery.target.label != "callback_url" else []
+        suffix = f" ({', '.join(notes + ['resumed'] * delivery.resumed)})" if notes or delivery.resumed else ""
         result = f"{delivery.event_type.value} attempt {delivery.attempt}{suffix}: {outcome.description}"
         if outcome.verdict is not Verdict.RETRY:
             return None, result if outcome.verdict is Verdict.DELIVERED else f"{result}, not retried"
@@ -296,7 +313,7 @@ class WebhookDispatcher:
             delay = min(max(delay, outcome.retry_after_s), MAX_BACKOFF_S)
         # A little jitter, so receivers that failed for many jobs at once are not retried in lockstep.
         delay = round(delay * random.uniform(1.0, 1.1), 2)
-        if time.monotonic() + delay > delivery.retry_until:
+        if utcnow() + timedelta(seconds=delay) > delivery.retry_until:
             retry_for = self.settings.WEBHOOK_RETRY_FOR_S
             return None, f"{result}, gave up after {delivery.attempt} attempts (WEBHOOK_RETRY_FOR_S={retry_for:g} s)"
         return delay, f"{result}, retrying in {delay:g} s"
@@ -371,8 +388,10 @@ class WebhookDispatcher:
 
     # --- bookkeeping on the job --------------------------------------------------------------------
 
-    async def _record(self, delivery: Delivery, result: str, *, count_attempt: bool) -> None:
-        """Write the outcome on the job: webhook_last_result, and webhook_attempts + 1.
+    async def _record(self, delivery: Delivery, result: str, *, count_attempt: bool,
+                      outbox_update: outbox.OutboxUpdate | None = None) -> None:
+        """Write the outcome on the job: webhook_last_result, webhook_attempts + 1, and the change to
+        its outbox entry (only while that entry is still this event: a newer one is never touched).
 
         Conditional on the version read, so two deliveries for one job (possibly in two processes)
         cannot lose an increment; and never on a queued job: a failed job retried meanwhile is
@@ -387,6 +406,8 @@ class WebhookDispatcher:
                 changes = {"webhook_last_result": result[:1000]}
                 if count_attempt:
                     changes["webhook_attempts"] = job.webhook_attempts + 1
+                if outbox_update is not None and outbox.holds(job, delivery.event_id):
+                    changes.update(outbox_update(job))
                 expect = Expect(status=RECORDABLE_STATUSES, version=job.version)
                 if await self.store.update(delivery.job_id, changes, expect):
                     return
@@ -397,8 +418,10 @@ class WebhookDispatcher:
     # --- shutdown ----------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Give deliveries in flight WEBHOOK_SHUTDOWN_GRACE_S to finish, abandon (and log) the rest."""
+        """Stop sweeping; give deliveries in flight WEBHOOK_SHUTDOWN_GRACE_S to finish; hand the final
+        events among the rest back to the outbox (due at their next attempt), abandon the others."""
         self._closing = True
+        await self.sweeper.stop()
         pending = set(self._tasks)
         if pending:
             grace = self.settings.WEBHOOK_SHUTDOWN_GRACE_S
@@ -418,10 +441,15 @@ class WebhookDispatcher:
         log.warning("webhook.abandoned", job_id=delivery.job_id, event_type=delivery.event_type.value,
                     event_id=delivery.event_id, target=delivery.target.label, attempts=delivery.attempt,
                     last_result=delivery.last_result)
-        note = f"{delivery.last_result}; abandoned: the process delivering it shut down"
+        fate = "abandoned: the process delivering it shut down"
+        update = None
+        if delivery.outboxed:  # any process may take it when its next attempt was due
+            fate = "left in the outbox: the process delivering it shut down, another one resumes it"
+            update = outbox.due_no_later_than(delivery.next_attempt_at or utcnow())
+        note = f"{delivery.last_result}; {fate}"
         if delivery.attempt == 0:
-            note = f"{delivery.event_type.value} not sent: the process delivering it shut down"
+            note = f"{delivery.event_type.value} not sent; {fate}"
         try:
-            await asyncio.wait_for(self._record(delivery, note, count_attempt=False), timeout=2)
+            await asyncio.wait_for(self._record(delivery, note, count_attempt=False, outbox_update=update), timeout=2)
         except asyncio.TimeoutError:
             pass

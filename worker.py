@@ -199,7 +199,7 @@ async def run_workers(
         if events is None:
             events = JobEvents()
             webhooks = WebhookDispatcher(settings, store)
-            events.subscribe(webhooks.on_event)
+            webhooks.attach(events)  # listens, keeps the outbox of final events and sweeps it
             stack.push_async_callback(webhooks.aclose)  # after the workers stopped, before the store closes
         workers = []
         for _ in range(count):

@@ -15,6 +15,11 @@ Global secondary indexes (projection ALL, so a listing is one Query without per-
 - `by_status` (status, created_key): listing by status, and expired leases (status = processing,
   filtered on lease_expires_at; processing jobs are few — at most one per running worker).
 - `by_owner` (owner, created_key): an owner's jobs; only items with an owner are in it.
+- `by_webhook_due` (list_pk, webhook_due_at): the webhook outbox, earliest due first. Sparse: only
+  jobs with a final event pending carry webhook_due_at (it is REMOVEd when cleared), so the index
+  holds a handful of items however big the table. Added to a table made before it existed
+  (UpdateTable, then start-up waits until the index is ACTIVE; on AWS that backfill takes minutes
+  for a big table).
 
 Dynamo has no offset: `skip` is honoured by reading and discarding the first `skip` items, so deep
 pages cost reads proportional to skip + limit. Fine for a UI that pages a few screens deep; a cursor
@@ -48,11 +53,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backends.aws import client_kwargs, probe_client_kwargs
 from db import Expect, JobExistsError, StoreUnavailableError, check_changes
+from logs import get_logger
 from schema import Job, JobStatus, format_timestamp, utcnow
 from settings import Settings
 
+log = get_logger("store")
+
 _LIST_PK = "jobs"
-_INDEXES = {"by_created": "list_pk", "by_status": "status", "by_owner": "owner"}  # name -> partition key
+# name -> (partition key, sort key); all string attributes
+_INDEXES = {
+    "by_created": ("list_pk", "created_key"),
+    "by_status": ("status", "created_key"),
+    "by_owner": ("owner", "created_key"),
+    "by_webhook_due": ("list_pk", "webhook_due_at"),
+}
+_ADDED_LATER = frozenset({"by_webhook_due"})  # added to an existing table at start-up if it lacks them
+_INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
 _TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
@@ -86,6 +102,20 @@ def _from_item(item: dict[str, Any]) -> Job:
             value = int(value) if value == value.to_integral_value() else float(value)
         document[name] = value
     return Job.from_document(document)  # absent optional fields default to None
+
+
+def _key(name: str, kind: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": kind}
+
+
+def _index_definition(name: str) -> dict[str, Any]:
+    partition, sort = _INDEXES[name]
+    return {"IndexName": name, "KeySchema": [_key(partition, "HASH"), _key(sort, "RANGE")],
+            "Projection": {"ProjectionType": "ALL"}}
+
+
+def _attribute_definitions(names: Any) -> list[dict[str, str]]:
+    return [{"AttributeName": name, "AttributeType": "S"} for name in sorted(set(names))]
 
 
 def _guard_id(owner: str | None, key: str) -> str:
@@ -132,29 +162,53 @@ class DynamoJobStore:
                 await self._create_table()
             waiter = self._client.get_waiter("table_exists")
             await waiter.wait(TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-            description = (await self._client.describe_table(TableName=self._table))["Table"]
+            present = await self._index_statuses()
+            if missing := sorted(set(_INDEXES) - set(present) - _ADDED_LATER):
+                raise StoreUnavailableError(
+                    f"DynamoDB table {self._table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
+                    "Use another DB_NAME or delete the table."
+                )
+            for name in sorted(_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
+                await self._add_index(name)
+            await self._wait_until_indexes_active()
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
-        present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
-        if missing := sorted(set(_INDEXES) - present):
-            raise StoreUnavailableError(
-                f"DynamoDB table {self._table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
-                "Use another DB_NAME or delete the table."
+
+    async def _index_statuses(self) -> dict[str, str]:
+        description = (await self._client.describe_table(TableName=self._table))["Table"]
+        indexes = description.get("GlobalSecondaryIndexes", [])
+        return {index["IndexName"]: index.get("IndexStatus", "ACTIVE") for index in indexes}
+
+    async def _add_index(self, name: str) -> None:
+        try:
+            await self._client.update_table(
+                TableName=self._table, AttributeDefinitions=_attribute_definitions(_INDEXES[name]),
+                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(name)}],
             )
+        except ClientError as exc:
+            # Another process starting at the same time is adding it (the table is being updated, or
+            # the index exists already): waiting for it below is all that is left to do.
+            message = exc.response.get("Error", {}).get("Message", "")
+            if _error_code(exc) != "ResourceInUseException" and "already exists" not in message:
+                raise
+        log.info("store.index_added", table=self._table, index=name)
+
+    async def _wait_until_indexes_active(self) -> None:
+        """Queries on an index that is still being built fail: wait (bounded) until every one is ACTIVE."""
+        for _ in range(_INDEX_WAIT_S // 2):
+            if all(status == "ACTIVE" for status in (await self._index_statuses()).values()):
+                return
+            await asyncio.sleep(2)
+        raise StoreUnavailableError(f"DynamoDB table {self._table!r}: an index is still being built after "
+                                    f"{_INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE")
 
     async def _create_table(self) -> None:
-        def key(name: str, kind: str) -> dict[str, str]:
-            return {"AttributeName": name, "KeyType": kind}
-
-        indexes = [
-            {"IndexName": name, "KeySchema": [key(pk, "HASH"), key("created_key", "RANGE")], "Projection": {"ProjectionType": "ALL"}}
-            for name, pk in _INDEXES.items()
-        ]
-        attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("job_id", "created_key", *_INDEXES.values())]
+        indexes = [_index_definition(name) for name in _INDEXES]
+        key_names = ["job_id", *(name for keys in _INDEXES.values() for name in keys)]
         try:
             await self._client.create_table(
-                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[key("job_id", "HASH")],
-                AttributeDefinitions=attributes, GlobalSecondaryIndexes=indexes,
+                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[_key("job_id", "HASH")],
+                AttributeDefinitions=_attribute_definitions(key_names), GlobalSecondaryIndexes=indexes,
             )
         except ClientError as exc:
             # Another process (API and worker starting together) is creating it: the waiter covers us.
@@ -327,6 +381,19 @@ class DynamoJobStore:
         items = await self._collect(params)
         jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
         return jobs[:limit]
+
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        params = {
+            "TableName": self._table,
+            "IndexName": "by_webhook_due",
+            "KeyConditionExpression": "#pk = :pk AND #due <= :now",
+            "ExpressionAttributeNames": {"#pk": "list_pk", "#due": "webhook_due_at"},
+            "ExpressionAttributeValues": {":pk": {"S": _LIST_PK}, ":now": {"S": format_timestamp(now)}},
+            "ScanIndexForward": True,  # earliest due first (ties in any order)
+        }
+        return [_from_item(item) for item in (await self._collect(params, wanted=limit))[:limit]]
 
     async def ping(self) -> None:
         try:

@@ -44,6 +44,12 @@ _INDEXES = [
         unique=True,
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     ),
+    # Partial: only jobs with a webhook event pending (the outbox), however many jobs there are.
+    IndexModel(
+        [("webhook_due_at", ASCENDING), ("job_id", ASCENDING)],
+        name="webhook_due",
+        partialFilterExpression={"webhook_due_at": {"$type": "string"}},
+    ),
 ]
 
 
@@ -175,6 +181,14 @@ class MongoJobStore:
             .sort([("lease_expires_at", ASCENDING)])
             .limit(limit)
         )
+        return [Job.from_document(document) async for document in cursor]
+
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        # The $type condition is the partial index's filter: it lets the planner use that index.
+        due = {"webhook_due_at": {"$type": "string", "$lte": format_timestamp(now)}}
+        cursor = self._jobs.find(due, _NO_ID).sort([("webhook_due_at", ASCENDING), ("job_id", ASCENDING)]).limit(limit)
         return [Job.from_document(document) async for document in cursor]
 
     async def ping(self) -> None:

@@ -27,11 +27,14 @@ def _column_type(annotation: Any) -> str:
     return "REAL" if float in types else "TEXT"
 
 
-_SCHEMA = f"""
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     {", ".join(f"{name} {_column_type(field.annotation)}" for name, field in Job.model_fields.items())},
     PRIMARY KEY (job_id)
 );
+"""
+# After the column migration: an index on a column that an older database lacks would fail.
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_status_created ON jobs (status, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, job_id);
@@ -40,6 +43,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_lease ON jobs (status, lease_expires_at);
 DROP INDEX IF EXISTS jobs_by_idempotency;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owner, ''), idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+-- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
+CREATE INDEX IF NOT EXISTS jobs_by_webhook_due ON jobs (webhook_due_at) WHERE webhook_due_at IS NOT NULL;
 """
 
 
@@ -72,8 +77,9 @@ class SqliteJobStore:
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.execute("PRAGMA busy_timeout=30000")
         await connection.execute("PRAGMA synchronous=NORMAL")
-        await connection.executescript(_SCHEMA)
+        await connection.executescript(_TABLE)
         await cls._add_missing_columns(connection)
+        await connection.executescript(_INDEXES)
         await connection.commit()
         return cls(connection)
 
@@ -85,6 +91,23 @@ class SqliteJobStore:
         for name, field in Job.model_fields.items():
             if name not in existing:
                 await connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(field.annotation)}")
+
+    async def _read(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
+        """Run a statement to its end in one call on the connection's thread.
+
+        Never `execute` and then `fetch` in two awaits: in between, another task's UPDATE runs on the
+        same connection while this statement holds a read snapshot, and if another process committed
+        since, SQLite refuses the UPDATE with 'database is locked' at once (no busy wait can help a
+        stale snapshot). Statements that finish in one call never leave a snapshot open."""
+        return list(await self._db.execute_fetchall(sql, params))
+
+    @staticmethod
+    def _one(rows: list[aiosqlite.Row]) -> Job | None:
+        return Job.from_document(dict(rows[0])) if rows else None
+
+    @staticmethod
+    def _all(rows: list[aiosqlite.Row]) -> list[Job]:
+        return [Job.from_document(dict(row)) for row in rows]
 
     async def create(self, job: Job) -> None:
         document = job.to_document()
@@ -101,9 +124,7 @@ class SqliteJobStore:
                 raise JobExistsError(job.job_id) from exc
 
     async def get(self, job_id: str) -> Job | None:
-        async with self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return Job.from_document(dict(row)) if row else None
+        return self._one(await self._read("SELECT * FROM jobs WHERE job_id = ?", (job_id,)))
 
     async def list(
         self,
@@ -117,14 +138,11 @@ class SqliteJobStore:
         where, params = self._filters(status, owner)
         order = "ASC" if oldest_first else "DESC"
         sql = f"SELECT * FROM jobs{where} ORDER BY created_at {order}, job_id {order} LIMIT ? OFFSET ?"
-        async with self._db.execute(sql, [*params, limit, skip]) as cursor:
-            rows = await cursor.fetchall()
-        return [Job.from_document(dict(row)) for row in rows]
+        return self._all(await self._read(sql, [*params, limit, skip]))
 
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         where, params = self._filters(status, owner)
-        async with self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", params) as cursor:
-            (total,) = await cursor.fetchone()
+        [(total,)] = await self._read(f"SELECT COUNT(*) FROM jobs{where}", params)
         return total
 
     @staticmethod
@@ -154,29 +172,31 @@ class SqliteJobStore:
             where_params.append(expect.version)
         sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING *"
         async with self._write_lock:
-            async with self._db.execute(sql, [*params, *where_params]) as cursor:
-                row = await cursor.fetchone()
+            rows = await self._read(sql, [*params, *where_params])  # UPDATE ... RETURNING, run to the end
             await self._db.commit()
-        return Job.from_document(dict(row)) if row else None
+        return self._one(rows)
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
-        async with self._db.execute(
-            "SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return Job.from_document(dict(row)) if row else None
+        return self._one(
+            await self._read("SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key))
+        )
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
-        async with self._db.execute(
+        return self._all(await self._read(
             "SELECT * FROM jobs WHERE status = ? AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
             (JobStatus.PROCESSING.value, format_timestamp(now), limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [Job.from_document(dict(row)) for row in rows]
+        ))
+
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        return self._all(await self._read(
+            "SELECT * FROM jobs WHERE webhook_due_at IS NOT NULL AND webhook_due_at <= ? "
+            "ORDER BY webhook_due_at, job_id LIMIT ?",
+            (format_timestamp(now), limit),
+        ))
 
     async def ping(self) -> None:
         try:
-            await self._db.execute("SELECT 1")
+            await self._read("SELECT 1")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"SQLite job store is not usable: {exc}") from exc
 

@@ -101,8 +101,8 @@ async def test_a_signed_link_downloads_without_a_key_and_only_that_job(api, tmp_
     output = tmp_path / "storage" / "out.mp4"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(b"0123456789")
-    await lifecycle.claim(store, job_id, "w", 30, 3)
-    await lifecycle.complete(store, job_id, "w", str(output), str(output))
+    claimed = await lifecycle.claim(store, job_id, "w", 30, 3)
+    await lifecycle.complete(store, claimed, "w", str(output), str(output))
 
     link = await api.get(f"/jobs/{job_id}/download-url", headers=ALICE)
     assert link.status_code == 200

@@ -4,7 +4,6 @@ in-process worker, and separate `python worker.py` processes sharing the SQLite 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time

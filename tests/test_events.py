@@ -41,21 +41,22 @@ async def test_every_applied_transition_is_announced_and_refused_ones_are_not(st
     recorder = Recorder(events)
     job = await new_job(store)
 
-    assert await lifecycle.claim(store, job.job_id, "w1", 30, 3, events=events)
+    claimed = await lifecycle.claim(store, job.job_id, "w1", 30, 3, events=events)
+    assert claimed
     assert await lifecycle.claim(store, job.job_id, "w2", 30, 3, events=events) is None  # lost race: silent
     assert await lifecycle.renew(store, job.job_id, "w1", 30, progress=40)  # progress writes are not events
     # A zombie (not the lease holder) cannot fail the job, and nothing is announced.
-    assert await lifecycle.fail(store, job.job_id, "w2", "boom", events=events) is None
-    done = await lifecycle.complete(store, job.job_id, "w1", "out", "log", events=events)
+    assert await lifecycle.fail(store, claimed, "w2", "boom", events=events) is None
+    done = await lifecycle.complete(store, claimed, "w1", "out", "log", events=events)
     assert done is not None
-    assert await lifecycle.cancel(store, job.job_id, events=events) is None  # already final
+    assert await lifecycle.cancel(store, done, events=events) is None  # already final
     assert recorder.types() == ["job.started", "job.completed"]
     assert recorder.seen[-1].job.version == done.version and recorder.seen[-1].job.progress == 100
 
     other = await new_job(store)
-    await lifecycle.cancel(store, other.job_id, events=events)
+    await lifecycle.cancel(store, other, events=events)
     await lifecycle.retry(store, other.job_id, events=events)
-    await lifecycle.fail_queued(store, other.job_id, "broker down", events=events)
+    await lifecycle.fail_queued(store, other, "broker down", events=events)
     assert recorder.types(other.job_id) == ["job.canceled", "job.retried", "job.failed"]
     assert recorder.seen[-1].reason is FailureReason.NOT_QUEUED
 

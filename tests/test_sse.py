@@ -137,7 +137,7 @@ async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
         await asyncio.sleep(1.0)
         assert watch.watched_jobs == 1
         assert counting.gets <= 15, f"one poller for 20 followers: {counting.gets} reads in 1 s at 0.1 s"
-        await lifecycle.cancel(store, job.job_id)
+        await lifecycle.cancel(store, job)
         streams = await asyncio.wait_for(asyncio.gather(*followers), 5)
     finally:
         await store.close()

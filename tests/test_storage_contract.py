@@ -4,7 +4,6 @@ what only one of them does: s3:// sources, presigned URLs, and flat memory on bi
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import uuid
 from pathlib import Path

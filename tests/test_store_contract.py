@@ -16,7 +16,7 @@ import pytest
 
 import db
 from db import Expect, JobExistsError, StoreUnavailableError
-from schema import Job, JobStatus, Method, Phase
+from schema import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
 from settings import Settings
 from tests.servers.process import free_port
 
@@ -87,6 +87,9 @@ async def test_create_get_round_trips_every_field(store):
         callback_progress=True,
         webhook_attempts=3,
         webhook_last_result="HTTP 503",
+        webhook_event="job.completed",
+        webhook_event_id="0b6c1f9e-event",
+        webhook_due_at=T0 + timedelta(days=1, seconds=30),
     )
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here
     minimal = make_job()  # every optional field None
@@ -294,6 +297,45 @@ async def test_many_concurrent_updates_of_different_jobs_all_apply(store):
     assert await store.count(status=S.PROCESSING) == 40
 
 
+@pytest.fixture(params=BACKENDS)
+async def two_stores(request: pytest.FixtureRequest, tmp_path):
+    """Two separately opened stores on one database: two processes (the API and a worker, or two workers)."""
+    settings = Settings(_env_file=None, **backend_overrides(request, request.param, tmp_path))
+    first = await db.open_store(settings)
+    second = await db.open_store(settings)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_processes_writing_at_once_never_fail(two_stores):
+    """Writers (and readers) in different processes interleave: every conditional update either applies
+    or says it did not, never raises. (SQLite once answered 'database is locked' at once, busy_timeout or not, when
+    an update ran while a read of the same connection was still open and another process committed.)"""
+    first, second = two_stores
+    jobs = [make_job() for _ in range(30)]
+    await asyncio.gather(*(store.create(job) for job, store in zip(jobs, [first, second] * 15)))
+    for round_ in range(3):
+        expected = S.QUEUED if round_ == 0 else S.PROCESSING
+        results = await asyncio.gather(*(
+            store.update(job.job_id, {"status": S.PROCESSING, "progress": round_ * 10 + index, "worker_id": name},
+                         Expect.of(expected) if round_ == 0 else Expect(version=round_))
+            for job in jobs for index, (name, store) in enumerate([("a", first), ("b", second)])
+        ), *(store.get(job.job_id) for job in jobs for store in (first, second)),
+           *(store.list(limit=10) for store in (first, second) for _ in range(5)))
+        results = results[:2 * len(jobs)]  # the writes; the reads ran among them
+        winners = [result for result in results if result is not None]
+        assert len(winners) == len(jobs), f"round {round_}: one winner per job"
+    assert [job.version for job in await first.list(limit=100)] == [3] * len(jobs)
+    # A read of one process open while its own writes start and the other process commits.
+    for job in jobs:
+        for store, other in ((first, second), (second, first)):
+            await asyncio.gather(store.get(job.job_id), store.update(job.job_id, {"progress": 50}),
+                                 other.update(job.job_id, {"progress": 60}), store.list(limit=5))
+
+
 # --- idempotency keys ----------------------------------------------------------------------------
 
 
@@ -361,6 +403,47 @@ async def test_list_expired_leases(store):
     assert [job.job_id for job in await store.list_expired_leases(now, limit=1)] == [expired_early.job_id]
 
 
+# --- the webhook outbox --------------------------------------------------------------------------
+
+
+def pending_webhook(due_at: datetime, status: JobStatus = S.COMPLETED) -> Job:
+    return make_job(status=status, webhook_event=f"job.{status.value}", webhook_event_id=f"event-{due_at.isoformat()}",
+                    webhook_due_at=due_at)
+
+
+async def test_list_webhooks_due(store):
+    now = T0 + timedelta(hours=1)
+    due_late = pending_webhook(now - timedelta(seconds=1), S.FAILED)
+    due_early = pending_webhook(now - timedelta(minutes=5))
+    due_now = pending_webhook(now, S.CANCELED)  # "at or before now"
+    not_yet = pending_webhook(now + timedelta(microseconds=1))
+    nothing_pending = make_job(status=S.COMPLETED)
+    for job in (due_late, not_yet, nothing_pending, due_now, due_early):
+        await store.create(job)
+
+    async def due_ids(at: datetime = now, limit: int = 100) -> list[str]:
+        return [job.job_id for job in await store.list_webhooks_due(at, limit=limit)]
+
+    assert await due_ids() == [due_early.job_id, due_late.job_id, due_now.job_id]
+    assert await due_ids(limit=2) == [due_early.job_id, due_late.job_id]
+    assert await store.list_webhooks_due(now, limit=0) == []
+    [first] = await store.list_webhooks_due(now, limit=1)
+    assert first == due_early, "whole records"
+
+    # Taken by a sweeper (due time moved past one attempt), and delivered (cleared): no longer due.
+    assert await store.update(due_early.job_id, {"webhook_due_at": now + timedelta(minutes=1)}, Expect(version=0))
+    cleared = await store.update(due_late.job_id, dict.fromkeys(WEBHOOK_OUTBOX_FIELDS), Expect(version=0))
+    assert (cleared.webhook_event, cleared.webhook_event_id, cleared.webhook_due_at) == (None, None, None)
+    assert await store.get(due_late.job_id) == cleared
+    assert await due_ids() == [due_now.job_id]
+    later = now + timedelta(minutes=2)
+    assert await due_ids(later) == [due_now.job_id, not_yet.job_id, due_early.job_id]
+    # Pending again (a retried job that finished again) is listed again.
+    await store.update(due_late.job_id, {"webhook_event": "job.completed", "webhook_event_id": "again",
+                                         "webhook_due_at": now - timedelta(hours=1)})
+    assert (await due_ids())[0] == due_late.job_id
+
+
 async def test_ping(store):
     await store.ping()
 
@@ -387,3 +470,82 @@ async def test_unreachable_store_fails_fast_and_says_what_to_check(backend, tmp_
     assert hint in str(raised.value)
     if backend != "sqlite":
         assert f"127.0.0.1:{port}" in str(raised.value)
+
+
+# --- upgrades: a store made by an older MediaFlow --------------------------------------------------
+
+
+async def test_sqlite_database_without_the_outbox_columns_is_upgraded(tmp_path):
+    """An older jobs table (no webhook_event/_id/_due_at columns) gets them, and the index on them."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old_fields = [name for name in Job.model_fields if name not in WEBHOOK_OUTBOX_FIELDS]
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE jobs ({', '.join(old_fields)}, PRIMARY KEY (job_id))")
+    store = await db.open_store(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))
+    try:
+        job = pending_webhook(T0)
+        await store.create(job)
+        assert [due.job_id for due in await store.list_webhooks_due(T0)] == [job.job_id]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as connection:
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "jobs_by_webhook_due" in indexes
+
+
+@pytest.mark.backend
+async def test_dynamodb_table_without_the_outbox_index_gets_it(request):
+    """A table made before `by_webhook_due` existed: open() adds the index (UpdateTable) and waits
+    until it can be queried."""
+    import aioboto3
+
+    from backends.aws import client_kwargs
+
+    settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
+
+    def index(name: str, partition: str) -> dict:
+        return {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
+                              {"AttributeName": "created_key", "KeyType": "RANGE"}]}
+
+    async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
+        await client.create_table(
+            TableName=settings.DB_NAME, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                                  for name in ("job_id", "created_key", "list_pk", "status", "owner")],
+            GlobalSecondaryIndexes=[index("by_created", "list_pk"), index("by_status", "status"),
+                                    index("by_owner", "owner")],
+        )
+    store = await db.open_store(settings)
+    try:
+        job = pending_webhook(T0)
+        await store.create(job)
+        assert [due.job_id for due in await store.list_webhooks_due(T0)] == [job.job_id]
+    finally:
+        await store.close()
+    again = await db.open_store(settings)  # a second start finds it there: nothing to add
+    await again.close()
+
+
+@pytest.mark.backend
+async def test_dynamodb_table_not_made_by_mediaflow_is_refused(request):
+    """A table lacking the listing indexes is someone else's: refused, not altered (only indexes added
+    since, like `by_webhook_due`, are added to an existing table)."""
+    import aioboto3
+
+    from backends.aws import client_kwargs
+
+    settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
+    async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
+        await client.create_table(
+            TableName=settings.DB_NAME, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        )
+        with pytest.raises(StoreUnavailableError, match=r"lacks the indexes \['by_created', 'by_owner', 'by_status'\]"):
+            await db.open_store(settings)
+        description = (await client.describe_table(TableName=settings.DB_NAME))["Table"]
+    assert "GlobalSecondaryIndexes" not in description

@@ -14,28 +14,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 import pytest_asyncio
 
+import lifecycle
 from db import open_store
 from events import EventType, JobEvent, JobEvents
-from schema import Job, JobStatus, Method
+from schema import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, utcnow
 from tests.apptools import REPO, make_settings, running_app, start_worker
 from tests.media import make_clip, text_as_mp4
+from tests.servers.process import free_port
 from callback_urls import CallbackUrlError, address_problem, check_callback_url
-from webhooks import (
-    MAX_BACKOFF_S,
-    Verdict,
-    WebhookDispatcher,
-    backoff_delay,
-    outcome_of_status,
-    parse_retry_after,
-    sign,
-    verify_signature,
-)
+from webhook_retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
+from webhooks import WebhookDispatcher, sign, verify_signature
 
 SECRET = "whsec-test-7f3a"
 
@@ -69,7 +64,7 @@ class Received:
 class Receiver:
     """An HTTP server in a thread that records every POST and answers from a script (then 200)."""
 
-    def __init__(self, *script: int | Reply, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *script: int | Reply, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.scheme = "https" if tls else "http"
         self.script = [reply if isinstance(reply, Reply) else Reply(reply) for reply in script]
         self.received: list[Received] = []
@@ -92,7 +87,7 @@ class Receiver:
             def log_message(self, *args) -> None:  # keep the test output quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
@@ -418,7 +413,7 @@ def dispatcher_for(store, tmp_path, **overrides) -> tuple[WebhookDispatcher, Job
                                           "WEBHOOK_BACKOFF_BASE_S": 0.05, "WEBHOOK_TIMEOUT_S": 2, **overrides})
     dispatcher = WebhookDispatcher(settings, store)
     events = JobEvents()
-    events.subscribe(dispatcher.on_event)
+    dispatcher.attach(events)
     return dispatcher, events
 
 
@@ -591,3 +586,181 @@ async def test_standalone_worker_delivers_the_webhooks_of_its_jobs(tmp_path):
     [delivery] = receiver.of_type("job.completed")  # delivered before the worker exited
     assert delivery.path == "/from-worker" and delivery.signature_ok()
     assert status["status"] == "completed" and status["webhook_attempts"] == 1
+
+
+# --- the outbox: final events survive the process that saw them ------------------------------------
+
+
+def outbox_of(job: Job) -> tuple:
+    return tuple(getattr(job, name) for name in WEBHOOK_OUTBOX_FIELDS)
+
+
+async def queued_job(store, callback_url: str | None = "http://127.0.0.1:9/hook", **fields) -> Job:
+    job = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", callback_url=callback_url, **fields)
+    await store.create(job)
+    return job
+
+
+async def test_final_transitions_write_the_outbox_in_the_same_update(store, tmp_path):
+    """Every way a job becomes final writes its outbox entry in that very update (one version step),
+    when the job has a webhook target; lifecycle learns that from the bus, never from settings."""
+    dispatcher = WebhookDispatcher(make_settings(tmp_path, WEBHOOK_TIMEOUT_S=2), store)
+    events = JobEvents()
+    events.keep_outbox(dispatcher.outbox_entry)
+    announced: list[JobEvent] = []
+    events.subscribe(announced.append)
+
+    job = await queued_job(store)
+    claimed = await lifecycle.claim(store, job.job_id, "w", 30, 3, events=events)
+    assert outbox_of(claimed) == (None, None, None), "only final events are kept"
+    before = utcnow()
+    done = await lifecycle.complete(store, claimed, "w", "out", "log", events=events)
+    assert done.status is JobStatus.COMPLETED and done.version == claimed.version + 1
+    assert done.webhook_event == "job.completed" and done.webhook_event_id
+    # Due once the first attempt (at once, by this process) has had its window: 2 × WEBHOOK_TIMEOUT_S + 1.
+    assert before + timedelta(seconds=5) <= done.webhook_due_at <= utcnow() + timedelta(seconds=5)
+    assert announced[-1].job == done, "the event carries the entry: the dispatcher sends its event id"
+
+    finals = {}
+    failing = await lifecycle.claim(store, (await queued_job(store)).job_id, "w", 30, 3, events=events)
+    finals["job.failed"] = await lifecycle.fail(store, failing, "w", "boom", events=events)
+    finals["job.canceled"] = await lifecycle.cancel(store, await queued_job(store), events=events)
+    finals["not queued"] = await lifecycle.fail_queued(store, await queued_job(store), "broker down", events=events)
+    out_of_attempts = await queued_job(store, attempts=3)
+    assert await lifecycle.claim(store, out_of_attempts.job_id, "w", 30, 3, events=events) is None
+    finals["gave up at claim"] = await store.get(out_of_attempts.job_id)
+    abandoned = await lifecycle.claim(store, (await queued_job(store)).job_id, "w", 30, 1, events=events)
+    await lifecycle.requeue_expired(store, 1, now=utcnow() + timedelta(minutes=5), events=events)
+    finals["gave up after expiry"] = await store.get(abandoned.job_id)
+    for how, final in finals.items():
+        assert final.webhook_event == f"job.{final.status.value}" and final.webhook_due_at, how
+    event_ids = [final.webhook_event_id for final in (done, *finals.values())]
+    assert len(set(event_ids)) == len(event_ids), "one id per event"
+
+    retried = await lifecycle.retry(store, finals["job.canceled"].job_id, events=events)
+    assert outbox_of(retried) == (None, None, None), "a retried job's old final event is obsolete"
+
+    no_target = await lifecycle.cancel(store, await queued_job(store, callback_url=None), events=events)
+    assert outbox_of(no_target) == (None, None, None), "no callback_url, no WEBHOOK_URL: nothing to deliver"
+    assert outbox_of(await lifecycle.cancel(store, await queued_job(store))) == (None, None, None), "no bus"
+    with_global = WebhookDispatcher(make_settings(tmp_path, WEBHOOK_URL="http://127.0.0.1:9/all"), store)
+    events.keep_outbox(with_global.outbox_entry)
+    global_only = await lifecycle.cancel(store, await queued_job(store, callback_url=None), events=events)
+    assert global_only.webhook_event == "job.canceled", "WEBHOOK_URL gets every job's final events"
+    await dispatcher.aclose()
+    await with_global.aclose()
+
+
+async def completed_with_outbox(store, events: JobEvents, callback_url: str) -> Job:
+    job = await queued_job(store, callback_url)
+    claimed = await lifecycle.claim(store, job.job_id, "w", 30, 3, events=events)
+    return await lifecycle.complete(store, claimed, "w", "out.mp4", "out.log", events=events)
+
+
+async def eventually_cleared(store, job_id: str) -> Job:
+    async def cleared() -> Job | None:
+        job = await store.get(job_id)
+        return job if job.webhook_event_id is None else None
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if job := await cleared():
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"outbox of {job_id} not cleared: {await store.get(job_id)}")
+
+
+async def test_a_final_event_outlives_its_process_and_is_delivered_by_another(store, tmp_path):
+    """The receiver is down when the job completes; the process that saw the event stops without
+    delivering it; another process's sweeper delivers it, with the same event id, once the receiver is up."""
+    port = free_port()  # nothing listens yet: connection refused
+    first, events = dispatcher_for(store, tmp_path, WEBHOOK_BACKOFF_BASE_S=1, WEBHOOK_SHUTDOWN_GRACE_S=0)
+    done = await completed_with_outbox(store, events, f"http://127.0.0.1:{port}/hook")
+    waiting = await eventually_recorded(store, done.job_id)
+    assert "could not connect" in waiting.webhook_last_result and "retrying in 1" in waiting.webhook_last_result
+    assert waiting.webhook_due_at > utcnow() + timedelta(seconds=4), "kept away from sweepers while it waits"
+    await first.aclose()  # stops during the backoff, without delivering
+    left = await store.get(done.job_id)
+    assert left.webhook_event_id == done.webhook_event_id and "left in the outbox" in left.webhook_last_result
+    assert left.webhook_due_at <= waiting.webhook_due_at - timedelta(seconds=4), "due at its next planned attempt"
+
+    with Receiver(port=port) as receiver:
+        second, _ = dispatcher_for(store, tmp_path, WEBHOOK_SWEEP_INTERVAL_S=0.1)
+        [delivery] = await eventually(lambda: receiver.of_type("job.completed"), "delivered by the second process")
+        final = await eventually_cleared(store, done.job_id)
+        await asyncio.sleep(0.5)
+        await second.aclose()
+    assert len(receiver.received) == 1, "delivered once, then no more sweeps take it"
+    assert delivery.headers["MediaFlow-Event-Id"] == delivery.event["id"] == done.webhook_event_id
+    assert delivery.signature_ok() and delivery.event["data"]["status"] == "completed"
+    assert final.webhook_last_result == "job.completed attempt 1 (resumed): 200 OK"
+    assert final.webhook_attempts >= 2 and outbox_of(final) == (None, None, None)
+
+
+async def test_two_sweepers_deliver_each_due_event_once(tmp_path):
+    """Two processes (two store connections to one database) sweep the same due events at the same
+    time: the conditional take gives each event to one of them."""
+    settings = make_settings(tmp_path, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SWEEP_INTERVAL_S=0.05)
+    stores = [await open_store(settings) for _ in range(2)]
+    with Receiver() as receiver:
+        jobs = [Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=JobStatus.COMPLETED,
+                    callback_url=receiver.url(), completed_at=utcnow(), webhook_event="job.completed",
+                    webhook_event_id=f"event-{i}", webhook_due_at=utcnow() - timedelta(seconds=1)) for i in range(12)]
+        for job in jobs:
+            await stores[0].create(job)
+        sweepers = [WebhookDispatcher(settings, store) for store in stores]
+        for dispatcher in sweepers:
+            dispatcher.attach(JobEvents())
+        await eventually(lambda: len(receiver.received) >= len(jobs), "every due event delivered")
+        for job in jobs:
+            await eventually_cleared(stores[0], job.job_id)
+        await asyncio.sleep(0.3)  # more sweeps find nothing to take
+        for dispatcher in sweepers:
+            await dispatcher.aclose()
+    for store in stores:
+        await store.close()
+    ids = [r.headers["MediaFlow-Event-Id"] for r in receiver.received]
+    assert sorted(ids) == sorted(job.webhook_event_id for job in jobs), "each event exactly once"
+
+
+async def test_an_event_older_than_the_retry_period_is_given_up_by_the_sweeper(store, tmp_path):
+    dispatcher = WebhookDispatcher(make_settings(tmp_path, WEBHOOK_RETRY_FOR_S=60), store)
+    job = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=JobStatus.FAILED,
+              callback_url="http://127.0.0.1:9/hook", completed_at=utcnow() - timedelta(minutes=2),
+              webhook_event="job.failed", webhook_event_id="old", webhook_due_at=utcnow() - timedelta(minutes=1))
+    await store.create(job)
+    assert await dispatcher.sweeper.sweep() == []
+    expired = await store.get(job.job_id)
+    await dispatcher.aclose()
+    assert outbox_of(expired) == (None, None, None) and expired.webhook_attempts == 0
+    assert expired.webhook_last_result.startswith("job.failed not delivered: WEBHOOK_RETRY_FOR_S=60 s passed")
+
+
+async def test_a_worker_killed_during_the_backoff_does_not_lose_the_final_event(tmp_path):
+    """A real `python worker.py` completes a job while the receiver is down, and is SIGKILLed while it
+    waits to retry. The API process's sweeper delivers the event, same id, once the receiver is up."""
+    port = free_port()
+    settings = make_settings(tmp_path, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_TIMEOUT_S=1,
+                             WEBHOOK_BACKOFF_BASE_S=3, WEBHOOK_SWEEP_INTERVAL_S=0.2)
+    make_clip(tmp_path / "media", "short.mp4", width=320, height=240, seconds=1)
+    async with running_app(settings, api_workers=0) as client:
+        job_id = await submit(client, "short.mp4", callback_url=f"http://127.0.0.1:{port}/hook")
+        worker = start_worker(settings, tmp_path)
+        try:
+            waiting = await eventually_status(client, job_id, lambda s: s["webhook_attempts"] == 1,
+                                              "the worker's first attempt refused")
+            worker.kill()  # SIGKILL during the 3 s backoff: its retry lived in its memory only
+            worker.wait(10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert waiting["status"] == "completed" and "could not connect" in waiting["webhook_last_result"]
+        store = client.app.state.store
+        event_id = (await store.get(job_id)).webhook_event_id
+        assert event_id is not None, "still pending in the outbox after the crash"
+        with Receiver(port=port) as receiver:
+            [delivery] = await eventually(lambda: receiver.of_type("job.completed"), "delivered by the API process")
+            final = await eventually_cleared(store, job_id)
+    assert delivery.headers["MediaFlow-Event-Id"] == event_id and delivery.signature_ok()
+    assert delivery.event["data"]["job_id"] == job_id
+    assert final.webhook_last_result == "job.completed attempt 1 (resumed): 200 OK"

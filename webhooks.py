@@ -32,8 +32,6 @@ milestones are best effort: in memory only, abandoned when their process stops.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import random
 import ssl
@@ -51,48 +49,14 @@ from logs import get_logger
 from schema import Job, JobStatus, JobStatusResponse, format_timestamp, utcnow
 from settings import Settings
 import webhook_outbox as outbox
+from webhook_signing import sign
 from webhook_retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
 
-SIGNATURE_VERSION = "v1"
-DEFAULT_TOLERANCE_S = 300  # how old a timestamp a receiver should accept (replay window)
 FINAL_EVENTS = frozenset({EventType.COMPLETED, EventType.FAILED, EventType.CANCELED})
 # Delivery results are written only on jobs in these statuses (see WebhookDispatcher._record).
 RECORDABLE_STATUSES = frozenset(JobStatus) - {JobStatus.QUEUED}
-
-
-# --- signing ---------------------------------------------------------------------------------------
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The MediaFlow-Signature header value for one attempt."""
-    message = timestamp.encode("ascii") + b"." + body
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
-
-
-def verify_signature(
-    secret: str,
-    timestamp: str,
-    body: bytes,
-    signature_header: str,
-    tolerance_s: float = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
-) -> bool:
-    """Receiver side: True if `body` was signed with `secret` at `timestamp`, no longer than
-    `tolerance_s` ago (a captured request cannot be replayed later). The header may carry several
-    comma-separated signatures (`v1=…,v1=…`); one match is enough. Same code as in README."""
-    try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    if abs((time.time() if now is None else now) - sent_at) > tolerance_s:
-        return False
-    expected = sign(secret, timestamp, body)
-    candidates = [part.strip() for part in signature_header.split(",")]
-    # compare_digest takes the same time wherever the strings differ: no guessing byte by byte.
-    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
 
 
 # --- delivery --------------------------------------------------------------------------------------

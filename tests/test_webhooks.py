@@ -30,7 +30,8 @@ from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port
 from callback_urls import CallbackUrlError, address_problem, check_callback_url
 from webhook_retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
-from webhooks import WebhookDispatcher, sign, verify_signature
+from webhook_signing import sign, verify_signature
+from webhooks import WebhookDispatcher
 
 SECRET = "whsec-test-7f3a"
 

@@ -1,7 +1,10 @@
 """Chaos run: N jobs, two worker processes, one SIGKILLed at random every few seconds and restarted.
 
 Reports jobs completed, lost (not completed when the run ends) and processed twice (completed by
-more than one run, or more than one final output). Runs on the embedded default by default; pass
+more than one run, or more than one final output). A webhook receiver (WEBHOOK_URL) that answers 503
+to the first attempt of every third event checks that the final webhook of every job arrives despite
+the kills (the outbox): events missing, accepted (200) more than once (allowed: at least once, same event id), and
+signatures that do not verify. Runs on the embedded default by default; pass
 --backend kafka-mongodb to run against Kafka (Tansu) + a MongoDB server (SecantusDB) it starts.
 
     .venv/bin/python scripts/chaos.py --jobs 50 --kill-every 4
@@ -19,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +30,39 @@ sys.path.insert(0, str(REPO))
 
 from tests import media  # noqa: E402
 from tests.apptools import make_settings, running_app, start_worker, worker_events  # noqa: E402
+from tests.webhook_receiver import SECRET, Received, Receiver, Reply  # noqa: E402
+
+FINAL_EVENT_WAIT_S = 30  # after the last job finished, for final events left by killed workers
+
+
+def flaky_answer() -> Callable[[Received], Reply]:
+    """503 to the first attempt of every third event: retries are pending when workers are killed."""
+    seen: set[str] = set()
+
+    def answer(request: Received) -> Reply:
+        event_id = request.headers["MediaFlow-Event-Id"]
+        first = event_id not in seen
+        seen.add(event_id)
+        return Reply(503) if first and int(event_id.replace("-", ""), 16) % 3 == 0 else Reply(200)
+
+    return answer
+
+
+def webhook_report(receiver: Receiver, job_ids: list[str]) -> dict:
+    received = receiver.all()
+    delivered = [r for r in received if r.event["type"] == "job.completed" and r.answered == 200]
+    per_event = Counter(r.headers["MediaFlow-Event-Id"] for r in delivered)
+    jobs_told = {r.event["data"]["job_id"] for r in delivered}
+    return {
+        "webhook_posts": len(received),
+        "final_events_missing": len(set(job_ids) - jobs_told),
+        "final_events_accepted_twice": sum(count > 1 for count in per_event.values()),
+        "bad_signatures": sum(not r.signature_ok() for r in received),
+    }
+
+
+def final_events_arrived(receiver: Receiver, job_ids: list[str]) -> bool:
+    return webhook_report(receiver, job_ids)["final_events_missing"] == 0
 
 
 def start_backend(name: str, workdir: Path) -> tuple[dict, list]:
@@ -43,8 +80,11 @@ def start_backend(name: str, workdir: Path) -> tuple[dict, list]:
 async def chaos(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="mediaflow-chaos-"))
     overrides, servers = start_backend(args.backend, workdir)
+    receiver = Receiver(answer=flaky_answer()).__enter__()
     try:
-        settings = make_settings(workdir, LEASE_SECONDS=args.lease, MAX_ATTEMPTS=10, **overrides)
+        settings = make_settings(workdir, LEASE_SECONDS=args.lease, MAX_ATTEMPTS=10, WEBHOOK_URL=receiver.url(),
+                                 WEBHOOK_SECRET=SECRET, WEBHOOK_BACKOFF_BASE_S=2, WEBHOOK_TIMEOUT_S=2,
+                                 WEBHOOK_SWEEP_INTERVAL_S=1, **overrides)
         (workdir / "clips").mkdir()
         clip = media.make_clip(workdir / "clips", "clip.mp4", width=640, height=360, seconds=args.clip_seconds)
         shutil.copyfile(clip, workdir / "media" / "clip.mp4")
@@ -76,6 +116,10 @@ async def chaos(args: argparse.Namespace) -> dict:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(timeout=60)
+            # Final events a killed worker left in the outbox: this API process's sweeper sends them.
+            deadline = time.monotonic() + FINAL_EVENT_WAIT_S
+            while not final_events_arrived(receiver, job_ids) and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
             finals = [(await client.get(f"/status/{job_id}")).json() for job_id in job_ids]
 
         completions: Counter[str] = Counter()
@@ -97,8 +141,12 @@ async def chaos(args: argparse.Namespace) -> dict:
             + sum(len(files) > 1 for files in outputs.values()),
             "rerun_after_kill": sum(job["attempts"] > 1 for job in finals),
             "max_attempts_seen": max(job["attempts"] for job in finals),
+            **webhook_report(receiver, job_ids),
+            # Delivered by another process than the one that finished the job (its worker was killed).
+            "final_events_resumed_elsewhere": sum("resumed)" in (job["webhook_last_result"] or "") for job in finals),
         }
     finally:
+        receiver.__exit__(None, None, None)
         for server in servers:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -115,7 +163,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     report = asyncio.run(chaos(parser.parse_args()))
     print(json.dumps(report, indent=2))
-    return 0 if report["lost"] == 0 and report["processed_twice"] == 0 else 1
+    healthy = report["lost"] == report["processed_twice"] == report["final_events_missing"] == report["bad_signatures"] == 0
+    return 0 if healthy else 1
 
 
 if __name__ == "__main__":

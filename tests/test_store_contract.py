@@ -475,6 +475,17 @@ async def test_unreachable_store_fails_fast_and_says_what_to_check(backend, tmp_
 # --- upgrades: a store made by an older MediaFlow --------------------------------------------------
 
 
+async def assert_upgraded_store_lists_webhooks_due(settings: Settings) -> None:
+    """Open a store on a database made by an older MediaFlow: the outbox works there."""
+    store = await db.open_store(settings)
+    try:
+        job = pending_webhook(T0)
+        await store.create(job)
+        assert [due.job_id for due in await store.list_webhooks_due(T0)] == [job.job_id]
+    finally:
+        await store.close()
+
+
 async def test_sqlite_database_without_the_outbox_columns_is_upgraded(tmp_path):
     """An older jobs table (no webhook_event/_id/_due_at columns) gets them, and the index on them."""
     import sqlite3
@@ -483,13 +494,7 @@ async def test_sqlite_database_without_the_outbox_columns_is_upgraded(tmp_path):
     old_fields = [name for name in Job.model_fields if name not in WEBHOOK_OUTBOX_FIELDS]
     with sqlite3.connect(path) as connection:
         connection.execute(f"CREATE TABLE jobs ({', '.join(old_fields)}, PRIMARY KEY (job_id))")
-    store = await db.open_store(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))
-    try:
-        job = pending_webhook(T0)
-        await store.create(job)
-        assert [due.job_id for due in await store.list_webhooks_due(T0)] == [job.job_id]
-    finally:
-        await store.close()
+    await assert_upgraded_store_lists_webhooks_due(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))
     with sqlite3.connect(path) as connection:
         indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "jobs_by_webhook_due" in indexes
@@ -519,13 +524,7 @@ async def test_dynamodb_table_without_the_outbox_index_gets_it(request):
             GlobalSecondaryIndexes=[index("by_created", "list_pk"), index("by_status", "status"),
                                     index("by_owner", "owner")],
         )
-    store = await db.open_store(settings)
-    try:
-        job = pending_webhook(T0)
-        await store.create(job)
-        assert [due.job_id for due in await store.list_webhooks_due(T0)] == [job.job_id]
-    finally:
-        await store.close()
+    await assert_upgraded_store_lists_webhooks_due(settings)
     again = await db.open_store(settings)  # a second start finds it there: nothing to add
     await again.close()
 

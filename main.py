@@ -229,7 +229,8 @@ def register_routes(app: FastAPI) -> None:
         settings: SettingsDep,
         events: EventsDep,
         owner: OwnerDep,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+        idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, description=(
+            "Repeat a request safely: the same key (per API key) with the same body returns the first job"))] = None,
     ) -> ProcessResponse:
         try:
             fmt = resolve_output_format(body.method_name, body.output_format)

@@ -164,6 +164,16 @@ async def test_idempotency_key_returns_the_same_job(api):
     assert different.status_code == 409
 
 
+async def test_an_empty_idempotency_key_is_refused(api):
+    """Found by schemathesis: an empty key was taken for "no key" by the lookup but stored as a key, so
+    the second empty-keyed request hit the unique index and answered 500."""
+    for _ in range(2):
+        response = await api.post("/process", json={"source": "clip.mp4", "method_name": "compress"},
+                                  headers={"Idempotency-Key": ""})
+        assert response.status_code == 422 and "idempotency-key" in response.text.lower()
+    assert (await api.get("/process")).json()["count"] == 0
+
+
 async def test_cancel_and_retry(api):
     job_id = (await submit(api)).json()["job_id"]
     canceled = await api.post(f"/jobs/{job_id}/cancel")

@@ -161,6 +161,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    with open_api(args) as api, api.stream("DELETE", f"/jobs/{args.job_id}") as response:
+        response.read()  # 204: nothing to show
+    print(f"job {args.job_id} removed, with its output and log")
+    return EXIT_OK
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     with open_api(args) as api, api.stream("GET", f"/jobs/{args.job_id}/log") as response:
         if sys.stdout.isatty():  # the log is ffmpeg's stderr from the server: keep escapes off a terminal
@@ -256,6 +263,9 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
 
     retry = command("retry", cmd_retry, "run a failed or canceled job again")
     retry.add_argument("job_id", type=job_id_argument)
+
+    delete = command("delete", cmd_delete, "remove a finished job with its output and log")
+    delete.add_argument("job_id", type=job_id_argument)
 
     logs = command("logs", cmd_logs, "print the ffmpeg log of a job's last run")
     logs.add_argument("job_id", type=job_id_argument)

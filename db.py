@@ -83,6 +83,10 @@ class JobStore(Protocol):
         """Atomically apply `changes` (and version += 1, updated_at = now) if the record matches
         `expect`. Returns the updated job, or None if it does not exist or did not match."""
 
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        """Remove the job (and anything the store keeps for it, such as an idempotency guard) if the
+        record matches `expect`, atomically. True if it was removed."""
+
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:

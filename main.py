@@ -41,6 +41,8 @@ from logs import configure_logging, get_logger
 from metrics import Metrics, instrument_app
 from request_ids import RequestIdMiddleware, bind_job_id
 from callback_urls import CallbackUrlError, check_callback_url
+from job_actions import register_job_actions
+from job_removal import RetentionSweeper
 from webhooks import WebhookDispatcher
 from worker import BACKEND_UNAVAILABLE, run_workers
 from schema import (
@@ -103,6 +105,9 @@ async def _backends(app: FastAPI, settings: Settings, api_workers: int) -> Async
         webhooks = WebhookDispatcher(settings, store)
         webhooks.attach(events)  # listens on the bus, keeps the outbox of final events and sweeps it
         stack.push_async_callback(webhooks.aclose)
+        retention = RetentionSweeper(settings, store, storage)  # only when JOB_RETENTION_HOURS > 0
+        retention.start()
+        stack.push_async_callback(retention.stop)
 
         stop = asyncio.Event()
         workers = None
@@ -358,32 +363,7 @@ def register_routes(app: FastAPI) -> None:
             raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
         return await stream_stored(job.log_path, storage, settings, disposition="inline")
 
-    @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
-              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
-    async def cancel(job: JobDep, store: StoreDep, events: EventsDep) -> JobStatusResponse:
-        canceled = await lifecycle.cancel(store, job, events=events)
-        if canceled is None:
-            current = await store.get(job.job_id)
-            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
-        log.info("job.canceled", job_id=job.job_id)
-        return JobStatusResponse.from_job(canceled)
-
-    @api.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
-              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job is not failed or canceled"},
-                         503: {"description": "The queue did not accept the job"}})
-    async def retry(job: JobDep, store: StoreDep, queue: QueueDep, events: EventsDep) -> JobStatusResponse:
-        queued = await lifecycle.retry(store, job.job_id, events=events)
-        if queued is None:
-            current = await store.get(job.job_id)
-            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
-        try:
-            await queue.publish(job.job_id)
-        except QueueError as exc:
-            await lifecycle.fail_queued(store, job, f"could not be queued: {exc}", events=events)
-            raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
-        log.info("job.retried", job_id=job.job_id)
-        return JobStatusResponse.from_job(queued)
-
+    register_job_actions(api)
     app.include_router(api)
     register_dashboard(app)
 

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Serve downloads as a redirect to a presigned S3 URL instead of streaming through the API.
     S3_PRESIGNED_DOWNLOADS: bool = False
     S3_PRESIGN_EXPIRES_S: int = Field(default=3600, ge=60)
+    # Jobs that finished more than this many hours ago are removed with their output and log by the
+    # API process (job_removal.py); 0 keeps everything. RETENTION_SWEEP_INTERVAL_S: how often it looks.
+    JOB_RETENTION_HOURS: float = Field(default=0, ge=0)
+    RETENTION_SWEEP_INTERVAL_S: float = Field(default=600, gt=0)
 
     # --- Sources -----------------------------------------------------------------------------------
     # Local paths are accepted only below these directories (comma-separated), after resolving

@@ -118,6 +118,25 @@ def _attribute_definitions(names: Any) -> list[dict[str, str]]:
     return [{"AttributeName": name, "AttributeType": "S"} for name in sorted(set(names))]
 
 
+def _condition(expect: Expect, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The ConditionExpression of a conditional change of one job (adding what it uses to `names`
+    and `values`, which must map #list_pk, #version and :jobs already)."""
+    # list_pk = "jobs" also keeps changes away from idempotency guard items.
+    conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
+    if expect.status is not None:
+        statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
+        names["#status"] = "status"
+        values.update(statuses)
+        conditions.append(f"#status IN ({', '.join(statuses)})")
+    if expect.worker_id is not None:
+        names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
+        conditions.append("#worker_id = :worker_id")
+    if expect.version is not None:
+        values[":version"] = {"N": str(expect.version)}
+        conditions.append("#version = :version")
+    return " AND ".join(conditions)
+
+
 def _guard_id(owner: str | None, key: str) -> str:
     return "idem#" + json.dumps([owner, key])
 
@@ -330,25 +349,12 @@ class DynamoJobStore:
                 sets.append(f"#c{i} = :c{i}")
                 values[f":c{i}"] = _attr(value)
         expression = f"SET {', '.join(sets)} ADD #version :one" + (f" REMOVE {', '.join(removes)}" if removes else "")
-        # list_pk = "jobs" also keeps update() away from idempotency guard items.
-        conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
-        if expect.status is not None:
-            statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
-            names["#status"] = "status"
-            values.update(statuses)
-            conditions.append(f"#status IN ({', '.join(statuses)})")
-        if expect.worker_id is not None:
-            names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
-            conditions.append("#worker_id = :worker_id")
-        if expect.version is not None:
-            values[":version"] = {"N": str(expect.version)}
-            conditions.append("#version = :version")
         try:
             response = await self._client.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
                 UpdateExpression=expression,
-                ConditionExpression=" AND ".join(conditions),
+                ConditionExpression=_condition(expect, names, values),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -358,6 +364,34 @@ class DynamoJobStore:
                 return None
             raise
         return _from_item(response["Attributes"])
+
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        if expect.status is not None and not expect.status:
+            return False
+        job = await self.get(job_id)
+        if job is None or not expect.matches(job):
+            return False
+        # On the version just read, so the guard found below is still this job's.
+        expect = Expect(status=expect.status, worker_id=expect.worker_id, version=job.version)
+        names: dict[str, str] = {"#list_pk": "list_pk", "#version": "version"}
+        values: dict[str, Any] = {":jobs": {"S": _LIST_PK}}
+        delete = {"TableName": self._table, "Key": {"job_id": {"S": job_id}},
+                  "ConditionExpression": _condition(expect, names, values),
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        try:
+            if job.idempotency_key is None:
+                await self._client.delete_item(**delete)
+                return True
+            # The idempotency guard goes with its job: left behind, it would refuse the key forever.
+            guard = {"TableName": self._table, "Key": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}},
+                     "ConditionExpression": "#target = :target", "ExpressionAttributeNames": {"#target": "target"},
+                     "ExpressionAttributeValues": {":target": {"S": job_id}}}
+            await self._client.transact_write_items(TransactItems=[{"Delete": delete}, {"Delete": guard}])
+            return True
+        except ClientError as exc:
+            if _error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                return False
+            raise
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
         response = await self._client.get_item(

@@ -118,7 +118,13 @@ class LocalStorage:
         return self._path(key).is_file()
 
     async def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        if path.parent != self.root:  # a job's folder goes with its last file (S3 has no folders to leave)
+            try:
+                path.parent.rmdir()
+            except OSError:  # not empty, or gone already
+                pass
 
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         raise StorageError(

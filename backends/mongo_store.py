@@ -66,6 +66,18 @@ def _to_value(value: Any) -> Any:
     return value
 
 
+def _match(job_id: str, expect: Expect) -> dict[str, Any]:
+    """The filter of a conditional change of one job."""
+    query: dict[str, Any] = {"job_id": job_id}
+    if expect.status is not None:
+        query["status"] = {"$in": [status.value for status in expect.status]}
+    if expect.worker_id is not None:
+        query["worker_id"] = expect.worker_id
+    if expect.version is not None:
+        query["version"] = expect.version
+    return query
+
+
 def _filter(status: JobStatus | None, owner: str | None) -> dict[str, Any]:
     query: dict[str, Any] = {}
     if status is not None:
@@ -148,21 +160,17 @@ class MongoJobStore:
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
-        query: dict[str, Any] = {"job_id": job_id}
-        if expect.status is not None:
-            query["status"] = {"$in": [status.value for status in expect.status]}
-        if expect.worker_id is not None:
-            query["worker_id"] = expect.worker_id
-        if expect.version is not None:
-            query["version"] = expect.version
         fields = {name: _to_value(value) for name, value in changes.items()}
         document = await self._jobs.find_one_and_update(
-            query,
+            _match(job_id, expect),
             {"$set": {**fields, "updated_at": format_timestamp(utcnow())}, "$inc": {"version": 1}},
             projection=_NO_ID,
             return_document=ReturnDocument.AFTER,
         )
         return Job.from_document(document) if document else None
+
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        return (await self._jobs.delete_one(_match(job_id, expect))).deleted_count == 1
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
         # {"owner": None} matches null; every stored document has the field, so that means "no owner".

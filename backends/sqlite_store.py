@@ -160,21 +160,34 @@ class SqliteJobStore:
         check_changes(changes)
         assignments = [f"{name} = ?" for name in changes] + ["updated_at = ?", "version = version + 1"]
         params: list[Any] = [_to_column(value) for value in changes.values()] + [format_timestamp(utcnow())]
-        where, where_params = ["job_id = ?"], [job_id]
-        if expect.status is not None:
-            where.append(f"status IN ({', '.join('?' for _ in expect.status)})")
-            where_params.extend(status.value for status in expect.status)
-        if expect.worker_id is not None:
-            where.append("worker_id = ?")
-            where_params.append(expect.worker_id)
-        if expect.version is not None:
-            where.append("version = ?")
-            where_params.append(expect.version)
-        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {' AND '.join(where)} RETURNING *"
+        where, where_params = self._match(job_id, expect)
+        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *"
         async with self._write_lock:
             rows = await self._read(sql, [*params, *where_params])  # UPDATE ... RETURNING, run to the end
             await self._db.commit()
         return self._one(rows)
+
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        where, params = self._match(job_id, expect)
+        async with self._write_lock:
+            rows = await self._read(f"DELETE FROM jobs WHERE {where} RETURNING job_id", params)
+            await self._db.commit()
+        return bool(rows)
+
+    @staticmethod
+    def _match(job_id: str, expect: Expect) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of a conditional change of one job."""
+        where, params = ["job_id = ?"], [job_id]
+        if expect.status is not None:
+            where.append(f"status IN ({', '.join('?' for _ in expect.status)})")
+            params.extend(status.value for status in expect.status)
+        if expect.worker_id is not None:
+            where.append("worker_id = ?")
+            params.append(expect.worker_id)
+        if expect.version is not None:
+            where.append("version = ?")
+            params.append(expect.version)
+        return " AND ".join(where), params
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
         return self._one(

@@ -252,7 +252,7 @@ def test_follow_events_and_polling_both_reach_the_final_state(server, completed_
 
 
 def test_unknown_job_exits_2_with_the_servers_message(server, workdir):
-    for command in ("status", "download", "cancel", "retry", "logs"):
+    for command in ("status", "download", "cancel", "retry", "logs", "delete"):
         result = mediaflow(server.url, workdir, command, UNKNOWN_JOB)
         assert result.returncode == 2, (command, result.stderr)
         assert f"no job with id '{UNKNOWN_JOB}'" in result.stderr
@@ -316,8 +316,13 @@ def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
     assert (canceled.returncode, canceled.stdout.strip()) == (0, f"job {job_id} canceled")
     retried = mediaflow(keyed_server.url, workdir, "retry", "--api-key", ALICE_KEY, job_id)
     assert (retried.returncode, retried.stdout.strip()) == (0, f"job {job_id} queued again")
+    running = mediaflow(keyed_server.url, workdir, "delete", job_id, api_key=ALICE_KEY)
+    assert running.returncode == 2 and "cancel it first" in running.stderr
     cleanup = mediaflow(keyed_server.url, workdir, "cancel", job_id, api_key=ALICE_KEY)
     assert cleanup.returncode == 0
+    removed = mediaflow(keyed_server.url, workdir, "delete", job_id, api_key=ALICE_KEY)
+    assert (removed.returncode, removed.stdout.strip()) == (0, f"job {job_id} removed, with its output and log")
+    assert mediaflow(keyed_server.url, workdir, "status", job_id, api_key=ALICE_KEY).returncode == 2
 
 
 def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workdir):

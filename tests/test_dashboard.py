@@ -7,6 +7,7 @@ Full-page screenshots of the key moments go to test-artifacts/dashboard-*.png.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import av
+import httpx
 import pytest
 
 from ffmpeg_ops import allowed_formats, default_format
@@ -246,6 +248,16 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await expect(page.get_by_test_id("job-row")).to_have_attribute("data-job-id", long_id)
             await chips.get_by_text("All", exact=True).click()
             await expect(page.get_by_test_id("job-row")).to_have_count(3)
+
+            # Delete (after a confirmation) removes the failed job: gone from the list and from the server
+            await failed_row.click()
+            await expect(page.get_by_test_id("detail-id")).to_have_text(failed_id)
+            page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.get_by_test_id("delete-button").click()
+            await expect(page.get_by_test_id("job-row")).to_have_count(2)
+            await expect(page.locator(f'[data-job-id="{failed_id}"]')).to_have_count(0)
+            await expect(page.get_by_test_id("detail-empty")).to_be_visible()
+            assert httpx.get(f"{server.url}/status/{failed_id}").status_code == 404
     assert time.monotonic() - started < 60
 
 

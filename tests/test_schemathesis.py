@@ -70,9 +70,11 @@ def test_the_api_survives_schemathesis(tmp_path):
         states = [httpx.get(f"{server.url}/status/{job_id}").json()["status"] for job_id in job_ids[:2]]
         assert states == ["completed", "failed"]
         config = config_file(tmp_path / "schemathesis.toml", job_ids)
+        # One worker: with two, the coverage phase now and then dies inside hypothesis (reading a
+        # lambda's source for a repr from two threads), an error of the tool, not of the API.
         result = subprocess.run(
             [str(st), "--config-file", str(config), "run", f"{server.url}/openapi.json", "--checks", CHECKS,
-             "--max-examples", "40", "--workers", "2", "--seed", "20261125", "--no-color"],
+             "--max-examples", "40", "--workers", "1", "--seed", "20261125", "--no-color"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )
         server_log = server.log_path.read_text()

@@ -336,6 +336,38 @@ async def test_two_processes_writing_at_once_never_fail(two_stores):
                                  other.update(job.job_id, {"progress": 60}), store.list(limit=5))
 
 
+# --- delete ------------------------------------------------------------------------------------
+
+
+async def test_delete_removes_a_job_only_when_expect_matches(store):
+    job = make_job(status=S.COMPLETED)
+    await store.create(job)
+    assert not await store.delete(job.job_id, Expect.of(S.QUEUED, S.PROCESSING)), "not in those statuses"
+    assert not await store.delete(job.job_id, Expect(version=5)), "changed since read"
+    assert await store.get(job.job_id) is not None
+    assert await store.delete(job.job_id, Expect.of(S.COMPLETED, version=0))
+    assert await store.get(job.job_id) is None
+    assert not await store.delete(job.job_id), "already gone"
+    assert await store.count() == 0 and await store.list(limit=10) == []
+
+
+async def test_delete_frees_the_idempotency_key(store):
+    job = make_job(status=S.FAILED, owner="alice", idempotency_key="order-1")
+    await store.create(job)
+    assert await store.delete(job.job_id, Expect.of(S.FAILED))
+    assert await store.find_by_idempotency_key("alice", "order-1") is None
+    again = make_job(owner="alice", idempotency_key="order-1")
+    await store.create(again)  # the key is free again: no guard or index entry left behind
+    assert (await store.find_by_idempotency_key("alice", "order-1")).job_id == again.job_id
+
+
+async def test_concurrent_deletes_have_exactly_one_winner(store):
+    job = make_job(status=S.CANCELED, idempotency_key="k")
+    await store.create(job)
+    results = await asyncio.gather(*(store.delete(job.job_id, Expect.of(S.CANCELED)) for _ in range(10)))
+    assert results.count(True) == 1
+
+
 # --- idempotency keys ----------------------------------------------------------------------------
 
 

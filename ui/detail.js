@@ -1,5 +1,5 @@
 // The detail panel of the selected job: status, progress and phase kept live (events.js), the
-// field list, the player, the ffmpeg log, and Download / Cancel / Retry.
+// field list, the player, the ffmpeg log, and Download / Cancel / Retry / Delete.
 import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
@@ -59,7 +59,7 @@ function clearDetail(jobId) {
   requestAnimationFrame(() => requestAnimationFrame(() => track.classList.remove('no-anim')));
   $('detail-pct').textContent = '';
   $('detail-phase').textContent = '';
-  ['download-button', 'cancel-button', 'retry-button', 'detail-error'].forEach((id) => show($(id), false));
+  ['download-button', 'cancel-button', 'retry-button', 'delete-button', 'detail-error'].forEach((id) => show($(id), false));
   $('detail-fields').replaceChildren();
   setLive('', '');
 }
@@ -105,6 +105,7 @@ function renderDetail(job) {
   show($('download-button'), job.status === 'completed');
   show($('cancel-button'), job.status === 'queued' || job.status === 'processing');
   show($('retry-button'), job.status === 'failed' || job.status === 'canceled');
+  show($('delete-button'), FINAL.has(job.status));
 
   const errorBox = $('detail-error');
   errorBox.querySelector('.error-title').textContent = job.status === 'failed' ? 'Why it failed' : 'Note';
@@ -204,7 +205,7 @@ async function loadLog(job) {
   }
 }
 
-// --- download, cancel, retry ---------------------------------------------------------------------
+// --- download, cancel, retry, delete ---------------------------------------------------------------------
 
 async function onDownload() {
   const job = state.detail;
@@ -246,7 +247,38 @@ async function onJobAction(action) {
   }
 }
 
+// Removes the job, its output and its log on the server; the panel then shows no job.
+async function onDelete() {
+  const jobId = state.selectedId;
+  if (!jobId || !window.confirm('Delete this job with its output and log? This cannot be undone.')) return;
+  const button = $('delete-button');
+  button.disabled = true;
+  showAlert($('action-error'), '');
+  try {
+    await apiFetch(`jobs/${enc(jobId)}`, { method: 'DELETE' });
+    if (state.selectedId === jobId) clearSelection();
+    refreshList();
+  } catch (err) {
+    showAlert($('action-error'), errorText(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function clearSelection() {
+  if (state.detailCtl) state.detailCtl.abort();
+  state.selectedId = null;
+  state.detail = null;
+  state.detailCtl = null;
+  resetPlayerAndLog();
+  markSelected(null);
+  show($('detail-body'), false);
+  show($('detail-empty'), true);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
 export function initDetail() {
+  $('delete-button').addEventListener('click', onDelete);
   $('download-button').addEventListener('click', onDownload);
   $('cancel-button').addEventListener('click', () => onJobAction('cancel'));
   $('retry-button').addEventListener('click', () => onJobAction('retry'));

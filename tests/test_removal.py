@@ -1,0 +1,92 @@
+"""Removing finished jobs: `DELETE /jobs/{id}` on a real encoded job (record, output and log gone),
+its refusals, and the retention sweeper (JOB_RETENTION_HOURS) on a real store and storage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from db import open_store
+from job_removal import RetentionSweeper
+from schema import Job, JobStatus, Method, utcnow
+from storage import open_storage
+from tests.apptools import make_settings, running_app, wait_for_final
+from tests.media import make_clip
+
+S = JobStatus
+
+
+async def test_delete_removes_a_finished_job_with_its_output_and_log(tmp_path):
+    settings = make_settings(tmp_path)
+    make_clip(tmp_path / "media", "clip.mp4", width=320, height=240, seconds=1)
+    async with running_app(settings, api_workers=1) as client:
+        job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})).json()["job_id"]
+        done = await wait_for_final(client, job_id)
+        assert done["status"] == "completed"
+        files = [Path(done["output_path"]), Path(done["log_path"])]
+        assert all(path.is_file() for path in files)
+
+        response = await client.delete(f"/jobs/{job_id}")
+        assert response.status_code == 204 and response.content == b""
+        assert not any(path.exists() for path in files) and not files[0].parent.exists(), "the job's folder too"
+        for path in (f"/status/{job_id}", f"/download/{job_id}", f"/jobs/{job_id}/log"):
+            assert (await client.get(path)).status_code == 404, path
+        assert (await client.delete(f"/jobs/{job_id}")).status_code == 404
+        assert (await client.get("/process")).json()["count"] == 0
+
+
+async def test_only_finished_jobs_can_be_deleted(tmp_path):
+    settings = make_settings(tmp_path)
+    (tmp_path / "media" / "clip.mp4").write_bytes(b"never decoded: no worker runs")
+    async with running_app(settings, api_workers=0) as client:
+        job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "resize"})).json()["job_id"]
+        refused = await client.delete(f"/jobs/{job_id}")
+        assert refused.status_code == 409 and "queued" in refused.json()["detail"] and "cancel it first" in refused.json()["detail"]
+        assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
+        assert (await client.delete(f"/jobs/{job_id}")).status_code == 204
+        assert (await client.delete("/jobs/not-a-job")).status_code == 404
+
+
+async def test_retention_removes_only_jobs_finished_before_the_cutoff(tmp_path):
+    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24)
+    store, storage = await open_store(settings), await open_storage(settings)
+    now = utcnow()
+
+    async def job(status: JobStatus, created_hours_ago: float, finished_hours_ago: float | None, **fields) -> Job:
+        output = tmp_path / "storage" / "processed" / f"{status.value}-{created_hours_ago}" / "out.mp4"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(b"output")
+        record = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=status,
+                     created_at=now - timedelta(hours=created_hours_ago), output_path=str(output),
+                     completed_at=None if finished_hours_ago is None else now - timedelta(hours=finished_hours_ago),
+                     **fields)
+        await store.create(record)
+        return record
+
+    try:
+        old = [await job(S.COMPLETED, 50, 49), await job(S.FAILED, 30, 29.9), await job(S.CANCELED, 26, 25)]
+        many_old = [await job(S.COMPLETED, 100 + i, 99 + i) for i in range(120)]  # more than a page
+        kept = [
+            await job(S.COMPLETED, 30, 2),  # created long ago, finished recently
+            await job(S.COMPLETED, 1, 0.5),
+            await job(S.PROCESSING, 40, None),  # never removed while running
+            await job(S.FAILED, 40, 39, webhook_event="job.failed", webhook_event_id="e1",
+                      webhook_due_at=now),  # its final webhook is still to be delivered
+        ]
+        sweeper = RetentionSweeper(settings, store, storage)
+        assert await sweeper.sweep(now) == len(old) + len(many_old)
+        assert {j.job_id for j in await store.list(limit=200)} == {j.job_id for j in kept}
+        assert not any(Path(j.output_path).exists() for j in old + many_old)
+        assert all(Path(j.output_path).exists() for j in kept)
+        assert await sweeper.sweep(now) == 0
+    finally:
+        await store.close()
+        await storage.close()
+
+
+async def test_retention_is_off_by_default(tmp_path):
+    settings = make_settings(tmp_path)
+    assert settings.JOB_RETENTION_HOURS == 0
+    sweeper = RetentionSweeper(settings, None, None)  # never touches a backend when off
+    sweeper.start()
+    assert not sweeper.running

@@ -9,11 +9,11 @@ Uploaded sources are not removed here: one upload can feed several jobs.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from db import Expect, JobStore
 from logs import get_logger
+from periodic import Periodic
 from schema import FINAL_STATUSES, Job, utcnow
 from settings import Settings
 from storage import Storage, StorageError
@@ -53,31 +53,22 @@ class RetentionSweeper:
         self.settings = settings
         self.store = store
         self.storage = storage
-        self._task: asyncio.Task | None = None
+        self._loop = Periodic("retention", lambda: settings.RETENTION_SWEEP_INTERVAL_S, self._sweep_and_log)
 
     @property
     def running(self) -> bool:
-        return self._task is not None
+        return self._loop.running
 
     def start(self) -> None:
         if self.settings.JOB_RETENTION_HOURS > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                removed = await self.sweep()
-                if removed:
-                    log.info("retention.swept", removed=removed, retention_hours=self.settings.JOB_RETENTION_HOURS)
-            except Exception:  # a store hiccup: try again next time
-                log.exception("retention.sweep_failed")
-            await asyncio.sleep(self.settings.RETENTION_SWEEP_INTERVAL_S)
+    async def _sweep_and_log(self) -> None:
+        if removed := await self.sweep():
+            log.info("retention.swept", removed=removed, retention_hours=self.settings.JOB_RETENTION_HOURS)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """One pass; returns how many jobs were removed. Walks each final status oldest first (the

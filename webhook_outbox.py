@@ -23,7 +23,6 @@ the entry, or one so slow that its lease ran out, means a second delivery with t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from typing import Any, Protocol
 from db import Expect, JobStore
 from events import EventType
 from logs import get_logger
+from periodic import Periodic
 from schema import FINAL_STATUSES, WEBHOOK_OUTBOX_FIELDS, Job, utcnow
 from settings import Settings
 
@@ -111,24 +111,13 @@ class OutboxSweeper:
         self.settings = settings
         self.store = store
         self.dispatcher = dispatcher
-        self._task: asyncio.Task | None = None
+        self._loop = Periodic("webhook.sweep", lambda: settings.WEBHOOK_SWEEP_INTERVAL_S, self.sweep)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # a store hiccup: try again at the next sweep
-                log.exception("webhook.sweep_failed")
-            await asyncio.sleep(self.settings.WEBHOOK_SWEEP_INTERVAL_S)
+        await self._loop.stop()
 
     async def sweep(self, now: datetime | None = None) -> list[Job]:
         """One pass: every due event is taken and handed over, or expired. Returns the jobs taken."""

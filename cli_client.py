@@ -79,15 +79,28 @@ def submit_job(api: Api, source: str, method: str, output_format: str | None, id
 def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
     """Upload the argument if it is a local file, else pass it on as the source; returns the job id."""
     source, uploaded = args.source, is_local_file(args.source)
+    if uploaded and args.idempotency_key:
+        # A repeated run would upload the file anew, under a new source, and the server would refuse
+        # the key for a different request: first ask whether the key already made a job.
+        found = api.json("GET", "/process", params={"idempotency_key": args.idempotency_key}).get("jobs") or []
+        job = found[0] if isinstance(found[0:1], list) and found and isinstance(found[0], dict) else None
+        if job is not None and _JOB_ID.fullmatch(str(job.get("job_id", ""))):
+            if job.get("method_name") != args.method or (args.format and job.get("output_format") != args.format):
+                raise CliError(f"idempotency key {printable(args.idempotency_key)} was used for another request "
+                               f"(job {job['job_id']}: {printable(str(job.get('method_name')))} to "
+                               f"{printable(str(job.get('output_format')))}); use a new key", EXIT_USAGE)
+            print(f"idempotency key {printable(args.idempotency_key)} already made job {job['job_id']}; "
+                  "not uploading again", file=sys.stderr)
+            return job["job_id"]
     if uploaded:
         source = upload_file(api, Path(source))
         print(f"uploaded {printable(args.source)} as {printable(source)}", file=sys.stderr)
     try:
         return submit_job(api, source, args.method, args.format, args.idempotency_key)
     except CliError as error:
-        if error.http_status == 409 and uploaded:  # each run uploads anew, so the body never matches
-            raise CliError(f"{error}: the file was uploaded again as a new source; to repeat the first "
-                           "submission, pass the upload:// source it printed instead of the file",
+        if error.http_status == 409 and uploaded:  # another run with this key won the race, or a different file
+            raise CliError(f"{error}: the key was used for another request meanwhile; to repeat that "
+                           "submission, run again (it is found by its key) or pass its upload:// source",
                            error.exit_code, http_status=409) from None
         raise
 

@@ -293,8 +293,15 @@ def register_routes(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
         status: JobStatus | None = None,
+        idempotency_key: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+            "Only the job submitted with this Idempotency-Key, if any (e.g. to resume a client that "
+            "uploads its file anew on each try)"))] = None,
     ) -> JobListResponse:
-        jobs = await store.list(limit=limit, skip=skip, status=status, owner=owner)
+        if idempotency_key is not None:
+            found = await store.find_by_idempotency_key(owner, idempotency_key)
+            jobs = [found] if found is not None and (status is None or found.status is status) and skip == 0 else []
+        else:
+            jobs = await store.list(limit=limit, skip=skip, status=status, owner=owner)
         return JobListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
 
     @api.get("/status/{job_id}", response_model=JobStatusResponse, summary="A job's status and progress",

@@ -162,6 +162,10 @@ async def test_idempotency_key_returns_the_same_job(api):
     assert (await api.get("/process")).json()["count"] == 1
     different = await api.post("/process", json={"source": "clip.mp4", "method_name": "resize"}, headers=headers)
     assert different.status_code == 409
+    found = (await api.get("/process", params={"idempotency_key": "order-42"})).json()
+    assert [job["job_id"] for job in found["jobs"]] == [first.json()["job_id"]] and found["count"] == 1
+    assert (await api.get("/process", params={"idempotency_key": "order-43"})).json() == {"jobs": [], "count": 0}
+    assert (await api.get("/process", params={"idempotency_key": "order-42", "status": "failed"})).json()["count"] == 0
 
 
 async def test_an_empty_idempotency_key_is_refused(api):

@@ -80,6 +80,9 @@ async def test_idempotency_keys_are_per_api_key(api):
     other = await api.post("/process", json=body, headers={**BOB, "Idempotency-Key": "same"})
     again = await api.post("/process", json=body, headers={**ALICE, "Idempotency-Key": "same"})
     assert first.json()["job_id"] == again.json()["job_id"] != other.json()["job_id"]
+    for headers, job_id in ((ALICE, first.json()["job_id"]), (BOB, other.json()["job_id"])):
+        found = (await api.get("/process", params={"idempotency_key": "same"}, headers=headers)).json()
+        assert [job["job_id"] for job in found["jobs"]] == [job_id], "each key finds only its own job"
 
 
 def test_key_configuration_is_validated():

@@ -32,6 +32,7 @@ from tests.servers.process import free_port
 
 UNKNOWN_JOB = "00000000-0000-0000-0000-000000000000"
 ALICE_KEY = "alice-secret-key"
+BOB_KEY = "bob-secret-key-2"
 UPLOAD_LIMIT = 1_000_000
 
 
@@ -61,7 +62,7 @@ def keyed_server(tmp_path_factory) -> ApiServer:
     """API keys on and no worker, so a job stays queued until the test cancels it: no race with a
     worker. Uploads are limited to 1 MB (the test clip is a few hundred KB)."""
     base = tmp_path_factory.mktemp("cli-keyed-server")
-    settings = make_settings(base, API_KEYS=f"alice:{ALICE_KEY}", UPLOAD_MAX_BYTES=UPLOAD_LIMIT)
+    settings = make_settings(base, API_KEYS=f"alice:{ALICE_KEY},bob:{BOB_KEY}", UPLOAD_MAX_BYTES=UPLOAD_LIMIT)
     with ApiServer(settings, base, api_workers=0) as api_server:
         yield api_server
 
@@ -344,7 +345,7 @@ def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workd
     assert f"job {job_id} was canceled" in stderr
 
 
-def test_idempotency_key_returns_the_same_job_and_explains_a_reupload(keyed_server, clips, workdir):
+def test_idempotency_key_returns_the_same_job_without_uploading_again(keyed_server, clips, workdir):
     first = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
                       "--idempotency-key", "order-17", api_key=ALICE_KEY)
     assert first.returncode == 0, first.stderr
@@ -355,9 +356,18 @@ def test_idempotency_key_returns_the_same_job_and_explains_a_reupload(keyed_serv
                       "--idempotency-key", "order-17", api_key=ALICE_KEY)
     assert (again.returncode, again.stdout) == (0, first.stdout)  # the same job id
 
-    reuploaded = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
-                           "--idempotency-key", "order-17", api_key=ALICE_KEY)
-    assert reuploaded.returncode == 2 and "pass the upload:// source" in reuploaded.stderr, reuploaded.stderr
+    # The file again: found by its key, not uploaded a second time (a retried script must not fail).
+    repeated = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
+                         "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    assert (repeated.returncode, repeated.stdout) == (0, first.stdout), repeated.stderr
+    assert "already made job" in repeated.stderr and "uploaded" not in repeated.stderr
+    other = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "resize",
+                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    assert other.returncode == 2 and "was used for another request" in other.stderr, other.stderr
+    # Keys are per API key: Bob's identical key is a different one.
+    bobs = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
+                     "--idempotency-key", "order-17", api_key=BOB_KEY)
+    assert bobs.returncode == 0 and bobs.stdout != first.stdout and "uploaded" in bobs.stderr
 
 
 def test_upload_over_the_servers_limit_exits_2_with_the_limit(keyed_server, workdir):

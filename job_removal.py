@@ -4,7 +4,9 @@ A job is removed only while it is final (completed, failed, canceled) and unchan
 read: the store deletes the record conditionally, so a job retried meanwhile is never removed under
 its new run. The record goes first, then its output and ffmpeg log: a process that dies in between
 leaves orphan files (under OUTPUT_PREFIX/<job_id>/), never a record pointing at files that are gone.
-Uploaded sources are not removed here: one upload can feed several jobs.
+Uploads are swept on their own clock: one upload can feed several jobs, so an upload goes once it is
+older than JOB_RETENTION_HOURS and no queued or running job needs it (a failed job retried later
+then fails with "source not found").
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from datetime import datetime, timedelta
 from db import Expect, JobStore
 from logs import get_logger
 from periodic import Periodic
-from schema import FINAL_STATUSES, Job, utcnow
+from schema import FINAL_STATUSES, Job, JobStatus, utcnow
 from settings import Settings
+from sources import UPLOAD_PREFIX, source_of_upload_key
 from storage import Storage, StorageError
 
 log = get_logger("retention")
 
 PAGE = 100
 MAX_PER_SWEEP = 1000  # a backlog is worked off over several sweeps, without one long burst of writes
+MAX_UNFINISHED = 10_000  # beyond this many queued/processing jobs, uploads wait for a calmer sweep
 
 
 async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
@@ -67,8 +71,9 @@ class RetentionSweeper:
         await self._loop.stop()
 
     async def _sweep_and_log(self) -> None:
-        if removed := await self.sweep():
-            log.info("retention.swept", removed=removed, retention_hours=self.settings.JOB_RETENTION_HOURS)
+        removed, uploads = await self.sweep(), await self.sweep_uploads()
+        if removed or uploads:
+            log.info("retention.swept", jobs=removed, uploads=uploads, retention_hours=self.settings.JOB_RETENTION_HOURS)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """One pass; returns how many jobs were removed. Walks each final status oldest first (the
@@ -91,3 +96,38 @@ class RetentionSweeper:
                 if len(page) < PAGE:
                     break
         return removed
+
+    async def sweep_uploads(self, now: datetime | None = None) -> int:
+        """Remove uploads older than the cutoff that no queued or processing job uses; returns how many."""
+        cutoff = (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
+        old_keys = await self.storage.list_keys(UPLOAD_PREFIX, cutoff, limit=MAX_PER_SWEEP)
+        if not old_keys:
+            return 0
+        in_use = await self._sources_of_unfinished_jobs()
+        if in_use is None:
+            log.warning("retention.uploads_skipped", reason=f"more than {MAX_UNFINISHED} queued or processing jobs")
+            return 0
+        removed = 0
+        for key in old_keys:
+            if source_of_upload_key(key) in in_use:
+                continue
+            try:
+                await self.storage.delete(key)
+                removed += 1
+            except StorageError as exc:
+                log.warning("retention.upload_not_removed", key=key, error=str(exc))
+        return removed
+
+    async def _sources_of_unfinished_jobs(self) -> set[str] | None:
+        """Sources of every queued or processing job; None if there are too many to be sure."""
+        sources: set[str] = set()
+        for status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+            for skip in range(0, MAX_UNFINISHED, PAGE):
+                page = await self.store.list(limit=PAGE, skip=skip, status=status)
+                sources.update(job.source for job in page)
+                if len(page) < PAGE:
+                    break
+            else:
+                return None
+        return sources
+

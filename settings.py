@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     S3_PRESIGNED_DOWNLOADS: bool = False
     S3_PRESIGN_EXPIRES_S: int = Field(default=3600, ge=60)
     # Jobs that finished more than this many hours ago are removed with their output and log by the
-    # API process (job_removal.py); 0 keeps everything. RETENTION_SWEEP_INTERVAL_S: how often it looks.
+    # API process (job_removal.py), and so are older uploads no queued or running job needs; 0 keeps
+    # everything. RETENTION_SWEEP_INTERVAL_S: how often it looks.
     JOB_RETENTION_HOURS: float = Field(default=0, ge=0)
     RETENTION_SWEEP_INTERVAL_S: float = Field(default=600, gt=0)
 

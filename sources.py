@@ -48,11 +48,19 @@ def safe_filename(name: str, default: str = "input") -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
+UPLOAD_PREFIX = "uploads/"  # where uploads live in storage
+
+
 def upload_source(filename: str) -> tuple[str, str]:
     """(source string, storage key) for a new upload of `filename`."""
     upload_id = uuid.uuid4().hex
     name = safe_filename(filename, default="upload")
-    return f"{UPLOAD_SCHEME}{upload_id}/{name}", f"uploads/{upload_id}/{name}"
+    return f"{UPLOAD_SCHEME}{upload_id}/{name}", f"{UPLOAD_PREFIX}{upload_id}/{name}"
+
+
+def source_of_upload_key(key: str) -> str:
+    """The upload:// source of a storage key under UPLOAD_PREFIX (the inverse of upload_source)."""
+    return UPLOAD_SCHEME + key.removeprefix(UPLOAD_PREFIX)
 
 
 def _accepted(settings: Settings) -> str:
@@ -69,7 +77,7 @@ def parse_source(raw: str, settings: Settings, storage: Storage) -> Source:
         if not match:
             raise SourceError(f"malformed upload source {raw!r}; use the exact `source` value POST /upload returned")
         upload_id, name = match.groups()
-        return Source("upload", raw, name, key=f"uploads/{upload_id}/{name}")
+        return Source("upload", raw, name, key=f"{UPLOAD_PREFIX}{upload_id}/{name}")
     if raw.startswith(S3_SCHEME):
         if not storage.supports_s3_sources:
             raise SourceError(

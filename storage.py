@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
@@ -138,6 +139,10 @@ class Storage(Protocol):
     async def exists(self, key: str) -> bool: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def list_keys(self, prefix: str, modified_before: datetime, limit: int) -> list[str]:
+        """Keys under `prefix` (ending in "/") last written before `modified_before`, at most
+        `limit` of them, in no particular order (for clean-up, never for serving)."""
 
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy an external source (s3://bucket/key) to `dest`, streamed."""

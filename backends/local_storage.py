@@ -9,6 +9,7 @@ import mimetypes
 import os
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from storage import (
@@ -125,6 +126,29 @@ class LocalStorage:
                 path.parent.rmdir()
             except OSError:  # not empty, or gone already
                 pass
+
+    async def list_keys(self, prefix: str, modified_before: datetime, limit: int) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        cutoff = modified_before.timestamp()
+
+        def scan() -> list[str]:
+            found: list[str] = []
+            for directory, _, names in os.walk(base):
+                for name in names:
+                    path = Path(directory) / name
+                    if name.startswith("."):  # .partial-*: a write in progress, not an object yet
+                        continue
+                    try:
+                        if path.stat().st_mtime >= cutoff:
+                            continue
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+                    found.append(path.relative_to(self.root).as_posix())
+                    if len(found) >= limit:
+                        return found
+            return found
+
+        return await asyncio.to_thread(scan)
 
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         raise StorageError(

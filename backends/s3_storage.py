@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import re
 from contextlib import AsyncExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,18 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         with _s3_errors(f"cannot delete {self.location(key)}"):
             await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def list_keys(self, prefix: str, modified_before: datetime, limit: int) -> list[str]:
+        found: list[str] = []
+        with _s3_errors(f"cannot list s3://{self.bucket}/{prefix}"):
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            async for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < modified_before:
+                        found.append(item["Key"])
+                        if len(found) >= limit:
+                            return found
+        return found
 
     # --- health and shutdown -------------------------------------------------------------------
 

@@ -3,12 +3,14 @@ its refusals, and the retention sweeper (JOB_RETENTION_HOURS) on a real store an
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 from db import open_store
 from job_removal import RetentionSweeper
 from schema import Job, JobStatus, Method, utcnow
+from sources import parse_source, upload_source
 from storage import open_storage
 from tests.apptools import make_settings, running_app, wait_for_final
 from tests.media import make_clip
@@ -79,6 +81,37 @@ async def test_retention_removes_only_jobs_finished_before_the_cutoff(tmp_path):
         assert not any(Path(j.output_path).exists() for j in old + many_old)
         assert all(Path(j.output_path).exists() for j in kept)
         assert await sweeper.sweep(now) == 0
+    finally:
+        await store.close()
+        await storage.close()
+
+
+async def test_retention_removes_old_uploads_no_unfinished_job_needs(tmp_path):
+    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24)
+    store, storage = await open_store(settings), await open_storage(settings)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"uploaded video")
+    long_ago = (utcnow() - timedelta(hours=30)).timestamp()
+
+    async def upload(name: str, old: bool = True) -> str:
+        source, key = upload_source(name)
+        await storage.put_file(key, clip, "video/mp4")
+        if old:
+            os.utime(storage.location(key), (long_ago, long_ago))
+        return source
+
+    try:
+        done_with, queued_for, running_for = await upload("a.mp4"), await upload("b.mp4"), await upload("c.mp4")
+        fresh = await upload("d.mp4", old=False)
+        for source, status in ((done_with, S.COMPLETED), (queued_for, S.QUEUED), (running_for, S.PROCESSING)):
+            await store.create(Job(method_name=Method.COMPRESS, source=source, output_format="mp4", status=status))
+        sweeper = RetentionSweeper(settings, store, storage)
+        assert await sweeper.sweep_uploads() == 1
+        remaining = {source for source in (done_with, queued_for, running_for, fresh)
+                     if await storage.exists(parse_source(source, settings, storage).key)}
+        assert remaining == {queued_for, running_for, fresh}, "only the old upload no unfinished job needs"
+        assert not (tmp_path / "storage" / "uploads" / done_with.split("/")[2]).exists(), "its folder too"
+        assert await sweeper.sweep_uploads() == 0
     finally:
         await store.close()
         await storage.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -190,6 +191,23 @@ async def test_exists_and_delete(storage):
     await storage.delete(key)
     assert not await storage.exists(key)
     await storage.delete(key)  # deleting what is gone is fine
+
+
+async def test_list_keys_finds_old_objects_under_a_prefix(storage, tmp_path):
+    source = tmp_path / "obj.bin"
+    source.write_bytes(b"kept for a while")
+    prefix = f"uploads-{uuid.uuid4().hex}/"  # the S3 bucket is shared by the session's tests
+    keys = {f"{prefix}{i}/clip.mp4" for i in range(3)}
+    for key in keys | {f"processed-{uuid.uuid4().hex}/other.mp4"}:
+        await storage.put_file(key, source, "video/mp4")
+    now = datetime.now(timezone.utc)
+    assert set(await storage.list_keys(prefix, now + timedelta(hours=1), limit=10)) == keys
+    assert await storage.list_keys(prefix, now - timedelta(hours=1), limit=10) == [], "all newer than that"
+    assert len(await storage.list_keys(prefix, now + timedelta(hours=1), limit=2)) == 2
+    assert await storage.list_keys(f"nothing-{uuid.uuid4().hex}/", now + timedelta(hours=1), limit=10) == []
+    for key in keys:
+        await storage.delete(key)
+    assert await storage.list_keys(prefix, now + timedelta(hours=1), limit=10) == []
 
 
 async def test_missing_key_raises_object_not_found(storage, tmp_path):

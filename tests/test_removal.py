@@ -1,11 +1,14 @@
 """Removing finished jobs: `DELETE /jobs/{id}` on a real encoded job (record, output and log gone),
-its refusals, and the retention sweeper (JOB_RETENTION_HOURS) on a real store and storage."""
+its refusals, and the retention sweeper (JOB_RETENTION_HOURS) on every job store (real servers) and
+real storage."""
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from db import open_store
 from job_removal import RetentionSweeper
@@ -14,6 +17,7 @@ from sources import parse_source, upload_source
 from storage import open_storage
 from tests.apptools import make_settings, running_app, wait_for_final
 from tests.media import make_clip
+from tests.test_store_contract import BACKENDS, backend_overrides
 
 S = JobStatus
 
@@ -49,8 +53,9 @@ async def test_only_finished_jobs_can_be_deleted(tmp_path):
         assert (await client.delete("/jobs/not-a-job")).status_code == 404
 
 
-async def test_retention_removes_only_jobs_finished_before_the_cutoff(tmp_path):
-    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_retention_removes_only_jobs_finished_before_the_cutoff(request, backend, tmp_path):
+    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24, **backend_overrides(request, backend, tmp_path))
     store, storage = await open_store(settings), await open_storage(settings)
     now = utcnow()
 

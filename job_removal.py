@@ -3,7 +3,8 @@
 A job is removed only while it is final (completed, failed, canceled) and unchanged since it was
 read: the store deletes the record conditionally, so a job retried meanwhile is never removed under
 its new run. The record goes first, then its output and ffmpeg log: a process that dies in between
-leaves orphan files (under OUTPUT_PREFIX/<job_id>/), never a record pointing at files that are gone.
+leaves orphan files (under OUTPUT_PREFIX/<job_id>/; the retention sweeper removes them later), never
+a record pointing at files that are gone.
 Uploads are swept on their own clock: one upload can feed several jobs, so an upload goes once it is
 older than JOB_RETENTION_HOURS and no queued or running job needs it (a failed job retried later
 then fails with "source not found").
@@ -11,6 +12,8 @@ then fails with "source not found").
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from db import Expect, JobStore
@@ -25,6 +28,7 @@ log = get_logger("retention")
 
 PAGE = 100
 MAX_PER_SWEEP = 1000  # a backlog is worked off over several sweeps, without one long burst of writes
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_UNFINISHED = 10_000  # beyond this many queued/processing jobs, uploads wait for a calmer sweep
 
 
@@ -71,9 +75,10 @@ class RetentionSweeper:
         await self._loop.stop()
 
     async def _sweep_and_log(self) -> None:
-        removed, uploads = await self.sweep(), await self.sweep_uploads()
-        if removed or uploads:
-            log.info("retention.swept", jobs=removed, uploads=uploads, retention_hours=self.settings.JOB_RETENTION_HOURS)
+        removed, uploads, orphans = await self.sweep(), await self.sweep_uploads(), await self.sweep_orphans()
+        if removed or uploads or orphans:
+            log.info("retention.swept", jobs=removed, uploads=uploads, orphan_files=orphans,
+                     retention_hours=self.settings.JOB_RETENTION_HOURS)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """One pass; returns how many jobs were removed. Walks each final status oldest first (the
@@ -116,6 +121,29 @@ class RetentionSweeper:
                 removed += 1
             except StorageError as exc:
                 log.warning("retention.upload_not_removed", key=key, error=str(exc))
+        return removed
+
+    async def sweep_orphans(self, now: datetime | None = None) -> int:
+        """Remove outputs and logs older than the cutoff whose job record is gone (a process died
+        between removing a record and its files); returns how many files."""
+        cutoff = (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
+        prefix = self.settings.OUTPUT_PREFIX.strip("/")
+        prefix = f"{prefix}/" if prefix else ""
+        by_job: dict[str, list[str]] = defaultdict(list)
+        for key in await self.storage.list_keys(prefix, cutoff, limit=MAX_PER_SWEEP):
+            job_id = key.removeprefix(prefix).split("/", 1)[0]
+            if _JOB_ID.fullmatch(job_id):  # never anything else (uploads/ shares the root when OUTPUT_PREFIX is empty)
+                by_job[job_id].append(key)
+        removed = 0
+        for job_id, keys in by_job.items():
+            if await self.store.get(job_id) is not None:
+                continue
+            for key in keys:
+                try:
+                    await self.storage.delete(key)
+                    removed += 1
+                except StorageError as exc:
+                    log.warning("retention.orphan_not_removed", key=key, error=str(exc))
         return removed
 
     async def _sources_of_unfinished_jobs(self) -> set[str] | None:

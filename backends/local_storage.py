@@ -128,7 +128,7 @@ class LocalStorage:
                 pass
 
     async def list_keys(self, prefix: str, modified_before: datetime, limit: int) -> list[str]:
-        base = self._path(prefix.rstrip("/"))
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         cutoff = modified_before.timestamp()
 
         def scan() -> list[str]:

@@ -5,6 +5,7 @@ real storage."""
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,6 +118,41 @@ async def test_retention_removes_old_uploads_no_unfinished_job_needs(tmp_path):
         assert remaining == {queued_for, running_for, fresh}, "only the old upload no unfinished job needs"
         assert not (tmp_path / "storage" / "uploads" / done_with.split("/")[2]).exists(), "its folder too"
         assert await sweeper.sweep_uploads() == 0
+    finally:
+        await store.close()
+        await storage.close()
+
+
+@pytest.mark.parametrize("output_prefix", ["processed", ""])
+async def test_retention_removes_old_files_whose_job_is_gone(tmp_path, output_prefix):
+    """Orphans: a process died between removing a job's record and its files."""
+    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24, OUTPUT_PREFIX=output_prefix)
+    store, storage = await open_store(settings), await open_storage(settings)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"an output")
+    long_ago = (utcnow() - timedelta(hours=30)).timestamp()
+    base = f"{output_prefix}/" if output_prefix else ""
+
+    async def stored(key: str, old: bool = True) -> str:
+        await storage.put_file(key, clip, "video/mp4")
+        if old:
+            os.utime(storage.location(key), (long_ago, long_ago))
+        return key
+
+    try:
+        kept_job = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=S.COMPLETED)
+        await store.create(kept_job)
+        gone = str(uuid.uuid4())
+        orphans = {await stored(f"{base}{gone}/clip_compress.mp4"), await stored(f"{base}{gone}/ffmpeg.log")}
+        kept = {
+            await stored(f"{base}{kept_job.job_id}/clip_compress.mp4"),  # its job still exists
+            await stored(f"{base}{uuid.uuid4()}/new.mp4", old=False),  # too recent to judge
+            await stored(upload_source("upload.mp4")[1]),  # an upload, not an output, whatever OUTPUT_PREFIX is
+        }
+        sweeper = RetentionSweeper(settings, store, storage)
+        assert await sweeper.sweep_orphans() == 2
+        assert not any([await storage.exists(key) for key in orphans])
+        assert all([await storage.exists(key) for key in kept])
     finally:
         await store.close()
         await storage.close()

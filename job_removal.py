@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from db import Expect, JobStore
+from job_run import output_dir_prefix
 from logs import get_logger
 from periodic import Periodic
 from schema import FINAL_STATUSES, Job, JobStatus, utcnow
@@ -37,16 +38,23 @@ async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
     was read (or is gone): nothing is removed then."""
     if not await store.delete(job.job_id, Expect(status=FINAL_STATUSES, version=job.version)):
         return False
-    for location in (job.output_path, job.log_path):
-        key = storage.key_for(location) if location else None
-        if key is None:
-            continue
-        try:
-            await storage.delete(key)
-        except StorageError as exc:  # the record is gone: an orphan file is the lesser harm
-            log.warning("job.file_not_removed", job_id=job.job_id, location=location, error=str(exc))
+    keys = [storage.key_for(location) for location in (job.output_path, job.log_path) if location]
+    await delete_files(storage, [key for key in keys if key is not None], job_id=job.job_id)
     log.info("job.removed", job_id=job.job_id, status=job.status.value)
     return True
+
+
+async def delete_files(storage: Storage, keys: list[str], **context: str) -> int:
+    """Delete each key; one that fails is logged and left (the caller's record is gone or never was:
+    a leftover file is the lesser harm, and the next retention sweep tries again). Returns how many."""
+    removed = 0
+    for key in keys:
+        try:
+            await storage.delete(key)
+            removed += 1
+        except StorageError as exc:
+            log.warning("retention.file_not_removed", key=key, error=str(exc), **context)
+    return removed
 
 
 def expired(job: Job, cutoff: datetime) -> bool:
@@ -84,7 +92,7 @@ class RetentionSweeper:
         """One pass; returns how many jobs were removed. Walks each final status oldest first (the
         listing indexes every store has) and stops at the first job created after the cutoff: a job
         cannot finish before it was created."""
-        cutoff = (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
+        cutoff = self._cutoff(now)
         removed = 0
         for status in sorted(FINAL_STATUSES):
             kept = 0  # jobs before the cutoff that stay (finished later, or a webhook pending): paged over
@@ -104,7 +112,7 @@ class RetentionSweeper:
 
     async def sweep_uploads(self, now: datetime | None = None) -> int:
         """Remove uploads older than the cutoff that no queued or processing job uses; returns how many."""
-        cutoff = (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
+        cutoff = self._cutoff(now)
         old_keys = await self.storage.list_keys(UPLOAD_PREFIX, cutoff, limit=MAX_PER_SWEEP)
         if not old_keys:
             return 0
@@ -112,23 +120,13 @@ class RetentionSweeper:
         if in_use is None:
             log.warning("retention.uploads_skipped", reason=f"more than {MAX_UNFINISHED} queued or processing jobs")
             return 0
-        removed = 0
-        for key in old_keys:
-            if source_of_upload_key(key) in in_use:
-                continue
-            try:
-                await self.storage.delete(key)
-                removed += 1
-            except StorageError as exc:
-                log.warning("retention.upload_not_removed", key=key, error=str(exc))
-        return removed
+        return await delete_files(self.storage, [key for key in old_keys if source_of_upload_key(key) not in in_use])
 
     async def sweep_orphans(self, now: datetime | None = None) -> int:
         """Remove outputs and logs older than the cutoff whose job record is gone (a process died
         between removing a record and its files); returns how many files."""
-        cutoff = (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
-        prefix = self.settings.OUTPUT_PREFIX.strip("/")
-        prefix = f"{prefix}/" if prefix else ""
+        cutoff = self._cutoff(now)
+        prefix = output_dir_prefix(self.settings)
         by_job: dict[str, list[str]] = defaultdict(list)
         for key in await self.storage.list_keys(prefix, cutoff, limit=MAX_PER_SWEEP):
             job_id = key.removeprefix(prefix).split("/", 1)[0]
@@ -136,15 +134,12 @@ class RetentionSweeper:
                 by_job[job_id].append(key)
         removed = 0
         for job_id, keys in by_job.items():
-            if await self.store.get(job_id) is not None:
-                continue
-            for key in keys:
-                try:
-                    await self.storage.delete(key)
-                    removed += 1
-                except StorageError as exc:
-                    log.warning("retention.orphan_not_removed", key=key, error=str(exc))
+            if await self.store.get(job_id) is None:
+                removed += await delete_files(self.storage, keys, job_id=job_id)
         return removed
+
+    def _cutoff(self, now: datetime | None) -> datetime:
+        return (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
 
     async def _sources_of_unfinished_jobs(self) -> set[str] | None:
         """Sources of every queued or processing job; None if there are too many to be sure."""

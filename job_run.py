@@ -61,9 +61,14 @@ def remove_dead_workers_dirs(parent: Path) -> None:
             log.info("workdir.removed", path=str(path), reason=f"worker {pid} is gone")
 
 
-def output_key(settings: Settings, job: Job, filename: str) -> str:
+def output_dir_prefix(settings: Settings) -> str:
+    """The storage key prefix of every job's folder: "OUTPUT_PREFIX/", or "" when it is empty."""
     prefix = settings.OUTPUT_PREFIX.strip("/")
-    return f"{prefix}/{job.job_id}/{filename}" if prefix else f"{job.job_id}/{filename}"
+    return f"{prefix}/" if prefix else ""
+
+
+def output_key(settings: Settings, job: Job, filename: str) -> str:
+    return f"{output_dir_prefix(settings)}{job.job_id}/{filename}"
 
 
 @dataclass

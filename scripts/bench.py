@@ -28,8 +28,8 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import ffmpeg_ops  # noqa: E402
-from schema import Method  # noqa: E402
+from mediaflow.media import operations as ffmpeg_ops  # noqa: E402
+from mediaflow.jobs.model import Method  # noqa: E402
 from tests import media  # noqa: E402
 from tests.apptools import ApiServer, make_settings, running_app, wait_for_final  # noqa: E402
 from tests.servers.stack import start_kafka_and_mongo  # noqa: E402

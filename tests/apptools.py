@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from settings import Settings
+from mediaflow.settings import Settings
 
 
 def make_settings(base: Path, **overrides: Any) -> Settings:
@@ -34,7 +34,7 @@ def make_settings(base: Path, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def running_app(settings: Settings, api_workers: int = 0) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, and a client talking to it in-process."""
-    from main import create_app
+    from mediaflow.api.app import create_app
 
     app = create_app(settings, api_workers=api_workers)
     async with app.router.lifespan_context(app):

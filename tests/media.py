@@ -15,8 +15,8 @@ import subprocess
 import shutil
 from pathlib import Path
 
-from ffmpeg_ops import ffmpeg_binary
-from settings import Settings
+from mediaflow.media.operations import ffmpeg_binary
+from mediaflow.settings import Settings
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from schema import JobStatus
+from mediaflow.jobs.model import JobStatus
 from tests.apptools import make_settings, running_app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth import parse_api_keys
+from mediaflow.api.auth import parse_api_keys
 from tests.apptools import make_settings, running_app
 
 ALICE = {"X-API-Key": "alice-key-123"}
@@ -16,8 +16,8 @@ OPEN = {"/", "/healthz", "/readyz", "/metrics"}
 def protected_endpoints() -> list[tuple[str, str]]:
     """Every operation in the real app's OpenAPI schema except the open ones, so a new endpoint is
     covered without editing a list."""
-    from main import create_app
-    from settings import Settings
+    from mediaflow.api.app import create_app
+    from mediaflow.settings import Settings
 
     paths = create_app(Settings(_env_file=None)).openapi()["paths"]
     return sorted(
@@ -97,7 +97,7 @@ def test_key_configuration_is_validated():
 
 
 async def test_a_signed_link_downloads_without_a_key_and_only_that_job(api, tmp_path):
-    import lifecycle
+    from mediaflow.jobs import lifecycle
 
     store = api.app.state.store
     job_id = api.alice_job
@@ -127,8 +127,8 @@ async def test_a_signed_link_downloads_without_a_key_and_only_that_job(api, tmp_
 
 
 def test_a_link_expires(tmp_path):
-    import download_links
-    from schema import Job, Method
+    from mediaflow.api import download_links
+    from mediaflow.jobs.model import Job, Method
 
     settings = make_settings(tmp_path, API_KEYS="alice:alice-key-123", DOWNLOAD_URL_EXPIRES_S=60)
     job = Job(method_name=Method.COMPRESS, source="s", output_format="mp4", owner="alice")

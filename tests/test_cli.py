@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import pytest
 
-from client_api import Api
-from client_follow import (
+from mediaflow.client.api import Api
+from mediaflow.client.follow import (
     EventStreamUnavailable,
     ServerSentEvent,
     follow_events,
@@ -25,7 +25,7 @@ from client_follow import (
     parse_sse,
     poll_until_final,
 )
-from client_transfer import filename_from_disposition, safe_filename
+from mediaflow.client.transfer import filename_from_disposition, safe_filename
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings
 from tests.servers.process import free_port

@@ -19,8 +19,8 @@ import av
 import httpx
 import pytest
 
-from ffmpeg_ops import allowed_formats, default_format
-from schema import Method
+from mediaflow.media.operations import allowed_formats, default_format
+from mediaflow.jobs.model import Method
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings, running_app
 from tests.servers.process import server_unavailable

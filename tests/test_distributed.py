@@ -18,10 +18,10 @@ import aioboto3
 import httpx
 import pytest
 
-from backends.aws import client_kwargs
-from probe import probe
-from progress import PHASE_SPAN
-from schema import Phase
+from mediaflow.aws import client_kwargs
+from mediaflow.media.probe import probe
+from mediaflow.jobs.progress import PHASE_SPAN
+from mediaflow.jobs.model import Phase
 from tests import media
 from tests.apptools import ApiServer, make_settings, start_worker, worker_events
 
@@ -150,9 +150,9 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
 async def test_download_redirects_to_a_presigned_url_when_configured(tmp_path, s3_settings, clips):
     """With S3_PRESIGNED_DOWNLOADS the API answers 307 to a time-limited S3 URL instead of
     streaming the bytes itself."""
-    from db import open_store
-    from schema import Job, JobStatus, Method
-    from storage import open_storage
+    from mediaflow.store import open_store
+    from mediaflow.jobs.model import Job, JobStatus, Method
+    from mediaflow.storage import open_storage
     from tests.apptools import running_app
 
     settings = make_settings(tmp_path, S3_PRESIGNED_DOWNLOADS=True, **s3_settings)

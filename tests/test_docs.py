@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from settings import Settings
+from mediaflow.settings import Settings
 from tests.apptools import REPO
 
 
@@ -15,7 +15,7 @@ def test_every_setting_is_in_env_example():
 
 
 def test_every_endpoint_is_in_the_readme(tmp_path):
-    from main import create_app
+    from mediaflow.api.app import create_app
 
     readme = (REPO / "README.md").read_text()
     paths = create_app(Settings(_env_file=None, SQLITE_PATH=tmp_path / "db")).openapi()["paths"]

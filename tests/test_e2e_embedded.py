@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 
-from probe import probe
+from mediaflow.media.probe import probe
 from tests import media
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final, worker_events
 

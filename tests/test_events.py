@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-import lifecycle
-from backends.sqlite_store import SqliteJobStore
-from events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
-from schema import Job, Method, utcnow
+from mediaflow.jobs import lifecycle
+from mediaflow.store.sqlite import SqliteJobStore
+from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
+from mediaflow.jobs.model import Job, Method, utcnow
 from tests import media
 from tests.apptools import make_settings, running_app, wait_for_final
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import av
 import pytest
 
-import ffmpeg_ops
-import probe as probe_module
-from probe import MediaInfo, check_safe_input, probe
-from ffmpeg_ops import (
+from mediaflow.media import operations as ffmpeg_ops
+from mediaflow.media import probe as probe_module
+from mediaflow.media.probe import MediaInfo, check_safe_input, probe
+from mediaflow.media.operations import (
     FfmpegError,
     FfmpegFailedError,
     FfmpegResult,
@@ -39,9 +39,9 @@ from ffmpeg_ops import (
     run_ffmpeg,
     summarize_stderr,
 )
-from probe import media_info_from_ffprobe
-from schema import Method
-from settings import Settings
+from mediaflow.media.probe import media_info_from_ffprobe
+from mediaflow.jobs.model import Method
+from mediaflow.settings import Settings
 from tests import media
 from tests.servers.process import server_unavailable
 

@@ -14,8 +14,8 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from db import open_store
-from schema import Job, Method
+from mediaflow.store import open_store
+from mediaflow.jobs.model import Job, Method
 from tests.apptools import ApiServer, make_settings, running_app, start_worker, wait_for_final
 from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port

@@ -11,12 +11,12 @@ import zlib
 
 import pytest
 
-import db
-import jobqueue
-from backends.kafka_queue import KafkaQueue
-from db import Expect
-from schema import Job, JobStatus, Method
-from settings import Settings
+from mediaflow import store as db
+from mediaflow import queue as jobqueue
+from mediaflow.queue.kafka import KafkaQueue
+from mediaflow.store import Expect
+from mediaflow.jobs.model import Job, JobStatus, Method
+from mediaflow.settings import Settings
 from tests.servers.kafka import start_tansu
 from tests.servers.process import free_port
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from events import FailureReason
-from progress import PHASE_SPAN, RunProgress
-from schema import Phase
-from storage import StorageError
+from mediaflow.jobs.events import FailureReason
+from mediaflow.jobs.progress import PHASE_SPAN, RunProgress
+from mediaflow.jobs.model import Phase
+from mediaflow.storage import StorageError
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
-from job_run import Run
-from worker import Worker
+from mediaflow.worker.job_run import Run
+from mediaflow.worker.loop import Worker
 
 ENCODING_START = PHASE_SPAN[Phase.ENCODING][0]
 

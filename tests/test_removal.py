@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from db import open_store
-from job_removal import RetentionSweeper
-from schema import Job, JobStatus, Method, utcnow
-from sources import parse_source, upload_source
-from storage import open_storage
+from mediaflow.store import open_store
+from mediaflow.jobs.retention import RetentionSweeper
+from mediaflow.jobs.model import Job, JobStatus, Method, utcnow
+from mediaflow.media.sources import parse_source, upload_source
+from mediaflow.storage import open_storage
 from tests.apptools import make_settings, running_app, wait_for_final
 from tests.media import make_clip
 from tests.test_store_contract import BACKENDS, backend_overrides

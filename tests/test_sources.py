@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.local_storage import LocalStorage
-from sources import SourceError, parse_source, safe_filename, upload_source
+from mediaflow.storage.local import LocalStorage
+from mediaflow.media.sources import SourceError, parse_source, safe_filename, upload_source
 from tests.apptools import make_settings
 
 

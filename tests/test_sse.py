@@ -118,10 +118,10 @@ class CountingStore:
 
 
 async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
-    import lifecycle
-    from backends.sqlite_store import SqliteJobStore
-    from job_stream import JobWatch, job_events
-    from schema import Job, Method
+    from mediaflow.jobs import lifecycle
+    from mediaflow.store.sqlite import SqliteJobStore
+    from mediaflow.api.sse import JobWatch, job_events
+    from mediaflow.jobs.model import Job, Method
 
     store = await SqliteJobStore.open(tmp_path / "jobs.db")
     try:

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from jobqueue import QueueUnavailableError
-from db import StoreUnavailableError
-from storage import StorageUnavailableError
+from mediaflow.queue import QueueUnavailableError
+from mediaflow.store import StoreUnavailableError
+from mediaflow.storage import StorageUnavailableError
 from tests.apptools import REPO, make_settings, running_app, settings_env
 from tests.servers.process import free_port
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backends.s3_storage import S3Storage
-from settings import Settings
-from storage import (
+from mediaflow.storage.s3 import S3Storage
+from mediaflow.settings import Settings
+from mediaflow.storage import (
     ByteRange,
     ObjectNotFoundError,
     RangeNotSatisfiableError,

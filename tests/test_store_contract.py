@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import db
-from db import Expect, JobExistsError, StoreUnavailableError
-from schema import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
-from settings import Settings
+from mediaflow import store as db
+from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
+from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
+from mediaflow.settings import Settings
 from tests.servers.process import free_port
 
 S = JobStatus
@@ -538,7 +538,7 @@ async def test_dynamodb_table_without_the_outbox_index_gets_it(request):
     until it can be queried."""
     import aioboto3
 
-    from backends.aws import client_kwargs
+    from mediaflow.aws import client_kwargs
 
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
 
@@ -567,7 +567,7 @@ async def test_dynamodb_table_not_made_by_mediaflow_is_refused(request):
     since, like `by_webhook_due`, are added to an existing table)."""
     import aioboto3
 
-    from backends.aws import client_kwargs
+    from mediaflow.aws import client_kwargs
 
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
     async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:

@@ -17,18 +17,18 @@ import httpx
 import pytest
 import pytest_asyncio
 
-import lifecycle
-from db import open_store
-from events import EventType, JobEvent, JobEvents
-from schema import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, utcnow
+from mediaflow.jobs import lifecycle
+from mediaflow.store import open_store
+from mediaflow.jobs.events import EventType, JobEvent, JobEvents
+from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, utcnow
 from tests.apptools import REPO, make_settings, running_app, start_worker
 from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port
 from tests.webhook_receiver import SECRET, Receiver, Reply
-from callback_urls import CallbackUrlError, address_problem, check_callback_url
-from webhook_retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
-from webhook_signing import sign, verify_signature
-from webhooks import WebhookDispatcher
+from mediaflow.webhooks.callback_urls import CallbackUrlError, address_problem, check_callback_url
+from mediaflow.webhooks.retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
+from mediaflow.webhooks.signing import sign, verify_signature
+from mediaflow.webhooks.dispatcher import WebhookDispatcher
 
 async def eventually(check: Callable[[], object], what: str, timeout: float = 20) -> object:
     deadline = time.monotonic() + timeout

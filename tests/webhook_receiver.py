@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from webhook_signing import verify_signature
+from mediaflow.webhooks.signing import verify_signature
 
 SECRET = "whsec-test-7f3a"
 

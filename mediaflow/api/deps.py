@@ -1,0 +1,77 @@
+"""The API's dependencies as `Annotated` aliases, so route signatures stay short (`store: StoreDep`):
+the backends the lifespan opened, the settings, and the job a request may see (its owner checked)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Query, Request
+
+from mediaflow.api import download_links
+from mediaflow.api.auth import authenticate
+from mediaflow.store import JobStore
+from mediaflow.jobs.events import JobEvents
+from mediaflow.queue import JobQueue
+from mediaflow.observability.request_ids import bind_job_id
+from mediaflow.jobs.model import Job
+from mediaflow.settings import Settings
+from mediaflow.storage import Storage
+
+
+def _store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def _storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _events(request: Request) -> JobEvents:
+    return request.app.state.events
+
+
+StoreDep = Annotated[JobStore, Depends(_store)]
+QueueDep = Annotated[JobQueue, Depends(_queue)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EventsDep = Annotated[JobEvents, Depends(_events)]
+
+
+OwnerDep = Annotated[str | None, Depends(authenticate)]
+# `Range: bytes=first-last` on downloads, so a video player can seek (one range; others are ignored).
+RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
+
+
+async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
+    """The job, if it exists and belongs to the caller's key (another key's job is a 404 too)."""
+    job = await store.get(job_id) if len(job_id) <= 64 else None
+    if job is None or (owner is not None and job.owner != owner):
+        raise HTTPException(404, detail=f"no job with id {job_id!r}")
+    bind_job_id(job.job_id)
+    return job
+
+
+JobDep = Annotated[Job, Depends(get_job_or_404)]
+
+
+async def get_job_for_download(
+    job_id: str,
+    request: Request,
+    store: StoreDep,
+    token: Annotated[str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")] = None,
+) -> Job:
+    """The job, for a request with a valid signed-link token or else with the usual API key."""
+    if token is None:
+        return await get_job_or_404(job_id, store, authenticate(request))
+    job = await store.get(job_id) if len(job_id) <= 64 else None
+    if job is None or not download_links.token_is_valid(request.app.state.settings, job, token):
+        raise HTTPException(403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one")
+    return job

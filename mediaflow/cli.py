@@ -1,0 +1,73 @@
+"""`mediaflow`: the command line. `serve` runs the API (with in-process workers on the embedded
+default), `worker` runs a worker process; the client commands talk to a running server.
+
+Exit codes scripts can rely on: 0 success, 1 the job failed or was canceled, 2 usage or input error,
+3 the server could not be reached or answered with an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mediaflow.api.app import create_app
+    from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
+
+    settings = Settings()
+    overrides = {}
+    if args.workers is not None:
+        overrides["API_WORKERS"] = args.workers
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.API_HOST,
+        port=args.port or settings.API_PORT,
+        log_level=settings.LOG_LEVEL.lower(),
+        timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from mediaflow.worker import loop as worker
+
+    argv = ["--burst"] if args.burst else []
+    if args.concurrency:
+        argv += ["--concurrency", str(args.concurrency)]
+    return worker.main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mediaflow", description="MediaFlow video processing service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (with in-process workers on the embedded default)")
+    serve.add_argument("--host", help="bind address (default API_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default API_PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="in-process workers (default API_WORKERS)")
+    serve.set_defaults(handler=cmd_serve)
+
+    work = commands.add_parser("worker", help="run a worker process")
+    work.add_argument("--concurrency", type=int, help="jobs at a time (default WORKER_CONCURRENCY)")
+    work.add_argument("--burst", action="store_true", help="exit once no queued job is left")
+    work.set_defaults(handler=cmd_worker)
+
+    add_client_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

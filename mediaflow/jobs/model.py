@@ -1,0 +1,124 @@
+"""The job record every store keeps, its status and phase enums, and the timestamp format they share.
+The public JSON shapes built from it are in `mediaflow/jobs/schemas.py`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+# Timestamps are stored and sent as fixed-width UTC ISO strings ("2026-11-25T09:15:10.000000Z") so
+# that string order equals time order in every store (SQLite text columns, DynamoDB sort keys).
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_timestamp(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+# The Job fields of the webhook outbox; all None means no final event is waiting for delivery.
+WEBHOOK_OUTBOX_FIELDS = ("webhook_event", "webhook_event_id", "webhook_due_at")
+
+
+class Method(StrEnum):
+    COMPRESS = "compress"
+    EXTRACT_AUDIO = "extract_audio"
+    RESIZE = "resize"
+    CONVERT_FORMAT = "convert_format"
+    BLACK_AND_WHITE = "black_and_white"
+
+
+class Phase(StrEnum):
+    """Where a job is within its run; `progress` is the overall percentage across phases."""
+
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    PROBING = "probing"
+    ENCODING = "encoding"
+    UPLOADING = "uploading"
+    DONE = "done"
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Job(BaseModel):
+    """The job record: the single source of truth about a job and about who is processing it.
+
+    `version` grows by one on every update; stores use it for optimistic concurrency, so a decision
+    taken on a stale read (a reaper re-queuing a lease that was just renewed) cannot be applied.
+    """
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    job_id: str = Field(default_factory=new_job_id)
+    status: JobStatus = JobStatus.QUEUED
+    method_name: Method
+    source: str
+    output_format: str
+    progress: int = 0
+    phase: Phase = Phase.QUEUED
+    created_at: Timestamp = Field(default_factory=utcnow)
+    updated_at: Timestamp = Field(default_factory=utcnow)
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    error: str | None = None
+    output_path: str | None = None
+    log_path: str | None = None
+    worker_id: str | None = None
+    lease_expires_at: Timestamp | None = None
+    attempts: int = 0
+    version: int = 0
+    owner: str | None = None
+    idempotency_key: str | None = None
+    eta_seconds: float | None = None
+    speed: float | None = None
+    # Webhooks: where to send job events, whether progress milestones are wanted, and how delivery went.
+    callback_url: str | None = None
+    callback_progress: bool = False
+    webhook_attempts: int = 0
+    webhook_last_result: str | None = None
+    # The webhook outbox: the final event still to be delivered (set in the same update that made the
+    # job final; see webhook_outbox.py). `webhook_event_id` is the MediaFlow-Event-Id of every attempt
+    # of it; `webhook_due_at` is when any process may next attempt it. All None: nothing pending.
+    webhook_event: str | None = None
+    webhook_event_id: str | None = None
+    webhook_due_at: Timestamp | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-compatible dict (timestamps as fixed-width strings, enums as values)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "Job":
+        return cls.model_validate({k: v for k, v in document.items() if k in cls.model_fields})

@@ -1,0 +1,156 @@
+"""Removing finished jobs: `DELETE /jobs/{id}` and the retention sweeper (`JOB_RETENTION_HOURS`).
+
+A job is removed only while it is final (completed, failed, canceled) and unchanged since it was
+read: the store deletes the record conditionally, so a job retried meanwhile is never removed under
+its new run. The record goes first, then its output and ffmpeg log: a process that dies in between
+leaves orphan files (under OUTPUT_PREFIX/<job_id>/; the retention sweeper removes them later), never
+a record pointing at files that are gone.
+Uploads are swept on their own clock: one upload can feed several jobs, so an upload goes once it is
+older than JOB_RETENTION_HOURS and no queued or running job needs it (a failed job retried later
+then fails with "source not found").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from mediaflow.store import Expect, JobStore
+from mediaflow.worker.job_run import output_dir_prefix
+from mediaflow.logs import get_logger
+from mediaflow.periodic import Periodic
+from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, utcnow
+from mediaflow.settings import Settings
+from mediaflow.media.sources import UPLOAD_PREFIX, source_of_upload_key
+from mediaflow.storage import Storage, StorageError
+
+log = get_logger("retention")
+
+PAGE = 100
+MAX_PER_SWEEP = 1000  # a backlog is worked off over several sweeps, without one long burst of writes
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_UNFINISHED = 10_000  # beyond this many queued/processing jobs, uploads wait for a calmer sweep
+
+
+async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
+    """Delete a final job's record, then its output and log. False if the job changed since `job`
+    was read (or is gone): nothing is removed then."""
+    if not await store.delete(job.job_id, Expect(status=FINAL_STATUSES, version=job.version)):
+        return False
+    keys = [storage.key_for(location) for location in (job.output_path, job.log_path) if location]
+    await delete_files(storage, [key for key in keys if key is not None], job_id=job.job_id)
+    log.info("job.removed", job_id=job.job_id, status=job.status.value)
+    return True
+
+
+async def delete_files(storage: Storage, keys: list[str], **context: str) -> int:
+    """Delete each key; one that fails is logged and left (the caller's record is gone or never was:
+    a leftover file is the lesser harm, and the next retention sweep tries again). Returns how many."""
+    removed = 0
+    for key in keys:
+        try:
+            await storage.delete(key)
+            removed += 1
+        except StorageError as exc:
+            log.warning("retention.file_not_removed", key=key, error=str(exc), **context)
+    return removed
+
+
+def expired(job: Job, cutoff: datetime) -> bool:
+    """Finished before `cutoff`, and no final webhook still waiting to be delivered."""
+    return job.completed_at is not None and job.completed_at < cutoff and job.webhook_event_id is None
+
+
+class RetentionSweeper:
+    """Every RETENTION_SWEEP_INTERVAL_S, removes jobs that finished more than JOB_RETENTION_HOURS ago."""
+
+    def __init__(self, settings: Settings, store: JobStore, storage: Storage) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self._loop = Periodic("retention", lambda: settings.RETENTION_SWEEP_INTERVAL_S, self._sweep_and_log)
+
+    @property
+    def running(self) -> bool:
+        return self._loop.running
+
+    def start(self) -> None:
+        if self.settings.JOB_RETENTION_HOURS > 0:
+            self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+
+    async def _sweep_and_log(self) -> None:
+        removed, uploads, orphans = await self.sweep(), await self.sweep_uploads(), await self.sweep_orphans()
+        if removed or uploads or orphans:
+            log.info("retention.swept", jobs=removed, uploads=uploads, orphan_files=orphans,
+                     retention_hours=self.settings.JOB_RETENTION_HOURS)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """One pass; returns how many jobs were removed. Walks each final status oldest first (the
+        listing indexes every store has) and stops at the first job created after the cutoff: a job
+        cannot finish before it was created."""
+        cutoff = self._cutoff(now)
+        removed = 0
+        for status in sorted(FINAL_STATUSES):
+            kept = 0  # jobs before the cutoff that stay (finished later, or a webhook pending): paged over
+            while removed < MAX_PER_SWEEP:
+                page = await self.store.list(limit=PAGE, skip=kept, status=status, oldest_first=True)
+                for job in page:
+                    if job.created_at >= cutoff:
+                        page = []  # everything after is newer still
+                        break
+                    if expired(job, cutoff) and await remove_job(self.store, self.storage, job):
+                        removed += 1
+                    else:
+                        kept += 1
+                if len(page) < PAGE:
+                    break
+        return removed
+
+    async def sweep_uploads(self, now: datetime | None = None) -> int:
+        """Remove uploads older than the cutoff that no queued or processing job uses; returns how many."""
+        cutoff = self._cutoff(now)
+        old_keys = await self.storage.list_keys(UPLOAD_PREFIX, cutoff, limit=MAX_PER_SWEEP)
+        if not old_keys:
+            return 0
+        in_use = await self._sources_of_unfinished_jobs()
+        if in_use is None:
+            log.warning("retention.uploads_skipped", reason=f"more than {MAX_UNFINISHED} queued or processing jobs")
+            return 0
+        return await delete_files(self.storage, [key for key in old_keys if source_of_upload_key(key) not in in_use])
+
+    async def sweep_orphans(self, now: datetime | None = None) -> int:
+        """Remove outputs and logs older than the cutoff whose job record is gone (a process died
+        between removing a record and its files); returns how many files."""
+        cutoff = self._cutoff(now)
+        prefix = output_dir_prefix(self.settings)
+        by_job: dict[str, list[str]] = defaultdict(list)
+        for key in await self.storage.list_keys(prefix, cutoff, limit=MAX_PER_SWEEP):
+            job_id = key.removeprefix(prefix).split("/", 1)[0]
+            if _JOB_ID.fullmatch(job_id):  # never anything else (uploads/ shares the root when OUTPUT_PREFIX is empty)
+                by_job[job_id].append(key)
+        removed = 0
+        for job_id, keys in by_job.items():
+            if await self.store.get(job_id) is None:
+                removed += await delete_files(self.storage, keys, job_id=job_id)
+        return removed
+
+    def _cutoff(self, now: datetime | None) -> datetime:
+        return (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
+
+    async def _sources_of_unfinished_jobs(self) -> set[str] | None:
+        """Sources of every queued or processing job; None if there are too many to be sure."""
+        sources: set[str] = set()
+        for status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+            for skip in range(0, MAX_UNFINISHED, PAGE):
+                page = await self.store.list(limit=PAGE, skip=skip, status=status)
+                sources.update(job.source for job in page)
+                if len(page) < PAGE:
+                    break
+            else:
+                return None
+        return sources
+

@@ -1,0 +1,118 @@
+"""The public JSON shapes: the seed README's contract (ProcessRequest, JobStatusResponse, ...) and
+MediaFlow's additions. Built from the stored record in `mediaflow/jobs/model.py`; never stored."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
+
+
+class ProcessRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"source": "upload://3f0c.../clip.mp4", "method_name": "compress", "output_format": "mp4"},
+                {"source": "media/holiday.mov", "method_name": "extract_audio"},
+                {"source": "s3://my-bucket/videos/in.mp4", "method_name": "resize", "output_format": "mkv"},
+            ]
+        },
+    )
+
+    source: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="An s3://bucket/key URI, an upload://… value returned by POST /upload, "
+        "or a path below one of the server's LOCAL_SOURCE_ROOTS.",
+    )
+    method_name: Method
+    output_format: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Container of the result; defaults to mp4 for video methods and mp3 for extract_audio.",
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="An http(s) URL that receives job.completed / job.failed / job.canceled as signed JSON "
+        "POSTs (see README, Webhooks). Its host must resolve to public addresses; no credentials in the URL.",
+    )
+    callback_progress: bool = Field(
+        default=False, description="Also send job.progress at 25, 50 and 75 %."
+    )
+
+
+class ProcessResponse(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class JobStatusResponse(BaseModel):
+    """GET /status/{job_id}: the seed's eight fields first, then MediaFlow's additions."""
+
+    job_id: str
+    status: JobStatus
+    progress: int
+    created_at: Timestamp
+    completed_at: Timestamp | None
+    error: str | None
+    output_path: str | None
+    log_path: str | None
+    method_name: Method
+    source: str
+    output_format: str
+    phase: Phase
+    started_at: Timestamp | None
+    attempts: int
+    eta_seconds: float | None
+    speed: float | None
+    callback_url: str | None = None
+    callback_progress: bool = False
+    webhook_attempts: int = Field(default=0, description="Webhook delivery attempts made for this job so far.")
+    webhook_last_result: str | None = Field(
+        default=None, description='How the last attempt went, e.g. "job.completed attempt 3: 200 OK".'
+    )
+
+    @classmethod
+    def from_job(cls, job: Job) -> "JobStatusResponse":
+        return cls.model_validate(job.model_dump(include=set(cls.model_fields)))
+
+
+class DownloadLinkResponse(BaseModel):
+    url: str = Field(description="Path of the signed download link (relative to the API's base URL); no API key needed")
+    expires_at: Timestamp
+
+
+class JobListResponse(BaseModel):
+    jobs: list[JobStatusResponse]
+    count: int = Field(description="Number of jobs in this page.")
+
+
+class UploadResponse(BaseModel):
+    source: str = Field(description="Pass this as `source` to POST /process.")
+    filename: str
+    size: int
+
+
+# What each method does, for people choosing one (GET /methods, the dashboard). The formats come from
+# ffmpeg_ops, which owns the actual ffmpeg options.
+METHOD_LABELS: dict[Method, tuple[str, str]] = {
+    Method.COMPRESS: ("Compress", "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm)."),
+    Method.EXTRACT_AUDIO: ("Extract audio", "The first audio track as a 192 kbit/s MP3."),
+    Method.RESIZE: ("Resize to 720p", "Scaled to exactly 1280x720, H.264 (VP9 for webm)."),
+    Method.CONVERT_FORMAT: ("Convert for the web", "H.264 high profile, yuv420p, fast start, AAC 192k: plays in every browser."),
+    Method.BLACK_AND_WHITE: ("Black & white", "Colour removed (hue=s=0), H.264 (VP9 for webm)."),
+}
+
+
+class MethodInfo(BaseModel):
+    name: Method
+    label: str
+    description: str
+    formats: list[str] = Field(description="Accepted output_format values; the first is the default.")
+    default_format: str
+
+
+class MethodsResponse(BaseModel):
+    methods: list[MethodInfo]

@@ -1,0 +1,53 @@
+"""What a worker accepts as input, decided on the probed facts before any encoding starts.
+
+The file is untrusted: a header can claim 100000x100000 pixels or a ten-day duration, a playlist can
+point ffmpeg at other files. Each check fails the job with a reason the user can act on.
+"""
+
+from __future__ import annotations
+
+from mediaflow.media.operations import ProbeError
+from mediaflow.media.probe import MediaInfo, check_safe_input
+from mediaflow.jobs.model import Method
+from mediaflow.settings import Settings
+
+
+class InputRejectedError(ProbeError):
+    """The input is readable but not acceptable for this job."""
+
+
+def check_input(info: MediaInfo, method: Method, settings: Settings) -> None:
+    check_safe_input(info)
+    if method is Method.EXTRACT_AUDIO:
+        if info.audio is None:
+            raise InputRejectedError("the source has no audio stream, so there is no audio to extract")
+    elif info.video is None:
+        raise InputRejectedError(f"the source has no video stream; {method.value} needs a video input")
+    if info.stream_count > settings.MAX_INPUT_STREAMS:
+        raise InputRejectedError(
+            f"the source has {info.stream_count} streams; at most {settings.MAX_INPUT_STREAMS} are accepted"
+        )
+    if info.duration is not None and info.duration > settings.MAX_INPUT_DURATION_S:
+        raise InputRejectedError(
+            f"the source lasts {info.duration:.0f} s; at most {settings.MAX_INPUT_DURATION_S:.0f} s is accepted"
+        )
+    if info.video is not None:
+        width, height = info.video.width, info.video.height
+        if width <= 0 or height <= 0:
+            raise InputRejectedError("the source's video stream has no valid frame size")
+        if width * height > settings.MAX_INPUT_PIXELS or max(width, height) > settings.MAX_INPUT_DIMENSION:
+            raise InputRejectedError(
+                f"the source's frames are {width}x{height}; at most {settings.MAX_INPUT_DIMENSION} pixels a side "
+                f"and {settings.MAX_INPUT_PIXELS} pixels a frame are accepted"
+            )
+
+
+def check_output(output: MediaInfo, source: MediaInfo) -> None:
+    """ffmpeg can exit 0 on a damaged input (a truncated faststart MP4 decodes until the data ends):
+    an output much shorter than the probed input means the input was incomplete."""
+    if source.duration and source.duration > 1 and output.duration is not None:
+        if output.duration < 0.9 * source.duration:
+            raise InputRejectedError(
+                f"the source is damaged or incomplete: only {output.duration:.1f} s of its "
+                f"{source.duration:.1f} s could be decoded"
+            )

@@ -1,0 +1,60 @@
+"""Embedded queue: no broker. Workers find queued jobs straight in the job store (oldest first) and
+then claim them like any other delivery; the conditional claim is what keeps two workers off the
+same job. In-process publishes wake waiting workers at once; other processes are found by polling."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from mediaflow.store import JobStore
+from mediaflow.jobs.model import JobStatus
+
+
+@dataclass
+class StoreDelivery:
+    job_id: str
+
+    async def ack(self) -> None:
+        # Nothing to acknowledge: the job record itself is the queue.
+        return None
+
+
+class EmbeddedQueue:
+    # Look at a few queued jobs at a time, and hand them out one by one, so that concurrent workers
+    # mostly try different jobs instead of racing for the oldest one.
+    _BATCH = 8
+
+    def __init__(self, store: JobStore, poll_interval: float = 1.0) -> None:
+        self._store = store
+        self._poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+        self._candidates: list[str] = []
+
+    async def publish(self, job_id: str) -> None:
+        self._wakeup.set()
+
+    async def receive(self, timeout: float) -> StoreDelivery | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if not self._candidates:
+                queued = await self._store.list(limit=self._BATCH, status=JobStatus.QUEUED, oldest_first=True)
+                self._candidates = [job.job_id for job in queued]
+            if self._candidates:
+                return StoreDelivery(self._candidates.pop(0))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=min(self._poll_interval, remaining))
+            except asyncio.TimeoutError:
+                pass
+
+    async def ping(self) -> None:
+        await self._store.ping()
+
+    async def close(self) -> None:
+        return None
+

@@ -1,0 +1,216 @@
+"""MediaFlow configuration: one `Settings` object read from the environment and `.env`.
+
+The seed README's names (DB_BACKEND, MONGO_URL, KAFKA_TOPIC, OUTPUT_BUCKET, ...) are kept unchanged.
+With nothing configured, everything runs embedded: SQLite job store, a queue that claims straight from
+the store, and a local output directory.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- Job store (seed names) -------------------------------------------------------------------
+    DB_BACKEND: Literal["sqlite", "mongodb", "dynamodb"] = "sqlite"
+    DB_NAME: str = "mediaflow"
+    MONGO_URL: str = "mongodb://localhost:27017"
+    MONGO_JOBS_COLLECTION: str = "jobs"
+    SQLITE_PATH: Path = Path("data/mediaflow.db")
+
+    # --- AWS (seed names; AWS_ACCESS_KEY_ID is accepted as an alias of AWS_ACCESS_KEY) -----------
+    AWS_REGION: str = "us-east-1"
+    AWS_ACCESS_KEY: str | None = None
+    AWS_ACCESS_KEY_ID: str | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
+    # Endpoint overrides for S3- and DynamoDB-compatible servers (MinIO, SeaweedFS, DynamoDB Local).
+    AWS_ENDPOINT_URL: str | None = None
+    S3_ENDPOINT_URL: str | None = None
+    DYNAMODB_ENDPOINT_URL: str | None = None
+
+    # --- Queue (seed names) ------------------------------------------------------------------------
+    # "embedded": workers claim queued jobs straight from the job store (one machine, or several
+    # workers sharing a store). "kafka": the API publishes job ids to KAFKA_TOPIC.
+    QUEUE_BACKEND: Literal["embedded", "kafka"] = "embedded"
+    KAFKA_BOOTSTRAP_SERVERS: str = "localhost:9092"
+    KAFKA_TOPIC: str = "video-processing-jobs"
+    KAFKA_CONSUMER_GROUP: str = "video-processors"
+    KAFKA_TOPIC_PARTITIONS: int = Field(default=2, ge=1)
+    KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=1000)
+    KAFKA_HEARTBEAT_INTERVAL_MS: int = Field(default=3_000, ge=100)
+    KAFKA_DELIVERY_TIMEOUT_S: float = Field(default=10.0, gt=0)
+
+    # --- Storage (seed names) ----------------------------------------------------------------------
+    # "local": outputs, logs and uploads under LOCAL_STORAGE_DIR. "s3": under OUTPUT_BUCKET.
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    OUTPUT_BUCKET: str = "mediaflow-outputs"
+    OUTPUT_PREFIX: str = "processed"
+    LOCAL_STORAGE_DIR: Path = Path("data/storage")
+    # Serve downloads as a redirect to a presigned S3 URL instead of streaming through the API.
+    S3_PRESIGNED_DOWNLOADS: bool = False
+    S3_PRESIGN_EXPIRES_S: int = Field(default=3600, ge=60)
+    # Jobs that finished more than this many hours ago are removed with their output and log by the
+    # API process (job_removal.py), and so are older uploads no queued or running job needs; 0 keeps
+    # everything. RETENTION_SWEEP_INTERVAL_S: how often it looks.
+    JOB_RETENTION_HOURS: float = Field(default=0, ge=0)
+    RETENTION_SWEEP_INTERVAL_S: float = Field(default=600, gt=0)
+
+    # --- Sources -----------------------------------------------------------------------------------
+    # Local paths are accepted only below these directories (comma-separated), after resolving
+    # symlinks and "..". Never an arbitrary path on the server.
+    LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
+    UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
+
+    # Limits checked on the probed input before encoding (a header can claim anything).
+    MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
+    MAX_INPUT_DIMENSION: int = Field(default=8192, gt=0)
+    MAX_INPUT_PIXELS: int = Field(default=8192 * 4320, gt=0)
+    MAX_INPUT_STREAMS: int = Field(default=16, gt=0)
+
+    # --- Worker ------------------------------------------------------------------------------------
+    # Jobs one `python worker.py` process runs at a time (each slot is its own queue consumer).
+    WORKER_CONCURRENCY: int = Field(default=1, ge=1)
+    # Workers started inside the API process. None: 1 on the embedded default (SQLite + embedded
+    # queue), so `uvicorn main:app` alone processes jobs; 0 otherwise (run `python worker.py`).
+    API_WORKERS: int | None = Field(default=None, ge=0)
+    # A worker holds a job for LEASE_SECONDS at a time and renews it every third of that; a job whose
+    # lease runs out (the worker died) goes back to the queue, MAX_ATTEMPTS times at most.
+    LEASE_SECONDS: float = Field(default=30.0, gt=0)
+    MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    POLL_INTERVAL_S: float = Field(default=1.0, gt=0)
+    # With Kafka, an idle worker also takes jobs that have waited this long in the store (their
+    # partition's consumer is busy, or the publish was lost).
+    QUEUED_SWEEP_AFTER_S: float = Field(default=15.0, gt=0)
+    JOB_TIMEOUT_S: float = Field(default=3 * 3600, gt=0, description="longest a single run may take")
+    STALL_TIMEOUT_S: float = Field(default=300, gt=0, description="fail when ffmpeg makes no progress this long")
+    SHUTDOWN_GRACE_S: float = Field(default=30, ge=0, description="on SIGTERM, let a running job finish this long")
+    STORAGE_RETRIES: int = Field(default=3, ge=0, description="retries of a failed storage transfer, with backoff")
+    PROGRESS_WRITE_INTERVAL_S: float = Field(default=1.0, ge=0)
+    WORK_DIR: Path | None = None  # temp files; default: the system temp dir
+    FFMPEG_BINARY: str | None = None
+    FFPROBE_BINARY: str | None = None
+    FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
+
+    # --- Webhooks (webhooks.py) ----------------------------------------------------------------------
+    # Every job's events (completed/failed/canceled; progress for jobs that asked) are POSTed here too,
+    # besides the job's own callback_url. Operator configuration, so it may name an internal host: it is
+    # not address-checked.
+    WEBHOOK_URL: str | None = None
+    # Signs every delivery (header MediaFlow-Signature, HMAC-SHA256). Unset: deliveries go out
+    # unsigned and a warning is logged — receivers then cannot tell MediaFlow from anyone else.
+    WEBHOOK_SECRET: SecretStr | None = None
+    # A failed delivery is retried with exponential backoff (BASE, 2×BASE, 4×BASE, … at most 5 min
+    # apart) for this long after the job finished (whichever process carries on); each attempt may
+    # take WEBHOOK_TIMEOUT_S.
+    WEBHOOK_RETRY_FOR_S: float = Field(default=3600, ge=0)
+    WEBHOOK_TIMEOUT_S: float = Field(default=10, gt=0)
+    WEBHOOK_BACKOFF_BASE_S: float = Field(default=1.0, gt=0)
+    # Job callback_urls that resolve to loopback/private/link-local/... addresses are refused (SSRF);
+    # true allows them (a trusted, internal deployment, or tests).
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    # On shutdown, deliveries still in flight get this long to finish; the rest are left in the job's
+    # outbox (final events) for another process to resume, or abandoned (progress milestones).
+    WEBHOOK_SHUTDOWN_GRACE_S: float = Field(default=5, ge=0)
+    # Every API and worker process looks this often for final events whose delivery is due and that no
+    # live process is handling (its process crashed or stopped): webhook_outbox.py.
+    WEBHOOK_SWEEP_INTERVAL_S: float = Field(default=5, gt=0)
+
+    # --- Metrics (metrics.py) ------------------------------------------------------------------------
+    # The API serves GET /metrics (Prometheus text format) on its own port, without an API key.
+    # A standalone `python worker.py` serves its own metrics on WORKER_METRICS_PORT at METRICS_HOST
+    # (unset: no metrics server); use 0.0.0.0 only on a private network, the endpoint is open.
+    WORKER_METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
+    METRICS_HOST: str = "127.0.0.1"
+    # mediaflow_jobs{status} is counted in the store at scrape time, at most once per this many seconds
+    # (counting is a query per status: on DynamoDB a read of the status index).
+    METRICS_JOB_COUNTS_TTL_S: float = Field(default=2.0, ge=0)
+
+    # --- API / logs --------------------------------------------------------------------------------
+    # Comma-separated `name:key` entries (or bare keys). Empty: the API is open.
+    API_KEYS: SecretStr = SecretStr("")
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["console", "json"] = "console"
+    # Lifetime of the signed links from GET /jobs/{id}/download-url (for players and plain links,
+    # which cannot send an API key header).
+    DOWNLOAD_URL_EXPIRES_S: int = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    # GET /jobs/{id}/events (Server-Sent Events) re-reads the job this often, sends a keep-alive comment
+    # when idle this long, and ends a stream after SSE_MAX_STREAM_S (clients reconnect transparently).
+    SSE_POLL_INTERVAL_S: float = Field(default=0.5, gt=0)
+    SSE_KEEPALIVE_S: float = Field(default=15.0, gt=0)
+    SSE_MAX_STREAM_S: float = Field(default=300.0, gt=0)
+
+    @field_validator(
+        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",
+        "DYNAMODB_ENDPOINT_URL", "WORK_DIR", "FFMPEG_BINARY", "FFPROBE_BINARY", "API_WORKERS",
+        "WEBHOOK_URL", "WEBHOOK_SECRET", "WORKER_METRICS_PORT",
+        mode="before",
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `AWS_ACCESS_KEY=` in a .env file means "not set", not "the empty key".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("API_KEYS")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr) -> SecretStr:
+        from mediaflow.api.auth import parse_api_keys
+
+        parse_api_keys(value.get_secret_value())  # fail at start-up, not at the first request
+        return value
+
+    @field_validator("WEBHOOK_URL")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        from mediaflow.webhooks.callback_urls import check_url_shape
+
+        if value is not None:
+            check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
+        return value
+
+    @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+    @cached_property
+    def aws_access_key_id(self) -> str | None:
+        return self.AWS_ACCESS_KEY or self.AWS_ACCESS_KEY_ID
+
+    @property
+    def aws_secret(self) -> str | None:
+        return self.AWS_SECRET_ACCESS_KEY.get_secret_value() if self.AWS_SECRET_ACCESS_KEY else None
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        return self.S3_ENDPOINT_URL or self.AWS_ENDPOINT_URL
+
+    @property
+    def dynamodb_endpoint(self) -> str | None:
+        return self.DYNAMODB_ENDPOINT_URL or self.AWS_ENDPOINT_URL
+
+    @cached_property
+    def api_keys(self) -> list:
+        from mediaflow.api.auth import parse_api_keys
+
+        return parse_api_keys(self.API_KEYS.get_secret_value())
+
+    @property
+    def source_roots(self) -> list[Path]:
+        """Allowed local source directories, absolute and with symlinks resolved."""
+        return [root.expanduser().resolve() for root in self.LOCAL_SOURCE_ROOTS]
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,108 @@
+"""The job store: the `JobStore` protocol every backend implements, and `open_store(settings)`.
+
+A store knows nothing about the job lifecycle. It offers one primitive for change, `update`, which
+applies a set of field changes only if the record still matches an `Expect` condition, atomically,
+and bumps `version`. The lifecycle (`lifecycle.py`) builds every status change on top of it, which
+is what makes claims exclusive and stops a slow or zombie worker from overwriting a newer state.
+
+Backends: `backends/sqlite_store.py` (embedded default), `backends/mongo_store.py`,
+`backends/dynamo_store.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from mediaflow.jobs.model import Job, JobStatus
+from mediaflow.settings import Settings
+
+
+class JobExistsError(Exception):
+    """`create` was called with a job_id that is already stored."""
+
+
+class StoreUnavailableError(Exception):
+    """The configured job store cannot be reached or is misconfigured."""
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Conditions a record must meet for an `update` to apply. None means "don't care".
+
+    - status: the record's status must be one of these.
+    - worker_id: the record must be held by this worker (the lease holder).
+    - version: the record must not have changed since it was read.
+    """
+
+    status: frozenset[JobStatus] | None = None
+    worker_id: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def of(cls, *statuses: JobStatus, worker_id: str | None = None, version: int | None = None) -> "Expect":
+        return cls(status=frozenset(statuses) if statuses else None, worker_id=worker_id, version=version)
+
+    def matches(self, job: Job) -> bool:
+        """The same check in Python, for backends that cannot express it natively and for tests."""
+        return (
+            (self.status is None or job.status in self.status)
+            and (self.worker_id is None or job.worker_id == self.worker_id)
+            and (self.version is None or job.version == self.version)
+        )
+
+
+# Fields that `update` may change. job_id/created_at/version are managed by the store itself.
+UPDATABLE_FIELDS = frozenset(Job.model_fields) - {"job_id", "created_at", "version", "updated_at"}
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    async def create(self, job: Job) -> None:
+        """Insert a new job. Raises JobExistsError if job_id is taken."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        skip: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[Job]:
+        """Jobs ordered by created_at (newest first unless oldest_first), job_id as tie-breaker."""
+
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        """How many jobs match (for metrics and dashboards)."""
+
+    async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
+        """Atomically apply `changes` (and version += 1, updated_at = now) if the record matches
+        `expect`. Returns the updated job, or None if it does not exist or did not match."""
+
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        """Remove the job (and anything the store keeps for it, such as an idempotency guard) if the
+        record matches `expect`, atomically. True if it was removed."""
+
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Processing jobs whose lease_expires_at is before `now`."""
+
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Jobs whose webhook_due_at is at or before `now`, earliest first (the webhook outbox; only
+        final jobs carry it, see webhook_outbox.py). Served by an index holding pending jobs only."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the backend answers."""
+
+    async def close(self) -> None: ...
+
+
+def check_changes(changes: Mapping[str, Any]) -> None:
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"fields not updatable: {sorted(unknown)}")

@@ -1,0 +1,439 @@
+"""DynamoDB job store (aioboto3), for deployments on AWS or against DynamoDB Local.
+
+Table DB_NAME, partition key `job_id`, created on first use (PAY_PER_REQUEST). Each job is one item
+shaped like `Job.to_document()` (fixed-width timestamp strings, enum values) with None fields left
+out — Dynamo cannot index NULLs, and a sparse index only holds items that have the key — plus two
+helper attributes for ordering:
+
+- `list_pk` = "jobs" (constant) and `created_key` = "<created_at>#<job_id>", so string order of
+  `created_key` is the contract's order (created_at, then job_id as tie-breaker).
+
+Global secondary indexes (projection ALL, so a listing is one Query without per-item reads):
+
+- `by_created` (list_pk, created_key): all jobs, newest or oldest first. One constant partition is
+  fine at this service's write rate (a GSI partition takes ~1000 writes/s); shard it if that grows.
+- `by_status` (status, created_key): listing by status, and expired leases (status = processing,
+  filtered on lease_expires_at; processing jobs are few — at most one per running worker).
+- `by_owner` (owner, created_key): an owner's jobs; only items with an owner are in it.
+- `by_webhook_due` (list_pk, webhook_due_at): the webhook outbox, earliest due first. Sparse: only
+  jobs with a final event pending carry webhook_due_at (it is REMOVEd when cleared), so the index
+  holds a handful of items however big the table. Added to a table made before it existed
+  (UpdateTable, then start-up waits until the index is ACTIVE; on AWS that backfill takes minutes
+  for a big table).
+
+Dynamo has no offset: `skip` is honoured by reading and discarding the first `skip` items, so deep
+pages cost reads proportional to skip + limit. Fine for a UI that pages a few screens deep; a cursor
+(LastEvaluatedKey) API would be the fix if it ever matters. GSIs are eventually consistent on AWS:
+a listing can miss a job written milliseconds ago (get() reads consistently).
+
+Idempotency keys are unique per owner through a guard item, job_id = 'idem#["<owner>", "<key>"]'
+(JSON, so an owner containing '#' or a null owner cannot collide), written in one TransactWriteItems
+with the job, each Put conditional on attribute_not_exists(job_id). Two concurrent creates with the
+same key cannot both commit. Guard items have none of the GSI keys, so no listing ever sees them.
+
+Two clients share one AsyncExitStack: the data client keeps aws.py's retries (throttling happens);
+a probe client with a single attempt and a 2 s connect timeout serves open() and ping(), because
+boto's retries take 8-14 s to give up on an endpoint that refuses connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import aioboto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mediaflow.aws import client_kwargs, probe_client_kwargs
+from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from mediaflow.logs import get_logger
+from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
+from mediaflow.settings import Settings
+
+log = get_logger("store")
+
+_LIST_PK = "jobs"
+# name -> (partition key, sort key); all string attributes
+_INDEXES = {
+    "by_created": ("list_pk", "created_key"),
+    "by_status": ("status", "created_key"),
+    "by_owner": ("owner", "created_key"),
+    "by_webhook_due": ("list_pk", "webhook_due_at"),
+}
+_ADDED_LATER = frozenset({"by_webhook_due"})  # added to an existing table at start-up if it lacks them
+_INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
+_TRANSACTION_ATTEMPTS = 5
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _error_code(exc: Exception) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def _attr(value: Any) -> dict[str, Any]:
+    if isinstance(value, datetime):
+        value = format_timestamp(value)
+    elif hasattr(value, "value"):  # StrEnum
+        value = value.value
+    elif isinstance(value, float):
+        value = Decimal(str(value))  # Dynamo numbers are decimals; str() keeps the shortest repr
+    return _serializer.serialize(value)
+
+
+def _to_item(job: Job) -> dict[str, Any]:
+    document = {k: v for k, v in job.to_document().items() if v is not None}
+    document["list_pk"] = _LIST_PK
+    document["created_key"] = f"{document['created_at']}#{job.job_id}"
+    return {name: _attr(value) for name, value in document.items()}
+
+
+def _from_item(item: dict[str, Any]) -> Job:
+    document = {}
+    for name, raw in item.items():
+        value = _deserializer.deserialize(raw)
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        document[name] = value
+    return Job.from_document(document)  # absent optional fields default to None
+
+
+def _key(name: str, kind: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": kind}
+
+
+def _index_definition(name: str) -> dict[str, Any]:
+    partition, sort = _INDEXES[name]
+    return {"IndexName": name, "KeySchema": [_key(partition, "HASH"), _key(sort, "RANGE")],
+            "Projection": {"ProjectionType": "ALL"}}
+
+
+def _attribute_definitions(names: Any) -> list[dict[str, str]]:
+    return [{"AttributeName": name, "AttributeType": "S"} for name in sorted(set(names))]
+
+
+def _condition(expect: Expect, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The ConditionExpression of a conditional change of one job (adding what it uses to `names`
+    and `values`, which must map #list_pk, #version and :jobs already)."""
+    # list_pk = "jobs" also keeps changes away from idempotency guard items.
+    conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
+    if expect.status is not None:
+        statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
+        names["#status"] = "status"
+        values.update(statuses)
+        conditions.append(f"#status IN ({', '.join(statuses)})")
+    if expect.worker_id is not None:
+        names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
+        conditions.append("#worker_id = :worker_id")
+    if expect.version is not None:
+        values[":version"] = {"N": str(expect.version)}
+        conditions.append("#version = :version")
+    return " AND ".join(conditions)
+
+
+def _guard_id(owner: str | None, key: str) -> str:
+    return "idem#" + json.dumps([owner, key])
+
+
+class DynamoJobStore:
+    def __init__(self, stack: AsyncExitStack, client: Any, probe: Any, table: str, where: str) -> None:
+        self._stack = stack
+        self._client = client  # data operations: boto's retries ride out throttling
+        self._probe = probe  # open/ping: fail fast with the real reason
+        self._table = table
+        self._where = where
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "DynamoJobStore":
+        kwargs = client_kwargs(settings, "dynamodb")
+        where = settings.dynamodb_endpoint or f"AWS region {settings.AWS_REGION}"
+        session = aioboto3.Session()
+        stack = AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(session.client("dynamodb", **kwargs))
+            probe = await stack.enter_async_context(session.client("dynamodb", **probe_client_kwargs(settings, "dynamodb")))
+            store = cls(stack, client, probe, settings.DB_NAME, where)
+            await store._ensure_table()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return store
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"cannot use DynamoDB at {self._where}: {exc}; check DYNAMODB_ENDPOINT_URL (or AWS_ENDPOINT_URL), "
+            "AWS_REGION and the AWS credentials"
+        )
+
+    async def _ensure_table(self) -> None:
+        try:
+            try:
+                await self._probe.describe_table(TableName=self._table)
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+                await self._create_table()
+            waiter = self._client.get_waiter("table_exists")
+            await waiter.wait(TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            present = await self._index_statuses()
+            if missing := sorted(set(_INDEXES) - set(present) - _ADDED_LATER):
+                raise StoreUnavailableError(
+                    f"DynamoDB table {self._table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
+                    "Use another DB_NAME or delete the table."
+                )
+            for name in sorted(_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
+                await self._add_index(name)
+            await self._wait_until_indexes_active()
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _index_statuses(self) -> dict[str, str]:
+        description = (await self._client.describe_table(TableName=self._table))["Table"]
+        indexes = description.get("GlobalSecondaryIndexes", [])
+        return {index["IndexName"]: index.get("IndexStatus", "ACTIVE") for index in indexes}
+
+    async def _add_index(self, name: str) -> None:
+        try:
+            await self._client.update_table(
+                TableName=self._table, AttributeDefinitions=_attribute_definitions(_INDEXES[name]),
+                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(name)}],
+            )
+        except ClientError as exc:
+            # Another process starting at the same time is adding it (the table is being updated, or
+            # the index exists already): waiting for it below is all that is left to do.
+            message = exc.response.get("Error", {}).get("Message", "")
+            if _error_code(exc) != "ResourceInUseException" and "already exists" not in message:
+                raise
+        log.info("store.index_added", table=self._table, index=name)
+
+    async def _wait_until_indexes_active(self) -> None:
+        """Queries on an index that is still being built fail: wait (bounded) until every one is ACTIVE."""
+        for _ in range(_INDEX_WAIT_S // 2):
+            if all(status == "ACTIVE" for status in (await self._index_statuses()).values()):
+                return
+            await asyncio.sleep(2)
+        raise StoreUnavailableError(f"DynamoDB table {self._table!r}: an index is still being built after "
+                                    f"{_INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE")
+
+    async def _create_table(self) -> None:
+        indexes = [_index_definition(name) for name in _INDEXES]
+        key_names = ["job_id", *(name for keys in _INDEXES.values() for name in keys)]
+        try:
+            await self._client.create_table(
+                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[_key("job_id", "HASH")],
+                AttributeDefinitions=_attribute_definitions(key_names), GlobalSecondaryIndexes=indexes,
+            )
+        except ClientError as exc:
+            # Another process (API and worker starting together) is creating it: the waiter covers us.
+            if _error_code(exc) != "ResourceInUseException":
+                raise
+
+    async def create(self, job: Job) -> None:
+        put = {"TableName": self._table, "Item": _to_item(job), "ConditionExpression": "attribute_not_exists(job_id)"}
+        if job.idempotency_key is None:
+            try:
+                await self._client.put_item(**put)
+            except ClientError as exc:
+                if _error_code(exc) == "ConditionalCheckFailedException":
+                    raise JobExistsError(job.job_id) from exc
+                raise
+            return
+        guard = {
+            "TableName": self._table,
+            "Item": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
+            "ConditionExpression": "attribute_not_exists(job_id)",
+        }
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                await self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": guard}])
+                return
+            except ClientError as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = {reason.get("Code") for reason in exc.response.get("CancellationReasons", [])}
+                if "ConditionalCheckFailed" in codes:  # the job_id or the guard exists
+                    raise JobExistsError(job.job_id) from exc
+                # Cancelled by a concurrent transaction on the same guard (TransactionConflict):
+                # try again; the next attempt sees the winner's guard and fails its condition.
+                if "TransactionConflict" not in codes or attempt == _TRANSACTION_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+    async def get(self, job_id: str) -> Job | None:
+        response = await self._client.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        item = response.get("Item")
+        # Guard items live in the same table; only real jobs carry list_pk.
+        return _from_item(item) if item and "list_pk" in item else None
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        skip: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        params = {**self._query_for(status, owner), "ScanIndexForward": oldest_first}
+        items = await self._collect(params, wanted=skip + limit)
+        return [_from_item(item) for item in items[skip : skip + limit]]
+
+    async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
+        # Exact, at the price of reading the matching index entries (Select=COUNT returns no items
+        # but is billed like a read). DescribeTable's ItemCount is hours stale and counts guards.
+        params = {**self._query_for(status, owner), "Select": "COUNT"}
+        total = 0
+        while True:
+            response = await self._client.query(**params)
+            total += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return total
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _query_for(self, status: JobStatus | None, owner: str | None) -> dict[str, Any]:
+        """Query parameters for the jobs with this status and/or owner, in created_key order."""
+        if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
+            index, key, value = "by_owner", "owner", owner
+        elif status is not None:
+            index, key, value = "by_status", "status", status.value
+        else:
+            index, key, value = "by_created", "list_pk", _LIST_PK
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": key},
+            "ExpressionAttributeValues": {":pk": {"S": value}},
+        }
+        if owner is not None and status is not None:
+            params["FilterExpression"] = "#status = :status"
+            params["ExpressionAttributeNames"]["#status"] = "status"
+            params["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        return params
+
+    async def _collect(self, params: dict[str, Any], wanted: int | None = None) -> list[dict[str, Any]]:
+        """Query pages until `wanted` items (None: all) have passed the filter."""
+        items: list[dict[str, Any]] = []
+        while True:
+            if wanted is not None:
+                # Limit counts items read before the filter: without one, read exactly what is
+                # missing; with one, read in pages big enough to not crawl.
+                missing = wanted - len(items)
+                params["Limit"] = max(missing, 100) if "FilterExpression" in params else missing
+            response = await self._client.query(**params)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response or (wanted is not None and len(items) >= wanted):
+                return items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
+        check_changes(changes)
+        if expect.status is not None and not expect.status:
+            return None  # "one of no statuses" never matches; Dynamo rejects an empty IN ()
+        names = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}, ":jobs": {"S": _LIST_PK}}
+        sets, removes = ["#updated_at = :now"], []
+        for i, (name, value) in enumerate(changes.items()):
+            names[f"#c{i}"] = name
+            if value is None:
+                removes.append(f"#c{i}")  # no NULLs stored: a missing attribute reads back as None
+            else:
+                sets.append(f"#c{i} = :c{i}")
+                values[f":c{i}"] = _attr(value)
+        expression = f"SET {', '.join(sets)} ADD #version :one" + (f" REMOVE {', '.join(removes)}" if removes else "")
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=_condition(expect, names, values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_item(response["Attributes"])
+
+    async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
+        if expect.status is not None and not expect.status:
+            return False
+        job = await self.get(job_id)
+        if job is None or not expect.matches(job):
+            return False
+        # On the version just read, so the guard found below is still this job's.
+        expect = Expect(status=expect.status, worker_id=expect.worker_id, version=job.version)
+        names: dict[str, str] = {"#list_pk": "list_pk", "#version": "version"}
+        values: dict[str, Any] = {":jobs": {"S": _LIST_PK}}
+        delete = {"TableName": self._table, "Key": {"job_id": {"S": job_id}},
+                  "ConditionExpression": _condition(expect, names, values),
+                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        try:
+            if job.idempotency_key is None:
+                await self._client.delete_item(**delete)
+                return True
+            # The idempotency guard goes with its job: left behind, it would refuse the key forever.
+            guard = {"TableName": self._table, "Key": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}},
+                     "ConditionExpression": "#target = :target", "ExpressionAttributeNames": {"#target": "target"},
+                     "ExpressionAttributeValues": {":target": {"S": job_id}}}
+            await self._client.transact_write_items(TransactItems=[{"Delete": delete}, {"Delete": guard}])
+            return True
+        except ClientError as exc:
+            if _error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                return False
+            raise
+
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
+        response = await self._client.get_item(
+            TableName=self._table, Key={"job_id": {"S": _guard_id(owner, key)}}, ConsistentRead=True
+        )
+        guard = response.get("Item")
+        job = await self.get(guard["target"]["S"]) if guard else None
+        # The guard is written at create only: should update() change owner or idempotency_key,
+        # the job no longer answers to the old pair.
+        return job if job and (job.owner, job.idempotency_key) == (owner, key) else None
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        # All of them (processing jobs are few), since the result is ordered by lease, not created_key.
+        # `<` on a string is false for a missing attribute, so jobs without a lease are left out.
+        params = self._query_for(JobStatus.PROCESSING, None)
+        params["FilterExpression"] = "#lease < :now"
+        params["ExpressionAttributeNames"]["#lease"] = "lease_expires_at"
+        params["ExpressionAttributeValues"][":now"] = {"S": format_timestamp(now)}
+        items = await self._collect(params)
+        jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
+        return jobs[:limit]
+
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+        if limit <= 0:
+            return []
+        params = {
+            "TableName": self._table,
+            "IndexName": "by_webhook_due",
+            "KeyConditionExpression": "#pk = :pk AND #due <= :now",
+            "ExpressionAttributeNames": {"#pk": "list_pk", "#due": "webhook_due_at"},
+            "ExpressionAttributeValues": {":pk": {"S": _LIST_PK}, ":now": {"S": format_timestamp(now)}},
+            "ScanIndexForward": True,  # earliest due first (ties in any order)
+        }
+        return [_from_item(item) for item in (await self._collect(params, wanted=limit))[:limit]]
+
+    async def ping(self) -> None:
+        try:
+            await self._probe.describe_table(TableName=self._table)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def close(self) -> None:
+        await self._stack.aclose()

@@ -1,0 +1,241 @@
+"""The MediaFlow worker. `python worker.py` runs one worker process (WORKER_CONCURRENCY jobs at a time).
+
+One job's way through a worker:
+    queue.receive() → lifecycle.claim (atomic; lost races are skipped) → delivery.ack()
+    → JobRunner.process (job_run.py): fetch the source → probe and check it → ffmpeg with -progress
+      → store output and log → lifecycle.complete (only if this worker still holds the lease)
+While a job runs, a lease keeper renews the lease and writes progress (throttled); if the lease is
+lost (the job was canceled, or re-queued after this worker looked dead), ffmpeg is stopped at once.
+This module owns the loop: receiving, claiming, the lease reaper, shutdown, and `python worker.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import tempfile
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+
+from mediaflow.jobs import lifecycle
+from mediaflow.store import JobStore, StoreUnavailableError, open_store
+from mediaflow.jobs.events import JobEvents
+from mediaflow.worker.job_run import JobRunner, remove_dead_workers_dirs
+from mediaflow.queue import JobQueue, QueueError, QueueUnavailableError, open_queue
+from mediaflow.logs import configure_logging, get_logger
+from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
+from mediaflow.jobs.model import Job, JobStatus, utcnow
+from mediaflow.settings import Settings
+from mediaflow.storage import Storage, StorageUnavailableError, open_storage
+from mediaflow.webhooks.dispatcher import WebhookDispatcher
+
+log = get_logger("worker")
+
+# A backend that cannot be reached at start-up: say so in one line and exit, no traceback.
+BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnavailableError)
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        queue: JobQueue,
+        storage: Storage,
+        worker_id: str | None = None,
+        events: JobEvents | None = None,
+    ):
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.storage = storage
+        self.events = events or JobEvents()
+        self.worker_id = worker_id or new_worker_id()
+        self.jobs_done = 0
+        self.running = False  # inside `run` (read by the metrics' worker gauges)
+        self.runner = JobRunner(settings, store, queue, storage, self.worker_id, self.events)
+        self._current: asyncio.Task | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
+        """Take jobs until `stop` is set (or, in burst mode, until no job is left)."""
+        structlog.contextvars.bind_contextvars(worker_id=self.worker_id)
+        log.info("worker.started", store=self.settings.DB_BACKEND, queue=self.settings.QUEUE_BACKEND)
+        reaper = asyncio.create_task(self._reap_expired_leases(stop))
+        self.running = True
+        try:
+            while not stop.is_set():
+                job = await self._next_job(stop)
+                if job is None:
+                    if burst and not await self._work_left():
+                        break
+                    continue
+                self._current = asyncio.create_task(self.process(job))
+                try:
+                    await self._finish_or_release_on_stop(stop)
+                except Exception:
+                    # The job's record could not be settled (store unreachable?): its lease will
+                    # expire and the reaper re-queues it. The worker itself carries on.
+                    log.exception("job.settle_failed", job_id=job.job_id)
+        finally:
+            self.running = False
+            reaper.cancel()
+            log.info("worker.stopped", jobs_done=self.jobs_done)
+
+    async def _next_job(self, stop: asyncio.Event) -> Job | None:
+        delivery = await self.queue.receive(timeout=self.settings.POLL_INTERVAL_S)
+        if delivery is None:
+            return await self._sweep_stale_queued()
+        job = await lifecycle.claim(
+            self.store, delivery.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+            events=self.events,
+        )
+        # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
+        # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
+        try:
+            await delivery.ack()
+        except QueueError as exc:
+            # A failed commit (e.g. a rebalance in between) only means the id may come again; the
+            # claim check makes a redelivery harmless.
+            log.warning("queue.ack_failed", job_id=delivery.job_id, error=str(exc))
+        if job is None:
+            log.debug("job.skipped", job_id=delivery.job_id, reason="not queued or claimed by another worker")
+        return job
+
+    async def _sweep_stale_queued(self) -> Job | None:
+        """With a broker, a queued job can wait behind a busy consumer of its partition (or its
+        publish was lost); an idle worker takes it from the store after QUEUED_SWEEP_AFTER_S."""
+        if self.settings.QUEUE_BACKEND == "embedded":
+            return None
+        oldest = await self.store.list(limit=1, status=JobStatus.QUEUED, oldest_first=True)
+        if not oldest or (utcnow() - oldest[0].updated_at).total_seconds() < self.settings.QUEUED_SWEEP_AFTER_S:
+            return None
+        return await lifecycle.claim(
+            self.store, oldest[0].job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+            events=self.events,
+        )
+
+    async def _work_left(self) -> bool:
+        return bool(await self.store.list(limit=1, status=JobStatus.QUEUED))
+
+    async def _finish_or_release_on_stop(self, stop: asyncio.Event) -> None:
+        """Wait for the current job; on shutdown, give it SHUTDOWN_GRACE_S, then release it."""
+        current = self._current
+        stop_waiter = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({current, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not current.done():
+                log.info("worker.draining", grace_s=self.settings.SHUTDOWN_GRACE_S)
+                await asyncio.wait({current}, timeout=self.settings.SHUTDOWN_GRACE_S)
+            if not current.done() and self.runner.current is not None:
+                self.runner.current.abort("worker shutting down", release=True)
+            await current
+        finally:
+            stop_waiter.cancel()
+            self._current = None
+
+    async def _reap_expired_leases(self, stop: asyncio.Event) -> None:
+        """Any worker may re-queue a job whose worker died; the version check makes it safe. It also
+        removes the temp dirs a killed worker on this machine left behind."""
+        interval = max(self.settings.LEASE_SECONDS / 2, 0.5)
+        while not stop.is_set():
+            try:
+                for job in await lifecycle.requeue_expired(self.store, self.settings.MAX_ATTEMPTS, events=self.events):
+                    log.warning("job.requeued", job_id=job.job_id, reason=job.error)
+                    await self.queue.publish(job.job_id)
+                remove_dead_workers_dirs(Path(self.settings.WORK_DIR or tempfile.gettempdir()))
+            except Exception:  # the reaper must outlive a passing store or broker error
+                log.exception("reaper.error")
+            await asyncio.sleep(interval)
+
+    async def process(self, job: Job) -> None:
+        await self.runner.process(job)
+        self.jobs_done += 1
+
+
+# --- running workers -------------------------------------------------------------------------------
+
+
+async def run_workers(
+    settings: Settings,
+    count: int,
+    stop: asyncio.Event,
+    *,
+    burst: bool = False,
+    store: JobStore | None = None,
+    storage: Storage | None = None,
+    shared_queue: JobQueue | None = None,
+    events: JobEvents | None = None,
+    metrics: Metrics | None = None,
+) -> list[Worker]:
+    """Run `count` workers until `stop` (or, with burst, until the queue is empty). Store and storage
+    are shared. Each worker gets its own queue consumer, except on the embedded queue, where the
+    API's `shared_queue` lets its publishes wake the workers at once.
+
+    Without `events` (a standalone `python worker.py`) the workers get their own bus, and webhooks
+    for the jobs they finish are delivered from this process; the API passes its own bus instead."""
+    async with AsyncExitStack() as stack:
+        if store is None:
+            store = await open_store(settings)
+            stack.push_async_callback(store.close)
+        if storage is None:
+            storage = await open_storage(settings)
+            stack.push_async_callback(storage.close)
+        if events is None:
+            events = JobEvents()
+            webhooks = WebhookDispatcher(settings, store)
+            webhooks.attach(events)  # listens, keeps the outbox of final events and sweeps it
+            stack.push_async_callback(webhooks.aclose)  # after the workers stopped, before the store closes
+        workers = []
+        for _ in range(count):
+            if shared_queue is not None and settings.QUEUE_BACKEND == "embedded":
+                queue = shared_queue
+            else:
+                queue = await open_queue(settings, store, consumer=True)
+                stack.push_async_callback(queue.close)
+            workers.append(Worker(settings, store, queue, storage, events=events))
+        if metrics is not None:
+            metrics.track_workers(workers, events)
+        await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))
+        return workers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a MediaFlow worker (settings from the environment and .env).")
+    parser.add_argument("--concurrency", type=int, help="jobs at a time (default: WORKER_CONCURRENCY)")
+    parser.add_argument("--burst", action="store_true", help="exit once no queued job is left")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+
+    async def _main(metrics: Metrics | None) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_workers(settings, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst,
+                          metrics=metrics)
+
+    try:
+        with worker_metrics_server(settings) as metrics:  # WORKER_METRICS_PORT; None when unset
+            asyncio.run(_main(metrics))
+    except (*BACKEND_UNAVAILABLE, MetricsServerError) as exc:
+        print(f"mediaflow worker: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+

@@ -87,7 +87,7 @@ def cli_env(server_url: str, api_key: str | None = None) -> dict[str, str]:
 
 def mediaflow(server_url: str, cwd: Path, *args: str, api_key: str | None = None,
               timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=cli_env(server_url, api_key),
+    return subprocess.run([sys.executable, "-m", "mediaflow", *args], cwd=cwd, env=cli_env(server_url, api_key),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -171,7 +171,7 @@ def test_progress_is_redrawn_in_place_on_a_terminal(server, clips, workdir):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "submit", "clip.mp4", "--method", "black_and_white", "--wait", "-o", "bw.mp4"],
+        [sys.executable, "-m", "mediaflow", "submit", "clip.mp4", "--method", "black_and_white", "--wait", "-o", "bw.mp4"],
         cwd=workdir, env=cli_env(server.url), stdout=subprocess.PIPE, stderr=terminal, text=True)
     os.close(terminal)
     stdout, _ = process.communicate(timeout=60)
@@ -328,7 +328,7 @@ def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
 
 def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workdir):
     waiting = subprocess.Popen(
-        [sys.executable, "-m", "cli", "submit", str(clips["clip"]), "--method", "compress", "--wait"],
+        [sys.executable, "-m", "mediaflow", "submit", str(clips["clip"]), "--method", "compress", "--wait"],
         cwd=workdir, env=cli_env(keyed_server.url, ALICE_KEY), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:

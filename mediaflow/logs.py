@@ -34,3 +34,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+def bind_job_id(job_id: str) -> None:
+    """Name the job on the rest of this context's log lines (a request's http.request line included)."""
+    structlog.contextvars.bind_contextvars(job_id=job_id)

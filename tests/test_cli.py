@@ -21,11 +21,11 @@ from mediaflow.client.follow import (
     EventStreamUnavailable,
     ServerSentEvent,
     follow_events,
-    job_events,
+    jobs_in_sse,
     parse_sse,
     poll_until_final,
 )
-from mediaflow.client.transfer import filename_from_disposition, safe_filename
+from mediaflow.client.transfer import filename_from_disposition, download_filename
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings
 from tests.servers.process import free_port
@@ -401,9 +401,9 @@ def test_parse_sse_follows_the_event_stream_rules():
 
 def test_job_events_keeps_only_job_events_and_rejects_bad_data():
     lines = "event: other\ndata: x\n\nevent: job\ndata: {\"status\": \"completed\"}\n\n".splitlines()
-    assert list(job_events(lines)) == [{"status": "completed"}]
+    assert list(jobs_in_sse(lines)) == [{"status": "completed"}]
     with pytest.raises(ValueError):
-        list(job_events("event: job\ndata: [1, 2]\n\n".splitlines()))
+        list(jobs_in_sse("event: job\ndata: [1, 2]\n\n".splitlines()))
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -420,8 +420,8 @@ def test_job_events_keeps_only_job_events_and_rejects_bad_data():
     ("vidéo été.mp4", "vidéo été.mp4"),
     ("x" * 300 + ".mp4", "x" * 196 + ".mp4"),
 ])
-def test_safe_filename_keeps_only_a_plain_name(raw, expected):
-    assert safe_filename(raw, fallback="fallback.out") == expected
+def test_download_filename_keeps_only_a_plain_name(raw, expected):
+    assert download_filename(raw, fallback="fallback.out") == expected
 
 
 def test_filename_from_disposition_reads_both_forms():
@@ -430,6 +430,6 @@ def test_filename_from_disposition_reads_both_forms():
         "attachment; filename=\"vid?o.mp4\"; filename*=UTF-8''vid%C3%A9o.mp4") == "vidéo.mp4"
     assert filename_from_disposition('attachment; filename="out.mp4"') == "out.mp4"
     hostile = filename_from_disposition("attachment; filename*=UTF-8''..%2F..%2F.ssh%2Fauthorized_keys")
-    assert safe_filename(hostile, fallback="x") == "authorized_keys"
+    assert download_filename(hostile, fallback="x") == "authorized_keys"
     assert filename_from_disposition(None) is None
     assert filename_from_disposition("attachment") is None

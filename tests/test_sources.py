@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mediaflow.storage.local import LocalStorage
-from mediaflow.media.sources import SourceError, parse_source, safe_filename, upload_source
+from mediaflow.media.sources import SourceError, parse_source, storage_filename, upload_source
 from tests.apptools import make_settings
 
 
@@ -95,4 +95,4 @@ def test_upload_source_round_trip(env):
 @pytest.mark.parametrize("name,expected", [("../../etc/passwd", "passwd"), ("-rf.mp4", "rf.mp4"), ("...", "input"),
                                            ("a b/c d.mov", "c_d.mov"), ("ü.mp4", "input.mp4")])
 def test_safe_filename(name, expected):
-    assert safe_filename(name) == expected
+    assert storage_filename(name) == expected

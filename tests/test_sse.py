@@ -120,7 +120,7 @@ class CountingStore:
 async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
     from mediaflow.jobs import lifecycle
     from mediaflow.store.sqlite import SqliteJobStore
-    from mediaflow.api.sse import JobWatch, job_events
+    from mediaflow.api.sse import JobWatch, job_event_frames
     from mediaflow.jobs.model import Job, Method
 
     store = await SqliteJobStore.open(tmp_path / "jobs.db")
@@ -131,7 +131,7 @@ async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
         watch = JobWatch(counting, poll_interval_s=0.1)
 
         async def follow() -> list[str]:
-            return [frame async for frame in job_events(watch, job.job_id, keepalive_s=60, max_stream_s=30)]
+            return [frame async for frame in job_event_frames(watch, job.job_id, keepalive_s=60, max_stream_s=30)]
 
         followers = [asyncio.create_task(follow()) for _ in range(20)]
         await asyncio.sleep(1.0)

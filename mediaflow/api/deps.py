@@ -12,8 +12,9 @@ from mediaflow.api.auth import authenticate
 from mediaflow.store import JobStore
 from mediaflow.jobs.events import JobEvents
 from mediaflow.queue import JobQueue
-from mediaflow.observability.request_ids import bind_job_id
 from mediaflow.jobs.model import Job
+from mediaflow.jobs.service import JobService
+from mediaflow.logs import bind_job_id
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 
@@ -38,11 +39,16 @@ def _events(request: Request) -> JobEvents:
     return request.app.state.events
 
 
+def _jobs(request: Request) -> JobService:
+    return request.app.state.jobs
+
+
 StoreDep = Annotated[JobStore, Depends(_store)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EventsDep = Annotated[JobEvents, Depends(_events)]
+JobsDep = Annotated[JobService, Depends(_jobs)]
 
 
 OwnerDep = Annotated[str | None, Depends(authenticate)]

@@ -117,7 +117,7 @@ class JobWatch:
             watched.poller.cancel()
 
 
-async def job_events(
+async def job_event_frames(
     watch: JobWatch,
     job_id: str,
     *,

@@ -56,7 +56,7 @@ def parse_sse(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
             last_id = value
 
 
-def job_events(lines: Iterable[str]) -> Iterator[dict]:
+def jobs_in_sse(lines: Iterable[str]) -> Iterator[dict]:
     """The job states carried by a job event stream (`event: job`, data = the /status JSON)."""
     for event in parse_sse(lines):
         if event.event != "job":
@@ -85,7 +85,7 @@ def follow_events(api: Api, job_id: str, on_update: Callable[[dict], None]) -> d
             raise EventStreamUnavailable(f"answered {response.status_code} {content_type}")
         received = 0
         try:
-            for job in job_events(response.iter_lines()):
+            for job in jobs_in_sse(response.iter_lines()):
                 received += 1
                 on_update(job)
                 if job.get("status") in FINAL_STATUSES:

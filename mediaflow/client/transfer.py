@@ -74,7 +74,7 @@ def upload_file(api: Api, path: Path) -> str:
 # --- file names ------------------------------------------------------------------------------------
 
 
-def safe_filename(raw: str | None, fallback: str) -> str:
+def download_filename(raw: str | None, fallback: str) -> str:
     """A server-provided file name reduced to a plain name for the current directory.
 
     The name is never used as a path: only its last component counts (either slash), control
@@ -117,7 +117,7 @@ def unused_path(path: Path) -> Path:
 
 
 def download_target(output: Path | None, server_name: str | None, job_id: str) -> Path:
-    name = safe_filename(server_name, fallback=f"{job_id}.out")
+    name = download_filename(server_name, fallback=f"{job_id}.out")
     if output is None:
         return unused_path(Path(name))  # relative, so the printed path is the short one the user sees here
     if output.is_dir():

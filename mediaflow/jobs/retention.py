@@ -17,13 +17,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from mediaflow.store import Expect, JobStore
-from mediaflow.worker.job_run import output_dir_prefix
 from mediaflow.logs import get_logger
-from mediaflow.periodic import Periodic
+from mediaflow.sweeper import Sweeper
 from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, utcnow
 from mediaflow.settings import Settings
-from mediaflow.media.sources import UPLOAD_PREFIX, source_of_upload_key
+from mediaflow.media.sources import source_of_upload_key
 from mediaflow.storage import Storage, StorageError
+from mediaflow.storage.keys import UPLOAD_PREFIX, output_dir_prefix
 
 log = get_logger("retention")
 
@@ -62,27 +62,25 @@ def expired(job: Job, cutoff: datetime) -> bool:
     return job.completed_at is not None and job.completed_at < cutoff and job.webhook_event_id is None
 
 
-class RetentionSweeper:
+class RetentionSweeper(Sweeper):
     """Every RETENTION_SWEEP_INTERVAL_S, removes jobs that finished more than JOB_RETENTION_HOURS ago."""
 
     def __init__(self, settings: Settings, store: JobStore, storage: Storage) -> None:
         self.settings = settings
         self.store = store
         self.storage = storage
-        self._loop = Periodic("retention", lambda: settings.RETENTION_SWEEP_INTERVAL_S, self._sweep_and_log)
+        super().__init__()
+
+    name = "retention"
+
+    def interval_s(self) -> float:
+        return self.settings.RETENTION_SWEEP_INTERVAL_S
 
     @property
-    def running(self) -> bool:
-        return self._loop.running
+    def enabled(self) -> bool:
+        return self.settings.JOB_RETENTION_HOURS > 0
 
-    def start(self) -> None:
-        if self.settings.JOB_RETENTION_HOURS > 0:
-            self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-
-    async def _sweep_and_log(self) -> None:
+    async def sweep_once(self) -> None:
         removed, uploads, orphans = await self.sweep(), await self.sweep_uploads(), await self.sweep_orphans()
         if removed or uploads or orphans:
             log.info("retention.swept", jobs=removed, uploads=uploads, orphan_files=orphans,

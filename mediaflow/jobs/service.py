@@ -1,58 +1,152 @@
-"""The routes that act on one job: cancel, retry, delete. Each is a conditional change (lifecycle.py,
-job_removal.py), so a request racing a worker or another request gets a 409 with the job's state,
-never a half-applied change."""
+"""The job service: what a caller can do to jobs — submit, cancel, retry, delete — in one place, for the
+HTTP routes and anything else that acts on jobs. Routes translate its errors to HTTP; they hold no logic.
+
+Every change is conditional (lifecycle.py, retention.py), so a request racing a worker, another request
+or the retention sweeper gets a `JobStateError` (409) with the job's current state, or `JobGoneError`
+(404) when the job was removed meanwhile, never a half-applied change. A job is published to the queue
+only after its record is durable; if the queue refuses it, the job is marked failed (so nothing waits
+forever on a message that never went out) and `QueueRejectedError` says to try again.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import Response
+from dataclasses import dataclass
 
 from mediaflow.jobs import lifecycle
-from mediaflow.api.deps import EventsDep, JobDep, QueueDep, StorageDep, StoreDep
-from mediaflow.queue import QueueError
+from mediaflow.jobs.events import JobEvents
+from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
 from mediaflow.jobs.retention import remove_job
-from mediaflow.logs import get_logger
-from mediaflow.jobs.model import FINAL_STATUSES
-from mediaflow.jobs.schemas import JobStatusResponse
+from mediaflow.logs import bind_job_id, get_logger
+from mediaflow.media.operations import InvalidFormatError, resolve_output_format
+from mediaflow.media.sources import SourceError, check_source_exists, parse_source
+from mediaflow.queue import JobQueue, QueueError
+from mediaflow.settings import Settings
+from mediaflow.storage import Storage
+from mediaflow.store import JobExistsError, JobStore
+from mediaflow.webhooks.callback_urls import CallbackUrlError, check_callback_url
 
-log = get_logger("api")
+log = get_logger("jobs")
 
 
-def register_job_actions(api: APIRouter) -> None:
-    @api.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",
-              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job has already finished"}})
-    async def cancel(job: JobDep, store: StoreDep, events: EventsDep) -> JobStatusResponse:
-        canceled = await lifecycle.cancel(store, job, events=events)
-        if canceled is None:
-            current = await store.get(job.job_id)
-            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
-        log.info("job.canceled", job_id=job.job_id)
-        return JobStatusResponse.from_job(canceled)
+class JobRequestError(ValueError):
+    """The request cannot become a job (source, format or callback URL refused); the text says why."""
 
-    @api.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
-              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job is not failed or canceled"},
-                         503: {"description": "The queue did not accept the job"}})
-    async def retry(job: JobDep, store: StoreDep, queue: QueueDep, events: EventsDep) -> JobStatusResponse:
-        queued = await lifecycle.retry(store, job.job_id, events=events)
-        if queued is None:
-            current = await store.get(job.job_id)
-            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was already used with a different request."""
+
+
+class JobStateError(Exception):
+    """The job is not in a state that allows the action (e.g. cancel a completed job)."""
+
+
+class JobGoneError(LookupError):
+    """The job was removed while the action ran."""
+
+
+class QueueRejectedError(Exception):
+    """The queue did not take the job; it was marked failed and the caller may try again."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a caller asks for (POST /process's body), before it is checked."""
+
+    source: str
+    method_name: Method
+    output_format: str | None = None
+    callback_url: str | None = None
+    callback_progress: bool = False
+
+
+class JobService:
+    def __init__(self, settings: Settings, store: JobStore, queue: JobQueue, storage: Storage, events: JobEvents) -> None:
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.storage = storage
+        self.events = events
+
+    async def submit(self, request: JobRequest, *, owner: str | None, idempotency_key: str | None = None) -> Job:
+        """Check the request, store the job, queue it. With an idempotency key already used by this
+        owner, the first job is returned instead (a different request with it is a conflict)."""
+        job = await self._checked_job(request, owner, idempotency_key)
+        if idempotency_key:
+            existing = await self.store.find_by_idempotency_key(owner, idempotency_key)
+            if existing is not None:
+                return _replayed(existing, job)
         try:
-            await queue.publish(job.job_id)
-        except QueueError as exc:
-            await lifecycle.fail_queued(store, job, f"could not be queued: {exc}", events=events)
-            raise HTTPException(503, detail=f"the job could not be queued ({exc}); try again") from exc
-        log.info("job.retried", job_id=job.job_id)
-        return JobStatusResponse.from_job(queued)
+            await self.store.create(job)
+        except JobExistsError:
+            existing = await self.store.find_by_idempotency_key(owner, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return _replayed(existing, job)  # a concurrent request with the same key won the insert
+        bind_job_id(job.job_id)
+        await self._publish(job, "could not be queued")
+        log.info("job.queued", job_id=job.job_id, method=job.method_name.value)
+        return job
 
-    @api.delete("/jobs/{job_id}", status_code=204, summary="Remove a finished job, its output and its log",
-                responses={404: {"description": "Unknown job id"},
-                           409: {"description": "The job is queued or processing: cancel it first"}})
-    async def delete_job(job: JobDep, store: StoreDep, storage: StorageDep) -> Response:
-        if job.status not in FINAL_STATUSES or not await remove_job(store, storage, job):
-            current = await store.get(job.job_id)
-            if current is None:  # removed meanwhile by another request or the retention sweeper
-                raise HTTPException(404, detail=f"job {job.job_id} not found")
-            raise HTTPException(409, detail=f"job {job.job_id} is {current.status.value}; only completed, failed or "
-                                            "canceled jobs can be removed (cancel it first)")
-        return Response(status_code=204)
+    async def cancel(self, job: Job) -> Job:
+        canceled = await lifecycle.cancel(self.store, job, events=self.events)
+        if canceled is None:
+            current = await self._current(job)
+            raise JobStateError(f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
+        log.info("job.canceled", job_id=job.job_id)
+        return canceled
+
+    async def retry(self, job: Job) -> Job:
+        queued = await lifecycle.retry(self.store, job.job_id, events=self.events)
+        if queued is None:
+            current = await self._current(job)
+            raise JobStateError(f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
+        await self._publish(queued, "could not be queued")
+        log.info("job.retried", job_id=job.job_id)
+        return queued
+
+    async def delete(self, job: Job) -> None:
+        """Remove a finished job, its output and its log."""
+        if job.status in FINAL_STATUSES and await remove_job(self.store, self.storage, job):
+            return
+        current = await self._current(job)
+        raise JobStateError(f"job {job.job_id} is {current.status.value}; only completed, failed or canceled jobs "
+                            "can be removed (cancel it first)")
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    async def _checked_job(self, request: JobRequest, owner: str | None, idempotency_key: str | None) -> Job:
+        try:
+            fmt = resolve_output_format(request.method_name, request.output_format)
+            source = parse_source(request.source, self.settings, self.storage)
+            await check_source_exists(source, self.storage)
+            if request.callback_url is not None:  # checked again before every delivery (DNS can change)
+                await check_callback_url(request.callback_url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
+                                         timeout=self.settings.WEBHOOK_TIMEOUT_S)
+        except (InvalidFormatError, SourceError, CallbackUrlError) as exc:
+            raise JobRequestError(str(exc)) from exc
+        return Job(method_name=request.method_name, source=request.source, output_format=fmt.name,
+                   owner=owner, idempotency_key=idempotency_key,
+                   callback_url=request.callback_url, callback_progress=request.callback_progress)
+
+    async def _publish(self, job: Job, failure: str) -> None:
+        try:
+            await self.queue.publish(job.job_id)  # after the write is durable, never before
+        except QueueError as exc:
+            await lifecycle.fail_queued(self.store, job, f"{failure}: {exc}", events=self.events)
+            raise QueueRejectedError(f"the job could not be queued ({exc}); it was marked failed, try again") from exc
+
+    async def _current(self, job: Job) -> Job:
+        """The job as stored now, after a conditional change was refused."""
+        current = await self.store.get(job.job_id)
+        if current is None:  # removed meanwhile by another request or the retention sweeper
+            raise JobGoneError(f"job {job.job_id} not found")
+        return current
+
+
+def _replayed(existing: Job, requested: Job) -> Job:
+    def request_of(job: Job) -> tuple:
+        return job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress
+
+    if request_of(existing) != request_of(requested):
+        raise IdempotencyConflictError("this Idempotency-Key was already used with a different request body")
+    return existing

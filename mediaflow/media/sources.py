@@ -16,12 +16,12 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from mediaflow.settings import Settings
-from mediaflow.storage import ObjectNotFoundError, Storage, TransferProgress
+from mediaflow.storage import ObjectNotFoundError, Storage, StorageError, TransferProgress
+from mediaflow.storage.keys import UPLOAD_PREFIX, parse_s3_uri, upload_key
 
 UPLOAD_SCHEME = "upload://"
 S3_SCHEME = "s3://"
 _UPLOAD_RE = re.compile(r"^upload://([0-9a-f]{32})/([A-Za-z0-9][A-Za-z0-9._-]{0,127})$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -38,7 +38,7 @@ class Source:
     key: str | None = None  # upload: storage key
 
 
-def safe_filename(name: str, default: str = "input") -> str:
+def storage_filename(name: str, default: str = "input") -> str:
     """A file name made of [A-Za-z0-9._-] only, without leading dots, at most 128 characters.
     Stem and extension are cleaned apart, so a name in another script keeps its extension
     ("видео.mp4" -> "input.mp4", not "mp4")."""
@@ -48,14 +48,11 @@ def safe_filename(name: str, default: str = "input") -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-UPLOAD_PREFIX = "uploads/"  # where uploads live in storage
-
-
 def upload_source(filename: str) -> tuple[str, str]:
     """(source string, storage key) for a new upload of `filename`."""
     upload_id = uuid.uuid4().hex
-    name = safe_filename(filename, default="upload")
-    return f"{UPLOAD_SCHEME}{upload_id}/{name}", f"{UPLOAD_PREFIX}{upload_id}/{name}"
+    name = storage_filename(filename, default="upload")
+    return f"{UPLOAD_SCHEME}{upload_id}/{name}", upload_key(upload_id, name)
 
 
 def source_of_upload_key(key: str) -> str:
@@ -77,17 +74,18 @@ def parse_source(raw: str, settings: Settings, storage: Storage) -> Source:
         if not match:
             raise SourceError(f"malformed upload source {raw!r}; use the exact `source` value POST /upload returned")
         upload_id, name = match.groups()
-        return Source("upload", raw, name, key=f"{UPLOAD_PREFIX}{upload_id}/{name}")
+        return Source("upload", raw, name, key=upload_key(upload_id, name))
     if raw.startswith(S3_SCHEME):
         if not storage.supports_s3_sources:
             raise SourceError(
                 f"cannot read {raw!r}: S3 is not configured on this server "
                 "(set STORAGE_BACKEND=s3 and the AWS_* settings), so use POST /upload or a local path instead"
             )
-        bucket, _, key = raw[len(S3_SCHEME) :].partition("/")
-        if not _BUCKET_RE.match(bucket) or not key or key.endswith("/"):
-            raise SourceError(f"malformed S3 source {raw!r}; expected s3://bucket/key")
-        return Source("s3", raw, safe_filename(key))
+        try:
+            _, key = parse_s3_uri(raw)
+        except StorageError as exc:
+            raise SourceError(f"malformed S3 source: {exc}") from exc
+        return Source("s3", raw, storage_filename(key))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", raw):
         raise SourceError(f"unsupported source {raw!r}; source must be {_accepted(settings)}")
     return _local_source(raw, settings)
@@ -107,7 +105,7 @@ def _local_source(raw: str, settings: Settings) -> Source:
             continue
         if not resolved.is_file():
             raise SourceError(f"source {raw!r} is not a regular file")
-        return Source("local", str(resolved), safe_filename(resolved.name), path=resolved)
+        return Source("local", str(resolved), storage_filename(resolved.name), path=resolved)
     raise SourceError(f"source {raw!r} was not found under the allowed roots; source must be {_accepted(settings)}")
 
 

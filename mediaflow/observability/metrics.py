@@ -282,36 +282,8 @@ class HttpMetrics:
         self.duration.labels(method, route).observe(seconds)
 
 
-class HttpMetricsMiddleware:
-    """Counts and times every HTTP request. Pure ASGI on purpose: BaseHTTPMiddleware would sit
-    between the app and the client and break streaming responses (downloads, SSE)."""
-
-    def __init__(self, app, http_metrics: HttpMetrics) -> None:
-        self.app = app
-        self.http_metrics = http_metrics
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        # An exception escaping the app becomes a 500 from the server error handler outside us.
-        status = 500
-
-        async def send_noting_status(message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            self.http_metrics.record(method_label(scope), route_template(scope), status, time.perf_counter() - started)
-
-
-def instrument_app(app: FastAPI, metrics: Metrics, job_counts_ttl_s: float = 2.0) -> None:
-    """Add `GET /metrics` and HTTP metrics to the API.
+def instrument_app(app: FastAPI, metrics: Metrics, job_counts_ttl_s: float = 2.0) -> HttpMetrics:
+    """Add `GET /metrics` to the API; returns the HTTP metrics for the observability middleware.
 
     /metrics is open like the health endpoints, even with API_KEYS set: it shows only aggregate
     numbers (no job ids, no owners), and Prometheus scrapes it from the private network.
@@ -325,7 +297,7 @@ def instrument_app(app: FastAPI, metrics: Metrics, job_counts_ttl_s: float = 2.0
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
-    app.add_middleware(HttpMetricsMiddleware, http_metrics=http_metrics)
+    return http_metrics
 
 
 # --- standalone workers ---------------------------------------------------------------------------------

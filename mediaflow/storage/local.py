@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+from .keys import validate_key
 from .base import (
     ByteRange,
     ObjectNotFoundError,
@@ -22,15 +23,6 @@ from .base import (
     TransferProgress,
     UploadTooLargeError,
 )
-
-
-def validate_key(key: str) -> str:
-    """Keys are produced by MediaFlow, but check anyway that one can never leave the root."""
-    # Split the raw string: PurePosixPath would normalise "a//b" and "a/./b" away, and on S3 those
-    # are different keys from "a/b".
-    if not key or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
-        raise StorageError(f"invalid storage key {key!r}")
-    return key
 
 
 class LocalStorage:

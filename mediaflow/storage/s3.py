@@ -22,8 +22,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
-from mediaflow.storage.local import validate_key
 from mediaflow.settings import Settings
+from .keys import parse_s3_uri, validate_key
 from .base import (
     ByteRange,
     ObjectNotFoundError,
@@ -44,29 +44,9 @@ _TRANSFER = TransferConfig(
 )
 _PROBE_TIMEOUT_S = 10.0
 
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 _NETWORK_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
                     "Throttling", "ThrottlingException"}
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key` → (bucket, key), strictly: a source is user input."""
-    if not uri.startswith("s3://"):
-        raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/key")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if (not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
-            or _IP_ADDRESS.fullmatch(bucket)):
-        raise StorageError(
-            f"invalid bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, dots and hyphens, "
-            "starting and ending with a letter or digit"
-        )
-    if not key:
-        raise StorageError(f"{uri!r} has no object key; expected s3://bucket/key")
-    if len(key.encode()) > 1024 or any(ord(char) < 32 or ord(char) == 127 for char in key):
-        raise StorageError(f"invalid object key in {uri!r}")
-    return bucket, key
 
 
 def _translate_error(exc: Exception, what: str) -> StorageError:

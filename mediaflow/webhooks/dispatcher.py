@@ -71,7 +71,7 @@ class Target:
 
 
 @dataclass
-class Delivery:
+class WebhookDelivery:
     """One event on its way to one target, across its attempts."""
 
     event_id: str
@@ -128,7 +128,7 @@ class WebhookDispatcher:
             # on the same address. Webhooks are few; a fresh connection each is cheap enough.
             limits=httpx.Limits(max_keepalive_connections=0),
         )
-        self._tasks: dict[asyncio.Task, Delivery] = {}
+        self._tasks: dict[asyncio.Task, WebhookDelivery] = {}
         self._lanes: dict[tuple[str, str], asyncio.Task] = {}  # the newest delivery per (job, target)
         # Outboxed events being delivered here -> their targets not done yet (the entry is cleared
         # when the last one is done; the sweeper leaves these events alone).
@@ -186,7 +186,7 @@ class WebhookDispatcher:
         if outboxed:
             self._outboxed_targets[event_id] = {target.url for target in targets}
         for target in targets:
-            self._schedule(Delivery(event_id, event.type, event.job.job_id, target, body, retry_until,
+            self._schedule(WebhookDelivery(event_id, event.type, event.job.job_id, target, body, retry_until,
                                     outboxed=outboxed, resumed=resumed))
 
     @staticmethod
@@ -201,7 +201,7 @@ class WebhookDispatcher:
             targets.append(Target(self.settings.WEBHOOK_URL, "WEBHOOK_URL", address_checked=False))
         return targets
 
-    def _schedule(self, delivery: Delivery) -> None:
+    def _schedule(self, delivery: WebhookDelivery) -> None:
         # Deliveries of one job to one target run one after another, in event order: a receiver sees
         # job.progress before job.completed. Different jobs and targets do not wait for each other.
         previous = self._lanes.get(delivery.lane)
@@ -217,7 +217,7 @@ class WebhookDispatcher:
         if delivery is not None and delivery.outboxed:
             self._target_done(delivery)
 
-    def _target_done(self, delivery: Delivery) -> bool:
+    def _target_done(self, delivery: WebhookDelivery) -> bool:
         """Note one target of an outboxed event as done; True if it was the last one in this process."""
         pending = self._outboxed_targets.get(delivery.event_id)
         if pending is None:
@@ -230,7 +230,7 @@ class WebhookDispatcher:
 
     # --- one delivery ------------------------------------------------------------------------------
 
-    async def _run(self, delivery: Delivery, previous: asyncio.Task | None) -> None:
+    async def _run(self, delivery: WebhookDelivery, previous: asyncio.Task | None) -> None:
         if previous is not None:
             await asyncio.wait({previous})  # its outcome is its own business; only the order matters
         try:
@@ -238,7 +238,7 @@ class WebhookDispatcher:
         except Exception:  # a bug here must not surface as "Task exception was never retrieved"
             log.exception("webhook.error", job_id=delivery.job_id, event_type=delivery.event_type.value)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
         while True:
             delivery.attempt += 1
             outcome = await self._attempt(delivery)
@@ -255,7 +255,7 @@ class WebhookDispatcher:
                 log.info("webhook.obsolete", job_id=delivery.job_id, event_id=delivery.event_id)
                 return
 
-    def _outbox_update(self, delivery: Delivery) -> outbox.OutboxUpdate | None:
+    def _outbox_update(self, delivery: WebhookDelivery) -> outbox.OutboxUpdate | None:
         """What this attempt changes in the job's outbox, written with its record."""
         if not delivery.outboxed:
             return None
@@ -264,7 +264,7 @@ class WebhookDispatcher:
             return outbox.due_no_earlier_than(delivery.next_attempt_at + window)
         return outbox.cleared if self._target_done(delivery) else None
 
-    def _next_step(self, delivery: Delivery, outcome: Outcome) -> tuple[float | None, str]:
+    def _next_step(self, delivery: WebhookDelivery, outcome: Outcome) -> tuple[float | None, str]:
         """Whether (and when) to try again, and the line that tells the job's owner what happened."""
         notes = [delivery.target.label] if delivery.target.label != "callback_url" else []
         suffix = f" ({', '.join(notes + ['resumed'] * delivery.resumed)})" if notes or delivery.resumed else ""
@@ -283,13 +283,13 @@ class WebhookDispatcher:
             return None, f"{result}, gave up after {delivery.attempt} attempts (WEBHOOK_RETRY_FOR_S={retry_for:g} s)"
         return delay, f"{result}, retrying in {delay:g} s"
 
-    def _superseded(self, delivery: Delivery) -> bool:
+    def _superseded(self, delivery: WebhookDelivery) -> bool:
         # A progress milestone is stale once a later event of the same job waits behind it; retrying
         # it would only hold up the newer (and final) event.
         current = asyncio.current_task()
         return delivery.event_type is EventType.PROGRESS and self._lanes.get(delivery.lane) is not current
 
-    async def _attempt(self, delivery: Delivery) -> Outcome:
+    async def _attempt(self, delivery: WebhookDelivery) -> Outcome:
         timeout = self.settings.WEBHOOK_TIMEOUT_S
         try:
             addresses = await self._checked_addresses(delivery.target)
@@ -311,7 +311,7 @@ class WebhookDispatcher:
             target.url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE, timeout=self.settings.WEBHOOK_TIMEOUT_S
         )
 
-    async def _post(self, delivery: Delivery, addresses: list[IPAddress] | None) -> httpx.Response:
+    async def _post(self, delivery: WebhookDelivery, addresses: list[IPAddress] | None) -> httpx.Response:
         """Send one attempt. With checked `addresses`, connect to those very addresses (in the
         resolver's order, the next one if a connection is refused) rather than letting the client
         resolve the name again: the Host header and the TLS server name (SNI, certificate check)
@@ -336,7 +336,7 @@ class WebhookDispatcher:
         await response.aclose()  # the status is all we need; never read a receiver's body into memory
         return response
 
-    def _headers(self, delivery: Delivery) -> dict[str, str]:
+    def _headers(self, delivery: WebhookDelivery) -> dict[str, str]:
         timestamp = str(int(time.time()))  # per attempt: a retry an hour later is still within tolerance
         headers = {
             "Content-Type": "application/json",
@@ -353,7 +353,7 @@ class WebhookDispatcher:
 
     # --- bookkeeping on the job --------------------------------------------------------------------
 
-    async def _record(self, delivery: Delivery, result: str, *, count_attempt: bool,
+    async def _record(self, delivery: WebhookDelivery, result: str, *, count_attempt: bool,
                       outbox_update: outbox.OutboxUpdate | None = None) -> None:
         """Write the outcome on the job: webhook_last_result, webhook_attempts + 1, and the change to
         its outbox entry (only while that entry is still this event: a newer one is never touched).
@@ -402,7 +402,7 @@ class WebhookDispatcher:
                 await self._note_abandoned(delivery)
         await self._client.aclose()
 
-    async def _note_abandoned(self, delivery: Delivery) -> None:
+    async def _note_abandoned(self, delivery: WebhookDelivery) -> None:
         log.warning("webhook.abandoned", job_id=delivery.job_id, event_type=delivery.event_type.value,
                     event_id=delivery.event_id, target=delivery.target.label, attempts=delivery.attempt,
                     last_result=delivery.last_result)

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EventType
 from mediaflow.logs import get_logger
-from mediaflow.periodic import Periodic
+from mediaflow.sweeper import Sweeper
 from mediaflow.jobs.model import FINAL_STATUSES, WEBHOOK_OUTBOX_FIELDS, Job, utcnow
 from mediaflow.settings import Settings
 
@@ -104,20 +104,22 @@ class Resumer(Protocol):
         """Deliver the event in `job`'s outbox (just taken by the sweeper)."""
 
 
-class OutboxSweeper:
+class OutboxSweeper(Sweeper):
     """Takes final events whose delivery is due and hands them to this process's dispatcher."""
 
     def __init__(self, settings: Settings, store: JobStore, dispatcher: Resumer) -> None:
         self.settings = settings
         self.store = store
         self.dispatcher = dispatcher
-        self._loop = Periodic("webhook.sweep", lambda: settings.WEBHOOK_SWEEP_INTERVAL_S, self.sweep)
+        super().__init__()
 
-    def start(self) -> None:
-        self._loop.start()
+    name = "webhook.sweep"
 
-    async def stop(self) -> None:
-        await self._loop.stop()
+    def interval_s(self) -> float:
+        return self.settings.WEBHOOK_SWEEP_INTERVAL_S
+
+    async def sweep_once(self) -> object:
+        return await self.sweep()
 
     async def sweep(self, now: datetime | None = None) -> list[Job]:
         """One pass: every due event is taken and handed over, or expired. Returns the jobs taken."""

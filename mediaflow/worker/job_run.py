@@ -31,6 +31,7 @@ from mediaflow.jobs.model import Job, Phase
 from mediaflow.settings import Settings
 from mediaflow.media.sources import SourceError, fetch_source, parse_source
 from mediaflow.storage import Storage, StorageError
+from mediaflow.storage.keys import output_key
 
 log = get_logger("worker")
 
@@ -59,16 +60,6 @@ def remove_dead_workers_dirs(parent: Path) -> None:
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             log.info("workdir.removed", path=str(path), reason=f"worker {pid} is gone")
-
-
-def output_dir_prefix(settings: Settings) -> str:
-    """The storage key prefix of every job's folder: "OUTPUT_PREFIX/", or "" when it is empty."""
-    prefix = settings.OUTPUT_PREFIX.strip("/")
-    return f"{prefix}/" if prefix else ""
-
-
-def output_key(settings: Settings, job: Job, filename: str) -> str:
-    return f"{output_dir_prefix(settings)}{job.job_id}/{filename}"
 
 
 @dataclass
@@ -205,7 +196,7 @@ class JobRunner:
         check_output(await probe(output_file, settings), info)
 
         progress.enter(Phase.UPLOADING)
-        key = output_key(settings, job, output_name)
+        key = output_key(settings, job.job_id, output_name)
         output_location = await self.with_retries(
             lambda: self.storage.put_file(key, output_file, fmt.mime_type, progress.transfer), "store output"
         )
@@ -213,7 +204,7 @@ class JobRunner:
 
     async def _store_log(self, run: Run) -> str:
         location = await self.with_retries(
-            lambda: self.storage.put_file(output_key(self.settings, run.job, "ffmpeg.log"), run.log_file, "text/plain"),
+            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), run.log_file, "text/plain"),
             "store ffmpeg log",
         )
         run.job.log_path = location

@@ -6,7 +6,8 @@ One job's way through a worker:
       → store output and log → lifecycle.complete (only if this worker still holds the lease)
 While a job runs, a lease keeper renews the lease and writes progress (throttled); if the lease is
 lost (the job was canceled, or re-queued after this worker looked dead), ffmpeg is stopped at once.
-This module owns the loop: receiving, claiming, the lease reaper, shutdown, and `python worker.py`.
+This module owns the loop: receiving, claiming, shutdown, and `python worker.py`; expired leases are
+re-queued by the reaper (reaper.py), one per process that hosts workers.
 """
 
 from __future__ import annotations
@@ -17,29 +18,26 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import uuid
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import structlog
 
 from mediaflow.jobs import lifecycle
-from mediaflow.store import JobStore, StoreUnavailableError, open_store
 from mediaflow.jobs.events import JobEvents
-from mediaflow.worker.job_run import JobRunner, remove_dead_workers_dirs
-from mediaflow.queue import JobQueue, QueueError, QueueUnavailableError, open_queue
+from mediaflow.jobs.model import Job, JobStatus, utcnow
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
-from mediaflow.jobs.model import Job, JobStatus, utcnow
+from mediaflow.queue import JobQueue, QueueError, open_queue
+from mediaflow.runtime import BACKEND_UNAVAILABLE, Runtime, open_runtime
 from mediaflow.settings import Settings
-from mediaflow.storage import Storage, StorageUnavailableError, open_storage
-from mediaflow.webhooks.dispatcher import WebhookDispatcher
+from mediaflow.storage import Storage
+from mediaflow.store import JobStore
+from mediaflow.worker.job_run import JobRunner
+from mediaflow.worker.reaper import LeaseReaper
 
 log = get_logger("worker")
 
-# A backend that cannot be reached at start-up: say so in one line and exit, no traceback.
-BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnavailableError)
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -76,7 +74,6 @@ class Worker:
         """Take jobs until `stop` is set (or, in burst mode, until no job is left)."""
         structlog.contextvars.bind_contextvars(worker_id=self.worker_id)
         log.info("worker.started", store=self.settings.DB_BACKEND, queue=self.settings.QUEUE_BACKEND)
-        reaper = asyncio.create_task(self._reap_expired_leases(stop))
         self.running = True
         try:
             while not stop.is_set():
@@ -94,7 +91,6 @@ class Worker:
                     log.exception("job.settle_failed", job_id=job.job_id)
         finally:
             self.running = False
-            reaper.cancel()
             log.info("worker.stopped", jobs_done=self.jobs_done)
 
     async def _next_job(self, stop: asyncio.Event) -> Job | None:
@@ -149,20 +145,6 @@ class Worker:
             stop_waiter.cancel()
             self._current = None
 
-    async def _reap_expired_leases(self, stop: asyncio.Event) -> None:
-        """Any worker may re-queue a job whose worker died; the version check makes it safe. It also
-        removes the temp dirs a killed worker on this machine left behind."""
-        interval = max(self.settings.LEASE_SECONDS / 2, 0.5)
-        while not stop.is_set():
-            try:
-                for job in await lifecycle.requeue_expired(self.store, self.settings.MAX_ATTEMPTS, events=self.events):
-                    log.warning("job.requeued", job_id=job.job_id, reason=job.error)
-                    await self.queue.publish(job.job_id)
-                remove_dead_workers_dirs(Path(self.settings.WORK_DIR or tempfile.gettempdir()))
-            except Exception:  # the reaper must outlive a passing store or broker error
-                log.exception("reaper.error")
-            await asyncio.sleep(interval)
-
     async def process(self, job: Job) -> None:
         await self.runner.process(job)
         self.jobs_done += 1
@@ -172,45 +154,32 @@ class Worker:
 
 
 async def run_workers(
-    settings: Settings,
+    runtime: Runtime,
     count: int,
     stop: asyncio.Event,
     *,
     burst: bool = False,
-    store: JobStore | None = None,
-    storage: Storage | None = None,
-    shared_queue: JobQueue | None = None,
-    events: JobEvents | None = None,
     metrics: Metrics | None = None,
 ) -> list[Worker]:
-    """Run `count` workers until `stop` (or, with burst, until the queue is empty). Store and storage
-    are shared. Each worker gets its own queue consumer, except on the embedded queue, where the
-    API's `shared_queue` lets its publishes wake the workers at once.
-
-    Without `events` (a standalone `python worker.py`) the workers get their own bus, and webhooks
-    for the jobs they finish are delivered from this process; the API passes its own bus instead."""
+    """Run `count` workers on the runtime's store, storage and event bus until `stop` (or, with burst,
+    until the queue is empty), with one lease reaper for them all. Each worker gets its own queue
+    consumer, except on the embedded queue, where sharing the runtime's lets a publish in this
+    process wake the workers at once."""
+    settings = runtime.settings
     async with AsyncExitStack() as stack:
-        if store is None:
-            store = await open_store(settings)
-            stack.push_async_callback(store.close)
-        if storage is None:
-            storage = await open_storage(settings)
-            stack.push_async_callback(storage.close)
-        if events is None:
-            events = JobEvents()
-            webhooks = WebhookDispatcher(settings, store)
-            webhooks.attach(events)  # listens, keeps the outbox of final events and sweeps it
-            stack.push_async_callback(webhooks.aclose)  # after the workers stopped, before the store closes
         workers = []
         for _ in range(count):
-            if shared_queue is not None and settings.QUEUE_BACKEND == "embedded":
-                queue = shared_queue
+            if settings.QUEUE_BACKEND == "embedded":
+                queue = runtime.queue
             else:
-                queue = await open_queue(settings, store, consumer=True)
+                queue = await open_queue(settings, runtime.store, consumer=True)
                 stack.push_async_callback(queue.close)
-            workers.append(Worker(settings, store, queue, storage, events=events))
+            workers.append(Worker(settings, runtime.store, queue, runtime.storage, events=runtime.events))
+        reaper = LeaseReaper(settings, runtime.store, runtime.queue, runtime.events)
+        reaper.start()
+        stack.push_async_callback(reaper.stop)
         if metrics is not None:
-            metrics.track_workers(workers, events)
+            metrics.track_workers(workers, runtime.events)
         await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))
         return workers
 
@@ -228,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_workers(settings, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst,
-                          metrics=metrics)
+        # Standalone workers deliver the webhooks of the jobs they finish; retention is the API's.
+        async with open_runtime(settings, retention=False) as runtime:
+            await run_workers(runtime, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst,
+                              metrics=metrics)
 
     try:
         with worker_metrics_server(settings) as metrics:  # WORKER_METRICS_PORT; None when unset
@@ -238,4 +209,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mediaflow worker: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0
-

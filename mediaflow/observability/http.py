@@ -1,9 +1,13 @@
-"""Request ids and the access log.
+"""One middleware for what every HTTP request leaves behind: its request id, its log line and its metrics.
 
-Every HTTP request gets an id: the client's `X-Request-ID` if it is a sane token, else a new one. It
-is bound to the request's log lines (structlog contextvars, so every line written while handling the
+Every request gets an id: the client's `X-Request-ID` if it is a sane token, else a new one. It is
+bound to the request's log lines (structlog contextvars, so every line written while handling the
 request carries `request_id`, and `job_id` once a route has looked up or created a job), returned in
-the `X-Request-ID` response header, and the request ends with one `http.request` line.
+the `X-Request-ID` response header; the request ends with one `http.request` line and one count and
+duration in the HTTP metrics, both labelled with the route template, never the raw path.
+
+Pure ASGI on purpose: BaseHTTPMiddleware would sit between the app and the client and break
+streaming responses (downloads, SSE).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import structlog
 from starlette.datastructures import MutableHeaders
 
 from mediaflow.logs import get_logger
-from mediaflow.observability.metrics import route_template
+from mediaflow.observability.metrics import HttpMetrics, method_label, route_template
 
 log = get_logger("http")
 
@@ -55,11 +59,10 @@ def request_log_context(request_id: str) -> Iterator[None]:
         structlog.contextvars.bind_contextvars(**outer)
 
 
-class RequestIdMiddleware:
-    """Pure ASGI, so streaming responses (downloads, SSE) pass through untouched."""
-
-    def __init__(self, app) -> None:
+class HttpObservabilityMiddleware:
+    def __init__(self, app, http_metrics: HttpMetrics | None = None) -> None:
         self.app = app
+        self.http_metrics = http_metrics
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -80,10 +83,9 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_request_id)
             finally:
-                log.info("http.request", method=scope["method"], route=route_template(scope), status=status,
-                         duration_ms=round((time.perf_counter() - started) * 1000, 1))
-
-
-def bind_job_id(job_id: str) -> None:
-    """Name the job on the rest of the request's log lines (the http.request line included)."""
-    structlog.contextvars.bind_contextvars(job_id=job_id)
+                seconds = time.perf_counter() - started
+                route = route_template(scope)
+                if self.http_metrics is not None:
+                    self.http_metrics.record(method_label(scope), route, status, seconds)
+                log.info("http.request", method=scope["method"], route=route, status=status,
+                         duration_ms=round(seconds * 1000, 1))

@@ -1,0 +1,34 @@
+"""The job service's errors as HTTP answers, in one place, so routes stay free of try/except."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mediaflow.jobs.service import (
+    IdempotencyConflictError,
+    JobGoneError,
+    JobRequestError,
+    JobStateError,
+    QueueRejectedError,
+)
+
+STATUS_FOR_ERROR: dict[type[Exception], int] = {
+    JobRequestError: 422,
+    IdempotencyConflictError: 409,
+    JobStateError: 409,
+    JobGoneError: 404,
+    QueueRejectedError: 503,
+}
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    for error_type, status in STATUS_FOR_ERROR.items():
+        app.add_exception_handler(error_type, _answer_with(status))
+
+
+def _answer_with(status: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler

@@ -1,0 +1,38 @@
+"""GET /jobs/{id}/events: a job's status and progress as Server-Sent Events until it ends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Request
+from fastapi.responses import StreamingResponse
+
+from mediaflow.api.deps import JobDep, SettingsDep
+from mediaflow.api.routes import authenticated_router
+from mediaflow.api.sse import HEADERS as SSE_HEADERS, job_event_frames
+
+router = authenticated_router()
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Follow a job's status and progress as Server-Sent Events until it ends",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "`event: job` frames whose data is the GET /status JSON; "
+                                    "the stream closes after the final status"},
+               404: {"description": "Unknown job id"}},
+)
+async def job_events(
+    job: JobDep,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    frames = job_event_frames(
+        request.app.state.job_watch, job.job_id,
+        keepalive_s=settings.SSE_KEEPALIVE_S,
+        max_stream_s=settings.SSE_MAX_STREAM_S,
+        last_event_id=last_event_id,
+    )
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -1,0 +1,60 @@
+"""A job's files over HTTP: the output (GET /download/{id}, also through signed links), a signed link to
+it, and the ffmpeg log. Streamed from storage, with byte ranges so players can seek."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import StreamingResponse
+
+from mediaflow.api import download_links
+from mediaflow.api.deps import JobDep, RangeHeader, SettingsDep, StorageDep, get_job_for_download
+from mediaflow.api.downloads import stream_stored
+from mediaflow.api.routes import authenticated_router
+from mediaflow.jobs.model import Job, JobStatus
+from mediaflow.jobs.schemas import DownloadLinkResponse
+
+router = authenticated_router()
+# Not behind the key check: a signed link stands in for the API key (checked in get_job_for_download).
+download_router = APIRouter()
+
+
+@router.get("/jobs/{job_id}/download-url", response_model=DownloadLinkResponse,
+            summary="A signed, expiring link to the job's output that needs no API key header",
+            responses={404: {"description": "Unknown job id"}})
+async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkResponse:
+    token, expires = download_links.make_token(settings, job)
+    return DownloadLinkResponse(url=f"/download/{job.job_id}?token={token}",
+                                expires_at=datetime.fromtimestamp(expires, timezone.utc))
+
+
+@download_router.get(
+    "/download/{job_id}",
+    summary="Download a completed job's output",
+    response_class=StreamingResponse,
+    responses={206: {"description": "One byte range of the output (a `Range: bytes=…` request)"},
+               401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
+               403: {"description": "The signed link is invalid or expired"},
+               404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"},
+               416: {"description": "The requested range starts past the end of the file"}},
+)
+async def download(
+    job: Annotated[Job, Depends(get_job_for_download)],
+    storage: StorageDep,
+    settings: SettingsDep,
+    range_header: RangeHeader = None,
+):
+    if job.status is not JobStatus.COMPLETED:
+        reason = f": {job.error}" if job.status is JobStatus.FAILED and job.error else ""
+        raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
+    return await stream_stored(job.output_path, storage, settings, disposition="attachment", range_header=range_header)
+
+
+@router.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
+            responses={404: {"description": "Unknown job, or no log yet"}})
+async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
+    if not job.log_path:
+        raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
+    return await stream_stored(job.log_path, storage, settings, disposition="inline")

@@ -1,0 +1,62 @@
+"""The one storage key layout, for every backend and every caller:
+
+    uploads/<upload id>/<name>                     a file sent to POST /upload (source upload://<id>/<name>)
+    <OUTPUT_PREFIX>/<job id>/<file>                a job's output and ffmpeg log
+
+and the checks on keys and on `s3://bucket/key` URIs (user input), kept here so that no caller builds a
+key by hand or parses a bucket name its own way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mediaflow.settings import Settings
+
+from .base import StorageError
+
+UPLOAD_PREFIX = "uploads/"
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def validate_key(key: str) -> str:
+    """Keys are produced by MediaFlow, but check anyway that one can never leave the root."""
+    # Split the raw string: PurePosixPath would normalise "a//b" and "a/./b" away, and on S3 those
+    # are different keys from "a/b".
+    if not key or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+def upload_key(upload_id: str, name: str) -> str:
+    return f"{UPLOAD_PREFIX}{upload_id}/{name}"
+
+
+def output_dir_prefix(settings: Settings) -> str:
+    """The key prefix of every job's folder: "OUTPUT_PREFIX/", or "" when it is empty."""
+    prefix = settings.OUTPUT_PREFIX.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def output_key(settings: Settings, job_id: str, filename: str) -> str:
+    return f"{output_dir_prefix(settings)}{job_id}/{filename}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key), strictly: a source is user input."""
+    if not uri.startswith("s3://"):
+        raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/key")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if (not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
+            or _IP_ADDRESS.fullmatch(bucket)):
+        raise StorageError(
+            f"invalid bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, dots and hyphens, "
+            "starting and ending with a letter or digit"
+        )
+    if not key or key.endswith("/"):
+        raise StorageError(f"{uri!r} has no object key; expected s3://bucket/key")
+    if len(key.encode()) > 1024 or any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise StorageError(f"invalid object key in {uri!r}")
+    return bucket, key

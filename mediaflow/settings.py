@@ -211,6 +211,3 @@ class Settings(BaseSettings):
         """Allowed local source directories, absolute and with symlinks resolved."""
         return [root.expanduser().resolve() for root in self.LOCAL_SOURCE_ROOTS]
 
-
-def get_settings() -> Settings:
-    return Settings()

@@ -28,7 +28,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mediaflow.media import operations as ffmpeg_ops  # noqa: E402
+import ffmpeg_ops  # noqa: E402
 from mediaflow.jobs.model import Method  # noqa: E402
 from tests import media  # noqa: E402
 from tests.apptools import ApiServer, make_settings, running_app, wait_for_final  # noqa: E402

@@ -15,7 +15,7 @@ import subprocess
 import shutil
 from pathlib import Path
 
-from mediaflow.media.operations import ffmpeg_binary
+from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.settings import Settings
 
 

@@ -108,7 +108,7 @@ async def test_methods_endpoint_and_static_dashboard(tmp_path):
         redirect = await api.get("/ui")  # the page itself is open, like /docs; its API calls need the key
         assert redirect.status_code == 307 and redirect.headers["location"] == "ui/"
         # every file in ui/ (the page loads app.js as an ES module, which imports the other modules)
-        modules = sorted(path.name for path in (REPO / "ui").glob("*.js"))
+        modules = sorted(path.name for path in (REPO / "mediaflow" / "ui").glob("*.js"))
         assert "app.js" in modules and len(modules) > 1, modules
         files = [("", "text/html"), ("index.html", "text/html"), ("style.css", "text/css")]
         files += [(name, "javascript") for name in modules]  # a module script needs a JavaScript MIME type

@@ -15,10 +15,10 @@ from pathlib import Path
 import av
 import pytest
 
-from mediaflow.media import operations as ffmpeg_ops
+import ffmpeg_ops
 from mediaflow.media import probe as probe_module
 from mediaflow.media.probe import MediaInfo, check_safe_input, probe
-from mediaflow.media.operations import (
+from ffmpeg_ops import (
     FfmpegError,
     FfmpegFailedError,
     FfmpegResult,
@@ -34,7 +34,6 @@ from mediaflow.media.operations import (
     ffmpeg_binary,
     ffprobe_binary,
     mime_type_for,
-    percent,
     resolve_output_format,
     run_ffmpeg,
     summarize_stderr,
@@ -286,15 +285,6 @@ def test_progress_parser_details() -> None:
     assert parser.feed("garbage without equals") is None
     assert parser.feed("progress=continue") == ProgressUpdate(out_time_s=-0.02322, speed=None, ended=False)
     assert parser.feed("progress=end") == ProgressUpdate(None, None, True)  # a block forgets the previous one
-
-
-@pytest.mark.parametrize(
-    ("out_time", "duration", "expected"),
-    [(0.0, 10.0, 0), (5.0, 10.0, 50), (9.99, 10.0, 99), (10.0, 10.0, 99), (12.0, 10.0, 99), (-0.5, 10.0, 0),
-     (None, 10.0, None), (5.0, None, None), (5.0, 0.0, None), (float("nan"), 10.0, None)],
-)  # fmt: skip
-def test_percent_bounds(out_time: float | None, duration: float | None, expected: int | None) -> None:
-    assert percent(out_time, duration) == expected
 
 
 # --- stderr summaries and errors -----------------------------------------------------------------------------

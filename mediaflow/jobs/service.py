@@ -17,7 +17,8 @@ from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
 from mediaflow.jobs.retention import remove_job
 from mediaflow.logs import bind_job_id, get_logger
-from mediaflow.media.operations import InvalidFormatError, resolve_output_format
+from mediaflow.media.errors import InvalidFormatError
+from mediaflow.media.operations import resolve_output_format
 from mediaflow.media.sources import SourceError, check_source_exists, parse_source
 from mediaflow.queue import JobQueue, QueueError
 from mediaflow.settings import Settings

@@ -6,7 +6,7 @@ point ffmpeg at other files. Each check fails the job with a reason the user can
 
 from __future__ import annotations
 
-from mediaflow.media.operations import ProbeError
+from mediaflow.media.errors import ProbeError
 from mediaflow.media.probe import MediaInfo, check_safe_input
 from mediaflow.jobs.model import Method
 from mediaflow.settings import Settings

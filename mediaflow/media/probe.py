@@ -2,7 +2,7 @@
 
 ffprobe (`-of json`) when one is configured or on PATH, else PyAV in a thread (imageio-ffmpeg ships
 no ffprobe). Both open the file with the same input safety options as the ffmpeg run
-(`ffmpeg_ops.INPUT_SAFETY_OPTIONS`), so a playlist or reference file is refused before any of the
+(`inputs.INPUT_SAFETY_OPTIONS`), so a playlist or reference file is refused before any of the
 files or URLs it names are opened, and what probing accepts, the ffmpeg run accepts too.
 Import these names from `ffmpeg_ops` (re-exported there) or from here.
 """
@@ -12,22 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import signal
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from mediaflow.media.operations import (
-    INPUT_FORMATS,
-    INPUT_SAFETY_OPTIONS,
-    FfmpegError,
-    ProbeError,
-    ffprobe_binary,
-    file_url,
-    summarize_stderr,
-)
+from mediaflow.media.errors import FfmpegError, ProbeError
+from mediaflow.media.ffmpeg import summarize_stderr
+from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_binary, file_url
+from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
@@ -69,7 +62,7 @@ class MediaInfo:
 
 
 def check_safe_input(info: MediaInfo) -> None:
-    """Refuse playlists/reference files and any container outside ffmpeg_ops.INPUT_FORMATS."""
+    """Refuse playlists/reference files and any container outside inputs.INPUT_FORMATS."""
     names = set(info.format_name.split(","))
     if names & UNSAFE_FORMATS:
         raise ProbeError(
@@ -102,24 +95,13 @@ async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float) -> Media
     argv = [ffprobe, "-v", "error", *INPUT_SAFETY_OPTIONS, "-print_format", "json", "-show_format", "-show_streams",
             file_url(path)]  # fmt: skip
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = await start_in_own_group(argv)
     except OSError as exc:  # a misconfigured FFPROBE_BINARY is not the source's fault
         raise FfmpegError(f"cannot start ffprobe ({ffprobe}): {exc.strerror or exc}") from exc
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:
-        if proc.returncode is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        await proc.wait()
+        await kill_group_and_wait(proc)
         raise
     if proc.returncode != 0:
         text = stderr.decode("utf-8", "replace")

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import structlog
 
-from mediaflow.media import operations as ffmpeg_ops
+from mediaflow.media import ffmpeg
+from mediaflow.media.errors import FfmpegError, InvalidFormatError, ProbeError
+from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.operations import build_argv, resolve_output_format
 from mediaflow.jobs import lifecycle
 from mediaflow.store import JobStore
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
@@ -37,14 +40,14 @@ log = get_logger("worker")
 
 
 # Failures that running the job again cannot fix: the job fails at once with the message.
-PERMANENT_ERRORS = (SourceError, ffmpeg_ops.FfmpegError, ffmpeg_ops.InvalidFormatError)
+PERMANENT_ERRORS = (SourceError, FfmpegError, InvalidFormatError)
 
 
 def failure_class(exc: BaseException) -> FailureReason:
     """The bounded reason class of a permanent failure (for metrics; the message stays on the job)."""
-    if isinstance(exc, (SourceError, ffmpeg_ops.InvalidFormatError, ffmpeg_ops.ProbeError)):
+    if isinstance(exc, (SourceError, InvalidFormatError, ProbeError)):
         return FailureReason.INVALID_INPUT
-    if isinstance(exc, ffmpeg_ops.FfmpegError):
+    if isinstance(exc, FfmpegError):
         return FailureReason.FFMPEG
     return FailureReason.OTHER
 
@@ -164,7 +167,7 @@ class JobRunner:
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
         job, settings, progress = run.job, self.settings, run.progress
-        fmt = ffmpeg_ops.resolve_output_format(job.method_name, job.output_format)
+        fmt = resolve_output_format(job.method_name, job.output_format)
         source = parse_source(job.source, settings, self.storage)
 
         progress.enter(Phase.DOWNLOADING)
@@ -180,19 +183,19 @@ class JobRunner:
         output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}.{fmt.extension}"
         output_file = workdir / output_name
         run.log_file = workdir / "ffmpeg.log"
-        argv = ffmpeg_ops.build_argv(
-            ffmpeg_ops.ffmpeg_binary(settings), job.method_name, input_path, output_file, fmt,
+        argv = build_argv(
+            ffmpeg_binary(settings), job.method_name, input_path, output_file, fmt,
             threads=settings.FFMPEG_THREADS,
         )
 
-        async def on_progress(update: ffmpeg_ops.ProgressUpdate) -> None:
+        async def on_progress(update: ffmpeg.ProgressUpdate) -> None:
             progress.encoding(update.out_time_s, info.duration, update.speed)
 
         log.info("ffmpeg.started", duration_s=info.duration)
-        result = await ffmpeg_ops.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
+        result = await ffmpeg.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
         run.encode_speed = progress.speed
         log_location = await self._store_log(run)
-        ffmpeg_ops.check(result)
+        ffmpeg.check(result)
         check_output(await probe(output_file, settings), info)
 
         progress.enter(Phase.UPLOADING)

@@ -7,6 +7,8 @@ the store, and a local output directory.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -14,6 +16,27 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    owner: str
+    digest: bytes  # sha256 of the key: compared in constant time, never the key itself
+
+
+def parse_api_keys(raw: str) -> list[ApiKey]:
+    keys = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, sep, key = entry.partition(":")
+        if not sep:
+            name, key = "key-" + hashlib.sha256(entry.encode()).hexdigest()[:12], entry
+        if not name or len(key) < 8:
+            raise ValueError("each API_KEYS entry must be name:key or key, with keys of at least 8 characters")
+        keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
+    return keys
+
 
 
 class Settings(BaseSettings):
@@ -163,8 +186,6 @@ class Settings(BaseSettings):
     @field_validator("API_KEYS")
     @classmethod
     def _check_api_keys(cls, value: SecretStr) -> SecretStr:
-        from mediaflow.api.auth import parse_api_keys
-
         parse_api_keys(value.get_secret_value())  # fail at start-up, not at the first request
         return value
 
@@ -202,8 +223,6 @@ class Settings(BaseSettings):
 
     @cached_property
     def api_keys(self) -> list:
-        from mediaflow.api.auth import parse_api_keys
-
         return parse_api_keys(self.API_KEYS.get_secret_value())
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediaflow.api.auth import parse_api_keys
+from mediaflow.settings import parse_api_keys
 from tests.apptools import make_settings, running_app
 
 ALICE = {"X-API-Key": "alice-key-123"}

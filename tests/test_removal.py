@@ -164,3 +164,23 @@ async def test_retention_is_off_by_default(tmp_path):
     sweeper = RetentionSweeper(settings, None, None)  # never touches a backend when off
     sweeper.start()
     assert not sweeper.running
+
+
+async def test_cancel_or_retry_of_a_job_removed_meanwhile_is_a_404_not_a_500(tmp_path):
+    """The route read the job, then another request removed it before the service acted on it."""
+    from mediaflow.api.errors import STATUS_FOR_ERROR
+    from mediaflow.jobs.service import JobGoneError
+
+    settings = make_settings(tmp_path)
+    (tmp_path / "media" / "clip.mp4").write_bytes(b"never decoded: no worker runs")
+    async with running_app(settings, api_workers=0) as client:
+        job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "resize"})).json()["job_id"]
+        assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
+        jobs, store = client.app.state.jobs, client.app.state.store
+        canceled = await store.get(job_id)       # what a concurrent retry's route has read ...
+        queued = canceled.model_copy(update={"status": S.QUEUED})  # ... and a concurrent cancel's
+        assert (await client.delete(f"/jobs/{job_id}")).status_code == 204  # ... before this removed it
+        for action, stale in ((jobs.retry, canceled), (jobs.cancel, queued)):
+            with pytest.raises(JobGoneError, match="not found"):
+                await action(stale)
+        assert STATUS_FOR_ERROR[JobGoneError] == 404

@@ -9,31 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
-from mediaflow.settings import Settings
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    owner: str
-    digest: bytes  # sha256 of the key: compared in constant time, never the key itself
-
-
-def parse_api_keys(raw: str) -> list[ApiKey]:
-    keys = []
-    for entry in (part.strip() for part in raw.split(",")):
-        if not entry:
-            continue
-        name, sep, key = entry.partition(":")
-        if not sep:
-            name, key = "key-" + hashlib.sha256(entry.encode()).hexdigest()[:12], entry
-        if not name or len(key) < 8:
-            raise ValueError("each API_KEYS entry must be name:key or key, with keys of at least 8 characters")
-        keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
-    return keys
+from mediaflow.settings import ApiKey, Settings
 
 
 def presented_key(request: Request) -> str | None:

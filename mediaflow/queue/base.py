@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from mediaflow.store import JobStore
-from mediaflow.settings import Settings
 
 
 class QueueError(Exception):

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
-from mediaflow.settings import Settings
 
 
 class StorageError(Exception):

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from mediaflow.jobs.model import Job, JobStatus
-from mediaflow.settings import Settings
 
 
 class JobExistsError(Exception):

@@ -39,107 +39,38 @@ boto's retries take 8-14 s to give up on an endpoint that refuses connections.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import aioboto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .dynamo_items import (
+    INDEXES_ADDED_LATER,
+    INDEXES,
+    INDEX_WAIT_S,
+    LIST_PK,
+    TRANSACTION_ATTEMPTS,
+    attribute_value,
+    attribute_definitions,
+    condition_expression,
+    error_code,
+    job_from_item,
+    idempotency_guard_id,
+    index_definition,
+    key_schema_element,
+    item_from_job,
+)
 from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
 log = get_logger("store")
-
-_LIST_PK = "jobs"
-# name -> (partition key, sort key); all string attributes
-_INDEXES = {
-    "by_created": ("list_pk", "created_key"),
-    "by_status": ("status", "created_key"),
-    "by_owner": ("owner", "created_key"),
-    "by_webhook_due": ("list_pk", "webhook_due_at"),
-}
-_ADDED_LATER = frozenset({"by_webhook_due"})  # added to an existing table at start-up if it lacks them
-_INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
-_TRANSACTION_ATTEMPTS = 5
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-
-
-def _error_code(exc: Exception) -> str:
-    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-
-
-def _attr(value: Any) -> dict[str, Any]:
-    if isinstance(value, datetime):
-        value = format_timestamp(value)
-    elif hasattr(value, "value"):  # StrEnum
-        value = value.value
-    elif isinstance(value, float):
-        value = Decimal(str(value))  # Dynamo numbers are decimals; str() keeps the shortest repr
-    return _serializer.serialize(value)
-
-
-def _to_item(job: Job) -> dict[str, Any]:
-    document = {k: v for k, v in job.to_document().items() if v is not None}
-    document["list_pk"] = _LIST_PK
-    document["created_key"] = f"{document['created_at']}#{job.job_id}"
-    return {name: _attr(value) for name, value in document.items()}
-
-
-def _from_item(item: dict[str, Any]) -> Job:
-    document = {}
-    for name, raw in item.items():
-        value = _deserializer.deserialize(raw)
-        if isinstance(value, Decimal):
-            value = int(value) if value == value.to_integral_value() else float(value)
-        document[name] = value
-    return Job.from_document(document)  # absent optional fields default to None
-
-
-def _key(name: str, kind: str) -> dict[str, str]:
-    return {"AttributeName": name, "KeyType": kind}
-
-
-def _index_definition(name: str) -> dict[str, Any]:
-    partition, sort = _INDEXES[name]
-    return {"IndexName": name, "KeySchema": [_key(partition, "HASH"), _key(sort, "RANGE")],
-            "Projection": {"ProjectionType": "ALL"}}
-
-
-def _attribute_definitions(names: Any) -> list[dict[str, str]]:
-    return [{"AttributeName": name, "AttributeType": "S"} for name in sorted(set(names))]
-
-
-def _condition(expect: Expect, names: dict[str, str], values: dict[str, Any]) -> str:
-    """The ConditionExpression of a conditional change of one job (adding what it uses to `names`
-    and `values`, which must map #list_pk, #version and :jobs already)."""
-    # list_pk = "jobs" also keeps changes away from idempotency guard items.
-    conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
-    if expect.status is not None:
-        statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
-        names["#status"] = "status"
-        values.update(statuses)
-        conditions.append(f"#status IN ({', '.join(statuses)})")
-    if expect.worker_id is not None:
-        names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
-        conditions.append("#worker_id = :worker_id")
-    if expect.version is not None:
-        values[":version"] = {"N": str(expect.version)}
-        conditions.append("#version = :version")
-    return " AND ".join(conditions)
-
-
-def _guard_id(owner: str | None, key: str) -> str:
-    return "idem#" + json.dumps([owner, key])
-
 
 class DynamoJobStore:
     def __init__(self, stack: AsyncExitStack, client: Any, probe: Any, table: str, where: str) -> None:
@@ -176,18 +107,18 @@ class DynamoJobStore:
             try:
                 await self._probe.describe_table(TableName=self._table)
             except ClientError as exc:
-                if _error_code(exc) != "ResourceNotFoundException":
+                if error_code(exc) != "ResourceNotFoundException":
                     raise
                 await self._create_table()
             waiter = self._client.get_waiter("table_exists")
             await waiter.wait(TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
             present = await self._index_statuses()
-            if missing := sorted(set(_INDEXES) - set(present) - _ADDED_LATER):
+            if missing := sorted(set(INDEXES) - set(present) - INDEXES_ADDED_LATER):
                 raise StoreUnavailableError(
                     f"DynamoDB table {self._table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
                     "Use another DB_NAME or delete the table."
                 )
-            for name in sorted(_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
+            for name in sorted(INDEXES_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
                 await self._add_index(name)
             await self._wait_until_indexes_active()
         except (BotoCoreError, ClientError) as exc:
@@ -201,67 +132,67 @@ class DynamoJobStore:
     async def _add_index(self, name: str) -> None:
         try:
             await self._client.update_table(
-                TableName=self._table, AttributeDefinitions=_attribute_definitions(_INDEXES[name]),
-                GlobalSecondaryIndexUpdates=[{"Create": _index_definition(name)}],
+                TableName=self._table, AttributeDefinitions=attribute_definitions(INDEXES[name]),
+                GlobalSecondaryIndexUpdates=[{"Create": index_definition(name)}],
             )
         except ClientError as exc:
             # Another process starting at the same time is adding it (the table is being updated, or
             # the index exists already): waiting for it below is all that is left to do.
             message = exc.response.get("Error", {}).get("Message", "")
-            if _error_code(exc) != "ResourceInUseException" and "already exists" not in message:
+            if error_code(exc) != "ResourceInUseException" and "already exists" not in message:
                 raise
         log.info("store.index_added", table=self._table, index=name)
 
     async def _wait_until_indexes_active(self) -> None:
         """Queries on an index that is still being built fail: wait (bounded) until every one is ACTIVE."""
-        for _ in range(_INDEX_WAIT_S // 2):
+        for _ in range(INDEX_WAIT_S // 2):
             if all(status == "ACTIVE" for status in (await self._index_statuses()).values()):
                 return
             await asyncio.sleep(2)
         raise StoreUnavailableError(f"DynamoDB table {self._table!r}: an index is still being built after "
-                                    f"{_INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE")
+                                    f"{INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE")
 
     async def _create_table(self) -> None:
-        indexes = [_index_definition(name) for name in _INDEXES]
-        key_names = ["job_id", *(name for keys in _INDEXES.values() for name in keys)]
+        indexes = [index_definition(name) for name in INDEXES]
+        key_names = ["job_id", *(name for keys in INDEXES.values() for name in keys)]
         try:
             await self._client.create_table(
-                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[_key("job_id", "HASH")],
-                AttributeDefinitions=_attribute_definitions(key_names), GlobalSecondaryIndexes=indexes,
+                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[key_schema_element("job_id", "HASH")],
+                AttributeDefinitions=attribute_definitions(key_names), GlobalSecondaryIndexes=indexes,
             )
         except ClientError as exc:
             # Another process (API and worker starting together) is creating it: the waiter covers us.
-            if _error_code(exc) != "ResourceInUseException":
+            if error_code(exc) != "ResourceInUseException":
                 raise
 
     async def create(self, job: Job) -> None:
-        put = {"TableName": self._table, "Item": _to_item(job), "ConditionExpression": "attribute_not_exists(job_id)"}
+        put = {"TableName": self._table, "Item": item_from_job(job), "ConditionExpression": "attribute_not_exists(job_id)"}
         if job.idempotency_key is None:
             try:
                 await self._client.put_item(**put)
             except ClientError as exc:
-                if _error_code(exc) == "ConditionalCheckFailedException":
+                if error_code(exc) == "ConditionalCheckFailedException":
                     raise JobExistsError(job.job_id) from exc
                 raise
             return
         guard = {
             "TableName": self._table,
-            "Item": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
+            "Item": {"job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
             "ConditionExpression": "attribute_not_exists(job_id)",
         }
-        for attempt in range(_TRANSACTION_ATTEMPTS):
+        for attempt in range(TRANSACTION_ATTEMPTS):
             try:
                 await self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": guard}])
                 return
             except ClientError as exc:
-                if _error_code(exc) != "TransactionCanceledException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
                 codes = {reason.get("Code") for reason in exc.response.get("CancellationReasons", [])}
                 if "ConditionalCheckFailed" in codes:  # the job_id or the guard exists
                     raise JobExistsError(job.job_id) from exc
                 # Cancelled by a concurrent transaction on the same guard (TransactionConflict):
                 # try again; the next attempt sees the winner's guard and fails its condition.
-                if "TransactionConflict" not in codes or attempt == _TRANSACTION_ATTEMPTS - 1:
+                if "TransactionConflict" not in codes or attempt == TRANSACTION_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
@@ -269,7 +200,7 @@ class DynamoJobStore:
         response = await self._client.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
         item = response.get("Item")
         # Guard items live in the same table; only real jobs carry list_pk.
-        return _from_item(item) if item and "list_pk" in item else None
+        return job_from_item(item) if item and "list_pk" in item else None
 
     async def list(
         self,
@@ -284,7 +215,7 @@ class DynamoJobStore:
             return []
         params = {**self._query_for(status, owner), "ScanIndexForward": oldest_first}
         items = await self._collect(params, wanted=skip + limit)
-        return [_from_item(item) for item in items[skip : skip + limit]]
+        return [job_from_item(item) for item in items[skip : skip + limit]]
 
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         # Exact, at the price of reading the matching index entries (Select=COUNT returns no items
@@ -305,7 +236,7 @@ class DynamoJobStore:
         elif status is not None:
             index, key, value = "by_status", "status", status.value
         else:
-            index, key, value = "by_created", "list_pk", _LIST_PK
+            index, key, value = "by_created", "list_pk", LIST_PK
         params: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
@@ -339,7 +270,7 @@ class DynamoJobStore:
         if expect.status is not None and not expect.status:
             return None  # "one of no statuses" never matches; Dynamo rejects an empty IN ()
         names = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
-        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}, ":jobs": {"S": _LIST_PK}}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}, ":jobs": {"S": LIST_PK}}
         sets, removes = ["#updated_at = :now"], []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#c{i}"] = name
@@ -347,23 +278,23 @@ class DynamoJobStore:
                 removes.append(f"#c{i}")  # no NULLs stored: a missing attribute reads back as None
             else:
                 sets.append(f"#c{i} = :c{i}")
-                values[f":c{i}"] = _attr(value)
+                values[f":c{i}"] = attribute_value(value)
         expression = f"SET {', '.join(sets)} ADD #version :one" + (f" REMOVE {', '.join(removes)}" if removes else "")
         try:
             response = await self._client.update_item(
                 TableName=self._table,
                 Key={"job_id": {"S": job_id}},
                 UpdateExpression=expression,
-                ConditionExpression=_condition(expect, names, values),
+                ConditionExpression=condition_expression(expect, names, values),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return _from_item(response["Attributes"])
+        return job_from_item(response["Attributes"])
 
     async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
         if expect.status is not None and not expect.status:
@@ -374,28 +305,28 @@ class DynamoJobStore:
         # On the version just read, so the guard found below is still this job's.
         expect = Expect(status=expect.status, worker_id=expect.worker_id, version=job.version)
         names: dict[str, str] = {"#list_pk": "list_pk", "#version": "version"}
-        values: dict[str, Any] = {":jobs": {"S": _LIST_PK}}
+        values: dict[str, Any] = {":jobs": {"S": LIST_PK}}
         delete = {"TableName": self._table, "Key": {"job_id": {"S": job_id}},
-                  "ConditionExpression": _condition(expect, names, values),
+                  "ConditionExpression": condition_expression(expect, names, values),
                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
         try:
             if job.idempotency_key is None:
                 await self._client.delete_item(**delete)
                 return True
             # The idempotency guard goes with its job: left behind, it would refuse the key forever.
-            guard = {"TableName": self._table, "Key": {"job_id": {"S": _guard_id(job.owner, job.idempotency_key)}},
+            guard = {"TableName": self._table, "Key": {"job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)}},
                      "ConditionExpression": "#target = :target", "ExpressionAttributeNames": {"#target": "target"},
                      "ExpressionAttributeValues": {":target": {"S": job_id}}}
             await self._client.transact_write_items(TransactItems=[{"Delete": delete}, {"Delete": guard}])
             return True
         except ClientError as exc:
-            if _error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+            if error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
                 return False
             raise
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
         response = await self._client.get_item(
-            TableName=self._table, Key={"job_id": {"S": _guard_id(owner, key)}}, ConsistentRead=True
+            TableName=self._table, Key={"job_id": {"S": idempotency_guard_id(owner, key)}}, ConsistentRead=True
         )
         guard = response.get("Item")
         job = await self.get(guard["target"]["S"]) if guard else None
@@ -413,7 +344,7 @@ class DynamoJobStore:
         params["ExpressionAttributeNames"]["#lease"] = "lease_expires_at"
         params["ExpressionAttributeValues"][":now"] = {"S": format_timestamp(now)}
         items = await self._collect(params)
-        jobs = sorted((_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
+        jobs = sorted((job_from_item(item) for item in items), key=lambda job: job.lease_expires_at)
         return jobs[:limit]
 
     async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
@@ -424,10 +355,10 @@ class DynamoJobStore:
             "IndexName": "by_webhook_due",
             "KeyConditionExpression": "#pk = :pk AND #due <= :now",
             "ExpressionAttributeNames": {"#pk": "list_pk", "#due": "webhook_due_at"},
-            "ExpressionAttributeValues": {":pk": {"S": _LIST_PK}, ":now": {"S": format_timestamp(now)}},
+            "ExpressionAttributeValues": {":pk": {"S": LIST_PK}, ":now": {"S": format_timestamp(now)}},
             "ScanIndexForward": True,  # earliest due first (ties in any order)
         }
-        return [_from_item(item) for item in (await self._collect(params, wanted=limit))[:limit]]
+        return [job_from_item(item) for item in (await self._collect(params, wanted=limit))[:limit]]
 
     async def ping(self) -> None:
         try:

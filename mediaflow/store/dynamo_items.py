@@ -1,0 +1,98 @@
+"""How a Job is laid out in DynamoDB: the item shape (typed attributes, None left out), the helper
+attributes and global secondary indexes that listings use, and `Expect` as a condition expression.
+The layout itself is described in dynamo.py's docstring."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from mediaflow.jobs.model import Job, format_timestamp
+
+from .base import Expect
+
+LIST_PK = "jobs"
+# name -> (partition key, sort key); all string attributes
+INDEXES = {
+    "by_created": ("list_pk", "created_key"),
+    "by_status": ("status", "created_key"),
+    "by_owner": ("owner", "created_key"),
+    "by_webhook_due": ("list_pk", "webhook_due_at"),
+}
+INDEXES_ADDED_LATER = frozenset({"by_webhook_due"})  # added to an existing table at start-up if it lacks them
+INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
+TRANSACTION_ATTEMPTS = 5
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def error_code(exc: Exception) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def attribute_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, datetime):
+        value = format_timestamp(value)
+    elif hasattr(value, "value"):  # StrEnum
+        value = value.value
+    elif isinstance(value, float):
+        value = Decimal(str(value))  # Dynamo numbers are decimals; str() keeps the shortest repr
+    return _serializer.serialize(value)
+
+
+def item_from_job(job: Job) -> dict[str, Any]:
+    document = {k: v for k, v in job.to_document().items() if v is not None}
+    document["list_pk"] = LIST_PK
+    document["created_key"] = f"{document['created_at']}#{job.job_id}"
+    return {name: attribute_value(value) for name, value in document.items()}
+
+
+def job_from_item(item: dict[str, Any]) -> Job:
+    document = {}
+    for name, raw in item.items():
+        value = _deserializer.deserialize(raw)
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        document[name] = value
+    return Job.from_document(document)  # absent optional fields default to None
+
+
+def key_schema_element(name: str, kind: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": kind}
+
+
+def index_definition(name: str) -> dict[str, Any]:
+    partition, sort = INDEXES[name]
+    return {"IndexName": name, "KeySchema": [key_schema_element(partition, "HASH"), key_schema_element(sort, "RANGE")],
+            "Projection": {"ProjectionType": "ALL"}}
+
+
+def attribute_definitions(names: Any) -> list[dict[str, str]]:
+    return [{"AttributeName": name, "AttributeType": "S"} for name in sorted(set(names))]
+
+
+def condition_expression(expect: Expect, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The ConditionExpression of a conditional change of one job (adding what it uses to `names`
+    and `values`, which must map #list_pk, #version and :jobs already)."""
+    # list_pk = "jobs" also keeps changes away from idempotency guard items.
+    conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
+    if expect.status is not None:
+        statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
+        names["#status"] = "status"
+        values.update(statuses)
+        conditions.append(f"#status IN ({', '.join(statuses)})")
+    if expect.worker_id is not None:
+        names["#worker_id"], values[":worker_id"] = "worker_id", {"S": expect.worker_id}
+        conditions.append("#worker_id = :worker_id")
+    if expect.version is not None:
+        values[":version"] = {"N": str(expect.version)}
+        conditions.append("#version = :version")
+    return " AND ".join(conditions)
+
+
+def idempotency_guard_id(owner: str | None, key: str) -> str:
+    return "idem#" + json.dumps([owner, key])

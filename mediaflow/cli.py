@@ -13,11 +13,28 @@ import sys
 from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
 
 
+def dashboard_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the dashboard of a server bound to host:port."""
+    if host in ("", "0.0.0.0", "::"):  # bound to every address: this machine reaches it on loopback
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/ui/" if ":" in host else f"http://{host}:{port}/ui/"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mediaflow.api.app import create_app
     from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
+
+    class AnnouncingServer(uvicorn.Server):
+        """Says where the dashboard is once the socket is open: uvicorn's own line names only the
+        server's root, which answers JSON."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers and self.servers[0].sockets:
+                port = self.servers[0].sockets[0].getsockname()[1]  # the real one, also for --port 0
+                print(f"Dashboard: {dashboard_url(self.config.host, port)}", file=sys.stderr, flush=True)
 
     settings = Settings()
     overrides = {}
@@ -26,14 +43,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if overrides:
         settings = settings.model_copy(update=overrides)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host or settings.API_HOST,
-        port=args.port or settings.API_PORT,
+        port=settings.API_PORT if args.port is None else args.port,
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
+        access_log=False,  # every request is logged once, by our http.request line
     )
-    return 0
+    server = AnnouncingServer(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -28,6 +28,12 @@ if [ "${1:-}" = "--test" ]; then
     npm install --silent --no-audit --no-fund --prefix .deps/ffprobe @ffprobe-installer/linux-x64@5.2.0
   fi
 
+  # axe-core, the accessibility checker the browser tests inject into the dashboard's pages.
+  if [ ! -f .deps/axe/node_modules/axe-core/axe.min.js ]; then
+    echo "==> installing axe-core (npm)"
+    npm install --silent --no-audit --no-fund --prefix .deps/axe axe-core@4.14.1
+  fi
+
   # Headless Chromium for the dashboard tests, from Debian's packages.
   if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -8,11 +8,9 @@ Full-page screenshots of the key moments go to test-artifacts/dashboard-*.png.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import av
@@ -23,14 +21,7 @@ from mediaflow.media.operations import allowed_formats, default_format
 from mediaflow.jobs.model import Method
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings, running_app
-from tests.servers.process import server_unavailable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
-ARTIFACTS = REPO / "test-artifacts"
-VIEWPORT = {"width": 1280, "height": 800}
+from tests.browser import ApiServerLog, chromium_page, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -41,36 +32,6 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "text": media.text_as_mp4(directory, "notes.mp4"),
         "long": media.make_clip(directory, "holiday.mp4", width=1280, height=720, seconds=8),
     }
-
-
-@asynccontextmanager
-async def chromium_page(downloads: Path):
-    """A 1280x800 page in a fresh headless Chromium; JavaScript errors on the page fail the test."""
-    if not Path(CHROMIUM).exists():
-        server_unavailable("chromium", f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        server_unavailable("chromium", "the playwright package is not installed (pip install -e '.[test]')")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, downloads_path=str(downloads))
-        try:
-            context = await browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-            page = await context.new_page()
-            page.set_default_timeout(15_000)
-            page_errors: list[str] = []
-            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-            yield page
-            assert not page_errors, f"JavaScript errors on the page: {page_errors}"
-        finally:
-            await browser.close()
-
-
-async def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"dashboard-{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 async def choose_file(page, path: Path) -> None:
@@ -320,21 +281,6 @@ async def test_dashboard_api_key_prompt_and_readable_errors(tmp_path, clips):
             await page.wait_for_function(
                 "() => { const a = document.querySelector('[data-testid=player-media]'); return a && a.readyState >= 1; }")
             await screenshot(page, "6-api-key-audio")
-
-
-class ApiServerLog:
-    """Shows the API's log when the block fails, since the browser only sees the symptoms."""
-
-    def __init__(self, server: ApiServer) -> None:
-        self.server = server
-
-    def __enter__(self) -> "ApiServerLog":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and os.path.exists(self.server.log_path):
-            print(f"--- API log ({self.server.log_path}) ---")
-            print(Path(self.server.log_path).read_text()[-4000:])
 
 
 async def download_from_dashboard(page, directory: Path, expected_name: str) -> Path:

@@ -9,14 +9,17 @@ optionally hosts in-process workers, and closes everything on shutdown.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from mediaflow.api.dashboard import register_dashboard
+from mediaflow.api.docs import register_api_docs
+from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
-from mediaflow.api.routes import actions, events, files, health, process, uploads
+from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs.events import JobEvents
 from mediaflow.logs import configure_logging, get_logger
@@ -52,7 +55,7 @@ async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> A
             if api_workers:  # the API process doubles as a worker host
                 workers = asyncio.create_task(run_workers(runtime, api_workers, stop, metrics=state.metrics))
             log.info("api.started", store=settings.DB_BACKEND, queue=settings.QUEUE_BACKEND,
-                     storage=settings.STORAGE_BACKEND, workers=api_workers)
+                     storage=settings.STORAGE_BACKEND, workers=api_workers, dashboard="/ui/")
             try:
                 yield
             finally:
@@ -68,6 +71,8 @@ async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> A
 def create_app(settings: Settings | None = None, *, api_workers: int | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    # One line per request, ours (`http.request`, with the request id); `uvicorn main:app` would add its own.
+    logging.getLogger("uvicorn.access").disabled = True
     workers = default_api_workers(settings) if api_workers is None else api_workers
 
     @asynccontextmanager
@@ -81,17 +86,21 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         version="0.1.0",
         summary="Hand a video to an HTTP API, get the processed file back, with live progress.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN; ours (api/docs.py) works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     # Listeners (webhooks, metrics) subscribe here; in-process workers share it with the routes.
     app.state.events = JobEvents()
     app.state.metrics = Metrics()
     app.state.metrics.observe(app.state.events)
-    for module in (health, uploads, process, files, events, actions):
+    for module in (home, health, uploads, process, files, events, actions):
         app.include_router(module.router)
     app.include_router(files.download_router)
     add_error_handlers(app)
     register_dashboard(app)
+    register_api_docs(app)  # GET /docs, with Swagger UI's files from the package
+    app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)

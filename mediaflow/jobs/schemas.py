@@ -12,10 +12,11 @@ class ProcessRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # The README's sample clip, so the docs' "Try it out" works as shown; for a file of your
+            # own, POST /upload first and put the upload://… source it returns here.
             "examples": [
-                {"source": "upload://3f0c.../clip.mp4", "method_name": "compress", "output_format": "mp4"},
-                {"source": "media/holiday.mov", "method_name": "extract_audio"},
-                {"source": "s3://my-bucket/videos/in.mp4", "method_name": "resize", "output_format": "mkv"},
+                {"source": "media/sample.mp4", "method_name": "compress", "output_format": "mp4"},
+                {"source": "media/sample.mp4", "method_name": "extract_audio"},
             ]
         },
     )

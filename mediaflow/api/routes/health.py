@@ -12,11 +12,6 @@ from mediaflow.api.deps import QueueDep, SettingsDep, StorageDep, StoreDep
 router = APIRouter()
 
 
-@router.get("/", summary="Liveness check (the seed's health endpoint)")
-async def root() -> dict:
-    return {"status": "ok"}
-
-
 @router.get("/healthz", summary="Liveness: the process is up")
 async def healthz() -> dict:
     return {"status": "ok"}

@@ -269,7 +269,7 @@ async def test_dashboard_api_key_prompt_and_readable_errors(tmp_path, clips):
             await page.get_by_test_id("submit-button").click()
             await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=45_000)
             await expect(page.get_by_test_id("detail-progress")).to_have_text("100%")
-            await expect(page.get_by_test_id("detail-name")).to_have_text("clip.mp4")
+            await expect(page.get_by_test_id("detail-name")).to_have_text("clip.mp4 → Extract audio, MP3")
             saved = await download_from_dashboard(page, tmp_path, "clip_extract_audio.mp3")
             with av.open(str(saved)) as container:
                 assert container.streams.audio[0].codec_context.name.startswith("mp3")  # the decoder: mp3float

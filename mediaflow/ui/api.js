@@ -4,6 +4,8 @@ import { $, setConn, show } from './dom.js';
 
 const API_BASE = new URL('../', location.href); // the dashboard lives at <api>/ui/
 const KEY_STORAGE = 'mediaflow.apiKey';
+// What the server said about the saved key: 'unknown' until a call with it answers, then 'ok' or 'refused'.
+let keyVerdict = 'unknown';
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -17,6 +19,7 @@ export function apiKey() {
 }
 
 function setApiKey(key) {
+  keyVerdict = 'unknown';
   try {
     if (key) localStorage.setItem(KEY_STORAGE, key);
     else localStorage.removeItem(KEY_STORAGE);
@@ -46,6 +49,7 @@ export async function apiFetch(path, options = {}) {
     if (res.status === 401) needKey(message);
     throw new ApiError(res.status, message);
   }
+  if (apiKey() && keyVerdict !== 'ok') { keyVerdict = 'ok'; renderKeyButton(); }
   return res;
 }
 
@@ -88,7 +92,11 @@ export function errorText(err) {
 // --- the API key prompt (the key bar under the top bar) -----------------------------------------
 
 function renderKeyButton() {
-  $('api-key-button').textContent = apiKey() ? 'API key ✓' : 'API key';
+  const button = $('api-key-button');
+  const key = apiKey();
+  // ✓ only once the server accepted the key: a saved key is not a working one.
+  button.textContent = !key ? 'API key' : keyVerdict === 'ok' ? 'API key ✓' : keyVerdict === 'refused' ? 'API key refused' : 'API key';
+  button.dataset.state = key ? keyVerdict : 'none';
   show($('key-forget'), Boolean(apiKey()));
 }
 
@@ -96,6 +104,7 @@ function renderKeyButton() {
 export function needKey(message) {
   const bar = $('keybar');
   const wasHidden = bar.hidden;
+  if (apiKey() && keyVerdict !== 'refused') { keyVerdict = 'refused'; renderKeyButton(); }
   $('key-reason').textContent = apiKey()
     ? `The saved key was refused (${message}). Enter another one.`
     : 'Enter the key you were given; it is kept in this browser only.';
@@ -104,7 +113,7 @@ export function needKey(message) {
   if (wasHidden) $('key-input').focus();
 }
 
-// Wires the key bar; onKeyChange runs after a key is saved or forgotten (reload what the page shows).
+// Wires the key bar; onKeyChange({ forgotten }) runs after a key is saved or forgotten (reload what the page shows).
 export function initKeyPrompt(onKeyChange) {
   renderKeyButton();
   $('key-form').addEventListener('submit', (event) => {
@@ -114,9 +123,13 @@ export function initKeyPrompt(onKeyChange) {
     setApiKey(key);
     $('key-input').value = '';
     show($('keybar'), false);
-    onKeyChange();
+    onKeyChange({ forgotten: false });
   });
-  $('key-forget').addEventListener('click', () => { setApiKey(''); show($('keybar'), false); onKeyChange(); });
+  $('key-forget').addEventListener('click', () => {
+    setApiKey('');
+    show($('keybar'), false);
+    onKeyChange({ forgotten: true });
+  });
   $('key-close').addEventListener('click', () => show($('keybar'), false));
   $('api-key-button').addEventListener('click', () => {
     const bar = $('keybar');

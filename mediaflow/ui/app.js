@@ -13,15 +13,23 @@
 //   dom.js     $, el, show, showAlert, the connection indicator
 // A job row's click reaches detail.js through initJobs({ select }), not an import.
 import { initKeyPrompt } from './api.js';
-import { initDetail, selectJob, selectedJobId } from './detail.js';
+import { clearSelection, initDetail, selectJob, selectedJobId } from './detail.js';
 import { initJobs, refreshList, startPolling } from './jobs.js';
 import { initSubmit, loadMethods } from './submit.js';
 
-function reloadEverything() {
+function reloadEverything({ forgotten }) {
   loadMethods();
   refreshList();
   const jobId = selectedJobId();
-  if (jobId) selectJob(jobId, { force: true });
+  // Jobs belong to a key: without it the shown job is not ours to show any more.
+  if (jobId && forgotten) clearSelection();
+  else if (jobId) selectJob(jobId, { force: true });
+}
+
+function selectFromHash() {
+  const fromHash = /^#job=(.+)$/.exec(location.hash);
+  if (!fromHash) return;
+  try { selectJob(decodeURIComponent(fromHash[1])); } catch { /* a malformed hash: ignore */ }
 }
 
 initKeyPrompt(reloadEverything);
@@ -31,7 +39,5 @@ initDetail();
 
 loadMethods();
 startPolling();
-const fromHash = /^#job=(.+)$/.exec(location.hash);
-if (fromHash) {
-  try { selectJob(decodeURIComponent(fromHash[1])); } catch { /* a malformed hash: ignore */ }
-}
+selectFromHash();
+window.addEventListener('hashchange', selectFromHash); // a pasted or edited #job= link switches jobs

@@ -4,8 +4,8 @@ import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
 import {
-  FAILED_IN, FIELD_ORDER, FINAL, baseName, clampPct, fieldLabel, fieldValue, fmtDuration, fmtTime, progressLine,
-  setBadge, tookSeconds,
+  FAILED_IN, FIELD_ORDER, FINAL, STATUS_LABELS, baseName, clampPct, fieldLabel, fieldValue, fmtDuration, fmtTime,
+  jobTitle, progressLine, setBadge, tookSeconds,
 } from './format.js';
 import { markSelected, refreshList, updateListedJob } from './jobs.js';
 
@@ -56,6 +56,8 @@ function clearDetail(jobId) {
   track.dataset.status = '';
   track.classList.add('no-anim'); // the next job's bar starts where it is, not from the last one's
   $('detail-bar').style.width = '0%';
+  setProgressValue(track, 0, '');
+  $('detail-announce').textContent = '';
   requestAnimationFrame(() => requestAnimationFrame(() => track.classList.remove('no-anim')));
   $('detail-pct').textContent = '';
   $('detail-phase').textContent = '';
@@ -77,13 +79,29 @@ function showDetailProblem(err) {
   setLive('', '');
 }
 
+// The bar as assistive technology sees it (role="progressbar" in index.html).
+function setProgressValue(track, pct, text) {
+  track.setAttribute('aria-valuenow', String(pct));
+  if (text) track.setAttribute('aria-valuetext', `${pct}%, ${text}`);
+  else track.removeAttribute('aria-valuetext');
+}
+
 function renderDetail(job) {
-  const previous = state.detail;
+  const previous = state.detail && state.detail.job_id === job.job_id ? state.detail : null;
   state.detail = job;
   updateListedJob(job);
-  const pct = clampPct(job.progress);
-  $('detail-name').textContent = baseName(job.source);
+  let pct = clampPct(job.progress);
+  // A run that ends failed or canceled is reset to 0 % on the server; show how far it got instead.
+  if ((job.status === 'canceled' || job.status === 'failed') && previous && !FINAL.has(previous.status)) {
+    pct = Math.max(pct, clampPct(previous.progress));
+    job.progress = pct;
+  }
+  $('detail-name').textContent = jobTitle(job);
   $('detail-name').title = job.source;
+  if (!previous || previous.status !== job.status) {
+    // One short sentence per status change: the card itself is not a live region (it changes many times a second).
+    $('detail-announce').textContent = `${baseName(job.source)}: ${STATUS_LABELS[job.status] || job.status}`;
+  }
   $('detail-id').textContent = job.job_id;
   setBadge($('detail-status'), job.status);
 
@@ -100,6 +118,7 @@ function renderDetail(job) {
     phase = took !== null ? `Done in ${fmtDuration(took)}` : 'Done';
   }
   $('detail-phase').textContent = phase;
+  setProgressValue(track, pct, phase);
   if (FINAL.has(job.status)) setLive('final', `Finished ${fmtTime(job.completed_at) || ''}`.trim());
 
   show($('download-button'), job.status === 'completed');
@@ -162,10 +181,16 @@ function showPlayer(job) {
   media.preload = 'metadata';
   media.dataset.testid = 'player-media';
   if (!audio) media.playsInline = true;
-  media.addEventListener('error', () => {
-    const note = el('div', 'player-note',
-      `This browser cannot play the ${String(job.output_format).toUpperCase()} file; use Download instead.`);
+  media.addEventListener('error', async () => {
+    // A media element reports "cannot load" the same way for a network failure and for a format it
+    // cannot decode: ask the server whether it is there before blaming the format.
+    const reachable = await fetch(apiUrl('healthz'), { cache: 'no-store' }).then((r) => r.ok, () => false);
+    if (state.playerFor !== job.job_id) return;
+    const note = el('div', 'player-note', reachable
+      ? `This browser cannot play the ${String(job.output_format).toUpperCase()} file; use Download instead.`
+      : 'The preview stopped: the MediaFlow server cannot be reached. Check that it is running, then reload the page.');
     note.dataset.testid = 'player-note';
+    note.dataset.reason = reachable ? 'format' : 'network';
     player.classList.add('audio');
     player.replaceChildren(note);
   });
@@ -265,7 +290,7 @@ async function onDelete() {
   }
 }
 
-function clearSelection() {
+export function clearSelection() {
   if (state.detailCtl) state.detailCtl.abort();
   state.selectedId = null;
   state.detail = null;

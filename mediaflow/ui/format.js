@@ -44,11 +44,17 @@ export function baseName(source) {
   return name || String(source || '');
 }
 
+// A job's title: the source's file name and what is made of it ("clip.mp4 → Compress, MP4").
+export function jobTitle(job) {
+  return `${baseName(job.source)} → ${methodLabel(job.method_name)}, ${String(job.output_format || '').toUpperCase()}`;
+}
+
+// Sizes in binary units (1 KB = 1024 bytes), as the CLI prints them.
 export function fmtBytes(n) {
   if (!Number.isFinite(n)) return '';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }
 
@@ -140,6 +146,8 @@ export function fieldValue(key, value, job) {
   if (key === 'eta_seconds') return job.status === 'processing' ? fmtDuration(Number(value)) : null;
   if (key === 'speed') return `${Number(value).toFixed(2)}× real time`;
   if (key === 'output_format') return String(value).toUpperCase();
+  // Where the server keeps the files means nothing to the person looking: the file's name does.
+  if (key === 'output_path' || key === 'log_path') return baseName(value);
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);

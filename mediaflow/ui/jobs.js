@@ -52,9 +52,10 @@ export async function refreshList() {
       if (document.visibilityState === 'visible') setConn('ok', 'Live');
     } while (state.again);
   } catch (err) {
-    if (err.status === 401) {
+    if (err.status === 401) { // no key, or a refused one: another key's jobs must not stay listed
+      state.jobs = [];
+      renderList();
       $('job-empty').textContent = 'Enter the API key above to see your jobs.';
-      show($('job-empty'), state.jobs.length === 0);
     } else {
       showAlert($('list-error'), `Could not load the jobs: ${errorText(err)}`);
       setConn('error', 'Disconnected');
@@ -106,6 +107,9 @@ function makeRow(jobId) {
   right.append(badge, el('span', 'job-time'));
   const progress = el('span', 'job-progress');
   const track = el('span', 'progress');
+  track.setAttribute('role', 'progressbar');
+  track.setAttribute('aria-valuemin', '0');
+  track.setAttribute('aria-valuemax', '100');
   const bar = el('span', 'bar');
   track.append(bar);
   const text = el('span', 'job-progress-text');
@@ -140,6 +144,9 @@ function updateRow(li, job) {
   if (active) {
     const pct = clampPct(job.progress);
     progress.querySelector('.bar').style.width = `${pct}%`;
+    const track = progress.querySelector('.progress');
+    track.setAttribute('aria-valuenow', String(pct));
+    track.setAttribute('aria-label', `Progress of ${name}`);
     progress.querySelector('.job-progress-text').textContent = `${progressLine(job)} · ${pct}%`;
   }
   const error = button.querySelector('.job-error');

@@ -29,8 +29,28 @@ export async function loadMethods() {
     renderList(); // labels
     showAlert($('submit-error'), '');
   } catch (err) {
-    if (err.status !== 401) showAlert($('submit-error'), `Could not load the processing methods: ${errorText(err)}`);
+    if (err.status === 401) {
+      showMethodsPrompt('Enter the API key (above) to load the methods');
+    } else {
+      showMethodsPrompt('Methods unavailable');
+      showAlert($('submit-error'), `Could not load the processing methods: ${errorText(err)}`);
+    }
   }
+}
+
+// Until GET /methods answers, the menus say why they are empty instead of being blank.
+function showMethodsPrompt(text) {
+  setMethods([]);
+  const placeholder = (label) => {
+    const option = el('option', null, label);
+    option.value = '';
+    option.disabled = true;
+    option.selected = true;
+    return option;
+  };
+  $('method-select').replaceChildren(placeholder(text));
+  $('format-select').replaceChildren(placeholder('—'));
+  $('method-desc').textContent = '';
 }
 
 function onMethodChange() {
@@ -47,12 +67,14 @@ function onMethodChange() {
   $('method-desc').textContent = method ? method.description : '';
 }
 
-function setMode(mode) {
+function setMode(mode, { focus = false } = {}) {
   state.mode = mode;
   document.querySelectorAll('.seg').forEach((button) => {
     const active = button.dataset.mode === mode;
     button.classList.toggle('active', active);
     button.setAttribute('aria-selected', String(active));
+    button.tabIndex = active ? 0 : -1; // one tab stop for the tab list; the arrow keys move inside it
+    if (active && focus) button.focus();
   });
   document.querySelectorAll('.mode-pane').forEach((pane) => show(pane, pane.dataset.pane === mode));
 }
@@ -74,6 +96,7 @@ function setFile(file) {
 function setUploadProgress(loaded, total, startedAt) {
   const pct = total ? clampPct((loaded / total) * 100) : 0;
   $('upload-bar').style.width = `${pct}%`;
+  $('upload-track').setAttribute('aria-valuenow', String(pct));
   $('upload-pct').textContent = `${pct}%`;
   const seconds = (performance.now() - startedAt) / 1000;
   const rate = seconds > 0.2 ? loaded / seconds : 0;
@@ -155,10 +178,12 @@ async function onSubmit(event) {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
+    // Says what was sent, not the job's state: that is in the job panel, and would soon be out of date here.
     const ok = $('submit-ok');
-    ok.replaceChildren(document.createTextNode(`Job queued: ${baseName(source)} → ${methodLabel(method)}. `));
+    const note = `Submitted ${baseName(source)} → ${methodLabel(method)}. Its progress is in the job panel.`;
+    ok.textContent = note;
     show(ok, true);
-    setTimeout(() => { if (ok.textContent.startsWith('Job queued')) show(ok, false); }, 6000);
+    setTimeout(() => { if (ok.textContent === note) show(ok, false); }, 4000);
     if (state.mode === 'upload') {
       $('file-input').value = '';
       setFile(null);
@@ -167,6 +192,7 @@ async function onSubmit(event) {
     }
     filterJobs('');
     selectJob(job.job_id);
+    bringDetailIntoView();
   } catch (err) {
     showAlert($('submit-error'), errorText(err));
   } finally {
@@ -175,9 +201,33 @@ async function onSubmit(event) {
   }
 }
 
+// One column (a phone): the job panel is below the form and the list; take the reader there, since
+// the progress would otherwise be a screen or two down with nothing to say so.
+function bringDetailIntoView() {
+  if (!window.matchMedia('(max-width: 900px)').matches) return;
+  const reduced = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  $('detail').scrollIntoView({ behavior: reduced ? 'auto' : 'smooth', block: 'start' });
+  $('detail').focus({ preventScroll: true });
+}
+
+function onTabKey(event) {
+  const order = ['upload', 'source'];
+  const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+  if (step === undefined && event.key !== 'Home' && event.key !== 'End') return;
+  event.preventDefault();
+  let next;
+  if (event.key === 'Home') next = order[0];
+  else if (event.key === 'End') next = order[order.length - 1];
+  else next = order[(order.indexOf(state.mode) + step + order.length) % order.length];
+  setMode(next, { focus: true });
+}
+
 // Wires the source tabs, the file chooser and drop zone, the method select and the form.
 export function initSubmit() {
-  document.querySelectorAll('.seg').forEach((button) => button.addEventListener('click', () => setMode(button.dataset.mode)));
+  document.querySelectorAll('.seg').forEach((button) => {
+    button.addEventListener('click', () => setMode(button.dataset.mode));
+    button.addEventListener('keydown', onTabKey);
+  });
   $('file-input').addEventListener('change', (event) => setFile(event.target.files[0]));
   const zone = $('dropzone');
   zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('dragging'); });

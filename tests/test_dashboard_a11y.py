@@ -65,3 +65,76 @@ async def test_axe_finds_no_serious_violation_on_the_main_views(server, tmp_path
     (ARTIFACTS / f"dashboard-a11y-{size}-{scheme}-axe.json").write_text(json.dumps(found, indent=1))
     problems = {view: violations for view, violations in found.items() if violations}
     assert not problems, json.dumps(problems, indent=1)
+
+
+async def test_phone_header_fits_and_the_job_comes_into_view_after_submit(server, tmp_path):
+    from playwright.async_api import expect
+
+    async with chromium_page(tmp_path, viewport=MOBILE) as page:
+        await page.goto(f"{server.url}/ui/")
+        await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(5)
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= MOBILE["width"]
+        docs = await page.get_by_role("link", name="API docs").bounding_box()
+        assert docs["x"] >= 0 and docs["x"] + docs["width"] <= MOBILE["width"], docs
+
+        await page.get_by_test_id("mode-source").click()
+        await page.get_by_test_id("source-input").fill("clip.mp4")
+        await page.get_by_test_id("method-select").select_option("extract_audio")
+        await page.get_by_test_id("submit-button").click()
+        await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=30_000)
+        # the job panel is ~1,000 px below the button on a phone: it is brought into view
+        await page.wait_for_function(
+            "() => { const r = document.getElementById('detail').getBoundingClientRect();"
+            " return r.top >= -1 && r.top < innerHeight / 2; }", timeout=5_000)
+        assert await page.evaluate("() => document.activeElement.id") == "detail"
+        await screenshot(page, "a11y-mobile-light-after-submit")
+
+
+async def test_keyboard_focus_rings_and_what_screen_readers_get(server, tmp_path):
+    from playwright.async_api import expect
+
+    async with chromium_page(tmp_path) as page:
+        await page.goto(f"{server.url}/ui/#job={server.jobs['completed']}")
+        await expect(page.get_by_test_id("detail-status")).to_have_text("Completed")
+
+        # Tab to the active source tab: an outline of 2 px with 3:1 contrast or more, not hidden by its shadow
+        await page.get_by_test_id("api-key-button").focus()
+        for _ in range(8):
+            await page.keyboard.press("Tab")
+            if await page.evaluate("() => document.activeElement.dataset.testid") == "mode-upload":
+                break
+        ring = await page.evaluate(
+            """() => { const s = getComputedStyle(document.activeElement);
+                       return {style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor,
+                               active: document.activeElement.classList.contains('active')}; }""")
+        assert ring["active"] and ring["style"] == "solid" and ring["width"] >= 2, ring
+        card = await page.evaluate("() => getComputedStyle(document.querySelector('.card')).backgroundColor")
+        assert contrast(ring["color"], card) >= 3, (ring, card)
+        # the arrow keys move between the tabs (one tab stop for the list)
+        await page.keyboard.press("ArrowRight")
+        assert await page.evaluate("() => document.activeElement.dataset.testid") == "mode-source"
+        await expect(page.get_by_test_id("source-input")).to_be_visible()
+
+        # the card is no live region (it changes several times a second); one status line is
+        assert await page.get_by_test_id("job-detail").get_attribute("aria-live") is None
+        assert await page.locator("[aria-live]").evaluate_all("nodes => nodes.map(n => n.id)") == ["detail-announce"]
+        await expect(page.get_by_test_id("detail-announce")).to_have_text("clip.mp4: Completed")
+        bar = page.get_by_test_id("detail-progressbar")
+        assert await bar.get_attribute("role") == "progressbar"
+        assert await bar.get_attribute("aria-valuenow") == "100"
+
+        # changing #job= on the open page switches jobs
+        await page.evaluate(f"() => {{ location.hash = 'job={server.jobs['failed']}'; }}")
+        await expect(page.get_by_test_id("detail-status")).to_have_text("Failed")
+        await expect(page.get_by_test_id("detail-announce")).to_have_text("notes.mp4: Failed")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours (alpha ignored)."""
+    def luminance(css: str) -> float:
+        channels = [int(float(part)) / 255 for part in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)

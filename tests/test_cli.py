@@ -25,6 +25,7 @@ from mediaflow.client.follow import (
     parse_sse,
     poll_until_final,
 )
+from mediaflow.client.terminal import job_progress_text
 from mediaflow.client.transfer import filename_from_disposition, download_filename
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings
@@ -279,6 +280,53 @@ def test_bad_input_exits_2(server, workdir):
         assert_no_traceback(result)
 
 
+def stored_uploads(server: ApiServer) -> list[Path]:
+    return sorted((server.media_root.parent / "storage" / "uploads").rglob("*"))
+
+
+def test_submit_checks_method_and_format_before_uploading(server, clips, workdir):
+    """GET /methods first: a wrong method or format is refused before a byte is sent, so nothing is
+    uploaded for nothing (the server would refuse it only after the whole file arrived)."""
+    shutil.copyfile(clips["clip"], workdir / "big.mp4")
+    before = stored_uploads(server)
+    wrong_method = mediaflow(server.url, workdir, "submit", "big.mp4", "--method", "sharpen")
+    assert wrong_method.returncode == 2, wrong_method.stderr
+    assert "--method sharpen is not a method of this server; choose one of: compress, extract_audio" \
+        in wrong_method.stderr
+    wrong_format = mediaflow(server.url, workdir, "submit", "big.mp4", "--method", "extract_audio", "--format", "mp4")
+    assert wrong_format.returncode == 2 and "--format mp4: extract_audio makes mp3" in wrong_format.stderr
+    for result in (wrong_method, wrong_format):
+        assert "uploaded" not in result.stderr and result.stdout == ""
+        assert_no_traceback(result)
+    assert stored_uploads(server) == before
+
+
+def test_wait_follows_a_job_to_its_end_and_logs_says_why_there_is_no_log(server, clips, workdir):
+    shutil.copyfile(clips["text"], workdir / "notes.mp4")
+    failing = mediaflow(server.url, workdir, "submit", "notes.mp4", "--method", "compress").stdout.strip()
+    waited = mediaflow(server.url, workdir, "wait", failing)
+    assert waited.returncode == 1 and f"job {failing} failed: " in waited.stderr, waited.stderr
+    logs = mediaflow(server.url, workdir, "logs", failing)
+    assert logs.returncode == 1, logs.stderr
+    assert f"job {failing} failed before ffmpeg ran, so there is no ffmpeg log; the reason: " in logs.stderr
+    assert "no ffmpeg log yet" not in logs.stderr
+
+    shutil.copyfile(clips["clip"], server.media_root / "to_wait_for.mp4")
+    job_id = mediaflow(server.url, workdir, "submit", "to_wait_for.mp4", "--method", "extract_audio").stdout.strip()
+    waited = mediaflow(server.url, workdir, "wait", job_id, "--download")
+    assert waited.returncode == 0, waited.stderr
+    assert f"job {job_id} completed" in waited.stderr and waited.stdout.strip() == "to_wait_for_extract_audio.mp3"
+    assert (workdir / "to_wait_for_extract_audio.mp3").stat().st_size > 10_000
+    assert_no_traceback(waited)
+
+
+def test_progress_names_phases_as_the_dashboard_does():
+    text = job_progress_text({"status": "processing", "progress": 4, "phase": "downloading"})
+    assert "fetching the source" in text and "downloading" not in text
+    assert "saving the result" in job_progress_text({"status": "processing", "progress": 97, "phase": "uploading"})
+    assert "resampling" in job_progress_text({"status": "processing", "progress": 50, "phase": "resampling"})
+
+
 def test_cancel_of_a_finished_job_exits_2(server, completed_job, workdir):
     result = mediaflow(server.url, workdir, "cancel", completed_job["job_id"])
     assert result.returncode == 2 and "completed" in result.stderr, result.stderr
@@ -324,6 +372,16 @@ def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
     removed = mediaflow(keyed_server.url, workdir, "delete", job_id, api_key=ALICE_KEY)
     assert (removed.returncode, removed.stdout.strip()) == (0, f"job {job_id} removed, with its output and log")
     assert mediaflow(keyed_server.url, workdir, "status", job_id, api_key=ALICE_KEY).returncode == 2
+
+
+def test_a_queued_job_points_to_wait_for_its_download_and_log(keyed_server, clips, workdir):
+    job_id = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
+                       api_key=ALICE_KEY).stdout.strip()
+    download = mediaflow(keyed_server.url, workdir, "download", job_id, api_key=ALICE_KEY)
+    assert download.returncode == 2 and f"`mediaflow wait {job_id} && mediaflow download {job_id}`" in download.stderr
+    logs = mediaflow(keyed_server.url, workdir, "logs", job_id, api_key=ALICE_KEY)
+    assert logs.returncode == 2 and f"is queued and has no ffmpeg log yet: `mediaflow wait {job_id}`" in logs.stderr
+    assert mediaflow(keyed_server.url, workdir, "cancel", job_id, api_key=ALICE_KEY).returncode == 0
 
 
 def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workdir):

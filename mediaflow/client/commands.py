@@ -1,5 +1,5 @@
-"""The client half of `mediaflow`: the submit, status, list, download, cancel, retry and logs
-commands, talking to a running MediaFlow server over HTTP. This module is the argparse wiring and
+"""The client half of `mediaflow`: the submit, status, wait, list, download, cancel, retry, delete and
+logs commands, talking to a running MediaFlow server over HTTP. This module is the argparse wiring and
 the commands; the pieces they use live beside it:
 
 - client_api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mediaflow.client.api import EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError
+from mediaflow.client.api import EXIT_JOB_FAILED, EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError, error_for_response
 from mediaflow.client.follow import job_ended_error, wait_for_job
 from mediaflow.client.terminal import format_job, format_job_table, printable
 from mediaflow.client.transfer import download_output, upload_file
@@ -76,6 +76,27 @@ def submit_job(api: Api, source: str, method: str, output_format: str | None, id
     return job_id
 
 
+def check_method_and_format(api: Api, method: str, output_format: str | None) -> None:
+    """Refuse an unknown method or a format the method cannot make before anything is uploaded
+    (the server would refuse the job only after the whole file was sent, leaving an unused upload)."""
+    with api.stream("GET", "/methods", passthrough=(404, 405)) as response:
+        response.read()
+    if response.is_error:  # a server from before GET /methods: it checks at POST /process, as it always did
+        return
+    try:
+        methods = {str(m["name"]): [str(f) for f in m["formats"]] for m in response.json()["methods"]}
+    except (ValueError, KeyError, TypeError):
+        raise CliError(f"{api.server}/methods answered something unexpected: is it a MediaFlow server?",
+                       EXIT_SERVER) from None
+    if method not in methods:
+        raise CliError(f"--method {printable(method)} is not a method of this server; choose one of: "
+                       f"{', '.join(printable(name) for name in methods)}", EXIT_USAGE)
+    formats = methods[method]
+    if output_format and output_format.lower() not in formats:
+        raise CliError(f"--format {printable(output_format)}: {printable(method)} makes "
+                       f"{', '.join(printable(f) for f in formats)}", EXIT_USAGE)
+
+
 def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
     """Upload the argument if it is a local file, else pass it on as the source; returns the job id."""
     source, uploaded = args.source, is_local_file(args.source)
@@ -93,6 +114,7 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
                   "not uploading again", file=sys.stderr)
             return job["job_id"]
     if uploaded:
+        check_method_and_format(api, args.method, args.format)
         source = upload_file(api, Path(source))
         print(f"uploaded {printable(args.source)} as {printable(source)}", file=sys.stderr)
     try:
@@ -110,10 +132,10 @@ def wait_then_download(api: Api, job_id: str, output: Path | None) -> int:
         job = wait_for_job(api, job_id)
     except KeyboardInterrupt:
         print(f"\nstopped waiting; job {job_id} keeps running on the server "
-              f"(`mediaflow status {job_id}`, `mediaflow cancel {job_id}`)", file=sys.stderr)
+              f"(`mediaflow wait {job_id}`, `mediaflow cancel {job_id}`)", file=sys.stderr)
         return 130
     except CliError as error:  # the server went away or broke: the job itself may be fine
-        raise CliError(f"{error} (job {job_id} may still be running: `mediaflow status {job_id}`)",
+        raise CliError(f"{error} (job {job_id} may still be running: `mediaflow wait {job_id}`)",
                        error.exit_code, http_status=error.http_status) from None
     if job.get("status") != "completed":
         raise job_ended_error(job)
@@ -154,6 +176,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Follow a job until it ends: exit 0 when it completed, 1 when it failed or was canceled."""
+    with open_api(args) as api:
+        try:
+            job = wait_for_job(api, args.job_id)
+        except KeyboardInterrupt:
+            print(f"\nstopped waiting; job {args.job_id} keeps running on the server", file=sys.stderr)
+            return 130
+        if job.get("status") != "completed":
+            raise job_ended_error(job)
+        print(f"job {args.job_id} completed", file=sys.stderr)
+        if args.download:
+            print(download_output(api, args.job_id, args.output))
+    return EXIT_OK
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     with open_api(args) as api:
         print(download_output(api, args.job_id, args.output))
@@ -181,8 +219,25 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def no_log_error(api: Api, job_id: str, error: CliError) -> CliError:
+    """Why a job has no ffmpeg log, in the job's own terms (not always "not yet")."""
+    job = api.json("GET", f"/status/{job_id}")
+    status = printable(str(job.get("status", "?")))
+    if status in ("queued", "processing"):
+        return CliError(f"job {job_id} is {status} and has no ffmpeg log yet: `mediaflow wait {job_id}`, then "
+                        "try again", EXIT_USAGE, http_status=404)
+    if status in ("failed", "canceled"):
+        reason = printable(str(job.get("error") or "no reason given"))
+        return CliError(f"job {job_id} {status} before ffmpeg ran, so there is no ffmpeg log; the reason: {reason}",
+                        EXIT_JOB_FAILED, http_status=404)
+    return error
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
-    with open_api(args) as api, api.stream("GET", f"/jobs/{args.job_id}/log") as response:
+    with open_api(args) as api, api.stream("GET", f"/jobs/{args.job_id}/log", passthrough=(404,)) as response:
+        if response.status_code == 404:
+            response.read()
+            raise no_log_error(api, args.job_id, error_for_response(response, api.server))
         if sys.stdout.isatty():  # the log is ffmpeg's stderr from the server: keep escapes off a terminal
             for text in response.iter_lines():  # ffmpeg ends its stats lines with \r: show each on its own line
                 sys.stdout.write(printable(text) + "\n")
@@ -265,6 +320,12 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=_non_negative_int, default=10, help="jobs per page, 1-100 (default 10)")
     listing.add_argument("--skip", type=_non_negative_int, default=0, help="jobs to skip (default 0)")
     listing.add_argument("--json", action="store_true", help="print the server's JSON")
+
+    wait = command("wait", cmd_wait, "follow a job until it ends (exit 0 completed, 1 failed or canceled)")
+    wait.add_argument("job_id", type=job_id_argument)
+    wait.add_argument("--download", action="store_true", help="then download the output, as `download` does")
+    wait.add_argument("-o", "--output", type=Path, metavar="PATH",
+                      help="with --download: file or directory to save to (default: the server's file name, here)")
 
     download = command("download", cmd_download, "download a completed job's output")
     download.add_argument("job_id", type=job_id_argument)

@@ -102,6 +102,22 @@ def job_percent(job: dict) -> int:
     return int(max(0.0, min(100.0, _number(job.get("progress")) or 0.0)))
 
 
+# The phases in the words the dashboard uses; a phase this client does not know is shown as sent.
+PHASE_TEXT = {
+    "queued": "waiting in the queue",
+    "downloading": "fetching the source",
+    "probing": "inspecting the input",
+    "encoding": "encoding",
+    "uploading": "saving the result",
+    "done": "done",
+}
+
+
+def phase_text(phase: Any) -> str:
+    raw = printable(str(phase or ""))[:20]
+    return PHASE_TEXT.get(raw, raw)
+
+
 def job_progress_text(job: dict) -> str:
     status = printable(str(job.get("status", "?")))[:20]
     if status == "queued":
@@ -110,7 +126,7 @@ def job_progress_text(job: dict) -> str:
         return status
     percent = job_percent(job)
     parts = [status, progress_bar(percent / 100), f"{percent:3d}%"]
-    phase = printable(str(job.get("phase") or ""))[:20]
+    phase = phase_text(job.get("phase"))
     if phase and status == "processing":
         parts.append(phase)
     if (eta := _number(job.get("eta_seconds"))) is not None and status == "processing":

@@ -188,4 +188,4 @@ def job_not_downloadable(api: Api, job_id: str, error: CliError) -> CliError:
     job = api.json("GET", f"/status/{job_id}")
     if job.get("status") in ("failed", "canceled"):
         return job_ended_error(job)
-    return CliError(f"{error} — wait for it with `mediaflow status {job_id}`, then download", EXIT_USAGE)
+    return CliError(f"{error} — wait for it: `mediaflow wait {job_id} && mediaflow download {job_id}`", EXIT_USAGE)

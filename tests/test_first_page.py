@@ -13,7 +13,7 @@ import time
 import httpx
 
 from tests import media
-from tests.apptools import ApiServer, make_settings, running_app, settings_env, wait_for_final
+from tests.apptools import REPO, ApiServer, make_settings, running_app, settings_env, wait_for_final
 from tests.servers.process import free_port
 
 CHROMIUM_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
@@ -67,7 +67,8 @@ def request_lines(log: str, path: str) -> list[str]:
 def test_mediaflow_serve_prints_the_dashboard_url_and_logs_each_request_once(tmp_path):
     settings = make_settings(tmp_path, LOG_LEVEL="INFO")
     port = free_port()
-    env = settings_env(settings) | {"LOG_FORMAT": "json", "API_WORKERS": "0"}
+    # PYTHONPATH: this checkout's package, whatever the installed entry point points at
+    env = settings_env(settings) | {"LOG_FORMAT": "json", "API_WORKERS": "0", "PYTHONPATH": str(REPO)}
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen([sys.executable, "-m", "mediaflow", "serve", "--port", str(port)],

@@ -34,13 +34,19 @@ CHECKS = ",".join([
 ])
 
 
+# The schema declares the X-API-Key scheme, so schemathesis checks that a request without it is refused:
+# the server runs with a key, and schemathesis sends it.
+KEY = "schemathesis-key-1"
+AUTH = {"X-API-Key": KEY}
+
+
 def submitted(server: ApiServer, source: str, method: str = "compress", final: bool = True) -> str:
-    response = httpx.post(f"{server.url}/process", json={"source": source, "method_name": method})
+    response = httpx.post(f"{server.url}/process", json={"source": source, "method_name": method}, headers=AUTH)
     response.raise_for_status()
     job_id = response.json()["job_id"]
     deadline = time.monotonic() + 60
     while final and time.monotonic() < deadline:
-        if httpx.get(f"{server.url}/status/{job_id}").json()["status"] in ("completed", "failed"):
+        if httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] in ("completed", "failed"):
             break
         time.sleep(0.1)
     return job_id
@@ -59,7 +65,7 @@ def config_file(path: Path, job_ids: list[str]) -> Path:
 
 
 def test_the_api_survives_schemathesis(tmp_path):
-    settings = make_settings(tmp_path, SSE_MAX_STREAM_S=1)
+    settings = make_settings(tmp_path, SSE_MAX_STREAM_S=1, API_KEYS=f"tester:{KEY}")
     make_clip(tmp_path / "media", "clip.mp4", width=160, height=120, seconds=1)
     text_as_mp4(tmp_path / "media", "text.mp4")
     st = Path(sys.executable).with_name("st")
@@ -67,13 +73,13 @@ def test_the_api_survives_schemathesis(tmp_path):
     with ApiServer(settings, tmp_path, api_workers=1) as server:
         job_ids = [submitted(server, "clip.mp4"), submitted(server, "text.mp4"),
                    submitted(server, "clip.mp4", "resize", final=False)]
-        states = [httpx.get(f"{server.url}/status/{job_id}").json()["status"] for job_id in job_ids[:2]]
+        states = [httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] for job_id in job_ids[:2]]
         assert states == ["completed", "failed"]
         config = config_file(tmp_path / "schemathesis.toml", job_ids)
         # One worker: with two, the coverage phase now and then dies inside hypothesis (reading a
         # lambda's source for a repr from two threads), an error of the tool, not of the API.
         result = subprocess.run(
-            [str(st), "--config-file", str(config), "run", f"{server.url}/openapi.json", "--checks", CHECKS,
+            [str(st), "--config-file", str(config), "run", f"{server.url}/openapi.json", "--checks", CHECKS, "-H", f"X-API-Key: {KEY}",
              "--max-examples", "40", "--workers", "1", "--seed", "20261125", "--no-color"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from mediaflow.media.operations import allowed_formats, default_format
+from mediaflow.client.terminal import human_bytes
 from mediaflow.jobs.model import Method
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings, running_app
@@ -108,6 +109,8 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             # upload a clip with the file chooser, compress to mp4
             await choose_file(page, clips["clip"])
             await expect(page.get_by_test_id("chosen-file")).to_contain_text("clip.mp4")
+            # the same size, in the same units, as the CLI shows for this file
+            await expect(page.get_by_test_id("chosen-file")).to_contain_text(f"({human_bytes(clips['clip'].stat().st_size)})")
             await methods.select_option("compress")
             await expect(page.get_by_test_id("method-description")).to_contain_text("H.264")
             formats = page.get_by_test_id("format-select")
@@ -131,6 +134,10 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await expect(row).to_have_class(re.compile(r"\bselected\b"))
             await expect(page.get_by_test_id("detail-phase")).to_contain_text("Done")
             await expect(page.locator('[data-field="output_format"]')).to_have_text("MP4")
+            # file names, not where the server keeps them
+            await expect(page.locator('[data-field="output_path"]')).to_have_text("clip_compress.mp4")
+            await expect(page.locator('[data-field="log_path"]')).to_have_text("ffmpeg.log")
+            await expect(page.get_by_test_id("detail-name")).to_have_text("clip.mp4 → Compress, MP4")
             await expect(page.get_by_test_id("cancel-button")).to_be_hidden()
             await expect(page.get_by_test_id("retry-button")).to_be_hidden()
 

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
     # besides the job's own callback_url. Operator configuration, so it may name an internal host: it is
     # not address-checked.
     WEBHOOK_URL: str | None = None
-    # Signs every delivery (header MediaFlow-Signature, HMAC-SHA256). Unset: deliveries go out
-    # unsigned and a warning is logged — receivers then cannot tell MediaFlow from anyone else.
+    # Signs every delivery the Standard Webhooks way (webhook-signature; plus the deprecated
+    # MediaFlow-Signature). `whsec_<base64 key>`, or any other string (used as its UTF-8 bytes, i.e.
+    # the key `whsec_` + base64(secret)). Unset: deliveries go out unsigned and a warning is logged.
     WEBHOOK_SECRET: SecretStr | None = None
     # A failed delivery is retried with exponential backoff (BASE, 2×BASE, 4×BASE, … at most 5 min
     # apart) for this long after the job finished (whichever process carries on); each attempt may
@@ -196,6 +197,15 @@ class Settings(BaseSettings):
 
         if value is not None:
             check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
+        return value
+
+    @field_validator("WEBHOOK_SECRET")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from mediaflow.webhooks.signing import signing_key
+
+        if value is not None:
+            signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
         return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")

@@ -11,9 +11,10 @@ Wire format (documented in README "Webhooks"):
 
     POST <url>
     Content-Type: application/json
-    MediaFlow-Event-Id: <uuid; the same on every retry of one event>
-    MediaFlow-Timestamp: <unix seconds of this attempt>
-    MediaFlow-Signature: v1=<hex HMAC-SHA256(WEBHOOK_SECRET, f"{timestamp}.{body}")>   (when a secret is set)
+    webhook-id: <uuid; the same on every retry of one event>
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, f"{id}.{timestamp}.{body}")>   (when a secret is set)
+    MediaFlow-Event-Id, MediaFlow-Timestamp, MediaFlow-Signature   (deprecated, see signing.py)
 
     {"id": <event id>, "type": "job.completed", "created_at": <event time>, "data": <GET /status JSON>}
 
@@ -35,7 +36,6 @@ import asyncio
 import json
 import random
 import ssl
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,7 +50,7 @@ from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.jobs.schemas import JobStatusResponse
 from mediaflow.settings import Settings
 from mediaflow.webhooks import outbox as outbox
-from mediaflow.webhooks.signing import sign
+from mediaflow.webhooks.signing import signature_headers
 from mediaflow.webhooks.retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
@@ -337,16 +337,9 @@ class WebhookDispatcher:
         return response
 
     def _headers(self, delivery: WebhookDelivery) -> dict[str, str]:
-        timestamp = str(int(time.time()))  # per attempt: a retry an hour later is still within tolerance
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "MediaFlow-Webhooks/1",
-            "MediaFlow-Event-Id": delivery.event_id,
-            "MediaFlow-Timestamp": timestamp,
-        }
-        if self._secret is not None:
-            headers["MediaFlow-Signature"] = sign(self._secret, timestamp, delivery.body)
-        elif not self._warned_unsigned:
+        headers = {"Content-Type": "application/json", "User-Agent": "MediaFlow-Webhooks/1"}
+        headers.update(signature_headers(self._secret, delivery.event_id, delivery.body))
+        if self._secret is None and not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning("webhook.unsigned", reason="WEBHOOK_SECRET is not set: webhooks are sent unsigned")
         return headers

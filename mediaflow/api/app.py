@@ -16,8 +16,10 @@ from fastapi import FastAPI
 
 from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.errors import add_error_handlers
+from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
 from mediaflow.api.routes import actions, events, files, health, process, uploads
 from mediaflow.api.sse import JobWatch
+from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability.http import HttpObservabilityMiddleware
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         version="0.1.0",
         summary="Hand a video to an HTTP API, get the processed file back, with live progress.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        openapi_tags=TAGS_METADATA,
     )
     app.state.settings = settings
     # Listeners (webhooks, metrics) subscribe here; in-process workers share it with the routes.
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         app.include_router(module.router)
     app.include_router(files.download_router)
     add_error_handlers(app)
+    with_full_examples(app, schemas)
     register_dashboard(app)
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     # Added last: outermost, so its request id, access log line and metrics cover everything.

@@ -7,6 +7,8 @@ the store, and a local output directory.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +39,32 @@ def parse_api_keys(raw: str) -> list[ApiKey]:
         keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
     return keys
 
+
+
+STANDARD_WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+class WebhookSecretError(ValueError):
+    pass
+
+
+def webhook_signing_key(secret: str) -> bytes:
+    """The HMAC key WEBHOOK_SECRET stands for (Standard Webhooks): `whsec_<base64>` is the decoded bytes;
+    any other string (MediaFlow's older plain secrets) its UTF-8 bytes. Here, not in webhooks/, so a
+    malformed secret fails when the settings load."""
+    if not secret.startswith(STANDARD_WEBHOOK_SECRET_PREFIX):
+        return secret.encode("utf-8")
+    encoded = secret[len(STANDARD_WEBHOOK_SECRET_PREFIX):]
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise WebhookSecretError(
+            "WEBHOOK_SECRET starts with 'whsec_' but the rest is not base64 of a key; generate one with "
+            "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
+            "or use a plain secret without the 'whsec_' prefix")
+    return key
 
 
 class Settings(BaseSettings):
@@ -202,10 +230,8 @@ class Settings(BaseSettings):
     @field_validator("WEBHOOK_SECRET")
     @classmethod
     def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        from mediaflow.webhooks.signing import signing_key
-
         if value is not None:
-            signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
+            webhook_signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
         return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")

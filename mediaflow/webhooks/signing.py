@@ -17,42 +17,28 @@ with the secret's UTF-8 bytes as configured (`sign` / `verify_signature`, the ol
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import time
 
+from mediaflow.settings import STANDARD_WEBHOOK_SECRET_PREFIX, WebhookSecretError, webhook_signing_key
+
+__all__ = ["WebhookSecretError", "sign", "sign_standard", "signature_headers", "signing_key", "standard_secret",
+           "verify_signature"]
+
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_S = 300  # how old a timestamp a receiver should accept (replay window)
-STANDARD_SECRET_PREFIX = "whsec_"
 
 
-class WebhookSecretError(ValueError):
-    pass
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of the Standard Webhooks signature for WEBHOOK_SECRET `secret`."""
-    if not secret.startswith(STANDARD_SECRET_PREFIX):
-        return secret.encode("utf-8")
-    encoded = secret[len(STANDARD_SECRET_PREFIX):]
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not key:
-        raise WebhookSecretError(
-            "WEBHOOK_SECRET starts with 'whsec_' but the rest is not base64 of a key; generate one with "
-            "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
-            "or use a plain secret without the 'whsec_' prefix")
-    return key
+# The key's parsing lives with the setting (a malformed whsec_ secret fails at start-up).
+signing_key = webhook_signing_key
 
 
 def standard_secret(secret: str) -> str:
     """The `whsec_…` form of WEBHOOK_SECRET, as Standard Webhooks libraries take it."""
-    if secret.startswith(STANDARD_SECRET_PREFIX):
+    if secret.startswith(STANDARD_WEBHOOK_SECRET_PREFIX):
         return secret
-    return STANDARD_SECRET_PREFIX + base64.b64encode(signing_key(secret)).decode("ascii")
+    return STANDARD_WEBHOOK_SECRET_PREFIX + base64.b64encode(signing_key(secret)).decode("ascii")
 
 
 def sign_standard(key: bytes, message_id: str, timestamp: str, body: bytes) -> str:

@@ -22,6 +22,7 @@ from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
 from mediaflow.logs import configure_logging, get_logger
+from mediaflow.observability import tracing
 from mediaflow.observability.http import HttpObservabilityMiddleware
 from mediaflow.observability.metrics import Metrics, instrument_app
 from mediaflow.runtime import BACKEND_UNAVAILABLE, open_runtime
@@ -70,6 +71,7 @@ async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> A
 def create_app(settings: Settings | None = None, *, api_workers: int | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    tracing.configure("mediaflow-api")  # OTEL_TRACES_EXPORTER etc.; off when unset
     workers = default_api_workers(settings) if api_workers is None else api_workers
 
     @asynccontextmanager
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     with_full_examples(app, schemas)
     register_dashboard(app)
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
+    tracing.instrument_app(app)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
     return app

@@ -7,6 +7,8 @@ the store, and a local output directory.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +39,32 @@ def parse_api_keys(raw: str) -> list[ApiKey]:
         keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
     return keys
 
+
+
+STANDARD_WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+class WebhookSecretError(ValueError):
+    pass
+
+
+def webhook_signing_key(secret: str) -> bytes:
+    """The HMAC key WEBHOOK_SECRET stands for (Standard Webhooks): `whsec_<base64>` is the decoded bytes;
+    any other string (MediaFlow's older plain secrets) its UTF-8 bytes. Here, not in webhooks/, so a
+    malformed secret fails when the settings load."""
+    if not secret.startswith(STANDARD_WEBHOOK_SECRET_PREFIX):
+        return secret.encode("utf-8")
+    encoded = secret[len(STANDARD_WEBHOOK_SECRET_PREFIX):]
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise WebhookSecretError(
+            "WEBHOOK_SECRET starts with 'whsec_' but the rest is not base64 of a key; generate one with "
+            "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
+            "or use a plain secret without the 'whsec_' prefix")
+    return key
 
 
 class Settings(BaseSettings):
@@ -127,8 +155,9 @@ class Settings(BaseSettings):
     # besides the job's own callback_url. Operator configuration, so it may name an internal host: it is
     # not address-checked.
     WEBHOOK_URL: str | None = None
-    # Signs every delivery (header MediaFlow-Signature, HMAC-SHA256). Unset: deliveries go out
-    # unsigned and a warning is logged — receivers then cannot tell MediaFlow from anyone else.
+    # Signs every delivery the Standard Webhooks way (webhook-signature; plus the deprecated
+    # MediaFlow-Signature). `whsec_<base64 key>`, or any other string (used as its UTF-8 bytes, i.e.
+    # the key `whsec_` + base64(secret)). Unset: deliveries go out unsigned and a warning is logged.
     WEBHOOK_SECRET: SecretStr | None = None
     # A failed delivery is retried with exponential backoff (BASE, 2×BASE, 4×BASE, … at most 5 min
     # apart) for this long after the job finished (whichever process carries on); each attempt may
@@ -196,6 +225,13 @@ class Settings(BaseSettings):
 
         if value is not None:
             check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
+        return value
+
+    @field_validator("WEBHOOK_SECRET")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            webhook_signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
         return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")

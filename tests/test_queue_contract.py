@@ -267,3 +267,17 @@ async def test_partitions_assigned_while_busy_stay_paused(kafka_settings, store)
     finally:
         await busy.close()
         await leaving.close()
+
+
+async def test_headers_travel_with_the_id(open_queue, store, overrides):
+    """Kafka carries headers (the trace context) with the id; the embedded queue has none to carry."""
+    queue = await open_queue()
+    job = Job(method_name=Method.COMPRESS, source="media/in.mp4", output_format="mp4")
+    await store.create(job)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await queue.publish(job.job_id, {"traceparent": traceparent})
+    delivery = await queue.receive(timeout=10)
+    assert delivery is not None and delivery.job_id == job.job_id
+    expected = {"traceparent": traceparent} if overrides.get("QUEUE_BACKEND") == "kafka" else {}
+    assert dict(delivery.headers) == expected
+    await claim_and_ack(store, delivery)

@@ -208,7 +208,7 @@ async def test_completed_job_is_delivered_after_two_server_errors(api):
     assert {a.headers["MediaFlow-Event-Id"] for a in attempts} == {first.event["id"]}, "one event id across retries"
     assert last.headers["content-type"] == "application/json"
     assert last.path == "/hook"
-    assert all(a.signature_ok() for a in attempts)
+    assert all(a.signature_ok() and a.standard_ok() for a in attempts)
     readme_verify = readme_verify_signature()
     assert readme_verify(SECRET, last.headers["MediaFlow-Timestamp"], last.body, last.headers["MediaFlow-Signature"])
     assert not last.signature_ok("wrong-secret")

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from mediaflow.webhooks.signing import verify_signature
+from mediaflow.webhooks.signing import standard_secret, verify_signature
 
 SECRET = "whsec-test-7f3a"
 
@@ -37,7 +37,18 @@ class Received:
     def event(self) -> dict:
         return json.loads(self.body)
 
+    def standard_ok(self, secret: str = SECRET) -> bool:
+        """Verified by the `standardwebhooks` library, as a receiver would (any WEBHOOK_SECRET, whsec_ or plain)."""
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        try:
+            Webhook(standard_secret(secret)).verify(self.body, dict(self.headers))
+        except WebhookVerificationError:
+            return False
+        return True
+
     def signature_ok(self, secret: str = SECRET) -> bool:
+        """The deprecated MediaFlow-Signature header verifies."""
         return verify_signature(secret, self.headers["MediaFlow-Timestamp"], self.body,
                                 self.headers.get("MediaFlow-Signature", ""), tolerance_s=300)
 

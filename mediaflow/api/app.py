@@ -19,10 +19,13 @@ from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.docs import register_api_docs
 from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
+from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
 from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
+from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
 from mediaflow.logs import configure_logging, get_logger
+from mediaflow.observability import tracing
 from mediaflow.observability.http import HttpObservabilityMiddleware
 from mediaflow.observability.metrics import Metrics, instrument_app
 from mediaflow.runtime import BACKEND_UNAVAILABLE, open_runtime
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     # One line per request, ours (`http.request`, with the request id); `uvicorn main:app` would add its own.
     logging.getLogger("uvicorn.access").disabled = True
+    tracing.configure("mediaflow-api")  # OTEL_TRACES_EXPORTER etc.; off when unset
     workers = default_api_workers(settings) if api_workers is None else api_workers
 
     @asynccontextmanager
@@ -88,6 +92,8 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         lifespan=lifespan,
         docs_url=None,  # FastAPI's /docs and /redoc load from a CDN; ours (api/docs.py) works offline
         redoc_url=None,
+        generate_unique_id_function=operation_id,
+        openapi_tags=TAGS_METADATA,
     )
     app.state.settings = settings
     # Listeners (webhooks, metrics) subscribe here; in-process workers share it with the routes.
@@ -98,10 +104,12 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         app.include_router(module.router)
     app.include_router(files.download_router)
     add_error_handlers(app)
+    with_full_examples(app, schemas)
     register_dashboard(app)
     register_api_docs(app)  # GET /docs, with Swagger UI's files from the package
     app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
+    tracing.instrument_app(app)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
     return app

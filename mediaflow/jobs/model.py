@@ -109,11 +109,14 @@ class Job(BaseModel):
     webhook_attempts: int = 0
     webhook_last_result: str | None = None
     # The webhook outbox: the final event still to be delivered (set in the same update that made the
-    # job final; see webhook_outbox.py). `webhook_event_id` is the MediaFlow-Event-Id of every attempt
+    # job final; see webhook_outbox.py). `webhook_event_id` is the webhook-id of every attempt
     # of it; `webhook_due_at` is when any process may next attempt it. All None: nothing pending.
     webhook_event: str | None = None
     webhook_event_id: str | None = None
     webhook_due_at: Timestamp | None = None
+    # The W3C traceparent of the request that submitted the job (tracing on): the worker's spans and
+    # the webhooks join that trace, in whichever process and however late (observability/tracing.py).
+    traceparent: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         """A JSON-compatible dict (timestamps as fixed-width strings, enums as values)."""

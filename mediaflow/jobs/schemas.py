@@ -8,6 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
 
+# Examples shown in /openapi.json and /docs (a test checks every one validates against its model).
+JOB_ID = "2d0c6f5e8a9b4c1d8e7f6a5b4c3d2e1f"
+STATUS_EXAMPLE = {
+    "job_id": JOB_ID, "status": "completed", "progress": 100, "created_at": "2026-11-25T09:15:02.000000Z",
+    "completed_at": "2026-11-25T09:15:10.000000Z", "error": None,
+    "output_path": f"processed/{JOB_ID}/sample_compress.mp4", "log_path": f"processed/{JOB_ID}/ffmpeg.log",
+    "method_name": "compress", "source": "media/sample.mp4", "output_format": "mp4", "phase": "done",
+    "started_at": "2026-11-25T09:15:03.000000Z", "attempts": 1, "eta_seconds": None, "speed": 3.4,
+    "callback_url": None, "callback_progress": False, "webhook_attempts": 0, "webhook_last_result": None,
+}
+METHOD_EXAMPLE = {"name": "compress", "label": "Compress", "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",
+                  "formats": ["mp4", "mov", "mkv", "webm"], "default_format": "mp4"}
+
+
 class ProcessRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -17,6 +31,7 @@ class ProcessRequest(BaseModel):
             "examples": [
                 {"source": "media/sample.mp4", "method_name": "compress", "output_format": "mp4"},
                 {"source": "media/sample.mp4", "method_name": "extract_audio"},
+                {"source": "media/sample.mp4", "method_name": "resize", "output_format": "webm"},
             ]
         },
     )
@@ -45,12 +60,16 @@ class ProcessRequest(BaseModel):
 
 
 class ProcessResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"job_id": JOB_ID, "status": "queued"}]})
+
     job_id: str
     status: JobStatus
 
 
 class JobStatusResponse(BaseModel):
     """GET /status/{job_id}: the seed's eight fields first, then MediaFlow's additions."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [STATUS_EXAMPLE]})
 
     job_id: str
     status: JobStatus
@@ -81,16 +100,24 @@ class JobStatusResponse(BaseModel):
 
 
 class DownloadLinkResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"url": f"/download/{JOB_ID}?token=1795606510.3f9a0c2b7e", "expires_at": "2026-11-25T10:15:10.000000Z"}]})
+
     url: str = Field(description="Path of the signed download link (relative to the API's base URL); no API key needed")
     expires_at: Timestamp
 
 
 class JobListResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"jobs": [STATUS_EXAMPLE], "count": 1}]})
+
     jobs: list[JobStatusResponse]
     count: int = Field(description="Number of jobs in this page.")
 
 
 class UploadResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"source": "upload://9f1c2d3e4b5a69788796a5b4c3d2e1f0/sample.mp4", "filename": "sample.mp4", "size": 1214327}]})
+
     source: str = Field(description="Pass this as `source` to POST /process.")
     filename: str
     size: int
@@ -108,6 +135,8 @@ METHOD_LABELS: dict[Method, tuple[str, str]] = {
 
 
 class MethodInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [METHOD_EXAMPLE]})
+
     name: Method
     label: str
     description: str
@@ -116,4 +145,6 @@ class MethodInfo(BaseModel):
 
 
 class MethodsResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"methods": [METHOD_EXAMPLE]}]})
+
     methods: list[MethodInfo]

@@ -20,6 +20,7 @@ from mediaflow.logs import bind_job_id, get_logger
 from mediaflow.media.errors import InvalidFormatError
 from mediaflow.media.operations import resolve_output_format
 from mediaflow.media.sources import SourceError, check_source_exists, parse_source
+from mediaflow.observability import tracing
 from mediaflow.queue import JobQueue, QueueError
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
@@ -127,11 +128,12 @@ class JobService:
             raise JobRequestError(str(exc)) from exc
         return Job(method_name=request.method_name, source=request.source, output_format=fmt.name,
                    owner=owner, idempotency_key=idempotency_key,
-                   callback_url=request.callback_url, callback_progress=request.callback_progress)
+                   callback_url=request.callback_url, callback_progress=request.callback_progress,
+                   traceparent=tracing.current_traceparent())
 
     async def _publish(self, job: Job, failure: str) -> None:
         try:
-            await self.queue.publish(job.job_id)  # after the write is durable, never before
+            await self.queue.publish(job.job_id, tracing.current_headers())  # after the write is durable, never before
         except QueueError as exc:
             await lifecycle.fail_queued(self.store, job, f"{failure}: {exc}", events=self.events)
             raise QueueRejectedError(f"the job could not be queued ({exc}); it was marked failed, try again") from exc

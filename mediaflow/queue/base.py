@@ -11,6 +11,7 @@ Backends: `backends/embedded_queue.py` (claims straight from the job store; the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 
@@ -26,6 +27,7 @@ class QueueUnavailableError(QueueError):
 @runtime_checkable
 class Delivery(Protocol):
     job_id: str
+    headers: Mapping[str, str]  # sent with the job id (Kafka message headers: the trace context); may be empty
 
     async def ack(self) -> None:
         """Acknowledge (commit) this delivery; call only once the job's state is durable."""
@@ -33,8 +35,9 @@ class Delivery(Protocol):
 
 @runtime_checkable
 class JobQueue(Protocol):
-    async def publish(self, job_id: str) -> None:
-        """Hand a stored job's id to the workers. Raises QueueError if that could not be confirmed."""
+    async def publish(self, job_id: str, headers: Mapping[str, str] | None = None) -> None:
+        """Hand a stored job's id to the workers, with `headers` where the backend carries them (Kafka).
+        Raises QueueError if that could not be confirmed."""
 
     async def receive(self, timeout: float) -> Delivery | None:
         """The next job id to try, or None after `timeout` seconds without one."""

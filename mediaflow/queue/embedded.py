@@ -5,7 +5,8 @@ same job. In-process publishes wake waiting workers at once; other processes are
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from mediaflow.store import JobStore
 from mediaflow.jobs.model import JobStatus
@@ -14,6 +15,7 @@ from mediaflow.jobs.model import JobStatus
 @dataclass
 class StoreDelivery:
     job_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # none: a worker reads the trace context from the job
 
     async def ack(self) -> None:
         # Nothing to acknowledge: the job record itself is the queue.
@@ -31,7 +33,7 @@ class EmbeddedQueue:
         self._wakeup = asyncio.Event()
         self._candidates: list[str] = []
 
-    async def publish(self, job_id: str) -> None:
+    async def publish(self, job_id: str, headers: Mapping[str, str] | None = None) -> None:
         self._wakeup.set()
 
     async def receive(self, timeout: float) -> StoreDelivery | None:

@@ -21,6 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -98,6 +99,10 @@ class KafkaDelivery:
     _queue: "KafkaQueue"
     _message: Message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {name: value.decode("utf-8", "replace") for name, value in self._message.headers() or [] if value}
+
     async def ack(self) -> None:
         await self._queue._commit(self._message)
 
@@ -149,7 +154,7 @@ class KafkaQueue:
 
     # --- publishing ----------------------------------------------------------------------------
 
-    async def publish(self, job_id: str) -> None:
+    async def publish(self, job_id: str, headers: Mapping[str, str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         confirmed: asyncio.Future[KafkaError | None] = loop.create_future()
 
@@ -163,7 +168,8 @@ class KafkaQueue:
         what = f"job {job_id} on topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
         try:
             # Keyed by job id: ids spread over the partitions, so several consumers share the work.
-            self._shared.producer.produce(self._topic, key=job_id.encode(), value=job_id.encode(), on_delivery=on_delivery)
+            self._shared.producer.produce(self._topic, key=job_id.encode(), value=job_id.encode(), on_delivery=on_delivery,
+                                          headers=[(name, value.encode()) for name, value in (headers or {}).items()] or None)
         except BufferError as exc:
             raise QueueError(f"could not publish {what}: the local send queue is full ({exc})") from exc
         except KafkaException as exc:

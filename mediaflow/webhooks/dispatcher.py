@@ -11,9 +11,10 @@ Wire format (documented in README "Webhooks"):
 
     POST <url>
     Content-Type: application/json
-    MediaFlow-Event-Id: <uuid; the same on every retry of one event>
-    MediaFlow-Timestamp: <unix seconds of this attempt>
-    MediaFlow-Signature: v1=<hex HMAC-SHA256(WEBHOOK_SECRET, f"{timestamp}.{body}")>   (when a secret is set)
+    webhook-id: <uuid; the same on every retry of one event>
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, f"{id}.{timestamp}.{body}")>   (when a secret is set)
+    MediaFlow-Event-Id, MediaFlow-Timestamp, MediaFlow-Signature   (deprecated, see signing.py)
 
     {"id": <event id>, "type": "job.completed", "created_at": <event time>, "data": <GET /status JSON>}
 
@@ -35,7 +36,6 @@ import asyncio
 import json
 import random
 import ssl
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,7 +50,8 @@ from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.jobs.schemas import JobStatusResponse
 from mediaflow.settings import Settings
 from mediaflow.webhooks import outbox as outbox
-from mediaflow.webhooks.signing import sign
+from mediaflow.observability import tracing
+from mediaflow.webhooks.signing import signature_headers
 from mediaflow.webhooks.retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
@@ -85,6 +86,7 @@ class WebhookDelivery:
     attempt: int = 0
     next_attempt_at: datetime | None = None  # while waiting between retries
     last_result: str = "not attempted yet"
+    traceparent: str | None = None  # the job's trace: each attempt is a span of it
 
     @property
     def lane(self) -> tuple[str, str]:
@@ -187,7 +189,7 @@ class WebhookDispatcher:
             self._outboxed_targets[event_id] = {target.url for target in targets}
         for target in targets:
             self._schedule(WebhookDelivery(event_id, event.type, event.job.job_id, target, body, retry_until,
-                                    outboxed=outboxed, resumed=resumed))
+                                    outboxed=outboxed, resumed=resumed, traceparent=event.job.traceparent))
 
     @staticmethod
     def _wanted(event: JobEvent) -> bool:
@@ -241,7 +243,8 @@ class WebhookDispatcher:
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         while True:
             delivery.attempt += 1
-            outcome = await self._attempt(delivery)
+            outcome = await tracing.traced("webhook.deliver", delivery.traceparent, self._attempt(delivery),
+                                           {"mediaflow.job_id": delivery.job_id, "webhook.event": delivery.event_type.value})
             delay, result = self._next_step(delivery, outcome)
             delivery.last_result = result
             delivery.next_attempt_at = utcnow() + timedelta(seconds=delay) if delay is not None else None
@@ -337,16 +340,10 @@ class WebhookDispatcher:
         return response
 
     def _headers(self, delivery: WebhookDelivery) -> dict[str, str]:
-        timestamp = str(int(time.time()))  # per attempt: a retry an hour later is still within tolerance
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "MediaFlow-Webhooks/1",
-            "MediaFlow-Event-Id": delivery.event_id,
-            "MediaFlow-Timestamp": timestamp,
-        }
-        if self._secret is not None:
-            headers["MediaFlow-Signature"] = sign(self._secret, timestamp, delivery.body)
-        elif not self._warned_unsigned:
+        headers = {"Content-Type": "application/json", "User-Agent": "MediaFlow-Webhooks/1"}
+        headers.update(signature_headers(self._secret, delivery.event_id, delivery.body))
+        tracing.inject(headers)  # traceparent of this attempt's span, when tracing is on
+        if self._secret is None and not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning("webhook.unsigned", reason="WEBHOOK_SECRET is not set: webhooks are sent unsigned")
         return headers

@@ -33,6 +33,7 @@ from mediaflow.jobs.progress import RunProgress
 from mediaflow.jobs.model import Job, Phase
 from mediaflow.settings import Settings
 from mediaflow.media.sources import SourceError, fetch_source, parse_source
+from mediaflow.observability import tracing
 from mediaflow.storage import Storage, StorageError
 from mediaflow.storage.keys import output_key
 
@@ -79,6 +80,7 @@ class Run:
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg started
     encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
+    phases: tracing.PhaseSpans | None = None  # the download/probe/encode/upload spans, when tracing is on
 
     def abort(self, reason: str, *, release: bool = False, reason_class: FailureReason = FailureReason.OTHER) -> None:
         """Stop the run (run_ffmpeg kills ffmpeg's whole process group on cancellation)."""
@@ -103,8 +105,9 @@ class JobRunner:
         self.current: Run | None = None  # the run in progress, if any
 
     async def process(self, job: Job) -> None:
-        with structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts):
-            run = Run(job=job, progress=RunProgress(), started=time.monotonic())
+        with structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts), \
+                tracing.span("job.run", job.traceparent, {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts}):
+            run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
             log.info("job.claimed", method=job.method_name.value, source=job.source)
             # The worker's PID in the name lets other workers remove it if this process is killed.
@@ -115,6 +118,8 @@ class JobRunner:
             try:
                 await self._settle(run, execute)
             finally:
+                run.phases.end(run.abort_reason or (None if execute.cancelled() or not execute.done() or execute.exception() is None
+                                                    else str(execute.exception())))
                 keeper.cancel()
                 await asyncio.gather(keeper, return_exceptions=True)
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -171,15 +176,18 @@ class JobRunner:
         source = parse_source(job.source, settings, self.storage)
 
         progress.enter(Phase.DOWNLOADING)
+        run.phases.enter("job.download")
         input_path = await self.with_retries(
             lambda: fetch_source(source, workdir, self.storage, progress.transfer), "fetch source"
         )
 
         progress.enter(Phase.PROBING)
+        run.phases.enter("job.probe")
         info = await probe(input_path, settings)
         check_input(info, job.method_name, settings)
 
         progress.enter(Phase.ENCODING)
+        run.phases.enter("job.encode")
         output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}.{fmt.extension}"
         output_file = workdir / output_name
         run.log_file = workdir / "ffmpeg.log"
@@ -199,6 +207,7 @@ class JobRunner:
         check_output(await probe(output_file, settings), info)
 
         progress.enter(Phase.UPLOADING)
+        run.phases.enter("job.upload")
         key = output_key(settings, job.job_id, output_name)
         output_location = await self.with_retries(
             lambda: self.storage.put_file(key, output_file, fmt.mime_type, progress.transfer), "store output"

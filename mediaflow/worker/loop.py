@@ -27,6 +27,7 @@ from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import Job, JobStatus, utcnow
 from mediaflow.logs import configure_logging, get_logger
+from mediaflow.observability import tracing
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
 from mediaflow.queue import JobQueue, QueueError, open_queue
 from mediaflow.runtime import BACKEND_UNAVAILABLE, Runtime, open_runtime
@@ -97,10 +98,14 @@ class Worker:
         delivery = await self.queue.receive(timeout=self.settings.POLL_INTERVAL_S)
         if delivery is None:
             return await self._sweep_stale_queued()
+        claim_started = tracing.now_ns()
         job = await lifecycle.claim(
             self.store, delivery.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
             events=self.events,
         )
+        # Parent: the trace context sent with the message (Kafka), else the one stored on the job.
+        tracing.record_span("job.claim", getattr(delivery, "headers", None) or (job.traceparent if job else None),
+                            claim_started, {tracing.TRACED_JOB_ATTRIBUTE: delivery.job_id, "mediaflow.claimed": job is not None})
         # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
         # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
         try:
@@ -191,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    try:
+        tracing.configure("mediaflow-worker")  # OTEL_TRACES_EXPORTER etc.; off when unset
+    except tracing.TracingConfigError as exc:
+        print(f"mediaflow worker: cannot start: {exc}", file=sys.stderr)
+        return 2
 
     async def _main(metrics: Metrics | None) -> None:
         stop = asyncio.Event()

@@ -3,13 +3,19 @@ every other router checks the API key (when API_KEYS is set) through `authentica
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Security
 
 from mediaflow.api.auth import authenticate
+from mediaflow.api.openapi import API_KEY_HEADER, BEARER
+
+# The security schemes as /openapi.json declares them (either header); they check nothing themselves.
+DECLARED_SECURITY = [Security(API_KEY_HEADER), Security(BEARER)]
 
 
-def authenticated_router() -> APIRouter:
+def authenticated_router(tag: str) -> APIRouter:
+    """A router for one area (`tag` groups its operations in the OpenAPI document and generated SDKs)."""
     return APIRouter(
-        dependencies=[Depends(authenticate)],
+        tags=[tag],
+        dependencies=[*DECLARED_SECURITY, Depends(authenticate)],
         responses={401: {"description": "Missing or invalid API key (only when API_KEYS is set)"}},
     )

@@ -6,10 +6,11 @@ from __future__ import annotations
 from fastapi.responses import Response
 
 from mediaflow.api.deps import JobDep, JobsDep
+from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.schemas import JobStatusResponse
 
-router = authenticated_router()
+router = authenticated_router(Tag.JOBS)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobStatusResponse, summary="Cancel a queued or running job",

@@ -8,20 +8,18 @@ from fastapi import Header, Request
 from fastapi.responses import StreamingResponse
 
 from mediaflow.api.deps import JobDep, SettingsDep
+from mediaflow.api.openapi import EVENT_STREAM_RESPONSE, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.api.sse import HEADERS as SSE_HEADERS, job_event_frames
 
-router = authenticated_router()
+router = authenticated_router(Tag.JOBS)
 
 
 @router.get(
     "/jobs/{job_id}/events",
     summary="Follow a job's status and progress as Server-Sent Events until it ends",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "`event: job` frames whose data is the GET /status JSON; "
-                                    "the stream closes after the final status"},
-               404: {"description": "Unknown job id"}},
+    responses={**EVENT_STREAM_RESPONSE, 404: {"description": "Unknown job id"}},
 )
 async def job_events(
     job: JobDep,

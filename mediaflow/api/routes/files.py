@@ -12,13 +12,14 @@ from fastapi.responses import StreamingResponse
 from mediaflow.api import download_links
 from mediaflow.api.deps import JobDep, RangeHeader, SettingsDep, StorageDep, get_job_for_download
 from mediaflow.api.downloads import stream_stored
+from mediaflow.api.openapi import LOG_RESPONSE, OUTPUT_FILE_RESPONSES, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import Job, JobStatus
 from mediaflow.jobs.schemas import DownloadLinkResponse
 
-router = authenticated_router()
+router = authenticated_router(Tag.FILES)
 # Not behind the key check: a signed link stands in for the API key (checked in get_job_for_download).
-download_router = APIRouter()
+download_router = APIRouter(tags=[Tag.FILES])
 
 
 @router.get("/jobs/{job_id}/download-url", response_model=DownloadLinkResponse,
@@ -34,7 +35,9 @@ async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkRespon
     "/download/{job_id}",
     summary="Download a completed job's output",
     response_class=StreamingResponse,
-    responses={206: {"description": "One byte range of the output (a `Range: bytes=…` request)"},
+    # An API key, or none at all with a signed link's token: the empty requirement says "optional".
+    openapi_extra={"security": [{"ApiKey": []}, {"Bearer": []}, {}]},
+    responses={**OUTPUT_FILE_RESPONSES,
                401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
                403: {"description": "The signed link is invalid or expired"},
                404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"},
@@ -53,7 +56,7 @@ async def download(
 
 
 @router.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
-            responses={404: {"description": "Unknown job, or no log yet"}})
+            responses={**LOG_RESPONSE, 404: {"description": "Unknown job, or no log yet"}})
 async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
     if not job.log_path:
         raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")

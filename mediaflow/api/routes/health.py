@@ -7,9 +7,10 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from mediaflow.api.openapi import Tag
 from mediaflow.api.deps import QueueDep, SettingsDep, StorageDep, StoreDep
 
-router = APIRouter()
+router = APIRouter(tags=[Tag.HEALTH])
 
 
 @router.get("/healthz", summary="Liveness: the process is up")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Header, Query
 
 from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, StoreDep
+from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import JobStatus
 from mediaflow.jobs.schemas import (
@@ -21,7 +22,7 @@ from mediaflow.jobs.schemas import (
 from mediaflow.jobs.service import JobRequest
 from mediaflow.media.operations import allowed_formats, default_format
 
-router = authenticated_router()
+router = authenticated_router(Tag.JOBS)
 
 IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=200, description=(
     "Repeat a request safely: the same key (per API key) with the same body returns the first job"))]

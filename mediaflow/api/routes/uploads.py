@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from mediaflow.api.deps import SettingsDep, StorageDep
+from mediaflow.api.openapi import UPLOAD_BODY, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.api.uploads import UploadFormatError, open_upload
 from mediaflow.jobs.schemas import UploadResponse
@@ -13,7 +14,7 @@ from mediaflow.media.sources import upload_source
 from mediaflow.storage import UploadTooLargeError
 
 log = get_logger("api")
-router = authenticated_router()
+router = authenticated_router(Tag.UPLOADS)
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -26,6 +27,7 @@ def _too_large(limit: int) -> HTTPException:
     status_code=201,
     summary="Upload a file (multipart/form-data, part 'file'); use the returned source in POST /process",
     responses={413: {"description": "Larger than UPLOAD_MAX_BYTES"}, 422: {"description": "Not a multipart upload"}},
+    openapi_extra=UPLOAD_BODY,  # the route parses the multipart stream itself; this tells clients its shape
 )
 async def upload(request: Request, storage: StorageDep, settings: SettingsDep) -> UploadResponse:
     limit = settings.UPLOAD_MAX_BYTES

@@ -1,0 +1,99 @@
+"""What /openapi.json says beyond what FastAPI infers, so a client generated from it (openapi-python-client,
+openapi-generator, …) works without glue: operation ids from route names (`process`, `status`,
+`upload`, …), tags by area, the API key security schemes, the multipart body of POST /upload (the route
+streams it by hand, so FastAPI cannot see it), and binary / event-stream responses."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from fastapi.security import APIKeyHeader, HTTPBearer
+
+
+class Tag:
+    JOBS = "jobs"
+    UPLOADS = "uploads"
+    FILES = "files"
+    TEMPLATES = "templates"
+    HEALTH = "health"
+
+
+TAGS_METADATA = [
+    {"name": Tag.JOBS, "description": "Submit jobs, follow them, act on them."},
+    {"name": Tag.UPLOADS, "description": "Send a file to process; its `source` feeds a job."},
+    {"name": Tag.FILES, "description": "A job's output and log."},
+    {"name": Tag.HEALTH, "description": "Liveness and readiness, open without an API key."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name: `process`, `status`, `upload`… — what generated SDKs name their
+    functions (FastAPI's default would be `process_process_post`)."""
+    return route.name
+
+
+# Declared for the documentation and generated clients; `auth.authenticate` does the checking (either
+# header works, and neither is needed when API_KEYS is unset), hence auto_error=False.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                              description="One of the server's API_KEYS (only when API_KEYS is set).")
+BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="`Authorization: Bearer <API key>`, the same key.")
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                                            "description": "The file; streamed to storage, never held in memory."}},
+                },
+                "encoding": {"file": {"contentType": "application/octet-stream, video/*, audio/*"}},
+            }
+        },
+    }
+}
+
+# The output's own type (video/mp4, video/webm, audio/mpeg, …); octet-stream when storage does not know it.
+_OUTPUT_CONTENT = {"video/*": _BINARY, "audio/*": _BINARY, "application/octet-stream": _BINARY}
+OUTPUT_FILE_RESPONSES = {
+    200: {"description": "The output file, with a Content-Disposition file name", "content": _OUTPUT_CONTENT},
+    206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
+}
+
+LOG_RESPONSE = {200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+EVENT_STREAM_RESPONSE = {
+    200: {"description": "`event: job` frames whose data is the GET /status JSON; the stream closes after the "
+                         "final status", "content": {"text/event-stream": {"schema": {
+                             # One event, as SSE parsers hand it over; `data` is JobStatusResponse as JSON.
+                             "type": "object", "required": ["data"],
+                             "properties": {"event": {"type": "string", "const": "job"}, "id": {"type": "string"},
+                                            "data": {"type": "string", "contentMediaType": "application/json",
+                                                     "contentSchema": {"$ref": "#/components/schemas/JobStatusResponse"}}},
+                         }}}},
+}
+
+
+def with_full_examples(app: FastAPI, models: ModuleType) -> None:
+    """FastAPI writes /openapi.json without null values (exclude_none), which also strips the `null`
+    fields out of model examples: `"error": null` would vanish and the example would no longer validate.
+    Put each model's own examples back (models by component name, from the module `models`)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = generate()
+            for name, component in document.get("components", {}).get("schemas", {}).items():
+                model = getattr(models, name, None)
+                if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
+                    component["examples"] = model.model_json_schema()["examples"]
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

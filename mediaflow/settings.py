@@ -8,6 +8,7 @@ the store, and a local output directory.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
+
+
+_SOURCE_BUCKET_ENTRY = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]+)?")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,11 @@ class Settings(BaseSettings):
     # symlinks and "..". Never an arbitrary path on the server.
     LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
     UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
+    # Where s3:// sources may be read from (media/s3_sources.py): comma-separated `bucket` or
+    # `bucket/prefix` entries, `*` for any bucket the credentials reach. Unset: none when API_KEYS is
+    # set (tenants send files through POST /upload), any bucket otherwise (single tenant). Uploads and
+    # outputs in OUTPUT_BUCKET are never readable this way, whatever is listed.
+    S3_SOURCE_BUCKETS: Annotated[list[str] | None, NoDecode] = None
 
     # Limits checked on the probed input before encoding (a header can claim anything).
     MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
@@ -198,6 +207,21 @@ class Settings(BaseSettings):
             check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
         return value
 
+    @field_validator("S3_SOURCE_BUCKETS", mode="before")
+    @classmethod
+    def _split_source_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # `S3_SOURCE_BUCKETS=` in a .env file means "not set": the default
+            if value.strip().lower() == "none":
+                return []
+            value = [part.strip().removeprefix("s3://").strip("/") for part in value.split(",")]
+            value = [entry for entry in value if entry]
+        for entry in value or ():
+            if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
+                raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
+        return value
+
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
@@ -224,6 +248,13 @@ class Settings(BaseSettings):
     @cached_property
     def api_keys(self) -> list:
         return parse_api_keys(self.API_KEYS.get_secret_value())
+
+    @property
+    def s3_source_buckets(self) -> list[str]:
+        """S3_SOURCE_BUCKETS, or its default: nothing with API keys, any bucket without."""
+        if self.S3_SOURCE_BUCKETS is not None:
+            return self.S3_SOURCE_BUCKETS
+        return [] if self.api_keys else ["*"]
 
     @property
     def source_roots(self) -> list[Path]:

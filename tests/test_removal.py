@@ -100,7 +100,7 @@ async def test_retention_removes_old_uploads_no_unfinished_job_needs(tmp_path):
     long_ago = (utcnow() - timedelta(hours=30)).timestamp()
 
     async def upload(name: str, old: bool = True) -> str:
-        source, key = upload_source(name)
+        source, key = upload_source(name, None)
         await storage.put_file(key, clip, "video/mp4")
         if old:
             os.utime(storage.location(key), (long_ago, long_ago))
@@ -147,7 +147,7 @@ async def test_retention_removes_old_files_whose_job_is_gone(tmp_path, output_pr
         kept = {
             await stored(f"{base}{kept_job.job_id}/clip_compress.mp4"),  # its job still exists
             await stored(f"{base}{uuid.uuid4()}/new.mp4", old=False),  # too recent to judge
-            await stored(upload_source("upload.mp4")[1]),  # an upload, not an output, whatever OUTPUT_PREFIX is
+            await stored(upload_source("upload.mp4", None)[1]),  # an upload, not an output, whatever OUTPUT_PREFIX is
         }
         sweeper = RetentionSweeper(settings, store, storage)
         assert await sweeper.sweep_orphans() == 2

@@ -32,6 +32,15 @@ class ObjectNotFoundError(StorageError):
     pass
 
 
+class PermanentStorageError(StorageError):
+    """The storage refused the request itself (S3: a 4xx such as 400 InvalidRequest, not a throttle or
+    a timeout): sending it again gets the same answer, so a job fails at once instead of retrying."""
+
+
+class AccessDeniedError(PermanentStorageError):
+    """The credentials may not do this (S3: 403)."""
+
+
 class UploadTooLargeError(StorageError):
     pass
 

@@ -32,15 +32,16 @@ from mediaflow.media.probe import probe
 from mediaflow.jobs.progress import RunProgress
 from mediaflow.jobs.model import Job, Phase
 from mediaflow.settings import Settings
-from mediaflow.media.sources import SourceError, fetch_source, parse_source
-from mediaflow.storage import Storage, StorageError
+from mediaflow.media.sources import SourceError, fetch_source, parse_source, redacted
+from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
 
 log = get_logger("worker")
 
 
-# Failures that running the job again cannot fix: the job fails at once with the message.
-PERMANENT_ERRORS = (SourceError, FfmpegError, InvalidFormatError)
+# Failures that running the job again cannot fix: the job fails at once with the message. A storage
+# request the server refused as such (S3 400 InvalidRequest, 403) gets the same answer every time.
+PERMANENT_ERRORS = (SourceError, FfmpegError, InvalidFormatError, PermanentStorageError)
 
 
 def failure_class(exc: BaseException) -> FailureReason:
@@ -106,7 +107,7 @@ class JobRunner:
         with structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic())
             self.current = run
-            log.info("job.claimed", method=job.method_name.value, source=job.source)
+            log.info("job.claimed", method=job.method_name.value, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
                                             dir=self.settings.WORK_DIR))
@@ -168,11 +169,11 @@ class JobRunner:
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)
-        source = parse_source(job.source, settings, self.storage)
+        source = parse_source(job.source, settings, self.storage, job.owner)
 
         progress.enter(Phase.DOWNLOADING)
         input_path = await self.with_retries(
-            lambda: fetch_source(source, workdir, self.storage, progress.transfer), "fetch source"
+            lambda: fetch_source(source, workdir, self.storage, settings, progress.transfer), "fetch source"
         )
 
         progress.enter(Phase.PROBING)

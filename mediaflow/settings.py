@@ -8,6 +8,7 @@ the store, and a local output directory.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,6 +21,13 @@ from typing_extensions import Annotated
 
 
 _SOURCE_BUCKET_ENTRY = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]+)?")
+
+
+def comma_list(value: str) -> list[str]:
+    """`a, b,c` (or a JSON array, as tools that write .env files from lists do) as a list of entries."""
+    if value.strip().startswith("["):
+        return [str(entry).strip() for entry in json.loads(value) if str(entry).strip()]
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,13 @@ class Settings(BaseSettings):
     API_KEYS: SecretStr = SecretStr("")
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
+    # Host names the API answers to (api/hosts.py, against DNS rebinding): comma-separated names,
+    # `.example.com` for a domain and its subdomains, `*` for any. Unset: localhost, 127.0.0.1, ::1
+    # and the address a request came in on. List your domain when clients use one.
+    ALLOWED_HOSTS: Annotated[list[str] | None, NoDecode] = None
+    # Other web origins (`https://app.example.com`) whose pages may POST/DELETE here from a browser;
+    # the API's own origin (the dashboard) always may. Requests without an Origin header are not checked.
+    ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = []
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["console", "json"] = "console"
     # Lifetime of the signed links from GET /jobs/{id}/download-url (for players and plain links,
@@ -215,11 +230,20 @@ class Settings(BaseSettings):
                 return None  # `S3_SOURCE_BUCKETS=` in a .env file means "not set": the default
             if value.strip().lower() == "none":
                 return []
-            value = [part.strip().removeprefix("s3://").strip("/") for part in value.split(",")]
+            value = [entry.removeprefix("s3://").strip("/") for entry in comma_list(value)]
             value = [entry for entry in value if entry]
         for entry in value or ():
             if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
                 raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
+        return value
+
+    @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", mode="before")
+    @classmethod
+    def _split_names(cls, value: object, info) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None if info.field_name == "ALLOWED_HOSTS" else []
+            value = [entry.lower().rstrip("/") for entry in comma_list(value)]
         return value
 
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")

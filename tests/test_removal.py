@@ -30,7 +30,7 @@ async def test_delete_removes_a_finished_job_with_its_output_and_log(tmp_path):
         job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})).json()["job_id"]
         done = await wait_for_final(client, job_id)
         assert done["status"] == "completed"
-        files = [Path(done["output_path"]), Path(done["log_path"])]
+        files = [settings.LOCAL_STORAGE_DIR / done["output_path"], settings.LOCAL_STORAGE_DIR / done["log_path"]]
         assert all(path.is_file() for path in files)
 
         response = await client.delete(f"/jobs/{job_id}")

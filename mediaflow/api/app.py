@@ -19,6 +19,7 @@ from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.docs import register_api_docs
 from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
+from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs.events import JobEvents
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     register_api_docs(app)  # GET /docs, with Swagger UI's files from the package
     app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
+    # Before the observability middleware: a refused Host or Origin is still logged and counted.
+    app.add_middleware(HostAndOriginGuard, settings=settings)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
     return app

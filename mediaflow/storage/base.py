@@ -1,8 +1,9 @@
 """Storage: where uploads, results and ffmpeg logs live, behind the `Storage` protocol.
 
 Objects are addressed by *keys* relative to the storage root (LOCAL_STORAGE_DIR, or OUTPUT_BUCKET on
-S3). `location(key)` is what users see in `output_path`/`log_path`: an absolute file path for local
-storage, an `s3://bucket/key` URI for S3. Writes are atomic (temp file + rename locally, single PUT or
+S3). `location(key)` is what users see in `output_path`/`log_path`: the key itself for local storage
+(a path relative to LOCAL_STORAGE_DIR, never the server's absolute path), an `s3://bucket/key` URI
+for S3. Writes are atomic (temp file + rename locally, single PUT or
 completed multipart upload on S3), so a location never points at a partial file.
 
 Backends: `backends/local_storage.py` (default) and `backends/s3_storage.py`.
@@ -120,7 +121,7 @@ class Storage(Protocol):
     supports_s3_sources: bool
 
     def location(self, key: str) -> str:
-        """The user-facing location (absolute path or s3:// URI) of a key."""
+        """The user-facing location (local: the key itself; S3: an s3:// URI) of a key."""
 
     def key_for(self, location: str) -> str | None:
         """The key of a location this storage produced, or None if it is not one of ours."""

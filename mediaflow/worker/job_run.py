@@ -35,6 +35,7 @@ from mediaflow.settings import Settings
 from mediaflow.media.sources import SourceError, fetch_source, parse_source, redacted
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
+from mediaflow.worker.server_paths import ServerPaths
 
 log = get_logger("worker")
 
@@ -78,6 +79,7 @@ class Run:
     release: bool = False  # give the job back to the queue instead of failing it
     announced_progress: int = 0  # the last progress told to listeners (for milestones)
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg started
+    paths: ServerPaths | None = None  # scrubs the work dir and source roots from what the user sees
     encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
 
@@ -111,6 +113,7 @@ class JobRunner:
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
                                             dir=self.settings.WORK_DIR))
+            run.paths = ServerPaths(self.settings, workdir)
             execute = run.execute = asyncio.create_task(self._execute(run, workdir))
             keeper = asyncio.create_task(self._keep_lease(run, execute))
             try:
@@ -133,7 +136,7 @@ class JobRunner:
             return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
-            await lifecycle.fail(self.store, job, self.worker_id, str(exc), run.job.log_path,
+            await lifecycle.fail(self.store, job, self.worker_id, run.paths.scrub(str(exc)), run.job.log_path,
                                  events=self.events, reason=failure_class(exc))
             log.warning("job.failed", error=str(exc))
             return
@@ -141,7 +144,7 @@ class JobRunner:
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("job.error", error=reason)
             await lifecycle.release(self.store, job.job_id, self.worker_id,
-                                    reason=f"attempt {job.attempts} failed: {reason}", events=self.events)
+                                    reason=f"attempt {job.attempts} failed: {run.paths.scrub(reason)}", events=self.events)
             await self.queue.publish(job.job_id)
             return
         finished = await lifecycle.complete(self.store, job, self.worker_id, output_path, log_path,
@@ -207,8 +210,9 @@ class JobRunner:
         return output_location, log_location
 
     async def _store_log(self, run: Run) -> str:
+        shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
-            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), run.log_file, "text/plain"),
+            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), shown, "text/plain"),
             "store ffmpeg log",
         )
         run.job.log_path = location

@@ -133,6 +133,10 @@ class Storage(Protocol):
         """Stream an upload to `key`; returns its size. Raises UploadTooLargeError past max_bytes
         (and leaves nothing behind)."""
 
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        """Store small `data` under `key` only if nothing is there yet, atomically: of several
+        processes racing, exactly one writes. False if the key existed."""
+
     async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy the object at `key` to the local file `dest` (streamed). ObjectNotFoundError if absent."""
 

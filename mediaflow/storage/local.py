@@ -74,6 +74,24 @@ class LocalStorage:
             raise
         return size
 
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        target = self._path(key)
+
+        def write() -> bool:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")  # mode 0600
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.link(temp_name, target)  # fails if the target exists: only one writer wins
+            except FileExistsError:
+                return False
+            finally:
+                Path(temp_name).unlink(missing_ok=True)
+            return True
+
+        return await asyncio.to_thread(write)
+
     async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         source = self._path(key)
         if not source.is_file():

@@ -244,6 +244,18 @@ class S3Storage:
             raise
         return size
 
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        with _s3_errors(f"cannot write {self.location(key)}"):
+            try:
+                # A conditional write (AWS S3 since 2024, MinIO, SeaweedFS): 412 if the key exists.
+                await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                                              IfNoneMatch="*")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False  # another writer won
+                raise
+        return True
+
     # --- reading -------------------------------------------------------------------------------
 
     async def _download(self, bucket: str, key: str, dest: Path, what: str, progress: TransferProgress | None) -> None:

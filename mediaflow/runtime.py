@@ -20,6 +20,7 @@ from mediaflow.settings import Settings
 from mediaflow.storage import Storage, StorageUnavailableError, open_storage
 from mediaflow.store import JobStore, StoreUnavailableError, open_store
 from mediaflow.webhooks.dispatcher import WebhookDispatcher
+from mediaflow.webhooks.secret import with_webhook_secret
 
 BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnavailableError)
 
@@ -52,7 +53,8 @@ async def open_runtime(settings: Settings, *, events: JobEvents | None = None,
         events = events or JobEvents()
         # Delivers this process's job events; closed after the workers stopped and before the store
         # closes, so final events still go out.
-        webhooks = WebhookDispatcher(settings, store)
+        # Signed always: WEBHOOK_SECRET, or the secret generated once and kept in storage.
+        webhooks = WebhookDispatcher(await with_webhook_secret(settings, storage), store)
         webhooks.attach(events)  # listens on the bus, keeps the outbox of final events and sweeps it
         stack.push_async_callback(webhooks.aclose)
         if retention:

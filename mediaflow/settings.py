@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +20,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
+
+
+_SOURCE_BUCKET_ENTRY = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]+)?")
+
+
+def comma_list(value: str) -> list[str]:
+    """`a, b,c` (or a JSON array, as tools that write .env files from lists do) as a list of entries."""
+    if value.strip().startswith("["):
+        return [str(entry).strip() for entry in json.loads(value) if str(entry).strip()]
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,11 @@ class Settings(BaseSettings):
     # symlinks and "..". Never an arbitrary path on the server.
     LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
     UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
+    # Where s3:// sources may be read from (media/s3_sources.py): comma-separated `bucket` or
+    # `bucket/prefix` entries, `*` for any bucket the credentials reach. Unset: none when API_KEYS is
+    # set (tenants send files through POST /upload), any bucket otherwise (single tenant). Uploads and
+    # outputs in OUTPUT_BUCKET are never readable this way, whatever is listed.
+    S3_SOURCE_BUCKETS: Annotated[list[str] | None, NoDecode] = None
 
     # Limits checked on the probed input before encoding (a header can claim anything).
     MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
@@ -190,6 +207,13 @@ class Settings(BaseSettings):
     API_KEYS: SecretStr = SecretStr("")
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
+    # Host names the API answers to (api/hosts.py, against DNS rebinding): comma-separated names,
+    # `.example.com` for a domain and its subdomains, `*` for any. Unset: localhost, 127.0.0.1, ::1
+    # and the address a request came in on. List your domain when clients use one.
+    ALLOWED_HOSTS: Annotated[list[str] | None, NoDecode] = None
+    # Other web origins (`https://app.example.com`) whose pages may POST/DELETE here from a browser;
+    # the API's own origin (the dashboard) always may. Requests without an Origin header are not checked.
+    ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = []
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["console", "json"] = "console"
     # Lifetime of the signed links from GET /jobs/{id}/download-url (for players and plain links,
@@ -234,6 +258,30 @@ class Settings(BaseSettings):
             webhook_signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
         return value
 
+    @field_validator("S3_SOURCE_BUCKETS", mode="before")
+    @classmethod
+    def _split_source_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None  # `S3_SOURCE_BUCKETS=` in a .env file means "not set": the default
+            if value.strip().lower() == "none":
+                return []
+            value = [entry.removeprefix("s3://").strip("/") for entry in comma_list(value)]
+            value = [entry for entry in value if entry]
+        for entry in value or ():
+            if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
+                raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
+        return value
+
+    @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", mode="before")
+    @classmethod
+    def _split_names(cls, value: object, info) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None if info.field_name == "ALLOWED_HOSTS" else []
+            value = [entry.lower().rstrip("/") for entry in comma_list(value)]
+        return value
+
     @field_validator("LOCAL_SOURCE_ROOTS", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
@@ -260,6 +308,13 @@ class Settings(BaseSettings):
     @cached_property
     def api_keys(self) -> list:
         return parse_api_keys(self.API_KEYS.get_secret_value())
+
+    @property
+    def s3_source_buckets(self) -> list[str]:
+        """S3_SOURCE_BUCKETS, or its default: nothing with API keys, any bucket without."""
+        if self.S3_SOURCE_BUCKETS is not None:
+            return self.S3_SOURCE_BUCKETS
+        return [] if self.api_keys else ["*"]
 
     @property
     def source_roots(self) -> list[Path]:

@@ -103,8 +103,9 @@ async def test_each_method_produces_what_the_readme_promises(settings, tmp_path)
         info = await probe(out, settings)
         assert info.video.codec == "h264" and abs(info.duration - 10) < 0.3
         assert out.stat().st_size < (tmp_path / "media" / "long720.mp4").stat().st_size
-        assert status["output_path"].endswith("long720_compress.mp4") and Path(status["output_path"]).is_file()
-        assert status["log_path"].endswith("ffmpeg.log") and "libx264" in Path(status["log_path"]).read_text()
+        stored = settings.LOCAL_STORAGE_DIR  # output_path and log_path are keys relative to it
+        assert status["output_path"].endswith("long720_compress.mp4") and (stored / status["output_path"]).is_file()
+        assert status["log_path"].endswith("ffmpeg.log") and "libx264" in (stored / status["log_path"]).read_text()
         assert status["completed_at"] and status["error"] is None
 
         # extract_audio
@@ -182,7 +183,7 @@ async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):
         job_id = (await client.post("/process", json={"source": "half.mp4", "method_name": "compress"})).json()["job_id"]
         failed = await wait_for_final(client, job_id)
         assert failed["status"] == "failed" and "damaged or incomplete" in failed["error"], failed
-        assert failed["log_path"] and Path(failed["log_path"]).is_file()
+        assert failed["log_path"] and (settings.LOCAL_STORAGE_DIR / failed["log_path"]).is_file()
         log = await client.get(f"/jobs/{job_id}/log")
         assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
 

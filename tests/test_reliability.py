@@ -89,7 +89,7 @@ async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
             assert final["attempts"] == 2 and final["progress"] == 100
             outputs = stored_outputs(settings, job_id)
             assert [path.name for path in outputs] == ["long_compress.mp4"]
-            assert final["output_path"] == str(outputs[0])
+            assert final["output_path"] == outputs[0].resolve().relative_to(settings.LOCAL_STORAGE_DIR.resolve()).as_posix()
             survivor_claims = [e for e in worker_events(survivor) if e["event"] == "job.claimed"]
             assert [e["job_id"] for e in survivor_claims] == [job_id]
             # The dead worker's temp dir (source copy, partial output) was removed by the survivor.

@@ -30,7 +30,7 @@ async def test_delete_removes_a_finished_job_with_its_output_and_log(tmp_path):
         job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})).json()["job_id"]
         done = await wait_for_final(client, job_id)
         assert done["status"] == "completed"
-        files = [Path(done["output_path"]), Path(done["log_path"])]
+        files = [settings.LOCAL_STORAGE_DIR / done["output_path"], settings.LOCAL_STORAGE_DIR / done["log_path"]]
         assert all(path.is_file() for path in files)
 
         response = await client.delete(f"/jobs/{job_id}")
@@ -99,23 +99,27 @@ async def test_retention_removes_old_uploads_no_unfinished_job_needs(tmp_path):
     clip.write_bytes(b"uploaded video")
     long_ago = (utcnow() - timedelta(hours=30)).timestamp()
 
-    async def upload(name: str, old: bool = True) -> str:
-        source, key = upload_source(name)
+    async def upload(name: str, old: bool = True, owner: str | None = None) -> str:
+        source, key = upload_source(name, owner)
         await storage.put_file(key, clip, "video/mp4")
         if old:
-            os.utime(storage.location(key), (long_ago, long_ago))
+            os.utime(storage.root / key, (long_ago, long_ago))
         return source
 
     try:
         done_with, queued_for, running_for = await upload("a.mp4"), await upload("b.mp4"), await upload("c.mp4")
         fresh = await upload("d.mp4", old=False)
-        for source, status in ((done_with, S.COMPLETED), (queued_for, S.QUEUED), (running_for, S.PROCESSING)):
-            await store.create(Job(method_name=Method.COMPRESS, source=source, output_format="mp4", status=status))
+        alices = await upload("e.mp4", owner="alice")  # in alice's folder (storage/keys.py)
+        for source, status, owner in ((done_with, S.COMPLETED, None), (queued_for, S.QUEUED, None),
+                                      (running_for, S.PROCESSING, None), (alices, S.QUEUED, "alice")):
+            await store.create(Job(method_name=Method.COMPRESS, source=source, output_format="mp4", status=status,
+                                   owner=owner))
         sweeper = RetentionSweeper(settings, store, storage)
         assert await sweeper.sweep_uploads() == 1
-        remaining = {source for source in (done_with, queued_for, running_for, fresh)
-                     if await storage.exists(parse_source(source, settings, storage).key)}
-        assert remaining == {queued_for, running_for, fresh}, "only the old upload no unfinished job needs"
+        owners = {alices: "alice"}
+        remaining = {source for source in (done_with, queued_for, running_for, fresh, alices)
+                     if await storage.exists(parse_source(source, settings, storage, owners.get(source)).key)}
+        assert remaining == {queued_for, running_for, fresh, alices}, "only the old upload no unfinished job needs"
         assert not (tmp_path / "storage" / "uploads" / done_with.split("/")[2]).exists(), "its folder too"
         assert await sweeper.sweep_uploads() == 0
     finally:
@@ -136,7 +140,7 @@ async def test_retention_removes_old_files_whose_job_is_gone(tmp_path, output_pr
     async def stored(key: str, old: bool = True) -> str:
         await storage.put_file(key, clip, "video/mp4")
         if old:
-            os.utime(storage.location(key), (long_ago, long_ago))
+            os.utime(storage.root / key, (long_ago, long_ago))
         return key
 
     try:
@@ -147,7 +151,7 @@ async def test_retention_removes_old_files_whose_job_is_gone(tmp_path, output_pr
         kept = {
             await stored(f"{base}{kept_job.job_id}/clip_compress.mp4"),  # its job still exists
             await stored(f"{base}{uuid.uuid4()}/new.mp4", old=False),  # too recent to judge
-            await stored(upload_source("upload.mp4")[1]),  # an upload, not an output, whatever OUTPUT_PREFIX is
+            await stored(upload_source("upload.mp4", None)[1]),  # an upload, not an output, whatever OUTPUT_PREFIX is
         }
         sweeper = RetentionSweeper(settings, store, storage)
         assert await sweeper.sweep_orphans() == 2

@@ -20,6 +20,7 @@ from mediaflow.api.docs import register_api_docs
 from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
 from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
+from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     tracing.instrument_app(app)
+    # Before the observability middleware: a refused Host or Origin is still logged and counted.
+    app.add_middleware(HostAndOriginGuard, settings=settings)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
     return app

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import time
 
+from mediaflow.api.numbers import ascii_decimal
 from mediaflow.jobs.model import Job
 from mediaflow.settings import Settings
 
@@ -38,9 +39,7 @@ def make_token(settings: Settings, job: Job, now: float | None = None) -> tuple[
 
 def token_is_valid(settings: Settings, job: Job, token: str, now: float | None = None) -> bool:
     expires_text, _, signature = token.partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12:
-        return False
-    expires = int(expires_text)
-    if expires < (now if now is not None else time.time()):
+    expires = ascii_decimal(expires_text, max_digits=12)
+    if expires is None or expires < (now if now is not None else time.time()):
         return False
     return hmac.compare_digest(signature, _signature(settings, job, expires))

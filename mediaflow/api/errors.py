@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mediaflow.api.validation import add_validation_handler
 from mediaflow.jobs.service import (
     IdempotencyConflictError,
     JobGoneError,
@@ -23,6 +24,7 @@ STATUS_FOR_ERROR: dict[type[Exception], int] = {
 
 
 def add_error_handlers(app: FastAPI) -> None:
+    add_validation_handler(app)  # 422s for bodies/parameters that fail validation, safe to echo
     for error_type, status in STATUS_FOR_ERROR.items():
         app.add_exception_handler(error_type, _answer_with(status))
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from mediaflow.api.numbers import ascii_decimal
 from mediaflow.store import JobStore
 from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job
@@ -126,7 +127,7 @@ async def job_event_frames(
     last_event_id: str | None = None,
 ) -> AsyncIterator[str]:
     """Yield SSE frames for `job_id` until it reaches a final status (or the stream's time is up)."""
-    sent_version = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    sent_version = ascii_decimal(last_event_id)  # None (send the current state) unless a plain number
     started = last_write = time.monotonic()
     async with watch.follow(job_id) as watched:
         while True:

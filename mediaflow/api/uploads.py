@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 from starlette.requests import Request
 
 
@@ -39,6 +39,9 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise UploadFormatError("send the file as multipart/form-data with a part named 'file'")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:  # python-multipart's own limit; its error would be a 500
+        raise UploadFormatError(f"the multipart boundary is {len(boundary)} characters long; at most "
+                                f"{MAX_BOUNDARY_LENGTH} are allowed (RFC 2046 asks for at most 70)")
 
     pending: list[tuple[str, object]] = []  # events produced by the parser for the current chunk
     current = _Part()

@@ -21,7 +21,7 @@ from mediaflow.logs import get_logger
 from mediaflow.sweeper import Sweeper
 from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, utcnow
 from mediaflow.settings import Settings
-from mediaflow.media.sources import source_of_upload_key
+from mediaflow.media.sources import upload_key_of
 from mediaflow.storage import Storage, StorageError
 from mediaflow.storage.keys import UPLOAD_PREFIX, output_dir_prefix
 
@@ -114,11 +114,11 @@ class RetentionSweeper(Sweeper):
         old_keys = await self.storage.list_keys(UPLOAD_PREFIX, cutoff, limit=MAX_PER_SWEEP)
         if not old_keys:
             return 0
-        in_use = await self._sources_of_unfinished_jobs()
+        in_use = await self._uploads_of_unfinished_jobs()
         if in_use is None:
             log.warning("retention.uploads_skipped", reason=f"more than {MAX_UNFINISHED} queued or processing jobs")
             return 0
-        return await delete_files(self.storage, [key for key in old_keys if source_of_upload_key(key) not in in_use])
+        return await delete_files(self.storage, [key for key in old_keys if key not in in_use])
 
     async def sweep_orphans(self, now: datetime | None = None) -> int:
         """Remove outputs and logs older than the cutoff whose job record is gone (a process died
@@ -139,13 +139,14 @@ class RetentionSweeper(Sweeper):
     def _cutoff(self, now: datetime | None) -> datetime:
         return (now or utcnow()) - timedelta(hours=self.settings.JOB_RETENTION_HOURS)
 
-    async def _sources_of_unfinished_jobs(self) -> set[str] | None:
-        """Sources of every queued or processing job; None if there are too many to be sure."""
-        sources: set[str] = set()
+    async def _uploads_of_unfinished_jobs(self) -> set[str | None] | None:
+        """Storage keys of the uploads every queued or processing job reads (the key depends on the
+        job's owner: storage/keys.py); None if there are too many jobs to be sure."""
+        sources: set[str | None] = set()
         for status in (JobStatus.QUEUED, JobStatus.PROCESSING):
             for skip in range(0, MAX_UNFINISHED, PAGE):
                 page = await self.store.list(limit=PAGE, skip=skip, status=status)
-                sources.update(job.source for job in page)
+                sources.update(upload_key_of(job.source, job.owner) for job in page)
                 if len(page) < PAGE:
                     break
             else:

@@ -3,7 +3,7 @@ MediaFlow's additions. Built from the stored record in `mediaflow/jobs/model.py`
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
@@ -57,6 +57,17 @@ class ProcessRequest(BaseModel):
     callback_progress: bool = Field(
         default=False, description="Also send job.progress at 25, 50 and 75 %."
     )
+
+    @field_validator("source", "output_format", "callback_url")
+    @classmethod
+    def _valid_unicode(cls, value: str | None) -> str | None:
+        # JSON allows "\ud800" (a lone surrogate), which no file name, URL or UTF-8 encoder accepts.
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text (it has a lone surrogate such as \\ud800)") from None
+        return value
 
 
 class ProcessResponse(BaseModel):

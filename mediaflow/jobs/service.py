@@ -119,7 +119,7 @@ class JobService:
     async def _checked_job(self, request: JobRequest, owner: str | None, idempotency_key: str | None) -> Job:
         try:
             fmt = resolve_output_format(request.method_name, request.output_format)
-            source = parse_source(request.source, self.settings, self.storage)
+            source = parse_source(request.source, self.settings, self.storage, owner)
             await check_source_exists(source, self.storage)
             if request.callback_url is not None:  # checked again before every delivery (DNS can change)
                 await check_callback_url(request.callback_url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,

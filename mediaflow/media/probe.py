@@ -19,6 +19,7 @@ from typing import Any
 
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.ffmpeg import summarize_stderr
+from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_binary, file_url
 from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
 
@@ -82,8 +83,8 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
     try:
         if ffprobe:
             info = await _probe_with_ffprobe(ffprobe, path, timeout)
-        else:  # PyAV blocks; a thread that times out is left to finish on its own
-            info = await asyncio.wait_for(asyncio.to_thread(_probe_with_pyav, path), timeout)
+        else:  # PyAV blocks; on threads of its own, so one that never returns starves nothing else
+            info = await PROBE_THREADS.run(_probe_with_pyav, path, timeout=timeout)
     except TimeoutError as exc:
         raise ProbeError(f"probing the source took longer than {timeout:g} s") from exc
     if info.video is None and info.audio is None:

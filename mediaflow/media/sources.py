@@ -1,10 +1,13 @@
 """Sources: turn the user's `source` string into something a worker may read, and fetch it.
 
 Three kinds are accepted, and nothing else:
-- `upload://<id>/<name>`: a file uploaded through POST /upload (kept in storage under uploads/);
-- `s3://bucket/key`: an object in S3, when the S3 storage backend is configured;
+- `upload://<id>/<name>`: a file uploaded through POST /upload with the same API key (kept in storage
+  under uploads/, in a folder of that key's own: storage/keys.py);
+- `s3://bucket/key`: an object in S3, when the S3 storage backend is configured, in a place
+  S3_SOURCE_BUCKETS allows (s3_sources.py);
 - a local path that, after resolving symlinks and "..", lies below one of LOCAL_SOURCE_ROOTS.
-The string is untrusted: it is validated here, at submission and again in the worker.
+The string is untrusted: it is validated here, at submission and again in the worker. Errors name what
+the user sent and what is accepted in their terms (`media/`), never a path on the server.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from mediaflow.media.s3_sources import s3_source_allowed, unreadable_s3_source
 from mediaflow.settings import Settings
-from mediaflow.storage import ObjectNotFoundError, Storage, StorageError, TransferProgress
-from mediaflow.storage.keys import UPLOAD_PREFIX, parse_s3_uri, upload_key
+from mediaflow.logs import get_logger
+from mediaflow.storage import ObjectNotFoundError, PermanentStorageError, Storage, StorageError, TransferProgress
+from mediaflow.storage.keys import parse_s3_uri, upload_key
 
 UPLOAD_SCHEME = "upload://"
 S3_SCHEME = "s3://"
 _UPLOAD_RE = re.compile(r"^upload://([0-9a-f]{32})/([A-Za-z0-9][A-Za-z0-9._-]{0,127})$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+log = get_logger("sources")
 
 
 class SourceError(ValueError):
@@ -48,43 +55,60 @@ def storage_filename(name: str, default: str = "input") -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def upload_source(filename: str) -> tuple[str, str]:
-    """(source string, storage key) for a new upload of `filename`."""
+def upload_source(filename: str, owner: str | None) -> tuple[str, str]:
+    """(source string, storage key) for a new upload of `filename` by `owner` (None: no API keys)."""
     upload_id = uuid.uuid4().hex
     name = storage_filename(filename, default="upload")
-    return f"{UPLOAD_SCHEME}{upload_id}/{name}", upload_key(upload_id, name)
+    return f"{UPLOAD_SCHEME}{upload_id}/{name}", upload_key(upload_id, name, owner)
 
 
-def source_of_upload_key(key: str) -> str:
-    """The upload:// source of a storage key under UPLOAD_PREFIX (the inverse of upload_source)."""
-    return UPLOAD_SCHEME + key.removeprefix(UPLOAD_PREFIX)
+def upload_key_of(source: str, owner: str | None) -> str | None:
+    """The storage key an upload:// source stands for when `owner` names it; None for other sources."""
+    match = _UPLOAD_RE.match(source)
+    return upload_key(*match.groups(), owner) if match else None
+
+
+def redacted(source: str) -> str:
+    """The source for logs: an upload's id left out (`upload://…/clip.mp4`)."""
+    match = _UPLOAD_RE.match(source)
+    return f"{UPLOAD_SCHEME}…/{match.group(2)}" if match else source
+
+
+def root_names(settings: Settings) -> str:
+    """LOCAL_SOURCE_ROOTS as a user may name them ("media/"), never their absolute server paths."""
+    return ", ".join(f"{root.name or root}/" for root in settings.LOCAL_SOURCE_ROOTS) or "(none)"
+
+
+def _s3_sources_on(settings: Settings) -> bool:
+    return settings.STORAGE_BACKEND == "s3" and bool(settings.s3_source_buckets)
 
 
 def _accepted(settings: Settings) -> str:
-    roots = ", ".join(str(root) for root in settings.source_roots) or "(none configured)"
-    return f"an upload://… value from POST /upload, an s3://bucket/key URI, or a path under LOCAL_SOURCE_ROOTS ({roots})"
+    s3 = ", an s3://bucket/key URI" if _s3_sources_on(settings) else ""
+    return f"an upload://… value from POST /upload{s3}, or a file under {root_names(settings)}"
 
 
-def parse_source(raw: str, settings: Settings, storage: Storage) -> Source:
-    """Validate `raw` without touching the file system beyond resolving a local path."""
+def parse_source(raw: str, settings: Settings, storage: Storage, owner: str | None = None) -> Source:
+    """Validate `raw` (sent by `owner`) without touching the file system beyond resolving a local path."""
     if not raw or "\x00" in raw or any(ord(ch) < 32 for ch in raw):
         raise SourceError(f"source must be {_accepted(settings)}; got an empty or control-character value")
     if raw.startswith(UPLOAD_SCHEME):
-        match = _UPLOAD_RE.match(raw)
-        if not match:
+        key = upload_key_of(raw, owner)
+        if key is None:
             raise SourceError(f"malformed upload source {raw!r}; use the exact `source` value POST /upload returned")
-        upload_id, name = match.groups()
-        return Source("upload", raw, name, key=upload_key(upload_id, name))
+        return Source("upload", raw, key.rsplit("/", 1)[1], key=key)
     if raw.startswith(S3_SCHEME):
         if not storage.supports_s3_sources:
             raise SourceError(
-                f"cannot read {raw!r}: S3 is not configured on this server "
-                "(set STORAGE_BACKEND=s3 and the AWS_* settings), so use POST /upload or a local path instead"
+                f"cannot read {raw!r}: S3 is not configured on this server, so use POST /upload or a file "
+                f"under {root_names(settings)}"
             )
         try:
-            _, key = parse_s3_uri(raw)
+            bucket, key = parse_s3_uri(raw)
         except StorageError as exc:
             raise SourceError(f"malformed S3 source: {exc}") from exc
+        if not s3_source_allowed(bucket, key, settings):
+            raise SourceError(unreadable_s3_source(raw, settings))
         return Source("s3", raw, storage_filename(key))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", raw):
         raise SourceError(f"unsupported source {raw!r}; source must be {_accepted(settings)}")
@@ -93,7 +117,7 @@ def parse_source(raw: str, settings: Settings, storage: Storage) -> Source:
 
 def _local_source(raw: str, settings: Settings) -> Source:
     roots = settings.source_roots
-    given = Path(raw).expanduser()
+    given = Path(raw)  # never expanduser(): "~" in a user's string does not mean a home on this server
     candidates = [given] if given.is_absolute() else [Path.cwd() / given, *(root / given for root in roots)]
     for candidate in candidates:
         try:
@@ -104,19 +128,27 @@ def _local_source(raw: str, settings: Settings) -> Source:
         if not any(resolved.is_relative_to(root) for root in roots):
             continue
         if not resolved.is_file():
-            raise SourceError(f"source {raw!r} is not a regular file")
+            raise SourceError(f"{raw}: not a regular file")
         return Source("local", str(resolved), storage_filename(resolved.name), path=resolved)
-    raise SourceError(f"source {raw!r} was not found under the allowed roots; source must be {_accepted(settings)}")
+    s3 = ", or give an s3://bucket/key URI" if _s3_sources_on(settings) else ""
+    raise SourceError(f"{raw}: the server has no such file under {root_names(settings)} "
+                      f"(upload the file with POST /upload{s3})")
+
+
+def no_such_upload(source: str) -> str:
+    # The same words for an upload that never existed, was removed, or belongs to another API key.
+    return f"no uploaded file {source!r} for this API key; upload it with POST /upload first"
 
 
 async def check_source_exists(source: Source, storage: Storage) -> None:
     """At submission: an upload must exist. (Local paths were checked by parse_source; S3 objects
     are checked by the worker, which reports a missing object as the job's error.)"""
     if source.kind == "upload" and not await storage.exists(source.key):
-        raise SourceError(f"no uploaded file {source.uri!r}; upload it with POST /upload first")
+        raise SourceError(no_such_upload(source.uri))
 
 
-async def fetch_source(source: Source, workdir: Path, storage: Storage, progress: TransferProgress | None = None) -> Path:
+async def fetch_source(source: Source, workdir: Path, storage: Storage, settings: Settings,
+                       progress: TransferProgress | None = None) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
         return source.path
@@ -127,6 +159,13 @@ async def fetch_source(source: Source, workdir: Path, storage: Storage, progress
             await storage.get_file(source.key, dest, progress)
         else:
             await storage.fetch_uri(source.uri, dest, progress)
-    except ObjectNotFoundError as exc:
-        raise SourceError(f"source {source.uri!r} does not exist: {exc}") from exc
+    except (ObjectNotFoundError, PermanentStorageError) as exc:
+        if source.kind == "upload" and isinstance(exc, ObjectNotFoundError):
+            raise SourceError(no_such_upload(source.uri)) from exc
+        if source.kind != "s3":
+            raise  # our own storage refusing us (credentials, policy): for the operator, not the user
+        # No such key, no such bucket, access denied, a refused request: one answer, no oracle. The
+        # detail stays in the server log.
+        log.info("source.unreadable", source=source.uri, detail=str(exc))
+        raise SourceError(unreadable_s3_source(source.uri, settings)) from exc
     return dest

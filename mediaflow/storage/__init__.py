@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from mediaflow.settings import Settings
 from .base import (
+    AccessDeniedError,
     ByteRange,
     ObjectNotFoundError,
+    PermanentStorageError,
     RangeNotSatisfiableError,
     Storage,
     StorageError,
@@ -31,8 +33,10 @@ async def open_storage(settings: Settings) -> Storage:
 
 
 __all__ = [
+    "AccessDeniedError",
     "ByteRange",
     "ObjectNotFoundError",
+    "PermanentStorageError",
     "RangeNotSatisfiableError",
     "Storage",
     "StorageError",

@@ -1,8 +1,9 @@
 """Storage: where uploads, results and ffmpeg logs live, behind the `Storage` protocol.
 
 Objects are addressed by *keys* relative to the storage root (LOCAL_STORAGE_DIR, or OUTPUT_BUCKET on
-S3). `location(key)` is what users see in `output_path`/`log_path`: an absolute file path for local
-storage, an `s3://bucket/key` URI for S3. Writes are atomic (temp file + rename locally, single PUT or
+S3). `location(key)` is what users see in `output_path`/`log_path`: the key itself for local storage
+(a path relative to LOCAL_STORAGE_DIR, never the server's absolute path), an `s3://bucket/key` URI
+for S3. Writes are atomic (temp file + rename locally, single PUT or
 completed multipart upload on S3), so a location never points at a partial file.
 
 Backends: `backends/local_storage.py` (default) and `backends/s3_storage.py`.
@@ -30,6 +31,15 @@ class StorageError(Exception):
 
 class ObjectNotFoundError(StorageError):
     pass
+
+
+class PermanentStorageError(StorageError):
+    """The storage refused the request itself (S3: a 4xx such as 400 InvalidRequest, not a throttle or
+    a timeout): sending it again gets the same answer, so a job fails at once instead of retrying."""
+
+
+class AccessDeniedError(PermanentStorageError):
+    """The credentials may not do this (S3: 403)."""
 
 
 class UploadTooLargeError(StorageError):
@@ -111,7 +121,7 @@ class Storage(Protocol):
     supports_s3_sources: bool
 
     def location(self, key: str) -> str:
-        """The user-facing location (absolute path or s3:// URI) of a key."""
+        """The user-facing location (local: the key itself; S3: an s3:// URI) of a key."""
 
     def key_for(self, location: str) -> str | None:
         """The key of a location this storage produced, or None if it is not one of ours."""
@@ -122,6 +132,10 @@ class Storage(Protocol):
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_bytes: int) -> int:
         """Stream an upload to `key`; returns its size. Raises UploadTooLargeError past max_bytes
         (and leaves nothing behind)."""
+
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        """Store small `data` under `key` only if nothing is there yet, atomically: of several
+        processes racing, exactly one writes. False if the key existed."""
 
     async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy the object at `key` to the local file `dest` (streamed). ObjectNotFoundError if absent."""

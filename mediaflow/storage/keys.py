@@ -1,7 +1,12 @@
 """The one storage key layout, for every backend and every caller:
 
-    uploads/<upload id>/<name>                     a file sent to POST /upload (source upload://<id>/<name>)
+    uploads/<upload id>/<name>                     a file sent to POST /upload without API keys
+    uploads/<owner tag>/<upload id>/<name>         ... with an API key: only that key's jobs find it
     <OUTPUT_PREFIX>/<job id>/<file>                a job's output and ffmpeg log
+    .mediaflow/<name>                              MediaFlow's own state (the generated webhook secret)
+
+The source a user sees is always `upload://<upload id>/<name>`: the owner tag comes from the key that
+asks, so another key's upload id leads to a key that does not exist.
 
 and the checks on keys and on `s3://bucket/key` URIs (user input), kept here so that no caller builds a
 key by hand or parses a bucket name its own way.
@@ -9,6 +14,7 @@ key by hand or parses a bucket name its own way.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from mediaflow.settings import Settings
@@ -16,6 +22,7 @@ from mediaflow.settings import Settings
 from .base import StorageError
 
 UPLOAD_PREFIX = "uploads/"
+SYSTEM_PREFIX = ".mediaflow/"
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
@@ -30,8 +37,14 @@ def validate_key(key: str) -> str:
     return key
 
 
-def upload_key(upload_id: str, name: str) -> str:
-    return f"{UPLOAD_PREFIX}{upload_id}/{name}"
+def owner_tag(owner: str) -> str:
+    """A key-safe, stable folder name for an API key's owner (owner names may hold any character)."""
+    return "k" + hashlib.sha256(owner.encode()).hexdigest()[:24]
+
+
+def upload_key(upload_id: str, name: str, owner: str | None = None) -> str:
+    folder = "" if owner is None else owner_tag(owner) + "/"
+    return f"{UPLOAD_PREFIX}{folder}{upload_id}/{name}"
 
 
 def output_dir_prefix(settings: Settings) -> str:

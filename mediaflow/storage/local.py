@@ -35,10 +35,17 @@ class LocalStorage:
         return self.root / validate_key(key)
 
     def location(self, key: str) -> str:
-        return str(self._path(key))
+        # The key itself (relative to LOCAL_STORAGE_DIR), never the absolute path: output_path and
+        # log_path are shown to users and sent in webhooks, and the server's layout is not theirs.
+        return validate_key(key)
 
     def key_for(self, location: str) -> str | None:
-        try:
+        if not Path(location).is_absolute():
+            try:
+                return validate_key(location)
+            except StorageError:
+                return None
+        try:  # an absolute path: what job records written before keys were shown still hold
             relative = Path(location).resolve().relative_to(self.root)
         except ValueError:
             return None
@@ -47,7 +54,7 @@ class LocalStorage:
     async def put_file(self, key: str, path: Path, content_type: str, progress: TransferProgress | None = None) -> str:
         target = self._path(key)
         await _copy_atomically(Path(path), target, progress)
-        return str(target)
+        return self.location(key)
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_bytes: int) -> int:
         target = self._path(key)
@@ -66,6 +73,24 @@ class LocalStorage:
             Path(temp_name).unlink(missing_ok=True)
             raise
         return size
+
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        target = self._path(key)
+
+        def write() -> bool:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")  # mode 0600
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.link(temp_name, target)  # fails if the target exists: only one writer wins
+            except FileExistsError:
+                return False
+            finally:
+                Path(temp_name).unlink(missing_ok=True)
+            return True
+
+        return await asyncio.to_thread(write)
 
     async def get_file(self, key: str, dest: Path, progress: TransferProgress | None = None) -> None:
         source = self._path(key)

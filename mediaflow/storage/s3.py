@@ -25,8 +25,10 @@ from mediaflow.aws import client_kwargs, probe_client_kwargs
 from mediaflow.settings import Settings
 from .keys import parse_s3_uri, validate_key
 from .base import (
+    AccessDeniedError,
     ByteRange,
     ObjectNotFoundError,
+    PermanentStorageError,
     RangeNotSatisfiableError,
     StorageError,
     StorageUnavailableError,
@@ -45,6 +47,7 @@ _TRANSFER = TransferConfig(
 _PROBE_TIMEOUT_S = 10.0
 
 _NETWORK_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
+_RETRYABLE_4XX = {408, 409, 429}  # request timeout, a conflicting operation in progress, throttled
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
                     "Throttling", "ThrottlingException"}
 
@@ -58,9 +61,13 @@ def _translate_error(exc: Exception, what: str) -> StorageError:
     if code in ("NoSuchKey", "NoSuchBucket", "NotFound", "404") or status == 404:
         return ObjectNotFoundError(f"{what}: it does not exist ({code or status})")
     if code in ("AccessDenied", "Forbidden", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
-        return StorageError(f"{what}: access denied ({code or status}); check the AWS credentials and the bucket policy")
+        return AccessDeniedError(f"{what}: access denied ({code or status}); check the AWS credentials and the bucket policy")
     detail = f"{code} {error.get('Message', '')}".strip()
-    return StorageError(f"{what}: {detail}", transient=status >= 500 or code in _TRANSIENT_CODES)
+    if code in _TRANSIENT_CODES or status >= 500 or status in _RETRYABLE_4XX:
+        return StorageError(f"{what}: {detail}", transient=True)
+    if 400 <= status < 500:  # e.g. 400 InvalidRequest: the same request gets the same answer
+        return PermanentStorageError(f"{what}: {detail}")
+    return StorageError(f"{what}: {detail}")
 
 
 @contextlib.contextmanager
@@ -236,6 +243,18 @@ class S3Storage:
                     await self._client.abort_multipart_upload(**target, UploadId=upload_id)
             raise
         return size
+
+    async def put_new(self, key: str, data: bytes, content_type: str) -> bool:
+        with _s3_errors(f"cannot write {self.location(key)}"):
+            try:
+                # A conditional write (AWS S3 since 2024, MinIO, SeaweedFS): 412 if the key exists.
+                await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                                              IfNoneMatch="*")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False  # another writer won
+                raise
+        return True
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -16,6 +16,10 @@ from collections.abc import Iterator
 
 import httpx
 
+from mediaflow.logs import get_logger
+
+log = get_logger("webhooks")
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _PRIVATE_HINT = "webhooks are only sent to public addresses (an operator can allow private ones with WEBHOOK_ALLOW_PRIVATE=true)"
 
@@ -118,9 +122,15 @@ async def check_callback_url(url: str, *, allow_private: bool, timeout: float) -
     if not allow_private:
         for ip in addresses:
             problem = address_problem(ip)
-            if problem is not None:
-                where = "points to" if addresses == [_ip_literal(host)] else f"host {parsed.host!r} resolves to"
-                raise CallbackUrlError(f"callback_url {where} {problem}; {_PRIVATE_HINT}")
+            if problem is None:
+                continue
+            if addresses == [_ip_literal(host)]:  # the user's own literal: nothing to hide
+                raise CallbackUrlError(f"callback_url points to {problem}; {_PRIVATE_HINT}")
+            # What a name resolves to inside our network is ours to know, not the caller's: the kind
+            # of address only, the address itself in the server log.
+            log.info("callback_url.refused", host=parsed.host, address=problem)
+            raise CallbackUrlError(f"callback_url host {parsed.host!r} resolves to {problem.split(', ', 1)[1]}; "
+                                   f"{_PRIVATE_HINT}")
     return addresses
 
 

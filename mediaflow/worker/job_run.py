@@ -32,16 +32,18 @@ from mediaflow.media.probe import probe
 from mediaflow.jobs.progress import RunProgress
 from mediaflow.jobs.model import Job, Phase
 from mediaflow.settings import Settings
-from mediaflow.media.sources import SourceError, fetch_source, parse_source
+from mediaflow.media.sources import SourceError, fetch_source, parse_source, redacted
 from mediaflow.observability import tracing
-from mediaflow.storage import Storage, StorageError
+from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
+from mediaflow.worker.server_paths import ServerPaths
 
 log = get_logger("worker")
 
 
-# Failures that running the job again cannot fix: the job fails at once with the message.
-PERMANENT_ERRORS = (SourceError, FfmpegError, InvalidFormatError)
+# Failures that running the job again cannot fix: the job fails at once with the message. A storage
+# request the server refused as such (S3 400 InvalidRequest, 403) gets the same answer every time.
+PERMANENT_ERRORS = (SourceError, FfmpegError, InvalidFormatError, PermanentStorageError)
 
 
 def failure_class(exc: BaseException) -> FailureReason:
@@ -78,6 +80,7 @@ class Run:
     release: bool = False  # give the job back to the queue instead of failing it
     announced_progress: int = 0  # the last progress told to listeners (for milestones)
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg started
+    paths: ServerPaths | None = None  # scrubs the work dir and source roots from what the user sees
     encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
     phases: tracing.PhaseSpans | None = None  # the download/probe/encode/upload spans, when tracing is on
@@ -109,10 +112,11 @@ class JobRunner:
                 tracing.span("job.run", job.traceparent, {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts}):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
-            log.info("job.claimed", method=job.method_name.value, source=job.source)
+            log.info("job.claimed", method=job.method_name.value, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
                                             dir=self.settings.WORK_DIR))
+            run.paths = ServerPaths(self.settings, workdir)
             execute = run.execute = asyncio.create_task(self._execute(run, workdir))
             keeper = asyncio.create_task(self._keep_lease(run, execute))
             try:
@@ -137,7 +141,7 @@ class JobRunner:
             return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
-            await lifecycle.fail(self.store, job, self.worker_id, str(exc), run.job.log_path,
+            await lifecycle.fail(self.store, job, self.worker_id, run.paths.scrub(str(exc)), run.job.log_path,
                                  events=self.events, reason=failure_class(exc))
             log.warning("job.failed", error=str(exc))
             return
@@ -145,7 +149,7 @@ class JobRunner:
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("job.error", error=reason)
             await lifecycle.release(self.store, job.job_id, self.worker_id,
-                                    reason=f"attempt {job.attempts} failed: {reason}", events=self.events)
+                                    reason=f"attempt {job.attempts} failed: {run.paths.scrub(reason)}", events=self.events)
             await self.queue.publish(job.job_id)
             return
         finished = await lifecycle.complete(self.store, job, self.worker_id, output_path, log_path,
@@ -173,12 +177,12 @@ class JobRunner:
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)
-        source = parse_source(job.source, settings, self.storage)
+        source = parse_source(job.source, settings, self.storage, job.owner)
 
         progress.enter(Phase.DOWNLOADING)
         run.phases.enter("job.download")
         input_path = await self.with_retries(
-            lambda: fetch_source(source, workdir, self.storage, progress.transfer), "fetch source"
+            lambda: fetch_source(source, workdir, self.storage, settings, progress.transfer), "fetch source"
         )
 
         progress.enter(Phase.PROBING)
@@ -215,8 +219,9 @@ class JobRunner:
         return output_location, log_location
 
     async def _store_log(self, run: Run) -> str:
+        shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
-            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), run.log_file, "text/plain"),
+            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), shown, "text/plain"),
             "store ffmpeg log",
         )
         run.job.log_path = location

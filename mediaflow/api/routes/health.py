@@ -1,16 +1,31 @@
-"""Liveness and readiness: open, no API key, for load balancers and orchestrators."""
+"""Liveness and readiness: open, no API key, for load balancers and orchestrators.
+
+/readyz says which backend is down to anyone, but why (an error naming the internal S3 endpoint, the
+MongoDB host, a file path) only to a caller with a valid API key, or to everyone when the API is open
+(no API_KEYS). The reason always goes to the server log."""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from mediaflow.api.openapi import Tag
+from mediaflow.api.auth import authenticate
 from mediaflow.api.deps import QueueDep, SettingsDep, StorageDep, StoreDep
+from mediaflow.logs import get_logger
 
+log = get_logger("api")
 router = APIRouter(tags=[Tag.HEALTH])
+
+
+def _may_see_reasons(request: Request) -> bool:
+    try:
+        authenticate(request)  # None with API keys off; 401 for a missing or wrong key
+    except HTTPException:
+        return False
+    return True
 
 
 @router.get("/healthz", summary="Liveness: the process is up")
@@ -19,7 +34,7 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz", summary="Readiness: every configured backend answers")
-async def readyz(store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
+async def readyz(request: Request, store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
     checks = {
         f"store:{settings.DB_BACKEND}": store,
         f"queue:{settings.QUEUE_BACKEND}": queue,
@@ -32,6 +47,7 @@ async def readyz(store: StoreDep, queue: QueueDep, storage: StorageDep, settings
             results[name] = "ok"
         except Exception as exc:
             ready = False
-            results[name] = f"unavailable: {exc}"
+            log.warning("readyz.backend_unavailable", backend=name, error=str(exc) or type(exc).__name__)
+            results[name] = f"unavailable: {exc}" if _may_see_reasons(request) else "unavailable"
     return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results},
                         status_code=200 if ready else 503)

@@ -92,11 +92,17 @@ class Settings(BaseSettings):
     LOCAL_SOURCE_ROOTS: Annotated[list[Path], NoDecode] = [Path("media")]
     UPLOAD_MAX_BYTES: int = Field(default=2 * 1024**3, ge=1)
 
-    # Limits checked on the probed input before encoding (a header can claim anything).
+    # Limits checked on the probed input before encoding (a header can claim anything), and again
+    # while ffmpeg decodes (media/limits.py): frame size through -max_pixels, duration through -t.
+    # Defaults fit a 2-core, 4 GB worker: DCI 4K (4096x2160) is the largest frame accepted.
     MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
-    MAX_INPUT_DIMENSION: int = Field(default=8192, gt=0)
-    MAX_INPUT_PIXELS: int = Field(default=8192 * 4320, gt=0)
+    MAX_INPUT_DIMENSION: int = Field(default=4096, gt=0)
+    MAX_INPUT_PIXELS: int = Field(default=4096 * 2160, gt=0)
     MAX_INPUT_STREAMS: int = Field(default=16, gt=0)
+    # Address-space cap of each ffmpeg/ffprobe (RLIMIT_AS), in MB; 0: none. A 4K compress at
+    # -preset medium peaks at 1.3 GB RSS and needs 2 GB of address space on 2 cores (measured);
+    # 3 GB leaves room for that and the worker on a 4 GB machine. Size it to RAM / WORKER_CONCURRENCY.
+    FFMPEG_MAX_MEMORY_MB: int = Field(default=3072, ge=0)
 
     # --- Worker ------------------------------------------------------------------------------------
     # Jobs one `python worker.py` process runs at a time (each slot is its own queue consumer).

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     # 3 GB leaves room for that and the worker on a 4 GB machine. Size it to RAM / WORKER_CONCURRENCY.
     FFMPEG_MAX_MEMORY_MB: int = Field(default=3072, ge=0)
 
+    # Queued + processing jobs one API key may have at a time; past it POST /process and retries
+    # answer 429 with Retry-After. Applies when API_KEYS is set (an open API has no keys to tell
+    # apart); 0: no limit. Concurrent requests of one key can pass it by the number in flight.
+    MAX_ACTIVE_JOBS_PER_KEY: int = Field(default=100, ge=0)
+
     # --- Worker ------------------------------------------------------------------------------------
     # Jobs one `python worker.py` process runs at a time (each slot is its own queue consumer).
     WORKER_CONCURRENCY: int = Field(default=1, ge=1)
@@ -165,6 +170,9 @@ class Settings(BaseSettings):
     # --- API / logs --------------------------------------------------------------------------------
     # Comma-separated `name:key` entries (or bare keys). Empty: the API is open.
     API_KEYS: SecretStr = SecretStr("")
+    # Largest request body the API reads (JSON bodies are a few hundred bytes); larger is a 413.
+    # POST /upload has its own limit, UPLOAD_MAX_BYTES.
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.errors import add_error_handlers
+from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.routes import actions, events, files, health, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs.events import JobEvents
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         app.include_router(module.router)
     app.include_router(files.download_router)
     add_error_handlers(app)
+    add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES)
     register_dashboard(app)
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     # Added last: outermost, so its request id, access log line and metrics cover everything.

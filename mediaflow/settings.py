@@ -137,11 +137,22 @@ class Settings(BaseSettings):
     # outputs in OUTPUT_BUCKET are never readable this way, whatever is listed.
     S3_SOURCE_BUCKETS: Annotated[list[str] | None, NoDecode] = None
 
-    # Limits checked on the probed input before encoding (a header can claim anything).
+    # Limits checked on the probed input before encoding (a header can claim anything), and again
+    # while ffmpeg decodes (media/limits.py): frame size through -max_pixels, duration through -t.
+    # Defaults fit a 2-core, 4 GB worker: DCI 4K (4096x2160) is the largest frame accepted.
     MAX_INPUT_DURATION_S: float = Field(default=4 * 3600, gt=0)
-    MAX_INPUT_DIMENSION: int = Field(default=8192, gt=0)
-    MAX_INPUT_PIXELS: int = Field(default=8192 * 4320, gt=0)
+    MAX_INPUT_DIMENSION: int = Field(default=4096, gt=0)
+    MAX_INPUT_PIXELS: int = Field(default=4096 * 2160, gt=0)
     MAX_INPUT_STREAMS: int = Field(default=16, gt=0)
+    # Address-space cap of each ffmpeg/ffprobe (RLIMIT_AS), in MB; 0: none. A 4K compress at
+    # -preset medium peaks at 1.3 GB RSS and needs 2 GB of address space on 2 cores (measured);
+    # 3 GB leaves room for that and the worker on a 4 GB machine. Size it to RAM / WORKER_CONCURRENCY.
+    FFMPEG_MAX_MEMORY_MB: int = Field(default=3072, ge=0)
+
+    # Queued + processing jobs one API key may have at a time; past it POST /process and retries
+    # answer 429 with Retry-After. Applies when API_KEYS is set (an open API has no keys to tell
+    # apart); 0: no limit. Concurrent requests of one key can pass it by the number in flight.
+    MAX_ACTIVE_JOBS_PER_KEY: int = Field(default=100, ge=0)
 
     # --- Worker ------------------------------------------------------------------------------------
     # Jobs one `python worker.py` process runs at a time (each slot is its own queue consumer).
@@ -205,6 +216,9 @@ class Settings(BaseSettings):
     # --- API / logs --------------------------------------------------------------------------------
     # Comma-separated `name:key` entries (or bare keys). Empty: the API is open.
     API_KEYS: SecretStr = SecretStr("")
+    # Largest request body the API reads (JSON bodies are a few hundred bytes); larger is a 413.
+    # POST /upload has its own limit, UPLOAD_MAX_BYTES.
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
     # Host names the API answers to (api/hosts.py, against DNS rebinding): comma-separated names,

@@ -117,3 +117,31 @@ def ffconcat_pointing_at(directory: Path, target: str, name: str | None = None) 
     path = Path(directory) / name
     path.write_text(f"ffconcat version 1.0\nfile '{target}'\n")
     return path
+
+
+def raw_h264(directory: Path, name: str, *, width: int, height: int, seconds: float = 1, fps: int = 10) -> Path:
+    """A raw Annex B H.264 stream (`.h264`): no container, so no declared duration."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "h264"]  # fmt: skip
+    return _generate(Path(directory) / name, args)
+
+
+def size_switching_h264(directory: Path, name: str = "switch.h264", *, first: str = "320x240",
+                        then: str = "1920x1080") -> Path:
+    """A raw H.264 stream whose frames switch size mid-stream: two raw streams concatenated byte for
+    byte (a decoder takes the second SPS as a new sequence). Its probe sees only the first size."""
+    path = Path(directory) / name
+    if not path.exists():
+        parts = [raw_h264(directory, f"{name}.{i}.h264", width=int(size.split("x")[0]),
+                          height=int(size.split("x")[1])) for i, size in enumerate((first, then))]  # fmt: skip
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(b"".join(part.read_bytes() for part in parts))
+        os.replace(partial, path)
+    return path
+
+
+def huge_frame_h264(directory: Path, name: str = "huge.h264", *, width: int = 8192, height: int = 4320) -> Path:
+    """One black 8192x4320 frame as raw H.264: ~100 KB on disk, gigabytes once decoded and encoded."""
+    args = ["-f", "lavfi", "-i", f"color=c=black:size={width}x{height}:rate=1:duration=1", "-frames:v", "1",
+            "-c:v", "libx264", "-preset", "ultrafast", "-f", "h264"]  # fmt: skip
+    return _generate(Path(directory) / name, args)

@@ -170,6 +170,35 @@ async def test_list_filters_by_status_and_owner(store):
     assert [job.job_id for job in page] == expected(owner="alice")[::-1][2:5]
 
 
+async def test_count_active_counts_an_owners_queued_and_processing_jobs(store):
+    statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELED]
+    jobs = [make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 5], owner=["alice", "bob", None][i % 3])
+            for i in range(30)]  # fmt: skip
+    for job in jobs:
+        await store.create(job)
+
+    def expected(owner):
+        return sum(1 for job in jobs if job.owner == owner and job.status in (S.QUEUED, S.PROCESSING))
+
+    for owner in ("alice", "bob", None, "nobody"):
+        assert await store.count_active(owner) == expected(owner), owner
+    assert expected("alice") == 4 and expected(None) == 4
+    # Every status change moves a job in or out of the count, whichever way it goes.
+    alice_queued = next(job for job in jobs if job.owner == "alice" and job.status is S.QUEUED)
+    assert await store.update(alice_queued.job_id, {"status": S.PROCESSING, "worker_id": "w"})
+    assert await store.count_active("alice") == 4
+    assert await store.update(alice_queued.job_id, {"status": S.COMPLETED, "worker_id": None})
+    assert await store.count_active("alice") == 3
+    alice_failed = next(job for job in jobs if job.owner == "alice" and job.status is S.FAILED)
+    assert await store.update(alice_failed.job_id, {"status": S.QUEUED})
+    assert await store.count_active("alice") == 4
+    assert await store.update(alice_failed.job_id, {"progress": 5})  # no status change: no move
+    assert await store.count_active("alice") == 4
+    assert await store.delete(alice_failed.job_id)
+    assert await store.count_active("alice") == 3
+    assert await store.count_active("bob") == expected("bob")
+
+
 # --- update --------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
 from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
 from mediaflow.api.hosts import HostAndOriginGuard
+from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.include_router(files.download_router)
     add_error_handlers(app)
     with_full_examples(app, schemas)
+    add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES)
     register_dashboard(app)
     register_api_docs(app)  # GET /docs, with Swagger UI's files from the package
     app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD

@@ -12,6 +12,7 @@ from mediaflow.jobs.service import (
     JobRequestError,
     JobStateError,
     QueueRejectedError,
+    TooManyActiveJobsError,
 )
 
 STATUS_FOR_ERROR: dict[type[Exception], int] = {
@@ -20,6 +21,7 @@ STATUS_FOR_ERROR: dict[type[Exception], int] = {
     JobStateError: 409,
     JobGoneError: 404,
     QueueRejectedError: 503,
+    TooManyActiveJobsError: 429,
 }
 
 
@@ -31,6 +33,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
 def _answer_with(status: int):
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        retry_after = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     return handler

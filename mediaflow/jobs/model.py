@@ -45,6 +45,8 @@ class JobStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+# The statuses that count against MAX_ACTIVE_JOBS_PER_KEY: waiting for a worker or on one.
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.PROCESSING})
 # The Job fields of the webhook outbox; all None means no final event is waiting for delivery.
 WEBHOOK_OUTBOX_FIELDS = ("webhook_event", "webhook_event_id", "webhook_due_at")
 

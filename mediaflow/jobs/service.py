@@ -46,6 +46,12 @@ class JobGoneError(LookupError):
     """The job was removed while the action ran."""
 
 
+class TooManyActiveJobsError(Exception):
+    """The caller's key has MAX_ACTIVE_JOBS_PER_KEY jobs queued or processing already."""
+
+    retry_after_s = 10  # a short job's time: by then one of them has likely finished
+
+
 class QueueRejectedError(Exception):
     """The queue did not take the job; it was marked failed and the caller may try again."""
 
@@ -76,7 +82,8 @@ class JobService:
         if idempotency_key:
             existing = await self.store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
-                return _replayed(existing, job)
+                return _replayed(existing, job)  # a replay adds no job, so the limit does not apply
+        await self._check_active_limit(owner)
         try:
             await self.store.create(job)
         except JobExistsError:
@@ -98,6 +105,7 @@ class JobService:
         return canceled
 
     async def retry(self, job: Job) -> Job:
+        await self._check_active_limit(job.owner)
         queued = await lifecycle.retry(self.store, job.job_id, events=self.events)
         if queued is None:
             current = await self._current(job)
@@ -130,6 +138,17 @@ class JobService:
                    owner=owner, idempotency_key=idempotency_key,
                    callback_url=request.callback_url, callback_progress=request.callback_progress,
                    traceparent=tracing.current_traceparent())
+
+    async def _check_active_limit(self, owner: str | None) -> None:
+        limit = self.settings.MAX_ACTIVE_JOBS_PER_KEY
+        if owner is None or not limit:  # no API keys: one tenant, nobody to protect from another
+            return
+        active = await self.store.count_active(owner)
+        if active >= limit:
+            raise TooManyActiveJobsError(
+                f"this API key has {active} jobs queued or processing, the most allowed (MAX_ACTIVE_JOBS_PER_KEY="
+                f"{limit}); wait for some to finish, or cancel some, then try again"
+            )
 
     async def _publish(self, job: Job, failure: str) -> None:
         try:

@@ -26,3 +26,8 @@ class FfmpegFailedError(FfmpegError):
         if summary:
             message += ": " + "; ".join(summary.splitlines())
         super().__init__(message)
+
+
+class InputLimitError(ProbeError):
+    """The input broke a resource limit while ffmpeg decoded it (frame size, duration, memory); the
+    message names the setting."""

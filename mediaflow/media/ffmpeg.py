@@ -128,11 +128,16 @@ async def run_ffmpeg(
     *,
     log_path: Path,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    stop_when: Callable[[str], Exception | None] | None = None,
+    max_memory_bytes: int | None = None,
 ) -> FfmpegResult:
     """Run ffmpeg, streaming stderr to `log_path` and progress blocks to `on_progress`.
 
-    A non-zero exit is returned, not raised (see `check`). If the caller is cancelled or anything
-    raises (on_progress included), the whole process group is SIGKILLed and reaped before re-raising.
+    `stop_when` sees each stderr line; an exception it returns stops the run and is raised (a limit
+    hit: ffmpeg may otherwise carry on, or log the same error in a loop). `max_memory_bytes` caps
+    ffmpeg's address space. A non-zero exit is returned, not raised (see `check`). If the caller is
+    cancelled or anything raises (on_progress and stop_when included), the whole process group is
+    SIGKILLed and reaped before re-raising.
     """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +146,7 @@ async def run_ffmpeg(
 
     async def pump_stderr(stream: asyncio.StreamReader, log_file: Any) -> None:
         nonlocal truncated
+        unfinished = b""  # the start of a line whose end has not arrived yet
         while chunk := await stream.read(65536):
             log_file.write(chunk)
             log_file.flush()  # the log is worth most when ffmpeg hangs or dies
@@ -148,6 +154,12 @@ async def run_ffmpeg(
             if len(stderr_tail) > _LOG_MEMORY_LIMIT:
                 del stderr_tail[: len(stderr_tail) - _LOG_MEMORY_LIMIT]
                 truncated = True
+            if stop_when is not None:
+                *lines, unfinished = (unfinished + chunk).split(b"\n")
+                unfinished = unfinished[-4096:]
+                for line in lines:
+                    if (error := stop_when(line.decode("utf-8", "replace"))) is not None:
+                        raise error
 
     async def pump_progress(stream: asyncio.StreamReader) -> None:
         parser = ProgressParser()
@@ -158,7 +170,7 @@ async def run_ffmpeg(
 
     with open(log_path, "wb") as log_file:
         try:
-            proc = await start_in_own_group(argv)
+            proc = await start_in_own_group(argv, max_memory_bytes=max_memory_bytes)
         except OSError as exc:
             raise FfmpegError(f"cannot start ffmpeg ({argv[0]}): {exc.strerror or exc}") from exc
         assert proc.stdout is not None and proc.stderr is not None

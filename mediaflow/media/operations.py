@@ -6,6 +6,7 @@ in `ffmpeg.py`, probing in `probe.py`, the input safety options every run uses i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,11 +124,13 @@ def build_argv(
     fmt: OutputFormat,
     *,
     threads: int = 0,
+    input_options: Sequence[str] = (),
 ) -> list[str]:
+    """`input_options` go just before `-i` (the decode limits of limits.py)."""
     method = Method(method)
     if fmt.name not in allowed_formats(method):
         raise _not_available(method, fmt.name)
-    argv = [ffmpeg, *_GLOBAL_OPTIONS, *INPUT_SAFETY_OPTIONS, "-i", file_url(input_path)]
+    argv = [ffmpeg, *_GLOBAL_OPTIONS, *INPUT_SAFETY_OPTIONS, *input_options, "-i", file_url(input_path)]
     argv += _method_options(method, fmt.name)
     if threads > 0:
         argv += ["-threads", str(threads)]

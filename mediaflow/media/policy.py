@@ -29,7 +29,8 @@ def check_input(info: MediaInfo, method: Method, settings: Settings) -> None:
         )
     if info.duration is not None and info.duration > settings.MAX_INPUT_DURATION_S:
         raise InputRejectedError(
-            f"the source lasts {info.duration:.0f} s; at most {settings.MAX_INPUT_DURATION_S:.0f} s is accepted"
+            f"the source lasts {info.duration:.0f} s; at most {settings.MAX_INPUT_DURATION_S:.0f} s is accepted "
+            "(MAX_INPUT_DURATION_S)"
         )
     if info.video is not None:
         width, height = info.video.width, info.video.height
@@ -38,7 +39,7 @@ def check_input(info: MediaInfo, method: Method, settings: Settings) -> None:
         if width * height > settings.MAX_INPUT_PIXELS or max(width, height) > settings.MAX_INPUT_DIMENSION:
             raise InputRejectedError(
                 f"the source's frames are {width}x{height}; at most {settings.MAX_INPUT_DIMENSION} pixels a side "
-                f"and {settings.MAX_INPUT_PIXELS} pixels a frame are accepted"
+                f"and {settings.MAX_INPUT_PIXELS} pixels a frame are accepted (MAX_INPUT_DIMENSION, MAX_INPUT_PIXELS)"
             )
 
 

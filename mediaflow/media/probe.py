@@ -82,7 +82,8 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
     ffprobe = ffprobe_binary(settings)
     try:
         if ffprobe:
-            info = await _probe_with_ffprobe(ffprobe, path, timeout)
+            memory_mb = getattr(settings, "FFMPEG_MAX_MEMORY_MB", 0)
+            info = await _probe_with_ffprobe(ffprobe, path, timeout, memory_mb * 1024 * 1024 or None)
         else:  # PyAV blocks; on threads of its own, so one that never returns starves nothing else
             info = await PROBE_THREADS.run(_probe_with_pyav, path, timeout=timeout)
     except TimeoutError as exc:
@@ -92,11 +93,11 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
     return info
 
 
-async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float) -> MediaInfo:
+async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memory_bytes: int | None) -> MediaInfo:
     argv = [ffprobe, "-v", "error", *INPUT_SAFETY_OPTIONS, "-print_format", "json", "-show_format", "-show_streams",
             file_url(path)]  # fmt: skip
     try:
-        proc = await start_in_own_group(argv)
+        proc = await start_in_own_group(argv, max_memory_bytes=max_memory_bytes)
     except OSError as exc:  # a misconfigured FFPROBE_BINARY is not the source's fault
         raise FfmpegError(f"cannot start ffprobe ({ffprobe}): {exc.strerror or exc}") from exc
     try:

@@ -78,6 +78,11 @@ class JobStore(Protocol):
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         """How many jobs match (for metrics and dashboards)."""
 
+    async def count_active(self, owner: str | None) -> int:
+        """How many of this owner's jobs are queued or processing (None: the jobs without an owner).
+        Read from an index of active jobs per owner, so it costs the same however many finished
+        jobs the owner has (MAX_ACTIVE_JOBS_PER_KEY checks it on every submission)."""
+
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         """Atomically apply `changes` (and version += 1, updated_at = now) if the record matches
         `expect`. Returns the updated job, or None if it does not exist or did not match."""

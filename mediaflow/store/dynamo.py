@@ -15,6 +15,9 @@ Global secondary indexes (projection ALL, so a listing is one Query without per-
 - `by_status` (status, created_key): listing by status, and expired leases (status = processing,
   filtered on lease_expires_at; processing jobs are few — at most one per running worker).
 - `by_owner` (owner, created_key): an owner's jobs; only items with an owner are in it.
+- `by_active_owner` (active_owner, created_key): queued and processing jobs per owner, for
+  MAX_ACTIVE_JOBS_PER_KEY. Sparse: `active_owner` (a copy of `owner_key`, the owner as JSON) is
+  set by the update that makes a job active and removed by the one that ends it.
 - `by_webhook_due` (list_pk, webhook_due_at): the webhook outbox, earliest due first. Sparse: only
   jobs with a final event pending carry webhook_due_at (it is REMOVEd when cleared), so the index
   holds a handful of items however big the table. Added to a table made before it existed
@@ -62,6 +65,8 @@ from .dynamo_items import (
     error_code,
     job_from_item,
     idempotency_guard_id,
+    active_owner_change,
+    owner_key,
     index_definition,
     key_schema_element,
     item_from_job,
@@ -229,6 +234,18 @@ class DynamoJobStore:
                 return total
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    async def count_active(self, owner: str | None) -> int:
+        params = {"TableName": self._table, "IndexName": "by_active_owner", "Select": "COUNT",
+                  "KeyConditionExpression": "#pk = :pk", "ExpressionAttributeNames": {"#pk": "active_owner"},
+                  "ExpressionAttributeValues": {":pk": {"S": owner_key(owner)}}}  # fmt: skip
+        total = 0
+        while True:
+            response = await self._client.query(**params)
+            total += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return total
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def _query_for(self, status: JobStatus | None, owner: str | None) -> dict[str, Any]:
         """Query parameters for the jobs with this status and/or owner, in created_key order."""
         if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
@@ -279,6 +296,10 @@ class DynamoJobStore:
             else:
                 sets.append(f"#c{i} = :c{i}")
                 values[f":c{i}"] = attribute_value(value)
+        if changes.get("status") is not None:
+            set_clause, remove_clause = active_owner_change(changes["status"], names, values)
+            sets += [set_clause] if set_clause else []
+            removes += [remove_clause] if remove_clause else []
         expression = f"SET {', '.join(sets)} ADD #version :one" + (f" REMOVE {', '.join(removes)}" if removes else "")
         try:
             response = await self._client.update_item(

@@ -12,7 +12,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from mediaflow.jobs.model import Job, format_timestamp
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp
 
 from .base import Expect
 
@@ -23,8 +23,9 @@ INDEXES = {
     "by_status": ("status", "created_key"),
     "by_owner": ("owner", "created_key"),
     "by_webhook_due": ("list_pk", "webhook_due_at"),
+    "by_active_owner": ("active_owner", "created_key"),
 }
-INDEXES_ADDED_LATER = frozenset({"by_webhook_due"})  # added to an existing table at start-up if it lacks them
+INDEXES_ADDED_LATER = frozenset({"by_webhook_due", "by_active_owner"})  # added to an existing table at start-up if it lacks them
 INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
 TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
@@ -48,7 +49,27 @@ def item_from_job(job: Job) -> dict[str, Any]:
     document = {k: v for k, v in job.to_document().items() if v is not None}
     document["list_pk"] = LIST_PK
     document["created_key"] = f"{document['created_at']}#{job.job_id}"
+    document["owner_key"] = owner_key(job.owner)
+    if job.status in ACTIVE_STATUSES:
+        document["active_owner"] = document["owner_key"]
     return {name: attribute_value(value) for name, value in document.items()}
+
+
+def owner_key(owner: str | None) -> str:
+    """The owner as an index key: JSON, so no owner (null) is a key of its own and no name collides."""
+    return json.dumps(owner)
+
+
+def active_owner_change(status: JobStatus, names: dict[str, str], values: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(SET clause, REMOVE clause) that keep `active_owner` in step with a status change: present,
+    a copy of `owner_key`, while the job is queued or processing; absent otherwise. That makes the
+    by_active_owner index sparse: it holds the active jobs only, so counting them reads only them."""
+    names["#active_owner"] = "active_owner"
+    if JobStatus(status) not in ACTIVE_STATUSES:
+        return None, "#active_owner"
+    # Items written before owner_key existed get a key no owner has: they are not counted.
+    names["#owner_key"], values[":no_owner_key"] = "owner_key", {"S": "legacy"}
+    return "#active_owner = if_not_exists(#owner_key, :no_owner_key)", None
 
 
 def job_from_item(item: dict[str, Any]) -> Job:

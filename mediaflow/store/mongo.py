@@ -24,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnD
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
-from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
 # Short enough that a wrong MONGO_URL fails start-up in seconds rather than pymongo's default 30 s.
@@ -37,6 +37,7 @@ _INDEXES = [
     IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)], name="status_created"),
     IndexModel([("owner", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)], name="owner_created"),
     IndexModel([("status", ASCENDING), ("lease_expires_at", ASCENDING)], name="status_lease"),
+    IndexModel([("owner", ASCENDING), ("status", ASCENDING)], name="owner_status"),
     # Partial: jobs without an idempotency key (null) must not collide with each other.
     IndexModel(
         [("owner", ASCENDING), ("idempotency_key", ASCENDING)],
@@ -157,6 +158,10 @@ class MongoJobStore:
 
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         return await self._jobs.count_documents(_filter(status, owner))
+
+    async def count_active(self, owner: str | None) -> int:
+        statuses = sorted(status.value for status in ACTIVE_STATUSES)
+        return await self._jobs.count_documents({"owner": owner, "status": {"$in": statuses}})
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)

@@ -14,7 +14,7 @@ from typing import Any
 import aiosqlite
 
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
-from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 
 # One column per Job field; the record is rebuilt with Job.from_document.
 _COLUMNS = list(Job.model_fields)
@@ -39,6 +39,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_status_created ON jobs (status, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_by_lease ON jobs (status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS jobs_by_owner_status ON jobs (owner, status);
 -- ifnull: SQLite treats NULLs as distinct in a unique index, and "no owner" is one owner here.
 DROP INDEX IF EXISTS jobs_by_idempotency;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owner, ''), idempotency_key)
@@ -143,6 +144,12 @@ class SqliteJobStore:
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         where, params = self._filters(status, owner)
         [(total,)] = await self._read(f"SELECT COUNT(*) FROM jobs{where}", params)
+        return total
+
+    async def count_active(self, owner: str | None) -> int:
+        # `IS` matches NULL to NULL (the jobs without an owner) and still uses the index.
+        [(total,)] = await self._read("SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?)",
+                                      [owner, *sorted(status.value for status in ACTIVE_STATUSES)])
         return total
 
     @staticmethod

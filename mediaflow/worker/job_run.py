@@ -21,6 +21,7 @@ import structlog
 from mediaflow.media import ffmpeg
 from mediaflow.media.errors import FfmpegError, InvalidFormatError, ProbeError
 from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.operations import build_argv, resolve_output_format
 from mediaflow.jobs import lifecycle
 from mediaflow.store import JobStore
@@ -195,20 +196,26 @@ class JobRunner:
         output_name = f"{Path(source.name).stem or 'output'}_{job.method_name.value}.{fmt.extension}"
         output_file = workdir / output_name
         run.log_file = workdir / "ffmpeg.log"
+        limits = DecodeLimits.from_settings(settings)
         argv = build_argv(
             ffmpeg_binary(settings), job.method_name, input_path, output_file, fmt,
-            threads=settings.FFMPEG_THREADS,
+            threads=settings.FFMPEG_THREADS, input_options=limits.input_options(),
         )
 
         async def on_progress(update: ffmpeg.ProgressUpdate) -> None:
             progress.encoding(update.out_time_s, info.duration, update.speed)
 
         log.info("ffmpeg.started", duration_s=info.duration)
-        result = await ffmpeg.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress)
+        result = await ffmpeg.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress,
+                                         stop_when=limits.breach, max_memory_bytes=limits.memory_bytes)
         run.encode_speed = progress.speed
         log_location = await self._store_log(run)
+        if (limit_error := limits.explain_failure(result.returncode, result.log)) is not None:
+            raise limit_error
         ffmpeg.check(result)
-        check_output(await probe(output_file, settings), info)
+        output_info = await probe(output_file, settings)
+        limits.check_decoded_duration(output_info.duration)
+        check_output(output_info, info)
 
         progress.enter(Phase.UPLOADING)
         run.phases.enter("job.upload")

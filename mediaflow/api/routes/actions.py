@@ -21,6 +21,7 @@ async def cancel(job: JobDep, jobs: JobsDep) -> JobStatusResponse:
 
 @router.post("/jobs/{job_id}/retry", response_model=JobStatusResponse, summary="Run a failed or canceled job again",
              responses={404: {"description": "Unknown job id"}, 409: {"description": "The job is not failed or canceled"},
+                        429: {"description": "MAX_ACTIVE_JOBS_PER_KEY jobs queued or processing already"},
                         503: {"description": "The queue did not accept the job"}})
 async def retry(job: JobDep, jobs: JobsDep) -> JobStatusResponse:
     return JobStatusResponse.from_job(await jobs.retry(job))

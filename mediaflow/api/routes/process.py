@@ -33,7 +33,9 @@ IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=200
     response_model=ProcessResponse,
     summary="Queue a processing job",
     responses={409: {"description": "Idempotency-Key reused with a different request"},
+               413: {"description": "Body larger than MAX_REQUEST_BODY_BYTES"},
                422: {"description": "Invalid source, method or output format"},
+               429: {"description": "MAX_ACTIVE_JOBS_PER_KEY jobs queued or processing already; see Retry-After"},
                503: {"description": "The queue did not accept the job"}},
 )
 async def process(body: ProcessRequest, jobs: JobsDep, owner: OwnerDep,

@@ -24,26 +24,20 @@ from functools import partial
 from typing import Any, Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from .base import QueueError, QueueUnavailableError
 from mediaflow.logs import get_logger
+from mediaflow.queue.kafka_topic import raise_partitions_hint, ensure_topic, describe, unreachable
+from mediaflow.queue.base import QueueError, QueueReport, QueueUnavailableError
 from mediaflow.settings import Settings
 
 log = get_logger(__name__)
 
-_CONNECT_TIMEOUT_S = 5.0  # open(): a reachable broker answers metadata in milliseconds
 _PING_TIMEOUT_S = 3.0  # health checks must answer quickly
 _RECEIVE_POLL_S = 0.5  # receive() polls in slices so close() never waits long for the thread
 _KEEPALIVE_POLL_S = 0.2  # also the longest an ack or the next receive() waits for the keep-alive
 
 
-def _unreachable(settings: Settings, detail: object) -> QueueUnavailableError:
-    return QueueUnavailableError(
-        f"cannot reach Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} ({detail}); check KAFKA_BOOTSTRAP_SERVERS"
-    )
-
-
+_REPORT_TTL_S = 10.0  # /readyz and /metrics describe the topic and group at most this often
 class _SharedProducer:
     """The process's one producer (per bootstrap servers): idempotent, acks=all. Every KafkaQueue in
     the process (one per worker slot, plus the API's) shares it; the first open() configures it and
@@ -116,6 +110,9 @@ class KafkaQueue:
         # a fetch that slipped through the pause): handed out by the next receive(), never dropped.
         self._pending: collections.deque[Message] = collections.deque()
         self._closed = False
+        # Partitions this consumer holds (None until the group assigned it some, or none).
+        self.assigned_partitions: int | None = None
+        self._report: tuple[float, QueueReport] | None = None
 
     @classmethod
     async def open(
@@ -124,7 +121,7 @@ class KafkaQueue:
         """Connect (failing within a few seconds if the broker is unreachable), create the topic if
         absent, and with consumer=True join the consumer group. `extra_consumer_config` is merged
         into the consumer's librdkafka configuration (tests use it for max.poll.interval.ms)."""
-        await asyncio.to_thread(_ensure_topic, settings)
+        await asyncio.to_thread(ensure_topic, settings)
         shared = _producers.get(settings.KAFKA_BOOTSTRAP_SERVERS)
         if shared is None:
             shared = _producers[settings.KAFKA_BOOTSTRAP_SERVERS] = _SharedProducer(settings)
@@ -142,7 +139,7 @@ class KafkaQueue:
             })
         queue = cls(settings, shared, kafka_consumer)
         if kafka_consumer is not None:
-            kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign)
+            kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign, on_revoke=queue._on_revoke)
             # Join the group now (paused): by the first receive() the partitions are usually assigned.
             queue._start_keepalive()
         return queue
@@ -219,6 +216,20 @@ class KafkaQueue:
         consumer.assign(partitions)
         if not self._receiving:
             consumer.pause(partitions)
+        self.assigned_partitions = len(partitions)
+        if not partitions:
+            # More members than partitions: the broker sends this worker nothing. Say so, at start-up
+            # and at every rebalance that leaves it empty; the store sweep keeps it useful meanwhile.
+            log.warning("kafka.no_partition_assigned", topic=self._topic,
+                        consequence="this worker receives no job ids from Kafka; it takes queued jobs from "
+                                    f"the store after QUEUED_SWEEP_AFTER_S={self._settings.QUEUED_SWEEP_AFTER_S:g} s",
+                        fix="more partitions than workers: " + raise_partitions_hint(self._settings))
+        else:
+            log.info("kafka.partitions_assigned", topic=self._topic, partitions=len(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list) -> None:  # consumer thread, inside poll()
+        consumer.unassign()
+        self.assigned_partitions = 0
 
     def _set_paused(self, paused: bool) -> None:  # consumer thread
         partitions = self._consumer.assignment()
@@ -279,7 +290,14 @@ class KafkaQueue:
         try:
             await asyncio.to_thread(self._shared.producer.list_topics, timeout=_PING_TIMEOUT_S)
         except KafkaException as exc:
-            raise _unreachable(self._settings, exc.args[0].str()) from exc
+            raise unreachable(self._settings, exc.args[0].str()) from exc
+
+    async def report(self) -> QueueReport:
+        """Partitions against group members (cached briefly: /readyz and /metrics may be polled often)."""
+        loop = asyncio.get_running_loop()
+        if self._report is None or loop.time() - self._report[0] > _REPORT_TTL_S:
+            self._report = (loop.time(), await asyncio.to_thread(describe, self._settings))
+        return self._report[1]
 
     async def close(self) -> None:
         if self._closed:
@@ -299,30 +317,3 @@ class KafkaQueue:
             left = await asyncio.to_thread(self._shared.close, self._settings.KAFKA_DELIVERY_TIMEOUT_S)
             if left:
                 log.warning("kafka.unflushed_messages", count=left)
-
-
-def _ensure_topic(settings: Settings) -> None:
-    """Runs in a thread. The AdminClient stays referenced until its futures resolved: a temporary
-    one is destroyed first and its futures fail with _DESTROY."""
-    # log_level 0: this probe's failures are reported by the readable error below; librdkafka's own
-    # connection-refused lines would otherwise keep printing after it until the process exits.
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "log_level": 0})
-    try:
-        metadata = admin.list_topics(timeout=_CONNECT_TIMEOUT_S)
-    except KafkaException as exc:
-        raise _unreachable(settings, exc.args[0].str()) from exc
-    if settings.KAFKA_TOPIC in metadata.topics:
-        return
-    # No replication factor given: the broker's default (KIP-464), right for one broker or many.
-    topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS)
-    future = admin.create_topics([topic], operation_timeout=_CONNECT_TIMEOUT_S)[settings.KAFKA_TOPIC]
-    try:
-        future.result(timeout=2 * _CONNECT_TIMEOUT_S)
-        return
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
-            return
-        detail = exc.args[0].str()
-    except TimeoutError:
-        detail = "no answer"
-    raise QueueUnavailableError(f"cannot create Kafka topic {settings.KAFKA_TOPIC!r}: {detail}")

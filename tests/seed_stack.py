@@ -37,7 +37,8 @@ class Process:
         self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def events(self) -> list[dict]:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=1000)
     KAFKA_HEARTBEAT_INTERVAL_MS: int = Field(default=3_000, ge=100)
     KAFKA_DELIVERY_TIMEOUT_S: float = Field(default=10.0, gt=0)
+    # librdkafka fetch.wait.max.ms of the workers' consumers. Kafka answers a fetch as soon as data
+    # arrives, so there this only sets how often idle consumers ask (raise it to 500 on a big cluster);
+    # brokers that hold every fetch for the full time (Tansu) add it to each job's wait.
+    KAFKA_FETCH_WAIT_MAX_MS: int = Field(default=20, ge=1, le=5000)
 
     # --- Storage (seed names) ----------------------------------------------------------------------
     # "local": outputs, logs and uploads under LOCAL_STORAGE_DIR. "s3": under OUTPUT_BUCKET.

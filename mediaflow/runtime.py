@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.retention import RetentionSweeper
 from mediaflow.jobs.service import JobService
+from mediaflow.logs import get_logger
 from mediaflow.queue import JobQueue, QueueUnavailableError, open_queue
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage, StorageUnavailableError, open_storage
@@ -23,6 +24,8 @@ from mediaflow.webhooks.dispatcher import WebhookDispatcher
 from mediaflow.webhooks.secret import with_webhook_secret
 
 BACKEND_UNAVAILABLE = (StoreUnavailableError, QueueUnavailableError, StorageUnavailableError)
+
+log = get_logger("runtime")
 
 
 @dataclass
@@ -42,6 +45,9 @@ async def open_runtime(settings: Settings, *, events: JobEvents | None = None,
     """`events`: the bus to use (the API creates its own first, so metrics can listen before start-up).
     `retention`: run the retention sweeper here (the API does; standalone workers leave it to the API)."""
     async with AsyncExitStack() as stack:
+        # Which backends, and why (a seed .env with DB_BACKEND=mongodb selects Kafka and S3 by itself).
+        log.info("backends.chosen", store=settings.DB_BACKEND, queue=settings.backend_choices["QUEUE_BACKEND"],
+                 storage=settings.backend_choices["STORAGE_BACKEND"])
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         storage = await open_storage(settings)

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -81,6 +81,8 @@ def webhook_signing_key(secret: str) -> bytes:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # How QUEUE_BACKEND and STORAGE_BACKEND were chosen, for the start-up log and /readyz.
+    _backend_choices: dict[str, str] = PrivateAttr(default_factory=dict)
 
     # --- Job store (seed names) -------------------------------------------------------------------
     DB_BACKEND: Literal["sqlite", "mongodb", "dynamodb"] = "sqlite"
@@ -102,18 +104,28 @@ class Settings(BaseSettings):
     # --- Queue (seed names) ------------------------------------------------------------------------
     # "embedded": workers claim queued jobs straight from the job store (one machine, or several
     # workers sharing a store). "kafka": the API publishes job ids to KAFKA_TOPIC.
-    QUEUE_BACKEND: Literal["embedded", "kafka"] = "embedded"
+    # Unset: "kafka" with DB_BACKEND mongodb/dynamodb (the seed's stack), else "embedded" (see
+    # `backend_choices`).
+    QUEUE_BACKEND: Literal["embedded", "kafka"] | None = None
     KAFKA_BOOTSTRAP_SERVERS: str = "localhost:9092"
     KAFKA_TOPIC: str = "video-processing-jobs"
     KAFKA_CONSUMER_GROUP: str = "video-processors"
-    KAFKA_TOPIC_PARTITIONS: int = Field(default=2, ge=1)
+    # Partitions of KAFKA_TOPIC when MediaFlow creates it. A consumer group gives each partition to one
+    # member, so this caps how many workers Kafka feeds; partitions are cheap, so size for the cluster.
+    # An existing topic is never changed (see README, "Worker scaling").
+    KAFKA_TOPIC_PARTITIONS: int = Field(default=32, ge=1)
     KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=1000)
     KAFKA_HEARTBEAT_INTERVAL_MS: int = Field(default=3_000, ge=100)
     KAFKA_DELIVERY_TIMEOUT_S: float = Field(default=10.0, gt=0)
+    # librdkafka fetch.wait.max.ms of the workers' consumers. Kafka answers a fetch as soon as data
+    # arrives, so there this only sets how often idle consumers ask (raise it to 500 on a big cluster);
+    # brokers that hold every fetch for the full time (Tansu) add it to each job's wait.
+    KAFKA_FETCH_WAIT_MAX_MS: int = Field(default=20, ge=1, le=5000)
 
     # --- Storage (seed names) ----------------------------------------------------------------------
     # "local": outputs, logs and uploads under LOCAL_STORAGE_DIR. "s3": under OUTPUT_BUCKET.
-    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    # Unset: "s3" with DB_BACKEND mongodb/dynamodb (the seed's stack), else "local".
+    STORAGE_BACKEND: Literal["local", "s3"] | None = None
     OUTPUT_BUCKET: str = "mediaflow-outputs"
     OUTPUT_PREFIX: str = "processed"
     LOCAL_STORAGE_DIR: Path = Path("data/storage")
@@ -165,9 +177,11 @@ class Settings(BaseSettings):
     LEASE_SECONDS: float = Field(default=30.0, gt=0)
     MAX_ATTEMPTS: int = Field(default=3, ge=1)
     POLL_INTERVAL_S: float = Field(default=1.0, gt=0)
-    # With Kafka, an idle worker also takes jobs that have waited this long in the store (their
-    # partition's consumer is busy, or the publish was lost).
-    QUEUED_SWEEP_AFTER_S: float = Field(default=15.0, gt=0)
+    # With Kafka, an idle worker also takes jobs that have waited this long in the store: their
+    # partition's consumer is busy, the worker holds no partition (more workers than partitions), or the
+    # publish was lost. Short, so every started worker gets work; the claim is conditional, so the
+    # partition's consumer skips the id when it comes.
+    QUEUED_SWEEP_AFTER_S: float = Field(default=2.0, gt=0)
     JOB_TIMEOUT_S: float = Field(default=3 * 3600, gt=0, description="longest a single run may take")
     STALL_TIMEOUT_S: float = Field(default=300, gt=0, description="fail when ffmpeg makes no progress this long")
     SHUTDOWN_GRACE_S: float = Field(default=30, ge=0, description="on SIGTERM, let a running job finish this long")
@@ -249,6 +263,29 @@ class Settings(BaseSettings):
     def _empty_means_unset(cls, value: object) -> object:
         # `AWS_ACCESS_KEY=` in a .env file means "not set", not "the empty key".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _choose_backends(self) -> "Settings":
+        """A seed user's .env names DB_BACKEND=mongodb|dynamodb, Kafka and S3 settings, but not our
+        QUEUE_BACKEND/STORAGE_BACKEND: a document store then means the seed's whole stack."""
+        distributed = self.DB_BACKEND in ("mongodb", "dynamodb")
+        why = f"DB_BACKEND={self.DB_BACKEND}"
+        choices = {}
+        for name, seed, embedded in (("QUEUE_BACKEND", "kafka", "embedded"), ("STORAGE_BACKEND", "s3", "local")):
+            if getattr(self, name) is not None:
+                choices[name] = f"{getattr(self, name)} (set explicitly)"
+                continue
+            value = seed if distributed else embedded
+            setattr(self, name, value)
+            choices[name] = (f"{value} ({name} unset; {why} selects the seed's stack)" if distributed
+                                          else f"{value} ({name} unset; the embedded default with {why})")
+        self._backend_choices = choices
+        return self
+
+    @property
+    def backend_choices(self) -> dict[str, str]:
+        """{"QUEUE_BACKEND": "kafka (QUEUE_BACKEND unset; DB_BACKEND=mongodb selects the seed's stack)", ...}"""
+        return dict(self._backend_choices)
 
     @field_validator("API_KEYS")
     @classmethod

@@ -33,7 +33,11 @@ async def test_root_health_and_readiness(api):
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = await api.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "backends": {"store:sqlite": "ok", "queue:embedded": "ok", "storage:local": "ok"}}
+    assert ready.json() == {
+        "status": "ready", "backends": {"store:sqlite": "ok", "queue:embedded": "ok", "storage:local": "ok"},
+        "details": {"queue_backend": "embedded (QUEUE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)",
+                    "storage_backend": "local (STORAGE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)"},
+    }
 
 
 async def test_openapi_docs_with_examples(api):

@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents
 from mediaflow.logs import get_logger
 from mediaflow.jobs.model import JobStatus, Method
+from mediaflow.observability.queue_gauges import QueueGauges
 
 if TYPE_CHECKING:
     from mediaflow.store import JobStore
@@ -290,10 +291,13 @@ def instrument_app(app: FastAPI, metrics: Metrics, job_counts_ttl_s: float = 2.0
     """
     job_counts = JobCounts(ttl_s=job_counts_ttl_s)
     metrics.registry.register(job_counts)
+    queue_gauges = QueueGauges()
+    metrics.registry.register(queue_gauges)
     http_metrics = HttpMetrics(metrics.registry)
 
     async def scrape(request: Request) -> Response:
         await job_counts.refresh(getattr(request.app.state, "store", None))
+        await queue_gauges.refresh(getattr(request.app.state, "queue", None))
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)

@@ -10,6 +10,7 @@ from .base import (
     Delivery,
     JobQueue,
     QueueError,
+    QueueReport,
     QueueUnavailableError,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "Delivery",
     "JobQueue",
     "QueueError",
+    "QueueReport",
     "QueueUnavailableError",
     "open_queue",
 ]

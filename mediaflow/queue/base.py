@@ -5,15 +5,14 @@ job id it then claims in the store (atomic, conditional). The worker calls `deli
 job's state is durable (claimed, or found already claimed/finished), so a crash before that point
 redelivers the id and a crash after it is recovered through the expired lease.
 
-Backends: `backends/embedded_queue.py` (claims straight from the job store; the default) and
-`backends/kafka_queue.py`.
+Backends: `embedded.py` (claims straight from the job store; the default) and `kafka.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
-
 
 
 class QueueError(Exception):
@@ -22,6 +21,23 @@ class QueueError(Exception):
 
 class QueueUnavailableError(QueueError):
     """The configured queue cannot be reached or is misconfigured."""
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    """What a queue can tell about how work reaches the workers, for /readyz and /metrics.
+    `partitions`/`group_members` are None where they do not apply (embedded) or are not known (a broker
+    that does not list a group's members)."""
+
+    partitions: int | None = None
+    group_members: int | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def members_without_partition(self) -> int | None:
+        if self.partitions is None or self.group_members is None:
+            return None
+        return max(0, self.group_members - self.partitions)
 
 
 @runtime_checkable
@@ -44,5 +60,8 @@ class JobQueue(Protocol):
 
     async def ping(self) -> None:
         """Raise QueueUnavailableError unless the backend answers."""
+
+    async def report(self) -> QueueReport:
+        """How work reaches the workers (Kafka: partitions vs consumer group members)."""
 
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mediaflow.store import JobStore
 from mediaflow.jobs.model import JobStatus
+from mediaflow.queue.base import QueueReport
 
 
 @dataclass
@@ -56,6 +57,9 @@ class EmbeddedQueue:
 
     async def ping(self) -> None:
         await self._store.ping()
+
+    async def report(self) -> QueueReport:
+        return QueueReport()  # every worker reads the store: none can be left without work
 
     async def close(self) -> None:
         return None

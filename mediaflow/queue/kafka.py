@@ -4,8 +4,8 @@ KAFKA_CONSUMER_GROUP.
 Delivery semantics: a worker acks (commits the offset) right after it claimed the job in the store,
 then encodes for minutes without calling `receive()`. The job lease, not the offset, covers the rest
 of the run. A consumer that stops polling for longer than max.poll.interval.ms is thrown out of the
-group, so between `receive()` calls this queue keeps polling in the background with every assigned
-partition paused: nothing is fetched, but the consumer stays a healthy member and its ack succeeds.
+group, so this queue polls in the background all the time (see `_poll_forever`), and `receive()`
+only hands out what that poll fetched.
 
 librdkafka objects are not driven from the event loop: produce() only enqueues (a background thread
 serves delivery reports), and every consumer call runs on the consumer's own single thread, which
@@ -24,27 +24,20 @@ from functools import partial
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from .base import QueueError, QueueUnavailableError
 from mediaflow.logs import get_logger
+from mediaflow.queue.kafka_topic import raise_partitions_hint, ensure_topic, describe, unreachable
+from mediaflow.queue.base import QueueError, QueueReport, QueueUnavailableError
 from mediaflow.settings import Settings
 
 log = get_logger(__name__)
 
-_CONNECT_TIMEOUT_S = 5.0  # open(): a reachable broker answers metadata in milliseconds
 _PING_TIMEOUT_S = 3.0  # health checks must answer quickly
-_RECEIVE_POLL_S = 0.5  # receive() polls in slices so close() never waits long for the thread
-_KEEPALIVE_POLL_S = 0.2  # also the longest an ack or the next receive() waits for the keep-alive
+_POLL_S = 0.1  # the background poll's slice: the longest a commit or close() waits for the thread
 
 
-def _unreachable(settings: Settings, detail: object) -> QueueUnavailableError:
-    return QueueUnavailableError(
-        f"cannot reach Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} ({detail}); check KAFKA_BOOTSTRAP_SERVERS"
-    )
-
-
+_REPORT_TTL_S = 10.0  # /readyz and /metrics describe the topic and group at most this often
 class _SharedProducer:
     """The process's one producer (per bootstrap servers): idempotent, acks=all. Every KafkaQueue in
     the process (one per worker slot, plus the API's) shares it; the first open() configures it and
@@ -113,14 +106,16 @@ class KafkaQueue:
         self._topic = settings.KAFKA_TOPIC
         self._shared = producer
         self._consumer = consumer
+        # Every consumer call runs on this one thread (poll, commit, close), in the order submitted.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-consumer") if consumer else None
-        self._receiving = False  # read by on_assign on the consumer thread
-        self._keepalive: asyncio.Task | None = None
-        self._keep_polling = False
-        # A message the consumer thread returned after its caller went away (cancelled receive, or
-        # a fetch that slipped through the pause): handed out by the next receive(), never dropped.
-        self._pending: collections.deque[Message] = collections.deque()
+        self._poller: asyncio.Task | None = None
+        # Ids fetched and not yet handed out by receive(), in partition order.
+        self._fetched: collections.deque[Message] = collections.deque()
+        self._arrived = asyncio.Event()
         self._closed = False
+        # Partitions this consumer holds (None until the group assigned it some, or none).
+        self.assigned_partitions: int | None = None
+        self._report: tuple[float, QueueReport] | None = None
 
     @classmethod
     async def open(
@@ -129,7 +124,7 @@ class KafkaQueue:
         """Connect (failing within a few seconds if the broker is unreachable), create the topic if
         absent, and with consumer=True join the consumer group. `extra_consumer_config` is merged
         into the consumer's librdkafka configuration (tests use it for max.poll.interval.ms)."""
-        await asyncio.to_thread(_ensure_topic, settings)
+        await asyncio.to_thread(ensure_topic, settings)
         shared = _producers.get(settings.KAFKA_BOOTSTRAP_SERVERS)
         if shared is None:
             shared = _producers[settings.KAFKA_BOOTSTRAP_SERVERS] = _SharedProducer(settings)
@@ -138,6 +133,10 @@ class KafkaQueue:
         if consumer:
             kafka_consumer = Consumer({
                 "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                # How long the broker may hold a fetch that has no data yet. A real Kafka broker answers
+                # as soon as one byte arrives (fetch.min.bytes=1), so this only sets the idle fetch rate
+                # there; a broker that waits it out (Tansu) adds it to every job's time in the queue.
+                "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
                 "group.id": settings.KAFKA_CONSUMER_GROUP,
                 "enable.auto.commit": False,  # commit only after the job is durably claimed
                 "auto.offset.reset": "earliest",  # ids published before the first worker joined
@@ -147,9 +146,9 @@ class KafkaQueue:
             })
         queue = cls(settings, shared, kafka_consumer)
         if kafka_consumer is not None:
-            kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign)
-            # Join the group now (paused): by the first receive() the partitions are usually assigned.
-            queue._start_keepalive()
+            kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign, on_revoke=queue._on_revoke)
+            # Join the group now: by the first receive() the partitions are usually assigned.
+            queue._poller = asyncio.get_running_loop().create_task(queue._poll_forever(), name="kafka-poll")
         return queue
 
     # --- publishing ----------------------------------------------------------------------------
@@ -189,90 +188,73 @@ class KafkaQueue:
     async def receive(self, timeout: float) -> KafkaDelivery | None:
         if self._consumer is None or self._closed:
             raise QueueError("this Kafka queue is closed or was opened with consumer=False")
-        await self._stop_keepalive()
-        self._receiving = True
-        try:
-            if self._pending:
-                return self._deliver(self._pending.popleft())
-            await self._run(self._set_paused, False)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while (remaining := deadline - loop.time()) > 0:
-                message = await self._poll(min(remaining, _RECEIVE_POLL_S))
-                if message is not None:
-                    return self._deliver(message)
-            return None
-        finally:
-            self._receiving = False
-            if not self._closed:
-                self._start_keepalive()  # pauses the partitions before polling
+        if self._poller is not None and self._poller.done() and not self._poller.cancelled():
+            self._poller.result()  # a fatal consumer error: raise it here, where the worker sees it
+        if not self._fetched:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        return self._deliver(self._fetched.popleft()) if self._fetched else None
 
     def _deliver(self, message: Message) -> KafkaDelivery:
         return KafkaDelivery(job_id=message.value().decode(), _queue=self, _message=message)
 
     async def _commit(self, message: Message) -> None:
+        """Queue the commit on the consumer thread and return: the job's state is already durable, so
+        the worker need not wait for the broker (a crash before the commit only redelivers an id the
+        claim check skips). Commits run in order on that thread; close() waits for them."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._commit_now, message)
+        future.add_done_callback(_log_commit_failure)
+
+    def _commit_now(self, message: Message) -> None:  # consumer thread
+        partition = TopicPartition(message.topic(), message.partition())
+        if partition not in self._consumer.assignment():
+            return  # revoked meanwhile: its new owner commits it (the store already decided who runs it)
         try:
-            await self._run(partial(self._consumer.commit, message=message, asynchronous=False))
+            self._consumer.commit(message=message, asynchronous=False)
         except (KafkaException, RuntimeError) as exc:
-            # The job state is already durable; a redelivery of this id will find it claimed.
             raise QueueError(
                 f"could not commit offset {message.offset()} of {message.topic()}[{message.partition()}]: {exc}"
             ) from exc
 
     def _on_assign(self, consumer: Consumer, partitions: list) -> None:  # consumer thread, inside poll()
-        # Assign explicitly (confluent-kafka would otherwise do it after this callback) so that the
-        # new partitions can be paused at once when a rebalance happens while the worker is busy.
         consumer.assign(partitions)
-        if not self._receiving:
-            consumer.pause(partitions)
+        self.assigned_partitions = len(partitions)
+        if not partitions:
+            # More members than partitions: the broker sends this worker nothing. Say so, at start-up
+            # and at every rebalance that leaves it empty; the store sweep keeps it useful meanwhile.
+            log.warning("kafka.no_partition_assigned", topic=self._topic,
+                        consequence="this worker receives no job ids from Kafka; it takes queued jobs from "
+                                    f"the store after QUEUED_SWEEP_AFTER_S={self._settings.QUEUED_SWEEP_AFTER_S:g} s",
+                        fix="more partitions than workers: " + raise_partitions_hint(self._settings))
+        else:
+            log.info("kafka.partitions_assigned", topic=self._topic, partitions=len(partitions))
 
-    def _set_paused(self, paused: bool) -> None:  # consumer thread
-        partitions = self._consumer.assignment()
-        if partitions:
-            (self._consumer.pause if paused else self._consumer.resume)(partitions)
+    def _on_revoke(self, consumer: Consumer, partitions: list) -> None:  # consumer thread, inside poll()
+        consumer.unassign()
+        self.assigned_partitions = 0
 
-    async def _poll(self, timeout: float) -> Message | None:
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self._consumer.poll, timeout)
-        try:
-            message = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The poll finishes on its thread anyway: keep what it returns for the next receive().
-            def keep(done: asyncio.Future) -> None:
-                message = None if done.cancelled() or done.exception() else done.result()
-                if message is not None and not message.error():
-                    self._pending.append(message)
-
-            future.add_done_callback(keep)
-            raise
-        if message is None:
-            return None
-        if error := message.error():
-            if error.fatal():
-                raise QueueError(f"Kafka consumer failed: {error.str()}")
-            log.warning("kafka.consumer_error", error=error.str(), topic=self._topic)
-            return None
-        return message
-
-    def _start_keepalive(self) -> None:
-        self._keep_polling = True
-        self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(), name="kafka-keepalive")
-
-    async def _stop_keepalive(self) -> None:
-        self._keep_polling = False
-        if self._keepalive is not None:
-            task, self._keepalive = self._keepalive, None
-            try:
-                await task
-            except Exception as exc:  # noqa: BLE001 - a fatal error shows up again in receive()
-                log.warning("kafka.keepalive_failed", error=str(exc))
-
-    async def _keep_alive(self) -> None:
-        """Poll with every partition paused: fetches nothing, but heartbeats, rebalances and the
-        max.poll.interval.ms clock are all served, so a worker busy for hours stays in the group."""
-        await self._run(self._set_paused, True)
-        while self._keep_polling:
-            if message := await self._poll(_KEEPALIVE_POLL_S):
-                self._pending.append(message)  # fetched before the pause took effect
+    async def _poll_forever(self) -> None:
+        """Poll all the time, busy or not: heartbeats, rebalances and the max.poll.interval.ms clock
+        are served (a worker encoding for hours stays in the group), and an id is in hand the moment
+        the broker has it. No pause/resume: resuming waits for a new fetch cycle (measured: ~0.7 s per
+        job on Tansu), and pausing never frees a partition for another worker anyway. Ids fetched
+        while the worker is busy wait here, in order, for its next receive(); if an idle worker takes
+        such a job from the store meanwhile, the claim check skips the id."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            message = await loop.run_in_executor(self._executor, self._consumer.poll, _POLL_S)
+            if message is None:
+                continue
+            if error := message.error():
+                if error.fatal():
+                    raise QueueError(f"Kafka consumer failed: {error.str()}")
+                log.warning("kafka.consumer_error", error=error.str(), topic=self._topic)
+                continue
+            self._fetched.append(message)
+            self._arrived.set()
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
@@ -285,14 +267,22 @@ class KafkaQueue:
         try:
             await asyncio.to_thread(self._shared.producer.list_topics, timeout=_PING_TIMEOUT_S)
         except KafkaException as exc:
-            raise _unreachable(self._settings, exc.args[0].str()) from exc
+            raise unreachable(self._settings, exc.args[0].str()) from exc
+
+    async def report(self) -> QueueReport:
+        """Partitions against group members (cached briefly: /readyz and /metrics may be polled often)."""
+        loop = asyncio.get_running_loop()
+        if self._report is None or loop.time() - self._report[0] > _REPORT_TTL_S:
+            self._report = (loop.time(), await asyncio.to_thread(describe, self._settings))
+        return self._report[1]
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         if self._consumer is not None:
-            await self._stop_keepalive()
+            if self._poller is not None:
+                await asyncio.gather(self._poller, return_exceptions=True)  # ends after its current poll
             try:
                 # Leaves the group at once, so the partitions move to another worker within about
                 # session.timeout/2 instead of after a missed session. Uncommitted ids are redelivered.
@@ -307,28 +297,7 @@ class KafkaQueue:
                 log.warning("kafka.unflushed_messages", count=left)
 
 
-def _ensure_topic(settings: Settings) -> None:
-    """Runs in a thread. The AdminClient stays referenced until its futures resolved: a temporary
-    one is destroyed first and its futures fail with _DESTROY."""
-    # log_level 0: this probe's failures are reported by the readable error below; librdkafka's own
-    # connection-refused lines would otherwise keep printing after it until the process exits.
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "log_level": 0})
-    try:
-        metadata = admin.list_topics(timeout=_CONNECT_TIMEOUT_S)
-    except KafkaException as exc:
-        raise _unreachable(settings, exc.args[0].str()) from exc
-    if settings.KAFKA_TOPIC in metadata.topics:
-        return
-    # No replication factor given: the broker's default (KIP-464), right for one broker or many.
-    topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS)
-    future = admin.create_topics([topic], operation_timeout=_CONNECT_TIMEOUT_S)[settings.KAFKA_TOPIC]
-    try:
-        future.result(timeout=2 * _CONNECT_TIMEOUT_S)
-        return
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
-            return
-        detail = exc.args[0].str()
-    except TimeoutError:
-        detail = "no answer"
-    raise QueueUnavailableError(f"cannot create Kafka topic {settings.KAFKA_TOPIC!r}: {detail}")
+def _log_commit_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        # Only means the id may come again; the claim check makes a redelivery harmless.
+        log.warning("queue.ack_failed", error=str(exc))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
 import socket
 import sys
@@ -38,6 +39,8 @@ from mediaflow.worker.job_run import JobRunner
 from mediaflow.worker.reaper import LeaseReaper
 
 log = get_logger("worker")
+
+_SWEEP_BATCH = 4  # queued jobs an idle worker considers per store sweep
 
 
 def new_worker_id() -> str:
@@ -119,17 +122,26 @@ class Worker:
         return job
 
     async def _sweep_stale_queued(self) -> Job | None:
-        """With a broker, a queued job can wait behind a busy consumer of its partition (or its
-        publish was lost); an idle worker takes it from the store after QUEUED_SWEEP_AFTER_S."""
+        """With a broker, a queued job can wait behind a busy consumer of its partition, be published
+        to a partition no idle worker holds (more workers than partitions), or its publish was lost;
+        an idle worker takes the oldest such job from the store after QUEUED_SWEEP_AFTER_S. The claim
+        is conditional, so two sweepers (or the partition's consumer) never both run it."""
         if self.settings.QUEUE_BACKEND == "embedded":
             return None
-        oldest = await self.store.list(limit=1, status=JobStatus.QUEUED, oldest_first=True)
-        if not oldest or (utcnow() - oldest[0].updated_at).total_seconds() < self.settings.QUEUED_SWEEP_AFTER_S:
-            return None
-        return await lifecycle.claim(
-            self.store, oldest[0].job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
-            events=self.events,
-        )
+        cutoff = self.settings.QUEUED_SWEEP_AFTER_S
+        # A few candidates, not one: idle workers sweeping together then mostly try different jobs.
+        waiting = [job for job in await self.store.list(limit=_SWEEP_BATCH, status=JobStatus.QUEUED, oldest_first=True)
+                   if (utcnow() - job.updated_at).total_seconds() >= cutoff]
+        random.shuffle(waiting)
+        for job in waiting:
+            claimed = await lifecycle.claim(
+                self.store, job.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+                events=self.events,
+            )
+            if claimed is not None:
+                log.info("job.swept", job_id=job.job_id, waited_s=round((utcnow() - job.updated_at).total_seconds(), 1))
+                return claimed
+        return None
 
     async def _work_left(self) -> bool:
         return bool(await self.store.list(limit=1, status=JobStatus.QUEUED))

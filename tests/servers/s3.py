@@ -43,9 +43,9 @@ def _healthy(port: int) -> bool:
         return response.status == 200
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("s3")
+def start_seaweedfs(base: Path) -> S3Server:
+    """Start `weed mini` with its data under `base` (also used by scripts/bench.py)."""
+    base.mkdir(parents=True, exist_ok=True)
     # A fresh -dir every run: `mini` saves its flags to <dir>/mini.options and reloads them.
     data = base / "data"
     data.mkdir()
@@ -80,19 +80,30 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
         log_path=base / "weed.log",
     )
     process.start(ready=lambda: _healthy(ports["s3"]))
-    yield S3Server(process=process, port=ports["s3"])
-    process.stop()
+    return S3Server(process=process, port=ports["s3"])
+
+
+def s3_overrides(server: S3Server, bucket: str) -> dict:
+    """Settings overrides for S3 storage on `server`, results in `bucket`."""
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": server.endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "OUTPUT_BUCKET": bucket,
+        "OUTPUT_PREFIX": "processed",
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    server = start_seaweedfs(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.process.stop()
 
 
 @pytest.fixture
 def s3_settings(s3_server: S3Server) -> dict:
     """Settings overrides for S3 storage on the session server, with a bucket of its own."""
-    return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": s3_server.endpoint,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "OUTPUT_BUCKET": f"mediaflow-test-{uuid.uuid4().hex[:16]}",
-        "OUTPUT_PREFIX": "processed",
-    }
+    return s3_overrides(s3_server, f"mediaflow-test-{uuid.uuid4().hex[:16]}")

@@ -49,5 +49,10 @@ async def readyz(request: Request, store: StoreDep, queue: QueueDep, storage: St
             ready = False
             log.warning("readyz.backend_unavailable", backend=name, error=str(exc) or type(exc).__name__)
             results[name] = f"unavailable: {exc}" if _may_see_reasons(request) else "unavailable"
-    return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results},
+    # How the queue and storage were chosen (explicitly, or from DB_BACKEND), and what the queue
+    # reports about itself (Kafka: more workers than partitions); informational, never a 503.
+    details = {name.lower(): why for name, why in settings.backend_choices.items()}
+    if ready:
+        details |= (await queue.report()).details
+    return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results, "details": details},
                         status_code=200 if ready else 503)

@@ -48,6 +48,7 @@ from mediaflow.jobs.events import EventType, JobEvent, JobEvents
 from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.jobs.schemas import JobStatusResponse
+from mediaflow.media.sources import redacted
 from mediaflow.settings import Settings
 from mediaflow.webhooks import outbox as outbox
 from mediaflow.observability import tracing
@@ -94,11 +95,14 @@ class WebhookDelivery:
 
 
 def event_payload(event: JobEvent, event_id: str) -> bytes:
+    data = JobStatusResponse.from_job(event.job).model_dump(mode="json")
+    # An upload's id stays with its owner: WEBHOOK_URL receives every key's events.
+    data["source"] = redacted(data["source"])
     document = {
         "id": event_id,
         "type": event.type.value,
         "created_at": format_timestamp(event.at),
-        "data": JobStatusResponse.from_job(event.job).model_dump(mode="json"),
+        "data": data,
     }
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 

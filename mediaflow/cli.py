@@ -24,6 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mediaflow.api.app import create_app
+    from mediaflow.api.server import uvicorn_options
     from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
 
     class AnnouncingServer(uvicorn.Server):
@@ -49,7 +50,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.API_PORT if args.port is None else args.port,
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
+<<<<<<< HEAD
         access_log=False,  # every request is logged once, by our http.request line
+=======
+        **uvicorn_options(settings),
+>>>>>>> a65a371 (Slow clients: header deadline and a connection cap below the file limit (GuardedH11Protocol, used by mediaflow serve), body idle timeout (408), throttled accept-error logging)
     )
     server = AnnouncingServer(config)
     try:

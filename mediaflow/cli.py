@@ -50,11 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.API_PORT if args.port is None else args.port,
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
-<<<<<<< HEAD
         access_log=False,  # every request is logged once, by our http.request line
-=======
         **uvicorn_options(settings),
->>>>>>> a65a371 (Slow clients: header deadline and a connection cap below the file limit (GuardedH11Protocol, used by mediaflow serve), body idle timeout (408), throttled accept-error logging)
     )
     server = AnnouncingServer(config)
     try:

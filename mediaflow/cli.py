@@ -24,6 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mediaflow.api.app import create_app
+    from mediaflow.api.server import uvicorn_options
     from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
 
     class AnnouncingServer(uvicorn.Server):
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
+        **uvicorn_options(settings),
     )
     server = AnnouncingServer(config)
     try:

@@ -233,6 +233,14 @@ class Settings(BaseSettings):
     # Largest request body the API reads (JSON bodies are a few hundred bytes); larger is a 413.
     # POST /upload has its own limit, UPLOAD_MAX_BYTES.
     MAX_REQUEST_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # Slow clients (api/server.py, used by `mediaflow serve`): a connection must complete its request
+    # headers within API_HEADER_TIMEOUT_S, and a request body may pause at most API_BODY_IDLE_TIMEOUT_S
+    # between chunks (408). API_MAX_CONNECTIONS: open connections at most (default: the file limit
+    # less a reserve); past it the one that has waited longest for its headers is closed.
+    API_HEADER_TIMEOUT_S: float = Field(default=10.0, gt=0)
+    API_BODY_IDLE_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    API_KEEPALIVE_TIMEOUT_S: float = Field(default=5.0, gt=0)
+    API_MAX_CONNECTIONS: int | None = Field(default=None, ge=16)
     API_HOST: str = "127.0.0.1"
     API_PORT: int = 8000
     # Host names the API answers to (api/hosts.py, against DNS rebinding): comma-separated names,
@@ -256,7 +264,7 @@ class Settings(BaseSettings):
     @field_validator(
         "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",
         "DYNAMODB_ENDPOINT_URL", "WORK_DIR", "FFMPEG_BINARY", "FFPROBE_BINARY", "API_WORKERS",
-        "WEBHOOK_URL", "WEBHOOK_SECRET", "WORKER_METRICS_PORT",
+        "WEBHOOK_URL", "WEBHOOK_SECRET", "WORKER_METRICS_PORT", "API_MAX_CONNECTIONS",
         mode="before",
     )
     @classmethod

@@ -22,6 +22,7 @@ from mediaflow.api.errors import add_error_handlers
 from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
 from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.request_limits import add_request_limits
+from mediaflow.api.server import throttle_accept_errors
 from mediaflow.api.routes import actions, events, files, health, home, process, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
@@ -47,6 +48,7 @@ def default_api_workers(settings: Settings) -> int:
 @asynccontextmanager
 async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> AsyncIterator[None]:
     """The lifespan: the runtime on `app.state`, and `api_workers` in-process workers beside the API."""
+    throttle_accept_errors(asyncio.get_running_loop())
     try:
         async with open_runtime(settings, events=app.state.events) as runtime:
             state = app.state
@@ -107,7 +109,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.include_router(files.download_router)
     add_error_handlers(app)
     with_full_examples(app, schemas)
-    add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES)
+    add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES, settings.API_BODY_IDLE_TIMEOUT_S)
     register_dashboard(app)
     register_api_docs(app)  # GET /docs, with Swagger UI's files from the package
     app.add_middleware(HeadAsGet)  # HEAD on every GET endpoint; innermost, so logs and metrics say HEAD

@@ -7,6 +7,7 @@ the store, and a local output directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +38,12 @@ def parse_api_keys(raw: str) -> list[ApiKey]:
         keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
     return keys
 
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved_roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    # Resolving walks every path component (a stat each): once per set of roots, not per request.
+    return tuple(root.expanduser().resolve() for root in roots)
 
 
 class Settings(BaseSettings):
@@ -265,5 +272,5 @@ class Settings(BaseSettings):
     @property
     def source_roots(self) -> list[Path]:
         """Allowed local source directories, absolute and with symlinks resolved."""
-        return [root.expanduser().resolve() for root in self.LOCAL_SOURCE_ROOTS]
+        return list(_resolved_roots(tuple(self.LOCAL_SOURCE_ROOTS)))
 

@@ -9,6 +9,7 @@ optionally hosts in-process workers, and closes everything on shutdown.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -95,4 +96,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
+    # That middleware writes the access log (with request and job ids); uvicorn's own line per request
+    # would say it twice and cost a formatted write on every request.
+    logging.getLogger("uvicorn.access").disabled = True
     return app

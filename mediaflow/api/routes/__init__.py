@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from mediaflow.api.auth import authenticate
+from mediaflow.api.auth import authenticated_owner
 
 
 def authenticated_router() -> APIRouter:
     return APIRouter(
-        dependencies=[Depends(authenticate)],
+        dependencies=[Depends(authenticated_owner)],
         responses={401: {"description": "Missing or invalid API key (only when API_KEYS is set)"}},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -77,6 +78,12 @@ def webhook_signing_key(secret: str) -> bytes:
             "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
             "or use a plain secret without the 'whsec_' prefix")
     return key
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved_roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    # Resolving walks every path component (a stat each): once per set of roots, not per request.
+    return tuple(root.expanduser().resolve() for root in roots)
 
 
 class Settings(BaseSettings):
@@ -378,5 +385,5 @@ class Settings(BaseSettings):
     @property
     def source_roots(self) -> list[Path]:
         """Allowed local source directories, absolute and with symlinks resolved."""
-        return [root.expanduser().resolve() for root in self.LOCAL_SOURCE_ROOTS]
+        return list(_resolved_roots(tuple(self.LOCAL_SOURCE_ROOTS)))
 

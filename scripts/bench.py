@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -60,6 +61,7 @@ def main() -> int:
     sections = discover()
     args = parse_args([section.name for section in sections])
     chosen = [section for section in sections if not args.only or section.name in args.only]
+    load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="mediaflow-bench-"))
     with ExitStack() as cleanup:
         if not args.keep:
@@ -69,6 +71,9 @@ def main() -> int:
         bench = Bench(args=args, workdir=workdir, cleanup=cleanup)
         rows = asyncio.run(run_sections(bench, chosen))
     print(render(rows))
+    # Figures on a shared machine move with its load: say what it was.
+    print(f"\n{len(os.sched_getaffinity(0))} CPUs; load average {load_before:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end.")
     return 0 if all(row.met is not False for row in rows) else 1
 
 

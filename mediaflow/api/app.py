@@ -119,4 +119,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.add_middleware(HostAndOriginGuard, settings=settings)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
+    # That middleware writes the access log (with request and job ids); uvicorn's own line per request
+    # would say it twice and cost a formatted write on every request.
+    logging.getLogger("uvicorn.access").disabled = True
     return app

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Query, Request
 
 from mediaflow.api import download_links
-from mediaflow.api.auth import authenticate
+from mediaflow.api.auth import authenticate, authenticated_owner
 from mediaflow.store import JobStore
 from mediaflow.jobs.events import JobEvents
 from mediaflow.queue import JobQueue
@@ -19,27 +19,27 @@ from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 
 
-def _store(request: Request) -> JobStore:
+async def _store(request: Request) -> JobStore:
     return request.app.state.store
 
 
-def _queue(request: Request) -> JobQueue:
+async def _queue(request: Request) -> JobQueue:
     return request.app.state.queue
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _events(request: Request) -> JobEvents:
+async def _events(request: Request) -> JobEvents:
     return request.app.state.events
 
 
-def _jobs(request: Request) -> JobService:
+async def _jobs(request: Request) -> JobService:
     return request.app.state.jobs
 
 
@@ -51,7 +51,7 @@ EventsDep = Annotated[JobEvents, Depends(_events)]
 JobsDep = Annotated[JobService, Depends(_jobs)]
 
 
-OwnerDep = Annotated[str | None, Depends(authenticate)]
+OwnerDep = Annotated[str | None, Depends(authenticated_owner)]
 # `Range: bytes=first-last` on downloads, so a video player can seek (one range; others are ignored).
 RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
 

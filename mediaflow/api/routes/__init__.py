@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Security
 
-from mediaflow.api.auth import authenticate
+from mediaflow.api.auth import authenticated_owner
 from mediaflow.api.openapi import API_KEY_HEADER, BEARER
 
 # The security schemes as /openapi.json declares them (either header); they check nothing themselves.
@@ -16,6 +16,6 @@ def authenticated_router(tag: str) -> APIRouter:
     """A router for one area (`tag` groups its operations in the OpenAPI document and generated SDKs)."""
     return APIRouter(
         tags=[tag],
-        dependencies=[*DECLARED_SECURITY, Depends(authenticate)],
+        dependencies=[*DECLARED_SECURITY, Depends(authenticated_owner)],
         responses={401: {"description": "Missing or invalid API key (only when API_KEYS is set)"}},
     )

@@ -1,0 +1,91 @@
+"""Jobs per minute with 1, 2 and 3 `python worker.py` on short jobs (2 s 320x240 compress), each
+worker pinned to one CPU with taskset (round robin when there are fewer CPUs than workers) and
+ffmpeg limited to one thread (FFMPEG_THREADS=1), so N workers behave like N one-core machines.
+
+Reference: what raw ffmpeg would do with the same CPUs — 60 s / (one job's argv run alone, one
+thread) x min(workers, CPUs). The API and the servers share those CPUs, as they would not on a real
+cluster, so the ratio shows what MediaFlow's own overhead leaves of that ceiling.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import httpx
+
+from benchmarks import tools
+from benchmarks.sections import Section
+from benchmarks.stacks import STACKS, Bench
+from benchmarks.table import Row
+from mediaflow.jobs.model import Method
+from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.operations import build_argv, resolve_output_format
+from tests import media
+
+WORKER_COUNTS = (1, 2, 3)
+
+
+def _joined(worker_log, stack: str) -> bool:
+    """The worker is taking jobs: on Kafka, once the group gave it its partitions (or none)."""
+    text = worker_log.read_text() if worker_log.exists() else ""
+    if stack == "kafka":
+        return "kafka.partitions_assigned" in text or "kafka.no_partition_assigned" in text
+    return "worker.started" in text
+
+
+def jobs_per_minute(bench: Bench, stack: str, workers: int, clip, jobs: int) -> float:
+    settings = bench.settings(stack, FFMPEG_THREADS=1, API_WORKERS=0)
+    base = settings.SQLITE_PATH.parent
+    if stack == "kafka":
+        source = tools.put_s3(settings, clip, settings.OUTPUT_BUCKET + "-src", f"videos/{clip.name}")
+    else:
+        shutil.copyfile(clip, base / "media" / clip.name)
+        source = clip.name
+    server = tools.start_api(settings, base)
+    cpus = tools.cpu_count()
+    processes = [tools.start_worker(settings, base, cpu=index % cpus) for index in range(workers)]
+    try:
+        logs = lambda: sorted(base.glob("worker-*.log"))  # noqa: E731
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (len(logs()) == workers and all(_joined(p, stack) for p in logs())):
+            time.sleep(0.2)
+        time.sleep(2 if stack == "kafka" else 0.5)  # the group settles after the last join
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            started = time.perf_counter()
+            job_ids = [tools.submit(client, source, "compress") for _ in range(jobs)]
+            tools.wait_all_final(client, job_ids)
+            return jobs / (time.perf_counter() - started) * 60
+    finally:
+        tools.stop_processes(processes)
+        server.stop()
+
+
+async def run(bench: Bench) -> list[Row]:
+    clips = bench.workdir / "clips"
+    clips.mkdir(exist_ok=True)
+    clip = media.make_clip(clips, "short.mp4", width=320, height=240, seconds=2)
+    jobs = 12 if bench.quick else 30
+    fmt = resolve_output_format(Method.COMPRESS, None)
+    argv = build_argv(ffmpeg_binary(bench.settings("embedded")), Method.COMPRESS, clip,
+                      bench.workdir / "alone-short.mp4", fmt, threads=1)
+    alone = tools.ffmpeg_seconds(["taskset", "-c", "0", *argv], 5)
+    cpus = tools.cpu_count()
+    rows = []
+    for stack in bench.stacks:
+        rates = {}
+        for count in WORKER_COUNTS:
+            rates[count] = jobs_per_minute(bench, stack, count, clip, jobs)
+            ceiling = 60 / alone * min(count, cpus)
+            target, met = "", None
+            if count == 2:
+                scaling = rates[2] / rates[1]
+                target, met = f">= 1.8x one worker (got {scaling:.2f}x)", scaling >= 1.8
+            rows.append(Row("throughput", f"jobs/minute, {count} worker{'s' if count > 1 else ''} "
+                            f"(pinned, 1 ffmpeg thread, {jobs} short jobs)", STACKS[stack], f"{rates[count]:.0f}",
+                            f"raw ffmpeg {ceiling:.0f}/min on {min(count, cpus)} CPU", rates[count] / ceiling,
+                            target, met))
+    return rows
+
+
+SECTION = Section("throughput", 30, run, "jobs per minute with 1, 2 and 3 pinned workers")

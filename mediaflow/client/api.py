@@ -29,13 +29,25 @@ UPLOAD_TIMEOUT = httpx.Timeout(300, connect=5)
 EVENTS_TIMEOUT = httpx.Timeout(60, connect=5)
 
 
-class CliError(Exception):
-    """A failure reported to the user as one message on stderr, and the exit code that goes with it."""
+class MediaFlowError(Exception):
+    """A failure talking to MediaFlow, as one message for a person; `http_status` when the server
+    answered with an error, and the CLI's exit code that goes with it."""
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE, *, http_status: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.http_status = http_status
+
+
+CliError = MediaFlowError  # the name the command-line code uses
+
+
+class JobFailedError(MediaFlowError):
+    """The job ended failed or canceled; `job` is its final state (the server's JSON)."""
+
+    def __init__(self, message: str, job: dict) -> None:
+        super().__init__(message, EXIT_JOB_FAILED)
+        self.job = job
 
 
 def normalize_server_url(raw: str) -> str:
@@ -102,15 +114,31 @@ def error_for_transport(exc: httpx.TransportError, server: str) -> CliError:
                     "try again", EXIT_SERVER)
 
 
+def request_headers(api_key: str | None, user_agent: str) -> dict[str, str]:
+    headers = {"User-Agent": user_agent}
+    if api_key:
+        headers["X-API-Key"] = api_key
+    return headers
+
+
+def json_object(response: httpx.Response, server: str, path: str) -> dict:
+    """The JSON object a MediaFlow answer carries; anything else means it is not a MediaFlow server."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise CliError(f"{server}{path} did not answer with a JSON object: is {server} a MediaFlow server?", EXIT_SERVER)
+    return body
+
+
 class Api:
     """One MediaFlow server: its URL, the API key, and every failure turned into a CliError."""
 
-    def __init__(self, server: str, api_key: str | None) -> None:
+    def __init__(self, server: str, api_key: str | None, *, user_agent: str = "mediaflow-cli") -> None:
         self.server = normalize_server_url(server)
-        headers = {"User-Agent": "mediaflow-cli"}
-        if api_key:
-            headers["X-API-Key"] = api_key
-        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=DEFAULT_TIMEOUT)
+        self.http = httpx.Client(base_url=self.server, headers=request_headers(api_key, user_agent),
+                                 timeout=DEFAULT_TIMEOUT)
 
     def __enter__(self) -> "Api":
         return self
@@ -135,14 +163,7 @@ class Api:
     def json(self, method: str, path: str, **kwargs: Any) -> dict:
         with self.stream(method, path, **kwargs) as response:
             response.read()
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise CliError(f"{self.server}{path} did not answer with a JSON object: is {self.server} a MediaFlow "
-                           "server?", EXIT_SERVER)
-        return body
+        return json_object(response, self.server, path)
 
     @contextmanager
     def download(self, path: str) -> Iterator[httpx.Response]:

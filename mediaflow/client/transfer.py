@@ -13,7 +13,8 @@ import email.utils
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,25 +51,33 @@ class ReadProgress:
         return self._file.tell()
 
 
-def upload_file(api: Api, path: Path) -> str:
-    """Stream `path` to POST /upload (never whole in memory) with a progress line; returns the source."""
+ProgressCallback = Callable[[int, "int | None"], None]  # (bytes so far, total bytes if known)
+
+
+def send_file(api: Api, path: Path, on_progress: ProgressCallback | None = None) -> dict:
+    """Stream `path` to POST /upload (never whole in memory); returns the server's answer
+    (`source`, `filename`, `size`). `on_progress(sent, total)` as the file is read."""
     size = path.stat().st_size
+    with path.open("rb") as file:
+        body = ReadProgress(file, lambda position: on_progress(position, size)) if on_progress else file
+        answer = api.json("POST", "/upload", files={"file": (path.name, body)}, timeout=UPLOAD_TIMEOUT)
+    if not isinstance(answer.get("source"), str):
+        raise CliError(f"{api.server}/upload answered without a source: is it a MediaFlow server?", EXIT_SERVER)
+    return answer
+
+
+def upload_file(api: Api, path: Path) -> str:
+    """send_file with a progress line on stderr; returns the source."""
     started, line = time.monotonic(), ProgressLine()
     name = printable(path.name)
 
-    def on_read(position: int) -> None:
-        line.show(transfer_text("uploading", name, position, size, started), position * 4 // max(size, 1))
+    def on_progress(position: int, size: int | None) -> None:
+        line.show(transfer_text("uploading", name, position, size, started), position * 4 // max(size or 1, 1))
 
     try:
-        with path.open("rb") as file:
-            body = api.json("POST", "/upload", files={"file": (path.name, ReadProgress(file, on_read))},
-                            timeout=UPLOAD_TIMEOUT)
+        return send_file(api, path, on_progress)["source"]
     finally:
         line.finish()  # an error message then starts on its own line
-    source = body.get("source")
-    if not isinstance(source, str):
-        raise CliError(f"{api.server}/upload answered without a source: is it a MediaFlow server?", EXIT_SERVER)
-    return source
 
 
 # --- file names ------------------------------------------------------------------------------------
@@ -134,49 +143,64 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def save_stream(chunks: Iterable[bytes], target: Path, on_chunk: Callable[[int], None] = lambda _: None) -> int:
-    """Write `chunks` to a temporary file beside `target`, then rename it into place: an interrupted
-    download never leaves a partial file under the final name. Returns the bytes written."""
+@contextmanager
+def replacing(target: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside `target`, renamed into place when the block succeeds and removed when
+    it fails: an interrupted download never leaves a partial file under the final name."""
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    written = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-                on_chunk(written)
+            yield out
         os.chmod(temp_name, _default_file_mode())  # mkstemp makes files private; a download is an ordinary file
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def save_stream(chunks: Iterable[bytes], target: Path, on_chunk: Callable[[int], None] = lambda _: None) -> int:
+    """Write `chunks` to `target` through `replacing`. Returns the bytes written."""
+    written = 0
+    with replacing(target) as out:
+        for chunk in chunks:
+            out.write(chunk)
+            written += len(chunk)
+            on_chunk(written)
     return written
 
 
-def download_output(api: Api, job_id: str, output: Path | None) -> Path:
-    """Stream a completed job's output to disk (with a progress line); returns where it was saved."""
+def save_output(api: Api, job_id: str, output: Path | None, on_progress: ProgressCallback | None = None) -> Path:
+    """Stream a completed job's output to disk; returns where it was saved: `output` (a file, or a
+    directory for the server's file name), else the server's file name here, never over an existing
+    file. `on_progress(received, total)` per chunk. A job that is not completed: CliError saying why."""
     try:
         with api.download(f"/download/{job_id}") as response:
             target = download_target(output, filename_from_disposition(response.headers.get("content-disposition")),
                                      job_id)
             total = _content_length(response)
-            started, line = time.monotonic(), ProgressLine()
-            name = printable(target.name)
-
-            def on_chunk(done: int) -> None:
-                line.show(transfer_text("downloading", name, done, total, started), done * 4 // max(total or 1, 1))
-
             try:
-                save_stream(response.iter_bytes(), target, on_chunk)
+                save_stream(response.iter_bytes(), target, (lambda done: on_progress(done, total)) if on_progress
+                            else (lambda _: None))
             except OSError as exc:
                 raise CliError(f"cannot save the output to {target}: {exc.strerror or exc}") from None
-            finally:
-                line.finish()
     except CliError as error:
         if error.http_status == 409:  # not completed: say why in the job's own terms
             raise job_not_downloadable(api, job_id, error) from None
         raise
     return target
+
+
+def download_output(api: Api, job_id: str, output: Path | None) -> Path:
+    """save_output with a progress line on stderr."""
+    started, line = time.monotonic(), ProgressLine()
+
+    def on_progress(done: int, total: int | None) -> None:
+        line.show(transfer_text("downloading", f"job {job_id}", done, total, started), done * 4 // max(total or 1, 1))
+
+    try:
+        return save_output(api, job_id, output, on_progress)
+    finally:
+        line.finish()
 
 
 def _content_length(response: httpx.Response) -> int | None:

@@ -203,6 +203,8 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await screenshot(page, "4-processing")
             await page.get_by_test_id("cancel-button").click()
             await expect(page.get_by_test_id("detail-status")).to_have_text("Canceled")
+            # how far it got, not the 0 % the server resets a stopped run to
+            await expect(page.get_by_test_id("detail-progress")).to_have_text(re.compile(r"^[1-9][0-9]?%$"))
             await expect(page.get_by_test_id("retry-button")).to_be_visible()
             await expect(page.get_by_test_id("cancel-button")).to_be_hidden()
             await expect(long_row.get_by_test_id("job-status")).to_have_text("Canceled")

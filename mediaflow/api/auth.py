@@ -10,10 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from typing import Annotated
-
-from fastapi import HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import HTTPException, Request
 
 from mediaflow.settings import ApiKey, Settings
 
@@ -25,14 +22,7 @@ def presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-# Declares the key in the OpenAPI document (the docs' Authorize button); the check itself is below.
-API_KEY_SCHEME = APIKeyHeader(
-    name="X-API-Key", auto_error=False, scheme_name="APIKey",
-    description="Only when the server has API_KEYS set: one of its keys (`Authorization: Bearer <key>` works too).",
-)
-
-
-def authenticate(request: Request, _declared: Annotated[str | None, Security(API_KEY_SCHEME)] = None) -> str | None:
+def authenticate(request: Request) -> str | None:
     """The owner the request acts for; None when API keys are off. 401 for a missing or wrong key."""
     settings: Settings = request.app.state.settings
     keys: list[ApiKey] = settings.api_keys

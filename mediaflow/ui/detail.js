@@ -109,7 +109,9 @@ function renderDetail(job) {
   track.dataset.status = job.status;
   track.parentElement.dataset.status = job.status;
   $('detail-bar').style.width = `${pct}%`;
-  $('detail-pct').textContent = `${pct}%`;
+  // A run that stopped before we saw it move reads 0 % from the server: no number rather than a wrong one.
+  const stoppedUnseen = (job.status === 'canceled' || job.status === 'failed') && pct === 0;
+  $('detail-pct').textContent = stoppedUnseen ? '' : `${pct}%`;
   let phase = progressLine(job);
   if (job.status === 'failed') phase = FAILED_IN[job.phase] || 'Failed';
   if (job.status === 'canceled') phase = 'Canceled';

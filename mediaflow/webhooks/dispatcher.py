@@ -20,7 +20,7 @@ Wire format (documented in README "Webhooks"):
 
 A callback URL is user input, so it is an SSRF vector: `callback_urls.py` checks it at `POST /process`
 and again before every attempt, and the request is then sent to the very address that was checked
-(see `WebhookDispatcher._post`), so a DNS answer that changes in between (DNS rebinding) cannot
+(see `sender.WebhookSender.post`), so a DNS answer that changes in between (DNS rebinding) cannot
 redirect a delivery to an internal host.
 
 The process that saw an event delivers it at once. Final events are also kept in the job's outbox
@@ -42,17 +42,17 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from mediaflow.webhooks.callback_urls import CallbackUrlError, IPAddress, UnresolvableHostError, check_callback_url
+from mediaflow.webhooks.callback_urls import CallbackUrlError, UnresolvableHostError
 from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EventType, JobEvent, JobEvents
 from mediaflow.logs import get_logger
+from mediaflow.observability import tracing
 from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.jobs.schemas import JobStatusResponse
 from mediaflow.media.sources import redacted
 from mediaflow.settings import Settings
 from mediaflow.webhooks import outbox as outbox
-from mediaflow.observability import tracing
-from mediaflow.webhooks.signing import signature_headers
+from mediaflow.webhooks.sender import WebhookSender
 from mediaflow.webhooks.retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
@@ -124,16 +124,7 @@ class WebhookDispatcher:
         self.store = store
         self.backoff_base_s = backoff_base_s if backoff_base_s is not None else settings.WEBHOOK_BACKOFF_BASE_S
         self._secret = settings.WEBHOOK_SECRET.get_secret_value() if settings.WEBHOOK_SECRET else None
-        self._client = httpx.AsyncClient(
-            verify=verify,
-            follow_redirects=False,  # a redirect could point anywhere, past the address check
-            trust_env=False,  # no HTTP(S)_PROXY: a proxy would connect to the host itself, unchecked
-            timeout=httpx.Timeout(settings.WEBHOOK_TIMEOUT_S),
-            # No kept-alive connections: the pool is keyed by address, so an HTTPS connection opened
-            # (and its certificate checked) for one host name could be reused for another host name
-            # on the same address. Webhooks are few; a fresh connection each is cheap enough.
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._sender = WebhookSender(settings, self._secret, verify)
         self._tasks: dict[asyncio.Task, WebhookDelivery] = {}
         self._lanes: dict[tuple[str, str], asyncio.Task] = {}  # the newest delivery per (job, target)
         # Outboxed events being delivered here -> their targets not done yet (the entry is cleared
@@ -141,7 +132,6 @@ class WebhookDispatcher:
         self._outboxed_targets: dict[str, set[str]] = {}
         self.sweeper = outbox.OutboxSweeper(settings, store, self)
         self._closing = False
-        self._warned_unsigned = False
         if settings.WEBHOOK_URL and self._secret is None:
             log.warning("webhook.unsigned", reason="WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries "
                         "are unsigned and receivers cannot verify they come from MediaFlow; set WEBHOOK_SECRET")
@@ -299,9 +289,9 @@ class WebhookDispatcher:
     async def _attempt(self, delivery: WebhookDelivery) -> Outcome:
         timeout = self.settings.WEBHOOK_TIMEOUT_S
         try:
-            addresses = await self._checked_addresses(delivery.target)
+            addresses = await self._sender.checked_addresses(delivery.target.url, delivery.target.address_checked)
             async with asyncio.timeout(timeout):  # the whole attempt, not only each read (slow drip)
-                response = await self._post(delivery, addresses)
+                response = await self._sender.post(delivery.target.url, delivery.event_id, delivery.body, addresses)
         except UnresolvableHostError as exc:
             return Outcome(Verdict.RETRY, str(exc))
         except CallbackUrlError as exc:  # now resolves to a private address: refused for good
@@ -309,48 +299,6 @@ class WebhookDispatcher:
         except (httpx.HTTPError, OSError, asyncio.TimeoutError) as exc:
             return Outcome(Verdict.RETRY, describe_transport_error(exc, timeout))
         return outcome_of_status(response.status_code, response.reason_phrase, response.headers.get("retry-after"))
-
-    async def _checked_addresses(self, target: Target) -> list[IPAddress] | None:
-        """Resolve and check a callback_url again right now (DNS may have changed since POST /process)."""
-        if not target.address_checked:
-            return None
-        return await check_callback_url(
-            target.url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE, timeout=self.settings.WEBHOOK_TIMEOUT_S
-        )
-
-    async def _post(self, delivery: WebhookDelivery, addresses: list[IPAddress] | None) -> httpx.Response:
-        """Send one attempt. With checked `addresses`, connect to those very addresses (in the
-        resolver's order, the next one if a connection is refused) rather than letting the client
-        resolve the name again: the Host header and the TLS server name (SNI, certificate check)
-        stay the URL's host name."""
-        url = httpx.URL(delivery.target.url)
-        headers = self._headers(delivery)
-        if addresses is None:
-            return await self._send(url, headers, delivery.body, {})
-        headers["Host"] = url.netloc.decode("ascii")
-        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
-        last_error: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self._send(url.copy_with(host=str(ip)), headers, delivery.body, extensions)
-            except httpx.ConnectError as exc:
-                last_error = exc
-        raise last_error or httpx.ConnectError("no address to connect to")
-
-    async def _send(self, url: httpx.URL, headers: dict[str, str], body: bytes, extensions: dict) -> httpx.Response:
-        request = self._client.build_request("POST", url, content=body, headers=headers, extensions=extensions)
-        response = await self._client.send(request, stream=True)
-        await response.aclose()  # the status is all we need; never read a receiver's body into memory
-        return response
-
-    def _headers(self, delivery: WebhookDelivery) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": "MediaFlow-Webhooks/1"}
-        headers.update(signature_headers(self._secret, delivery.event_id, delivery.body))
-        tracing.inject(headers)  # traceparent of this attempt's span, when tracing is on
-        if self._secret is None and not self._warned_unsigned:
-            self._warned_unsigned = True
-            log.warning("webhook.unsigned", reason="WEBHOOK_SECRET is not set: webhooks are sent unsigned")
-        return headers
 
     # --- bookkeeping on the job --------------------------------------------------------------------
 
@@ -401,7 +349,7 @@ class WebhookDispatcher:
             await asyncio.gather(*unfinished, return_exceptions=True)
             for delivery in abandoned:
                 await self._note_abandoned(delivery)
-        await self._client.aclose()
+        await self._sender.aclose()
 
     async def _note_abandoned(self, delivery: WebhookDelivery) -> None:
         log.warning("webhook.abandoned", job_id=delivery.job_id, event_type=delivery.event_type.value,

@@ -134,7 +134,7 @@ async def test_upload_over_the_limit_is_413_and_leaves_nothing(api):
     big = {"file": ("big.mp4", b"x" * 200_000, "video/mp4")}
     response = await api.post("/upload", files=big)
     assert response.status_code == 413 and "UPLOAD_MAX_BYTES" in response.text
-    assert not [p for p in api.storage_dir.rglob("*") if p.is_file()]
+    assert not [p for p in (api.storage_dir / "uploads").rglob("*") if p.is_file()], "no partial upload left"
 
 
 async def test_upload_streamed_without_content_length_is_still_limited(api):
@@ -148,7 +148,7 @@ async def test_upload_streamed_without_content_length_is_still_limited(api):
 
     response = await api.post("/upload", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 413
-    assert not [p for p in api.storage_dir.rglob("*") if p.is_file()]
+    assert not [p for p in (api.storage_dir / "uploads").rglob("*") if p.is_file()], "no partial upload left"
 
 
 async def test_upload_errors_are_422(api):

@@ -56,7 +56,9 @@ async def test_only_finished_jobs_can_be_deleted(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_retention_removes_only_jobs_finished_before_the_cutoff(request, backend, tmp_path):
-    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24, **backend_overrides(request, backend, tmp_path))
+    # Local storage whatever the store: a seed-style DB_BACKEND alone now implies S3 (settings.py).
+    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24, **backend_overrides(request, backend, tmp_path),
+                             STORAGE_BACKEND="local", QUEUE_BACKEND="embedded")
     store, storage = await open_store(settings), await open_storage(settings)
     now = utcnow()
 

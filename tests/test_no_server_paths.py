@@ -5,6 +5,7 @@ and log locations, the stored ffmpeg log, job errors, source 422s, /readyz witho
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -18,7 +19,7 @@ ALICE = {"X-API-Key": "alice-key-123"}
 async def api(tmp_path):
     settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work")
     (tmp_path / "work").mkdir()
-    media.make_clip(tmp_path / "media", "clip.mp4", width=160, height=120, seconds=1)
+    media.make_clip(tmp_path / "media", "clip.mp4", width=160, height=120, seconds=2)
     media.text_as_mp4(tmp_path / "media", "text.mp4")
     async with running_app(settings, api_workers=1) as client:
         client.base = tmp_path
@@ -40,10 +41,20 @@ async def test_a_completed_job_shows_storage_keys_and_a_log_without_server_paths
 
 
 async def test_a_failed_jobs_error_and_log_have_no_server_paths(api):
-    job_id = (await api.post("/process", json={"source": "text.mp4", "method_name": "compress"})).json()["job_id"]
-    failed = await wait_for_final(api, job_id)
-    assert failed["status"] == "failed" and failed["error"], failed
-    assert str(api.base) not in failed["error"] and "mediaflow-w" not in failed["error"]
+    # The first 30 % of a faststart MP4 probes fine; ffmpeg then fails on it, and its log is kept.
+    faststart = api.base / "faststart.mp4"
+    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-i", str(api.base / "media" / "clip.mp4"), "-c", "copy",
+                    "-movflags", "+faststart", str(faststart)], check=True)
+    data = faststart.read_bytes()
+    (api.base / "media" / "half.mp4").write_bytes(data[: len(data) * 3 // 10])
+    for source in ("text.mp4", "half.mp4"):
+        job_id = (await api.post("/process", json={"source": source, "method_name": "compress"})).json()["job_id"]
+        failed = await wait_for_final(api, job_id)
+        assert failed["status"] == "failed" and failed["error"], failed
+        assert str(api.base) not in failed["error"] and "mediaflow-w" not in failed["error"]
+    log = await api.get(f"/jobs/{job_id}/log")
+    assert log.status_code == 200 and "half.mp4" in log.text
+    assert str(api.base) not in log.text, log.text[:1000]
 
 
 async def test_a_source_422_names_roots_as_users_know_them(api):

@@ -89,7 +89,7 @@ async def run(args) -> dict:
         shutil.copyfile(clip, workdir / "media" / "clip.mp4")
 
         clients = Clients()
-        api = ApiServer(settings, workdir)
+        api = ApiServer(settings, workdir, probe_timeout=10, start_timeout=180)
         clients.url = api.url
         workers = [start_worker(settings, workdir) for _ in range(WORKERS)]
 
@@ -99,7 +99,8 @@ async def run(args) -> dict:
             api.process.wait()
             kills["api"] += 1
             await asyncio.sleep(1)
-            api = await asyncio.to_thread(ApiServer, settings, workdir)
+            # A loaded machine (three workers encoding) can take more than a second to answer /readyz.
+            api = await asyncio.to_thread(ApiServer, settings, workdir, probe_timeout=10, start_timeout=180)
             clients.url = api.url
 
         async def restart(server, name: str, ready, down_s: float = 2.0) -> None:

@@ -212,7 +212,8 @@ def outcome(settings, clients: Clients, finals: dict[str, dict], workers: list) 
     with MongoClient(settings.MONGO_URL) as mongo:
         per_key = Counter(doc["idempotency_key"] for doc in mongo[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION].find(
             {"idempotency_key": {"$regex": "^chaos-"}}, {"idempotency_key": 1}))
-    completions = Counter(e["job_id"] for w in workers for e in worker_events(w) if e.get("event") == "job.completed")
+    events = [e for w in workers for e in worker_events(w)]
+    completions = Counter(e["job_id"] for e in events if e.get("event") == "job.completed")
     s3 = boto3.client("s3", endpoint_url=settings.S3_ENDPOINT_URL, region_name=settings.AWS_REGION,
                       aws_access_key_id=settings.AWS_ACCESS_KEY, aws_secret_access_key=settings.aws_secret)
     outputs_per_job, undecodable = {}, 0
@@ -240,4 +241,6 @@ def outcome(settings, clients: Clients, finals: dict[str, dict], workers: list) 
         "jobs_with_two_outputs": sum(n > 1 for n in outputs_per_job.values()),
         "undecodable_outputs": undecodable,
         "rerun_after_a_fault": sum(job.get("attempts", 1) > 1 for job in finals.values()),
+        # Claimed from the store rather than from a Kafka message (the emptied broker lost their ids).
+        "jobs_taken_by_store_sweep": sum(e.get("event") == "job.swept" for e in events),
     }

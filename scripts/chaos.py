@@ -7,7 +7,12 @@ the kills (the outbox): events missing, accepted (200) more than once (allowed: 
 signatures that do not verify. Runs on the embedded default by default; pass
 --backend kafka-mongodb to run against Kafka (Tansu) + a MongoDB server (SecantusDB) it starts.
 
+--backend kafka-mongodb-s3 runs the harsher faults (scripts/chaos_harsh.py): Kafka + MongoDB + S3
+with three workers, the API killed mid-submission (clients retry with their Idempotency-Key), the
+MongoDB and S3 servers killed and restarted on their data, and the broker restarted empty.
+
     .venv/bin/python scripts/chaos.py --jobs 50 --kill-every 4
+    .venv/bin/python scripts/chaos.py --backend kafka-mongodb-s3 --jobs 36 --clip-seconds 1
 """
 
 from __future__ import annotations
@@ -154,14 +159,24 @@ async def chaos(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["embedded", "kafka-mongodb"], default="embedded")
+    parser.add_argument("--backend", choices=["embedded", "kafka-mongodb", "kafka-mongodb-s3"], default="embedded")
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between kills (randomised ±50%%)")
     parser.add_argument("--lease", type=float, default=3.0, help="LEASE_SECONDS for the run")
     parser.add_argument("--clip-seconds", type=float, default=4.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=7)
-    report = asyncio.run(chaos(parser.parse_args()))
+    args = parser.parse_args()
+    if args.backend == "kafka-mongodb-s3":
+        from scripts import chaos_harsh
+
+        report = asyncio.run(chaos_harsh.run(args))
+        print(json.dumps(report, indent=2))
+        bad = ("jobs_per_idempotency_key_above_one", "completed_twice", "jobs_without_output", "jobs_with_two_outputs",
+               "undecodable_outputs", "ffmpeg_left_running", "worker_crashes_not_caused_by_kills")
+        healthy = report["completed"] == report["jobs_accepted"] == args.jobs and not any(report[k] for k in bad)
+        return 0 if healthy else 1
+    report = asyncio.run(chaos(args))
     print(json.dumps(report, indent=2))
     healthy = report["lost"] == report["processed_twice"] == report["final_events_missing"] == report["bad_signatures"] == 0
     return 0 if healthy else 1

@@ -121,7 +121,8 @@ def ffmpeg_processes(marker: str) -> list[int]:
 class ApiServer:
     """The real API (`uvicorn main:app`) in a subprocess on a free 127.0.0.1 port."""
 
-    def __init__(self, settings: Settings, cwd: Path, *, api_workers: int = 0, **env_overrides: str) -> None:
+    def __init__(self, settings: Settings, cwd: Path, *, api_workers: int = 0, probe_timeout: float = 1,
+                 start_timeout: float = 30, **env_overrides: str) -> None:
         import subprocess
         import sys
 
@@ -137,18 +138,18 @@ class ApiServer:
              "--port", str(self.port)],
             cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"API exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=probe_timeout).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"API not ready after 30 s:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"API not ready after {start_timeout:g} s:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         import signal

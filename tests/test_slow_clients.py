@@ -98,3 +98,24 @@ def test_a_stalled_body_is_answered_408(server) -> None:
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b"API_BODY_IDLE_TIMEOUT_S" in answer
     assert time.monotonic() - started < 5
+
+
+def test_accept_errors_are_logged_once_per_interval(caplog) -> None:
+    import asyncio
+    import logging
+
+    from mediaflow.api.server import throttle_accept_errors
+
+    loop = asyncio.new_event_loop()
+    try:
+        throttle_accept_errors(loop, interval_s=60)
+        with caplog.at_level(logging.ERROR):
+            for _ in range(1000):  # what CPython's accept loop reports when the file limit is reached
+                loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                             "exception": OSError(24, "Too many open files")})
+            loop.call_exception_handler({"message": "something else", "exception": ValueError("x")})
+    finally:
+        loop.close()
+    accept_lines = [r for r in caplog.records if "socket.accept()" in r.getMessage()]
+    assert len(accept_lines) == 1 and "Too many open files" in accept_lines[0].getMessage()
+    assert any("something else" in r.getMessage() for r in caplog.records)  # other errors pass through

@@ -266,9 +266,15 @@ class JobRunner:
             reason, reason_class = self.time_limit_reason(run, now)
             if reason is None and (run.progress.dirty or now - last_write >= renew_every):
                 run.progress.dirty = False
-                renewed = await lifecycle.renew(
-                    self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes()
-                )
+                try:
+                    renewed = await lifecycle.renew(
+                        self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes()
+                    )
+                except Exception as exc:
+                    # The store is away for a moment: keep encoding and renew at the next tick. If it
+                    # stays away past the lease, the renewal that finally applies (or not) decides.
+                    log.warning("lease.renew_failed", error=f"{type(exc).__name__}: {exc}")
+                    continue
                 last_write = now
                 if renewed is None:
                     reason = "lease lost"

@@ -81,7 +81,15 @@ class Worker:
         self.running = True
         try:
             while not stop.is_set():
-                job = await self._next_job(stop)
+                try:
+                    job = await self._next_job(stop)
+                except Exception as exc:
+                    # The store or broker is away (restarting, network): this worker waits and asks
+                    # again instead of exiting. Whatever it was about to claim stays queued in the store.
+                    log.warning("worker.cannot_take_jobs", error=f"{type(exc).__name__}: {exc}",
+                                retry_in_s=self.settings.POLL_INTERVAL_S)
+                    await _sleep_unless(stop, self.settings.POLL_INTERVAL_S)
+                    continue
                 if job is None:
                     if burst and not await self._work_left():
                         break
@@ -165,6 +173,13 @@ class Worker:
     async def process(self, job: Job) -> None:
         await self.runner.process(job)
         self.jobs_done += 1
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 # --- running workers -------------------------------------------------------------------------------

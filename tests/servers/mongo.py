@@ -29,8 +29,10 @@ def _ping(url: str) -> bool:
     return True
 
 
-def start_secantus(workdir: Path) -> MongoServer:
-    """Start an in-memory server (also used by scripts/chaos.py and scripts/bench.py)."""
+def start_secantus(workdir: Path, *, on_disk: bool = False) -> MongoServer:
+    """Start a server (also used by scripts/chaos.py and scripts/bench.py): in memory, or with its
+    data in `workdir`/data, synced on every commit, so a kill -9 and a restart (`process.start`
+    again, same port) find every acknowledged write (infra.md, "Restarts with data")."""
     # The console script sits next to the interpreter (the venv's bin/); don't resolve symlinks,
     # that would leave the venv.
     executable = Path(sys.executable).parent / "secantusd-py"
@@ -45,7 +47,8 @@ def start_secantus(workdir: Path) -> MongoServer:
     server = ServerProcess(
         name="SecantusDB",
         argv=[str(executable), "--host", "127.0.0.1", "--port", str(port),
-              "--storage-path", ":memory:", "--config", str(config)],
+              "--storage-path", str(workdir / "data") if on_disk else ":memory:", "--config", str(config),
+              *(["--sync-on-commit"] if on_disk else [])],
         log_path=workdir / "secantusd.log",
         cwd=workdir,
     )

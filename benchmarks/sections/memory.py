@@ -73,7 +73,8 @@ async def run(bench: Bench) -> list[Row]:
         workers = []
         try:
             if stack == "kafka":
-                source = tools.put_s3(settings, big, settings.OUTPUT_BUCKET + "-src", "videos/big.mkv")
+                # In OUTPUT_BUCKET, so that the same object can then serve as a job's output to download.
+                source = tools.put_s3(settings, big, settings.OUTPUT_BUCKET, "sources/big.mkv")
                 worker = tools.start_worker(settings, base)
                 workers.append(worker)
                 await asyncio.sleep(3)  # joined, imports done: the idle RSS is the baseline
@@ -85,7 +86,7 @@ async def run(bench: Bench) -> list[Row]:
                 rows.append(Row("memory", f"worker RSS processing a {label} source from S3 (extract_audio)",
                                 STACKS[stack], f"peak {sampler.peak:.0f} MB (idle {idle:.0f} MB)",
                                 f"job took {seconds:.1f} s", None, "<= 150 MB", sampler.peak <= 150))
-                output = f"s3://{settings.OUTPUT_BUCKET}-src/videos/big.mkv"
+                output = source
             else:
                 key = f"{settings.OUTPUT_PREFIX}/big/big.mkv"
                 target = settings.LOCAL_STORAGE_DIR / key

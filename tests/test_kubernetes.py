@@ -135,6 +135,14 @@ def test_worker_grace_period_covers_its_drain():
     assert api["terminationGracePeriodSeconds"] >= pre_stop + float(config["SHUTDOWN_GRACE_S"]) + 5
 
 
+def test_ffmpeg_memory_cap_fits_in_the_worker_limit():
+    """A job that needs more memory fails naming FFMPEG_MAX_MEMORY_MB, instead of the pod being OOM-killed."""
+    [container] = pod_specs()["mediaflow-worker"]["containers"]
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    assert int(config_values()["FFMPEG_MAX_MEMORY_MB"]) + 512 <= int(limit[:-2]) * 1024
+
+
 def test_api_probes_are_real_routes():
     from mediaflow.api.app import create_app
 

@@ -16,6 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from mediaflow.api.app import create_app
+from mediaflow.api.openapi import Tag
 from mediaflow.jobs import schemas
 from tests.apptools import ApiServer, make_settings
 from tests.media import make_clip
@@ -41,7 +42,13 @@ def operations(spec: dict) -> dict[str, dict]:
 
 def test_operation_ids_are_route_names_and_tagged_by_area(spec):
     ops = operations(spec)
-    assert {name: op["tags"] for name, op in ops.items()} == {name: [tag] for name, tag in OPERATIONS.items()}
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), f"operation ids must be unique (route function names): {sorted(ids)}"
+    untagged = {name: op.get("tags") for name, op in ops.items() if len(op.get("tags", [])) != 1
+                or op["tags"][0] not in vars(Tag).values()}
+    assert not untagged, f"give these routers a Tag (authenticated_router(Tag.…)): {untagged}"
+    assert {name: ops[name]["tags"] for name in OPERATIONS} == {name: [tag] for name, tag in OPERATIONS.items()}
+    assert {tag["name"] for tag in spec["tags"]} == {op["tags"][0] for op in ops.values()}, "described tags = used"
 
 
 def test_api_key_schemes_are_declared_where_a_key_is_checked(spec):
@@ -125,8 +132,11 @@ def generated_functions(sdk) -> set[str]:
     return {f"{p.parent.name}.{p.stem}" for p in pathlib.Path(package).glob("*/*.py") if p.stem != "__init__"}
 
 
-def test_generated_client_has_one_function_per_route_name(sdk):
-    assert generated_functions(sdk) == {f"{tag}.{name}" for name, tag in OPERATIONS.items()}
+def test_generated_client_has_one_function_per_route_name(sdk, server):
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    expected = {f"{op['tags'][0]}.{op['operationId']}" for path in spec["paths"].values() for op in path.values()}
+    assert generated_functions(sdk) == expected
+    assert {f"{tag}.{name}" for name, tag in OPERATIONS.items()} <= expected
 
 
 def test_generated_client_uploads_processes_and_downloads(sdk, server):

@@ -90,6 +90,7 @@ async def test_create_get_round_trips_every_field(store):
         webhook_event="job.completed",
         webhook_event_id="0b6c1f9e-event",
         webhook_due_at=T0 + timedelta(days=1, seconds=30),
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here
     minimal = make_job()  # every optional field None

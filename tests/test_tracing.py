@@ -109,8 +109,12 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path):
-    settings = make_settings(tmp_path, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SECRET="trace-secret", FFMPEG_THREADS=1)
+@pytest.mark.parametrize("queue", ["embedded", pytest.param("kafka", marks=pytest.mark.backend)])
+def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path, request, queue):
+    """Embedded queue: the worker finds the trace on the job record; Kafka: in the message's headers."""
+    kafka = request.getfixturevalue("kafka_settings") if queue == "kafka" else {}
+    settings = make_settings(tmp_path, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SECRET="trace-secret", FFMPEG_THREADS=1,
+                             **kafka)
     clip = make_clip(tmp_path / "media", "clip.mp4", width=320, height=240, seconds=1)
     env = settings_env(settings) | {"API_WORKERS": "0", "LOG_FORMAT": "json"} | OTEL_ENV
     port = free_port()
@@ -152,6 +156,7 @@ def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path):
     ids = {s["context"]["span_id"] for s in trace}
     assert all(s["parent_id"] in ids for s in trace if s is not root), "every span hangs off the request's trace"
     by_name = {s["name"]: s for s in trace}
+    assert by_name["job.claim"]["attributes"]["mediaflow.trace_context_from"] == ("message" if kafka else "job")
     services = {name: by_name[name]["resource"]["attributes"]["service.name"] for name in ("POST /process", "job.run")}
     assert services == {"POST /process": "mediaflow-api", "job.run": "mediaflow-worker"}, "two processes, one trace"
     run_id = by_name["job.run"]["context"]["span_id"]

@@ -19,7 +19,7 @@ from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.docs import register_api_docs
 from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
-from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_examples
+from mediaflow.api.openapi import complete_openapi, operation_id
 from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.server import throttle_accept_errors
@@ -97,7 +97,6 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         docs_url=None,  # FastAPI's /docs and /redoc load from a CDN; ours (api/docs.py) works offline
         redoc_url=None,
         generate_unique_id_function=operation_id,
-        openapi_tags=TAGS_METADATA,
     )
     app.state.settings = settings
     # Listeners (webhooks, metrics) subscribe here; in-process workers share it with the routes.
@@ -108,7 +107,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
         app.include_router(module.router)
     app.include_router(files.download_router)
     add_error_handlers(app)
-    with_full_examples(app, schemas)
+    complete_openapi(app, schemas)
     add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES, settings.API_BODY_IDLE_TIMEOUT_S)
     register_dashboard(app)
     register_api_docs(app)  # GET /docs, with Swagger UI's files from the package

@@ -25,8 +25,10 @@ TAGS_METADATA = [
     {"name": Tag.JOBS, "description": "Submit jobs, follow them, act on them."},
     {"name": Tag.UPLOADS, "description": "Send a file to process; its `source` feeds a job."},
     {"name": Tag.FILES, "description": "A job's output and log."},
+    {"name": Tag.TEMPLATES, "description": "Saved job settings."},
     {"name": Tag.HEALTH, "description": "Liveness and readiness, open without an API key."},
 ]
+
 
 
 def operation_id(route: APIRoute) -> str:
@@ -81,15 +83,18 @@ EVENT_STREAM_RESPONSE = {
 }
 
 
-def with_full_examples(app: FastAPI, models: ModuleType) -> None:
-    """FastAPI writes /openapi.json without null values (exclude_none), which also strips the `null`
-    fields out of model examples: `"error": null` would vanish and the example would no longer validate.
-    Put each model's own examples back (models by component name, from the module `models`)."""
+def complete_openapi(app: FastAPI, models: ModuleType) -> None:
+    """Two things FastAPI cannot do alone. It writes /openapi.json without null values (exclude_none),
+    which also strips the `null` fields out of model examples (`"error": null` would vanish and the
+    example would no longer validate): put each model's own examples back (models by component name,
+    from the module `models`). And describe the tags in use (an unused one shows as an empty group)."""
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             document = generate()
+            used = {tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])}
+            document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
             for name, component in document.get("components", {}).get("schemas", {}).items():
                 model = getattr(models, name, None)
                 if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:

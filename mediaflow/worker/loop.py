@@ -115,8 +115,10 @@ class Worker:
             events=self.events,
         )
         # Parent: the trace context sent with the message (Kafka), else the one stored on the job.
-        tracing.record_span("job.claim", getattr(delivery, "headers", None) or (job.traceparent if job else None),
-                            claim_started, {tracing.TRACED_JOB_ATTRIBUTE: delivery.job_id, "mediaflow.claimed": job is not None})
+        sent = dict(getattr(delivery, "headers", None) or {})
+        tracing.record_span("job.claim", sent or (job.traceparent if job else None), claim_started,
+                            {tracing.TRACED_JOB_ATTRIBUTE: delivery.job_id, "mediaflow.claimed": job is not None,
+                             "mediaflow.trace_context_from": "message" if sent else "job"})
         # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
         # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
         try:

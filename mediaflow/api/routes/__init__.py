@@ -12,10 +12,11 @@ from mediaflow.api.openapi import API_KEY_HEADER, BEARER
 DECLARED_SECURITY = [Security(API_KEY_HEADER), Security(BEARER)]
 
 
-def authenticated_router(tag: str) -> APIRouter:
-    """A router for one area (`tag` groups its operations in the OpenAPI document and generated SDKs)."""
+def authenticated_router(tag: str | None = None) -> APIRouter:
+    """A router for one area: `tag` (an `openapi.Tag`) groups its operations in the OpenAPI document and
+    in generated SDKs (tests/test_openapi_client.py wants one on every operation)."""
     return APIRouter(
-        tags=[tag],
+        tags=[tag] if tag else [],
         dependencies=[*DECLARED_SECURITY, Depends(authenticated_owner)],
         responses={401: {"description": "Missing or invalid API key (only when API_KEYS is set)"}},
     )

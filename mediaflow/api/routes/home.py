@@ -10,6 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from mediaflow.api.openapi import Tag
+
 # Both answers depend on Accept: a cache must not hand the redirect to curl, or the JSON to a browser.
 VARY = {"Vary": "Accept"}
 
@@ -38,7 +40,7 @@ def wants_html(accept: str) -> bool:
     return html > 0 and html >= _quality(accept, "application/json")
 
 
-router = APIRouter()
+router = APIRouter(tags=[Tag.HEALTH])
 
 
 @router.get("/", summary="Liveness check (the seed's health endpoint); a browser is sent to the dashboard",

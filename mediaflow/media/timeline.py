@@ -1,0 +1,131 @@
+"""A media file's packet timeline: frame counts, keyframe times, durations and timestamp order.
+
+Read by demuxing only (PyAV, no decoding), so it costs a fraction of a second even for long files.
+Chunked encoding uses it to plan chunks on keyframes and to verify a joined output against its source;
+the quality report uses it to know which frames a comparison covers. PyAV is already the product's
+probing fallback, so this needs no ffprobe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mediaflow.media.operations import ProbeError
+
+
+@dataclass(frozen=True)
+class StreamTimeline:
+    kind: str  # "video" | "audio"
+    codec: str
+    frames: int  # packets; for video one packet is one frame
+    start: float  # seconds: the earliest presentation time
+    end: float  # seconds: the latest presentation time plus that packet's duration
+    keyframes: tuple[float, ...] = field(default=(), repr=False)  # presentation times, ascending
+    dts_monotonic: bool = True  # decode timestamps strictly increase (video) / never go back (audio)
+    pts_unique: bool = True  # no two frames share a presentation time
+    frame_duration: float | None = None  # seconds, the most common packet duration (video)
+    times: tuple[float, ...] = field(default=(), repr=False)  # every frame's presentation time, ascending (video)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def frames_between(self, start: float, end: float | None) -> int:
+        """How many frames are presented in [start, end) (end None: to the end)."""
+        half = (self.frame_duration or 0.001) / 2  # tolerate timestamps rounded by a container (ms in Matroska)
+        return sum(1 for t in self.times if t >= start - half and (end is None or t < end - half))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    video: StreamTimeline | None
+    audio: StreamTimeline | None
+
+
+async def read_timeline(path: Path) -> Timeline:
+    """The first video and audio streams' timelines; raises ProbeError when the file cannot be demuxed."""
+    return await asyncio.to_thread(_read, Path(path))
+
+
+def _read(path: Path) -> Timeline:
+    import av  # imported here: only workers that chunk or measure need it
+
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ProbeError(f"cannot read {path.name} to check its timestamps ({exc})") from exc
+    with container:
+        video = next((s for s in container.streams.video if not _is_attached_picture(s)), None)
+        audio = next(iter(container.streams.audio), None)
+        wanted = [s for s in (video, audio) if s is not None]
+        if not wanted:
+            return Timeline(None, None)
+        stats = {s.index: _Accumulator(s) for s in wanted}
+        for packet in container.demux(wanted):
+            if packet.size == 0 and packet.pts is None:  # the flush packet demux yields at the end
+                continue
+            stats[packet.stream.index].add(packet)
+        return Timeline(
+            video=stats[video.index].result("video") if video is not None else None,
+            audio=stats[audio.index].result("audio") if audio is not None else None,
+        )
+
+
+def _is_attached_picture(stream) -> bool:  # noqa: ANN001 - av.VideoStream
+    import av
+
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)  # cover art, not the video
+
+
+class _Accumulator:
+    def __init__(self, stream) -> None:  # noqa: ANN001 - av.Stream
+        self.time_base = stream.time_base
+        self.codec = stream.codec_context.name
+        self.count = 0
+        self.start: int | None = None
+        self.end: int | None = None
+        self.keyframes: list[int] = []
+        self.last_dts: int | None = None
+        self.dts_strict = True
+        self.dts_nondecreasing = True
+        self.pts_seen: set[int] = set()
+        self.pts_unique = True
+        self.durations: dict[int, int] = {}
+
+    def add(self, packet) -> None:  # noqa: ANN001 - av.Packet
+        self.count += 1
+        pts, dts, duration = packet.pts, packet.dts, packet.duration or 0
+        if dts is not None:
+            if self.last_dts is not None:
+                self.dts_strict &= dts > self.last_dts
+                self.dts_nondecreasing &= dts >= self.last_dts
+            self.last_dts = dts
+        if pts is None:
+            return
+        if pts in self.pts_seen:
+            self.pts_unique = False
+        self.pts_seen.add(pts)
+        self.start = pts if self.start is None else min(self.start, pts)
+        self.end = pts + duration if self.end is None else max(self.end, pts + duration)
+        if packet.is_keyframe:
+            self.keyframes.append(pts)
+        if duration:
+            self.durations[duration] = self.durations.get(duration, 0) + 1
+
+    def result(self, kind: str) -> StreamTimeline:
+        tb = float(self.time_base)
+        common = max(self.durations, key=self.durations.__getitem__) if self.durations else None
+        return StreamTimeline(
+            kind=kind,
+            codec=self.codec,
+            frames=self.count,
+            start=(self.start or 0) * tb,
+            end=(self.end or 0) * tb,
+            keyframes=tuple(k * tb for k in sorted(self.keyframes)),
+            dts_monotonic=self.dts_strict if kind == "video" else self.dts_nondecreasing,
+            pts_unique=self.pts_unique,
+            frame_duration=common * tb if common else None,
+            times=tuple(t * tb for t in sorted(self.pts_seen)) if kind == "video" else (),
+        )

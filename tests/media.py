@@ -69,6 +69,34 @@ def make_clip(
     return _generate(Path(directory) / name, args)
 
 
+def detailed_clip(
+    directory: Path,
+    name: str = "detailed.mp4",
+    *,
+    width: int = 480,
+    height: int = 270,
+    seconds: float = 6,
+    fps: int = 30,
+    gop_seconds: float = 1,
+    noise: int = 8,
+    audio: bool = True,
+) -> Path:
+    """A clip that is hard to encode and easy to misalign: testsrc2 plus temporal noise, near-lossless
+    x264 (CRF 8) with B-frames and a closed GOP every `gop_seconds`, AAC sine audio.
+
+    The noise changes every frame, so comparing frame N with frame N+1 scores far lower than with
+    itself: a quality check with an off-by-one sync fails loudly on it.
+    """
+    gop = max(1, round(gop_seconds * fps))
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds},noise=alls={noise}:allf=t"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "8", "-g", str(gop), "-keyint_min", str(gop),
+             "-sc_threshold", "0", "-pix_fmt", "yuv420p"]  # fmt: skip
+    args += ["-c:a", "aac"] if audio else []
+    return _generate(Path(directory) / name, args)
+
+
 def audio_only(directory: Path, name: str = "audio_only.m4a", *, seconds: float = 2) -> Path:
     """A sine tone with no video stream: AAC in .m4a, or MP3 if the name ends in .mp3."""
     codec = "libmp3lame" if name.endswith(".mp3") else "aac"

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediaflow.media.concat import concat_copy
-from mediaflow.media.operations import INPUT_SAFETY_OPTIONS, check, file_url, run_ffmpeg
+from mediaflow.media.ffmpeg import check, run_ffmpeg
+from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.timeline import StreamTimeline, Timeline, read_timeline
 
 AV_TOLERANCE_S = 0.040  # audio and video durations of the joined output may differ this much

@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from mediaflow.media.operations import INPUT_SAFETY_OPTIONS, check, file_url, run_ffmpeg
+from mediaflow.media.ffmpeg import check, run_ffmpeg
+from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 

@@ -27,14 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediaflow.media.operations import (
-    INPUT_SAFETY_OPTIONS,
-    FfmpegError,
-    ProgressUpdate,
-    check,
-    file_url,
-    run_ffmpeg,
-)
+from mediaflow.media.errors import FfmpegError
+from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
+from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 
 METRICS = ("vmaf", "psnr", "ssim")
 # our metric name -> the per-frame key in libvmaf's JSON log

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediaflow.media.concat import concat_copy
-from mediaflow.media.operations import INPUT_SAFETY_OPTIONS, check, file_url, run_ffmpeg
+from mediaflow.media.ffmpeg import check, run_ffmpeg
+from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.quality import Frame, score_frames
 
 # (lowest, highest, first guess) CRF per encoder; lower CRF = better quality for all of them.

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediaflow.media.operations import ProbeError
+from mediaflow.media.errors import ProbeError
 
 
 @dataclass(frozen=True)

@@ -170,16 +170,25 @@ async def encode_chunk(
                            log_path=log_path))  # fmt: skip
 
 
-async def encode_audio(
+def encode_audio_argv(
     ffmpeg: str, source: Path, output: Path, audio_options: Sequence[str], *, muxer: str,
-    clip_start: float = 0.0, clip_end: float | None = None, log_path: Path,
-) -> None:  # fmt: skip
+    clip_start: float = 0.0, clip_end: float | None = None, threads: int = 0,
+) -> list[str]:  # fmt: skip
     """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list)."""
     cut = ["-ss", f"{clip_start:.6f}"] if clip_start else []
     if clip_end is not None:
         cut += ["-t", f"{clip_end - clip_start:.6f}"]
-    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *cut, "-i", file_url(source),
-            "-map", "0:a:0", "-vn", "-sn", "-dn", *audio_options, "-f", muxer, file_url(output)]  # fmt: skip
+    return [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *cut, "-i", file_url(source),
+            "-map", "0:a:0", "-vn", "-sn", "-dn", *audio_options, *(["-threads", str(threads)] if threads else []),
+            "-f", muxer, file_url(output)]  # fmt: skip
+
+
+async def encode_audio(
+    ffmpeg: str, source: Path, output: Path, audio_options: Sequence[str], *, muxer: str,
+    clip_start: float = 0.0, clip_end: float | None = None, threads: int = 0, log_path: Path,
+) -> None:  # fmt: skip
+    argv = encode_audio_argv(ffmpeg, source, output, audio_options, muxer=muxer, clip_start=clip_start,
+                             clip_end=clip_end, threads=threads)  # fmt: skip
     check(await run_ffmpeg(argv, log_path=log_path))
 
 
@@ -275,7 +284,8 @@ async def encode_chunked(
         tasks = [group.create_task(one(c, p)) for c, p in zip(chunks, pieces, strict=True)]
         if with_audio:
             group.create_task(encode_audio(ffmpeg, source, audio_path, audio_options or [], muxer=muxer,
-                                           clip_start=clip_start, clip_end=clip_end, log_path=workdir / "audio.log"))  # fmt: skip
+                                           clip_start=clip_start, clip_end=clip_end, threads=threads,
+                                           log_path=workdir / "audio.log"))  # fmt: skip
     encoded = [t.result() for t in tasks]
     await join(ffmpeg, encoded, output, audio=audio_path if with_audio else None, muxer=muxer,
                output_options=output_options, log_path=workdir / "join.log")  # fmt: skip

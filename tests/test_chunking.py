@@ -151,3 +151,17 @@ async def test_the_join_check_catches_a_missing_chunk(source: Path, tmp_path: Pa
 def test_chunk_names_sort_in_order() -> None:
     names = [Chunk(i, 0, 0.0, None).name for i in (0, 9, 10, 123)]
     assert names == sorted(names) == ["chunk00000.mp4", "chunk00009.mp4", "chunk00010.mp4", "chunk00123.mp4"]
+
+
+async def test_a_source_whose_timestamps_do_not_start_at_zero(tmp_path: Path) -> None:
+    # MPEG-TS starts at 1.4 s; clip ranges and chunk starts count from the first frame all the same
+    source = tmp_path / "source.ts"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4",
+                    "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+                    "-c:a", "aac", str(source)], check=True, timeout=60)  # fmt: skip
+    whole = await read_timeline(source)
+    assert whole.video.origin > 1
+    check = await encode_chunked(ffmpeg(), source, tmp_path / "out.mp4", tmp_path / "work", video_options=VIDEO,
+                                 audio_options=AUDIO, chunk_seconds=1, clip_start=0.5, clip_end=3.3)  # fmt: skip
+    assert check.ok, check.problems
+    assert check.figures["frames"] == 70 and check.figures["chunks"] == 3  # the 0.3 s tail joins chunk 2

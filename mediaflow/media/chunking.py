@@ -45,7 +45,7 @@ class ChunkingError(Exception):
 class Chunk:
     index: int
     first_frame: int  # the source frame (presentation order) the chunk starts at: a keyframe
-    start: float  # source time of that frame, seconds
+    start: float  # time of that frame, seconds after the source's first frame
     end: float | None  # source time the next chunk starts at; None: the end of the source
     trim_start: float = 0.0  # chunk-local seconds to drop at the start (a clip starting inside it)
     trim_end: float | None = None  # chunk-local second to stop at (a clip ending inside it)
@@ -69,7 +69,8 @@ def plan_chunks(
         raise ValueError(f"chunk_seconds must be positive; got {chunk_seconds!r}")
     half = (video.frame_duration or 0.001) / 2
     index_of = {round(t, 6): i for i, t in enumerate(video.times)}
-    keyframes = [(t, index_of[round(t, 6)]) for t in video.keyframes if round(t, 6) in index_of]
+    # times from here on count from the first frame, as clip ranges and ffmpeg's -ss do
+    keyframes = [(t - video.origin, index_of[round(t, 6)]) for t in video.keyframes if round(t, 6) in index_of]
     starts_before_clip = [k for k in keyframes if k[0] <= clip_start + half]
     if not starts_before_clip:
         raise ChunkingError("the video does not start with a keyframe")
@@ -79,7 +80,7 @@ def plan_chunks(
             break
         if time >= bounds[-1][0] + chunk_seconds - half:
             bounds.append((time, frame))
-    last_end = clip_end if clip_end is not None else video.end
+    last_end = clip_end if clip_end is not None else video.end - video.origin
     if len(bounds) > 1 and last_end - bounds[-1][0] < chunk_seconds / 2:
         bounds.pop()  # a short tail joins the chunk before it
     chunks = []
@@ -225,9 +226,8 @@ async def verify_join(
         result.problems.append("the joined output has no video")
         return result
     expected_frames = source_video.frames_between(clip_start, clip_end)
-    range_end = min(clip_end, source_video.end) if clip_end is not None else source_video.end
-    source_start = max(clip_start, source_video.start)
-    expected_duration = range_end - source_start
+    length = source_video.end - source_video.origin
+    expected_duration = (min(clip_end, length) if clip_end is not None else length) - clip_start
     frame = video.frame_duration or source_video.frame_duration or 0.0
     result.figures.update(frames=video.frames, expected_frames=expected_frames, duration=round(video.duration, 4),
                           expected_duration=round(expected_duration, 4))  # fmt: skip

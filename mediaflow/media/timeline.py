@@ -32,9 +32,15 @@ class StreamTimeline:
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def origin(self) -> float:
+        """The first frame's time: clip ranges count from it (an MPEG-TS file starts at 1.4 s, not 0)."""
+        return self.times[0] if self.times else self.start
+
     def frames_between(self, start: float, end: float | None) -> int:
-        """How many frames are presented in [start, end) (end None: to the end)."""
+        """How many frames are presented in [start, end) seconds after the first (end None: to the end)."""
         half = (self.frame_duration or 0.001) / 2  # tolerate timestamps rounded by a container (ms in Matroska)
+        start, end = start + self.origin, None if end is None else end + self.origin
         return sum(1 for t in self.times if t >= start - half and (end is None or t < end - half))
 
 

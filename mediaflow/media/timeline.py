@@ -39,9 +39,10 @@ class StreamTimeline:
 
     def frames_between(self, start: float, end: float | None) -> int:
         """How many frames are presented in [start, end) seconds after the first (end None: to the end)."""
-        half = (self.frame_duration or 0.001) / 2  # tolerate timestamps rounded by a container (ms in Matroska)
-        start, end = start + self.origin, None if end is None else end + self.origin
-        return sum(1 for t in self.times if t >= start - half and (end is None or t < end - half))
+        # as ffmpeg's -ss/-t cut: frames at or after start, before end; 1 ms of slack for containers that
+        # round timestamps (Matroska stores milliseconds)
+        start, end = start + self.origin - 0.001, None if end is None else end + self.origin - 0.001
+        return sum(1 for t in self.times if t >= start and (end is None or t < end))
 
 
 @dataclass(frozen=True)

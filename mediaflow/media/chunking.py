@@ -25,12 +25,12 @@ Pitfalls, most of them written up by Av1an (github.com/master-of-zen/Av1an, spli
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediaflow.media.concat import concat_copy
-from mediaflow.media.ffmpeg import check, run_ffmpeg
+from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.timeline import StreamTimeline, Timeline, read_timeline
 
@@ -105,8 +105,11 @@ async def split(ffmpeg: str, source: Path, chunks: Sequence[Chunk], workdir: Pat
     # Frame numbers count from the first frame written, so they are relative to the first chunk's.
     cuts = ",".join(str(c.first_frame - first.first_frame) for c in chunks[1:])
     seek: list[str] = []
-    if first.first_frame > 0:  # a clip starting later: seek (by stream copy: to the keyframe at or before)
-        seek = ["-ss", f"{first.start + _quarter_frame(chunks):.6f}"]
+    # A clip starting later: seek (by stream copy: to the keyframe at or before). The seek counts from
+    # the container's start, which can be an audio packet's: the join check catches a source where
+    # that differs from the first video frame by more than the slack.
+    if first.first_frame > 0:
+        seek = ["-ss", f"{first.start + _seek_slack(chunks):.6f}"]
     # Stop after the last planned chunk: the frames past a clip's end are not worth copying.
     last = chunks[-1]
     stop = ["-t", f"{last.start + last.trim_end + 1 - first.start:.6f}"] if last.trim_end is not None else []
@@ -125,7 +128,7 @@ async def split(ffmpeg: str, source: Path, chunks: Sequence[Chunk], workdir: Pat
     return paths
 
 
-def _quarter_frame(chunks: Sequence[Chunk]) -> float:
+def _seek_slack(chunks: Sequence[Chunk]) -> float:
     """A little past a keyframe's time, so float rounding cannot make a seek land on the keyframe before."""
     spans = [c.end - c.start for c in chunks if c.end is not None]
     return min(0.005, min(spans, default=1.0) / 4)
@@ -165,10 +168,10 @@ def chunk_video_options(video_options: Sequence[str]) -> list[str]:
 
 async def encode_chunk(
     ffmpeg: str, piece: Path, chunk: Chunk, output: Path, video_options: Sequence[str], *, threads: int = 0,
-    log_path: Path,
+    log_path: Path, on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
 ) -> None:  # fmt: skip
     check(await run_ffmpeg(encode_chunk_argv(ffmpeg, piece, chunk, output, video_options, threads=threads),
-                           log_path=log_path))  # fmt: skip
+                           log_path=log_path, on_progress=on_progress))  # fmt: skip
 
 
 def encode_audio_argv(
@@ -187,10 +190,11 @@ def encode_audio_argv(
 async def encode_audio(
     ffmpeg: str, source: Path, output: Path, audio_options: Sequence[str], *, muxer: str,
     clip_start: float = 0.0, clip_end: float | None = None, threads: int = 0, log_path: Path,
+    on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
 ) -> None:  # fmt: skip
     argv = encode_audio_argv(ffmpeg, source, output, audio_options, muxer=muxer, clip_start=clip_start,
                              clip_end=clip_end, threads=threads)  # fmt: skip
-    check(await run_ffmpeg(argv, log_path=log_path))
+    check(await run_ffmpeg(argv, log_path=log_path, on_progress=on_progress))
 
 
 async def join(

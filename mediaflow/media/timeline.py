@@ -8,11 +8,11 @@ probing fallback, so this needs no ffprobe.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediaflow.media.errors import ProbeError
+from mediaflow.media.probe_threads import PROBE_THREADS
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,16 @@ class Timeline:
     audio: StreamTimeline | None
 
 
-async def read_timeline(path: Path) -> Timeline:
-    """The first video and audio streams' timelines; raises ProbeError when the file cannot be demuxed."""
-    return await asyncio.to_thread(_read, Path(path))
+async def read_timeline(path: Path, *, timeout: float = 120.0) -> Timeline:
+    """The first video and audio streams' timelines; raises ProbeError when the file cannot be demuxed.
+
+    PyAV blocks in C, so this runs on the probe threads (probe_threads.py), not asyncio's default pool:
+    a crafted source that keeps the demuxer busy holds one of those, never the process's I/O threads.
+    """
+    try:
+        return await PROBE_THREADS.run(_read, Path(path), timeout=timeout)
+    except TimeoutError as exc:
+        raise ProbeError(f"reading the timestamps of {Path(path).name} took longer than {timeout:g} s") from exc
 
 
 def _read(path: Path) -> Timeline:

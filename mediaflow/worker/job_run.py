@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -38,6 +38,7 @@ from mediaflow.observability import tracing
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
 from mediaflow.worker.server_paths import ServerPaths
+from mediaflow.worker.outputs_run import execute_outputs
 
 log = get_logger("worker")
 
@@ -85,6 +86,16 @@ class Run:
     encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
     phases: tracing.PhaseSpans | None = None  # the download/probe/encode/upload spans, when tracing is on
+    pending: dict = field(default_factory=dict)  # record fields to write with the next lease renewal
+
+    def record(self, **changes: object) -> None:
+        """Have the lease keeper write these fields with its next renewal (a multi-output job's states)."""
+        self.pending.update(changes)
+        self.progress.dirty = True
+
+    def take_pending(self) -> dict:
+        pending, self.pending = self.pending, {}
+        return pending
 
     def abort(self, reason: str, *, release: bool = False, reason_class: FailureReason = FailureReason.OTHER) -> None:
         """Stop the run (run_ffmpeg kills ffmpeg's whole process group on cancellation)."""
@@ -113,7 +124,7 @@ class JobRunner:
                 tracing.span("job.run", job.traceparent, {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts}):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
-            log.info("job.claimed", method=job.method_name.value, source=redacted(job.source))
+            log.info("job.claimed", method=job.kind, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
                                             dir=self.settings.WORK_DIR))
@@ -176,6 +187,8 @@ class JobRunner:
         log.warning("job.failed", error=run.abort_reason)
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
+        if run.job.has_outputs:
+            return await execute_outputs(self, run, workdir)
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)
         source = parse_source(job.source, settings, self.storage, job.owner)
@@ -225,6 +238,11 @@ class JobRunner:
         )
         return output_location, log_location
 
+    async def flush(self, run: Run) -> None:
+        """Write the pending record fields now (conditional on the lease, like every renewal)."""
+        await lifecycle.renew(self.store, run.job.job_id, self.worker_id, self.settings.LEASE_SECONDS,
+                              **run.progress.as_changes(), **run.take_pending())
+
     async def _store_log(self, run: Run) -> str:
         shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
@@ -266,9 +284,8 @@ class JobRunner:
             reason, reason_class = self.time_limit_reason(run, now)
             if reason is None and (run.progress.dirty or now - last_write >= renew_every):
                 run.progress.dirty = False
-                renewed = await lifecycle.renew(
-                    self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes()
-                )
+                renewed = await lifecycle.renew(self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS,
+                                                **run.progress.as_changes(), **run.take_pending())
                 last_write = now
                 if renewed is None:
                     reason = "lease lost"

@@ -23,7 +23,7 @@ from mediaflow.api.openapi import TAGS_METADATA, operation_id, with_full_example
 from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.server import throttle_accept_errors
-from mediaflow.api.routes import actions, events, files, health, home, jobs, process, uploads
+from mediaflow.api.routes import actions, events, files, health, home, jobs, process, templates, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.state.events = JobEvents()
     app.state.metrics = Metrics()
     app.state.metrics.observe(app.state.events)
-    for module in (home, health, uploads, process, files, events, actions, jobs):
+    for module in (home, health, uploads, process, files, events, actions, jobs, templates):
         app.include_router(module.router)
     app.include_router(files.download_router)
     app.include_router(jobs.signed_router)

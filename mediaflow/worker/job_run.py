@@ -222,7 +222,7 @@ class JobRunner:
         result = await ffmpeg.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress,
                                          stop_when=limits.breach, max_memory_bytes=limits.memory_bytes)
         run.encode_speed = progress.speed
-        log_location = await self._store_log(run)
+        log_location = await self.store_log(run)
         if (limit_error := limits.explain_failure(result.returncode, result.log)) is not None:
             raise limit_error
         ffmpeg.check(result)
@@ -243,7 +243,7 @@ class JobRunner:
         await lifecycle.renew(self.store, run.job.job_id, self.worker_id, self.settings.LEASE_SECONDS,
                               **run.progress.as_changes(), **run.take_pending())
 
-    async def _store_log(self, run: Run) -> str:
+    async def store_log(self, run: Run) -> str:
         shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
             lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), shown, "text/plain"),
@@ -256,7 +256,7 @@ class JobRunner:
         """A failed job keeps its ffmpeg log when there is one; failing to store it changes nothing."""
         if run.job.log_path is None and run.log_file is not None and run.log_file.exists():
             try:
-                await self._store_log(run)
+                await self.store_log(run)
             except Exception:
                 log.exception("job.log_not_stored")
 

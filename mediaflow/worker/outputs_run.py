@@ -11,8 +11,9 @@ after the others were stored: they stay downloadable.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from mediaflow.jobs.model import Phase
 from mediaflow.jobs.outputs import (
@@ -33,17 +34,38 @@ from mediaflow.media.probe import probe
 from mediaflow.media.sources import fetch_source, parse_source
 from mediaflow.storage.keys import output_key
 
-if TYPE_CHECKING:
-    from mediaflow.worker.job_run import JobRunner, Run
-
 log = get_logger("worker")
+
+
+class Run(Protocol):
+    """What this module uses of job_run.Run (a protocol: job_run imports this module)."""
+
+    job: Any
+    progress: Any
+    log_file: Path | None
+    encode_speed: float | None
+
+    def record(self, **changes: object) -> None: ...
+
+
+class JobRunner(Protocol):
+    """What this module uses of job_run.JobRunner."""
+
+    settings: Any
+    storage: Any
+
+    async def with_retries(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any: ...
+
+    async def store_log(self, run: Any) -> str: ...
+
+    async def flush(self, run: Any) -> None: ...
 
 
 class OutputsFailedError(FfmpegError):
     """One or more outputs failed; the others were stored. Permanent: running again fails the same way."""
 
 
-async def execute_outputs(runner: "JobRunner", run: "Run", workdir: Path) -> tuple[str, str]:
+async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
     job, settings, progress = run.job, runner.settings, run.progress
     outputs = parse_outputs(json.loads(job.outputs_spec or "[]"))
     states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
@@ -76,7 +98,7 @@ async def execute_outputs(runner: "JobRunner", run: "Run", workdir: Path) -> tup
                                 threads=settings.FFMPEG_THREADS, on_progress=on_progress)  # fmt: skip
     run.encode_speed = progress.speed
     run.log_file = _combined_log(results, workdir / "ffmpeg.log")
-    log_location = await runner._store_log(run)
+    log_location = await runner.store_log(run)
 
     progress.enter(Phase.UPLOADING)
     stored = await _store_outputs(runner, run, results, by_name, out_dir)
@@ -92,7 +114,7 @@ async def execute_outputs(runner: "JobRunner", run: "Run", workdir: Path) -> tup
     return stored, log_location
 
 
-async def _store_outputs(runner: "JobRunner", run: "Run", results: list[OutputResult], by_name: dict[str, OutputState],
+async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
                          out_dir: Path) -> str:  # fmt: skip
     """Store every completed output's files; returns the location of the job's first file."""
     settings, job = runner.settings, run.job

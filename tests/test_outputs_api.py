@@ -16,6 +16,7 @@ import pytest
 
 from tests import media
 from tests.apptools import make_settings, running_app
+from tests.webhook_receiver import SECRET, Receiver
 
 SPEC = [
     {"name": "web", "type": "video", "format": "mp4", "video": {"preset": "ultrafast", "height": 180},
@@ -31,7 +32,7 @@ SPEC = [
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("outputs-api")
-    settings = make_settings(base)
+    settings = make_settings(base, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True)
     media.make_clip(Path(settings.LOCAL_SOURCE_ROOTS[0]), "talk.mp4", width=640, height=360, seconds=3)
     media.make_clip(Path(settings.LOCAL_SOURCE_ROOTS[0]), "silent.mp4", width=320, height=180, seconds=1, audio=False)
     return settings
@@ -109,15 +110,26 @@ async def test_a_job_with_many_outputs(settings, tmp_path: Path) -> None:
 
 async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> None:
     spec = [{"name": "thumbs", "type": "thumbnails", "count": 1}, {"name": "wave", "type": "waveform"}]
-    async with running_app(settings, api_workers=1) as client:
-        job_id = (await client.post("/jobs", json={"source": "silent.mp4", "outputs": spec})).json()["job_id"]
-        job = await wait_for_job(client, job_id)
-        assert job["status"] == "failed"
-        assert job["error"] == "output 'wave' failed: the source has no audio stream, so it cannot make waveform 'wave'"
-        thumbs, wave = job["outputs"]
-        assert (thumbs["status"], wave["status"]) == ("completed", "failed") and wave["files"] == []
-        assert (await client.get(thumbs["files"][0]["url"])).status_code == 200
-        assert (await client.get(f"/jobs/{job_id}/files/wave/wave.png")).status_code == 404
+    with Receiver() as receiver:
+        async with running_app(settings, api_workers=1) as client:
+            body = {"source": "silent.mp4", "outputs": spec, "callback_url": receiver.url()}
+            job_id = (await client.post("/jobs", json=body)).json()["job_id"]
+            job = await wait_for_job(client, job_id)
+            assert job["status"] == "failed"
+            assert job["error"] == "output 'wave' failed: the source has no audio stream, so it cannot make waveform 'wave'"
+            thumbs, wave = job["outputs"]
+            assert (thumbs["status"], wave["status"]) == ("completed", "failed") and wave["files"] == []
+            assert (await client.get(thumbs["files"][0]["url"])).status_code == 200
+            assert (await client.get(f"/jobs/{job_id}/files/wave/wave.png")).status_code == 404
+            deadline = time.monotonic() + 10
+            while not receiver.of_type("job.failed") and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        (event,) = receiver.of_type("job.failed")
+        assert event.signature_ok()
+        outputs = event.event["data"]["outputs"]  # the final event lists the outputs and their files
+        assert [(o["name"], o["status"]) for o in outputs] == [("thumbs", "completed"), ("wave", "failed")]
+        assert outputs[0]["files"][0]["url"] == f"/jobs/{job_id}/files/thumbs/thumbnail_001.jpg"
+        assert event.event["data"]["source_media"]["video"]["width"] == 320
 
 
 async def test_templates_and_validation(settings) -> None:

@@ -80,6 +80,9 @@ def one(**fields: object) -> list[dict]:
         (one(type="animation", duration=60), "less than or equal to 30"),
         ([{"type": "video", "name": "../etc"}], "String should match pattern"),
         ([{"type": "video", "name": ".logs"}], "String should match pattern"),
+        (one(type="animation", start=False), "start: Input should be a valid number"),  # no coercion
+        (one(type="thumbnails", count="3"), "count: Input should be a valid integer"),
+        (one(type="video", video={"upscale": "yes"}), "upscale: Input should be a valid boolean"),
     ],
 )
 def test_refused_specs_say_what_is_accepted(data: object, expected: str) -> None:

@@ -110,7 +110,8 @@ FilePath = Annotated[str, Path(max_length=512, description='A file of the job: "
 
 
 @router.get("/jobs/{job_id}/files/{path:path}", response_class=StreamingResponse, summary="One file of a job's output",
-            responses={206: {"description": "One byte range"}, 404: {"description": "No such job or file"}})  # fmt: skip
+            responses={206: {"description": "One byte range"}, 403: {"description": "The signed link is invalid or expired"},
+                       404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
 async def get_file(job: Annotated[Job, Depends(get_job_for_download)], path: FilePath, storage: StorageDep,
                    settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
     return await _serve(job, path, storage, settings, range_header)
@@ -118,7 +119,8 @@ async def get_file(job: Annotated[Job, Depends(get_job_for_download)], path: Fil
 
 @signed_router.get("/jobs/{job_id}/signed/{token}/{path:path}", response_class=StreamingResponse,
                    summary="One file of a job's output through a signed link (no API key)",
-                   responses={403: {"description": "The link is invalid or expired"}})  # fmt: skip
+                   responses={206: {"description": "One byte range"}, 403: {"description": "The link is invalid or expired"},
+                              404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
 async def get_signed_file(job_id: str, token: Annotated[str, Path(max_length=100)], path: FilePath, request: Request,
                           store: StoreDep, storage: StorageDep, settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
     job = await get_job_for_download(job_id, request, store, token)

@@ -54,9 +54,10 @@ Dimension = Annotated[int, Field(ge=16, le=MAX_DIMENSION)]
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors, not silently ignored: a typo ("bitrat") must not pass unnoticed."""
+    """Unknown keys are errors, not silently ignored: a typo ("bitrat") must not pass unnoticed; and no
+    coercion (`"start": false` or `"count": "3"` are refused, not read as 0 and 3)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Clip(Strict):

@@ -29,7 +29,7 @@ from typing import Any
 
 from mediaflow.client.api import EXIT_JOB_FAILED, EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError, error_for_response
 from mediaflow.client.follow import job_ended_error, wait_for_job
-from mediaflow.client.outputs import download_all, read_spec, submit_outputs_job
+from mediaflow.client.outputs import check_template, download_all, read_spec, submit_outputs_job
 from mediaflow.client.terminal import format_job, format_job_table, printable
 from mediaflow.client.transfer import download_output, upload_file
 
@@ -101,6 +101,8 @@ def check_method_and_format(api: Api, method: str, output_format: str | None) ->
 def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
     """Upload the argument if it is a local file, else pass it on as the source; returns the job id."""
     source, uploaded = args.source, is_local_file(args.source)
+    # --template or --spec: POST /jobs; read (and check) before anything is uploaded
+    outputs_body = None if args.method is not None else read_spec(args.spec) if args.spec else {"template": args.template}
     if uploaded and args.idempotency_key and args.method is not None:
         # A repeated run would upload the file anew, under a new source, and the server would refuse
         # the key for a different request: first ask whether the key already made a job.
@@ -115,13 +117,15 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
                   "not uploading again", file=sys.stderr)
             return job["job_id"]
     if uploaded:
-        check_method_and_format(api, args.method, args.format)
+        if outputs_body is None:
+            check_method_and_format(api, args.method, args.format)
+        elif args.template:
+            check_template(api, args.template)
         source = upload_file(api, Path(source))
         print(f"uploaded {printable(args.source)} as {printable(source)}", file=sys.stderr)
     try:
-        if args.method is None:  # --template or --spec: POST /jobs
-            body = read_spec(args.spec) if args.spec else {"template": args.template}
-            return submit_outputs_job(api, source, body, args.idempotency_key)
+        if outputs_body is not None:
+            return submit_outputs_job(api, source, outputs_body, args.idempotency_key)
         return submit_job(api, source, args.method, args.format, args.idempotency_key)
     except CliError as error:
         if error.http_status == 409 and uploaded:  # another run with this key won the race, or a different file

@@ -36,6 +36,18 @@ def read_spec(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_template(api: Api, name: str) -> None:
+    """Refuse an unknown template before the file is uploaded (the job would be refused after it)."""
+    if not _PART.fullmatch(name):
+        raise CliError(f"--template {printable(name)!r} is not a template name (letters, digits, '-', '_')", EXIT_USAGE)
+    with api.stream("GET", f"/templates/{name}", passthrough=(404,)) as response:
+        response.read()
+    if response.status_code == 404:
+        listing = api.json("GET", "/templates").get("templates") or []
+        names = ", ".join(printable(str(t.get("name"))) for t in listing if isinstance(t, dict))
+        raise CliError(f"unknown template {printable(name)!r}; choose one of: {names}", EXIT_USAGE)
+
+
 def submit_outputs_job(api: Api, source: str, body: dict[str, Any], idempotency_key: str | None) -> str:
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     job_id = api.json("POST", "/jobs", json={**body, "source": source}, headers=headers).get("job_id")

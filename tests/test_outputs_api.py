@@ -121,6 +121,9 @@ async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> 
             assert (thumbs["status"], wave["status"]) == ("completed", "failed") and wave["files"] == []
             assert (await client.get(thumbs["files"][0]["url"])).status_code == 200
             assert (await client.get(f"/jobs/{job_id}/files/wave/wave.png")).status_code == 404
+            metrics = (await client.get("/metrics")).text  # per output type
+            assert 'mediaflow_outputs_finished_total{status="failed",type="waveform"} 1.0' in metrics
+            assert 'mediaflow_outputs_finished_total{status="completed",type="thumbnails"} 1.0' in metrics
             deadline = time.monotonic() + 10
             while not receiver.of_type("job.failed") and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)

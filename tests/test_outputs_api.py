@@ -107,6 +107,12 @@ async def test_a_job_with_many_outputs(settings, tmp_path: Path) -> None:
         seed = (await client.get(f"/status/{job['job_id']}")).json()
         assert seed["method_name"] is None and seed["status"] == "completed" and seed["output_path"].endswith("web/web.mp4")
 
+        # removing the job removes every file of its folder
+        folder = Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job["job_id"]
+        assert len([p for p in folder.rglob("*") if p.is_file()]) == 17  # 15 files, files.json, ffmpeg.log
+        assert (await client.delete(f"/jobs/{job['job_id']}")).status_code == 204
+        assert not [p for p in folder.rglob("*") if p.is_file()]
+
 
 async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> None:
     spec = [{"name": "thumbs", "type": "thumbnails", "count": 1}, {"name": "wave", "type": "waveform"}]
@@ -133,6 +139,32 @@ async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> 
         assert [(o["name"], o["status"]) for o in outputs] == [("thumbs", "completed"), ("wave", "failed")]
         assert outputs[0]["files"][0]["url"] == f"/jobs/{job_id}/files/thumbs/thumbnail_001.jpg"
         assert event.event["data"]["source_media"]["video"]["width"] == 320
+
+
+async def test_cancel_and_retry(settings) -> None:
+    media.make_clip(Path(settings.LOCAL_SOURCE_ROOTS[0]), "long.mp4", width=640, height=360, seconds=20, audio=False)
+    slow = [{"name": "thumbs", "type": "thumbnails", "count": 1},
+            {"name": "slow", "type": "video", "format": "webm", "video": {"codec": "vp9", "preset": "veryslow"}}]
+    async with running_app(settings, api_workers=1) as client:
+        job_id = (await client.post("/jobs", json={"source": "long.mp4", "outputs": slow})).json()["job_id"]
+        deadline = time.monotonic() + 30
+        while (job := (await client.get(f"/jobs/{job_id}")).json())["outputs"][1]["status"] != "processing":
+            assert time.monotonic() < deadline, job
+            await asyncio.sleep(0.1)
+        assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
+        job = await wait_for_job(client, job_id)
+        assert job["status"] == "canceled" and [o["status"] for o in job["outputs"]] == ["canceled", "canceled"]
+
+        # a failed job runs again from fresh output states
+        failing = [{"name": "thumbs", "type": "thumbnails", "count": 1}, {"name": "wave", "type": "waveform"}]
+        job_id = (await client.post("/jobs", json={"source": "silent.mp4", "outputs": failing})).json()["job_id"]
+        first = await wait_for_job(client, job_id)
+        assert first["status"] == "failed"
+        assert (await client.post(f"/jobs/{job_id}/retry")).json()["status"] == "queued"
+        job = await wait_for_job(client, job_id)
+        assert job["status"] == "failed" and job["attempts"] == 1  # retry gives a fresh attempt budget
+        assert job["started_at"] > first["started_at"]  # it really ran again
+        assert [o["status"] for o in job["outputs"]] == ["completed", "failed"]
 
 
 async def test_templates_and_validation(settings) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -198,3 +199,19 @@ async def test_dimensions_past_the_server_limit_are_refused(tmp_path: Path) -> N
         answer = await client.post("/jobs", json={"source": "c.mp4", "outputs": [{"name": "big", "type": "video", "video": {"width": 1920}}]})
         assert answer.status_code == 422
         assert answer.json()["detail"] == "output 'big': width 1920 is above this server's limit of 1000"
+
+
+async def test_a_damaged_source_fails_the_whole_source_outputs(settings, tmp_path: Path) -> None:
+    """A truncated faststart MP4 decodes until its data ends and ffmpeg exits 0: the short result is
+    caught by comparing durations, as for POST /process."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=4",
+                    "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    "-movflags", "+faststart", str(whole)], check=True)  # fmt: skip
+    data = whole.read_bytes()
+    (Path(settings.LOCAL_SOURCE_ROOTS[0]) / "cut.mp4").write_bytes(data[: len(data) // 2])
+    spec = [{"name": "v", "type": "video", "video": {"preset": "ultrafast"}}, {"name": "thumbs", "type": "thumbnails"}]
+    async with running_app(settings, api_workers=1) as client:
+        job = await wait_for_job(client, (await client.post("/jobs", json={"source": "cut.mp4", "outputs": spec})).json()["job_id"])
+        assert job["status"] == "failed" and "the source is damaged or incomplete" in job["error"], job
+        assert [o["status"] for o in job["outputs"]] == ["failed", "completed"]

@@ -26,10 +26,10 @@ from mediaflow.jobs.outputs import (
     split_files,
 )
 from mediaflow.logs import get_logger
-from mediaflow.media.errors import FfmpegError
+from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.outputs import OutputResult, OutputsProgress, parse_outputs, run_outputs
-from mediaflow.media.policy import check_input
+from mediaflow.media.policy import check_input, check_output
 from mediaflow.media.probe import probe
 from mediaflow.media.sources import fetch_source, parse_source
 from mediaflow.storage.keys import output_key
@@ -97,6 +97,7 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
     results = await run_outputs(outputs, input_path=input_path, info=info, workdir=out_dir, ffmpeg=ffmpeg_binary(settings),
                                 threads=settings.FFMPEG_THREADS, on_progress=on_progress)  # fmt: skip
     run.encode_speed = progress.speed
+    await _check_durations(outputs, results, out_dir, info, settings)
     run.log_file = _combined_log(results, workdir / "ffmpeg.log")
     log_location = await runner.store_log(run)
 
@@ -146,6 +147,18 @@ async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult
         "store the file list",
     )
     return first_location
+
+
+async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any) -> None:
+    """ffmpeg can exit 0 on a damaged source (a truncated faststart MP4 decodes until its data ends):
+    a whole-source video or audio output much shorter than the source fails as damaged input."""
+    for spec, result in zip(outputs, results):
+        if result.status != "completed" or spec.type not in ("video", "audio") or spec.clip is not None:
+            continue
+        try:
+            check_output(await probe(out_dir / result.files[0].path, settings), info)
+        except ProbeError as exc:
+            result.status, result.error = "failed", str(exc)
 
 
 def _combined_log(results: list[OutputResult], path: Path) -> Path:

@@ -28,6 +28,7 @@ from mediaflow.jobs.outputs import (
 from mediaflow.logs import get_logger
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs import OutputResult, OutputsProgress, parse_outputs, run_outputs
 from mediaflow.media.policy import check_input, check_output
 from mediaflow.media.probe import probe
@@ -42,6 +43,7 @@ class Run(Protocol):
 
     job: Any
     progress: Any
+    phases: Any
     log_file: Path | None
     encode_speed: float | None
 
@@ -72,16 +74,22 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
     run.record(outputs=encode_states(states))  # a retried job starts from fresh states
 
     progress.enter(Phase.DOWNLOADING)
-    source = parse_source(job.source, settings, runner.storage)
-    input_path = await runner.with_retries(lambda: fetch_source(source, workdir, runner.storage, progress.transfer), "fetch source")
+    run.phases.enter("job.download")
+    source = parse_source(job.source, settings, runner.storage, job.owner)
+    input_path = await runner.with_retries(
+        lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
+    )
 
     progress.enter(Phase.PROBING)
+    run.phases.enter("job.probe")
     info = await probe(input_path, settings)
     check_input(info, None, settings)
     run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
 
     progress.enter(Phase.ENCODING)
+    run.phases.enter("job.encode")
     out_dir = workdir / "outputs"
+    limits = DecodeLimits.from_settings(settings)
     by_name = {state.name: state for state in states}
 
     async def on_progress(update: OutputsProgress) -> None:
@@ -95,13 +103,14 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
 
     log.info("outputs.started", outputs=len(outputs), duration_s=info.duration)
     results = await run_outputs(outputs, input_path=input_path, info=info, workdir=out_dir, ffmpeg=ffmpeg_binary(settings),
-                                threads=settings.FFMPEG_THREADS, on_progress=on_progress)  # fmt: skip
+                                threads=settings.FFMPEG_THREADS, limits=limits, on_progress=on_progress)  # fmt: skip
     run.encode_speed = progress.speed
-    await _check_durations(outputs, results, out_dir, info, settings)
+    await _check_durations(outputs, results, out_dir, info, settings, limits)
     run.log_file = _combined_log(results, workdir / "ffmpeg.log")
     log_location = await runner.store_log(run)
 
     progress.enter(Phase.UPLOADING)
+    run.phases.enter("job.upload")
     stored = await _store_outputs(runner, run, results, by_name, out_dir)
     run.record(outputs=encode_states(states))
     await runner.flush(run)  # the final states are on the record before the job turns final
@@ -149,14 +158,17 @@ async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult
     return first_location
 
 
-async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any) -> None:
+async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any,
+                           limits: DecodeLimits) -> None:  # fmt: skip
     """ffmpeg can exit 0 on a damaged source (a truncated faststart MP4 decodes until its data ends):
     a whole-source video or audio output much shorter than the source fails as damaged input."""
     for spec, result in zip(outputs, results):
         if result.status != "completed" or spec.type not in ("video", "audio") or spec.clip is not None:
             continue
         try:
-            check_output(await probe(out_dir / result.files[0].path, settings), info)
+            made = await probe(out_dir / result.files[0].path, settings)
+            limits.check_decoded_duration(made.duration)
+            check_output(made, info)
         except ProbeError as exc:
             result.status, result.error = "failed", str(exc)
 

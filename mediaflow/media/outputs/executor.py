@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mediaflow.media.errors import FfmpegError
 from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
+from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs.audio import Loudness, LoudnessKey, audio_plan, loudness_key, measure_step, parse_loudness
 from mediaflow.media.outputs.files import OutputFile, list_files
 from mediaflow.media.outputs.images import animation_plan, storyboard_plan, thumbnails_plan, waveform_plan
@@ -109,10 +110,12 @@ async def run_outputs(
     workdir: Path,
     ffmpeg: str,
     threads: int = 0,
+    limits: DecodeLimits | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> list[OutputResult]:
-    """Make every output from one local input (probed as `info`); results come in the order of `outputs`."""
-    source = Source(Path(input_path), info, ffmpeg, threads)
+    """Make every output from one local input (probed as `info`); results come in the order of `outputs`.
+    `limits`: the decode limits every run gets (a run that hits one fails its output with the reason)."""
+    source = Source(Path(input_path), info, ffmpeg, threads, tuple(limits.input_options()) if limits else ())
     workdir = Path(workdir)
     (workdir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     weights = {o.name: _estimated_weight(o, source) for o in outputs}
@@ -120,7 +123,7 @@ async def run_outputs(
     measurements: dict[LoudnessKey, Loudness | None] = {}
     results = []
     for output in outputs:
-        results.append(await _run_one(output, source, workdir, measurements, progress))
+        results.append(await _run_one(output, source, workdir, measurements, progress, limits))
         await progress.report(output.name, 100.0)
     return results
 
@@ -138,6 +141,7 @@ async def _run_one(
     workdir: Path,
     measurements: dict[LoudnessKey, Loudness | None],
     progress: _Progress,
+    limits: DecodeLimits | None,
 ) -> OutputResult:
     started = time.monotonic()
     partial = workdir / PARTIAL_DIR / output.name
@@ -153,7 +157,7 @@ async def _run_one(
         if key is not None:
             if key not in measurements:
                 measure = measure_step(key, source)
-                log_text = await _run_step(measure, output.name, workdir, result, progress, base=0.0, share=10.0)
+                log_text = await _run_step(measure, output.name, workdir, result, progress, limits, base=0.0, share=10.0)
                 measurements[key] = parse_loudness(log_text)
                 done = 10.0
             measured = measurements[key]
@@ -163,7 +167,7 @@ async def _run_one(
         result.notes += plan.notes
         share = (100.0 - done) / len(plan.steps)
         for step in plan.steps:
-            await _run_step(step, output.name, workdir, result, progress, base=done, share=share)
+            await _run_step(step, output.name, workdir, result, progress, limits, base=done, share=share)
             done += share
         if plan.finish is not None:
             plan.finish(partial)
@@ -182,7 +186,8 @@ async def _run_one(
 
 
 async def _run_step(
-    step: Step, name: str, workdir: Path, result: OutputResult, progress: _Progress, *, base: float, share: float
+    step: Step, name: str, workdir: Path, result: OutputResult, progress: _Progress, limits: DecodeLimits | None,
+    *, base: float, share: float,
 ) -> str:
     """One ffmpeg run, its stderr kept as `<workdir>/.logs/<output>.<step>.log`; returns that text."""
     log_path = workdir / LOG_DIR / f"{name}.{step.label}.log"
@@ -193,6 +198,10 @@ async def _run_step(
             fraction = max(0.0, min(1.0, update.out_time_s / step.duration))
             await progress.report(name, base + share * fraction, update.speed)
 
-    ran = await run_ffmpeg(step.argv, log_path=log_path, on_progress=on_update)
+    ran = await run_ffmpeg(step.argv, log_path=log_path, on_progress=on_update,
+                           stop_when=limits.breach if limits else None,
+                           max_memory_bytes=limits.memory_bytes if limits else None)
+    if limits is not None and (limit_error := limits.explain_failure(ran.returncode, ran.log)) is not None:
+        raise limit_error
     check(ran)
     return ran.log

@@ -46,6 +46,7 @@ class Source:
     info: MediaInfo
     ffmpeg: str
     threads: int = 0  # FFMPEG_THREADS; 0 lets ffmpeg decide
+    limits: tuple[str, ...] = ()  # decode limits (limits.py) for every input; a clip's own -t comes after
 
     def head(self, start: float = 0.0, duration: float | None = None) -> list[str]:
         """ffmpeg, its global options and the input with the safety options every input gets."""
@@ -54,7 +55,7 @@ class Source:
     def input(self, start: float = 0.0, duration: float | None = None) -> list[str]:
         seek = ["-ss", number(start)] if start > 0 else []
         limit = ["-t", number(duration)] if duration is not None else []
-        return [*INPUT_SAFETY_OPTIONS, *seek, *limit, "-i", file_url(self.path)]
+        return [*INPUT_SAFETY_OPTIONS, *self.limits, *seek, *limit, "-i", file_url(self.path)]
 
     def tail(self, muxer: str, output: Path) -> list[str]:
         threads = ["-threads", str(self.threads)] if self.threads > 0 else []

@@ -115,6 +115,14 @@ class AudioSettings(Strict):
     true_peak: float = Field(default=-1.5, ge=-9, le=0, description="Ceiling in dBTP when loudness is set.")
 
 
+def _exactly_false(value: object) -> object:
+    if value is not False:  # Literal[False] alone would take 0, which equals False in Python
+        raise ValueError("audio is an object of audio settings, or false for no audio track")
+    return value
+
+
+NoAudio = Annotated[Literal[False], BeforeValidator(_exactly_false)]
+
 OutputName = Annotated[
     str,
     Field(

@@ -17,6 +17,7 @@ from mediaflow.media.outputs.params import (
     Bitrate,
     Clip,
     MAX_DIMENSION,
+    NoAudio,
     Dimension,
     OutputName,
     Preset,
@@ -47,7 +48,7 @@ class VideoOutput(Strict):
     name: OutputName
     format: Literal["mp4", "mov", "mkv", "webm"] = "mp4"
     video: VideoSettings = VideoSettings()
-    audio: AudioSettings | Literal[False] = Field(default=AudioSettings(), description="false: no audio track.")
+    audio: AudioSettings | NoAudio = Field(default=AudioSettings(), description="false: no audio track.")
     clip: Clip | None = None
     faststart: bool = Field(default=True, description="mp4/mov: index first, so playback starts before the end arrives.")
 
@@ -109,7 +110,7 @@ class _StreamOutput(Strict):
     )
     segment_seconds: float = Field(default=4.0, ge=1, le=30)
     video: StreamVideo = StreamVideo()
-    audio: StreamAudio | Literal[False] = StreamAudio()
+    audio: StreamAudio | NoAudio = StreamAudio()
     clip: Clip | None = None
 
     @model_validator(mode="after")

@@ -67,6 +67,6 @@ async def open_runtime(settings: Settings, *, events: JobEvents | None = None,
             sweeper = RetentionSweeper(settings, store, storage)  # only when JOB_RETENTION_HOURS > 0
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
-        jobs = JobService(settings, store, queue, storage, events)
+        jobs = JobService(settings, store, queue, storage, events, store.templates)
         async with AsyncExitStack() as host_stack:
             yield Runtime(settings, store, storage, queue, events, jobs, host_stack)

@@ -11,6 +11,8 @@ from tests.apptools import make_settings, running_app
 ALICE = {"X-API-Key": "alice-key-123"}
 BOB = {"Authorization": "Bearer bob-key-4567"}
 OPEN = {"/", "/healthz", "/readyz", "/metrics"}
+SIGNED = {"/jobs/{job_id}/signed/{token}/{path}"}  # the token in the path stands in for the key (403 if bad)
+PARAMS = {"path": "out/file.mp4", "name": "mine"}
 
 
 def protected_endpoints() -> list[tuple[str, str]]:
@@ -23,7 +25,7 @@ def protected_endpoints() -> list[tuple[str, str]]:
     return sorted(
         (method, path.replace("{job_id}", "{id}"))
         for path, operations in paths.items()
-        if path not in OPEN
+        if path not in OPEN | SIGNED
         for method in operations
     )
 
@@ -54,14 +56,14 @@ async def test_health_endpoints_are_open(api):
 @pytest.mark.parametrize("method,path", PROTECTED)
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-000"}, {"Authorization": "Bearer "}, {"Authorization": "Basic YWxpY2U="}])
 async def test_missing_or_wrong_key_is_401(api, method, path, headers):
-    response = await api.request(method.upper(), path.format(id=api.alice_job), headers=headers)
+    response = await api.request(method.upper(), path.format(id=api.alice_job, **PARAMS), headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("method,path", [p for p in PROTECTED if "{id}" in p[1]])
 async def test_another_keys_job_is_404(api, method, path):
-    response = await api.request(method.upper(), path.format(id=api.alice_job), headers=BOB)
+    response = await api.request(method.upper(), path.format(id=api.alice_job, **PARAMS), headers=BOB)
     assert response.status_code == 404, response.text
 
 

@@ -90,6 +90,10 @@ async def test_create_get_round_trips_every_field(store):
         webhook_event="job.completed",
         webhook_event_id="0b6c1f9e-event",
         webhook_due_at=T0 + timedelta(days=1, seconds=30),
+        template="web",
+        outputs_spec='[{"type": "thumbnails", "name": "poster", "count": 1}]',
+        outputs='[{"name": "poster", "type": "thumbnails", "status": "queued", "progress": 0}]',
+        source_media='{"format": "mov", "duration": 2.5}',
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here

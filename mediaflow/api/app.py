@@ -23,7 +23,7 @@ from mediaflow.api.openapi import complete_openapi, operation_id
 from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.server import throttle_accept_errors
-from mediaflow.api.routes import actions, events, files, health, home, process, uploads
+from mediaflow.api.routes import actions, events, files, health, home, jobs, process, templates, uploads
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
@@ -103,9 +103,10 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.state.events = JobEvents()
     app.state.metrics = Metrics()
     app.state.metrics.observe(app.state.events)
-    for module in (home, health, uploads, process, files, events, actions):
+    for module in (home, health, uploads, process, files, events, actions, jobs, templates):
         app.include_router(module.router)
     app.include_router(files.download_router)
+    app.include_router(jobs.signed_router)
     add_error_handlers(app)
     complete_openapi(app, schemas)
     add_request_limits(app, settings.MAX_REQUEST_BODY_BYTES, settings.API_BODY_IDLE_TIMEOUT_S)

@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from mediaflow.media.operations import mime_type_for
+from mediaflow.media.outputs.files import MIME_TYPES as OUTPUT_MIME_TYPES
 from mediaflow.settings import Settings
 from mediaflow.storage import (
     ByteRange,
@@ -19,15 +20,17 @@ from mediaflow.storage import (
 
 
 async def stream_stored(
-    location: str, storage: Storage, settings: Settings, *, disposition: str, range_header: str | None = None
+    location: str, storage: Storage, settings: Settings, *, disposition: str, range_header: str | None = None,
+    redirect: bool = True,
 ):
-    """Stream a stored file (or the one byte range a `Range` header asks for, so players can seek)."""
+    """Stream a stored file (or the one byte range a `Range` header asks for, so players can seek).
+    `redirect=False` never sends the client to S3 (a playlist's relative URIs must resolve here)."""
     byte_range = ByteRange.parse(range_header)
     key = storage.key_for(location) if location else None
     if key is None:
         raise HTTPException(404, detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)")
     filename = key.rsplit("/", 1)[-1]
-    if settings.S3_PRESIGNED_DOWNLOADS:
+    if settings.S3_PRESIGNED_DOWNLOADS and redirect:
         url = await storage.presigned_url(key, filename)
         if url:
             return RedirectResponse(url, status_code=307)
@@ -53,4 +56,4 @@ async def stream_stored(
 def content_type_for(filename: str, fallback: str) -> str:
     if filename.endswith(".log"):
         return "text/plain; charset=utf-8"
-    return mime_type_for(filename) or fallback
+    return mime_type_for(filename) or OUTPUT_MIME_TYPES.get(filename.rpartition(".")[2].lower()) or fallback

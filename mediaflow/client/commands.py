@@ -29,6 +29,7 @@ from typing import Any
 
 from mediaflow.client.api import EXIT_JOB_FAILED, EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError, error_for_response
 from mediaflow.client.follow import job_ended_error, wait_for_job
+from mediaflow.client.outputs import check_template, download_all, read_spec, submit_outputs_job
 from mediaflow.client.terminal import format_job, format_job_table, printable
 from mediaflow.client.transfer import download_output, upload_file
 
@@ -100,7 +101,9 @@ def check_method_and_format(api: Api, method: str, output_format: str | None) ->
 def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
     """Upload the argument if it is a local file, else pass it on as the source; returns the job id."""
     source, uploaded = args.source, is_local_file(args.source)
-    if uploaded and args.idempotency_key:
+    # --template or --spec: POST /jobs; read (and check) before anything is uploaded
+    outputs_body = None if args.method is not None else read_spec(args.spec) if args.spec else {"template": args.template}
+    if uploaded and args.idempotency_key and args.method is not None:
         # A repeated run would upload the file anew, under a new source, and the server would refuse
         # the key for a different request: first ask whether the key already made a job.
         found = api.json("GET", "/process", params={"idempotency_key": args.idempotency_key}).get("jobs") or []
@@ -114,10 +117,15 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
                   "not uploading again", file=sys.stderr)
             return job["job_id"]
     if uploaded:
-        check_method_and_format(api, args.method, args.format)
+        if outputs_body is None:
+            check_method_and_format(api, args.method, args.format)
+        elif args.template:
+            check_template(api, args.template)
         source = upload_file(api, Path(source))
         print(f"uploaded {printable(args.source)} as {printable(source)}", file=sys.stderr)
     try:
+        if outputs_body is not None:
+            return submit_outputs_job(api, source, outputs_body, args.idempotency_key)
         return submit_job(api, source, args.method, args.format, args.idempotency_key)
     except CliError as error:
         if error.http_status == 409 and uploaded:  # another run with this key won the race, or a different file
@@ -127,7 +135,7 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
         raise
 
 
-def wait_then_download(api: Api, job_id: str, output: Path | None) -> int:
+def wait_then_download(api: Api, job_id: str, output: Path | None, *, every_file: bool = False) -> int:
     try:
         job = wait_for_job(api, job_id)
     except KeyboardInterrupt:
@@ -140,17 +148,23 @@ def wait_then_download(api: Api, job_id: str, output: Path | None) -> int:
     if job.get("status") != "completed":
         raise job_ended_error(job)
     print(f"job {job_id} completed", file=sys.stderr)
-    print(download_output(api, job_id, output))
+    print(download_all(api, job_id, output) if every_file else download_output(api, job_id, output))
     return EXIT_OK
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     if args.output and not args.wait:
         raise CliError("-o/--output saves the result of --wait: add --wait, or use `mediaflow download JOB_ID -o PATH`")
+    if sum(x is not None for x in (args.method, args.template, args.spec)) != 1:
+        raise CliError(f"say what to make: --method NAME ({KNOWN_METHODS}), --template NAME, or --spec job.json")
+    if args.format and args.method is None:
+        raise CliError("--format goes with --method; with --template or --spec each output names its format")
     with open_api(args) as api:
         job_id = upload_and_submit(api, args)
         print(job_id, flush=True)  # first, so a script has the id even if waiting is interrupted
-        return wait_then_download(api, job_id, args.output) if args.wait else EXIT_OK
+        if not args.wait:
+            return EXIT_OK
+        return wait_then_download(api, job_id, args.output, every_file=args.method is None)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -194,7 +208,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     with open_api(args) as api:
-        print(download_output(api, args.job_id, args.output))
+        print(download_all(api, args.job_id, args.output) if args.all else download_output(api, args.job_id, args.output))
     return EXIT_OK
 
 
@@ -303,11 +317,16 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     submit.add_argument("source", metavar="FILE|SOURCE",
                         help="a local file to upload, or a source the server reads: upload://…, s3://bucket/key, "
                              "or a path below the server's LOCAL_SOURCE_ROOTS")
-    submit.add_argument("--method", required=True, help=f"what to do: {KNOWN_METHODS}")
+    submit.add_argument("--method", help=f"what to do: {KNOWN_METHODS}")
+    submit.add_argument("--template", metavar="NAME", help="many outputs from a template (built-in: web, hls, ...; "
+                                                            "GET /templates lists them); instead of --method")
+    submit.add_argument("--spec", type=Path, metavar="JOB.JSON",
+                        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method')
     submit.add_argument("--format", help="output container (default: mp4 for video methods, mp3 for extract_audio)")
     submit.add_argument("--wait", action="store_true", help="follow the job's progress, then download the output")
     submit.add_argument("-o", "--output", type=Path, metavar="PATH",
-                        help="with --wait: where to save the output (default: the server's file name, here)")
+                        help="with --wait: where to save the output (default: the server's file name, here; "
+                             "with --template/--spec a folder, default ./JOB_ID)")
     submit.add_argument("--idempotency-key", metavar="KEY",
                         help="submitting again with the same key returns the same job instead of a new one")
 
@@ -331,6 +350,8 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("job_id", type=job_id_argument)
     download.add_argument("-o", "--output", type=Path, metavar="PATH",
                           help="file or directory to save to (default: the server's file name, here)")
+    download.add_argument("--all", action="store_true",
+                          help="every file of a POST /jobs job's outputs, into the -o folder (default ./JOB_ID)")
 
     cancel = command("cancel", cmd_cancel, "cancel a queued or running job")
     cancel.add_argument("job_id", type=job_id_argument)

@@ -85,9 +85,10 @@ class Job(BaseModel):
 
     job_id: str = Field(default_factory=new_job_id)
     status: JobStatus = JobStatus.QUEUED
-    method_name: Method
+    # A seed job (POST /process) has a method and a format; a job from POST /jobs has outputs instead.
+    method_name: Method | None = None
     source: str
-    output_format: str
+    output_format: str | None = None
     progress: int = 0
     phase: Phase = Phase.QUEUED
     created_at: Timestamp = Field(default_factory=utcnow)
@@ -119,6 +120,21 @@ class Job(BaseModel):
     # The W3C traceparent of the request that submitted the job (tracing on): the worker's spans and
     # the webhooks join that trace, in whichever process and however late (observability/tracing.py).
     traceparent: str | None = None
+    # POST /jobs: the validated outputs, the template they came from, each output's state, and the
+    # probed source, as JSON text (see jobs/outputs.py), so every store keeps them as plain strings.
+    template: str | None = None
+    outputs_spec: str | None = None
+    outputs: str | None = None
+    source_media: str | None = None
+
+    @property
+    def has_outputs(self) -> bool:
+        return self.outputs_spec is not None
+
+    @property
+    def kind(self) -> str:
+        """The method's name, or "outputs" for a POST /jobs job (a bounded label for logs and metrics)."""
+        return self.method_name.value if self.method_name is not None else "outputs"
 
     def to_document(self) -> dict[str, Any]:
         """A JSON-compatible dict (timestamps as fixed-width strings, enums as values)."""

@@ -54,6 +54,13 @@ class RunProgress:
                 self.eta_seconds = round(max(duration_s - self._encoded_s, 0.0) / speed, 1)
         self.dirty = True
 
+    def encoding_share(self, done: float, speed: float | None) -> None:
+        """A multi-output job's encodes, `done` 0-1 of their estimated cost. No ETA: its runs differ too
+        much in speed; `speed` is the current run's."""
+        self.encoding(done * 100, 100.0, None)
+        if speed and speed > 0:
+            self.speed = round(speed, 3)
+
     def transfer(self, done_bytes: int, total_bytes: int | None) -> None:
         """Bytes moved in the current phase (downloading or uploading); a `TransferProgress` callback."""
         self.last_advance = time.monotonic()

@@ -38,8 +38,12 @@ async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
     was read (or is gone): nothing is removed then."""
     if not await store.delete(job.job_id, Expect(status=FINAL_STATUSES, version=job.version)):
         return False
-    keys = [storage.key_for(location) for location in (job.output_path, job.log_path) if location]
-    await delete_files(storage, [key for key in keys if key is not None], job_id=job.job_id)
+    keys = {storage.key_for(location) for location in (job.output_path, job.log_path) if location} - {None}
+    log_key = storage.key_for(job.log_path) if job.has_outputs and job.log_path else None
+    if log_key is not None:  # a POST /jobs job: every file in its folder, beside its log
+        folder = log_key.rsplit("/", 1)[0] + "/"
+        keys |= set(await storage.list_keys(folder, utcnow() + timedelta(days=1), 1_000_000))
+    await delete_files(storage, sorted(keys), job_id=job.job_id)
     log.info("job.removed", job_id=job.job_id, status=job.status.value)
     return True
 

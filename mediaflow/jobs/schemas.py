@@ -90,9 +90,9 @@ class JobStatusResponse(BaseModel):
     error: str | None
     output_path: str | None
     log_path: str | None
-    method_name: Method
+    method_name: Method | None = Field(description="null for a job made by POST /jobs (see GET /jobs/{id}).")
     source: str
-    output_format: str
+    output_format: str | None
     phase: Phase
     started_at: Timestamp | None
     attempts: int

@@ -17,7 +17,10 @@ from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
 from mediaflow.jobs.retention import remove_job
 from mediaflow.logs import bind_job_id, get_logger
+from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
+from mediaflow.store.templates import TemplateStore
 from mediaflow.media.errors import InvalidFormatError
+from mediaflow.media.outputs import OutputSpec
 from mediaflow.media.operations import resolve_output_format
 from mediaflow.media.sources import SourceError, check_source_exists, parse_source
 from mediaflow.observability import tracing
@@ -58,18 +61,23 @@ class QueueRejectedError(Exception):
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a caller asks for (POST /process's body), before it is checked."""
+    """What a caller asks for, before it is checked: a seed method (POST /process), or outputs (already
+    validated by the route's model) or a template's name (POST /jobs)."""
 
     source: str
-    method_name: Method
+    method_name: Method | None = None
     output_format: str | None = None
     callback_url: str | None = None
     callback_progress: bool = False
+    outputs: list[OutputSpec] | None = None
+    template: str | None = None
 
 
 class JobService:
-    def __init__(self, settings: Settings, store: JobStore, queue: JobQueue, storage: Storage, events: JobEvents) -> None:
+    def __init__(self, settings: Settings, store: JobStore, queue: JobQueue, storage: Storage, events: JobEvents,
+                 templates: TemplateStore | None = None) -> None:
         self.settings = settings
+        self.templates = templates
         self.store = store
         self.queue = queue
         self.storage = storage
@@ -93,7 +101,7 @@ class JobService:
             return _replayed(existing, job)  # a concurrent request with the same key won the insert
         bind_job_id(job.job_id)
         await self._publish(job, "could not be queued")
-        log.info("job.queued", job_id=job.job_id, method=job.method_name.value)
+        log.info("job.queued", job_id=job.job_id, method=job.kind)
         return job
 
     async def cancel(self, job: Job) -> Job:
@@ -126,18 +134,23 @@ class JobService:
 
     async def _checked_job(self, request: JobRequest, owner: str | None, idempotency_key: str | None) -> Job:
         try:
-            fmt = resolve_output_format(request.method_name, request.output_format)
+            if request.method_name is None:
+                outputs_job = await resolve_outputs(request.outputs, request.template, owner, self.settings, self.templates)
+            else:
+                fmt = resolve_output_format(request.method_name, request.output_format)
             source = parse_source(request.source, self.settings, self.storage, owner)
             await check_source_exists(source, self.storage)
             if request.callback_url is not None:  # checked again before every delivery (DNS can change)
                 await check_callback_url(request.callback_url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
                                          timeout=self.settings.WEBHOOK_TIMEOUT_S)
-        except (InvalidFormatError, SourceError, CallbackUrlError) as exc:
+        except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError) as exc:
             raise JobRequestError(str(exc)) from exc
-        return Job(method_name=request.method_name, source=request.source, output_format=fmt.name,
-                   owner=owner, idempotency_key=idempotency_key,
-                   callback_url=request.callback_url, callback_progress=request.callback_progress,
-                   traceparent=tracing.current_traceparent())
+        common = dict(source=request.source, owner=owner, idempotency_key=idempotency_key,
+                      callback_url=request.callback_url, callback_progress=request.callback_progress,
+                      traceparent=tracing.current_traceparent())
+        if request.method_name is None:
+            return Job(**common, **outputs_job)
+        return Job(method_name=request.method_name, output_format=fmt.name, **common)
 
     async def _check_active_limit(self, owner: str | None) -> None:
         limit = self.settings.MAX_ACTIVE_JOBS_PER_KEY
@@ -167,7 +180,8 @@ class JobService:
 
 def _replayed(existing: Job, requested: Job) -> Job:
     def request_of(job: Job) -> tuple:
-        return job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress
+        return (job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress,
+                job.template, job.outputs_spec)
 
     if request_of(existing) != request_of(requested):
         raise IdempotencyConflictError("this Idempotency-Key was already used with a different request body")

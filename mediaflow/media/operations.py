@@ -73,7 +73,7 @@ def _not_available(method: Method, requested: str) -> InvalidFormatError:
 
 
 # --- argv ------------------------------------------------------------------------------------------
-_GLOBAL_OPTIONS = ("-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info")
+GLOBAL_OPTIONS = ("-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info")
 
 # "0:V" (capital) skips attached pictures such as cover art; "?" lets a source without audio through.
 _MAP_VIDEO_AUDIO = ["-map", "0:V:0", "-map", "0:a:0?"]
@@ -130,7 +130,7 @@ def build_argv(
     method = Method(method)
     if fmt.name not in allowed_formats(method):
         raise _not_available(method, fmt.name)
-    argv = [ffmpeg, *_GLOBAL_OPTIONS, *INPUT_SAFETY_OPTIONS, *input_options, "-i", file_url(input_path)]
+    argv = [ffmpeg, *GLOBAL_OPTIONS, *INPUT_SAFETY_OPTIONS, *input_options, "-i", file_url(input_path)]
     argv += _method_options(method, fmt.name)
     if threads > 0:
         argv += ["-threads", str(threads)]

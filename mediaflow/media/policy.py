@@ -16,12 +16,13 @@ class InputRejectedError(ProbeError):
     """The input is readable but not acceptable for this job."""
 
 
-def check_input(info: MediaInfo, method: Method, settings: Settings) -> None:
+def check_input(info: MediaInfo, method: Method | None, settings: Settings) -> None:
+    """`method` None: a multi-output job, whose outputs check the streams they need themselves."""
     check_safe_input(info)
     if method is Method.EXTRACT_AUDIO:
         if info.audio is None:
             raise InputRejectedError("the source has no audio stream, so there is no audio to extract")
-    elif info.video is None:
+    elif method is not None and info.video is None:
         raise InputRejectedError(f"the source has no video stream; {method.value} needs a video input")
     if info.stream_count > settings.MAX_INPUT_STREAMS:
         raise InputRejectedError(

@@ -41,6 +41,8 @@ from prometheus_client.registry import Collector
 
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents
 from mediaflow.logs import get_logger
+from mediaflow.jobs.outputs import JobResponse
+from mediaflow.media.outputs.spec import OUTPUT_TYPES
 from mediaflow.jobs.model import JobStatus, Method
 from mediaflow.observability.queue_gauges import QueueGauges
 
@@ -97,20 +99,28 @@ class JobMetrics:
             "mediaflow_jobs_requeued_total", "Jobs handed back to the queue (worker shutdown, crash, transient error)",
             registry=registry,
         )
+        self.outputs = Counter(
+            "mediaflow_outputs_finished_total", "Outputs of POST /jobs jobs that ended, by output type",
+            ["type", "status"], registry=registry,
+        )
         self._initialise_series()
 
     def _initialise_series(self) -> None:
         # Every (bounded) counter series exists from the start at 0, so rate() and increase() see
         # the first event instead of a series appearing out of nowhere.
         for status in FINISHED_STATUSES:
-            for method in Method:
-                self.finished.labels(status.value, method.value)
+            for method in [*(m.value for m in Method), "outputs"]:
+                self.finished.labels(status.value, method)
+            for output_type in OUTPUT_TYPES:
+                self.outputs.labels(output_type, status.value)
         for reason in FailureReason:
             self.failures.labels(reason.value)
 
     def on_event(self, event: JobEvent) -> None:
         if event.type in (EventType.COMPLETED, EventType.FAILED, EventType.CANCELED):
-            self.finished.labels(event.job.status.value, event.job.method_name.value).inc()
+            self.finished.labels(event.job.status.value, event.job.kind).inc()
+            for state in JobResponse.from_job(event.job).outputs if event.job.has_outputs else ():
+                self.outputs.labels(state.type, state.status).inc()
         if event.type is EventType.STARTED:
             self._observe_queue_wait(event)
         elif event.type is EventType.COMPLETED:
@@ -125,7 +135,7 @@ class JobMetrics:
             self.queue_wait.observe(_seconds_between(event.queued_since, event.job.started_at))
 
     def _observe_completed_run(self, event: JobEvent) -> None:
-        job, method = event.job, event.job.method_name.value
+        job, method = event.job, event.job.kind
         if job.started_at is not None and job.completed_at is not None:
             self.duration.labels(method).observe(_seconds_between(job.started_at, job.completed_at))
         if event.speed:  # None when ffmpeg never reported one (e.g. a run too short to measure)

@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from mediaflow.jobs.model import Job, JobStatus
 
+from .templates import TemplateStore
+
 
 class JobExistsError(Exception):
     """`create` was called with a job_id that is already stored."""
@@ -59,6 +61,8 @@ UPDATABLE_FIELDS = frozenset(Job.model_fields) - {"job_id", "created_at", "versi
 
 @runtime_checkable
 class JobStore(Protocol):
+    templates: TemplateStore  # saved templates, kept by the same backend
+
     async def create(self, job: Job) -> None:
         """Insert a new job. Raises JobExistsError if job_id is taken."""
 

@@ -53,6 +53,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .dynamo_templates import DynamoTemplateStore
 from .dynamo_items import (
     INDEXES_ADDED_LATER,
     INDEXES,
@@ -84,6 +85,7 @@ class DynamoJobStore:
         self._probe = probe  # open/ping: fail fast with the real reason
         self._table = table
         self._where = where
+        self.templates = DynamoTemplateStore(client, f"{table}_templates")
 
     @classmethod
     async def open(cls, settings: Settings) -> "DynamoJobStore":
@@ -126,6 +128,7 @@ class DynamoJobStore:
             for name in sorted(INDEXES_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
                 await self._add_index(name)
             await self._wait_until_indexes_active()
+            await self.templates.ensure_table()
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
 

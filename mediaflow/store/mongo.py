@@ -23,6 +23,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
+from .mongo_templates import MongoTemplateStore
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
@@ -93,6 +94,7 @@ class MongoJobStore:
         self._client = client
         self._jobs = collection
         self._url = url
+        self.templates = MongoTemplateStore(collection.database[f"{collection.name}_templates"])
 
     @classmethod
     async def open(cls, settings: Settings) -> "MongoJobStore":
@@ -109,6 +111,7 @@ class MongoJobStore:
             store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
             await store.ping()
             await store._jobs.create_indexes(_INDEXES)
+            await store.templates.create_indexes()
         except PyMongoError as exc:
             await client.close()
             reason, hint = str(exc), ""

@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .sqlite_templates import TABLE as TEMPLATES_TABLE, SqliteTemplateStore
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 
 # One column per Job field; the record is rebuilt with Job.from_document.
@@ -63,6 +64,7 @@ class SqliteJobStore:
         # One connection serves every task in the process. A commit issued while another task's
         # UPDATE ... RETURNING is still open fails ("SQL statements in progress"), so writes take turns.
         self._write_lock = asyncio.Lock()
+        self.templates = SqliteTemplateStore(connection, self._write_lock, self._read)
 
     @classmethod
     async def open(cls, path: Path) -> "SqliteJobStore":
@@ -79,6 +81,7 @@ class SqliteJobStore:
         await connection.execute("PRAGMA busy_timeout=30000")
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.executescript(_TABLE)
+        await connection.executescript(TEMPLATES_TABLE)
         await cls._add_missing_columns(connection)
         await connection.executescript(_INDEXES)
         await connection.commit()

@@ -5,6 +5,7 @@
 // Modules (imports only go down this list, so there are no cycles):
 //   app.js     this entry point: wires the modules together and starts the page
 //   submit.js  the "New job" form: methods/formats, upload with progress, POST /process
+//   outputs.js the "Many outputs" card: POST /jobs from a template or JSON, each output with its files
 //   detail.js  the selected job: detail panel, player, ffmpeg log, download, cancel/retry
 //   jobs.js    the job list: filter, paging, polling, the connection indicator
 //   events.js  following one job: SSE over fetch, reconnects, polling fallback
@@ -16,6 +17,7 @@ import { initKeyPrompt } from './api.js';
 import { clearSelection, initDetail, selectJob, selectedJobId } from './detail.js';
 import { initJobs, refreshList, startPolling } from './jobs.js';
 import { initSubmit, loadMethods } from './submit.js';
+import { initOutputs } from './outputs.js';
 
 function reloadEverything({ forgotten }) {
   loadMethods();
@@ -36,6 +38,7 @@ initKeyPrompt(reloadEverything);
 initSubmit();
 initJobs({ select: selectJob });
 initDetail();
+initOutputs();
 
 loadMethods();
 startPolling();

@@ -33,7 +33,6 @@ milestones are best effort: in memory only, abandoned when their process stops.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import ssl
 import uuid
@@ -47,11 +46,10 @@ from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EventType, JobEvent, JobEvents
 from mediaflow.logs import get_logger
 from mediaflow.observability import tracing
-from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
-from mediaflow.jobs.schemas import JobStatusResponse
-from mediaflow.media.sources import redacted
+from mediaflow.jobs.model import Job, JobStatus, utcnow
 from mediaflow.settings import Settings
 from mediaflow.webhooks import outbox as outbox
+from mediaflow.webhooks.payload import event_payload
 from mediaflow.webhooks.sender import WebhookSender
 from mediaflow.webhooks.retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
@@ -92,19 +90,6 @@ class WebhookDelivery:
     @property
     def lane(self) -> tuple[str, str]:
         return self.job_id, self.target.url
-
-
-def event_payload(event: JobEvent, event_id: str) -> bytes:
-    data = JobStatusResponse.from_job(event.job).model_dump(mode="json")
-    # An upload's id stays with its owner: WEBHOOK_URL receives every key's events.
-    data["source"] = redacted(data["source"])
-    document = {
-        "id": event_id,
-        "type": event.type.value,
-        "created_at": format_timestamp(event.at),
-        "data": data,
-    }
-    return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
 class WebhookDispatcher:

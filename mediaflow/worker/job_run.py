@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -38,6 +38,7 @@ from mediaflow.observability import tracing
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
 from mediaflow.worker.server_paths import ServerPaths
+from mediaflow.worker.outputs_run import execute_outputs
 
 log = get_logger("worker")
 
@@ -85,6 +86,16 @@ class Run:
     encode_speed: float | None = None  # ffmpeg's final speed, kept for metrics (the upload phase clears progress.speed)
     execute: asyncio.Task | None = None
     phases: tracing.PhaseSpans | None = None  # the download/probe/encode/upload spans, when tracing is on
+    pending: dict = field(default_factory=dict)  # record fields to write with the next lease renewal
+
+    def record(self, **changes: object) -> None:
+        """Have the lease keeper write these fields with its next renewal (a multi-output job's states)."""
+        self.pending.update(changes)
+        self.progress.dirty = True
+
+    def take_pending(self) -> dict:
+        pending, self.pending = self.pending, {}
+        return pending
 
     def abort(self, reason: str, *, release: bool = False, reason_class: FailureReason = FailureReason.OTHER) -> None:
         """Stop the run (run_ffmpeg kills ffmpeg's whole process group on cancellation)."""
@@ -113,7 +124,7 @@ class JobRunner:
                 tracing.span("job.run", job.traceparent, {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts}):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
-            log.info("job.claimed", method=job.method_name.value, source=redacted(job.source))
+            log.info("job.claimed", method=job.kind, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
                                             dir=self.settings.WORK_DIR))
@@ -176,6 +187,8 @@ class JobRunner:
         log.warning("job.failed", error=run.abort_reason)
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
+        if run.job.has_outputs:
+            return await execute_outputs(self, run, workdir)
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)
         source = parse_source(job.source, settings, self.storage, job.owner)
@@ -211,7 +224,7 @@ class JobRunner:
         run.encode_speed = progress.speed
         # The log goes up while the output is checked and uploaded: on S3 that is one round trip less
         # per job. A failure below still waits for it, so a failed job keeps its log.
-        log_upload = asyncio.create_task(self._store_log(run))
+        log_upload = asyncio.create_task(self.store_log(run))
         try:
             if (limit_error := limits.explain_failure(result.returncode, result.log)) is not None:
                 raise limit_error
@@ -231,7 +244,12 @@ class JobRunner:
             raise
         return output_location, await log_upload
 
-    async def _store_log(self, run: Run) -> str:
+    async def flush(self, run: Run) -> None:
+        """Write the pending record fields now (conditional on the lease, like every renewal)."""
+        await lifecycle.renew(self.store, run.job.job_id, self.worker_id, self.settings.LEASE_SECONDS,
+                              **run.progress.as_changes(), **run.take_pending())
+
+    async def store_log(self, run: Run) -> str:
         shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
             lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), shown, "text/plain"),
@@ -244,7 +262,7 @@ class JobRunner:
         """A failed job keeps its ffmpeg log when there is one; failing to store it changes nothing."""
         if run.job.log_path is None and run.log_file is not None and run.log_file.exists():
             try:
-                await self._store_log(run)
+                await self.store_log(run)
             except Exception:
                 log.exception("job.log_not_stored")
 
@@ -274,7 +292,7 @@ class JobRunner:
                 run.progress.dirty = False
                 try:
                     renewed = await lifecycle.renew(
-                        self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes()
+                        self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes(), **run.take_pending()
                     )
                 except Exception as exc:
                     # The store is away for a moment: keep encoding and renew at the next tick. If it

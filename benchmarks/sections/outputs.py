@@ -1,0 +1,153 @@
+"""Multi-output jobs (issue 13), on the embedded default (`scripts/bench.py --only outputs`).
+
+`hls_ladder`: a 3-rendition HLS ladder (1080p/720p/480p, 4 s segments) of a 30 s 1080p clip, through
+MediaFlow (POST /jobs → completed, one in-process worker) against the same ladder as one hand-written
+ffmpeg command, and against three separate ffmpeg runs (one per rendition: what decoding once saves).
+`nine_outputs`: the issue's nine outputs from one 10 s 720p clip, per-output wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from benchmarks.sections import Section
+from benchmarks.stacks import STACKS, Bench
+from benchmarks.table import Row
+from mediaflow.media.inputs import ffmpeg_binary
+from tests import media
+from tests.apptools import running_app
+
+LADDER = [(1080, "5000k"), (720, "2800k"), (480, "1400k")]
+SEGMENT = 4
+
+
+def hand_written_ladder(ffmpeg: str, source: Path, out: Path, preset: str) -> list[str]:
+    """What someone would write by hand for the same ladder: one decode, split, one encoder per rung."""
+    graph = "[0:v]split=3[a][b][c];" + ";".join(
+        f"[{branch}]scale=-2:{height}[v{i}]" for i, (branch, (height, _)) in enumerate(zip("abc", LADDER))
+    )
+    argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-filter_complex", graph]
+    for i in range(3):
+        argv += ["-map", f"[v{i}]"]
+    argv += ["-map", "0:a:0"] * 3
+    argv += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p", "-sc_threshold", "0",
+             "-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT})"]  # fmt: skip
+    for i, (_, rate) in enumerate(LADDER):
+        kbps = int(rate.removesuffix("k"))
+        argv += [f"-b:v:{i}", rate, f"-maxrate:v:{i}", f"{kbps * 11 // 10}k", f"-bufsize:v:{i}", f"{kbps * 2}k"]
+    argv += ["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "hls", "-hls_time", str(SEGMENT),
+             "-hls_playlist_type", "vod", "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2", "-master_pl_name", "master.m3u8",
+             "-hls_segment_filename", str(out / "v%v/seg_%05d.ts"), str(out / "v%v/index.m3u8")]  # fmt: skip
+    return argv
+
+
+def separate_rendition(ffmpeg: str, source: Path, out: Path, preset: str, height: int, rate: str) -> list[str]:
+    kbps = int(rate.removesuffix("k"))
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", f"scale=-2:{height}",
+            "-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p", "-sc_threshold", "0",
+            "-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT})", "-b:v", rate, "-maxrate", f"{kbps * 11 // 10}k",
+            "-bufsize", f"{kbps * 2}k", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "hls",
+            "-hls_time", str(SEGMENT), "-hls_playlist_type", "vod",
+            "-hls_segment_filename", str(out / f"{height}_%05d.ts"), str(out / f"{height}.m3u8")]  # fmt: skip
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+async def _through_mediaflow(client, body: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    answer = await client.post("/jobs", json=body)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    while (job := (await client.get(f"/jobs/{job_id}")).json())["status"] not in ("completed", "failed", "canceled"):
+        await _sleep(0.05)
+    assert job["status"] == "completed", job
+    return time.perf_counter() - started, job
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def hls_ladder(bench: Bench, repeat: int, preset: str = "veryfast") -> dict:
+    settings = bench.settings("embedded", POLL_INTERVAL_S=0.5)
+    workdir = settings.SQLITE_PATH.parent
+    ffmpeg = ffmpeg_binary(settings)
+    clip = media.make_clip(workdir, "src1080.mp4", width=1920, height=1080, seconds=30)
+    shutil.copyfile(clip, workdir / "media/src1080.mp4")
+    alone, separate, through = [], [], []
+    body = {"source": "src1080.mp4", "outputs": [{"name": "stream", "type": "hls", "segment_seconds": SEGMENT,
+            "video": {"preset": preset}, "renditions": [{"height": h, "bitrate": r} for h, r in LADDER]}]}  # fmt: skip
+    async with running_app(settings, api_workers=1) as client:
+        for run in range(repeat):  # interleaved, so a busy machine weighs on both sides alike
+            alone.append(_timed(hand_written_ladder(ffmpeg, clip, workdir / f"hand-{run}", preset)))
+            through.append((await _through_mediaflow(client, body))[0])
+            out = workdir / f"separate-{run}"
+            out.mkdir()
+            separate.append(sum(_timed(separate_rendition(ffmpeg, clip, out, preset, h, r)) for h, r in LADDER))
+    return {
+        "benchmark": f"HLS ladder 1080p/720p/480p of a 30 s 1080p clip, x264 preset {preset}, {SEGMENT} s segments",
+        "runs": repeat,
+        "hand_written_one_ffmpeg_s": _summary(alone),
+        "three_separate_ffmpeg_runs_s": _summary(separate),
+        "mediaflow_submit_to_completed_s": _summary(through),
+        "mediaflow_vs_hand_written": round(statistics.median(through) / statistics.median(alone), 3),
+    }
+
+
+NINE = [
+    {"name": "web", "type": "video", "format": "mp4",
+     "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
+     "audio": {"codec": "aac", "bitrate": "128k"}, "clip": {"start": 2.0, "end": 8.0}},
+    {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", "height": 480}},
+    {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", "height": 360}},
+    {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
+    {"name": "poster", "type": "thumbnails", "count": 5, "width": 320, "format": "jpg"},
+    {"name": "scrub", "type": "storyboard", "interval_seconds": 2, "columns": 5, "width": 160},
+    {"name": "preview", "type": "animation", "format": "gif", "start": 1, "duration": 2, "width": 480, "fps": 12},
+    {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "192k", "loudness": -16}},
+    {"name": "wave", "type": "waveform", "width": 800, "height": 160},
+]  # fmt: skip
+
+
+async def nine_outputs(bench: Bench) -> dict:
+    """The issue's nine outputs (as written there: default presets) from a 10 s 720p clip."""
+    settings = bench.settings("embedded", POLL_INTERVAL_S=0.5)
+    workdir = settings.SQLITE_PATH.parent
+    clip = media.make_clip(workdir, "src720.mp4", width=1280, height=720, seconds=10)
+    shutil.copyfile(clip, workdir / "media/src720.mp4")
+    async with running_app(settings, api_workers=1) as client:
+        seconds, job = await _through_mediaflow(client, {"source": "src720.mp4", "outputs": NINE})
+    return {"submit_to_completed_s": round(seconds, 2), "outputs": {o["name"]: {"status": o["status"]} for o in job["outputs"]}}
+
+
+def _summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 2), "all": [round(v, 2) for v in values]}
+
+
+async def run(bench: Bench) -> list[Row]:
+    ladder = await hls_ladder(bench, 1 if bench.quick else 3)
+    alone = ladder["hand_written_one_ffmpeg_s"]["median"]
+    through = ladder["mediaflow_submit_to_completed_s"]["median"]
+    separate = ladder["three_separate_ffmpeg_runs_s"]["median"]
+    nine = await nine_outputs(bench)
+    stack = STACKS["embedded"]
+    return [
+        Row("outputs", "HLS 1080/720/480 of 30 s 1080p: submit -> completed", stack, f"{through:.1f} s",
+            f"one hand-written ffmpeg {alone:.1f} s", through / alone, "<= 1.10x", through / alone <= 1.10),
+        Row("outputs", "the same ladder as three separate ffmpeg runs (what the split saves)", "ffmpeg alone",
+            f"{separate:.1f} s", f"one ffmpeg {alone:.1f} s", separate / alone),
+        Row("outputs", "the issue's nine outputs from 10 s 720p, one job", stack, f"{nine['submit_to_completed_s']:.1f} s",
+            note=", ".join(f"{name}: {o['status']}" for name, o in nine["outputs"].items() if o["status"] != "completed")),
+    ]
+
+
+SECTION = Section("outputs", 60, run, "multi-output jobs: an HLS ladder against one hand-written ffmpeg, nine outputs")

@@ -1,0 +1,152 @@
+"""Jobs with many outputs: POST /jobs, GET /jobs, GET /jobs/{id}, and each output file over HTTP.
+
+Files are served as `/jobs/{id}/files/<output>/<path>` (API key, or `?token=` from a signed link), and
+as `/jobs/{id}/signed/<token>/<output>/<path>` for players: a playlist's relative URIs resolve under
+the same token, so a player streams an HLS ladder with no header to send.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediaflow.api import download_links
+from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, RangeHeader, SettingsDep, StorageDep, StoreDep, get_job_for_download
+from mediaflow.api.downloads import stream_stored
+from mediaflow.api.openapi import Tag
+from mediaflow.api.routes import authenticated_router
+from mediaflow.api.routes.process import IdempotencyKeyHeader
+from mediaflow.jobs.model import Job, JobStatus
+from mediaflow.jobs.outputs import FILES_MANIFEST, JobResponse, OutputFileResponse, decode_states
+from mediaflow.jobs.service import JobRequest
+from mediaflow.media.outputs.params import NAME_PATTERN
+from mediaflow.media.outputs.spec import OutputList
+from mediaflow.storage import ObjectNotFoundError
+from mediaflow.storage.keys import output_key
+
+router = authenticated_router(Tag.JOBS)
+signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
+
+EXAMPLE = {
+    "source": "upload://3f0c…/talk.mp4",
+    "outputs": [
+        {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
+        {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
+        {"name": "poster", "type": "thumbnails", "count": 1, "width": 640},
+    ],
+}
+
+
+class JobsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]})
+
+    source: str = Field(min_length=1, max_length=2048, description="As for POST /process: s3://…, upload://…, or a local path.")
+    outputs: OutputList | None = Field(default=None, description="1 to 16 outputs (see README, Outputs); or give template.")
+    template: str | None = Field(default=None, pattern=NAME_PATTERN, description="A built-in or saved template's name.")
+    callback_url: str | None = Field(default=None, max_length=2048, description="As for POST /process.")
+    callback_progress: bool = False
+
+
+class JobCreated(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class JobsListResponse(BaseModel):
+    jobs: list[JobResponse]
+    count: int
+
+
+class JobFilesResponse(BaseModel):
+    files: list[OutputFileResponse]
+    signed_base_url: str = Field(description="Prefix a file's path with this to fetch it without an API key, "
+                                             "until the link expires (a player can stream HLS from it).")  # fmt: skip
+
+
+@router.post("/jobs", status_code=201, response_model=JobCreated, summary="Queue a job with many outputs",
+             responses={409: {"description": "Idempotency-Key reused with a different request"},
+                        422: {"description": "Invalid source, outputs or template; the message says what is accepted"},
+                        503: {"description": "The queue did not accept the job"}})  # fmt: skip
+async def create_job(body: JobsRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None) -> JobCreated:
+    request = JobRequest(source=body.source, outputs=body.outputs, template=body.template,
+                         callback_url=body.callback_url, callback_progress=body.callback_progress)  # fmt: skip
+    job = await jobs.submit(request, owner=owner, idempotency_key=idempotency_key)
+    return JobCreated(job_id=job.job_id, status=job.status)
+
+
+@router.get("/jobs", response_model=JobsListResponse, summary="List jobs with their outputs, newest first")
+async def list_job_details(
+    store: StoreDep,
+    owner: OwnerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    status: JobStatus | None = None,
+) -> JobsListResponse:
+    found = await store.list(limit=limit, skip=skip, status=status, owner=owner)
+    return JobsListResponse(jobs=[JobResponse.from_job(job) for job in found], count=len(found))
+
+
+@router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job, its probed source and its outputs",
+            responses={404: {"description": "Unknown job id"}})  # fmt: skip
+async def get_job(job: JobDep) -> JobResponse:
+    return JobResponse.from_job(job)
+
+
+@router.get("/jobs/{job_id}/files", response_model=JobFilesResponse, summary="Every file of the job's finished outputs",
+            responses={404: {"description": "Unknown job id, or a job without outputs"}})  # fmt: skip
+async def list_files(job: JobDep, storage: StorageDep, settings: SettingsDep) -> JobFilesResponse:
+    token, _ = download_links.make_token(settings, job)
+    signed = f"/jobs/{job.job_id}/signed/{token}/"
+    base = f"/jobs/{job.job_id}/files/"
+    return JobFilesResponse(files=[OutputFileResponse(**f, url=base + f["path"]) for f in await _manifest(job, storage, settings)],
+                            signed_base_url=signed)  # fmt: skip
+
+
+FilePath = Annotated[str, Path(max_length=512, description='A file of the job: "stream/720p/index.m3u8".')]
+
+
+@router.get("/jobs/{job_id}/files/{path:path}", response_class=StreamingResponse, summary="One file of a job's output",
+            responses={206: {"description": "One byte range"}, 403: {"description": "The signed link is invalid or expired"},
+                       404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
+async def get_file(job: Annotated[Job, Depends(get_job_for_download)], path: FilePath, storage: StorageDep,
+                   settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
+    return await _serve(job, path, storage, settings, range_header)
+
+
+@signed_router.get("/jobs/{job_id}/signed/{token}/{path:path}", response_class=StreamingResponse,
+                   summary="One file of a job's output through a signed link (no API key)",
+                   responses={206: {"description": "One byte range"}, 403: {"description": "The link is invalid or expired"},
+                              404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
+async def get_signed_file(job_id: str, token: Annotated[str, Path(max_length=100)], path: FilePath, request: Request,
+                          store: StoreDep, storage: StorageDep, settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
+    job = await get_job_for_download(job_id, request, store, token)
+    return await _serve(job, path, storage, settings, range_header)
+
+
+async def _serve(job: Job, path: str, storage, settings, range_header: str | None):
+    """Only files of an output that completed (its folder is named after it), never outside the job."""
+    parts = path.split("/")
+    states = {state.name: state for state in decode_states(job.outputs)}
+    state = states.get(parts[0])
+    if len(parts) < 2 or any(p in ("", ".", "..") or "\\" in p for p in parts) or state is None:
+        raise HTTPException(404, detail=f"job {job.job_id} has no file {path!r}")
+    if state.status != "completed":
+        raise HTTPException(404, detail=f"output {state.name!r} is {state.status}; its files are served once it completed")
+    playlist = path.endswith((".m3u8", ".mpd"))  # served here, so the relative URIs inside resolve here too
+    return await stream_stored(storage.location(output_key(settings, job.job_id, path)), storage, settings,
+                               disposition="inline", range_header=range_header, redirect=not playlist)  # fmt: skip
+
+
+async def _manifest(job: Job, storage, settings) -> list[dict]:
+    if not job.has_outputs:
+        raise HTTPException(404, detail=f"job {job.job_id} was made by POST /process; it has one output, at /download/{job.job_id}")
+    try:
+        stored = await storage.open_read(output_key(settings, job.job_id, FILES_MANIFEST))
+    except ObjectNotFoundError:
+        return []  # no output finished yet
+    data = b"".join([chunk async for chunk in stored.chunks])
+    return json.loads(data)["files"]

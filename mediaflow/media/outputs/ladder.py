@@ -1,0 +1,144 @@
+"""`type: hls` and `type: dash`: an adaptive-bitrate ladder encoded by one ffmpeg.
+
+The source is decoded once and `split` into one scaler per rendition; every rendition forces a
+keyframe at each segment boundary (and x264's scene-cut keyframes are off), so segments start at the
+same instants in every rendition and a player can switch between them at any boundary. ffmpeg's
+muxers write the master playlist (HLS: BANDWIDTH, AVERAGE-BANDWIDTH, RESOLUTION, CODECS per variant)
+or the MPD (bandwidth, codecs, width/height per representation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediaflow.media.inputs import file_url
+from mediaflow.media.outputs.params import bits_per_second
+from mediaflow.media.outputs.plan import (
+    OutputPlan,
+    Source,
+    Step,
+    clip_range,
+    even,
+    media_seconds,
+    number,
+    pixels_factor,
+)
+from mediaflow.media.outputs.spec import DashOutput, HlsOutput
+
+# (height, video bitrate): a common web ladder for H.264 at 30 fps.
+AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
+MAX_AUTO_RENDITIONS = 4
+MASTER_PLAYLIST = "master.m3u8"
+DASH_MANIFEST = "manifest.mpd"
+
+
+@dataclass(frozen=True)
+class Rung:
+    width: int
+    height: int
+    bitrate: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.height}p"
+
+
+def build_ladder(output: HlsOutput | DashOutput, src_w: int, src_h: int) -> tuple[list[Rung], list[str]]:
+    """The renditions for this source, highest first, and notes on what was left out.
+
+    Never above the source's height: upscaling spends bits on detail that is not there. `auto` takes
+    the standard rungs at or below the source (up to four; three or more from 720p up); a source
+    smaller than the smallest rung gets one rendition at its own size.
+    """
+    notes: list[str] = []
+    if output.renditions == "auto":
+        wanted = [(h, b) for h, b in AUTO_RUNGS if h <= src_h][:MAX_AUTO_RENDITIONS]
+        if not wanted:
+            wanted = [(src_h, AUTO_RUNGS[-1][1])]
+    else:
+        wanted = sorted(((r.height, r.bitrate) for r in output.renditions), key=lambda hb: -hb[0])
+        above = [h for h, _ in wanted if h > src_h]
+        wanted = [(h, b) for h, b in wanted if h <= src_h]
+        if above:
+            notes.append(f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)")
+        if not wanted:
+            lowest = min(output.renditions, key=lambda r: bits_per_second(r.bitrate))
+            wanted = [(src_h, lowest.bitrate)]
+            notes.append(f"one rendition at the source's height ({src_h} px) instead")
+    return [Rung(even(src_w * h / src_h), even(h), b) for h, b in wanted], notes
+
+
+def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str) -> str:
+    # setdar: even-rounded sides (426x240) must keep the source's display aspect exactly, or the DASH
+    # muxer refuses renditions whose aspect ratios differ by a pixel in one adaptation set.
+    pre = f"fps={number(fps)}," if fps else ""
+    if len(rungs) == 1:
+        r = rungs[0]
+        return f"[0:V:0]{pre}scale={r.width}:{r.height},setdar={aspect}[v0]"
+    branches = "".join(f"[s{i}]" for i in range(len(rungs)))
+    graph = [f"[0:V:0]{pre}split={len(rungs)}{branches}"]
+    graph += [f"[s{i}]scale={r.width}:{r.height},setdar={aspect}[v{i}]" for i, r in enumerate(rungs)]
+    return ";".join(graph)
+
+
+def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung]) -> list[str]:
+    seg = number(output.segment_seconds)
+    args = ["-c:v", "libx264"]
+    args += ["-preset", output.video.preset] if output.video.preset else []
+    args += ["-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
+    for i, r in enumerate(rungs):
+        rate = bits_per_second(r.bitrate)
+        # capped VBR: peaks up to 110 % of the target, a two-second-ish buffer
+        args += [f"-b:v:{i}", r.bitrate, f"-maxrate:v:{i}", str(rate * 11 // 10), f"-bufsize:v:{i}", str(rate * 2)]
+    return args
+
+
+def _audio_args(output: HlsOutput | DashOutput) -> list[str]:
+    assert output.audio is not False
+    return ["-c:a", "aac", "-b:a", output.audio.bitrate, "-ac", str(output.audio.channels)]
+
+
+def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -> OutputPlan:
+    stream = source.need_video(f"{output.type} output {output.name!r}")
+    rungs, notes = build_ladder(output, stream.width, stream.height)
+    start, duration = clip_range(output.clip, source)
+    with_audio = output.audio is not False and source.info.audio is not None
+    argv = [*source.head(start, duration), "-filter_complex", _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}")]
+    for i in range(len(rungs)):
+        argv += ["-map", f"[v{i}]"]
+    if output.type == "hls":
+        argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
+    elif with_audio:
+        argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
+    argv += _video_args(output, rungs)
+    argv += _audio_args(output) if with_audio else []
+    argv += ["-threads", str(source.threads)] if source.threads > 0 else []
+    argv += _hls_muxer(output, rungs, out_dir, with_audio) if output.type == "hls" else _dash_muxer(output, out_dir, with_audio)
+    seconds = media_seconds(start, duration, source)
+    weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+
+
+def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:
+    variants = " ".join(
+        f"v:{i},a:{i},name:{r.label}" if with_audio else f"v:{i},name:{r.label}" for i, r in enumerate(rungs)
+    )
+    return [
+        "-f", "hls", "-hls_time", number(output.segment_seconds), "-hls_playlist_type", "vod",
+        "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
+        "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts"),
+        "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", variants,
+        file_url(out_dir / "%v" / "index.m3u8"),
+    ]  # fmt: skip
+
+
+def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
+    sets = "id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v"
+    return [
+        "-f", "dash", "-seg_duration", number(output.segment_seconds), "-use_template", "1", "-use_timeline", "1",
+        "-adaptation_sets", sets, "-init_seg_name", "init_$RepresentationID$.m4s",
+        "-media_seg_name", "chunk_$RepresentationID$_$Number%05d$.m4s",
+        file_url(out_dir / DASH_MANIFEST),
+    ]  # fmt: skip
+

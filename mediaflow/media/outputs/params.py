@@ -1,0 +1,132 @@
+"""The building blocks of an output spec: video and audio settings, bitrates, clips, output names.
+
+Everything here is user input that ends up inside an ffmpeg argv or filter graph, so every field is
+a bounded number, an enum, or a string held to a strict pattern: nothing free-form ever reaches
+ffmpeg. Messages say what is accepted, since they come back to the user as a 422.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+# One encoder speed vocabulary (x264's) for every codec; each builder maps it to its encoder's own.
+Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+VideoCodec = Literal["h264", "h265", "av1", "vp9"]
+AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm"]
+Fit = Literal["contain", "cover", "stretch"]
+
+# The largest frame side we produce; the input limits (MAX_INPUT_DIMENSION) may be lower.
+MAX_DIMENSION = 8192
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+_BITRATE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([kKmM]?)$")
+_MIN_BITRATE, _MAX_BITRATE = 8_000, 200_000_000
+
+
+def bits_per_second(bitrate: str) -> int:
+    """"128k" → 128000, "2.5M" → 2500000, "800000" → 800000 (the value was validated by `Bitrate`)."""
+    match = _BITRATE.match(bitrate)
+    if match is None:
+        raise ValueError(f"not a bitrate: {bitrate!r}")
+    factor = {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
+    return int(float(match[1]) * factor)
+
+
+def _bitrate(value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("a bitrate is a number of bits per second or a string like '128k' or '2.5M'")
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or _BITRATE.match(value.strip()) is None:
+        raise ValueError(f"bitrate must be bits per second or a string like '128k' or '2.5M'; got {value!r}")
+    value = value.strip()
+    if not _MIN_BITRATE <= bits_per_second(value) <= _MAX_BITRATE:
+        raise ValueError(f"bitrate must be between 8k and 200M; got {value!r}")
+    return value
+
+
+# Kept as the user wrote it ("128k"), which is also what ffmpeg reads; the pattern keeps it safe.
+Bitrate = Annotated[str, BeforeValidator(_bitrate)]
+Dimension = Annotated[int, Field(ge=16, le=MAX_DIMENSION)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, not silently ignored: a typo ("bitrat") must not pass unnoticed; and no
+    coercion (`"start": false` or `"count": "3"` are refused, not read as 0 and 3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Clip(Strict):
+    start: float = Field(default=0.0, ge=0, le=86_400, description="Seconds from the source's start.")
+    end: float | None = Field(default=None, gt=0, le=86_400, description="Seconds; omitted: to the end.")
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> "Clip":
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"clip.end ({self.end:g}) must be greater than clip.start ({self.start:g})")
+        return self
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+class VideoSettings(Strict):
+    codec: VideoCodec = "h264"
+    crf: int | None = Field(default=None, ge=0, le=63, description="Constant quality (h264/h265: 0-51, av1/vp9: 0-63).")
+    bitrate: Bitrate | None = Field(default=None, description="Target bitrate instead of crf, e.g. '2500k'.")
+    maxrate: Bitrate | None = Field(default=None, description="Peak bitrate cap (with crf: capped quality).")
+    bufsize: Bitrate | None = Field(default=None, description="Rate-control buffer; needs maxrate.")
+    preset: Preset | None = Field(default=None, description="Encoder speed; omitted: the encoder's default.")
+    profile: Literal["baseline", "main", "high"] | None = Field(default=None, description="h264 only.")
+    level: str | None = Field(default=None, pattern=r"^[1-6](\.[0-2])?$", description="h264 only, e.g. '4.2'.")
+    width: Dimension | None = None
+    height: Dimension | None = None
+    fit: Fit = Field(default="contain", description="With width and height both given: contain | cover | stretch.")
+    upscale: bool = Field(default=False, description="Allow a frame larger than the source's.")
+    fps: float | None = Field(default=None, gt=0, le=120)
+    grayscale: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "VideoSettings":
+        if self.crf is not None and self.bitrate is not None:
+            raise ValueError("give video.crf (constant quality) or video.bitrate (target bitrate), not both")
+        if self.crf is not None and self.codec in ("h264", "h265") and self.crf > 51:
+            raise ValueError(f"video.crf for {self.codec} is 0-51; got {self.crf}")
+        if self.bufsize is not None and self.maxrate is None:
+            raise ValueError("video.bufsize needs video.maxrate")
+        if (self.profile is not None or self.level is not None) and self.codec != "h264":
+            raise ValueError("video.profile and video.level apply to codec h264 only")
+        return self
+
+
+class AudioSettings(Strict):
+    codec: AudioCodec | None = Field(default=None, description="Omitted: the container's usual codec.")
+    bitrate: Bitrate | None = None
+    channels: int | None = Field(default=None, ge=1, le=8)
+    sample_rate: Literal[8000, 16000, 22050, 24000, 32000, 44100, 48000, 96000] | None = None
+    loudness: float | None = Field(
+        default=None, ge=-70, le=-5, description="Target integrated loudness in LUFS (two-pass EBU R128 loudnorm)."
+    )
+    true_peak: float = Field(default=-1.5, ge=-9, le=0, description="Ceiling in dBTP when loudness is set.")
+
+
+def _exactly_false(value: object) -> object:
+    if value is not False:  # Literal[False] alone would take 0, which equals False in Python
+        raise ValueError("audio is an object of audio settings, or false for no audio track")
+    return value
+
+
+NoAudio = Annotated[Literal[False], BeforeValidator(_exactly_false)]
+
+OutputName = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Unique in the job; letters, digits, '-' and '_', at most 64; names the output's folder.",
+    ),
+]

@@ -1,0 +1,119 @@
+"""`type: video` outputs: one encode with the chosen codec, rate control, frame size, frame rate and audio.
+
+The argv keeps the order of the seed's presets (maps, -vf, video encoder, -movflags, audio, -threads,
+-f), so the built-in templates for the five seed methods produce exactly the seed's commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mediaflow.media.outputs.audio import Loudness, audio_args
+from mediaflow.media.outputs.params import VideoSettings, bits_per_second
+from mediaflow.media.outputs.plan import (
+    OutputPlan,
+    Source,
+    Step,
+    clip_range,
+    media_seconds,
+    number,
+    pixels_factor,
+    scaled_size,
+)
+from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
+from mediaflow.media.probe import VideoStreamInfo
+
+VIDEO_MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
+# Relative encoding cost per frame at the same size (measured roughly on this build, fastest presets).
+CODEC_COST = {"h264": 1.0, "h265": 3.0, "vp9": 3.0, "av1": 2.0}
+
+_SVT_AV1_PRESETS = {"ultrafast": 13, "superfast": 12, "veryfast": 11, "faster": 10, "fast": 9, "medium": 8,
+                    "slow": 6, "slower": 4, "veryslow": 2}  # fmt: skip
+# libvpx-vp9 `-cpu-used` (with -deadline good, 0 is slowest); 4 is what the seed's presets use.
+_VP9_CPU_USED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 5, "medium": 4,
+                 "slow": 2, "slower": 1, "veryslow": 0}  # fmt: skip
+_VP9_DEFAULT_CRF = 31
+
+
+def video_filters(video: VideoSettings, stream: VideoStreamInfo) -> tuple[str | None, tuple[int, int]]:
+    """The -vf chain (or None) and the output frame size."""
+    filters: list[str] = []
+    size = (stream.width, stream.height)
+    scaled = scaled_size(stream.width, stream.height, video.width, video.height, video.fit, video.upscale)
+    if scaled is not None:
+        scaled_w, scaled_h, out_w, out_h = scaled
+        if video.fit == "stretch" and video.width is not None and video.height is not None:
+            filters.append(f"scale={out_w}:{out_h}")  # exactly the box, as the seed's resize did
+        else:
+            filters.append(f"scale={scaled_w}:{scaled_h}")
+            if (scaled_w, scaled_h) != (out_w, out_h):
+                filters.append(f"crop={out_w}:{out_h}")
+            filters.append("setsar=1")  # even-rounded sides must not turn into non-square pixels
+        size = (out_w, out_h)
+    if video.fps is not None:
+        filters.append(f"fps={number(video.fps)}")
+    if video.grayscale:
+        filters.append("hue=s=0")
+    return (",".join(filters) or None), size
+
+
+def video_codec_args(video: VideoSettings) -> list[str]:
+    codec = video.codec
+    args: list[str]
+    if codec in ("h264", "h265"):
+        args = ["-c:v", "libx264" if codec == "h264" else "libx265"]
+        args += _quality(video)
+        args += ["-preset", video.preset] if video.preset else []
+        args += ["-profile:v", video.profile] if video.profile else []
+        args += ["-level:v", video.level] if video.level else []
+        args += ["-tag:v", "hvc1"] if codec == "h265" else []  # what Apple players need to play HEVC in MP4/MOV
+    elif codec == "vp9":
+        args = ["-c:v", "libvpx-vp9"]
+        if video.bitrate is not None:
+            args += ["-b:v", video.bitrate, *_caps(video)]
+        else:  # constant quality; -b:v is the cap (0: none) in libvpx's constrained-quality mode
+            args += ["-crf", str(video.crf if video.crf is not None else _VP9_DEFAULT_CRF), "-b:v", video.maxrate or "0"]
+            args += ["-bufsize", video.bufsize] if video.bufsize else []
+        cpu_used = _VP9_CPU_USED[video.preset] if video.preset else 4
+        args += ["-deadline", "good" if cpu_used <= 5 else "realtime", "-cpu-used", str(cpu_used), "-row-mt", "1"]
+    else:  # av1
+        args = ["-c:v", "libsvtav1", *_quality(video)]
+        args += ["-preset", str(_SVT_AV1_PRESETS[video.preset])] if video.preset else []
+    return [*args, "-pix_fmt", "yuv420p"]
+
+
+def _quality(video: VideoSettings) -> list[str]:
+    if video.bitrate is not None:
+        return ["-b:v", video.bitrate, *_caps(video)]
+    return (["-crf", str(video.crf)] if video.crf is not None else []) + _caps(video)
+
+
+def _caps(video: VideoSettings) -> list[str]:
+    if video.maxrate is None:
+        return []
+    bufsize = video.bufsize or f"{2 * bits_per_second(video.maxrate)}"
+    return ["-maxrate", video.maxrate, "-bufsize", bufsize]
+
+
+def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Loudness | None) -> OutputPlan:
+    stream = source.need_video(f"video output {output.name!r}")
+    start, duration = clip_range(output.clip, source)
+    vf, (width, height) = video_filters(output.video, stream)
+    with_audio = output.audio is not False
+    argv = [*source.head(start, duration), "-map", "0:V:0"]
+    argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
+    argv += ["-vf", vf] if vf else []
+    argv += video_codec_args(output.video)
+    if output.faststart and output.format in ("mp4", "mov"):
+        argv += ["-movflags", "+faststart"]  # index first: browsers start playing before the end arrives
+    if output.audio is False:
+        argv += ["-an"]
+    else:
+        codec = output.audio.codec or default_audio_codec(output.format)
+        argv += audio_args(output.audio, codec, source, measured)
+    target = out_dir / f"{output.name}.{output.format}"
+    argv += source.tail(VIDEO_MUXERS[output.format], target)
+    seconds = media_seconds(start, duration, source)
+    fps_factor = (output.video.fps or stream.fps or 30) / 30
+    weight = (seconds or 60) * pixels_factor(width, height) * CODEC_COST[output.video.codec] * fps_factor
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight)

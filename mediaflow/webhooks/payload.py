@@ -1,0 +1,23 @@
+"""The JSON body of a webhook event: the job as GET /status shows it, plus, for a POST /jobs job, its
+outputs (each with its status and files), its probed source and its template."""
+
+from __future__ import annotations
+
+import json
+
+from mediaflow.jobs.events import JobEvent
+from mediaflow.jobs.model import format_timestamp
+from mediaflow.jobs.outputs import JobResponse
+from mediaflow.jobs.schemas import JobStatusResponse
+from mediaflow.media.sources import redacted
+
+
+def event_payload(event: JobEvent, event_id: str) -> bytes:
+    data = JobStatusResponse.from_job(event.job).model_dump(mode="json")
+    # An upload's id stays with its owner: WEBHOOK_URL receives every key's events.
+    data["source"] = redacted(data["source"])
+    document = {"id": event_id, "type": event.type.value, "created_at": format_timestamp(event.at), "data": data}
+    if event.job.has_outputs:
+        detail = JobResponse.from_job(event.job).model_dump(mode="json", include={"outputs", "source_media", "template"})
+        document["data"] |= detail
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,185 @@
+"""The run of a POST /jobs job inside a worker: fetch and probe the source once, make every output
+(media/outputs), store each output's files under `OUTPUT_PREFIX/<job_id>/<output name>/`, then the
+list of every file (`files.json`) and one log holding all ffmpeg runs.
+
+The record's per-output states ride on the lease keeper's writes (like progress). An output is marked
+completed only once all its files are stored, and the API serves files of completed outputs only, so
+a half-stored output is never visible. If any output failed, the job fails with that output's error
+after the others were stored: they stay downloadable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from mediaflow.jobs.model import Phase
+from mediaflow.jobs.outputs import (
+    FILES_MANIFEST,
+    OutputFileInfo,
+    OutputState,
+    SourceMedia,
+    encode_states,
+    initial_states,
+    split_files,
+)
+from mediaflow.logs import get_logger
+from mediaflow.media.errors import FfmpegError, ProbeError
+from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.limits import DecodeLimits
+from mediaflow.media.outputs import OutputResult, OutputsProgress, parse_outputs, run_outputs
+from mediaflow.media.policy import check_input, check_output
+from mediaflow.media.probe import probe
+from mediaflow.media.sources import fetch_source, parse_source
+from mediaflow.storage.keys import output_key
+
+log = get_logger("worker")
+
+
+class Run(Protocol):
+    """What this module uses of job_run.Run (a protocol: job_run imports this module)."""
+
+    job: Any
+    progress: Any
+    phases: Any
+    log_file: Path | None
+    encode_speed: float | None
+
+    def record(self, **changes: object) -> None: ...
+
+
+class JobRunner(Protocol):
+    """What this module uses of job_run.JobRunner."""
+
+    settings: Any
+    storage: Any
+
+    async def with_retries(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any: ...
+
+    async def store_log(self, run: Any) -> str: ...
+
+    async def flush(self, run: Any) -> None: ...
+
+
+class OutputsFailedError(FfmpegError):
+    """One or more outputs failed; the others were stored. Permanent: running again fails the same way."""
+
+
+async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
+    job, settings, progress = run.job, runner.settings, run.progress
+    outputs = parse_outputs(json.loads(job.outputs_spec or "[]"))
+    states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
+    run.record(outputs=encode_states(states))  # a retried job starts from fresh states
+
+    progress.enter(Phase.DOWNLOADING)
+    run.phases.enter("job.download")
+    source = parse_source(job.source, settings, runner.storage, job.owner)
+    input_path = await runner.with_retries(
+        lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
+    )
+
+    progress.enter(Phase.PROBING)
+    run.phases.enter("job.probe")
+    info = await probe(input_path, settings)
+    check_input(info, None, settings)
+    run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+
+    progress.enter(Phase.ENCODING)
+    run.phases.enter("job.encode")
+    out_dir = workdir / "outputs"
+    limits = DecodeLimits.from_settings(settings)
+    by_name = {state.name: state for state in states}
+
+    async def on_progress(update: OutputsProgress) -> None:
+        for name, value in update.outputs.items():
+            state = by_name[name]
+            if state.status in ("queued", "processing"):
+                state.progress = min(99, int(value))
+                state.status = "processing" if name == update.current and value < 100 else state.status
+        progress.encoding_share(update.overall / 100, update.speed)
+        run.record(outputs=encode_states(states))
+
+    log.info("outputs.started", outputs=len(outputs), duration_s=info.duration)
+    results = await run_outputs(outputs, input_path=input_path, info=info, workdir=out_dir, ffmpeg=ffmpeg_binary(settings),
+                                threads=settings.FFMPEG_THREADS, limits=limits, on_progress=on_progress)  # fmt: skip
+    run.encode_speed = progress.speed
+    await _check_durations(outputs, results, out_dir, info, settings, limits)
+    run.log_file = _combined_log(results, workdir / "ffmpeg.log")
+    log_location = await runner.store_log(run)
+
+    progress.enter(Phase.UPLOADING)
+    run.phases.enter("job.upload")
+    stored = await _store_outputs(runner, run, results, by_name, out_dir)
+    run.record(outputs=encode_states(states))
+    await runner.flush(run)  # the final states are on the record before the job turns final
+    failed = [r for r in results if r.status != "completed"]
+    if failed:
+        first = failed[0]
+        summary = f"output {first.name!r} failed: {first.error}"
+        if len(failed) > 1:
+            summary = f"{len(failed)} of {len(results)} outputs failed; " + summary
+        raise OutputsFailedError(summary)
+    return stored, log_location
+
+
+async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
+                         out_dir: Path) -> str:  # fmt: skip
+    """Store every completed output's files; returns the location of the job's first file."""
+    settings, job = runner.settings, run.job
+    total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
+    done = 0
+    first_location = ""
+    every_file: list[dict] = []
+    for result in results:
+        state = by_name[result.name]
+        if result.status != "completed":
+            state.status, state.error, state.notes, state.progress = "failed", result.error, result.notes, 0
+            continue
+        for file in result.files:
+            key = output_key(settings, job.job_id, file.path)
+            location = await runner.with_retries(
+                lambda: runner.storage.put_file(key, out_dir / file.path, file.mime_type), f"store {file.path}"
+            )
+            first_location = first_location or location
+            done += file.size
+            run.progress.transfer(done, total)
+        files = [OutputFileInfo(path=f.path, size=f.size, mime_type=f.mime_type) for f in result.files]
+        every_file += [f.model_dump() for f in files]
+        state.files, state.segments = split_files(files)
+        state.status, state.progress, state.notes = "completed", 100, result.notes
+    manifest = out_dir / FILES_MANIFEST
+    manifest.write_text(json.dumps({"files": every_file}))
+    await runner.with_retries(
+        lambda: runner.storage.put_file(output_key(settings, job.job_id, FILES_MANIFEST), manifest, "application/json"),
+        "store the file list",
+    )
+    return first_location
+
+
+async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any,
+                           limits: DecodeLimits) -> None:  # fmt: skip
+    """ffmpeg can exit 0 on a damaged source (a truncated faststart MP4 decodes until its data ends):
+    a whole-source video or audio output much shorter than the source fails as damaged input."""
+    for spec, result in zip(outputs, results):
+        if result.status != "completed" or spec.type not in ("video", "audio") or spec.clip is not None:
+            continue
+        try:
+            made = await probe(out_dir / result.files[0].path, settings)
+            limits.check_decoded_duration(made.duration)
+            check_output(made, info)
+        except ProbeError as exc:
+            result.status, result.error = "failed", str(exc)
+
+
+def _combined_log(results: list[OutputResult], path: Path) -> Path:
+    """One log for the job (GET /jobs/{id}/log): every ffmpeg run's stderr under a header naming it."""
+    with open(path, "wb") as combined:
+        for result in results:
+            for run_log in result.logs:
+                combined.write(f"===== {run_log.stem} ({result.status}) =====\n".encode())
+                if run_log.exists():
+                    combined.write(run_log.read_bytes())
+                combined.write(b"\n")
+    return path

@@ -28,6 +28,7 @@ OPERATIONS = {
     "cancel": "jobs", "retry": "jobs", "delete_job": "jobs",
     "upload": "uploads",
     "download": "files", "download_url": "files", "job_log": "files",
+    "create_job": "jobs", "get_job": "jobs", "list_templates": "templates", "create_template": "templates",
 }
 
 
@@ -170,6 +171,26 @@ def test_generated_client_uploads_processes_and_downloads(sdk, server):
 
     anonymous = Client(base_url=server.url)
     assert status.sync_detailed(submitted.job_id, client=anonymous).status_code == 401
+
+
+def test_generated_client_creates_a_job_from_a_template(sdk, server):
+    """POST /jobs (many outputs) with a built-in template, through the generated client."""
+    from mediaflow_sdk import AuthenticatedClient
+    from mediaflow_sdk.api.jobs import create_job, get_job
+    from mediaflow_sdk.api.templates import list_templates
+    from mediaflow_sdk.models import JobsRequest
+
+    client = AuthenticatedClient(base_url=server.url, token=API_KEY, prefix="", auth_header_name="X-API-Key",
+                                 raise_on_unexpected_status=True)
+    templates = {template.name: template for template in list_templates.sync(client=client).templates}
+    assert templates["extract_audio"].builtin
+    created = create_job.sync(client=client, body=JobsRequest.from_dict({"source": "media/sample.mp4",
+                                                                         "template": "extract_audio"}))
+    deadline = time.monotonic() + 60
+    while (job := get_job.sync(created.job_id, client=client)).status.value not in ("completed", "failed", "canceled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert job.status.value == "completed", job.error
 
 
 def test_the_process_examples_work_as_shown(sdk, server):

@@ -96,6 +96,21 @@ def test_sync_client_methods(server, tmp_path):
     assert refused.value.http_status == 401
 
 
+def test_templates_and_jobs_with_many_outputs(server):
+    with MediaFlow(server.url, API_KEY) as mf:
+        templates = {template.name: template for template in mf.templates()}
+        assert templates["web"].builtin and {o["type"] for o in templates["web"].outputs} == {"video", "thumbnails"}
+        job = mf.create_job(server.base / "media" / "sample.mp4", template="extract_audio")  # uploaded first
+        assert job.source.startswith("upload://") and mf.wait(job.job_id).succeeded
+        outputs = [{"type": "audio", "name": "voice", "format": "mp3", "audio": {"codec": "mp3", "bitrate": "96k"}}]
+        assert mf.wait(mf.create_job("sample.mp4", outputs=outputs).job_id).succeeded
+        with pytest.raises(MediaFlowError, match="either template= .* or outputs="):
+            mf.create_job("sample.mp4")
+        with pytest.raises(MediaFlowError) as unknown:
+            mf.create_job("sample.mp4", template="no-such-template")
+        assert unknown.value.http_status == 422
+
+
 async def test_async_client(server, tmp_path):
     async with AsyncMediaFlow(server.url, API_KEY) as mf:
         job = await mf.submit(server.base / "media" / "sample.mp4", "resize", "mp4")  # a Path: uploaded
@@ -107,6 +122,9 @@ async def test_async_client(server, tmp_path):
             assert container.streams.video[0].codec_context.width == 1280
         assert (await mf.wait(job.job_id)).completed_at is not None
         assert job.job_id in [listed.job_id for listed in await mf.list(limit=100)]
+        assert "web" in [template.name for template in await mf.templates()]
+        many = await mf.create_job("sample.mp4", template="extract_audio")
+        assert (await mf.wait(many.job_id)).succeeded
         with pytest.raises(MediaFlowError) as missing:
             await mf.status("no-such-job")
         assert missing.value.http_status == 404

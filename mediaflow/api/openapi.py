@@ -5,6 +5,7 @@ streams it by hand, so FastAPI cannot see it), and binary / event-stream respons
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 
 from fastapi import FastAPI
@@ -83,11 +84,21 @@ EVENT_STREAM_RESPONSE = {
 }
 
 
+def describe_union_default(field: dict) -> None:
+    """An object default on a union field (`audio: StreamAudio | false = {...}`) is valid OpenAPI, but
+    generators check the default against every member and give up on the whole model (openapi-python-client
+    drops it). The server applies the default anyway, so say it in the description instead."""
+    if "anyOf" in field and isinstance(field.get("default"), dict):
+        default = json.dumps(field.pop("default"), separators=(", ", ": "))
+        field["description"] = f"{field.get('description', '').rstrip()} Default: {default}.".strip()
+
+
 def complete_openapi(app: FastAPI, models: ModuleType) -> None:
-    """Two things FastAPI cannot do alone. It writes /openapi.json without null values (exclude_none),
+    """Three things FastAPI cannot do alone. It writes /openapi.json without null values (exclude_none),
     which also strips the `null` fields out of model examples (`"error": null` would vanish and the
     example would no longer validate): put each model's own examples back (models by component name,
-    from the module `models`). And describe the tags in use (an unused one shows as an empty group)."""
+    from the module `models`). Describe the tags in use (an unused one shows as an empty group). And
+    move object defaults off union fields (`describe_union_default`)."""
     generate = app.openapi
 
     def openapi() -> dict:
@@ -99,6 +110,8 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
                 model = getattr(models, name, None)
                 if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
                     component["examples"] = model.model_json_schema()["examples"]
+                for field in component.get("properties", {}).values():
+                    describe_union_default(field)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ _EXPORTS = {
     "Job": "mediaflow.client.models",
     "Upload": "mediaflow.client.models",
     "Method": "mediaflow.client.models",
+    "Template": "mediaflow.client.models",
     "MediaFlowError": "mediaflow.client.api",
     "JobFailedError": "mediaflow.client.api",
 }

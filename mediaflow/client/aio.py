@@ -27,8 +27,8 @@ from mediaflow.client.api import (DEFAULT_TIMEOUT, EVENTS_TIMEOUT, EXIT_SERVER, 
                                   request_headers, response_detail)
 from mediaflow.client.follow import (EVENTS_PASSTHROUGH, FINAL_STATUSES, POLL_INTERVAL_S, EventStreamUnavailable,
                                      SseDecoder, is_event_stream, job_ended_error, job_of_event)
-from mediaflow.client.models import Job, Method, Upload
-from mediaflow.client.sdk import USER_AGENT, is_local_file, list_params, process_body, server_and_key
+from mediaflow.client.models import Job, Method, Template, Upload
+from mediaflow.client.sdk import USER_AGENT, is_local_file, jobs_body, list_params, process_body, server_and_key
 from mediaflow.client.transfer import (ProgressCallback, ReadProgress, download_target, filename_from_disposition,
                                        replacing)
 
@@ -93,6 +93,18 @@ class AsyncMediaFlow:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         body = process_body(str(source), method, output_format, callback_url, callback_progress)
         return await self.status((await self._json("POST", "/process", json=body, headers=headers))["job_id"])
+
+    async def create_job(self, source: str | os.PathLike, *, template: str | None = None,
+                         outputs: list[dict] | None = None, callback_url: str | None = None,
+                         idempotency_key: str | None = None) -> Job:
+        if is_local_file(source):
+            source = (await self.upload(source)).source
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = jobs_body(str(source), template, outputs, callback_url)
+        return await self.status((await self._json("POST", "/jobs", json=body, headers=headers))["job_id"])
+
+    async def templates(self) -> list[Template]:
+        return [Template.from_json(t) for t in (await self._json("GET", "/templates")).get("templates") or []]
 
     async def status(self, job_id: str) -> Job:
         return Job.from_json(await self._json("GET", f"/status/{job_id}"))

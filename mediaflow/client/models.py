@@ -94,6 +94,22 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Template:
+    """Saved job settings (GET /templates): a built-in one, or one saved with this API key."""
+
+    name: str
+    description: str
+    builtin: bool
+    outputs: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "Template":
+        return cls(name=str(body.get("name", "")), description=str(body.get("description", "")),
+                   builtin=body.get("builtin") is True,
+                   outputs=tuple(o for o in body.get("outputs") or () if isinstance(o, dict)))
+
+
+@dataclass(frozen=True)
 class Method:
     """A processing method the server offers (GET /methods)."""
 

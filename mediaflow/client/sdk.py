@@ -21,13 +21,13 @@ from typing import Any
 
 from mediaflow.client.api import Api, JobFailedError, MediaFlowError
 from mediaflow.client.follow import job_ended_error, job_updates
-from mediaflow.client.models import Job, Method, Upload
+from mediaflow.client.models import Job, Method, Template, Upload
 from mediaflow.client.transfer import ProgressCallback, save_output, send_file
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 USER_AGENT = "mediaflow-python"
 
-__all__ = ["MediaFlow", "MediaFlowError", "JobFailedError", "Job", "Upload", "Method"]
+__all__ = ["MediaFlow", "MediaFlowError", "JobFailedError", "Job", "Upload", "Method", "Template"]
 
 
 def server_and_key(server: str | None, api_key: str | None) -> tuple[str, str | None]:
@@ -51,6 +51,15 @@ def process_body(source: str, method: str, output_format: str | None, callback_u
     if callback_url:
         body["callback_url"] = callback_url
         body["callback_progress"] = callback_progress
+    return body
+
+
+def jobs_body(source: str, template: str | None, outputs: list[dict] | None, callback_url: str | None) -> dict[str, Any]:
+    if (template is None) == (outputs is None):
+        raise MediaFlowError("create_job needs either template= (a name from templates()) or outputs= (a list)")
+    body: dict[str, Any] = {"source": source, **({"template": template} if template else {"outputs": outputs})}
+    if callback_url:
+        body["callback_url"] = callback_url
     return body
 
 
@@ -93,6 +102,20 @@ class MediaFlow:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         body = process_body(str(source), method, output_format, callback_url, callback_progress)
         return self.status(self._api.json("POST", "/process", json=body, headers=headers)["job_id"])
+
+    def create_job(self, source: str | os.PathLike, *, template: str | None = None,
+                   outputs: list[dict] | None = None, callback_url: str | None = None,
+                   idempotency_key: str | None = None) -> Job:
+        """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (README, Outputs)."""
+        if is_local_file(source):
+            source = self.upload(source).source
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = jobs_body(str(source), template, outputs, callback_url)
+        return self.status(self._api.json("POST", "/jobs", json=body, headers=headers)["job_id"])
+
+    def templates(self) -> list[Template]:
+        """The built-in templates, then the ones saved with this API key."""
+        return [Template.from_json(t) for t in self._api.json("GET", "/templates").get("templates") or []]
 
     def status(self, job_id: str) -> Job:
         return Job.from_json(self._api.json("GET", f"/status/{job_id}"))

@@ -90,7 +90,8 @@ def instrument_app(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics,ui")
+    # No span per ASGI send/receive: a streamed download or an event stream would make thousands.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics,ui", exclude_spans=["receive", "send"])
 
 
 # --- context carried across processes --------------------------------------------------------------

@@ -84,3 +84,10 @@ async def test_templates_api(tmp_path) -> None:
 
         assert (await client.delete("/templates/cards", headers=alice)).status_code == 204
         assert (await client.delete("/templates/cards", headers=alice)).status_code == 404
+
+
+async def test_template_dimensions_past_the_server_limit(tmp_path) -> None:
+    async with running_app(make_settings(tmp_path, MAX_INPUT_DIMENSION=1000)) as client:
+        answer = await client.post("/templates", json={"name": "big", "outputs": [{"type": "waveform", "name": "w", "width": 2000}]})
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["msg"] == "output 'w': width 2000 is above this server's limit of 1000"

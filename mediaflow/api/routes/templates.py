@@ -7,6 +7,7 @@ import json
 from typing import Annotated
 
 from fastapi import HTTPException, Path, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediaflow.api.deps import OwnerDep, SettingsDep, StoreDep
@@ -98,8 +99,9 @@ def _refuse_builtin(name: str) -> None:
 async def _put(name: str, body: TemplateBody, store, owner: str | None, settings, *, create_only: bool) -> TemplateResponse:
     _refuse_builtin(name)
     problems = dimension_problems(body.outputs, settings.MAX_INPUT_DIMENSION)
-    if problems:
-        raise HTTPException(422, detail="; ".join(problems))
+    if problems:  # the same 422 shape as the model's own checks
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "outputs"), "msg": p, "input": None}
+                                      for p in problems])  # fmt: skip
     if await store.templates.get(owner, name) is None and len(await store.templates.list(owner)) >= MAX_TEMPLATES_PER_OWNER:
         raise HTTPException(409, detail=f"at most {MAX_TEMPLATES_PER_OWNER} saved templates; remove one first")
     now = utcnow()

@@ -33,6 +33,23 @@ class SegmentsInfo(BaseModel):
     bytes: int
 
 
+class CrfSearchInfo(BaseModel):
+    """How `video.target_vmaf` was met: the CRF chosen on samples, and what the full output scored."""
+
+    target_vmaf: float
+    crf: int
+    predicted_vmaf: float = Field(description="The chosen CRF's VMAF on the samples.")
+    vmaf: float | None = Field(default=None, description="VMAF measured on the full output.")
+    samples: int
+    sample_seconds: float
+    seconds: float = Field(description="Wall time of the search.")
+    probes: list[dict] = Field(default_factory=list, description="Each probe's crf, vmaf and seconds.")
+
+
+# metric ("vmaf", "psnr", "ssim") -> {"mean", "min", "p5"}; null where frames were identical (PSNR inf)
+QualityReport = dict[str, dict[str, float | None]]
+
+
 class OutputState(BaseModel):
     name: str
     type: str
@@ -42,6 +59,8 @@ class OutputState(BaseModel):
     notes: list[str] = Field(default_factory=list)
     files: list[OutputFileInfo] = Field(default_factory=list)
     segments: SegmentsInfo | None = Field(default=None, description="HLS/DASH media segments (not listed in files).")
+    quality: QualityReport | None = Field(default=None, description="Video outputs with `quality`: pooled scores.")
+    crf_search: CrfSearchInfo | None = Field(default=None, description="Video outputs with `video.target_vmaf`.")
 
 
 _STATES = TypeAdapter(list[OutputState])
@@ -113,6 +132,8 @@ class OutputResponse(BaseModel):
     notes: list[str]
     files: list[OutputFileResponse]
     segments: SegmentsInfo | None
+    quality: QualityReport | None = Field(default=None, description='{"vmaf": {"mean", "min", "p5"}, ...} when asked.')
+    crf_search: CrfSearchInfo | None = None
 
 
 class JobResponse(BaseModel):

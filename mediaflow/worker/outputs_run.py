@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from mediaflow.jobs.model import Phase
 from mediaflow.jobs.outputs import (
     FILES_MANIFEST,
+    CrfSearchInfo,
     OutputFileInfo,
     OutputState,
     SourceMedia,
@@ -149,6 +150,8 @@ async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult
         every_file += [f.model_dump() for f in files]
         state.files, state.segments = split_files(files)
         state.status, state.progress, state.notes = "completed", 100, result.notes
+        state.quality = result.quality
+        state.crf_search = CrfSearchInfo.model_validate(result.crf_search) if result.crf_search else None
     manifest = out_dir / FILES_MANIFEST
     manifest.write_text(json.dumps({"files": every_file}))
     await runner.with_retries(

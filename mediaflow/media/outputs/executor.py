@@ -23,6 +23,7 @@ from mediaflow.media.outputs.audio import Loudness, LoudnessKey, audio_plan, lou
 from mediaflow.media.outputs.files import OutputFile, list_files
 from mediaflow.media.outputs.images import animation_plan, storyboard_plan, thumbnails_plan, waveform_plan
 from mediaflow.media.outputs.ladder import stream_plan
+from mediaflow.media.outputs.measured import measure_output, search_target_crf
 from mediaflow.media.outputs.plan import OutputError, OutputPlan, Source, Step
 from mediaflow.media.outputs.spec import AudioOutput, OutputSpec, VideoOutput
 from mediaflow.media.outputs.video import video_plan
@@ -32,6 +33,7 @@ log = logging.getLogger("mediaflow.outputs")
 
 LOG_DIR = ".logs"
 PARTIAL_DIR = ".partial"
+SEARCH_DIR = ".measure"  # CRF-search probes and quality logs, per output; never stored
 
 
 @dataclass
@@ -44,6 +46,8 @@ class OutputResult:
     logs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent on it
+    quality: dict | None = None  # {"vmaf": {"mean", "min", "p5"}, ...} when measured
+    crf_search: dict | None = None  # with video.target_vmaf: the CRF chosen, its probes, the VMAF measured
 
 
 @dataclass
@@ -163,6 +167,11 @@ async def _run_one(
             measured = measurements[key]
             if measured is None:
                 result.notes.append("loudness left as it is: the audio is silent or could not be measured")
+        searched = None
+        if isinstance(output, VideoOutput) and output.video.target_vmaf is not None:
+            searched = await search_target_crf(output, source, workdir / SEARCH_DIR / output.name)
+            output, result.crf_search = searched.output, searched.report
+            result.notes.append(f"video.target_vmaf {searched.report['target_vmaf']:g}: CRF {searched.report['crf']} chosen")
         plan = plan_output(output, source, partial, measured)
         result.notes += plan.notes
         share = (100.0 - done) / len(plan.steps)
@@ -171,6 +180,12 @@ async def _run_one(
             done += share
         if plan.finish is not None:
             plan.finish(partial)
+        if isinstance(output, VideoOutput) and (output.quality or searched is not None):
+            metrics = list(dict.fromkeys([*(output.quality or []), *(["vmaf"] if searched else [])]))
+            encoded = partial / f"{output.name}.{output.format}"
+            result.quality = await measure_output(output, source, encoded, partial, workdir / SEARCH_DIR / output.name, metrics)
+            if result.crf_search is not None:
+                result.crf_search["vmaf"] = result.quality["vmaf"]["mean"]
         files = list_files(partial, prefix=output.name)
         if not files:
             raise OutputError("ffmpeg finished but wrote no file")
@@ -181,6 +196,7 @@ async def _run_one(
         log.info("output.failed", extra={"output": output.name, "error": result.error})
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(workdir / SEARCH_DIR / output.name, ignore_errors=True)
         result.seconds = round(time.monotonic() - started, 3)
     return result
 

@@ -10,7 +10,7 @@ MIME_TYPES = {
     "m3u8": "application/vnd.apple.mpegurl", "ts": "video/mp2t", "mpd": "application/dash+xml",
     "m4s": "video/iso.segment", "mp3": "audio/mpeg", "m4a": "audio/mp4", "opus": "audio/ogg",
     "flac": "audio/flac", "wav": "audio/wav", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-    "gif": "image/gif", "vtt": "text/vtt",
+    "gif": "image/gif", "vtt": "text/vtt", "csv": "text/csv",
 }  # fmt: skip
 
 

@@ -90,11 +90,20 @@ class VideoSettings(Strict):
     upscale: bool = Field(default=False, description="Allow a frame larger than the source's.")
     fps: float | None = Field(default=None, gt=0, le=120)
     grayscale: bool = False
+    target_vmaf: float | None = Field(
+        default=None, ge=30, le=99,
+        description="Instead of crf: the VMAF to aim at; the CRF is searched on samples of the source.",
+    )
+    max_probes: int | None = Field(default=None, ge=1, le=8, description="With target_vmaf: test encodes allowed (default 4).")
 
     @model_validator(mode="after")
     def _coherent(self) -> "VideoSettings":
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("give video.crf (constant quality) or video.bitrate (target bitrate), not both")
+        if self.target_vmaf is not None and (self.crf is not None or self.bitrate is not None):
+            raise ValueError("video.target_vmaf chooses the CRF itself: drop video.crf and video.bitrate, or drop target_vmaf")
+        if self.max_probes is not None and self.target_vmaf is None:
+            raise ValueError("video.max_probes only applies with video.target_vmaf")
         if self.crf is not None and self.codec in ("h264", "h265") and self.crf > 51:
             raise ValueError(f"video.crf for {self.codec} is 0-51; got {self.crf}")
         if self.bufsize is not None and self.maxrate is None:

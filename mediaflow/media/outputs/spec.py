@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, Field, TypeAdapter, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, model_validator
 
 from mediaflow.media.outputs.params import (
     AudioSettings,
@@ -36,6 +36,7 @@ VIDEO_CONTAINERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "webm": (("av1", "vp9"), ("opus",)),
 }
 # An audio output's format decides its codec.
+QualityMetric = Literal["vmaf", "psnr", "ssim"]
 AUDIO_FORMAT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac", "wav": "pcm"}
 
 
@@ -51,6 +52,17 @@ class VideoOutput(Strict):
     audio: AudioSettings | NoAudio = Field(default=AudioSettings(), description="false: no audio track.")
     clip: Clip | None = None
     faststart: bool = Field(default=True, description="mp4/mov: index first, so playback starts before the end arrives.")
+    quality: Annotated[list[QualityMetric], Field(min_length=1, max_length=3)] | None = Field(
+        default=None,
+        description="Measure the output against the source (vmaf, psnr, ssim): pooled figures on the output, "
+        "per-frame scores in <name>.quality.csv.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_metrics(self) -> "VideoOutput":
+        if self.quality is not None and len(set(self.quality)) != len(self.quality):
+            raise ValueError(f"quality lists each metric once; got {list(self.quality)!r}")
+        return self
 
     @model_validator(mode="after")
     def _container_holds_codecs(self) -> "VideoOutput":
@@ -204,6 +216,16 @@ OutputSpec = Annotated[
 OUTPUT_TYPES = ("video", "audio", "hls", "dash", "thumbnails", "storyboard", "animation", "waveform")
 
 
+def _quality_on_video_only(outputs: object) -> object:
+    """`quality` on another type would only say "extra inputs are not permitted": say what works instead."""
+    for item in outputs if isinstance(outputs, list) else []:
+        if isinstance(item, dict) and "quality" in item and item.get("type") != "video":
+            raise ValueError(
+                f"quality is measured on video outputs only; output {item.get('name')!r} is of type {item.get('type')!r}"
+            )
+    return outputs
+
+
 def _unique_names(outputs: list) -> list:
     repeated = sorted(name for name, n in Counter(o.name for o in outputs).items() if n > 1)
     if repeated:
@@ -214,6 +236,7 @@ def _unique_names(outputs: list) -> list:
 OutputList = Annotated[
     list[OutputSpec],
     Field(min_length=1, max_length=MAX_OUTPUTS, description=f"1 to {MAX_OUTPUTS} outputs with distinct names."),
+    BeforeValidator(_quality_on_video_only),
     AfterValidator(_unique_names),
 ]
 _OUTPUT_LIST = TypeAdapter(OutputList)

@@ -5,6 +5,7 @@ storyboard sprite and the waveform as images that load, with API keys on (files 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -20,6 +21,7 @@ OUTPUTS = [
     {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
     {"name": "scrub", "type": "storyboard", "interval_seconds": 1, "columns": 3, "width": 64},
     {"name": "wave", "type": "waveform", "width": 300, "height": 60},
+    {"name": "measured", "type": "video", "audio": False, "video": {"preset": "ultrafast", "height": 90}, "quality": ["vmaf", "psnr"]},
 ]  # fmt: skip
 
 
@@ -50,6 +52,11 @@ async def test_many_outputs_card(tmp_path):
             await expect(video).to_have_count(1)  # Chromium plays HLS natively
             await video.evaluate("v => { v.muted = true; return v.play(); }")
             await page.wait_for_function("() => document.querySelector('[data-testid=output-stream] video').currentTime > 0.3")
+            quality = card.get_by_test_id("quality-measured")
+            await expect(quality.locator("tr[data-metric]")).to_have_count(2)  # VMAF and PSNR rows
+            await expect(quality.locator("tr[data-metric=vmaf] td").first).to_have_text(re.compile(r"^\d+\.\d\d$"))
+            points = await quality.get_by_test_id("vmaf-plot").locator("polyline").get_attribute("points")
+            assert len(points.split()) == 60  # one point per frame of the 2 s clip
             await screenshot(page, "outputs-card")
 
             # a refused spec shows the API's own words

@@ -1,10 +1,11 @@
 // "Many outputs": a job from a template or a JSON list of outputs (POST /jobs), then each output with
 // its status, progress and files: players for video and audio (HLS where the browser plays it),
-// images for thumbnails, storyboards, animations and waveforms. Its own card, built here, so the
+// images for thumbnails, storyboards, animations and waveforms, measured quality (quality.js). Its own card, built here, so the
 // rest of the dashboard is untouched. Files load through the job's signed base URL: a <video> or
 // <img> cannot send the X-API-Key header. Server text goes in with textContent only.
 import { apiJson, apiUrl, errorText } from './api.js';
 import { el, show, showAlert } from './dom.js';
+import { qualityNode } from './quality.js';
 
 const EXAMPLE = [
   { name: 'web', type: 'video', format: 'mp4', video: { codec: 'h264', crf: 23, height: 720 } },
@@ -146,6 +147,7 @@ function renderOutput(output, signed) {
     item.append(bar);
   }
   if (output.error) item.append(el('p', 'alert alert-error', output.error));
+  if (output.quality) item.append(qualityNode(output, signed, apiUrl));
   if (signed && output.status === 'completed') item.append(...output.files.map((f) => preview(f, apiUrl(signed + f.path))));
   return item;
 }

@@ -95,6 +95,8 @@ async def test_create_get_round_trips_every_field(store):
         outputs='[{"name": "poster", "type": "thumbnails", "status": "queued", "progress": 0}]',
         source_media='{"format": "mov", "duration": 2.5}',
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        parent_id="a-parent-job",
+        task='{"kind": "chunk", "index": 3}',
     )
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here
     minimal = make_job()  # every optional field None
@@ -202,6 +204,46 @@ async def test_count_active_counts_an_owners_queued_and_processing_jobs(store):
     assert await store.delete(alice_failed.job_id)
     assert await store.count_active("alice") == 3
     assert await store.count_active("bob") == expected("bob")
+
+
+async def test_task_records_are_left_out_of_listings_and_found_by_their_job(store):
+    parents = [make_job(created_at=T0 + timedelta(seconds=i), owner="alice", status=S.PROCESSING) for i in range(2)]
+    first, second = parents
+    statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.QUEUED]
+    tasks = [make_job(parent_id=first.job_id, task=f'{{"kind": "chunk", "index": {i}}}', owner="alice",
+                      status=statuses[i], created_at=T0 + timedelta(seconds=10 - i)) for i in range(4)]  # fmt: skip
+    tasks.append(make_job(parent_id=second.job_id, task='{"kind": "join"}', status=S.QUEUED, created_at=T0))
+    for job in (*parents, *tasks):
+        await store.create(job)
+
+    jobs_only = sorted((job.job_id for job in parents), reverse=True)
+    for filters in ({}, {"owner": "alice"}, {"status": S.PROCESSING}, {"owner": "alice", "status": S.PROCESSING}):
+        assert [job.job_id for job in await store.list(limit=100, **filters)] == [
+            job.job_id for job in sorted(parents, key=order_key, reverse=True)
+        ], filters
+        assert await store.count(**filters) == 2, filters
+    assert await store.list(limit=100, status=S.QUEUED) == [] and await store.count(status=S.QUEUED) == 0
+    assert len(jobs_only) == 2
+    assert await store.count_active("alice") == 2  # tasks do not count against their owner
+
+    listed = await store.list_tasks(first.job_id)
+    assert [job.job_id for job in listed] == [job.job_id for job in sorted(tasks[:4], key=order_key)]
+    assert listed[-1] == tasks[0]  # whole records: parent_id and task round-trip
+    assert listed[-1].is_task and not first.is_task
+    assert [job.job_id for job in await store.list_tasks(second.job_id)] == [tasks[4].job_id]
+    assert await store.list_tasks("no-such-job") == []
+
+    # a task is claimed, leased and reaped like a job
+    queued = tasks[3]
+    lease = T0 - timedelta(minutes=1)
+    claimed = await store.update(queued.job_id, {"status": S.PROCESSING, "worker_id": "w1", "lease_expires_at": lease},
+                                 Expect.of(S.QUEUED))  # fmt: skip
+    assert claimed is not None and claimed.parent_id == first.job_id
+    assert await store.update(queued.job_id, {"worker_id": "w2"}, Expect.of(S.QUEUED)) is None
+    assert await store.count_active("alice") == 2 and await store.count(status=S.PROCESSING) == 2
+    assert queued.job_id in [job.job_id for job in await store.list_expired_leases(T0)]
+    assert await store.delete(tasks[2].job_id, Expect.of(S.COMPLETED))
+    assert len(await store.list_tasks(first.job_id)) == 3
 
 
 # --- update --------------------------------------------------------------------------------------

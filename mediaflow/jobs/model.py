@@ -126,6 +126,15 @@ class Job(BaseModel):
     outputs_spec: str | None = None
     outputs: str | None = None
     source_media: str | None = None
+    # A task: one piece of a job's work (an output, a chunk, the audio, the join) with its own record,
+    # claimed, leased, reaped and retried like a job. `parent_id` names the job it belongs to, `task`
+    # is its spec as JSON text. Listings and counts leave task records out; `list_tasks` finds them.
+    parent_id: str | None = None
+    task: str | None = None
+
+    @property
+    def is_task(self) -> bool:
+        return self.parent_id is not None
 
     @property
     def has_outputs(self) -> bool:

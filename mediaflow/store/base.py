@@ -77,7 +77,8 @@ class JobStore(Protocol):
         owner: str | None = None,
         oldest_first: bool = False,
     ) -> list[Job]:
-        """Jobs ordered by created_at (newest first unless oldest_first), job_id as tie-breaker."""
+        """Jobs ordered by created_at (newest first unless oldest_first), job_id as tie-breaker.
+        Task records (parent_id set) are never listed or counted here: see `list_tasks`."""
 
     async def count(self, *, status: JobStatus | None = None, owner: str | None = None) -> int:
         """How many jobs match (for metrics and dashboards)."""
@@ -96,6 +97,10 @@ class JobStore(Protocol):
         record matches `expect`, atomically. True if it was removed."""
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
+
+    async def list_tasks(self, parent_id: str) -> list[Job]:
+        """The task records of one job, oldest first (created_at, then job_id). Served by an index
+        holding task records only."""
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         """Processing jobs whose lease_expires_at is before `now`."""

@@ -18,6 +18,11 @@ Global secondary indexes (projection ALL, so a listing is one Query without per-
 - `by_active_owner` (active_owner, created_key): queued and processing jobs per owner, for
   MAX_ACTIVE_JOBS_PER_KEY. Sparse: `active_owner` (a copy of `owner_key`, the owner as JSON) is
   set by the update that makes a job active and removed by the one that ends it.
+- `by_parent` (parent_id, created_key): a job's task records. Sparse: only tasks carry parent_id.
+  Task items have list_pk = "tasks", so `by_created`'s "jobs" partition never holds them; listings
+  through `by_status` and `by_owner` filter them out (`attribute_not_exists(parent_id)`). Tasks carry
+  no owner_key: an update that makes one active files it under by_active_owner's "legacy" key, which
+  no owner has, so they never count against an owner's active jobs.
 - `by_webhook_due` (list_pk, webhook_due_at): the webhook outbox, earliest due first. Sparse: only
   jobs with a final event pending carry webhook_due_at (it is REMOVEd when cleared), so the index
   holds a handful of items however big the table. Added to a table made before it existed
@@ -249,7 +254,7 @@ class DynamoJobStore:
                 return total
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _query_for(self, status: JobStatus | None, owner: str | None) -> dict[str, Any]:
+    def _query_for(self, status: JobStatus | None, owner: str | None, *, with_tasks: bool = False) -> dict[str, Any]:
         """Query parameters for the jobs with this status and/or owner, in created_key order."""
         if owner is not None:  # an owner has fewer jobs than a status has: query by owner, filter by status
             index, key, value = "by_owner", "owner", owner
@@ -264,10 +269,16 @@ class DynamoJobStore:
             "ExpressionAttributeNames": {"#pk": key},
             "ExpressionAttributeValues": {":pk": {"S": value}},
         }
+        filters = []
+        if index != "by_created" and not with_tasks:  # by_created's "jobs" partition holds no tasks; the other indexes do
+            filters.append("attribute_not_exists(#parent)")
+            params["ExpressionAttributeNames"]["#parent"] = "parent_id"
         if owner is not None and status is not None:
-            params["FilterExpression"] = "#status = :status"
+            filters.append("#status = :status")
             params["ExpressionAttributeNames"]["#status"] = "status"
             params["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        if filters:
+            params["FilterExpression"] = " AND ".join(filters)
         return params
 
     async def _collect(self, params: dict[str, Any], wanted: int | None = None) -> list[dict[str, Any]]:
@@ -290,7 +301,7 @@ class DynamoJobStore:
         if expect.status is not None and not expect.status:
             return None  # "one of no statuses" never matches; Dynamo rejects an empty IN ()
         names = {"#version": "version", "#updated_at": "updated_at", "#list_pk": "list_pk"}
-        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}, ":jobs": {"S": LIST_PK}}
+        values: dict[str, Any] = {":one": {"N": "1"}, ":now": {"S": format_timestamp(utcnow())}}
         sets, removes = ["#updated_at = :now"], []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#c{i}"] = name
@@ -329,10 +340,10 @@ class DynamoJobStore:
         # On the version just read, so the guard found below is still this job's.
         expect = Expect(status=expect.status, worker_id=expect.worker_id, version=job.version)
         names: dict[str, str] = {"#list_pk": "list_pk", "#version": "version"}
-        values: dict[str, Any] = {":jobs": {"S": LIST_PK}}
+        values: dict[str, Any] = {}
         delete = {"TableName": self._table, "Key": {"job_id": {"S": job_id}},
                   "ConditionExpression": condition_expression(expect, names, values),
-                  "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+                  "ExpressionAttributeNames": names, **({"ExpressionAttributeValues": values} if values else {})}
         try:
             if job.idempotency_key is None:
                 await self._client.delete_item(**delete)
@@ -358,12 +369,17 @@ class DynamoJobStore:
         # the job no longer answers to the old pair.
         return job if job and (job.owner, job.idempotency_key) == (owner, key) else None
 
+    async def list_tasks(self, parent_id: str) -> list[Job]:
+        params = {"TableName": self._table, "IndexName": "by_parent", "KeyConditionExpression": "#pk = :pk",
+                  "ExpressionAttributeNames": {"#pk": "parent_id"}, "ExpressionAttributeValues": {":pk": {"S": parent_id}}}
+        return [job_from_item(item) for item in await self._collect(params)]
+
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         if limit <= 0:
             return []
         # All of them (processing jobs are few), since the result is ordered by lease, not created_key.
         # `<` on a string is false for a missing attribute, so jobs without a lease are left out.
-        params = self._query_for(JobStatus.PROCESSING, None)
+        params = self._query_for(JobStatus.PROCESSING, None, with_tasks=True)  # tasks' leases expire too
         params["FilterExpression"] = "#lease < :now"
         params["ExpressionAttributeNames"]["#lease"] = "lease_expires_at"
         params["ExpressionAttributeValues"][":now"] = {"S": format_timestamp(now)}

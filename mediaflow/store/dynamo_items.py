@@ -17,6 +17,7 @@ from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timesta
 from .base import Expect
 
 LIST_PK = "jobs"
+TASKS_PK = "tasks"  # task records' list_pk: by_created's "jobs" partition never holds them
 # name -> (partition key, sort key); all string attributes
 INDEXES = {
     "by_created": ("list_pk", "created_key"),
@@ -24,8 +25,9 @@ INDEXES = {
     "by_owner": ("owner", "created_key"),
     "by_webhook_due": ("list_pk", "webhook_due_at"),
     "by_active_owner": ("active_owner", "created_key"),
+    "by_parent": ("parent_id", "created_key"),
 }
-INDEXES_ADDED_LATER = frozenset({"by_webhook_due", "by_active_owner"})  # added to an existing table at start-up if it lacks them
+INDEXES_ADDED_LATER = frozenset({"by_webhook_due", "by_active_owner", "by_parent"})  # added to an existing table at start-up if it lacks them
 INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
 TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
@@ -47,8 +49,10 @@ def attribute_value(value: Any) -> dict[str, Any]:
 
 def item_from_job(job: Job) -> dict[str, Any]:
     document = {k: v for k, v in job.to_document().items() if v is not None}
-    document["list_pk"] = LIST_PK
+    document["list_pk"] = TASKS_PK if job.is_task else LIST_PK
     document["created_key"] = f"{document['created_at']}#{job.job_id}"
+    if job.is_task:  # its job is what counts against the owner's active jobs, not its tasks
+        return {name: attribute_value(value) for name, value in document.items()}
     document["owner_key"] = owner_key(job.owner)
     if job.status in ACTIVE_STATUSES:
         document["active_owner"] = document["owner_key"]
@@ -98,9 +102,9 @@ def attribute_definitions(names: Any) -> list[dict[str, str]]:
 
 def condition_expression(expect: Expect, names: dict[str, str], values: dict[str, Any]) -> str:
     """The ConditionExpression of a conditional change of one job (adding what it uses to `names`
-    and `values`, which must map #list_pk, #version and :jobs already)."""
-    # list_pk = "jobs" also keeps changes away from idempotency guard items.
-    conditions = ["attribute_exists(job_id)", "#list_pk = :jobs"]
+    and `values`, which must map #list_pk and #version already)."""
+    # Jobs and tasks carry list_pk, idempotency guard items do not: changes never touch a guard.
+    conditions = ["attribute_exists(job_id)", "attribute_exists(#list_pk)"]
     if expect.status is not None:
         statuses = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(expect.status))}
         names["#status"] = "status"

@@ -46,6 +46,12 @@ _INDEXES = [
         unique=True,
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     ),
+    # Partial: task records only, by their job (listings filter them out with parent_id: null).
+    IndexModel(
+        [("parent_id", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)],
+        name="parent_created",
+        partialFilterExpression={"parent_id": {"$type": "string"}},
+    ),
     # Partial: only jobs with a webhook event pending (the outbox), however many jobs there are.
     IndexModel(
         [("webhook_due_at", ASCENDING), ("job_id", ASCENDING)],
@@ -81,7 +87,7 @@ def _match(job_id: str, expect: Expect) -> dict[str, Any]:
 
 
 def _filter(status: JobStatus | None, owner: str | None) -> dict[str, Any]:
-    query: dict[str, Any] = {}
+    query: dict[str, Any] = {"parent_id": None}  # null or absent (records written before tasks existed)
     if status is not None:
         query["status"] = status.value
     if owner is not None:
@@ -164,7 +170,7 @@ class MongoJobStore:
 
     async def count_active(self, owner: str | None) -> int:
         statuses = sorted(status.value for status in ACTIVE_STATUSES)
-        return await self._jobs.count_documents({"owner": owner, "status": {"$in": statuses}})
+        return await self._jobs.count_documents({"owner": owner, "status": {"$in": statuses}, "parent_id": None})
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
@@ -184,6 +190,13 @@ class MongoJobStore:
         # {"owner": None} matches null; every stored document has the field, so that means "no owner".
         document = await self._jobs.find_one({"owner": owner, "idempotency_key": key}, _NO_ID)
         return Job.from_document(document) if document else None
+
+    async def list_tasks(self, parent_id: str) -> list[Job]:
+        # The $type condition is the partial index's filter: it lets the planner use that index.
+        cursor = self._jobs.find({"parent_id": {"$type": "string", "$eq": parent_id}}, _NO_ID).sort(
+            [("created_at", ASCENDING), ("job_id", ASCENDING)]
+        )
+        return [Job.from_document(document) async for document in cursor]
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         if limit <= 0:

@@ -46,6 +46,8 @@ DROP INDEX IF EXISTS jobs_by_idempotency;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owner, ''), idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 -- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
+-- Partial: task records only, by their job; listings leave them out with `parent_id IS NULL`.
+CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, created_at, job_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_by_webhook_due ON jobs (webhook_due_at) WHERE webhook_due_at IS NOT NULL;
 """
 
@@ -151,20 +153,21 @@ class SqliteJobStore:
 
     async def count_active(self, owner: str | None) -> int:
         # `IS` matches NULL to NULL (the jobs without an owner) and still uses the index.
-        [(total,)] = await self._read("SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?)",
+        [(total,)] = await self._read("SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?) AND parent_id IS NULL",
                                       [owner, *sorted(status.value for status in ACTIVE_STATUSES)])
         return total
 
     @staticmethod
     def _filters(status: JobStatus | None, owner: str | None) -> tuple[str, list[Any]]:
-        where, params = [], []
+        where: list[str] = ["parent_id IS NULL"]
+        params: list[Any] = []
         if status is not None:
             where.append("status = ?")
             params.append(status.value)
         if owner is not None:
             where.append("owner = ?")
             params.append(owner)
-        return (" WHERE " + " AND ".join(where) if where else ""), params
+        return " WHERE " + " AND ".join(where), params
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
@@ -203,6 +206,11 @@ class SqliteJobStore:
         return self._one(
             await self._read("SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key))
         )
+
+    async def list_tasks(self, parent_id: str) -> list[Job]:
+        return self._all(await self._read(
+            "SELECT * FROM jobs WHERE parent_id = ? ORDER BY created_at, job_id", (parent_id,)
+        ))
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
         return self._all(await self._read(

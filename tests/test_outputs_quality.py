@@ -39,6 +39,7 @@ async def test_a_degraded_encode_scores_lower_than_a_near_lossless_one(settings)
         assert job["status"] == "completed", job
         outputs = {o["name"]: o for o in job["outputs"]}
         fine, rough = outputs["fine"]["quality"], outputs["rough"]["quality"]
+        print(f"\nnear-lossless (crf 10): {fine}\ndegraded (crf 45, 90p): {rough}")
         assert set(fine) == set(rough) == set(metrics)
         assert fine["vmaf"]["mean"] > 90 and rough["vmaf"]["mean"] < fine["vmaf"]["mean"] - 20, (fine, rough)
         assert rough["psnr"]["mean"] < fine["psnr"]["mean"] and rough["ssim"]["mean"] < fine["ssim"]["mean"]

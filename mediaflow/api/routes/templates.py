@@ -70,13 +70,15 @@ async def get_template(name: TemplateName, store: StoreDep, owner: OwnerDep) -> 
 
 
 @router.post("/templates", status_code=201, response_model=TemplateResponse, summary="Save a template",
-             responses={409: {"description": "The name is taken (or is a built-in's)"}})  # fmt: skip
+             responses={409: {"description": "The name is taken (or is a built-in's)"},
+                        422: {"description": "Invalid outputs; the message says what is accepted"}})  # fmt: skip
 async def create_template(body: NewTemplate, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> TemplateResponse:
     return await _put(body.name, body, store, owner, settings, create_only=True)
 
 
 @router.put("/templates/{name}", response_model=TemplateResponse, summary="Save or replace a template",
-            responses={409: {"description": "A built-in template is read-only"}})  # fmt: skip
+            responses={409: {"description": "A built-in template is read-only"},
+                        422: {"description": "Invalid outputs; the message says what is accepted"}})  # fmt: skip
 async def replace_template(name: TemplateName, body: TemplateBody, store: StoreDep, owner: OwnerDep,
                            settings: SettingsDep) -> TemplateResponse:  # fmt: skip
     return await _put(name, body, store, owner, settings, create_only=False)

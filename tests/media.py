@@ -173,3 +173,19 @@ def huge_frame_h264(directory: Path, name: str = "huge.h264", *, width: int = 81
     args = ["-f", "lavfi", "-i", f"color=c=black:size={width}x{height}:rate=1:duration=1", "-frames:v", "1",
             "-c:v", "libx264", "-preset", "ultrafast", "-f", "h264"]  # fmt: skip
     return _generate(Path(directory) / name, args)
+
+
+# The nine outputs of issue 13's example request (the spec tests accept it; the benchmark runs it).
+NINE_OUTPUTS = [
+    {"name": "web", "type": "video", "format": "mp4",
+     "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
+     "audio": {"codec": "aac", "bitrate": "128k"}, "clip": {"start": 2.0, "end": 8.0}},
+    {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", "height": 480}},
+    {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", "height": 360}},
+    {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
+    {"name": "poster", "type": "thumbnails", "count": 5, "width": 320, "format": "jpg"},
+    {"name": "scrub", "type": "storyboard", "interval_seconds": 2, "columns": 5, "width": 160},
+    {"name": "preview", "type": "animation", "format": "gif", "start": 1, "duration": 2, "width": 480, "fps": 12},
+    {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "192k", "loudness": -16}},
+    {"name": "wave", "type": "waveform", "width": 800, "height": 160},
+]  # fmt: skip

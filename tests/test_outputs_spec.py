@@ -18,6 +18,7 @@ from mediaflow.media.outputs.ladder import build_ladder
 from mediaflow.media.outputs.plan import OutputError, Source, scaled_size
 from mediaflow.media.outputs.spec import dimension_problems
 from mediaflow.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
+from tests import media
 
 FF = "/opt/ffmpeg/bin/ffmpeg"
 INFO = MediaInfo(
@@ -93,19 +94,7 @@ def test_refused_specs_say_what_is_accepted(data: object, expected: str) -> None
 
 def test_the_issue_example_is_accepted() -> None:
     outputs = parse_outputs(
-        [
-            {"name": "web", "type": "video", "format": "mp4",
-             "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
-             "audio": {"codec": "aac", "bitrate": "128k"}, "clip": {"start": 2.0, "end": 8.0}},
-            {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", "height": 480}},
-            {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", "height": 360}},
-            {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
-            {"name": "poster", "type": "thumbnails", "count": 5, "width": 320, "format": "jpg"},
-            {"name": "scrub", "type": "storyboard", "interval_seconds": 2, "columns": 5, "width": 160},
-            {"name": "preview", "type": "animation", "format": "gif", "start": 1, "duration": 2, "width": 480, "fps": 12},
-            {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "192k", "loudness": -16}},
-            {"name": "wave", "type": "waveform", "width": 800, "height": 160},
-        ]
+        media.NINE_OUTPUTS
     )  # fmt: skip
     assert [o.type for o in outputs] == ["video", "video", "video", "hls", "thumbnails", "storyboard", "animation", "audio", "waveform"]
     assert outputs[0].clip.duration == 6.0

@@ -124,21 +124,6 @@ async def hls_ladder(bench: Bench, repeat: int, preset: str = "veryfast") -> dic
     }
 
 
-NINE = [
-    {"name": "web", "type": "video", "format": "mp4",
-     "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
-     "audio": {"codec": "aac", "bitrate": "128k"}, "clip": {"start": 2.0, "end": 8.0}},
-    {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", "height": 480}},
-    {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", "height": 360}},
-    {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
-    {"name": "poster", "type": "thumbnails", "count": 5, "width": 320, "format": "jpg"},
-    {"name": "scrub", "type": "storyboard", "interval_seconds": 2, "columns": 5, "width": 160},
-    {"name": "preview", "type": "animation", "format": "gif", "start": 1, "duration": 2, "width": 480, "fps": 12},
-    {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "192k", "loudness": -16}},
-    {"name": "wave", "type": "waveform", "width": 800, "height": 160},
-]  # fmt: skip
-
-
 async def nine_outputs(bench: Bench) -> dict:
     """The issue's nine outputs (as written there: default presets) from a 10 s 720p clip."""
     settings = bench.settings("embedded", POLL_INTERVAL_S=0.5)
@@ -146,7 +131,7 @@ async def nine_outputs(bench: Bench) -> dict:
     clip = media.make_clip(workdir, "src720.mp4", width=1280, height=720, seconds=10)
     shutil.copyfile(clip, workdir / "media/src720.mp4")
     async with running_app(settings, api_workers=1) as client:
-        seconds, job = await _through_mediaflow(client, {"source": "src720.mp4", "outputs": NINE})
+        seconds, job = await _through_mediaflow(client, {"source": "src720.mp4", "outputs": media.NINE_OUTPUTS})
     return {"submit_to_completed_s": round(seconds, 2), "outputs": {o["name"]: {"status": o["status"]} for o in job["outputs"]}}
 
 

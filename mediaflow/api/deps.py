@@ -52,6 +52,9 @@ JobsDep = Annotated[JobService, Depends(_jobs)]
 
 
 OwnerDep = Annotated[str | None, Depends(authenticated_owner)]
+# A page of a listing (GET /process, GET /jobs): at most 100 jobs, newest first.
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+PageSkip = Annotated[int, Query(ge=0, le=100_000)]
 # `Range: bytes=first-last` on downloads, so a video player can seek (one range; others are ignored).
 RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
 

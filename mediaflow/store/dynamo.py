@@ -234,18 +234,16 @@ class DynamoJobStore:
         # Exact, at the price of reading the matching index entries (Select=COUNT returns no items
         # but is billed like a read). DescribeTable's ItemCount is hours stale and counts guards.
         params = {**self._query_for(status, owner), "Select": "COUNT"}
-        total = 0
-        while True:
-            response = await self._client.query(**params)
-            total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return await self._count_query(params)
 
     async def count_active(self, owner: str | None) -> int:
         params = {"TableName": self._table, "IndexName": "by_active_owner", "Select": "COUNT",
                   "KeyConditionExpression": "#pk = :pk", "ExpressionAttributeNames": {"#pk": "active_owner"},
                   "ExpressionAttributeValues": {":pk": {"S": owner_key(owner)}}}  # fmt: skip
+        return await self._count_query(params)
+
+    async def _count_query(self, params: dict[str, Any]) -> int:
+        """A Select=COUNT query summed over its pages."""
         total = 0
         while True:
             response = await self._client.query(**params)

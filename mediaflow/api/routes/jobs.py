@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediaflow.api import download_links
-from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, RangeHeader, SettingsDep, StorageDep, StoreDep, get_job_for_download
+from mediaflow.api.deps import (
+    JobDep,
+    JobsDep,
+    OwnerDep,
+    PageLimit,
+    PageSkip,
+    RangeHeader,
+    SettingsDep,
+    StorageDep,
+    StoreDep,
+    get_job_for_download,
+)
 from mediaflow.api.downloads import stream_stored
 from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
@@ -82,8 +93,8 @@ async def create_job(body: JobsRequest, jobs: JobsDep, owner: OwnerDep, idempote
 async def list_job_details(
     store: StoreDep,
     owner: OwnerDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: PageLimit = 10,
+    skip: PageSkip = 0,
     status: JobStatus | None = None,
 ) -> JobsListResponse:
     found = await store.list(limit=limit, skip=skip, status=status, owner=owner)

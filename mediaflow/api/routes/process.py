@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Header, Query
 
-from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, StoreDep
+from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, PageLimit, PageSkip, StoreDep
 from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import JobStatus
@@ -59,8 +59,8 @@ async def methods() -> MethodsResponse:
 async def list_jobs(
     store: StoreDep,
     owner: OwnerDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: PageLimit = 10,
+    skip: PageSkip = 0,
     status: JobStatus | None = None,
     idempotency_key: Annotated[str | None, Query(min_length=1, max_length=200, description=(
         "Only the job submitted with this Idempotency-Key, if any (e.g. to resume a client that "

@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     FFMPEG_BINARY: str | None = None
     FFPROBE_BINARY: str | None = None
     FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
+    CHUNK_SECONDS: float = Field(
+        default=15.0, gt=0, le=600,
+        description='"parallel": true video outputs: about how long each chunk task is (at least one GOP)',
+    )
 
     # --- Webhooks (webhooks.py) ----------------------------------------------------------------------
     # Every job's events (completed/failed/canceled; progress for jobs that asked) are POSTed here too,

@@ -90,9 +90,13 @@ class JobEvents:
 
     def outbox_entry(self, job: Job, event_type: EventType) -> dict[str, Any]:
         """The outbox fields to write with `job`'s move to a final status; {} when nobody delivers it."""
+        if job.is_task:
+            return {}  # a task's end is not the job's: its parent's final move makes the one event
         return dict(self._outbox_entry(job, event_type)) if self._outbox_entry is not None else {}
 
     def emit(self, event: JobEvent) -> None:
+        if event.job.is_task:
+            return  # tasks are parts of a job: webhooks, metrics and SSE listeners speak of jobs
         for listener in self._listeners:
             try:
                 listener(event)

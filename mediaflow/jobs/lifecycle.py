@@ -23,7 +23,7 @@ from typing import Any
 
 from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EVENT_FOR_STATUS, EventType, FailureReason, JobEvent, JobEvents
-from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
+from mediaflow.jobs.model import TASKS_HOLDER, WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
 
 S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -144,6 +144,21 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
     or re-queued and taken by another worker, and this worker must stop working on it."""
     changes = {"lease_expires_at": lease_until(lease_seconds), **progress}
     return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=worker_id))
+
+
+async def hand_to_tasks(store: JobStore, job_id: str, worker_id: str, lease_seconds: float, **changes: Any) -> Job | None:
+    """The job's work now runs as task records: it stays `processing` (no status move), held by
+    TASKS_HOLDER with a lease of `lease_seconds` (JOB_TIMEOUT_S) that each finished task renews, so the
+    reaper leaves it alone while the tasks run. None: this worker no longer held it (canceled)."""
+    held = {"worker_id": TASKS_HOLDER, "lease_expires_at": lease_until(lease_seconds), **changes}
+    return await store.update(job_id, held, Expect.of(S.PROCESSING, worker_id=worker_id))
+
+
+async def take_from_tasks(store: JobStore, job_id: str, worker_id: str, lease_seconds: float) -> Job | None:
+    """Take a job back from TASKS_HOLDER to finish it (join or fail). The update is conditional on that
+    holder, so of two workers finishing the last tasks at once only one gets it."""
+    changes = {"worker_id": worker_id, "lease_expires_at": lease_until(lease_seconds)}
+    return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=TASKS_HOLDER))
 
 
 async def complete(

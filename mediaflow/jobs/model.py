@@ -47,6 +47,9 @@ class JobStatus(StrEnum):
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
 # The statuses that count against MAX_ACTIVE_JOBS_PER_KEY: waiting for a worker or on one.
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.PROCESSING})
+# The worker_id of a job whose work is out in task records (chunked encoding): no worker holds it
+# while its tasks run; whoever finishes the last task takes it over from this holder to join them.
+TASKS_HOLDER = "tasks"
 # The Job fields of the webhook outbox; all None means no final event is waiting for delivery.
 WEBHOOK_OUTBOX_FIELDS = ("webhook_event", "webhook_event_id", "webhook_due_at")
 

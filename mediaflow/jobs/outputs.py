@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from mediaflow.jobs.model import Job, JobStatus, Phase, Timestamp
 from mediaflow.media.probe import MediaInfo
+from mediaflow.jobs.tasks import TaskView, task_views
 
 OutputStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 SEGMENT_SUFFIXES = (".ts", ".m4s")
@@ -157,9 +158,10 @@ class JobResponse(BaseModel):
     outputs_spec: list[dict] | None = Field(description="The outputs as validated (a template expanded).")
     callback_url: str | None
     log_url: str | None = Field(description="The ffmpeg runs' log, once there is one.")
+    tasks: list[TaskView] = Field(default=[], description='"parallel": true: the chunk and audio tasks, who ran them, when.')
 
     @classmethod
-    def from_job(cls, job: Job) -> "JobResponse":
+    def from_job(cls, job: Job, tasks: list[Job] | None = None) -> "JobResponse":
         base = f"/jobs/{job.job_id}/files/"
         states = decode_states(job.outputs)
         for state in states:  # a run that ended early (canceled, lease lost, source refused) left them unfinished
@@ -178,4 +180,5 @@ class JobResponse(BaseModel):
             outputs=outputs,
             outputs_spec=json.loads(job.outputs_spec) if job.outputs_spec else None,
             log_url=f"/jobs/{job.job_id}/log" if job.log_path else None,
+            tasks=task_views(tasks or []),
         )  # fmt: skip

@@ -109,11 +109,18 @@ class JobService:
         if canceled is None:
             current = await self._current(job)
             raise JobStateError(f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
+        # A chunked job's tasks go with it; a worker running one stops at its next lease renewal.
+        for task in await self.store.list_tasks(job.job_id):
+            if not task.status.is_final:
+                await lifecycle.cancel(self.store, task)
         log.info("job.canceled", job_id=job.job_id)
         return canceled
 
     async def retry(self, job: Job) -> Job:
         await self._check_active_limit(job.owner)
+        if job.status in FINAL_STATUSES:  # a chunked job's old tasks: its next run splits afresh
+            for task in await self.store.list_tasks(job.job_id):
+                await self.store.delete(task.job_id)
         queued = await lifecycle.retry(self.store, job.job_id, events=self.events)
         if queued is None:
             current = await self._current(job)

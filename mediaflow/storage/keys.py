@@ -3,6 +3,7 @@
     uploads/<upload id>/<name>                     a file sent to POST /upload without API keys
     uploads/<owner tag>/<upload id>/<name>         ... with an API key: only that key's jobs find it
     <OUTPUT_PREFIX>/<job id>/<file>                a job's output and ffmpeg log
+    <OUTPUT_PREFIX>/<job id>/.tasks/<file>         chunked encoding's pieces (removed when the job ends)
     .mediaflow/<name>                              MediaFlow's own state (the generated webhook secret)
 
 The source a user sees is always `upload://<upload id>/<name>`: the owner tag comes from the key that
@@ -55,6 +56,14 @@ def output_dir_prefix(settings: Settings) -> str:
 
 def output_key(settings: Settings, job_id: str, filename: str) -> str:
     return f"{output_dir_prefix(settings)}{job_id}/{filename}"
+
+
+TASKS_FOLDER = ".tasks"
+
+
+def task_key(settings: Settings, job_id: str, filename: str) -> str:
+    """Where a chunked job's split pieces and encoded chunks wait for the worker that needs them."""
+    return output_key(settings, job_id, f"{TASKS_FOLDER}/{filename}")
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -38,7 +38,9 @@ from mediaflow.observability import tracing
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
 from mediaflow.worker.server_paths import ServerPaths
+from mediaflow.worker.chunked_run import HandedToTasks, parallel_output, run_parallel
 from mediaflow.worker.outputs_run import execute_outputs
+from mediaflow.worker.tasks_run import execute_task
 
 log = get_logger("worker")
 
@@ -151,6 +153,9 @@ class JobRunner:
                 raise
             await self._abort(run)
             return
+        except HandedToTasks as handed:
+            await self._hand_to_tasks(run, handed.queued)
+            return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
             await lifecycle.fail(self.store, job, self.worker_id, run.paths.scrub(str(exc)), run.job.log_path,
@@ -171,6 +176,19 @@ class JobRunner:
         else:
             log.info("job.completed", output=output_path, seconds=round(time.monotonic() - run.started, 2))
 
+    async def _hand_to_tasks(self, run: Run, queued: list[str]) -> None:
+        """The job's work is out in tasks: let TASKS_HOLDER hold it (a lease as long as JOB_TIMEOUT_S,
+        renewed by every finished task) before publishing them, so the reaper leaves it alone and the
+        worker finishing the last task finds it to take back."""
+        held = await lifecycle.hand_to_tasks(self.store, run.job.job_id, self.worker_id, self.settings.JOB_TIMEOUT_S,
+                                             **run.progress.as_changes(), **run.take_pending())  # fmt: skip
+        if held is None:
+            log.warning("job.lease_lost_before_tasks")  # canceled meanwhile: the cancel took the tasks too
+            return
+        for task_id in queued:
+            await self.queue.publish(task_id)
+        log.info("job.handed_to_tasks", published=len(queued))
+
     async def _abort(self, run: Run) -> None:
         job = run.job
         if run.abort_reason == "lease lost":
@@ -187,7 +205,11 @@ class JobRunner:
         log.warning("job.failed", error=run.abort_reason)
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
+        if run.job.is_task:
+            return await execute_task(self, run, workdir)
         if run.job.has_outputs:
+            if (chunked := parallel_output(run.job)) is not None:
+                return await run_parallel(self, run, workdir, chunked)
             return await execute_outputs(self, run, workdir)
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)

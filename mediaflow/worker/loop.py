@@ -37,6 +37,7 @@ from mediaflow.storage import Storage
 from mediaflow.store import JobStore
 from mediaflow.worker.job_run import JobRunner
 from mediaflow.worker.reaper import LeaseReaper
+from mediaflow.worker.tasks_run import take_parent_if_done
 
 log = get_logger("worker")
 
@@ -175,6 +176,11 @@ class Worker:
     async def process(self, job: Job) -> None:
         await self.runner.process(job)
         self.jobs_done += 1
+        if job.is_task:
+            # The worker that settles a job's last task finishes the job (join, or fail) right away.
+            parent = await take_parent_if_done(self.runner, self.worker_id, job)
+            if parent is not None:
+                await self.runner.process(parent)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -56,6 +56,7 @@ class JobRunner(Protocol):
 
     settings: Any
     storage: Any
+    store: Any
 
     async def with_retries(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any: ...
 
@@ -107,12 +108,12 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
                                 threads=settings.FFMPEG_THREADS, limits=limits, on_progress=on_progress)  # fmt: skip
     run.encode_speed = progress.speed
     await _check_durations(outputs, results, out_dir, info, settings, limits)
-    run.log_file = _combined_log(results, workdir / "ffmpeg.log")
+    run.log_file = combined_log(results, workdir / "ffmpeg.log")
     log_location = await runner.store_log(run)
 
     progress.enter(Phase.UPLOADING)
     run.phases.enter("job.upload")
-    stored = await _store_outputs(runner, run, results, by_name, out_dir)
+    stored = await store_outputs(runner, run, results, by_name, out_dir)
     run.record(outputs=encode_states(states))
     await runner.flush(run)  # the final states are on the record before the job turns final
     failed = [r for r in results if r.status != "completed"]
@@ -125,7 +126,7 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
     return stored, log_location
 
 
-async def _store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
+async def store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
                          out_dir: Path) -> str:  # fmt: skip
     """Store every completed output's files; returns the location of the job's first file."""
     settings, job = runner.settings, run.job
@@ -176,7 +177,7 @@ async def _check_durations(outputs: list, results: list[OutputResult], out_dir: 
             result.status, result.error = "failed", str(exc)
 
 
-def _combined_log(results: list[OutputResult], path: Path) -> Path:
+def combined_log(results: list[OutputResult], path: Path) -> Path:
     """One log for the job (GET /jobs/{id}/log): every ffmpeg run's stderr under a header naming it."""
     with open(path, "wb") as combined:
         for result in results:

@@ -103,8 +103,8 @@ async def list_job_details(
 
 @router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job, its probed source and its outputs",
             responses={404: {"description": "Unknown job id"}})  # fmt: skip
-async def get_job(job: JobDep) -> JobResponse:
-    return JobResponse.from_job(job)
+async def get_job(job: JobDep, store: StoreDep) -> JobResponse:
+    return JobResponse.from_job(job, await store.list_tasks(job.job_id) if job.has_outputs else [])
 
 
 @router.get("/jobs/{job_id}/files", response_model=JobFilesResponse, summary="Every file of the job's finished outputs",

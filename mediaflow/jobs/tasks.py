@@ -1,0 +1,81 @@
+"""Tasks of a chunked job: what a task record's `task` JSON holds, and how a job shows its tasks.
+
+A chunked video output becomes one `chunk` task per keyframe-aligned piece and one `audio` task; each
+is a job record with `parent_id` (see ARCHITECTURE.md, "Tasks"), claimed, leased, reaped and retried
+alone. The spec carries everything a worker needs without probing again: the storage keys of its input
+and result, the chunk's frame range, and the output's ffmpeg options as the splitting worker built
+them from the validated output spec (never from raw user text).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mediaflow.jobs.model import Job, JobStatus, Timestamp
+from mediaflow.media.chunking import Chunk
+
+
+class TaskSpec(BaseModel):
+    kind: Literal["chunk", "audio"]
+    total: int = Field(description="tasks the job was split into: a partial set (a crash mid-split) is redone")
+    result: str  # storage key the task's file goes to
+    options: list[str]  # the output's video (chunk) or audio (audio) encoder options
+    index: int = 0  # chunk order in the join
+    piece: str | None = None  # chunk: storage key of the split piece to encode
+    first_frame: int = 0
+    start: float = 0.0
+    end: float | None = None
+    muxer: str = "mp4"  # audio: the final container's muxer, so the join can copy the stream as it is
+
+    def chunk(self) -> Chunk:
+        return Chunk(self.index, self.first_frame, self.start, self.end)
+
+    @classmethod
+    def of_chunk(cls, chunk: Chunk, *, total: int, piece: str, result: str, options: list[str]) -> "TaskSpec":
+        return cls(kind="chunk", total=total, result=result, options=options, index=chunk.index, piece=piece,
+                   first_frame=chunk.first_frame, start=chunk.start, end=chunk.end)  # fmt: skip
+
+
+def task_spec(task: Job) -> TaskSpec:
+    return TaskSpec.model_validate_json(task.task or "{}")
+
+
+def new_task(parent: Job, spec: TaskSpec) -> Job:
+    """A queued task record of `parent` (same source and owner, so the audio task can fetch the source)."""
+    return Job(source=parent.source, owner=parent.owner, parent_id=parent.job_id, task=spec.model_dump_json(),
+               traceparent=parent.traceparent)  # fmt: skip
+
+
+def chunks_progress(tasks: list[Job]) -> int:
+    """The parent's progress while its tasks run: finished tasks out of all, below 100 until joined."""
+    done = sum(1 for t in tasks if t.status is JobStatus.COMPLETED)
+    return min(99, 100 * done // max(1, len(tasks)))
+
+
+class TaskView(BaseModel):
+    """One task of a job, as GET /jobs/{id} shows it: which worker did what, and when."""
+
+    task_id: str
+    kind: str
+    index: int
+    status: JobStatus
+    worker_id: str | None
+    attempts: int
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    error: str | None
+
+    @classmethod
+    def of(cls, task: Job) -> "TaskView":
+        spec = task_spec(task)
+        # a finished task's record keeps the worker that finished it (lifecycle.complete writes it)
+        return cls(task_id=task.job_id, kind=spec.kind, index=spec.index, status=task.status, worker_id=task.worker_id,
+                   attempts=task.attempts, started_at=task.started_at, completed_at=task.completed_at,
+                   error=task.error)  # fmt: skip
+
+
+def task_views(tasks: list[Job]) -> list[TaskView]:
+    views = [TaskView.of(t) for t in tasks]
+    return sorted(views, key=lambda v: (v.kind != "chunk", v.index))

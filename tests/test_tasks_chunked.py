@@ -1,0 +1,147 @@
+"""Chunked encoding across workers (`"parallel": true`): real `python worker.py` processes on the
+embedded queue and SQLite, real ffmpeg on short clips with a short GOP, so a few seconds make 3-4 chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from mediaflow.media.timeline import read_timeline
+from tests import media
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker
+
+PARALLEL = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "crf": 30}}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    (tmp_path / "work").mkdir()
+    # 0.8 s chunks on a 0.5 s GOP: chunks start at 0, 1 and 2 s, plus the audio task
+    return make_settings(tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3)
+
+
+def stop(workers) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except Exception:
+            worker.kill()
+            worker.wait()
+
+
+async def wait_final(client, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := (await client.get(f"/jobs/{job_id}")).json())["status"] not in ("completed", "failed", "canceled"):
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.2)
+    return job
+
+
+async def wait_task_running(client, job_id: str, kind: str = "chunk", timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = (await client.get(f"/jobs/{job_id}")).json()
+        running = [t for t in job["tasks"] if t["kind"] == kind and t["status"] == "processing"]
+        if running:
+            return running[0]
+        assert time.monotonic() < deadline and job["status"] in ("queued", "processing"), job
+        await asyncio.sleep(0.05)
+
+
+async def download(client, job_id: str, path: Path) -> Path:
+    response = await client.get(f"/jobs/{job_id}/files/main/main.mp4")
+    assert response.status_code == 200, response.text
+    path.write_bytes(response.content)
+    return path
+
+
+async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings, tmp_path):
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=320, height=180, seconds=3, gop_seconds=0.5)
+    workers = [start_worker(settings, tmp_path) for _ in range(2)]
+    try:
+        async with running_app(settings) as client:
+            chunked_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [PARALLEL]})).json()["job_id"]
+            single_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [
+                {**PARALLEL, "parallel": False}]})).json()["job_id"]  # fmt: skip
+            chunked, single = await wait_final(client, chunked_id), await wait_final(client, single_id)
+            assert chunked["status"] == "completed" and single["status"] == "completed", (chunked, single)
+            joined = await read_timeline(await download(client, chunked_id, tmp_path / "chunked.mp4"))
+            whole = await read_timeline(await download(client, single_id, tmp_path / "single.mp4"))
+            listed = (await client.get("/jobs")).json()
+    finally:
+        stop(workers)
+    tasks = chunked["tasks"]
+    assert sorted(t["kind"] for t in tasks) == ["audio", "chunk", "chunk", "chunk"], tasks
+    assert all(t["status"] == "completed" and t["started_at"] and t["completed_at"] for t in tasks), tasks
+    assert len({t["worker_id"] for t in tasks}) == 2, f"both workers should have run tasks: {tasks}"
+    assert chunked["progress"] == 100 and "encoded in 3 chunks" in chunked["outputs"][0]["notes"][0], chunked
+    print(f"\nchunked: {joined.video.frames} frames {joined.video.duration:.4f} s; "
+          f"single: {whole.video.frames} frames {whole.video.duration:.4f} s")
+    assert joined.video.frames == whole.video.frames == 90
+    assert abs(joined.video.duration - whole.video.duration) <= 1 / 30 + 1e-3
+    assert joined.audio is not None and abs(joined.audio.duration - whole.audio.duration) <= 0.040
+    assert joined.video.dts_monotonic and joined.video.pts_unique
+    assert listed["count"] == 2, "task records must stay out of GET /jobs"
+    pieces = list((Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / chunked_id).rglob(".tasks/*"))
+    assert pieces == [], f"the split pieces and encoded chunks must be removed: {pieces}"
+
+
+def slow_clip(tmp_path: Path) -> None:
+    # 640x360 noise at preset veryslow on one thread: a 1 s chunk takes a couple of seconds to encode
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=640, height=360, seconds=3, gop_seconds=0.5, noise=20)
+
+
+SLOW = {**PARALLEL, "video": {"preset": "veryslow", "crf": 20}}
+
+
+async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(settings, tmp_path):
+    slow_clip(tmp_path)
+    first = start_worker(settings, tmp_path, FFMPEG_THREADS="1")
+    workers = [first]
+    try:
+        async with running_app(settings) as client:
+            job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [SLOW]})).json()["job_id"]
+            running = await wait_task_running(client, job_id)
+            assert f"-{first.pid}-" in running["worker_id"], running
+            await asyncio.sleep(0.3)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
+            job = await wait_final(client, job_id, timeout=180)
+    finally:
+        stop(workers)
+    assert job["status"] == "completed", job
+    assert job["attempts"] == 1, "the job itself must not restart: only the killed task runs again"
+    killed = next(t for t in job["tasks"] if t["task_id"] == running["task_id"])
+    assert killed["attempts"] == 2 and killed["status"] == "completed", killed
+    assert [o["status"] for o in job["outputs"]] == ["completed"] and len(job["outputs"][0]["files"]) == 1, job
+
+
+async def test_cancel_stops_every_task(settings, tmp_path):
+    slow_clip(tmp_path)
+    workers = [start_worker(settings, tmp_path, FFMPEG_THREADS="1") for _ in range(2)]
+    try:
+        async with running_app(settings) as client:
+            job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [SLOW]})).json()["job_id"]
+            await wait_task_running(client, job_id)
+            assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
+            deadline = time.monotonic() + 15
+            while True:
+                job = (await client.get(f"/jobs/{job_id}")).json()
+                if all(t["status"] == "canceled" or t["status"] == "completed" for t in job["tasks"]):
+                    if not any(ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers):
+                        break
+                assert time.monotonic() < deadline, (job, [ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers])
+                await asyncio.sleep(0.2)
+    finally:
+        stop(workers)
+    assert job["status"] == "canceled", job
+    assert any(t["status"] == "canceled" for t in job["tasks"]), job["tasks"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def stop(workers) -> None:
     for worker in workers:
         try:
             worker.wait(timeout=30)
-        except Exception:
+        except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
 
@@ -136,9 +137,9 @@ async def test_cancel_stops_every_task(settings, tmp_path):
             deadline = time.monotonic() + 15
             while True:
                 job = (await client.get(f"/jobs/{job_id}")).json()
-                if all(t["status"] == "canceled" or t["status"] == "completed" for t in job["tasks"]):
-                    if not any(ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers):
-                        break
+                tasks_ended = all(t["status"] in ("canceled", "completed") for t in job["tasks"])
+                if tasks_ended and not any(ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers):
+                    break
                 assert time.monotonic() < deadline, (job, [ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers])
                 await asyncio.sleep(0.2)
     finally:

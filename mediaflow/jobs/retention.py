@@ -38,6 +38,8 @@ async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
     was read (or is gone): nothing is removed then."""
     if not await store.delete(job.job_id, Expect(status=FINAL_STATUSES, version=job.version)):
         return False
+    for task in await store.list_tasks(job.job_id):  # a chunked job's task records go with it
+        await store.delete(task.job_id)
     keys = {storage.key_for(location) for location in (job.output_path, job.log_path) if location} - {None}
     log_key = storage.key_for(job.log_path) if job.has_outputs and job.log_path else None
     if log_key is not None:  # a POST /jobs job: every file in its folder, beside its log

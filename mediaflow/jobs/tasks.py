@@ -33,7 +33,7 @@ class TaskSpec(BaseModel):
         return Chunk(self.index, self.first_frame, self.start, self.end)
 
     @classmethod
-    def of_chunk(cls, chunk: Chunk, *, total: int, piece: str, result: str, options: list[str]) -> "TaskSpec":
+    def of_chunk(cls, chunk: Chunk, *, total: int, piece: str, result: str, options: list[str]) -> TaskSpec:
         return cls(kind="chunk", total=total, result=result, options=options, index=chunk.index, piece=piece,
                    first_frame=chunk.first_frame, start=chunk.start, end=chunk.end)  # fmt: skip
 
@@ -68,7 +68,7 @@ class TaskView(BaseModel):
     error: str | None
 
     @classmethod
-    def of(cls, task: Job) -> "TaskView":
+    def of(cls, task: Job) -> TaskView:
         spec = task_spec(task)
         # a finished task's record keeps the worker that finished it (lifecycle.complete writes it)
         return cls(task_id=task.job_id, kind=spec.kind, index=spec.index, status=task.status, worker_id=task.worker_id,

@@ -21,7 +21,13 @@ from mediaflow.jobs.model import Job, JobStatus, Phase
 from mediaflow.jobs.outputs import SourceMedia, encode_states, initial_states
 from mediaflow.jobs.tasks import TaskSpec, new_task, task_spec
 from mediaflow.logs import get_logger
-from mediaflow.media.chunking import ChunkingError, join, plan_chunks, split, verify_join
+from mediaflow.media.chunking import (
+    ChunkingError,
+    join,
+    plan_chunks,
+    split,
+    verify_join,
+)
 from mediaflow.media.errors import FfmpegError
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
@@ -36,7 +42,13 @@ from mediaflow.media.probe import MediaInfo, probe
 from mediaflow.media.sources import fetch_source, parse_source
 from mediaflow.media.timeline import read_timeline
 from mediaflow.storage.keys import task_key
-from mediaflow.worker.outputs_run import JobRunner, Run, combined_log, execute_outputs, store_outputs
+from mediaflow.worker.outputs_run import (
+    JobRunner,
+    Run,
+    combined_log,
+    execute_outputs,
+    store_outputs,
+)
 
 log = get_logger("worker")
 
@@ -121,7 +133,7 @@ async def _split(runner: JobRunner, run: Run, workdir: Path, output: VideoOutput
     specs = []
     for chunk, piece in zip(chunks, pieces, strict=True):
         key = task_key(settings, job.job_id, piece.name)
-        await runner.with_retries(lambda: runner.storage.put_file(key, piece, "video/mp4"), f"store {piece.name}")
+        await runner.with_retries(lambda k=key, p=piece: runner.storage.put_file(k, p, "video/mp4"), f"store {piece.name}")
         specs.append(TaskSpec.of_chunk(chunk, total=total, piece=key, options=video_options,
                                        result=task_key(settings, job.job_id, f"encoded{chunk.index:05d}.mp4")))  # fmt: skip
     if with_audio:
@@ -145,7 +157,7 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, output: VideoOutput,
     encoded, audio = [], None
     for spec in specs:
         local = encoded_dir / (f"chunk{spec.index:05d}.mp4" if spec.kind == "chunk" else "audio")
-        await runner.with_retries(lambda: runner.storage.get_file(spec.result, local), f"fetch {local.name}")
+        await runner.with_retries(lambda k=spec.result, p=local: runner.storage.get_file(k, p), f"fetch {local.name}")
         if spec.kind == "chunk":
             encoded.append(local)
         else:
@@ -194,5 +206,5 @@ async def _remove_pieces(runner: JobRunner, job: Job, tasks: list[Job]) -> None:
         for key in filter(None, (spec.piece, spec.result)):
             try:
                 await runner.storage.delete(key)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (any storage trouble: the job's result stands)
                 log.warning("task.piece_not_removed", key=key, error=str(exc))

@@ -1,0 +1,43 @@
+"""Chunked encoding on the production shape: the API (uvicorn) and two `python worker.py` on Kafka +
+MongoDB + S3. Task ids travel through Kafka, the split pieces and encoded chunks through the bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests import media
+from tests.apptools import ApiServer, make_settings, start_worker
+from tests.test_distributed import bucket_keys, put_source, stop
+
+pytestmark = pytest.mark.backend
+
+
+async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, s3_settings, mongo_settings):
+    clip = media.detailed_clip(tmp_path, "gop.mp4", width=320, height=180, seconds=3, gop_seconds=0.5)
+    settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5,
+                             CHUNK_SECONDS=0.8, LEASE_SECONDS=3)  # fmt: skip
+    source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/gop.mp4", clip)
+    spec = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast"}}
+    with ApiServer(settings, tmp_path) as server:
+        workers = [start_worker(settings, tmp_path) for _ in range(2)]
+        try:
+            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": [spec]})
+            assert created.status_code == 201, created.text
+            job_id = created.json()["job_id"]
+            deadline = time.monotonic() + 120
+            while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
+                assert time.monotonic() < deadline, job
+                await asyncio.sleep(0.3)
+        finally:
+            stop(workers)
+    assert job["status"] == "completed", job
+    assert sorted(t["kind"] for t in job["tasks"]) == ["audio", "chunk", "chunk", "chunk"], job["tasks"]
+    assert all(t["status"] == "completed" for t in job["tasks"]), job["tasks"]
+    prefix = f"{settings.OUTPUT_PREFIX}/{job_id}/"
+    keys = await bucket_keys(settings, prefix)
+    assert prefix + "main/main.mp4" in keys and not [k for k in keys if "/.tasks/" in k], keys

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.timeline import read_timeline
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker
@@ -146,3 +148,13 @@ async def test_cancel_stops_every_task(settings, tmp_path):
         stop(workers)
     assert job["status"] == "canceled", job
     assert any(t["status"] == "canceled" for t in job["tasks"]), job["tasks"]
+
+
+@pytest.mark.parametrize(("outputs", "message"), [
+    ([PARALLEL, {"name": "poster", "type": "thumbnails", "count": 1}], "must be the job's only output"),
+    ([{**PARALLEL, "clip": {"start": 1}}], "cannot be combined with clip"),
+    ([{**PARALLEL, "quality": ["vmaf"]}], "cannot be combined with quality"),
+])  # fmt: skip
+def test_parallel_outputs_the_runner_cannot_chunk_are_refused(outputs, message):
+    with pytest.raises(ValidationError, match=message):
+        parse_outputs(outputs)

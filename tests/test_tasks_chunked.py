@@ -158,3 +158,14 @@ async def test_cancel_stops_every_task(settings, tmp_path):
 def test_parallel_outputs_the_runner_cannot_chunk_are_refused(outputs, message):
     with pytest.raises(ValidationError, match=message):
         parse_outputs(outputs)
+
+
+async def test_a_burst_worker_runs_the_tasks_of_the_job_it_split_then_exits(settings, tmp_path):
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=320, height=180, seconds=3, gop_seconds=0.5)
+    async with running_app(settings) as client:
+        job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [PARALLEL]})).json()["job_id"]
+    worker = start_worker(settings, tmp_path, "--burst")
+    assert worker.wait(timeout=120) == 0
+    async with running_app(settings) as client:
+        job = (await client.get(f"/jobs/{job_id}")).json()
+    assert job["status"] == "completed" and len(job["tasks"]) == 4, job

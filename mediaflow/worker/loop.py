@@ -26,7 +26,7 @@ import structlog
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
-from mediaflow.jobs.model import Job, JobStatus, utcnow
+from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, utcnow
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability import tracing
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
@@ -155,7 +155,13 @@ class Worker:
         return None
 
     async def _work_left(self) -> bool:
-        return bool(await self.store.list(limit=1, status=JobStatus.QUEUED))
+        if await self.store.list(limit=1, status=JobStatus.QUEUED):
+            return True
+        # Task records are left out of listings: a chunked job's queued tasks are work left too.
+        for job in await self.store.list(limit=50, status=JobStatus.PROCESSING):
+            if job.worker_id == TASKS_HOLDER and any(t.status is JobStatus.QUEUED for t in await self.store.list_tasks(job.job_id)):
+                return True
+        return False
 
     async def _finish_or_release_on_stop(self, stop: asyncio.Event) -> None:
         """Wait for the current job; on shutdown, give it SHUTDOWN_GRACE_S, then release it."""

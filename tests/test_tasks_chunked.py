@@ -98,11 +98,11 @@ async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings,
 
 
 def slow_clip(tmp_path: Path) -> None:
-    # 640x360 noise at preset veryslow on one thread: a 1 s chunk takes a couple of seconds to encode
-    media.detailed_clip(tmp_path / "media", "clip.mp4", width=640, height=360, seconds=3, gop_seconds=0.5, noise=20)
+    # 480x270 noise at preset slower on one thread: a 1 s chunk takes ~4 s to encode (time to kill it)
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=480, height=270, seconds=3, gop_seconds=0.5, noise=20)
 
 
-SLOW = {**PARALLEL, "video": {"preset": "veryslow", "crf": 20}}
+SLOW = {**PARALLEL, "video": {"preset": "slower", "crf": 20}}
 
 
 async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(settings, tmp_path):

@@ -9,27 +9,28 @@ often it runs (`interval_s`), whether it is wanted at all (`enabled`), and does 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 
 from mediaflow.logs import get_logger
 
 log = get_logger("sweeper")
 
 
-class Sweeper:
+class Sweeper(ABC):
     name = "sweeper"
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
 
-    def interval_s(self) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def interval_s(self) -> float: ...
 
     @property
     def enabled(self) -> bool:
         return True
 
-    async def sweep_once(self) -> object:
-        raise NotImplementedError
+    @abstractmethod
+    async def sweep_once(self) -> object: ...
 
     @property
     def running(self) -> bool:

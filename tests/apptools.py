@@ -44,11 +44,11 @@ async def running_app(settings: Settings, api_workers: int = 0) -> AsyncIterator
             yield client
 
 
-async def wait_for_final(client: httpx.AsyncClient, job_id: str, timeout: float = 60) -> dict:
-    """Poll /status until the job is completed, failed or canceled; returns every status seen."""
+async def wait_for_final(client: httpx.AsyncClient, job_id: str, timeout: float = 60, *, view: str = "/status/{}") -> dict:
+    """Poll /status (or `view`, e.g. "/jobs/{}") until the job is completed, failed or canceled; returns its last answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = (await client.get(f"/status/{job_id}")).json()
+        body = (await client.get(view.format(job_id))).json()
         if body["status"] in ("completed", "failed", "canceled"):
             return body
         await asyncio.sleep(0.1)

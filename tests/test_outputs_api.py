@@ -16,7 +16,7 @@ import av
 import pytest
 
 from tests import media
-from tests.apptools import make_settings, running_app
+from tests.apptools import make_settings, running_app, wait_for_final
 from tests.webhook_receiver import SECRET, Receiver
 
 SPEC = [
@@ -40,13 +40,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory):
 
 
 async def wait_for_job(client, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = (await client.get(f"/jobs/{job_id}")).json()
-        if body["status"] in ("completed", "failed", "canceled"):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
+    return await wait_for_final(client, job_id, timeout, view="/jobs/{}")
 
 
 async def test_a_job_with_many_outputs(settings, tmp_path: Path) -> None:

@@ -45,12 +45,17 @@ def submitted(server: ApiServer, source: str, method: str = "compress", final: b
     response = httpx.post(f"{server.url}/process", json={"source": source, "method_name": method}, headers=AUTH)
     response.raise_for_status()
     job_id = response.json()["job_id"]
-    deadline = time.monotonic() + 60
-    while final and time.monotonic() < deadline:
-        if httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.1)
+    if final:
+        wait_until_final(server, job_id)
     return job_id
+
+
+def wait_until_final(server: ApiServer, job_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] in ("completed", "failed"):
+            return
+        time.sleep(0.1)
 
 
 FILE_ROUTES = {("GET", "/download/{job_id}"), ("GET", "/jobs/{job_id}/files/{path}")}
@@ -73,11 +78,7 @@ def outputs_job(server: ApiServer, source: str) -> tuple[str, list[str], str]:
         "source": source, "outputs": [{"name": "poster", "type": "thumbnails", "count": 2, "width": 64}]})
     response.raise_for_status()
     job_id = response.json()["job_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.1)
+    wait_until_final(server, job_id)
     files = httpx.get(f"{server.url}/jobs/{job_id}/files", headers=AUTH).json()
     token = files["signed_base_url"].rstrip("/").rsplit("/", 1)[-1]
     return job_id, [file["path"] for file in files["files"]], token

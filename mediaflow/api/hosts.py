@@ -18,8 +18,9 @@ in ALLOWED_ORIGINS. Requests without `Origin` (curl, the CLI, other services) ar
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
+
+from starlette.responses import JSONResponse
 
 from mediaflow.logs import get_logger
 from mediaflow.settings import Settings
@@ -86,21 +87,18 @@ class HostAndOriginGuard:
         server = scope.get("server")
         if not host_allowed(self.settings, host, server[0] if server else None):
             log.warning("http.host_refused", host=host)
-            await _refuse(send, 400, f"this server does not answer to the host name {host!r}; if that is how "
+            await _refuse(scope, receive, send, 400, f"this server does not answer to the host name {host!r}; if that is how "
                                      "clients reach it, add the name to ALLOWED_HOSTS")
             return
         origin = _header(scope, b"origin")
         if scope["method"] in STATE_CHANGING and origin is not None and not origin_allowed(self.settings, origin, host):
             log.warning("http.origin_refused", origin=origin, method=scope["method"], path=scope.get("path"))
-            await _refuse(send, 403, f"cross-origin {scope['method']} from {origin[:200]!r} refused; a web page "
+            await _refuse(scope, receive, send, 403, f"cross-origin {scope['method']} from {origin[:200]!r} refused; a web page "
                                      "on another site may not change anything here (ALLOWED_ORIGINS lists "
                                      "other sites that may)")
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope, receive, send, status: int, detail: str) -> None:
+    await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)

@@ -200,8 +200,11 @@ class Settings(BaseSettings):
     FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
     CHUNK_SECONDS: float = Field(
         default=15.0, gt=0, le=600,
-        description='"parallel": true video outputs: about how long each chunk task is (at least one GOP)',
+        description='"parallel" video outputs: about how long each chunk task is (at least one GOP)',
     )
+    # "parallel": "auto" (the default) spreads a job over the workers only when it encodes at least this
+    # much source and more than one worker slot is alive: below it, a task's overhead outweighs the gain.
+    CHUNK_MIN_SOURCE_S: float = Field(default=120.0, ge=0, le=86_400)
 
     # --- Webhooks (webhooks.py) ----------------------------------------------------------------------
     # Every job's events (completed/failed/canceled; progress for jobs that asked) are POSTed here too,

@@ -128,6 +128,30 @@ async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(se
     assert [o["status"] for o in job["outputs"]] == ["completed"] and len(job["outputs"][0]["files"]) == 1, job
 
 
+async def test_a_task_out_of_attempts_fails_its_job_at_once_not_at_the_jobs_long_lease(tmp_path):
+    """The reaper that gives up on a task queues its job again, so a worker fails the job now (JOB_TIMEOUT_S
+    is an hour here) with that task's reason, and cancels the job's other tasks."""
+    (tmp_path / "work").mkdir()
+    settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3,
+                             MAX_ATTEMPTS=1, JOB_TIMEOUT_S=3600)  # fmt: skip
+    slow_clip(tmp_path)
+    first = start_worker(settings, tmp_path, FFMPEG_THREADS="1")
+    workers = [first]
+    try:
+        async with running_app(settings) as client:
+            job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [SLOW]})).json()["job_id"]
+            await wait_task_running(client, job_id)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
+            job = await wait_final(client, job_id, timeout=90)
+    finally:
+        stop(workers)
+    assert job["status"] == "failed" and "stopped responding" in job["error"], job
+    assert "chunk task" in job["outputs"][0]["error"], job["outputs"]
+    assert all(t["status"] in ("failed", "canceled", "completed") for t in job["tasks"]), job["tasks"]
+
+
 async def test_cancel_stops_every_task(settings, tmp_path):
     slow_clip(tmp_path)
     workers = [start_worker(settings, tmp_path, FFMPEG_THREADS="1") for _ in range(2)]
@@ -150,14 +174,56 @@ async def test_cancel_stops_every_task(settings, tmp_path):
     assert any(t["status"] == "canceled" for t in job["tasks"]), job["tasks"]
 
 
-@pytest.mark.parametrize(("outputs", "message"), [
-    ([PARALLEL, {"name": "poster", "type": "thumbnails", "count": 1}], "must be the job's only output"),
-    ([{**PARALLEL, "clip": {"start": 1}}], "cannot be combined with clip"),
-    ([{**PARALLEL, "quality": ["vmaf"]}], "cannot be combined with quality"),
-])  # fmt: skip
-def test_parallel_outputs_the_runner_cannot_chunk_are_refused(outputs, message):
-    with pytest.raises(ValidationError, match=message):
-        parse_outputs(outputs)
+def test_parallel_takes_true_false_or_auto_and_mixes_with_every_other_setting():
+    [video, ladder, poster] = parse_outputs([
+        {**PARALLEL, "clip": {"start": 1}, "quality": ["vmaf"], "audio": {"loudness": -16}},
+        {"name": "stream", "type": "hls"}, {"name": "poster", "type": "thumbnails", "count": 1}])  # fmt: skip
+    assert video.parallel is True and ladder.parallel == "auto"
+    with pytest.raises(ValidationError, match="parallel"):
+        parse_outputs([{**PARALLEL, "parallel": "yes"}])
+    with pytest.raises(ValidationError, match="parallel"):
+        parse_outputs([{"name": "s", "type": "dash", "parallel": True}])
+
+
+MIXED = [
+    {**PARALLEL, "clip": {"start": 0.5, "end": 2.5}, "quality": ["vmaf", "psnr"]},
+    {"name": "stream", "type": "hls", "parallel": True, "segment_seconds": 1, "video": {"preset": "ultrafast"},
+     "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}]},
+    {"name": "poster", "type": "thumbnails", "count": 1},
+    {"name": "late", "type": "video", "clip": {"start": 100}, "video": {"preset": "ultrafast"}},
+]  # fmt: skip
+
+
+async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_together(settings, tmp_path):
+    """Chunks with a clip and quality, a ladder's renditions, a whole output, and one that fails: the job
+    fails naming it, and every other output is complete and downloadable."""
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=320, height=180, seconds=3, gop_seconds=0.5)
+    workers = [start_worker(settings, tmp_path) for _ in range(2)]
+    try:
+        async with running_app(settings) as client:
+            job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": MIXED})).json()["job_id"]
+            job = await wait_final(client, job_id)
+            clip = await read_timeline(await download(client, job_id, tmp_path / "chunked.mp4"))
+            master = (await client.get(f"/jobs/{job_id}/files/stream/master.m3u8")).text
+            low = (await client.get(f"/jobs/{job_id}/files/stream/90p/index.m3u8")).text
+    finally:
+        stop(workers)
+    assert job["status"] == "failed" and "'late'" in job["error"], (job["outputs"], job["tasks"])
+    by_kind = sorted((t["output"], t["kind"]) for t in job["tasks"])
+    assert by_kind == [("late", "output"), ("main", "audio"), ("main", "chunk"), ("main", "chunk"),
+                       ("poster", "output"), ("stream", "rendition"), ("stream", "rendition")], by_kind  # fmt: skip
+    outputs = {o["name"]: o for o in job["outputs"]}
+    assert [outputs[n]["status"] for n in ("main", "stream", "poster", "late")] == ["completed"] * 3 + ["failed"]
+    assert "past the end of the source" in outputs["late"]["error"]
+    assert clip.video.frames == 60 and abs(clip.audio.duration - clip.video.duration) <= 0.040, clip
+    main = outputs["main"]
+    assert main["quality"]["vmaf"]["mean"] > 50 and main["quality"]["psnr"]["mean"] > 20, main
+    assert {f["path"] for f in main["files"]} == {"main/main.mp4", "main/main.quality.csv"}, main
+    assert master.count("#EXT-X-STREAM-INF") == 2 and master.index("180p/index.m3u8") < master.index("90p/index.m3u8"), master
+    assert "RESOLUTION=320x180" in master and "#EXT-X-ENDLIST" in low, master
+    assert outputs["stream"]["segments"]["count"] >= 6 and outputs["poster"]["files"][0]["path"].startswith("poster/")
+    pieces = list((Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id).rglob(".tasks/*"))
+    assert pieces == [], f"the tasks' temporary files must be removed: {pieces}"
 
 
 async def test_a_burst_worker_runs_the_tasks_of_the_job_it_split_then_exits(settings, tmp_path):

@@ -1,4 +1,4 @@
-"""Chunked encoding on the production shape: the API (uvicorn) and two `python worker.py` on Kafka +
+"""A job spread over workers (chunks, renditions, a whole output) on the production shape: the API (uvicorn) and two `python worker.py` on Kafka +
 MongoDB + S3. Task ids travel through Kafka, the split pieces and encoded chunks through the bucket."""
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
     settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5,
                              CHUNK_SECONDS=0.8, LEASE_SECONDS=3)  # fmt: skip
     source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/gop.mp4", clip)
-    spec = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast"}}
+    specs = [
+        {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "target_vmaf": 90}},
+        {"name": "stream", "type": "hls", "parallel": True, "segment_seconds": 1, "video": {"preset": "ultrafast"},
+         "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}]},
+        {"name": "poster", "type": "thumbnails", "count": 1},
+    ]  # fmt: skip
     with ApiServer(settings, tmp_path) as server:
         workers = [start_worker(settings, tmp_path) for _ in range(2)]
         try:
-            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": [spec]})
+            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": specs})
             assert created.status_code == 201, created.text
             job_id = created.json()["job_id"]
             deadline = time.monotonic() + 120
@@ -36,8 +41,12 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
         finally:
             stop(workers)
     assert job["status"] == "completed", job
-    assert sorted(t["kind"] for t in job["tasks"]) == ["audio", "chunk", "chunk", "chunk"], job["tasks"]
+    kinds = sorted(t["kind"] for t in job["tasks"])
+    assert kinds == ["audio", "chunk", "chunk", "chunk", "output", "rendition", "rendition"], job["tasks"]
+    main = job["outputs"][0]
+    assert abs(main["crf_search"]["vmaf"] - 90) <= 3, main  # the full output's VMAF, measured after the join
     assert all(t["status"] == "completed" for t in job["tasks"]), job["tasks"]
     prefix = f"{settings.OUTPUT_PREFIX}/{job_id}/"
     keys = await bucket_keys(settings, prefix)
-    assert prefix + "main/main.mp4" in keys and not [k for k in keys if "/.tasks/" in k], keys
+    assert {prefix + p for p in ("main/main.mp4", "stream/master.m3u8", "stream/90p/index.m3u8")} <= set(keys), keys
+    assert not [k for k in keys if "/.tasks/" in k], keys

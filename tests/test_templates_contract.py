@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from mediaflow.store.templates import StoredTemplate
 from tests.apptools import make_settings, running_app

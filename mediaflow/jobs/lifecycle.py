@@ -225,6 +225,19 @@ async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -
     return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes, events=events, event=EventType.RETRIED)
 
 
+async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> Job | None:
+    """A task failed for good: queue its job again, so a worker takes it now and fails it (its other
+    tasks are canceled there) instead of when another task settles or its long lease ends."""
+    parent = await store.get(task.parent_id)
+    if parent is None or parent.worker_id != TASKS_HOLDER:
+        return None  # canceled, or already taken back by a worker
+    # The claim that finishes it is not a new attempt at the work: give back the one it will count.
+    changes = {**_RUN_RESET, "attempts": max(0, parent.attempts - 1),
+               "error": f"a task failed ({task.error or 'no reason given'}); finishing the job"}  # fmt: skip
+    return await _move(store, parent.job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=TASKS_HOLDER,
+                       version=parent.version, events=events, event=EventType.REQUEUED)  # fmt: skip
+
+
 async def requeue_expired(
     store: JobStore, max_attempts: int, now: datetime | None = None, events: JobEvents | None = None
 ) -> list[Job]:
@@ -240,8 +253,10 @@ async def requeue_expired(
                 "completed_at": now,
                 "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
             }
-            await _finish(store, job, [S.PROCESSING], S.FAILED, changes, version=job.version,
-                          events=events, reason=FailureReason.GAVE_UP)
+            failed = await _finish(store, job, [S.PROCESSING], S.FAILED, changes, version=job.version,
+                                   events=events, reason=FailureReason.GAVE_UP)
+            if failed is not None and failed.is_task and (parent := await _wake_parent(store, failed, events)) is not None:
+                requeued.append(parent)
             continue
         # Conditional on the version read: if the worker renewed meanwhile, this does nothing.
         moved = await _move(

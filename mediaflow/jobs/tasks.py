@@ -1,10 +1,11 @@
-"""Tasks of a chunked job: what a task record's `task` JSON holds, and how a job shows its tasks.
+"""Tasks of a spread job (jobs/fanout.py): what a task record's `task` JSON holds, and how a job shows them.
 
-A chunked video output becomes one `chunk` task per keyframe-aligned piece and one `audio` task; each
-is a job record with `parent_id` (see ARCHITECTURE.md, "Tasks"), claimed, leased, reaped and retried
-alone. The spec carries everything a worker needs without probing again: the storage keys of its input
-and result, the chunk's frame range, and the output's ffmpeg options as the splitting worker built
-them from the validated output spec (never from raw user text).
+Kinds: `chunk` (one keyframe-aligned piece of a video output) and `audio` (that output's audio, once),
+`rendition` (one rendition of an HLS ladder), `output` (one whole output). Each is a job record with
+`parent_id` (see ARCHITECTURE.md, "Tasks"), claimed, leased, reaped and retried alone. The spec carries
+everything a worker needs: the storage keys of its input and result, a chunk's frame range, and either
+the output's ffmpeg options as the splitting worker built them from the validated output spec, or
+(output, rendition) that validated spec itself — never raw user text.
 """
 
 from __future__ import annotations
@@ -18,24 +19,31 @@ from mediaflow.media.chunking import Chunk
 
 
 class TaskSpec(BaseModel):
-    kind: Literal["chunk", "audio"]
+    kind: Literal["chunk", "audio", "rendition", "output"]
     total: int = Field(description="tasks the job was split into: a partial set (a crash mid-split) is redone")
-    result: str  # storage key the task's file goes to
-    options: list[str]  # the output's video (chunk) or audio (audio) encoder options
-    index: int = 0  # chunk order in the join
+    output: str = ""  # the name of the output the task works on
+    result: str  # storage key of the task's result: the encoded piece, or (output, rendition) its file list
+    options: list[str] = Field(default_factory=list)  # chunk/audio: the output's video or audio encoder options
+    index: int = 0  # chunk order in the join; a rendition's place in the ladder
     piece: str | None = None  # chunk: storage key of the split piece to encode
     first_frame: int = 0
     start: float = 0.0
     end: float | None = None
+    trim_start: float = 0.0  # chunk: a clip starting inside it (chunk-local seconds)
+    trim_end: float | None = None  # chunk: a clip ending inside it
+    clip_start: float = 0.0  # audio: the clip's range in the source
+    clip_end: float | None = None
     muxer: str = "mp4"  # audio: the final container's muxer, so the join can copy the stream as it is
+    spec: str | None = None  # output, rendition: the validated output spec (JSON) to make
 
     def chunk(self) -> Chunk:
-        return Chunk(self.index, self.first_frame, self.start, self.end)
+        return Chunk(self.index, self.first_frame, self.start, self.end, self.trim_start, self.trim_end)
 
     @classmethod
-    def of_chunk(cls, chunk: Chunk, *, total: int, piece: str, result: str, options: list[str]) -> TaskSpec:
-        return cls(kind="chunk", total=total, result=result, options=options, index=chunk.index, piece=piece,
-                   first_frame=chunk.first_frame, start=chunk.start, end=chunk.end)  # fmt: skip
+    def of_chunk(cls, chunk: Chunk, *, total: int, output: str, piece: str, result: str, options: list[str]) -> TaskSpec:
+        return cls(kind="chunk", total=total, output=output, result=result, options=options, index=chunk.index,
+                   piece=piece, first_frame=chunk.first_frame, start=chunk.start, end=chunk.end,
+                   trim_start=chunk.trim_start, trim_end=chunk.trim_end)  # fmt: skip
 
 
 def task_spec(task: Job) -> TaskSpec:
@@ -48,7 +56,7 @@ def new_task(parent: Job, spec: TaskSpec) -> Job:
                traceparent=parent.traceparent)  # fmt: skip
 
 
-def chunks_progress(tasks: list[Job]) -> int:
+def tasks_progress(tasks: list[Job]) -> int:
     """The parent's progress while its tasks run: finished tasks out of all, below 100 until joined."""
     done = sum(1 for t in tasks if t.status is JobStatus.COMPLETED)
     return min(99, 100 * done // max(1, len(tasks)))
@@ -59,6 +67,7 @@ class TaskView(BaseModel):
 
     task_id: str
     kind: str
+    output: str = Field(description="the output the task works on")
     index: int
     status: JobStatus
     worker_id: str | None
@@ -71,11 +80,12 @@ class TaskView(BaseModel):
     def of(cls, task: Job) -> TaskView:
         spec = task_spec(task)
         # a finished task's record keeps the worker that finished it (lifecycle.complete writes it)
-        return cls(task_id=task.job_id, kind=spec.kind, index=spec.index, status=task.status, worker_id=task.worker_id,
+        return cls(task_id=task.job_id, kind=spec.kind, output=spec.output, index=spec.index, status=task.status, worker_id=task.worker_id,
                    attempts=task.attempts, started_at=task.started_at, completed_at=task.completed_at,
                    error=task.error)  # fmt: skip
 
 
 def task_views(tasks: list[Job]) -> list[TaskView]:
     views = [TaskView.of(t) for t in tasks]
-    return sorted(views, key=lambda v: (v.kind != "chunk", v.index))
+    order = {"chunk": 0, "audio": 1, "rendition": 2, "output": 3}
+    return sorted(views, key=lambda v: (v.output, order.get(v.kind, 9), v.index))

@@ -38,8 +38,7 @@ from mediaflow.observability import tracing
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import output_key
 from mediaflow.worker.server_paths import ServerPaths
-from mediaflow.worker.chunked_run import HandedToTasks, parallel_output, run_parallel
-from mediaflow.worker.outputs_run import execute_outputs
+from mediaflow.worker.fanout_run import HandedToTasks, run_job_outputs
 from mediaflow.worker.tasks_run import execute_task
 
 log = get_logger("worker")
@@ -208,9 +207,7 @@ class JobRunner:
         if run.job.is_task:
             return await execute_task(self, run, workdir)
         if run.job.has_outputs:
-            if (chunked := parallel_output(run.job)) is not None:
-                return await run_parallel(self, run, workdir, chunked)
-            return await execute_outputs(self, run, workdir)
+            return await run_job_outputs(self, run, workdir)
         job, settings, progress = run.job, self.settings, run.progress
         fmt = resolve_output_format(job.method_name, job.output_format)
         source = parse_source(job.source, settings, self.storage, job.owner)

@@ -32,7 +32,7 @@ from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs import OutputResult, OutputsProgress, parse_outputs, run_outputs
 from mediaflow.media.policy import check_input, check_output
-from mediaflow.media.probe import probe
+from mediaflow.media.probe import MediaInfo, probe
 from mediaflow.media.sources import fetch_source, parse_source
 from mediaflow.storage.keys import output_key
 
@@ -70,24 +70,53 @@ class OutputsFailedError(FfmpegError):
 
 
 async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
-    job, settings, progress = run.job, runner.settings, run.progress
-    outputs = parse_outputs(json.loads(job.outputs_spec or "[]"))
-    states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
-    run.record(outputs=encode_states(states))  # a retried job starts from fresh states
+    """Make every output of the job on this worker (fetch and probe first)."""
+    outputs = parse_outputs(json.loads(run.job.outputs_spec or "[]"))
+    input_path, info = await fetch_and_probe(runner, run, workdir)
+    return await make_outputs(runner, run, workdir, outputs, input_path, info)
 
+
+async def fetch_and_probe(runner: JobRunner, run: Run, workdir: Path) -> tuple[Path, MediaInfo]:
+    """The job's source as a local file, probed and checked against the input policy."""
+    job, settings, progress = run.job, runner.settings, run.progress
     progress.enter(Phase.DOWNLOADING)
     run.phases.enter("job.download")
     source = parse_source(job.source, settings, runner.storage, job.owner)
     input_path = await runner.with_retries(
         lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
     )
-
     progress.enter(Phase.PROBING)
     run.phases.enter("job.probe")
     info = await probe(input_path, settings)
     check_input(info, None, settings)
-    run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+    if not job.is_task:
+        run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+    return input_path, info
 
+
+async def make_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path,
+                       info: MediaInfo) -> tuple[str, str]:  # fmt: skip
+    """Make `outputs` from the fetched source, store them, and fail the job if one failed."""
+    progress = run.progress
+    states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
+    run.record(outputs=encode_states(states))  # a retried job starts from fresh states
+    results, out_dir = await encode_outputs(runner, run, workdir, outputs, input_path, info, states)
+    run.log_file = combined_log(results, workdir / "ffmpeg.log")
+    log_location = await runner.store_log(run)
+
+    progress.enter(Phase.UPLOADING)
+    run.phases.enter("job.upload")
+    stored = await store_outputs(runner, run, results, {state.name: state for state in states}, out_dir)
+    run.record(outputs=encode_states(states))
+    await runner.flush(run)  # the final states are on the record before the job turns final
+    raise_if_failed(states)
+    return stored, log_location
+
+
+async def encode_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path, info: MediaInfo,
+                         states: list[OutputState]) -> tuple[list[OutputResult], Path]:  # fmt: skip
+    """Run ffmpeg for `outputs` into `<workdir>/outputs/`, keeping `states` and the run's progress current."""
+    settings, progress = runner.settings, run.progress
     progress.enter(Phase.ENCODING)
     run.phases.enter("job.encode")
     out_dir = workdir / "outputs"
@@ -108,58 +137,72 @@ async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[s
                                 threads=settings.FFMPEG_THREADS, limits=limits, on_progress=on_progress)  # fmt: skip
     run.encode_speed = progress.speed
     await _check_durations(outputs, results, out_dir, info, settings, limits)
-    run.log_file = combined_log(results, workdir / "ffmpeg.log")
-    log_location = await runner.store_log(run)
+    return results, out_dir
 
-    progress.enter(Phase.UPLOADING)
-    run.phases.enter("job.upload")
-    stored = await store_outputs(runner, run, results, by_name, out_dir)
-    run.record(outputs=encode_states(states))
-    await runner.flush(run)  # the final states are on the record before the job turns final
-    failed = [r for r in results if r.status != "completed"]
+
+def raise_if_failed(states: list[OutputState]) -> None:
+    failed = [s for s in states if s.status != "completed"]
     if failed:
         first = failed[0]
         summary = f"output {first.name!r} failed: {first.error}"
         if len(failed) > 1:
-            summary = f"{len(failed)} of {len(results)} outputs failed; " + summary
+            summary = f"{len(failed)} of {len(states)} outputs failed; " + summary
         raise OutputsFailedError(summary)
-    return stored, log_location
 
 
 async def store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
                          out_dir: Path) -> str:  # fmt: skip
-    """Store every completed output's files; returns the location of the job's first file."""
-    settings, job = runner.settings, run.job
+    """Store every completed output's files and the job's file list; returns the location of the first file."""
     total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
-    done = 0
+    stored = [0]
     first_location = ""
     every_file: list[dict] = []
     for result in results:
-        state = by_name[result.name]
-        if result.status != "completed":
-            state.status, state.error, state.notes, state.progress = "failed", result.error, result.notes, 0
-            continue
-        for file in result.files:
-            key = output_key(settings, job.job_id, file.path)
-            location = await runner.with_retries(
-                lambda: runner.storage.put_file(key, out_dir / file.path, file.mime_type), f"store {file.path}"
-            )
-            first_location = first_location or location
-            done += file.size
-            run.progress.transfer(done, total)
-        files = [OutputFileInfo(path=f.path, size=f.size, mime_type=f.mime_type) for f in result.files]
-        every_file += [f.model_dump() for f in files]
-        state.files, state.segments = split_files(files)
-        state.status, state.progress, state.notes = "completed", 100, result.notes
-        state.quality = result.quality
-        state.crf_search = CrfSearchInfo.model_validate(result.crf_search) if result.crf_search else None
+        location, files = await store_result(runner, run, result, by_name[result.name], out_dir, stored, total)
+        first_location = first_location or location
+        every_file += files
+    await store_manifest(runner, run, out_dir, every_file)
+    return first_location
+
+
+async def store_result(runner: JobRunner, run: Run, result: OutputResult, state: OutputState, out_dir: Path,
+                       stored: list[int] | None = None, total: int = 1, *, skip: tuple[str, ...] = ()) -> tuple[str, list[dict]]:  # fmt: skip
+    """Store one output's files at their final keys and settle its state; returns (first location, every
+    file stored as a dict). `skip`: paths kept local (a rendition task's own master playlist)."""
+    settings, job = runner.settings, run.job
+    owner_job = job.parent_id or job.job_id  # a task stores its output's files in its job's folder
+    if result.status != "completed":
+        state.status, state.error, state.notes, state.progress = "failed", result.error, result.notes, 0
+        return "", []
+    stored = stored if stored is not None else [0]
+    first_location = ""
+    kept = [f for f in result.files if f.path not in skip]
+    for file in kept:
+        key = output_key(settings, owner_job, file.path)
+        location = await runner.with_retries(
+            lambda: runner.storage.put_file(key, out_dir / file.path, file.mime_type), f"store {file.path}"
+        )
+        first_location = first_location or location
+        stored[0] += file.size
+        run.progress.transfer(stored[0], total)
+    files = [OutputFileInfo(path=f.path, size=f.size, mime_type=f.mime_type) for f in kept]
+    state.files, state.segments = split_files(files)
+    state.status, state.progress, state.notes = "completed", 100, result.notes
+    state.quality = result.quality
+    state.crf_search = CrfSearchInfo.model_validate(result.crf_search) if result.crf_search else None
+    return first_location, [f.model_dump() for f in files]
+
+
+async def store_manifest(runner: JobRunner, run: Run, out_dir: Path, every_file: list[dict]) -> None:
+    """`files.json`: every file of the job (segments included), for downloads of the whole job."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / FILES_MANIFEST
     manifest.write_text(json.dumps({"files": every_file}))
     await runner.with_retries(
-        lambda: runner.storage.put_file(output_key(settings, job.job_id, FILES_MANIFEST), manifest, "application/json"),
+        lambda: runner.storage.put_file(output_key(runner.settings, run.job.job_id, FILES_MANIFEST), manifest,
+                                        "application/json"),
         "store the file list",
-    )
-    return first_location
+    )  # fmt: skip
 
 
 async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any,

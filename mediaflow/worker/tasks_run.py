@@ -1,41 +1,60 @@
-"""A task's run inside a worker (chunked encoding; see chunked_run.py for the job's side).
+"""A task's run inside a worker (a spread job's piece of work; see fanout_run.py for the job's side).
 
 A task is claimed, leased and settled by job_run exactly like a job; this module does its work by
 kind — `chunk`: fetch the split piece from storage, encode it with the output's options, store the
-result; `audio`: fetch the source, encode its audio once, store it — and, once the task is settled,
+result; `audio`: fetch the source, encode that output's audio once, store it; `output` and
+`rendition`: fetch the source, make the output (or the one rendition) as a whole job would, store its
+files at their final keys and its file list as the result — and, once the task is settled,
 `take_parent_if_done` renews the job's lease with its progress (tasks done / all) and, when no task is
 left running (all done, or one failed), takes the job back from TASKS_HOLDER for this worker to finish.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
-from mediaflow.jobs.tasks import chunks_progress, task_spec
+from mediaflow.jobs.outputs import encode_states, initial_states
+from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
 from mediaflow.logs import get_logger
 from mediaflow.media import ffmpeg
 from mediaflow.media.chunking import encode_audio, encode_chunk
 from mediaflow.media.inputs import ffmpeg_binary
+from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.sources import fetch_source, parse_source
-from mediaflow.worker.outputs_run import JobRunner, Run
+from mediaflow.worker.outputs_run import JobRunner, Run, combined_log, encode_outputs, fetch_and_probe, store_result
+from mediaflow.worker.renditions_run import master_path, rendition_result
 
 log = get_logger("worker")
 
 
 async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str | None]:
     """Do one task's work; returns where its result was stored (the task record's output_path)."""
+    spec = task_spec(run.job)
+    run.log_file = workdir / "ffmpeg.log"
+    if spec.kind in ("output", "rendition"):
+        result_file = await _make_output(runner, run, workdir, spec)
+    else:
+        result_file = await _encode_piece(runner, run, workdir, spec)
+    run.progress.enter(Phase.UPLOADING)
+    location = await runner.with_retries(
+        lambda: runner.storage.put_file(spec.result, result_file, "application/octet-stream"), f"store the {spec.kind} result"
+    )
+    log.info("task.done", kind=spec.kind, output=spec.output, index=spec.index, parent_id=run.job.parent_id)
+    return location, None
+
+
+async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpec) -> Path:
     task, settings, progress = run.job, runner.settings, run.progress
-    spec = task_spec(task)
     binary = ffmpeg_binary(settings)
     progress.enter(Phase.DOWNLOADING)
     result = workdir / "result"
-    run.log_file = workdir / "ffmpeg.log"
     if spec.kind == "chunk":
         piece = workdir / "piece.mp4"
         await runner.with_retries(lambda: runner.storage.get_file(spec.piece, piece), "fetch the chunk's piece")
-        seconds = None if spec.end is None else spec.end - spec.start
+        seconds = (None if spec.end is None else spec.end - spec.start) if spec.trim_end is None else spec.trim_end - spec.trim_start
 
         async def on_progress(update: ffmpeg.ProgressUpdate) -> None:
             progress.encoding(update.out_time_s, seconds, update.speed)
@@ -49,15 +68,32 @@ async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str,
             lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
         )
         progress.enter(Phase.ENCODING)
-        await encode_audio(binary, input_path, result, spec.options, muxer=spec.muxer, threads=settings.FFMPEG_THREADS,
-                           log_path=run.log_file)  # fmt: skip
+        await encode_audio(binary, input_path, result, spec.options, muxer=spec.muxer, clip_start=spec.clip_start,
+                           clip_end=spec.clip_end, threads=settings.FFMPEG_THREADS, log_path=run.log_file)  # fmt: skip
     run.encode_speed = progress.speed
-    progress.enter(Phase.UPLOADING)
-    location = await runner.with_retries(
-        lambda: runner.storage.put_file(spec.result, result, "application/octet-stream"), f"store the {spec.kind} result"
-    )
-    log.info("task.done", kind=spec.kind, index=spec.index, parent_id=task.parent_id)
-    return location, None
+    return result
+
+
+async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpec) -> Path:
+    """A whole output, or one rendition: its files go to their final keys (the job's folder), its state
+    onto the task record; the result file lists every file stored (and a rendition's master playlist)."""
+    [output] = parse_outputs([json.loads(spec.spec or "null")])  # our own JSON, validated again all the same
+    input_path, info = await fetch_and_probe(runner, run, workdir)
+    states = initial_states([{"name": output.name, "type": output.type}])
+    results, out_dir = await encode_outputs(runner, run, workdir, [output], input_path, info, states)
+    run.log_file = combined_log(results, workdir / "ffmpeg.log")
+    await runner.store_log(run)
+    run.progress.enter(Phase.UPLOADING)
+    master = master_path(output.name) if spec.kind == "rendition" else None
+    _, files = await store_result(runner, run, results[0], states[0], out_dir, skip=(master,) if master else ())
+    run.record(outputs=encode_states(states))
+    await runner.flush(run)  # the join reads the output's state from the task record
+    result_file = workdir / "result.json"
+    if master is not None and results[0].status == "completed":
+        result_file.write_text(rendition_result(files, (out_dir / master).read_text()))
+    else:
+        result_file.write_text(json.dumps({"files": files}))
+    return result_file
 
 
 async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> Job | None:
@@ -67,7 +103,7 @@ async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> J
     if not tasks:
         return None
     lease = runner.settings.JOB_TIMEOUT_S
-    held = await lifecycle.renew(runner.store, task.parent_id, TASKS_HOLDER, lease, progress=chunks_progress(tasks))
+    held = await lifecycle.renew(runner.store, task.parent_id, TASKS_HOLDER, lease, progress=tasks_progress(tasks))
     if held is None:
         return None  # canceled, finished, or another worker is finishing it
     if any(t.status is JobStatus.FAILED or t.status is JobStatus.CANCELED for t in tasks) or all(

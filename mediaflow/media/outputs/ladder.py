@@ -142,3 +142,26 @@ def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool)
         file_url(out_dir / DASH_MANIFEST),
     ]  # fmt: skip
 
+
+
+def merge_master_playlists(masters: list[str]) -> str:
+    """One HLS master playlist from single-variant ones (each rendition made by its own task, its master
+    written by ffmpeg with the BANDWIDTH, RESOLUTION and CODECS it measured), variants in the given order."""
+    header: list[str] = []
+    variants: list[str] = []
+    for number_, text in enumerate(masters):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        pending: str | None = None
+        for line in lines:
+            if line.startswith("#EXT-X-STREAM-INF"):
+                pending = line
+            elif pending is not None and not line.startswith("#"):
+                variants += [pending, line]
+                pending = None
+            elif number_ == 0 and line.startswith("#") and not variants:
+                header.append(line)
+        if pending is not None:
+            raise ValueError("a rendition's master playlist names a variant without its URI")
+    if not header or header[0] != "#EXTM3U":
+        raise ValueError("a rendition's master playlist does not start with #EXTM3U")
+    return "\n".join([*header, *variants]) + "\n"

@@ -37,6 +37,8 @@ VIDEO_CONTAINERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 # An audio output's format decides its codec.
 QualityMetric = Literal["vmaf", "psnr", "ssim"]
+# How a video or HLS output may be spread over workers (see jobs/fanout.py): true, false or "auto".
+Parallel = Literal["auto"] | bool
 AUDIO_FORMAT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac", "wav": "pcm"}
 
 
@@ -57,25 +59,11 @@ class VideoOutput(Strict):
         description="Measure the output against the source (vmaf, psnr, ssim): pooled figures on the output, "
         "per-frame scores in <name>.quality.csv.",
     )
-    parallel: bool = Field(
-        default=False,
-        description="Split the video on keyframes into chunks that any worker encodes, then join them "
-        "(the job's only output; no clip, quality, target_vmaf or loudness).",
+    parallel: Parallel = Field(
+        default="auto",
+        description="Split the video on keyframes into chunks that any worker encodes, then join them. "
+        '"auto": when the source is at least CHUNK_MIN_SOURCE_S long and more than one worker is alive.',
     )
-
-    @model_validator(mode="after")
-    def _parallel_supported(self) -> "VideoOutput":
-        if not self.parallel:
-            return self
-        unsupported = [what for what, used in (
-            ("clip", self.clip is not None), ("quality", self.quality is not None),
-            ("video.target_vmaf", self.video.target_vmaf is not None),
-            ("audio.loudness", self.audio is not False and self.audio.loudness is not None),
-        ) if used]  # fmt: skip
-        if unsupported:
-            raise ValueError(f"parallel: true cannot be combined with {', '.join(unsupported)} yet; "
-                             "drop parallel or those settings")
-        return self
 
     @model_validator(mode="after")
     def _distinct_metrics(self) -> "VideoOutput":
@@ -156,6 +144,11 @@ class _StreamOutput(Strict):
 
 class HlsOutput(_StreamOutput):
     type: Literal["hls"]
+    parallel: Parallel = Field(
+        default="auto",
+        description="Encode each rendition as its own task, so several workers make the ladder at once. "
+        '"auto": when the source is at least CHUNK_MIN_SOURCE_S long and more than one worker is alive.',
+    )
 
 
 class DashOutput(_StreamOutput):
@@ -245,13 +238,6 @@ def _quality_on_video_only(outputs: object) -> object:
     return outputs
 
 
-def _parallel_alone(outputs: list) -> list:
-    """A chunked output takes the job over (its tasks are the job's work): it must be the only output."""
-    if len(outputs) > 1 and any(getattr(o, "parallel", False) for o in outputs):
-        raise ValueError("an output with parallel: true must be the job's only output; submit the others as another job")
-    return outputs
-
-
 def _unique_names(outputs: list) -> list:
     repeated = sorted(name for name, n in Counter(o.name for o in outputs).items() if n > 1)
     if repeated:
@@ -264,7 +250,6 @@ OutputList = Annotated[
     Field(min_length=1, max_length=MAX_OUTPUTS, description=f"1 to {MAX_OUTPUTS} outputs with distinct names."),
     BeforeValidator(_quality_on_video_only),
     AfterValidator(_unique_names),
-    AfterValidator(_parallel_alone),
 ]
 _OUTPUT_LIST = TypeAdapter(OutputList)
 

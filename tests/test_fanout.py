@@ -78,3 +78,23 @@ def test_masters_of_single_renditions_merge_into_one_ladder_in_order():
 def test_a_master_that_is_not_a_playlist_is_refused(broken):
     with pytest.raises(ValueError):
         merge_master_playlists([broken if broken.startswith("7") else "#EXTM3U\n" + broken])
+
+
+def test_a_spread_jobs_progress_is_its_tasks_mean_and_each_output_its_own_tasks():
+    from mediaflow.jobs.model import Job, JobStatus
+    from mediaflow.jobs.outputs import decode_states, encode_states, initial_states
+    from mediaflow.jobs.fanout import outputs_progress
+    from mediaflow.jobs.tasks import TaskSpec, new_task, tasks_progress
+
+    parent = Job(source="a.mp4")
+
+    def task(output: str, status: JobStatus, progress: int = 0) -> Job:
+        made = new_task(parent, TaskSpec(kind="output", total=3, output=output, result="r"))
+        return made.model_copy(update={"status": status, "progress": progress})
+
+    tasks = [task("a", JobStatus.COMPLETED), task("a", JobStatus.PROCESSING, 50), task("b", JobStatus.QUEUED)]
+    assert tasks_progress(tasks) == 50
+    assert tasks_progress([task("a", JobStatus.COMPLETED)]) == 99, "100 only once the job is put together"
+    states = initial_states([{"name": "a", "type": "video"}, {"name": "b", "type": "thumbnails"}])
+    updated = decode_states(outputs_progress(encode_states(states), tasks))
+    assert [(s.status, s.progress) for s in updated] == [("processing", 75), ("processing", 0)]

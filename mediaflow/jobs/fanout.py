@@ -10,7 +10,8 @@ of the source it encodes is at least CHUNK_MIN_SOURCE_S long and more than one w
 - `renditions` — an HLS output whose renditions are one task each (the master playlist is written at the end);
 - `whole` — any other output (or one that does not ask to be split): one task makes it, as one worker would.
 
-This module decides only (pure: the probed duration and the live slots come in); worker/ does the work.
+This module decides (pure: the probed duration and the live slots come in) and sums the tasks'
+progress up per output while they run; worker/ does the work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from mediaflow.jobs.model import Job
+from mediaflow.jobs.outputs import decode_states, encode_states
+from mediaflow.jobs.tasks import task_spec, tasks_progress
 from mediaflow.media.outputs.ladder import build_ladder
 from mediaflow.media.outputs.spec import HlsOutput, OutputSpec, VideoOutput
 from mediaflow.media.probe import MediaInfo
@@ -76,3 +80,18 @@ def plan_fanout(outputs: Sequence[OutputSpec], info: MediaInfo, *, live_slots: i
     if not reasons:
         return None
     return FanOut(splits, "; ".join(reasons))
+
+
+def outputs_progress(states_json: str | None, tasks: list[Job]) -> str | None:
+    """The job's per-output states with each spread output's progress from its tasks (None: no states)."""
+    states = decode_states(states_json)
+    if not states:
+        return None
+    by_output: dict[str, list[Job]] = {}
+    for task in tasks:
+        by_output.setdefault(task_spec(task).output, []).append(task)
+    for state in states:
+        mine = by_output.get(state.name)
+        if mine and state.status in ("queued", "processing"):
+            state.status, state.progress = "processing", tasks_progress(mine)
+    return encode_states(states)

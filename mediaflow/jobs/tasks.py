@@ -56,10 +56,16 @@ def new_task(parent: Job, spec: TaskSpec) -> Job:
                traceparent=parent.traceparent)  # fmt: skip
 
 
+def _done(task: Job) -> float:
+    """0-100: a finished task counts whole, a running one by the progress its worker last wrote."""
+    if task.status is JobStatus.COMPLETED:
+        return 100.0
+    return float(task.progress or 0) if task.status is JobStatus.PROCESSING else 0.0
+
+
 def tasks_progress(tasks: list[Job]) -> int:
-    """The parent's progress while its tasks run: finished tasks out of all, below 100 until joined."""
-    done = sum(1 for t in tasks if t.status is JobStatus.COMPLETED)
-    return min(99, 100 * done // max(1, len(tasks)))
+    """The job's progress while its tasks run: the tasks' mean, below 100 until the job is put together."""
+    return min(99, int(sum(_done(t) for t in tasks) / max(1, len(tasks))))
 
 
 class TaskView(BaseModel):

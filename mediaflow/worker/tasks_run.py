@@ -17,6 +17,7 @@ from pathlib import Path
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
 from mediaflow.jobs.outputs import encode_states, initial_states
+from mediaflow.jobs.fanout import outputs_progress
 from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
 from mediaflow.logs import get_logger
 from mediaflow.media import ffmpeg
@@ -103,14 +104,19 @@ async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> J
     if not tasks:
         return None
     lease = runner.settings.JOB_TIMEOUT_S
-    held = await lifecycle.renew(runner.store, task.parent_id, TASKS_HOLDER, lease, progress=tasks_progress(tasks))
+    parent = await runner.store.get(task.parent_id)
+    if parent is None:
+        return None
+    states = outputs_progress(parent.outputs, tasks)
+    held = await lifecycle.renew(runner.store, task.parent_id, TASKS_HOLDER, lease, progress=tasks_progress(tasks),
+                                 **({"outputs": states} if states is not None else {}))  # fmt: skip
     if held is None:
         return None  # canceled, finished, or another worker is finishing it
     if any(t.status is JobStatus.FAILED or t.status is JobStatus.CANCELED for t in tasks) or all(
         t.status is JobStatus.COMPLETED for t in tasks
     ):
-        parent = await lifecycle.take_from_tasks(runner.store, task.parent_id, worker_id, runner.settings.LEASE_SECONDS)
-        if parent is not None:
-            log.info("job.taken_back", job_id=parent.job_id, tasks=len(tasks))
-        return parent
+        taken = await lifecycle.take_from_tasks(runner.store, task.parent_id, worker_id, runner.settings.LEASE_SECONDS)
+        if taken is not None:
+            log.info("job.taken_back", job_id=taken.job_id, tasks=len(tasks))
+        return taken
     return None

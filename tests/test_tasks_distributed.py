@@ -1,9 +1,11 @@
-"""A job spread over workers (chunks, renditions, a whole output) on the production shape: the API (uvicorn) and two `python worker.py` on Kafka +
-MongoDB + S3. Task ids travel through Kafka, the split pieces and encoded chunks through the bucket."""
+"""A job spread over workers (chunks, renditions, a whole output) on the production shape: the API
+(uvicorn) and two `python worker.py` on Kafka + MongoDB + S3. Task ids travel through Kafka, the split pieces and encoded chunks through the bucket."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 
@@ -49,4 +51,39 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
     prefix = f"{settings.OUTPUT_PREFIX}/{job_id}/"
     keys = await bucket_keys(settings, prefix)
     assert {prefix + p for p in ("main/main.mp4", "stream/master.m3u8", "stream/90p/index.m3u8")} <= set(keys), keys
+    assert not [k for k in keys if "/.tasks/" in k], keys
+
+
+async def test_a_worker_killed_mid_chunk_on_kafka_costs_that_chunk_only(tmp_path, kafka_settings, s3_settings, mongo_settings):
+    """The killed worker's task lease runs out, the reaper re-queues that task alone and publishes it through
+    Kafka, the other worker encodes it; the job does not restart and ends with one output, no pieces left."""
+    clip = media.detailed_clip(tmp_path, "slow.mp4", width=480, height=270, seconds=3, gop_seconds=0.5, noise=20)
+    settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5,
+                             CHUNK_SECONDS=0.8, LEASE_SECONDS=3)  # fmt: skip
+    source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/slow.mp4", clip)
+    spec = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "slower", "crf": 20}}
+    with ApiServer(settings, tmp_path) as server:
+        first = start_worker(settings, tmp_path, FFMPEG_THREADS="1")
+        workers = [first]
+        try:
+            job_id = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": [spec]}).json()["job_id"]
+            deadline = time.monotonic() + 90
+            while True:
+                job = httpx.get(f"{server.url}/jobs/{job_id}").json()
+                if any(t["kind"] == "chunk" and t["status"] == "processing" for t in job["tasks"]):
+                    break
+                assert time.monotonic() < deadline and job["status"] in ("queued", "processing"), job
+                await asyncio.sleep(0.05)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
+            deadline = time.monotonic() + 180
+            while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
+                assert time.monotonic() < deadline, job
+                await asyncio.sleep(0.3)
+        finally:
+            stop(workers)
+    assert job["status"] == "completed" and job["attempts"] == 1, job
+    assert max(t["attempts"] for t in job["tasks"]) == 2, job["tasks"]
+    keys = await bucket_keys(settings, f"{settings.OUTPUT_PREFIX}/{job_id}/")
     assert not [k for k in keys if "/.tasks/" in k], keys

@@ -206,6 +206,7 @@ async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_togethe
             clip = await read_timeline(await download(client, job_id, tmp_path / "chunked.mp4"))
             master = (await client.get(f"/jobs/{job_id}/files/stream/master.m3u8")).text
             low = (await client.get(f"/jobs/{job_id}/files/stream/90p/index.m3u8")).text
+            job_log = (await client.get(f"/jobs/{job_id}/log")).text
     finally:
         stop(workers)
     assert job["status"] == "failed" and "'late'" in job["error"], (job["outputs"], job["tasks"])
@@ -222,8 +223,12 @@ async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_togethe
     assert master.count("#EXT-X-STREAM-INF") == 2 and master.index("180p/index.m3u8") < master.index("90p/index.m3u8"), master
     assert "RESOLUTION=320x180" in master and "#EXT-X-ENDLIST" in low, master
     assert outputs["stream"]["segments"]["count"] >= 6 and outputs["poster"]["files"][0]["path"].startswith("poster/")
+    assert job_log.count("===== task ") == 7 and "===== task main chunk 1 on " in job_log, job_log[:2000]
+    assert "main.join" in job_log and "Lsize=" in job_log, "the join's own ffmpeg run is in the job's log"
     pieces = list((Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id).rglob(".tasks/*"))
     assert pieces == [], f"the tasks' temporary files must be removed: {pieces}"
+    folders = [p.name for p in (Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX).iterdir()]
+    assert folders == [job_id], f"tasks keep nothing outside their job's folder: {folders}"
 
 
 async def test_a_burst_worker_runs_the_tasks_of_the_job_it_split_then_exits(settings, tmp_path):

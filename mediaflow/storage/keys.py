@@ -66,6 +66,11 @@ def task_key(settings: Settings, job_id: str, filename: str) -> str:
     return output_key(settings, job_id, f"{TASKS_FOLDER}/{filename}")
 
 
+def log_key(settings: Settings, job_id: str, parent_id: str | None = None) -> str:
+    """A job's ffmpeg log; a task's waits in its job's `.tasks/` folder until the job joins them into its own."""
+    return output_key(settings, job_id, "ffmpeg.log") if parent_id is None else task_key(settings, parent_id, f"{job_id}.log")
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key), strictly: a source is user input."""
     if not uri.startswith("s3://"):

@@ -28,7 +28,7 @@ from mediaflow.media.chunking import ChunkingError
 from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.outputs.spec import HlsOutput, VideoOutput
 from mediaflow.media.probe import MediaInfo
-from mediaflow.storage.keys import output_key, task_key
+from mediaflow.storage.keys import log_key, output_key, task_key
 from mediaflow.store.workers import live_worker_slots
 from mediaflow.worker.chunked_run import chunk_tasks, join_chunks
 from mediaflow.worker.outputs_run import (
@@ -160,9 +160,8 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
             first_location = first_location or location
             every_file += files
     ordered = [states[o.name] for o in outputs]
-    if logs:
-        run.log_file = combined_log(logs, workdir / "ffmpeg.log")
-    log_location = await runner.store_log(run) if run.log_file else ""
+    run.log_file = await _joined_log(runner, run, workdir, tasks, combined_log(logs, workdir / "join.log"))
+    log_location = await runner.store_log(run)
     run.progress.enter(Phase.UPLOADING)
     await store_manifest(runner, run, workdir / "outputs", every_file)
     run.record(outputs=encode_states(ordered))
@@ -174,6 +173,24 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
     if not first_location and first_file is not None:
         first_location = runner.storage.location(output_key(runner.settings, job.job_id, first_file))
     return first_location, log_location
+
+
+async def _joined_log(runner: JobRunner, run: Run, workdir: Path, tasks: list[Job], join_log: Path) -> Path:
+    """The job's one log: every task's ffmpeg log under a header naming the task and its worker, then the join's."""
+    path, fetched = workdir / "ffmpeg.log", workdir / "task.log"
+    ordered = sorted(tasks, key=lambda t: (task_spec(t).output, task_spec(t).kind, task_spec(t).index))
+    with open(path, "wb") as combined:
+        for task in ordered:
+            spec = task_spec(task)
+            combined.write(f"===== task {spec.output} {spec.kind} {spec.index} on {task.worker_id} "
+                           f"({task.status.value}) =====\n".encode())  # fmt: skip
+            try:
+                await runner.storage.get_file(log_key(runner.settings, task.job_id, run.job.job_id), fetched)
+                combined.write(fetched.read_bytes())
+            except Exception as exc:  # noqa: BLE001  (a task that died before storing its log has none)
+                combined.write(f"(no log: {type(exc).__name__})\n".encode())
+        combined.write(join_log.read_bytes())
+    return path
 
 
 def _task_error(task: Job) -> str:
@@ -196,7 +213,7 @@ async def remove_task_files(runner: JobRunner, tasks: list[Job]) -> None:
     """The split pieces, encoded chunks and task results are only for the join: remove them (a failure only logs)."""
     for task in tasks:
         spec = task_spec(task)
-        for key in filter(None, (spec.piece, spec.result)):
+        for key in filter(None, (spec.piece, spec.result, log_key(runner.settings, task.job_id, task.parent_id))):
             try:
                 await runner.storage.delete(key)
             except Exception as exc:  # noqa: BLE001  (any storage trouble: the job's result stands)

@@ -36,7 +36,7 @@ from mediaflow.settings import Settings
 from mediaflow.media.sources import SourceError, fetch_source, parse_source, redacted
 from mediaflow.observability import tracing
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
-from mediaflow.storage.keys import output_key
+from mediaflow.storage.keys import log_key, output_key
 from mediaflow.worker.server_paths import ServerPaths
 from mediaflow.worker.fanout_run import HandedToTasks, run_job_outputs
 from mediaflow.worker.tasks_run import execute_task
@@ -271,7 +271,7 @@ class JobRunner:
     async def store_log(self, run: Run) -> str:
         shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
-            lambda: self.storage.put_file(output_key(self.settings, run.job.job_id, "ffmpeg.log"), shown, "text/plain"),
+            lambda: self.storage.put_file(log_key(self.settings, run.job.job_id, run.job.parent_id), shown, "text/plain"),
             "store ffmpeg log",
         )
         run.job.log_path = location

@@ -31,7 +31,7 @@ from mediaflow.worker.renditions_run import master_path, rendition_result
 log = get_logger("worker")
 
 
-async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str | None]:
+async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
     """Do one task's work; returns where its result was stored (the task record's output_path)."""
     spec = task_spec(run.job)
     run.log_file = workdir / "ffmpeg.log"
@@ -44,7 +44,7 @@ async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str,
         lambda: runner.storage.put_file(spec.result, result_file, "application/octet-stream"), f"store the {spec.kind} result"
     )
     log.info("task.done", kind=spec.kind, output=spec.output, index=spec.index, parent_id=run.job.parent_id)
-    return location, None
+    return location, await runner.store_log(run)  # the job's run joins the tasks' logs into its own
 
 
 async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpec) -> Path:
@@ -83,7 +83,6 @@ async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpe
     states = initial_states([{"name": output.name, "type": output.type}])
     results, out_dir = await encode_outputs(runner, run, workdir, [output], input_path, info, states)
     run.log_file = combined_log(results, workdir / "ffmpeg.log")
-    await runner.store_log(run)
     run.progress.enter(Phase.UPLOADING)
     master = master_path(output.name) if spec.kind == "rendition" else None
     _, files = await store_result(runner, run, results[0], states[0], out_dir, skip=(master,) if master else ())

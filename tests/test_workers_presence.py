@@ -11,11 +11,14 @@ import socket
 import time
 from datetime import timedelta
 
+import pytest
+
 from mediaflow import store as db
 from mediaflow.jobs.model import utcnow
 from mediaflow.worker.presence import PresenceBeat, beat_interval_s
 from tests import media
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final
+from tests.test_store_contract import BACKENDS, backend_overrides
 
 KEY = {"X-API-Key": "alice-key-1"}
 
@@ -76,6 +79,24 @@ async def test_workers_of_every_process_are_listed_until_they_die_or_leave(tmp_p
         assert await store.workers.live(utcnow()) == []
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_jobs_listings_and_counts_see_jobs_only_beside_a_live_worker(backend, request, tmp_path) -> None:
+    settings = make_settings(tmp_path, API_KEYS="alice:alice-key-1", METRICS_JOB_COUNTS_TTL_S=0, QUEUE_BACKEND="embedded",
+                             STORAGE_BACKEND="local", **backend_overrides(request, backend, tmp_path))  # fmt: skip
+    media.make_clip(tmp_path / "media", "in.mp4", width=160, height=90, seconds=1)
+    async with running_app(settings, api_workers=1) as client:
+        assert (await wait_for_workers(client, 1))["slots"] == 1
+        client.headers.update(KEY)
+        job_id = (await client.post("/process", json={"source": "in.mp4", "method_name": "compress"})).json()["job_id"]
+        assert (await wait_for_final(client, job_id))["status"] == "completed"
+        for listing in ("/process", "/jobs", "/jobs?status=completed"):
+            body = (await client.get(listing)).json()
+            assert ([job["job_id"] for job in body["jobs"]], body["count"]) == ([job_id], 1), listing
+        scraped = (await client.get("/metrics")).text
+        counts = [float(line.split()[1]) for line in scraped.splitlines() if line.startswith("mediaflow_jobs{")]
+        assert sum(counts) == 1 and gauge(scraped, "mediaflow_workers_alive") == 1
 
 
 class Slot:

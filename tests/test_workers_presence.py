@@ -99,6 +99,31 @@ async def test_jobs_listings_and_counts_see_jobs_only_beside_a_live_worker(backe
         assert sum(counts) == 1 and gauge(scraped, "mediaflow_workers_alive") == 1
 
 
+async def test_parallel_auto_spreads_a_job_only_once_a_second_worker_slot_is_alive(tmp_path) -> None:
+    """The consumer of presence: "parallel": "auto" reads the live slots (live_worker_slots) when it plans."""
+    settings = make_settings(tmp_path, API_KEYS="alice:alice-key-1", LEASE_SECONDS=3, CHUNK_SECONDS=0.8,
+                             CHUNK_MIN_SOURCE_S=1, WORK_DIR=tmp_path / "work")  # fmt: skip
+    (tmp_path / "work").mkdir()
+    media.detailed_clip(tmp_path / "media", "clip.mp4", width=160, height=90, seconds=3, gop_seconds=0.5)
+    auto = {"source": "clip.mp4", "outputs": [{"name": "main", "type": "video", "video": {"preset": "ultrafast"}}]}
+    async with running_app(settings, api_workers=1) as client:
+        client.headers.update(KEY)
+        assert (await wait_for_workers(client, 1))["slots"] == 1
+        alone = (await client.post("/jobs", json=auto)).json()["job_id"]
+        assert (await wait_for_final(client, alone, view="/jobs/{}"))["tasks"] == []  # one slot: run whole
+
+        second = start_worker(settings, tmp_path)
+        try:
+            assert (await wait_for_workers(client, 2))["slots"] == 2
+            spread = (await client.post("/jobs", json=auto)).json()["job_id"]
+            job = await wait_for_final(client, spread, view="/jobs/{}")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    assert job["status"] == "completed", job
+    assert sorted(t["kind"] for t in job["tasks"]) == ["audio", "chunk", "chunk", "chunk"], job["tasks"]
+
+
 class Slot:
     def __init__(self, busy: bool) -> None:
         self.busy = busy

@@ -1,6 +1,6 @@
 """The base of every background sweeper (the lease reaper, the webhook outbox sweeper, the retention
-sweeper): one pass every few seconds for the life of a process. A failing pass is logged and the loop
-carries on: a store or broker hiccup must not end a sweeper for good.
+sweeper, the worker presence beat): one pass every few seconds for the life of a process. A failing
+pass is logged and the loop carries on: a store or broker hiccup must not end a sweeper for good.
 
 A subclass names itself (`name`, used in the log line of a failed pass: "<name>.pass_failed"), says how
 often it runs (`interval_s`), whether it is wanted at all (`enabled`), and does one pass (`sweep_once`).

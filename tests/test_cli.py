@@ -215,6 +215,17 @@ def test_list_as_a_table_and_as_json(server, completed_job, workdir):
     assert job_id not in [job["job_id"] for job in failed_only["jobs"]]
 
 
+def test_workers_lists_the_servers_worker_process(server, workdir):
+    deadline = time.monotonic() + 10  # the in-process worker's first beat may still be on its way
+    while (body := json.loads(mediaflow(server.url, workdir, "workers", "--json").stdout))["count"] != 1:
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    assert (body["workers"][0]["pid"], body["slots"]) == (server.process.pid, 1)
+    text = mediaflow(server.url, workdir, "workers")
+    assert text.returncode == 0, text.stderr
+    assert f"pid {server.process.pid}" in text.stdout and "1 worker process(es) alive" in text.stdout
+
+
 def test_download_streams_to_the_servers_file_name_without_replacing_files(server, completed_job, workdir):
     job_id = completed_job["job_id"]
     first = mediaflow(server.url, workdir, "download", job_id)

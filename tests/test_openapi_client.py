@@ -29,6 +29,7 @@ OPERATIONS = {
     "upload": "uploads",
     "download": "files", "download_url": "files", "job_log": "files",
     "create_job": "jobs", "get_job": "jobs", "list_templates": "templates", "create_template": "templates",
+    "list_workers": "workers",
 }
 
 

@@ -7,10 +7,12 @@ polling, and restarted on the same data and port; the same worker must then run 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 
+from mediaflow.jobs.model import format_timestamp, utcnow
 from tests import media
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final, worker_events
 from tests.servers.mongo import start_secantus
@@ -35,9 +37,15 @@ async def test_a_worker_survives_a_store_restart(tmp_path) -> None:
             assert worker.poll() is None, worker_events(worker)[-3:]
             port = int(mongo.url.rsplit(":", 1)[1].strip("/"))
             mongo.process.start(ready=lambda: port_accepts(port))
+            restarted_at = format_timestamp(utcnow())
 
             second = (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()
             assert (await wait_for_final(client, second["job_id"]))["status"] == "completed"
+            # Its presence beat met the outage too (only logged) and beats again: it counts as alive.
+            deadline = time.monotonic() + 10
+            while not [w for w in (await client.get("/workers")).json()["workers"] if w["seen_at"] > restarted_at]:
+                assert time.monotonic() < deadline, "the worker's presence beat did not resume after the restart"
+                await asyncio.sleep(0.2)
         assert worker.poll() is None, "the worker exited"
         events = [e["event"] for e in worker_events(worker)]
         assert "worker.cannot_take_jobs" in events  # it did meet the outage

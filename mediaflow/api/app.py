@@ -23,7 +23,7 @@ from mediaflow.api.openapi import complete_openapi, operation_id
 from mediaflow.api.hosts import HostAndOriginGuard
 from mediaflow.api.request_limits import add_request_limits
 from mediaflow.api.server import throttle_accept_errors
-from mediaflow.api.routes import actions, events, files, health, home, jobs, process, templates, uploads
+from mediaflow.api.routes import actions, events, files, health, home, jobs, process, templates, uploads, workers
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
@@ -81,11 +81,11 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     # One line per request, ours (`http.request`, with the request id); `uvicorn main:app` would add its own.
     logging.getLogger("uvicorn.access").disabled = True
     tracing.configure("mediaflow-api")  # OTEL_TRACES_EXPORTER etc.; off when unset
-    workers = default_api_workers(settings) if api_workers is None else api_workers
+    hosted_workers = default_api_workers(settings) if api_workers is None else api_workers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serve_runtime(app, settings, workers):
+        async with serve_runtime(app, settings, hosted_workers):
             yield
 
     app = FastAPI(
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     app.state.events = JobEvents()
     app.state.metrics = Metrics()
     app.state.metrics.observe(app.state.events)
-    for module in (home, health, uploads, process, files, events, actions, jobs, templates):
+    for module in (home, health, uploads, process, files, events, actions, jobs, templates, workers):
         app.include_router(module.router)
     app.include_router(files.download_router)
     app.include_router(jobs.signed_router)

@@ -19,6 +19,7 @@ class Tag:
     UPLOADS = "uploads"
     FILES = "files"
     TEMPLATES = "templates"
+    WORKERS = "workers"
     HEALTH = "health"
 
 
@@ -27,6 +28,7 @@ TAGS_METADATA = [
     {"name": Tag.UPLOADS, "description": "Send a file to process; its `source` feeds a job."},
     {"name": Tag.FILES, "description": "A job's output and log."},
     {"name": Tag.TEMPLATES, "description": "Saved job settings."},
+    {"name": Tag.WORKERS, "description": "The worker processes alive, on every machine."},
     {"name": Tag.HEALTH, "description": "Liveness and readiness, open without an API key."},
 ]
 

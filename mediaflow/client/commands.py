@@ -1,6 +1,6 @@
-"""The client half of `mediaflow`: the submit, status, wait, list, download, cancel, retry, delete and
-logs commands, talking to a running MediaFlow server over HTTP. This module is the argparse wiring and
-the commands; the pieces they use live beside it:
+"""The client half of `mediaflow`: the submit, status, wait, list, download, cancel, retry, delete, logs
+and workers commands, talking to a running MediaFlow server over HTTP. This module is the argparse
+wiring and the commands; the pieces they use live beside it:
 
 - client_api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
 - client_follow.py: following a job to its end (Server-Sent Events, else polling);
@@ -30,7 +30,7 @@ from typing import Any
 from mediaflow.client.api import EXIT_JOB_FAILED, EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError, error_for_response
 from mediaflow.client.follow import job_ended_error, wait_for_job
 from mediaflow.client.outputs import check_template, download_all, read_spec, submit_outputs_job
-from mediaflow.client.terminal import format_job, format_job_table, printable
+from mediaflow.client.terminal import format_job, format_job_table, format_workers, printable
 from mediaflow.client.transfer import download_output, upload_file
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -187,6 +187,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no jobs" + (f" with status {args.status}" if args.status else ""))
     else:
         print(format_job_table(jobs))
+    return EXIT_OK
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    with open_api(args) as api:
+        body = api.json("GET", "/workers")
+    print(json.dumps(body, indent=2) if args.json else format_workers(body))
     return EXIT_OK
 
 
@@ -364,3 +371,6 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
 
     logs = command("logs", cmd_logs, "print the ffmpeg log of a job's last run")
     logs.add_argument("job_id", type=job_id_argument)
+
+    workers = command("workers", cmd_workers, "list the worker processes alive on every machine")
+    workers.add_argument("--json", action="store_true", help="print the server's JSON")

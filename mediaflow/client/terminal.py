@@ -177,3 +177,12 @@ def format_job_table(jobs: list) -> str:
         printable("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
         for row in rows
     )
+
+
+def format_workers(body: dict) -> str:
+    """GET /workers as text: one line per live worker process, then the totals."""
+    workers = [worker for worker in body.get("workers") or [] if isinstance(worker, dict)]
+    lines = [f"{worker.get('host')}  pid {worker.get('pid')}  {worker.get('busy')}/{worker.get('slots')} busy  "
+             f"last seen {str(worker.get('seen_at') or '')[:19].replace('T', ' ')}" for worker in workers]
+    lines.append(f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy")
+    return "\n".join(printable(line) for line in lines)

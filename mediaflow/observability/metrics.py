@@ -9,7 +9,8 @@ Where the numbers come from:
 - `mediaflow_jobs{status}`: counted in the job store at scrape time (the store is the truth, shared by
   every process), cached briefly so scrapes cannot hammer it;
 - `mediaflow_workers*`: read from this process's live `Worker` objects at scrape time, so the gauges
-  cannot drift when a worker stops or crashes;
+  cannot drift when a worker stops or crashes; `mediaflow_workers_alive` and `mediaflow_worker_slots_*`
+  (API only): every machine's, from the presence beats in the store (presence_gauges.py);
 - HTTP: a pure ASGI middleware labelling by route template, never by raw path.
 
 Counters and histograms are per process: sum them across the API and the workers in PromQL.
@@ -44,6 +45,7 @@ from mediaflow.logs import get_logger
 from mediaflow.jobs.outputs import JobResponse
 from mediaflow.media.outputs.spec import OUTPUT_TYPES
 from mediaflow.jobs.model import JobStatus, Method
+from mediaflow.observability.presence_gauges import PresenceGauges
 from mediaflow.observability.queue_gauges import QueueGauges
 
 if TYPE_CHECKING:
@@ -303,11 +305,14 @@ def instrument_app(app: FastAPI, metrics: Metrics, job_counts_ttl_s: float = 2.0
     metrics.registry.register(job_counts)
     queue_gauges = QueueGauges()
     metrics.registry.register(queue_gauges)
+    presence_gauges = PresenceGauges(ttl_s=job_counts_ttl_s)
+    metrics.registry.register(presence_gauges)
     http_metrics = HttpMetrics(metrics.registry)
 
     async def scrape(request: Request) -> Response:
         await job_counts.refresh(getattr(request.app.state, "store", None))
         await queue_gauges.refresh(getattr(request.app.state, "queue", None))
+        await presence_gauges.refresh(getattr(request.app.state, "store", None))
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from mediaflow.jobs.model import Job, JobStatus
 
 from .templates import TemplateStore
+from .workers import WorkerRegistry
 
 
 class JobExistsError(Exception):
@@ -62,6 +63,7 @@ UPDATABLE_FIELDS = frozenset(Job.model_fields) - {"job_id", "created_at", "versi
 @runtime_checkable
 class JobStore(Protocol):
     templates: TemplateStore  # saved templates, kept by the same backend
+    workers: WorkerRegistry  # worker presence, kept by the same backend
 
     async def create(self, job: Job) -> None:
         """Insert a new job. Raises JobExistsError if job_id is taken."""

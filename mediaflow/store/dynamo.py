@@ -59,6 +59,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mediaflow.aws import client_kwargs, probe_client_kwargs
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from .dynamo_templates import DynamoTemplateStore
+from .dynamo_workers import DynamoWorkerRegistry
 from .dynamo_items import (
     INDEXES_ADDED_LATER,
     INDEXES,
@@ -91,6 +92,7 @@ class DynamoJobStore:
         self._table = table
         self._where = where
         self.templates = DynamoTemplateStore(client, f"{table}_templates")
+        self.workers = DynamoWorkerRegistry(client, f"{table}_workers")
 
     @classmethod
     async def open(cls, settings: Settings) -> "DynamoJobStore":
@@ -134,6 +136,7 @@ class DynamoJobStore:
                 await self._add_index(name)
             await self._wait_until_indexes_active()
             await self.templates.ensure_table()
+            await self.workers.ensure_table()
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc) from exc
 

@@ -121,3 +121,24 @@ def condition_expression(expect: Expect, names: dict[str, str], values: dict[str
 
 def idempotency_guard_id(owner: str | None, key: str) -> str:
     return "idem#" + json.dumps([owner, key])
+
+
+async def ensure_side_table(client: Any, table: str, partition: str, sort: str) -> None:
+    """Create (when absent) and wait for a table kept beside the jobs table (templates, worker presence):
+    string partition and sort keys, PAY_PER_REQUEST. Several processes starting at once are fine."""
+    try:
+        await client.describe_table(TableName=table)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+        try:
+            await client.create_table(
+                TableName=table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[key_schema_element(partition, "HASH"), key_schema_element(sort, "RANGE")],
+                AttributeDefinitions=attribute_definitions([partition, sort]),
+            )
+        except ClientError as exc2:
+            if error_code(exc2) != "ResourceInUseException":  # another process is creating it
+                raise
+    waiter = client.get_waiter("table_exists")
+    await waiter.wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from mediaflow.jobs.model import format_timestamp, parse_timestamp
 
-from .dynamo_items import error_code
+from .dynamo_items import ensure_side_table, error_code
 from .templates import MAX_TEMPLATES_PER_OWNER, StoredTemplate
 
 
@@ -21,23 +21,7 @@ class DynamoTemplateStore:
         self.table = table
 
     async def ensure_table(self) -> None:
-        try:
-            await self._client.describe_table(TableName=self.table)
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            try:
-                await self._client.create_table(
-                    TableName=self.table, BillingMode="PAY_PER_REQUEST",
-                    KeySchema=[{"AttributeName": "owner", "KeyType": "HASH"}, {"AttributeName": "name", "KeyType": "RANGE"}],
-                    AttributeDefinitions=[{"AttributeName": "owner", "AttributeType": "S"},
-                                          {"AttributeName": "name", "AttributeType": "S"}],
-                )  # fmt: skip
-            except ClientError as exc2:
-                if error_code(exc2) != "ResourceInUseException":  # another process is creating it
-                    raise
-        waiter = self._client.get_waiter("table_exists")
-        await waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        await ensure_side_table(self._client, self.table, "owner", "name")
 
     @staticmethod
     def _template(item: dict) -> StoredTemplate:

@@ -24,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnD
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from .mongo_templates import MongoTemplateStore
+from .mongo_workers import MongoWorkerRegistry
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
@@ -101,6 +102,7 @@ class MongoJobStore:
         self._jobs = collection
         self._url = url
         self.templates = MongoTemplateStore(collection.database[f"{collection.name}_templates"])
+        self.workers = MongoWorkerRegistry(collection.database[f"{collection.name}_workers"])
 
     @classmethod
     async def open(cls, settings: Settings) -> "MongoJobStore":
@@ -118,6 +120,7 @@ class MongoJobStore:
             await store.ping()
             await store._jobs.create_indexes(_INDEXES)
             await store.templates.create_indexes()
+            await store.workers.create_indexes()
         except PyMongoError as exc:
             await client.close()
             reason, hint = str(exc), ""

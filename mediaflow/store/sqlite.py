@@ -15,6 +15,7 @@ import aiosqlite
 
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from .sqlite_templates import TABLE as TEMPLATES_TABLE, SqliteTemplateStore
+from .sqlite_workers import TABLE as WORKERS_TABLE, SqliteWorkerRegistry
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 
 # One column per Job field; the record is rebuilt with Job.from_document.
@@ -67,6 +68,7 @@ class SqliteJobStore:
         # UPDATE ... RETURNING is still open fails ("SQL statements in progress"), so writes take turns.
         self._write_lock = asyncio.Lock()
         self.templates = SqliteTemplateStore(connection, self._write_lock, self._read)
+        self.workers = SqliteWorkerRegistry(connection, self._write_lock, self._read)
 
     @classmethod
     async def open(cls, path: Path) -> "SqliteJobStore":
@@ -84,6 +86,7 @@ class SqliteJobStore:
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.executescript(_TABLE)
         await connection.executescript(TEMPLATES_TABLE)
+        await connection.executescript(WORKERS_TABLE)
         await cls._add_missing_columns(connection)
         await connection.executescript(_INDEXES)
         await connection.commit()

@@ -36,6 +36,7 @@ from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 from mediaflow.store import JobStore
 from mediaflow.worker.job_run import JobRunner
+from mediaflow.worker.presence import PresenceBeat
 from mediaflow.worker.reaper import LeaseReaper
 from mediaflow.worker.tasks_run import take_parent_if_done
 
@@ -208,9 +209,9 @@ async def run_workers(
     metrics: Metrics | None = None,
 ) -> list[Worker]:
     """Run `count` workers on the runtime's store, storage and event bus until `stop` (or, with burst,
-    until the queue is empty), with one lease reaper for them all. Each worker gets its own queue
-    consumer, except on the embedded queue, where sharing the runtime's lets a publish in this
-    process wake the workers at once."""
+    until the queue is empty), with one lease reaper and one presence beat (presence.py) for them all.
+    Each worker gets its own queue consumer, except on the embedded queue, where sharing the runtime's
+    lets a publish in this process wake the workers at once."""
     settings = runtime.settings
     async with AsyncExitStack() as stack:
         workers = []
@@ -224,6 +225,9 @@ async def run_workers(
         reaper = LeaseReaper(settings, runtime.store, runtime.queue, runtime.events)
         reaper.start()
         stack.push_async_callback(reaper.stop)
+        presence = PresenceBeat(runtime.store.workers, workers, settings.LEASE_SECONDS)
+        presence.start()
+        stack.push_async_callback(presence.stop)
         if metrics is not None:
             metrics.track_workers(workers, runtime.events)
         await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))

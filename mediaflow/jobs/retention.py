@@ -23,7 +23,7 @@ from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, utcnow
 from mediaflow.settings import Settings
 from mediaflow.media.sources import upload_key_of
 from mediaflow.storage import Storage, StorageError
-from mediaflow.storage.keys import UPLOAD_PREFIX, output_dir_prefix
+from mediaflow.storage.keys import UPLOAD_PREFIX, output_dir_prefix, output_key, task_key
 
 log = get_logger("retention")
 
@@ -33,7 +33,7 @@ _JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 MAX_UNFINISHED = 10_000  # beyond this many queued/processing jobs, uploads wait for a calmer sweep
 
 
-async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
+async def remove_job(store: JobStore, storage: Storage, job: Job, settings: Settings) -> bool:
     """Delete a final job's record, then its output and log. False if the job changed since `job`
     was read (or is gone): nothing is removed then."""
     if not await store.delete(job.job_id, Expect(status=FINAL_STATUSES, version=job.version)):
@@ -41,10 +41,12 @@ async def remove_job(store: JobStore, storage: Storage, job: Job) -> bool:
     for task in await store.list_tasks(job.job_id):  # a chunked job's task records go with it
         await store.delete(task.job_id)
     keys = {storage.key_for(location) for location in (job.output_path, job.log_path) if location} - {None}
-    log_key = storage.key_for(job.log_path) if job.has_outputs and job.log_path else None
-    if log_key is not None:  # a POST /jobs job: every file in its folder, beside its log
-        folder = log_key.rsplit("/", 1)[0] + "/"
-        keys |= set(await storage.list_keys(folder, utcnow() + timedelta(days=1), 1_000_000))
+    if job.has_outputs:  # a POST /jobs job: every file in its folder (its log's, and today's OUTPUT_PREFIX's)
+        log_key = storage.key_for(job.log_path) if job.log_path else None
+        # A job canceled before it wrote a log still may have a `.tasks/` folder (chunked encoding's pieces).
+        folders = {output_key(settings, job.job_id, "")} | ({log_key.rsplit("/", 1)[0] + "/"} if log_key else set())
+        for folder in sorted(folders):
+            keys |= set(await storage.list_keys(folder, utcnow() + timedelta(days=1), 1_000_000))
     await delete_files(storage, sorted(keys), job_id=job.job_id)
     log.info("job.removed", job_id=job.job_id, status=job.status.value)
     return True
@@ -60,6 +62,22 @@ async def delete_files(storage: Storage, keys: list[str], **context: str) -> int
             removed += 1
         except StorageError as exc:
             log.warning("retention.file_not_removed", key=key, error=str(exc), **context)
+    return removed
+
+
+async def remove_task_files(settings: Settings, storage: Storage, job_id: str) -> int:
+    """Remove a job's `.tasks/` folder: chunked encoding's split pieces and encoded chunks, which only
+    its tasks and its join need. For a canceled or failed job nobody else ever removes them (no worker
+    takes the job back to join). A storage failure only logs: the files go with the job at the latest."""
+    folder = task_key(settings, job_id, "")
+    try:
+        keys = await storage.list_keys(folder, utcnow() + timedelta(days=1), 1_000_000)
+    except StorageError as exc:
+        log.warning("retention.task_files_not_listed", job_id=job_id, error=str(exc))
+        return 0
+    removed = await delete_files(storage, keys, job_id=job_id)
+    if removed:
+        log.info("job.task_files_removed", job_id=job_id, files=removed)
     return removed
 
 
@@ -106,7 +124,7 @@ class RetentionSweeper(Sweeper):
                     if job.created_at >= cutoff:
                         page = []  # everything after is newer still
                         break
-                    if expired(job, cutoff) and await remove_job(self.store, self.storage, job):
+                    if expired(job, cutoff) and await remove_job(self.store, self.storage, job, self.settings):
                         removed += 1
                     else:
                         kept += 1

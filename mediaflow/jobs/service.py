@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
-from mediaflow.jobs.retention import remove_job
+from mediaflow.jobs.retention import remove_job, remove_task_files
 from mediaflow.logs import bind_job_id, get_logger
 from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
 from mediaflow.store.templates import TemplateStore
@@ -113,6 +113,8 @@ class JobService:
         for task in await self.store.list_tasks(job.job_id):
             if not task.status.is_final:
                 await lifecycle.cancel(self.store, task)
+        if job.has_outputs:  # its split pieces and encoded chunks: no worker takes it back to join them
+            await remove_task_files(self.settings, self.storage, job.job_id)
         log.info("job.canceled", job_id=job.job_id)
         return canceled
 
@@ -131,7 +133,7 @@ class JobService:
 
     async def delete(self, job: Job) -> None:
         """Remove a finished job, its output and its log."""
-        if job.status in FINAL_STATUSES and await remove_job(self.store, self.storage, job):
+        if job.status in FINAL_STATUSES and await remove_job(self.store, self.storage, job, self.settings):
             return
         current = await self._current(job)
         raise JobStateError(f"job {job.job_id} is {current.status.value}; only completed, failed or canceled jobs "

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mediaflow.store import JobStore
-from mediaflow.jobs.model import TASKS_HOLDER, JobStatus
+from mediaflow.store.queued_tasks import queued_tasks
+from mediaflow.jobs.model import JobStatus
 from mediaflow.queue.base import QueueReport
 
 
@@ -27,7 +28,6 @@ class EmbeddedQueue:
     # Look at a few queued jobs at a time, and hand them out one by one, so that concurrent workers
     # mostly try different jobs instead of racing for the oldest one.
     _BATCH = 8
-    _PARENTS = 50  # running jobs looked at for queued tasks per poll
 
     def __init__(self, store: JobStore, poll_interval: float = 1.0) -> None:
         self._store = store
@@ -44,7 +44,9 @@ class EmbeddedQueue:
         while True:
             if not self._candidates:
                 queued = await self._store.list(limit=self._BATCH, status=JobStatus.QUEUED, oldest_first=True)
-                self._candidates = [job.job_id for job in queued] or await self._queued_tasks()
+                # Task records are left out of `list`; only asked when no job is queued, so jobs go first.
+                self._candidates = [job.job_id for job in queued] or [
+                    task.job_id for task in await queued_tasks(self._store, limit=self._BATCH)]
             if self._candidates:
                 return StoreDelivery(self._candidates.pop(0))
             remaining = deadline - loop.time()
@@ -55,16 +57,6 @@ class EmbeddedQueue:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=min(self._poll_interval, remaining))
             except asyncio.TimeoutError:
                 pass
-
-    async def _queued_tasks(self) -> list[str]:
-        """Task records are left out of `list`: find them through the jobs whose work is out in tasks
-        (processing, held by TASKS_HOLDER). Only asked when no job is queued, so jobs go first."""
-        running = await self._store.list(limit=self._PARENTS, status=JobStatus.PROCESSING, oldest_first=True)
-        found: list[str] = []
-        for parent in running:
-            if parent.worker_id == TASKS_HOLDER:
-                found += [t.job_id for t in await self._store.list_tasks(parent.job_id) if t.status is JobStatus.QUEUED]
-        return found[: self._BATCH]
 
     async def ping(self) -> None:
         await self._store.ping()

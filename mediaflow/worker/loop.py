@@ -26,7 +26,8 @@ import structlog
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
-from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, utcnow
+from mediaflow.jobs.model import Job, JobStatus, utcnow
+from mediaflow.jobs.retention import remove_task_files
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability import tracing
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
@@ -35,6 +36,8 @@ from mediaflow.runtime import BACKEND_UNAVAILABLE, Runtime, open_runtime
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 from mediaflow.store import JobStore
+from mediaflow.store.queued_tasks import queued_tasks
+from mediaflow.worker.chunked_run import parallel_output
 from mediaflow.worker.job_run import JobRunner
 from mediaflow.worker.presence import PresenceBeat
 from mediaflow.worker.reaper import LeaseReaper
@@ -69,6 +72,7 @@ class Worker:
         self.running = False  # inside `run` (read by the metrics' worker gauges)
         self.runner = JobRunner(settings, store, queue, storage, self.worker_id, self.events)
         self._current: asyncio.Task | None = None
+        self._next_task_sweep = 0.0  # event-loop time of the store sweep's next look for queued tasks
 
     @property
     def busy(self) -> bool:
@@ -141,9 +145,17 @@ class Worker:
         if self.settings.QUEUE_BACKEND == "embedded":
             return None
         cutoff = self.settings.QUEUED_SWEEP_AFTER_S
+
+        def stale(found: list[Job]) -> list[Job]:
+            return [job for job in found if (utcnow() - job.updated_at).total_seconds() >= cutoff]
+
         # A few candidates, not one: idle workers sweeping together then mostly try different jobs.
-        waiting = [job for job in await self.store.list(limit=_SWEEP_BATCH, status=JobStatus.QUEUED, oldest_first=True)
-                   if (utcnow() - job.updated_at).total_seconds() >= cutoff]
+        waiting = stale(await self.store.list(limit=_SWEEP_BATCH, status=JobStatus.QUEUED, oldest_first=True))
+        if not waiting and asyncio.get_running_loop().time() >= self._next_task_sweep:
+            # A task whose publish was lost would otherwise wait for its job's lease (JOB_TIMEOUT_S).
+            # Looked for once per QUEUED_SWEEP_AFTER_S at most: it reads the running jobs and their tasks.
+            self._next_task_sweep = asyncio.get_running_loop().time() + cutoff
+            waiting = stale(await queued_tasks(self.store, limit=_SWEEP_BATCH))
         random.shuffle(waiting)
         for job in waiting:
             claimed = await lifecycle.claim(
@@ -156,13 +168,8 @@ class Worker:
         return None
 
     async def _work_left(self) -> bool:
-        if await self.store.list(limit=1, status=JobStatus.QUEUED):
-            return True
         # Task records are left out of listings: a chunked job's queued tasks are work left too.
-        for job in await self.store.list(limit=50, status=JobStatus.PROCESSING):
-            if job.worker_id == TASKS_HOLDER and any(t.status is JobStatus.QUEUED for t in await self.store.list_tasks(job.job_id)):
-                return True
-        return False
+        return bool(await self.store.list(limit=1, status=JobStatus.QUEUED) or await queued_tasks(self.store, limit=1))
 
     async def _finish_or_release_on_stop(self, stop: asyncio.Event) -> None:
         """Wait for the current job; on shutdown, give it SHUTDOWN_GRACE_S, then release it."""
@@ -188,6 +195,17 @@ class Worker:
             parent = await take_parent_if_done(self.runner, self.worker_id, job)
             if parent is not None:
                 await self.runner.process(parent)
+            else:
+                await self._remove_pieces_if_stopped(job.parent_id)
+        elif parallel_output(job) is not None:
+            await self._remove_pieces_if_stopped(job.job_id)
+
+    async def _remove_pieces_if_stopped(self, job_id: str) -> None:
+        """Cancel removes a chunked job's `.tasks/` folder, but a task (or the split) that was storing
+        its file at that moment stores it after: once its run is over, remove what it left."""
+        job = await self.store.get(job_id)
+        if job is None or job.status in (JobStatus.CANCELED, JobStatus.FAILED):
+            await remove_task_files(self.settings, self.storage, job_id)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

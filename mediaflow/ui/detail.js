@@ -1,5 +1,5 @@
 // The detail panel of the selected job: status, progress and phase kept live (events.js), the
-// field list, the player, the ffmpeg log, and Download / Cancel / Retry / Delete.
+// field list, the player, the ffmpeg log, the tasks (tasks.js), and Download / Cancel / Retry / Delete.
 import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
@@ -8,6 +8,7 @@ import {
   jobTitle, progressLine, setBadge, tookSeconds,
 } from './format.js';
 import { markSelected, refreshList, updateListedJob } from './jobs.js';
+import { refreshTasks, resetTasks } from './tasks.js';
 
 const enc = encodeURIComponent;
 
@@ -63,6 +64,7 @@ function clearDetail(jobId) {
   $('detail-phase').textContent = '';
   ['download-button', 'cancel-button', 'retry-button', 'delete-button', 'detail-error'].forEach((id) => show($(id), false));
   $('detail-fields').replaceChildren();
+  resetTasks();
   setLive('', '');
 }
 
@@ -138,6 +140,7 @@ function renderDetail(job) {
   if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
 
   renderFields(job);
+  refreshTasks(job);
 }
 
 function renderFields(job) {
@@ -298,6 +301,7 @@ export function clearSelection() {
   state.detail = null;
   state.detailCtl = null;
   resetPlayerAndLog();
+  resetTasks();
   markSelected(null);
   show($('detail-body'), false);
   show($('detail-empty'), true);

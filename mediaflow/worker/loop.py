@@ -197,7 +197,7 @@ class Worker:
                 await self.runner.process(parent)
             else:
                 await self._remove_pieces_if_stopped(job.parent_id)
-        elif parallel_output(job) is not None:
+        elif job.has_outputs and parallel_output(job) is not None:
             await self._remove_pieces_if_stopped(job.job_id)
 
     async def _remove_pieces_if_stopped(self, job_id: str) -> None:

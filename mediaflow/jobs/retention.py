@@ -65,7 +65,7 @@ async def delete_files(storage: Storage, keys: list[str], **context: str) -> int
     return removed
 
 
-async def remove_task_files(settings: Settings, storage: Storage, job_id: str) -> int:
+async def remove_tasks_folder(settings: Settings, storage: Storage, job_id: str) -> int:
     """Remove a job's `.tasks/` folder: chunked encoding's split pieces and encoded chunks, which only
     its tasks and its join need. For a canceled or failed job nobody else ever removes them (no worker
     takes the job back to join). A storage failure only logs: the files go with the job at the latest."""

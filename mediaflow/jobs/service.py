@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
-from mediaflow.jobs.retention import remove_job, remove_task_files
+from mediaflow.jobs.retention import remove_job, remove_tasks_folder
 from mediaflow.logs import bind_job_id, get_logger
 from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
 from mediaflow.store.templates import TemplateStore
@@ -114,7 +114,7 @@ class JobService:
             if not task.status.is_final:
                 await lifecycle.cancel(self.store, task)
         if job.has_outputs:  # its split pieces and encoded chunks: no worker takes it back to join them
-            await remove_task_files(self.settings, self.storage, job.job_id)
+            await remove_tasks_folder(self.settings, self.storage, job.job_id)
         log.info("job.canceled", job_id=job.job_id)
         return canceled
 

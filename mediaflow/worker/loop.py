@@ -27,7 +27,7 @@ import structlog
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import Job, JobStatus, utcnow
-from mediaflow.jobs.retention import remove_task_files
+from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability import tracing
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
@@ -37,7 +37,6 @@ from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 from mediaflow.store import JobStore
 from mediaflow.store.queued_tasks import queued_tasks
-from mediaflow.worker.chunked_run import parallel_output
 from mediaflow.worker.job_run import JobRunner
 from mediaflow.worker.presence import PresenceBeat
 from mediaflow.worker.reaper import LeaseReaper
@@ -197,15 +196,15 @@ class Worker:
                 await self.runner.process(parent)
             else:
                 await self._remove_pieces_if_stopped(job.parent_id)
-        elif job.has_outputs and parallel_output(job) is not None:
+        elif job.has_outputs:  # a POST /jobs job may have been spread over tasks (and split, then canceled)
             await self._remove_pieces_if_stopped(job.job_id)
 
     async def _remove_pieces_if_stopped(self, job_id: str) -> None:
-        """Cancel removes a chunked job's `.tasks/` folder, but a task (or the split) that was storing
+        """Cancel removes a spread job's `.tasks/` folder, but a task (or the split) that was storing
         its file at that moment stores it after: once its run is over, remove what it left."""
         job = await self.store.get(job_id)
         if job is None or job.status in (JobStatus.CANCELED, JobStatus.FAILED):
-            await remove_task_files(self.settings, self.storage, job_id)
+            await remove_tasks_folder(self.settings, self.storage, job_id)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -194,8 +194,7 @@ class Worker:
             parent = await take_parent_if_done(self.runner, self.worker_id, job)
             if parent is not None:
                 await self.runner.process(parent)
-            else:
-                await self._remove_pieces_if_stopped(job.parent_id)
+            await self._remove_pieces_if_stopped(job.parent_id)
         elif job.has_outputs:  # a POST /jobs job may have been spread over tasks (and split, then canceled)
             await self._remove_pieces_if_stopped(job.job_id)
 

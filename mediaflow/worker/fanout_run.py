@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.fanout import FanOut, plan_fanout
+from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.jobs.model import Job, JobStatus, Phase, utcnow
 from mediaflow.jobs.outputs import OutputState, decode_states, encode_states, initial_states
 from mediaflow.jobs.tasks import TaskSpec, new_task, task_spec
@@ -166,7 +167,7 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
     await store_manifest(runner, run, workdir / "outputs", every_file)
     run.record(outputs=encode_states(ordered))
     await runner.flush(run)
-    await remove_task_files(runner, tasks)
+    await remove_tasks_folder(runner.settings, runner.storage, job.job_id)  # pieces, results, task logs
     log.info("job.joined", tasks=len(tasks), workers=len({t.worker_id for t in tasks}))
     raise_if_failed(ordered)
     first_file = next((f["path"] for f in every_file), None)
@@ -207,14 +208,3 @@ async def _read_result(runner: JobRunner, spec: TaskSpec) -> dict:
         local = Path(tmp) / "result.json"
         await runner.with_retries(lambda: runner.storage.get_file(spec.result, local), f"fetch {spec.output}'s task result")
         return json.loads(local.read_text())
-
-
-async def remove_task_files(runner: JobRunner, tasks: list[Job]) -> None:
-    """The split pieces, encoded chunks and task results are only for the join: remove them (a failure only logs)."""
-    for task in tasks:
-        spec = task_spec(task)
-        for key in filter(None, (spec.piece, spec.result, log_key(runner.settings, task.job_id, task.parent_id))):
-            try:
-                await runner.storage.delete(key)
-            except Exception as exc:  # noqa: BLE001  (any storage trouble: the job's result stands)
-                log.warning("task.piece_not_removed", key=key, error=str(exc))

@@ -44,9 +44,18 @@ export function baseName(source) {
   return name || String(source || '');
 }
 
+// What a job makes: "Compress → MP4" for a /process job, "3 outputs" for a POST /jobs one (no method).
+export function jobMakes(job, separator = ' → ') {
+  if (!job.method_name) {
+    const count = Array.isArray(job.outputs) ? job.outputs.length : null;
+    return count === null ? 'outputs' : `${count} output${count === 1 ? '' : 's'}`;
+  }
+  return `${methodLabel(job.method_name)}${separator}${String(job.output_format || '').toUpperCase()}`;
+}
+
 // A job's title: the source's file name and what is made of it ("clip.mp4 → Compress, MP4").
 export function jobTitle(job) {
-  return `${baseName(job.source)} → ${methodLabel(job.method_name)}, ${String(job.output_format || '').toUpperCase()}`;
+  return `${baseName(job.source)} → ${jobMakes(job, ', ')}`;
 }
 
 // Sizes in binary units (1 KB = 1024 bytes), as the CLI prints them.

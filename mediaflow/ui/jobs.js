@@ -4,7 +4,7 @@ import { apiJson, errorText } from './api.js';
 import { $, el, setConn, show, showAlert } from './dom.js';
 import { POLL_MS } from './events.js';
 import {
-  STATUS_LABELS, baseName, clampPct, fmtAgo, fmtDuration, methodLabel, progressLine, setBadge, tookSeconds,
+  STATUS_LABELS, baseName, clampPct, fmtAgo, fmtDuration, jobMakes, progressLine, setBadge, tookSeconds,
 } from './format.js';
 
 const PAGE_SIZE = 10;
@@ -129,7 +129,7 @@ function updateRow(li, job) {
   button.querySelector('.job-name').textContent = name;
   button.title = job.source;
   button.querySelector('.job-sub').textContent =
-    `${methodLabel(job.method_name)} → ${String(job.output_format || '').toUpperCase()} · ${String(job.job_id).slice(0, 8)}`;
+    `${jobMakes(job)} · ${String(job.job_id).slice(0, 8)}`;
   setBadge(button.querySelector('.badge'), job.status);
 
   let when = fmtAgo(job.created_at);

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mediaflow.media.quality import Frame, measure_quality
-from mediaflow.media.target_quality import Probe, choose, next_crf, sample_starts, search_crf
+from mediaflow.media.samples import prepare_samples, sample_starts
+from mediaflow.media.target_quality import Probe, choose, first_crf, next_crf, search_crf
 from tests.media import detailed_clip, ffmpeg
 
 
@@ -21,9 +22,10 @@ def test_samples_spread_evenly_or_the_whole_source_when_they_would_cover_most_of
     assert sample_starts(10, 0, 2) == []
 
 
-def test_a_bracket_is_interpolated_and_always_shrinks() -> None:
+def test_a_bracket_is_interpolated_on_the_log_of_the_distortion_and_always_shrinks() -> None:
     probes = [Probe(23, 95.0, 1), Probe(33, 85.0, 1)]
-    assert next_crf(probes, 93.0, 10, 51) == 25  # 2/10 of the way from 95 to 85
+    # ln(100 - VMAF): 1.61 at CRF 23, 2.71 at CRF 33, 1.95 wanted: 31 % of the way (linear VMAF said 20 %)
+    assert next_crf(probes, 93.0, 10, 51) == 26
     # interpolation that would land on a bound is clamped strictly inside the bracket
     assert next_crf([Probe(23, 93.1, 1), Probe(25, 80.0, 1)], 93.0, 10, 51) == 24
     # neighbours: nothing left to try
@@ -31,11 +33,21 @@ def test_a_bracket_is_interpolated_and_always_shrinks() -> None:
 
 
 def test_one_sided_probes_extrapolate_within_the_encoder_range() -> None:
-    assert next_crf([Probe(23, 96.0, 1)], 93.0, 10, 51) == 26  # about one VMAF point per CRF step
-    # two probes on the same side: their own slope (2 points per step here)
-    assert next_crf([Probe(23, 99.0, 1), Probe(25, 95.0, 1)], 93.0, 10, 51) == 26
+    # the typical slope: ln(100 - VMAF) from ln 4 to ln 7 is 0.56, at 0.15 per CRF step
+    assert next_crf([Probe(23, 96.0, 1)], 93.0, 10, 51) == 27
+    assert next_crf([Probe(23, 96.0, 1)], 93.0, 10, 51, typical_slope=0.3) == 25
+    # two probes on the same side: their own slope (0.20 per step here, not the typical 0.15)
+    assert next_crf([Probe(23, 98.0, 1), Probe(25, 97.0, 1)], 93.0, 10, 51) == 29
     assert next_crf([Probe(23, 20.0, 1)], 93.0, 10, 51) == 11  # at most 12 steps at once
     assert next_crf([Probe(10, 70.0, 1)], 93.0, 10, 51) is None  # already at the best CRF
+    assert next_crf([Probe(50, 99.0, 1)], 93.0, 10, 51) == 51  # never past the encoder's range
+
+
+def test_the_first_guess_follows_the_target() -> None:
+    assert first_crf("libx264", 93) == 23 and first_crf("libx265", 93) == 28
+    assert first_crf("libx264", 97) == 17  # 100 - VMAF shrinks from 7 to 3: ln(7/3) / 0.15 = 5.6 steps
+    assert first_crf("libx264", 80) == 30
+    assert first_crf("libx264", 99.9) == 10  # clamped to the encoder's range
 
 
 def test_the_closest_probe_wins_and_ties_go_to_better_quality() -> None:
@@ -60,9 +72,11 @@ async def test_target_vmaf_93_lands_within_one_and_a_half(tmp_path: Path) -> Non
                              frame=frame, samples=3, sample_seconds=1, max_probes=5)  # fmt: skip
     search_cpu, search_wall = _children_cpu() - cpu, time.monotonic() - wall
 
-    assert 1 <= len(found.probes) <= 5
+    assert 1 <= len(found.probes) <= 3  # ln(100 - VMAF) is straight enough to converge in three
     assert found.samples == 3
     assert found.crf in {p.crf for p in found.probes}
+    left = {p.name for p in (tmp_path / "search").iterdir()}
+    assert "decode.log" in left and not [n for n in left if n.endswith((".nut", ".mkv"))]  # decoded, then removed
     cpu, wall = _children_cpu(), time.monotonic()
     output = tmp_path / "full.mp4"
     subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(source), "-an", *x264(found.crf), str(output)],

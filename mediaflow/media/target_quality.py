@@ -3,20 +3,25 @@
 The design follows ab-av1's `crf-search` (read in github.com/alexheretic/ab-av1, src/command/
 crf_search.rs and sample_encode.rs; this is our own code):
 
-- Samples, not the whole source: a few short stretches spread evenly over the source, cut with stream
-  copy (`-ss` before `-i`, `-frames:v`, into Matroska, as ab-av1 does), so cutting costs nothing and
-  every probe encodes only `samples * sample_seconds` of video. When the samples would cover most of
-  the source (85 %, ab-av1's threshold) the whole source is one sample instead.
+- Samples, not the whole source (samples.py): a few short stretches spread evenly over the source,
+  cut by stream copy, joined, and decoded once into raw frames, so each probe pays only for encoding
+  the samples and scoring them.
 - Each probe encodes the samples at one CRF with the output's own settings and scores them with VMAF
-  against the samples themselves. Unlike ab-av1 the samples are joined into one file first (stream
-  copy), so a probe is one encode and one VMAF run.
-- Interpolated binary search over integer CRFs: once one probe scored above the target and one below,
-  the next CRF is interpolated linearly between them (ab-av1's `vmaf_lerp_q`), clamped strictly
-  inside the bracket, so the bracket always shrinks. Before a bracket exists we extrapolate from the
-  two nearest probes (a secant), or from a typical slope of about one VMAF point per CRF step.
+  against the samples themselves.
+- Interpolated binary search over integer CRFs, as ab-av1's `vmaf_lerp_q`, but on `ln(100 - VMAF)`
+  instead of VMAF: the distortion grows about exponentially with the CRF (the quantiser step doubles
+  every 6 steps of x264/x265), so that line is nearly straight where VMAF's own bends (measured on
+  x264 medium and ultrafast, 180p to 720p: the slope of ln(100 - VMAF) stays within 0.12-0.19 per CRF
+  between VMAF 88 and 98, while VMAF's own slope doubles). A straight line means an extrapolation
+  from one probe and an interpolation between two land near the target, so the search takes 2-3
+  probes where a linear one took 4. Once one probe scored above the target and one below, the next
+  CRF is interpolated between them, clamped strictly inside the bracket so the bracket always
+  shrinks; before that it is extrapolated from the two nearest probes (a secant) or, after the first
+  probe, from the encoder's typical slope.
 
-Cost: the search is paid for by the user as encode time, so the defaults (three samples of 2.5 % of
-the source, at most four probes, VMAF on every third frame) keep it under ~40 % of one full encode.
+Cost: the search is paid for by the user as encode time; with the defaults (three samples of 2.5 % of
+the source, VMAF on every third frame) it costs about a quarter of one full encode (benchmarks/
+sections/parallel_media.py reports it as a share of one full encode, in CPU seconds).
 
 Where it differs: ab-av1 searches the highest CRF at or above a *minimum* VMAF; we aim at the target
 itself (`|score - target| <= tolerance` stops the search) and, when the budget of `max_probes` runs
@@ -31,20 +36,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediaflow.media.concat import concat_copy
 from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.quality import Frame, score_frames
+from mediaflow.media.samples import auto_sample_seconds, prepare_samples
 
-# (lowest, highest, first guess) CRF per encoder; lower CRF = better quality for all of them.
+# (lowest, highest, first guess for VMAF 93) CRF per encoder; lower CRF = better quality for all of them.
 CRF_RANGES: dict[str, tuple[int, int, int]] = {
     "libx264": (10, 51, 23),
     "libx265": (10, 51, 28),
     "libsvtav1": (5, 63, 35),
     "libvpx-vp9": (10, 63, 33),
 }
-_TYPICAL_SLOPE = 1.0  # VMAF points lost per CRF step around VMAF 90-95 (x264/x265 on 720p content)
-_FULL_SOURCE_SHARE = 0.85  # samples covering this much of the source: probe the whole source instead
+# how fast ln(100 - VMAF) grows per CRF step around VMAF 90-96: measured 0.12-0.19 for x264 (see the
+# module's docstring); AV1 and VP9 spread the same range over 63 steps, so about half of it
+_TYPICAL_LOG_SLOPE: dict[str, float] = {"libx264": 0.15, "libx265": 0.15, "libsvtav1": 0.08, "libvpx-vp9": 0.08}
+_FIRST_GUESS_TARGET = 93.0  # the VMAF the first guesses of CRF_RANGES aim at
+_MAX_STEP = 12  # CRF steps one extrapolation may take
 
 
 @dataclass(frozen=True)
@@ -76,44 +84,44 @@ class CrfSearch:
         }
 
 
-def sample_starts(duration: float, samples: int, sample_seconds: float) -> list[float]:
-    """Start times of `samples` stretches spread evenly over the source; [] means: use the whole source."""
-    if samples < 1 or sample_seconds <= 0 or samples * sample_seconds >= duration * _FULL_SOURCE_SHARE:
-        return []
-    return [max(0.0, duration * (i + 1) / (samples + 1) - sample_seconds / 2) for i in range(samples)]
+def distortion(vmaf: float) -> float:
+    """ln(100 - VMAF): about linear in the CRF. Scores at or past 100 count as 99.99."""
+    return math.log(max(100.0 - vmaf, 0.01))
 
 
-def auto_sample_seconds(duration: float) -> float:
-    """2.5 % of the source per sample (1.5 s of a minute), between 1 and 20 s (ab-av1's length).
+def first_crf(encoder: str, target: float) -> int:
+    """The encoder's usual CRF for VMAF 93, moved along the typical slope for other targets."""
+    lowest, highest, first = CRF_RANGES.get(encoder, (0, 51, 23))
+    slope = _TYPICAL_LOG_SLOPE.get(encoder, 0.15)
+    guess = first + round((distortion(target) - distortion(_FIRST_GUESS_TARGET)) / slope)
+    return min(max(guess, lowest), highest)
 
-    Three samples then hold 7.5 % of the source, so four probes encode 30 % of it: what keeps a search
-    under 40 % of one full encode, VMAF scoring (every third frame) included.
-    """
-    return min(20.0, max(1.0, duration * 0.025))
 
-
-def next_crf(probes: list[Probe], target: float, lowest: int, highest: int) -> int | None:
+def next_crf(probes: list[Probe], target: float, lowest: int, highest: int, typical_slope: float = 0.15) -> int | None:
     """The next CRF to probe, or None when no untried CRF can do better than what was probed."""
     tried = {p.crf for p in probes}
     above = [p for p in probes if p.vmaf >= target]  # good enough: raise the CRF
     below = [p for p in probes if p.vmaf < target]  # too lossy: lower the CRF
     good = max(above, key=lambda p: p.crf) if above else None
     bad = min(below, key=lambda p: p.crf) if below else None
+    aim = distortion(target)
     if good is not None and bad is not None:
         if bad.crf - good.crf <= 1:
             return None  # neighbours: the answer is one of them
-        factor = (good.vmaf - target) / (good.vmaf - bad.vmaf) if good.vmaf != bad.vmaf else 0.5
+        low, high = distortion(good.vmaf), distortion(bad.vmaf)
+        factor = (aim - low) / (high - low) if high != low else 0.5
         guess = round(good.crf + (bad.crf - good.crf) * factor)
         return min(max(guess, good.crf + 1), bad.crf - 1)
     nearest = good or bad
     assert nearest is not None
     side = sorted((p for p in probes if p is not nearest and (p in above) == (nearest in above)),
                   key=lambda p: abs(p.crf - nearest.crf))  # fmt: skip
-    slope = _TYPICAL_SLOPE
+    slope = typical_slope
     if side and side[0].crf != nearest.crf and side[0].vmaf != nearest.vmaf:
-        slope = max(0.2, (side[0].vmaf - nearest.vmaf) / (nearest.crf - side[0].crf))  # secant, kept sane
-    step = (nearest.vmaf - target) / slope
-    step = math.copysign(min(max(abs(step), 1), 12), step)  # at least one CRF, at most 12
+        secant = (distortion(nearest.vmaf) - distortion(side[0].vmaf)) / (nearest.crf - side[0].crf)
+        slope = min(max(secant, typical_slope / 3), typical_slope * 3)  # a noisy pair must not fling the guess
+    step = (aim - distortion(nearest.vmaf)) / slope
+    step = math.copysign(min(max(abs(step), 1), _MAX_STEP), step)  # at least one CRF, at most _MAX_STEP
     guess = min(max(round(nearest.crf + step), lowest), highest)
     return None if guess in tried else guess
 
@@ -149,52 +157,28 @@ async def search_crf(
         raise ValueError(f"target_vmaf must be between 0 and 100; got {target_vmaf!r}")
     if max_probes < 1:
         raise ValueError(f"max_probes must be at least 1; got {max_probes!r}")
-    lowest, highest, first = CRF_RANGES.get(encoder, (0, 51, 23))
+    lowest, highest, _ = CRF_RANGES.get(encoder, (0, 51, 23))
     if sample_seconds is None:
         sample_seconds = auto_sample_seconds(duration)
     started = time.monotonic()
-    workdir.mkdir(parents=True, exist_ok=True)
-    joined = await _cut_samples(ffmpeg, source, workdir, duration, samples, sample_seconds, frame.fps)
-    probed = joined or source
-    result = CrfSearch(crf=first, vmaf=0.0, target=target_vmaf, samples=samples if joined else 1,
-                       sample_seconds=sample_seconds if joined else duration)  # fmt: skip
-    crf: int | None = first
-    while crf is not None and len(result.probes) < max_probes:
-        probe = await _probe(ffmpeg, probed, workdir, crf, video_options, frame, threads, vmaf_subsample)
-        result.probes.append(probe)
-        if abs(probe.vmaf - target_vmaf) <= tolerance:
-            break
-        crf = next_crf(result.probes, target_vmaf, lowest, highest)
+    cut = await prepare_samples(ffmpeg, source, workdir, duration=duration, samples=samples,
+                                sample_seconds=sample_seconds, fps=frame.fps)  # fmt: skip
+    crf: int | None = first_crf(encoder, target_vmaf)
+    result = CrfSearch(crf=crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
+    try:
+        while crf is not None and len(result.probes) < max_probes:
+            probe = await _probe(ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample)
+            result.probes.append(probe)
+            if abs(probe.vmaf - target_vmaf) <= tolerance:
+                break
+            crf = next_crf(result.probes, target_vmaf, lowest, highest, _TYPICAL_LOG_SLOPE.get(encoder, 0.15))
+    finally:
+        if cut.path != source:
+            cut.path.unlink(missing_ok=True)  # decoded samples are big: gone as soon as the search is
     best = choose(result.probes, target_vmaf)
     result.crf, result.vmaf = best.crf, best.vmaf
     result.seconds = time.monotonic() - started
     return result
-
-
-async def _cut_samples(
-    ffmpeg: str, source: Path, workdir: Path, duration: float, samples: int, sample_seconds: float, fps: float
-) -> Path | None:
-    """One file holding every sample back to back (None: probe the whole source).
-
-    One file, not one per sample, so a probe is one encode and one VMAF run instead of `samples` of
-    each: on short samples the start-up of ffmpeg, x264's lookahead and libvmaf weigh as much as the work.
-    """
-    starts = sample_starts(duration, samples, sample_seconds)
-    if not starts:
-        return None
-    frames = max(1, round(sample_seconds * fps))
-    names = []
-    for i, start in enumerate(starts):
-        cut = workdir / f"sample{i}.mkv"
-        argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,
-                "-ss", f"{start:.3f}", "-i", file_url(source), "-map", "0:V:0", "-frames:v", str(frames),
-                "-c:v", "copy", "-an", "-sn", "-dn", "-avoid_negative_ts", "make_zero",
-                "-f", "matroska", file_url(cut)]  # fmt: skip
-        check(await run_ffmpeg(argv, log_path=workdir / f"sample{i}.log"))
-        names.append(cut.name)
-    joined = workdir / "samples.mkv"
-    await concat_copy(ffmpeg, names, workdir, joined, log_path=workdir / "samples.log")
-    return joined
 
 
 async def _probe(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mediaflow.media.quality import Frame, measure_quality
-from mediaflow.media.samples import prepare_samples, sample_starts
+from mediaflow.media.samples import sample_starts
 from mediaflow.media.target_quality import Probe, choose, first_crf, next_crf, search_crf
 from tests.media import detailed_clip, ffmpeg
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mediaflow.media.quality import Frame, measure_quality
-from mediaflow.media.samples import sample_starts
+from mediaflow.media.samples import auto_samples, sample_starts
 from mediaflow.media.target_quality import Probe, choose, first_crf, next_crf, search_crf
 from tests.media import detailed_clip, ffmpeg
 
@@ -20,6 +20,13 @@ def test_samples_spread_evenly_or_the_whole_source_when_they_would_cover_most_of
     assert sample_starts(6, 3, 1) == [1.0, 2.5, 4.0]
     assert sample_starts(6, 3, 2) == []  # 6 s of samples >= 85 % of 6 s: probe the source itself
     assert sample_starts(10, 0, 2) == []
+
+
+def test_samples_hold_a_fixed_share_of_the_source_in_stretches_of_one_to_twenty_seconds() -> None:
+    assert auto_samples(60) == (3, 1.5)  # 7.5 % of a minute
+    assert auto_samples(20) == (2, 1.0)  # fewer stretches rather than ones shorter than a second
+    assert auto_samples(6) == (1, 1.0)
+    assert auto_samples(3600) == (3, 20.0)  # ab-av1's 20 s at most: 1.7 % of an hour
 
 
 def test_a_bracket_is_interpolated_on_the_log_of_the_distortion_and_always_shrinks() -> None:

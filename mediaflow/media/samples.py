@@ -25,6 +25,7 @@ from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.probe_threads import PROBE_THREADS
 
+_SAMPLED_SHARE = 0.075  # of the source's duration, spread over the samples
 FULL_SOURCE_SHARE = 0.85  # samples covering this much of the source: probe the whole source instead
 RAW_BUDGET_BYTES = 1 << 30  # disk the decoded samples may take (1 GiB: 3 x 1.5 s of 1080p30 is 0.8 GiB)
 _FALLBACK_BYTES_PER_PIXEL = 3.0  # when the pixel format is unknown: as much as 4:4:4 8-bit or 4:2:0 16-bit
@@ -45,13 +46,18 @@ def sample_starts(duration: float, samples: int, sample_seconds: float) -> list[
     return [max(0.0, duration * (i + 1) / (samples + 1) - sample_seconds / 2) for i in range(samples)]
 
 
-def auto_sample_seconds(duration: float) -> float:
-    """2.5 % of the source per sample (1.5 s of a minute), between 1 and 20 s (ab-av1's length).
+def auto_samples(duration: float) -> tuple[int, float]:
+    """(count, seconds each): 7.5 % of the source in 1-3 stretches of 1-20 s (20 s is ab-av1's length).
 
-    Three samples then hold 7.5 % of the source: a probe costs about 5 % of one full encode of it
-    once the samples are decoded (x264 medium, 720p; measured in benchmarks/sections/parallel_media.py).
+    A minute gets 3 x 1.5 s, 20 s gets 2 x 1 s, under 13 s one second. The share bounds the search's
+    cost: with the samples decoded once, a probe costs about that share of one full encode (measured:
+    5 s CPU per probe beside 71 s for the full encode of the benchmark's minute of 720p). No sample is
+    shorter than a second: shorter, it would be mostly the start of an encode (an I-frame, x264's
+    lookahead still filling), which is not how the rest of the source encodes.
     """
-    return min(20.0, max(1.0, duration * 0.025))
+    total = duration * _SAMPLED_SHARE
+    seconds = min(20.0, max(1.0, total / 3))
+    return max(1, min(3, round(total / seconds))), seconds
 
 
 async def prepare_samples(

@@ -19,8 +19,8 @@ crf_search.rs and sample_encode.rs; this is our own code):
   shrinks; before that it is extrapolated from the two nearest probes (a secant) or, after the first
   probe, from the encoder's typical slope.
 
-Cost: the search is paid for by the user as encode time; with the defaults (three samples of 2.5 % of
-the source, VMAF on every third frame) it costs about a quarter of one full encode (benchmarks/
+Cost: the search is paid for by the user as encode time; with the defaults (samples holding 7.5 % of
+the source, VMAF on every third frame) it costs about a fifth of one full encode (benchmarks/
 sections/parallel_media.py reports it as a share of one full encode, in CPU seconds).
 
 Where it differs: ab-av1 searches the highest CRF at or above a *minimum* VMAF; we aim at the target
@@ -39,7 +39,7 @@ from pathlib import Path
 from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.quality import Frame, score_frames
-from mediaflow.media.samples import auto_sample_seconds, prepare_samples
+from mediaflow.media.samples import auto_samples, prepare_samples
 
 # (lowest, highest, first guess for VMAF 93) CRF per encoder; lower CRF = better quality for all of them.
 CRF_RANGES: dict[str, tuple[int, int, int]] = {
@@ -141,7 +141,7 @@ async def search_crf(
     video_options: Callable[[int], list[str]],
     frame: Frame,
     encoder: str = "libx264",
-    samples: int = 3,
+    samples: int | None = None,
     sample_seconds: float | None = None,
     max_probes: int = 4,
     tolerance: float = 0.5,
@@ -152,14 +152,16 @@ async def search_crf(
 
     `video_options(crf)` returns the output's video options (codec, preset, CRF, filters such as
     scaling) exactly as the full encode will use them; `frame` is the size and rate they produce.
+    `samples` and `sample_seconds` default to what `samples.auto_samples` picks for the duration.
     """
     if not 0 < target_vmaf <= 100:
         raise ValueError(f"target_vmaf must be between 0 and 100; got {target_vmaf!r}")
     if max_probes < 1:
         raise ValueError(f"max_probes must be at least 1; got {max_probes!r}")
     lowest, highest, _ = CRF_RANGES.get(encoder, (0, 51, 23))
-    if sample_seconds is None:
-        sample_seconds = auto_sample_seconds(duration)
+    auto_count, auto_seconds = auto_samples(duration)
+    samples = auto_count if samples is None else samples
+    sample_seconds = auto_seconds if sample_seconds is None else sample_seconds
     started = time.monotonic()
     cut = await prepare_samples(ffmpeg, source, workdir, duration=duration, samples=samples,
                                 sample_seconds=sample_seconds, fps=frame.fps)  # fmt: skip

@@ -17,6 +17,7 @@ past it the probes read the stream-copied samples as before.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,8 @@ async def prepare_samples(
     else:
         found = Samples(source, 1, duration, decoded=False)
     raw_bytes = await _raw_size(found.path)
-    if raw_bytes is None or raw_bytes > raw_budget:
+    # half the free space at most: the probes' encodes and the output itself still need room
+    if raw_bytes is None or raw_bytes > min(raw_budget, shutil.disk_usage(workdir).free // 2):
         return found
     raw = workdir / "samples.nut"
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,

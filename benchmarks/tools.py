@@ -124,6 +124,37 @@ def start_worker(settings: Settings, cwd: Path, *, cpu: int | None = None, **env
     return subprocess.Popen(argv, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=log)
 
 
+def worker_ready(log: Path, stack: str) -> bool:
+    """The worker (its stderr log) is taking jobs: on Kafka, once the group gave it its partitions (or none)."""
+    text = log.read_text() if log.exists() else ""
+    if stack == "kafka":
+        return "kafka.partitions_assigned" in text or "kafka.no_partition_assigned" in text
+    return "worker.started" in text
+
+
+def wait_workers_ready(directory: Path, stack: str, count: int, timeout: float = 60) -> None:
+    """Until the `count` workers logging to `directory` (start_worker) take jobs, then let a Kafka group settle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = sorted(directory.glob("worker-*.log"))
+        if len(logs) == count and all(worker_ready(log, stack) for log in logs):
+            time.sleep(2 if stack == "kafka" else 0.5)  # the group settles after the last join
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{count} workers not ready after {timeout:g} s; see {directory}/worker-*.log")
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process and of its children it has waited for (a worker's ffmpeg
+    runs), from /proc/<pid>/stat: on a shared machine this moves far less than wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # after "pid (comm)": fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14-17
+    return sum(int(value) for value in fields[11:15]) / _CLOCK_TICKS
+
+
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> None:
     for process in processes:
         if process.poll() is None:

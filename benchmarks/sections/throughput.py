@@ -26,14 +26,6 @@ from tests import media
 WORKER_COUNTS = (1, 2, 3)
 
 
-def _joined(worker_log, stack: str) -> bool:
-    """The worker is taking jobs: on Kafka, once the group gave it its partitions (or none)."""
-    text = worker_log.read_text() if worker_log.exists() else ""
-    if stack == "kafka":
-        return "kafka.partitions_assigned" in text or "kafka.no_partition_assigned" in text
-    return "worker.started" in text
-
-
 def jobs_per_minute(bench: Bench, stack: str, workers: int, clip, jobs: int) -> float:
     settings = bench.settings(stack, FFMPEG_THREADS=1, API_WORKERS=0)
     base = settings.SQLITE_PATH.parent
@@ -46,11 +38,7 @@ def jobs_per_minute(bench: Bench, stack: str, workers: int, clip, jobs: int) -> 
     cpus = tools.cpu_count()
     processes = [tools.start_worker(settings, base, cpu=index % cpus) for index in range(workers)]
     try:
-        logs = lambda: sorted(base.glob("worker-*.log"))  # noqa: E731
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (len(logs()) == workers and all(_joined(p, stack) for p in logs())):
-            time.sleep(0.2)
-        time.sleep(2 if stack == "kafka" else 0.5)  # the group settles after the last join
+        tools.wait_workers_ready(base, stack, workers)
         with httpx.Client(base_url=server.url, timeout=30) as client:
             started = time.perf_counter()
             job_ids = [tools.submit(client, source, "compress") for _ in range(jobs)]

@@ -64,6 +64,12 @@ class Finished:
         return f"{self.wall_s:.1f} s ({self.cpu_s:.0f} s worker CPU)"
 
     @property
+    def busy_cores(self) -> float:
+        """Worker CPU over wall time: 1 worker should keep ~1 core busy, 2 workers ~2; less means waiting
+        (split, join, the queue's polling) or other people's load on the machine."""
+        return self.cpu_s / self.wall_s
+
+    @property
     def spread(self) -> str:
         """Tasks per worker, e.g. "4+3 tasks" (what each pinned worker took)."""
         counts = Counter(task.get("worker_id") for task in self.job.get("tasks", []))
@@ -176,7 +182,7 @@ def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
     rows = [
         Row("parallel_workers", f"{name}, parallel: 2 pinned workers vs 1 (submit -> completed)", label,
             f"{two} {two.spread}", f"1 worker: {one} {one.spread}", speedup, ">= 1.7x faster", speedup >= 1.7,
-            note=f"CPU 1 worker / 2 workers: {one.cpu_s / max(two.cpu_s, 1e-9):.2f}"),
+            note=busy(one, two)),
         Row("parallel_workers", f"{name}, not parallel: 1 pinned worker (for reference)", label, str(single),
             f"parallel on 2 workers: {two.wall_s:.1f} s", single.wall_s / two.wall_s),
     ]  # fmt: skip
@@ -188,7 +194,7 @@ def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
                     f"{chunked.frames} frames, {chunked.duration:.3f} s, A/V {av * 1000 if av is not None else float('nan'):.0f} ms",
                     f"{plain.frames} frames, {plain.duration:.3f} s (source {compared['source_frames']})", None,
                     "identical frames, <= 1 frame, <= 40 ms", same_frames and duration_gap <= 1 / 30 + 1e-3 and verdict.ok,
-                    note="; ".join(verdict.problems + _fallbacks(two.job))))  # fmt: skip
+                    note="; ".join(verdict.problems + output_notes(two.job))))  # fmt: skip
     vmaf = compared["vmaf"]
     rows.append(Row("parallel_workers", f"parallel output VMAF vs plain encode VMAF (CRF {CRF})", label, f"{vmaf['chunked']:.2f}",
                     f"{vmaf['single']:.2f}", None, "within 0.5", abs(vmaf["chunked"] - vmaf["single"]) <= 0.5))  # fmt: skip
@@ -196,7 +202,7 @@ def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
     hls_speedup = hls1.wall_s / hls2.wall_s
     rows.append(Row("parallel_workers", "3-rendition HLS (720/480/360), parallel: 2 pinned workers vs 1", label,
                     f"{hls2} {hls2.spread}", f"1 worker: {hls1} {hls1.spread}", hls_speedup, ">= 1.6x faster",
-                    hls_speedup >= 1.6, note=hls2.note))  # fmt: skip
+                    hls_speedup >= 1.6, note="; ".join(filter(None, [hls2.note, busy(hls1, hls2)]))))  # fmt: skip
     target = results["target"]
     search = target.job["outputs"][0].get("crf_search") or {}
     measured = search.get("vmaf")
@@ -207,8 +213,13 @@ def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
     return rows
 
 
-def _fallbacks(job: dict) -> list[str]:
-    """Notes of the output (a failed join check falls back to a single encode and says so there)."""
+def busy(one: Finished, two: Finished) -> str:
+    return (f"cores kept busy (worker CPU / wall): 1 worker {one.busy_cores:.2f}, 2 workers {two.busy_cores:.2f}; "
+            f"worker CPU 2 workers / 1: {two.cpu_s / one.cpu_s:.2f}")  # fmt: skip
+
+
+def output_notes(job: dict) -> list[str]:
+    """The output's notes: how it was chunked, or why a failed join check fell back to a single encode."""
     return [note for output in job.get("outputs", []) for note in output.get("notes", [])]
 
 

@@ -139,6 +139,7 @@ def test_hls_master_lists_each_variant_and_every_variant_decodes(job) -> None:
     variants = [(_attributes(line), master[i + 1]) for i, line in enumerate(master) if line.startswith("#EXT-X-STREAM-INF")]
     assert [uri for _, uri in variants] == ["360p/index.m3u8", "240p/index.m3u8", "144p/index.m3u8"]  # auto, ≤ source
     assert [a["RESOLUTION"] for a, _ in variants] == ["640x360", "426x240", "256x144"]
+    assert not (Path.cwd() / "file:").exists(), "the HLS muxer made its %v folders from a file: URL in the cwd"
     for attributes, uri in variants:
         assert int(attributes["BANDWIDTH"]) > 0 and re.fullmatch(r"avc1\.[0-9a-f]{6},mp4a\.40\.2", attributes["CODECS"])
         info = summary(workdir / "stream" / uri)

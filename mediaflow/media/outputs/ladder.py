@@ -9,6 +9,7 @@ or the MPD (bandwidth, codecs, width/height per representation).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +130,10 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
         "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts"),
         "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", variants,
-        file_url(out_dir / "%v" / "index.m3u8"),
+        # A plain absolute path, not file_url: the muxer makes the %v folders from this string as it
+        # is, so a "file:" prefix would create a "file:/…" tree in the worker's current directory.
+        # Starting with "/" it is neither an option nor a URL.
+        os.path.abspath(out_dir / "%v" / "index.m3u8"),
     ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import uuid
 import httpx
 import pytest
 
+from mediaflow.media.timeline import read_timeline
 from tests import media
 from tests.apptools import ApiServer, make_settings, start_worker
 from tests.test_distributed import bucket_keys, put_source, stop
@@ -40,9 +41,14 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
             while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
                 assert time.monotonic() < deadline, job
                 await asyncio.sleep(0.3)
+            joined = tmp_path / "joined.mp4"
+            joined.write_bytes(httpx.get(f"{server.url}/jobs/{job_id}/files/main/main.mp4").content)
         finally:
             stop(workers)
     assert job["status"] == "completed", job
+    timeline = await read_timeline(joined)  # the chunks joined through the bucket: every source frame, A/V aligned
+    assert timeline.video.frames == 90 and abs(timeline.audio.duration - timeline.video.duration) <= 0.040, timeline
+    assert len({t["worker_id"] for t in job["tasks"]}) == 2, f"both workers should have taken tasks: {job['tasks']}"
     kinds = sorted(t["kind"] for t in job["tasks"])
     assert kinds == ["audio", "chunk", "chunk", "chunk", "output", "rendition", "rendition"], job["tasks"]
     main = job["outputs"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -217,6 +218,15 @@ def put_s3(settings: Settings, path: Path, bucket: str, key: str) -> str:
         pass
     s3.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"
+
+
+def place_source(settings: Settings, stack: str, path: Path) -> str:
+    """Put a source where the stack's workers read it: the bucket on `kafka` (an s3:// URI), the API's
+    media folder otherwise (the bare file name, under LOCAL_SOURCE_ROOTS)."""
+    if stack == "kafka":
+        return put_s3(settings, path, settings.OUTPUT_BUCKET + "-src", f"videos/{path.name}")
+    shutil.copyfile(path, settings.SQLITE_PATH.parent / "media" / path.name)
+    return path.name
 
 
 def ffmpeg_seconds(argv: list[str], repeat: int) -> float:

@@ -4,15 +4,13 @@ MongoDB + S3. Every output's files land in the bucket under OUTPUT_PREFIX/<job>/
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import av
 import httpx
 import pytest
 
-from tests.apptools import ApiServer, make_settings, start_worker
+from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
 from tests.test_distributed import bucket_keys, clips, put_source, stop  # noqa: F401  (clips: a fixture)
 
 pytestmark = pytest.mark.backend
@@ -34,10 +32,8 @@ async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, clips, kafka_settings, 
             created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": SPEC})
             assert created.status_code == 201, created.text
             job_id = created.json()["job_id"]
-            deadline = time.monotonic() + 120
-            while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
-                assert time.monotonic() < deadline, job
-                await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                job = await wait_for_final(client, job_id, 120, view="/jobs/{}")
             assert job["status"] == "completed", job
             assert [(o["name"], o["status"]) for o in job["outputs"]] == [(o["name"], "completed") for o in SPEC]
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.timeline import read_timeline
 from tests import media
-from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final
 
 PARALLEL = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "crf": 30}}
 
@@ -41,11 +41,7 @@ def stop(workers) -> None:
 
 
 async def wait_final(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := (await client.get(f"/jobs/{job_id}")).json())["status"] not in ("completed", "failed", "canceled"):
-        assert time.monotonic() < deadline, job
-        await asyncio.sleep(0.2)
-    return job
+    return await wait_for_final(client, job_id, timeout, view="/jobs/{}")
 
 
 async def wait_task_running(client, job_id: str, kind: str = "chunk", timeout: float = 60) -> dict:
@@ -105,7 +101,9 @@ def slow_clip(tmp_path: Path) -> None:
 SLOW = {**PARALLEL, "video": {"preset": "slower", "crf": 20}}
 
 
-async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(settings, tmp_path):
+async def kill_a_worker_mid_chunk(settings, tmp_path: Path, *, timeout: float) -> tuple[dict, dict]:
+    """A slow parallel job on one worker, SIGKILLed while it encodes a chunk, then a fresh worker; returns
+    the job once final and the task that was running when the worker died."""
     slow_clip(tmp_path)
     first = start_worker(settings, tmp_path, FFMPEG_THREADS="1")
     workers = [first]
@@ -118,9 +116,13 @@ async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(se
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
             workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
-            job = await wait_final(client, job_id, timeout=180)
+            return await wait_final(client, job_id, timeout=timeout), running
     finally:
         stop(workers)
+
+
+async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(settings, tmp_path):
+    job, running = await kill_a_worker_mid_chunk(settings, tmp_path, timeout=180)
     assert job["status"] == "completed", job
     assert job["attempts"] == 1, "the job itself must not restart: only the killed task runs again"
     killed = next(t for t in job["tasks"] if t["task_id"] == running["task_id"])
@@ -134,19 +136,7 @@ async def test_a_task_out_of_attempts_fails_its_job_at_once_not_at_the_jobs_long
     (tmp_path / "work").mkdir()
     settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3,
                              MAX_ATTEMPTS=1, JOB_TIMEOUT_S=3600)  # fmt: skip
-    slow_clip(tmp_path)
-    first = start_worker(settings, tmp_path, FFMPEG_THREADS="1")
-    workers = [first]
-    try:
-        async with running_app(settings) as client:
-            job_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [SLOW]})).json()["job_id"]
-            await wait_task_running(client, job_id)
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait()
-            workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
-            job = await wait_final(client, job_id, timeout=90)
-    finally:
-        stop(workers)
+    job, _ = await kill_a_worker_mid_chunk(settings, tmp_path, timeout=90)
     assert job["status"] == "failed" and "stopped responding" in job["error"], job
     assert "chunk task" in job["outputs"][0]["error"], job["outputs"]
     assert all(t["status"] in ("failed", "canceled", "completed") for t in job["tasks"]), job["tasks"]

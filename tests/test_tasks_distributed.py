@@ -14,7 +14,7 @@ import pytest
 
 from mediaflow.media.timeline import read_timeline
 from tests import media
-from tests.apptools import ApiServer, make_settings, start_worker
+from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
 from tests.test_distributed import bucket_keys, put_source, stop
 
 pytestmark = pytest.mark.backend
@@ -37,10 +37,8 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
             created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": specs})
             assert created.status_code == 201, created.text
             job_id = created.json()["job_id"]
-            deadline = time.monotonic() + 120
-            while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
-                assert time.monotonic() < deadline, job
-                await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                job = await wait_for_final(client, job_id, 120, view="/jobs/{}")
             joined = tmp_path / "joined.mp4"
             joined.write_bytes(httpx.get(f"{server.url}/jobs/{job_id}/files/main/main.mp4").content)
         finally:
@@ -83,10 +81,8 @@ async def test_a_worker_killed_mid_chunk_on_kafka_costs_that_chunk_only(tmp_path
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
             workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
-            deadline = time.monotonic() + 180
-            while (job := httpx.get(f"{server.url}/jobs/{job_id}").json())["status"] not in ("completed", "failed"):
-                assert time.monotonic() < deadline, job
-                await asyncio.sleep(0.3)
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                job = await wait_for_final(client, job_id, 180, view="/jobs/{}")
         finally:
             stop(workers)
     assert job["status"] == "completed" and job["attempts"] == 1, job

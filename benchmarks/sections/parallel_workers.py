@@ -109,11 +109,7 @@ def pool(bench: Bench, stack: str, source_file: Path, workers: int) -> Iterator[
     settings = bench.settings(stack, FFMPEG_THREADS=1, WORKER_CONCURRENCY=1, CHUNK_SECONDS=CHUNK_SECONDS,
                               API_WORKERS=0, POLL_INTERVAL_S=0.2)  # fmt: skip
     base = settings.SQLITE_PATH.parent
-    if stack == "kafka":
-        source = tools.put_s3(settings, source_file, settings.OUTPUT_BUCKET + "-src", f"videos/{source_file.name}")
-    else:
-        shutil.copyfile(source_file, base / "media" / source_file.name)
-        source = source_file.name
+    source = tools.place_source(settings, stack, source_file)
     server = tools.start_api(settings, base)
     processes = []
     try:

@@ -9,7 +9,6 @@ cluster, so the ratio shows what MediaFlow's own overhead leaves of that ceiling
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import httpx
@@ -29,11 +28,7 @@ WORKER_COUNTS = (1, 2, 3)
 def jobs_per_minute(bench: Bench, stack: str, workers: int, clip, jobs: int) -> float:
     settings = bench.settings(stack, FFMPEG_THREADS=1, API_WORKERS=0)
     base = settings.SQLITE_PATH.parent
-    if stack == "kafka":
-        source = tools.put_s3(settings, clip, settings.OUTPUT_BUCKET + "-src", f"videos/{clip.name}")
-    else:
-        shutil.copyfile(clip, base / "media" / clip.name)
-        source = clip.name
+    source = tools.place_source(settings, stack, clip)
     server = tools.start_api(settings, base)
     cpus = tools.cpu_count()
     processes = [tools.start_worker(settings, base, cpu=index % cpus) for index in range(workers)]

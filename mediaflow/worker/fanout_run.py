@@ -14,7 +14,6 @@ completes, or fails naming the outputs whose tasks failed (the others stay downl
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -124,26 +123,27 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
         if not task.status.is_final:
             await lifecycle.cancel(runner.store, task)
     states = {s.name: s for s in decode_states(job.outputs)}
+    spec_of = {task.job_id: task_spec(task) for task in tasks}  # each task's JSON parsed once
     by_output: dict[str, list[Job]] = defaultdict(list)
     for task in tasks:
-        by_output[task_spec(task).output].append(task)
+        by_output[spec_of[task.job_id].output].append(task)
     source: tuple[Path, MediaInfo] | None = None
     run.progress.enter(Phase.ENCODING)
-    first_location, every_file, logs = "", [], []
+    every_file, logs = [], []
     for output in outputs:
         state = states.get(output.name) or OutputState(name=output.name, type=output.type)
         states[output.name] = state
         mine = by_output.get(output.name, [])
-        specs = [task_spec(t) for t in mine]
+        specs = [spec_of[t.job_id] for t in mine]
         unfinished = [t for t in mine if t.status is not JobStatus.COMPLETED]
         if not mine or unfinished:
             state.status, state.progress = "failed", 0
-            state.error = _task_error(unfinished[0]) if unfinished else "its tasks are missing"
+            state.error = _task_error(unfinished[0], spec_of[unfinished[0].job_id]) if unfinished else "its tasks are missing"
             continue
         if specs[0].kind == "output":
             [state] = decode_states(mine[0].outputs) or [state]
             states[output.name] = state
-            every_file += (await _read_result(runner, specs[0]))["files"]
+            every_file += (await _read_result(runner, specs[0], workdir))["files"]
         elif specs[0].kind == "rendition":
             rendition_states = [(decode_states(t.outputs) or [None])[0] for t in mine]
             failed = [s for s in rendition_states if s is None or s.status != "completed"]
@@ -151,17 +151,15 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
                 why = failed[0].error if failed[0] is not None else None
                 state.status, state.error, state.progress = "failed", why or "a rendition task left no result", 0
                 continue
-            results = [await _read_result(runner, spec) for spec in specs]
+            results = [await _read_result(runner, spec, workdir) for spec in specs]
             every_file += await join_renditions(runner, job.job_id, output, specs, results, state, workdir)
         else:
             source = source or await fetch_and_probe(runner, run, workdir)
             result, out_dir = await join_chunks(runner, run, workdir, output, specs, *source, state)
             logs.append(result)
-            location, files = await store_result(runner, run, result, state, out_dir)
-            first_location = first_location or location
-            every_file += files
+            every_file += await store_result(runner, run, result, state, out_dir)
     ordered = [states[o.name] for o in outputs]
-    run.log_file = await _joined_log(runner, run, workdir, tasks, combined_log(logs, workdir / "join.log"))
+    run.log_file = await _joined_log(runner, run, workdir, tasks, spec_of, combined_log(logs, workdir / "join.log"))
     log_location = await runner.store_log(run)
     run.progress.enter(Phase.UPLOADING)
     await store_manifest(runner, run, workdir / "outputs", every_file)
@@ -170,19 +168,18 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
     await remove_tasks_folder(runner.settings, runner.storage, job.job_id)  # pieces, results, task logs
     log.info("job.joined", tasks=len(tasks), workers=len({t.worker_id for t in tasks}))
     raise_if_failed(ordered)
-    first_file = next((f["path"] for f in every_file), None)
-    if not first_location and first_file is not None:
-        first_location = runner.storage.location(output_key(runner.settings, job.job_id, first_file))
-    return first_location, log_location
+    first_file = every_file[0]["path"]  # every output completed, so there are files
+    return runner.storage.location(output_key(runner.settings, job.job_id, first_file)), log_location
 
 
-async def _joined_log(runner: JobRunner, run: Run, workdir: Path, tasks: list[Job], join_log: Path) -> Path:
+async def _joined_log(runner: JobRunner, run: Run, workdir: Path, tasks: list[Job], spec_of: dict[str, TaskSpec],
+                      join_log: Path) -> Path:  # fmt: skip
     """The job's one log: every task's ffmpeg log under a header naming the task and its worker, then the join's."""
     path, fetched = workdir / "ffmpeg.log", workdir / "task.log"
-    ordered = sorted(tasks, key=lambda t: (task_spec(t).output, task_spec(t).kind, task_spec(t).index))
+    ordered = sorted(tasks, key=lambda t: (spec_of[t.job_id].output, spec_of[t.job_id].kind, spec_of[t.job_id].index))
     with open(path, "wb") as combined:
         for task in ordered:
-            spec = task_spec(task)
+            spec = spec_of[task.job_id]
             combined.write(f"===== task {spec.output} {spec.kind} {spec.index} on {task.worker_id} "
                            f"({task.status.value}) =====\n".encode())  # fmt: skip
             try:
@@ -194,17 +191,16 @@ async def _joined_log(runner: JobRunner, run: Run, workdir: Path, tasks: list[Jo
     return path
 
 
-def _task_error(task: Job) -> str:
-    spec = task_spec(task)
+def _task_error(task: Job, spec: TaskSpec) -> str:
     what = f"{spec.kind} task" + (f" {spec.index}" if spec.kind in ("chunk", "rendition") else "")
     if task.status is JobStatus.FAILED:
         return f"{what} failed: {task.error or 'no reason given'}"
     return f"not finished: another task of the job failed first ({what} was {task.status.value})"
 
 
-async def _read_result(runner: JobRunner, spec: TaskSpec) -> dict:
+async def _read_result(runner: JobRunner, spec: TaskSpec, workdir: Path) -> dict:
     """A task's result file (its file list), small JSON written by the task itself."""
-    with tempfile.TemporaryDirectory(dir=runner.settings.WORK_DIR) as tmp:
-        local = Path(tmp) / "result.json"
-        await runner.with_retries(lambda: runner.storage.get_file(spec.result, local), f"fetch {spec.output}'s task result")
-        return json.loads(local.read_text())
+    local = workdir / "results" / f"{spec.output}.{spec.kind}{spec.index}.json"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    await runner.with_retries(lambda: runner.storage.get_file(spec.result, local), f"fetch {spec.output}'s task result")
+    return json.loads(local.read_text())

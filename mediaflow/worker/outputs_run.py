@@ -154,43 +154,44 @@ async def store_outputs(runner: JobRunner, run: Run, results: list[OutputResult]
                          out_dir: Path) -> str:  # fmt: skip
     """Store every completed output's files and the job's file list; returns the location of the first file."""
     total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
-    stored = [0]
-    first_location = ""
+    stored = 0
+
+    def on_stored(size: int) -> None:
+        nonlocal stored
+        stored += size
+        run.progress.transfer(stored, total)
+
     every_file: list[dict] = []
     for result in results:
-        location, files = await store_result(runner, run, result, by_name[result.name], out_dir, stored, total)
-        first_location = first_location or location
-        every_file += files
+        every_file += await store_result(runner, run, result, by_name[result.name], out_dir, on_stored=on_stored)
     await store_manifest(runner, run, out_dir, every_file)
-    return first_location
+    first = every_file[0]["path"] if every_file else None
+    return runner.storage.location(output_key(runner.settings, run.job.job_id, first)) if first else ""
 
 
-async def store_result(runner: JobRunner, run: Run, result: OutputResult, state: OutputState, out_dir: Path,
-                       stored: list[int] | None = None, total: int = 1, *, skip: tuple[str, ...] = ()) -> tuple[str, list[dict]]:  # fmt: skip
-    """Store one output's files at their final keys and settle its state; returns (first location, every
-    file stored as a dict). `skip`: paths kept local (a rendition task's own master playlist)."""
+async def store_result(runner: JobRunner, run: Run, result: OutputResult, state: OutputState, out_dir: Path, *,
+                       skip: tuple[str, ...] = (), on_stored: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
+    """Store one output's files at their final keys and settle its state; returns every file stored (as
+    dicts, for the job's file list). `skip`: paths kept local (a rendition task's own master playlist)."""
     settings, job = runner.settings, run.job
     owner_job = job.parent_id or job.job_id  # a task stores its output's files in its job's folder
     if result.status != "completed":
         state.status, state.error, state.notes, state.progress = "failed", result.error, result.notes, 0
-        return "", []
-    stored = stored if stored is not None else [0]
-    first_location = ""
+        return []
     kept = [f for f in result.files if f.path not in skip]
     for file in kept:
         key = output_key(settings, owner_job, file.path)
-        location = await runner.with_retries(
+        await runner.with_retries(
             lambda: runner.storage.put_file(key, out_dir / file.path, file.mime_type), f"store {file.path}"
         )
-        first_location = first_location or location
-        stored[0] += file.size
-        run.progress.transfer(stored[0], total)
+        if on_stored is not None:
+            on_stored(file.size)
     files = [OutputFileInfo(path=f.path, size=f.size, mime_type=f.mime_type) for f in kept]
     state.files, state.segments = split_files(files)
     state.status, state.progress, state.notes = "completed", 100, result.notes
     state.quality = result.quality
     state.crf_search = CrfSearchInfo.model_validate(result.crf_search) if result.crf_search else None
-    return first_location, [f.model_dump() for f in files]
+    return [f.model_dump() for f in files]
 
 
 async def store_manifest(runner: JobRunner, run: Run, out_dir: Path, every_file: list[dict]) -> None:

@@ -85,7 +85,7 @@ async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpe
     run.log_file = combined_log(results, workdir / "ffmpeg.log")
     run.progress.enter(Phase.UPLOADING)
     master = master_path(output.name) if spec.kind == "rendition" else None
-    _, files = await store_result(runner, run, results[0], states[0], out_dir, skip=(master,) if master else ())
+    files = await store_result(runner, run, results[0], states[0], out_dir, skip=(master,) if master else ())
     run.record(outputs=encode_states(states))
     await runner.flush(run)  # the join reads the output's state from the task record
     result_file = workdir / "result.json"

@@ -5,6 +5,13 @@ from mediaflow.jobs.model import Job, JobStatus, Method, Phase
 from mediaflow.jobs.schemas import JobListResponse, JobStatusResponse, ProcessRequest, ProcessResponse, UploadResponse
 
 __all__ = [
-    "Job", "JobListResponse", "JobStatus", "JobStatusResponse", "Method", "Phase",
-    "ProcessRequest", "ProcessResponse", "UploadResponse",
+    "Job",
+    "JobListResponse",
+    "JobStatus",
+    "JobStatusResponse",
+    "Method",
+    "Phase",
+    "ProcessRequest",
+    "ProcessResponse",
+    "UploadResponse",
 ]

@@ -64,16 +64,26 @@ class Bench:
         """Settings for one measurement on `stack`, with a directory and names of its own."""
         name = f"bench{uuid.uuid4().hex[:10]}"
         base = self.workdir / name
-        values: dict[str, Any] = {"LOG_LEVEL": "WARNING", "POLL_INTERVAL_S": 1.0, "PROGRESS_WRITE_INTERVAL_S": 1.0,
-                                  "LEASE_SECONDS": 30}
+        values: dict[str, Any] = {
+            "LOG_LEVEL": "WARNING",
+            "POLL_INTERVAL_S": 1.0,
+            "PROGRESS_WRITE_INTERVAL_S": 1.0,
+            "LEASE_SECONDS": 30,
+        }
         if stack == "kafka":
             servers = self.servers()
             values |= servers.s3 | {
-                "DB_BACKEND": "mongodb", "MONGO_URL": servers.mongo_url, "DB_NAME": name,
-                "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
-                "KAFKA_TOPIC": name, "KAFKA_CONSUMER_GROUP": name, "OUTPUT_BUCKET": name,
+                "DB_BACKEND": "mongodb",
+                "MONGO_URL": servers.mongo_url,
+                "DB_NAME": name,
+                "QUEUE_BACKEND": "kafka",
+                "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+                "KAFKA_TOPIC": name,
+                "KAFKA_CONSUMER_GROUP": name,
+                "OUTPUT_BUCKET": name,
                 # Joins and leaves in about a second on one machine (see infra.md); not a speed knob.
-                "KAFKA_SESSION_TIMEOUT_MS": 2000, "KAFKA_HEARTBEAT_INTERVAL_MS": 300,
+                "KAFKA_SESSION_TIMEOUT_MS": 2000,
+                "KAFKA_HEARTBEAT_INTERVAL_MS": 300,
             }
         elif stack != "embedded":
             raise ValueError(f"unknown stack {stack!r}")

@@ -3,6 +3,7 @@ waiting for jobs. Nothing here decides what a good figure is; sections do."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ FINAL = ("completed", "failed", "canceled")
 
 
 # --- HTTP load: wrk --------------------------------------------------------------------------------
+
 
 @dataclass
 class WrkResult:
@@ -47,28 +49,46 @@ end
 """
 
 
-def wrk(url: str, *, body: dict | None = None, headers: dict | None = None, connections: int = 50,
-        seconds: float = 10, threads: int = 1, workdir: Path) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    body: dict | None = None,
+    headers: dict | None = None,
+    connections: int = 50,
+    seconds: float = 10,
+    threads: int = 1,
+    workdir: Path,
+) -> WrkResult:
     """Run wrk (Debian package `wrk`) against `url`: GET, or POST with a JSON body."""
     setup = ""
     if body is not None:
-        setup = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                 f"wrk.body = {json.dumps(json.dumps(body))}\n")
+        setup = (
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        )
     for name, value in (headers or {}).items():
         setup += f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
     script = workdir / f"wrk-{time.monotonic_ns()}.lua"
     script.write_text(_WRK_SCRIPT.format(setup=setup))
     result = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     line = next(line for line in result.stdout.splitlines() if line.startswith("WRK_JSON "))
     data = json.loads(line.removeprefix("WRK_JSON "))
-    return WrkResult(requests_per_s=data["requests"] / data["seconds"], p50_ms=data["p50_us"] / 1000,
-                     p99_ms=data["p99_us"] / 1000, requests=data["requests"], errors=data["errors"])
+    return WrkResult(
+        requests_per_s=data["requests"] / data["seconds"],
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        requests=data["requests"],
+        errors=data["errors"],
+    )
 
 
 # --- memory ----------------------------------------------------------------------------------------
+
 
 def rss_mb(pid: int) -> float:
     """Resident memory of one process (not its children: ffmpeg is measured apart)."""
@@ -95,7 +115,7 @@ class RssSampler:
                 return
             self._stop.wait(0.05)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -109,6 +129,7 @@ class RssSampler:
 
 
 # --- processes -------------------------------------------------------------------------------------
+
 
 def start_api(settings: Settings, cwd: Path, *, api_workers: int = 0, **env: str) -> ApiServer:
     cwd.mkdir(parents=True, exist_ok=True)
@@ -170,6 +191,7 @@ def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> No
 
 # --- jobs ------------------------------------------------------------------------------------------
 
+
 def submit(client: httpx.Client, source: str, method: str, **extra) -> str:
     response = client.post("/process", json={"source": source, "method_name": method, **extra})
     response.raise_for_status()
@@ -209,13 +231,16 @@ def put_s3(settings: Settings, path: Path, bucket: str, key: str) -> str:
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.AWS_REGION,
-                      aws_access_key_id=settings.aws_access_key_id, aws_secret_access_key=settings.aws_secret,
-                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-    try:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        region_name=settings.AWS_REGION,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"
 

@@ -8,6 +8,7 @@ Exit codes scripts can rely on: 0 success, 1 the job failed or was canceled, 2 u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
@@ -54,10 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **uvicorn_options(settings),
     )
     server = AnnouncingServer(config)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
 

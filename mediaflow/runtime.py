@@ -40,14 +40,19 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, events: JobEvents | None = None,
-                       retention: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, events: JobEvents | None = None, retention: bool = True
+) -> AsyncIterator[Runtime]:
     """`events`: the bus to use (the API creates its own first, so metrics can listen before start-up).
     `retention`: run the retention sweeper here (the API does; standalone workers leave it to the API)."""
     async with AsyncExitStack() as stack:
         # Which backends, and why (a seed .env with DB_BACKEND=mongodb selects Kafka and S3 by itself).
-        log.info("backends.chosen", store=settings.DB_BACKEND, queue=settings.backend_choices["QUEUE_BACKEND"],
-                 storage=settings.backend_choices["STORAGE_BACKEND"])
+        log.info(
+            "backends.chosen",
+            store=settings.DB_BACKEND,
+            queue=settings.backend_choices["QUEUE_BACKEND"],
+            storage=settings.backend_choices["STORAGE_BACKEND"],
+        )
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         storage = await open_storage(settings)

@@ -16,12 +16,10 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
-
 
 _SOURCE_BUCKET_ENTRY = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]+)?")
 
@@ -53,7 +51,6 @@ def parse_api_keys(raw: str) -> list[ApiKey]:
     return keys
 
 
-
 STANDARD_WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
@@ -67,7 +64,7 @@ def webhook_signing_key(secret: str) -> bytes:
     malformed secret fails when the settings load."""
     if not secret.startswith(STANDARD_WEBHOOK_SECRET_PREFIX):
         return secret.encode("utf-8")
-    encoded = secret[len(STANDARD_WEBHOOK_SECRET_PREFIX):]
+    encoded = secret[len(STANDARD_WEBHOOK_SECRET_PREFIX) :]
     try:
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
@@ -76,7 +73,8 @@ def webhook_signing_key(secret: str) -> bytes:
         raise WebhookSecretError(
             "WEBHOOK_SECRET starts with 'whsec_' but the rest is not base64 of a key; generate one with "
             "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
-            "or use a plain secret without the 'whsec_' prefix")
+            "or use a plain secret without the 'whsec_' prefix"
+        )
     return key
 
 
@@ -199,7 +197,9 @@ class Settings(BaseSettings):
     FFPROBE_BINARY: str | None = None
     FFMPEG_THREADS: int = Field(default=0, ge=0, description="0 = let ffmpeg decide")
     CHUNK_SECONDS: float = Field(
-        default=15.0, gt=0, le=600,
+        default=15.0,
+        gt=0,
+        le=600,
         description='"parallel" video outputs: about how long each chunk task is (at least one GOP)',
     )
     # "parallel": "auto" (the default) spreads a job over the workers only when it encodes at least this
@@ -276,9 +276,20 @@ class Settings(BaseSettings):
     SSE_MAX_STREAM_S: float = Field(default=300.0, gt=0)
 
     @field_validator(
-        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL",
-        "DYNAMODB_ENDPOINT_URL", "WORK_DIR", "FFMPEG_BINARY", "FFPROBE_BINARY", "API_WORKERS",
-        "WEBHOOK_URL", "WEBHOOK_SECRET", "WORKER_METRICS_PORT", "API_MAX_CONNECTIONS",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "S3_ENDPOINT_URL",
+        "DYNAMODB_ENDPOINT_URL",
+        "WORK_DIR",
+        "FFMPEG_BINARY",
+        "FFPROBE_BINARY",
+        "API_WORKERS",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
+        "WORKER_METRICS_PORT",
+        "API_MAX_CONNECTIONS",
         mode="before",
     )
     @classmethod
@@ -287,7 +298,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _choose_backends(self) -> "Settings":
+    def _choose_backends(self) -> Settings:
         """A seed user's .env names DB_BACKEND=mongodb|dynamodb, Kafka and S3 settings, but not our
         QUEUE_BACKEND/STORAGE_BACKEND: a document store then means the seed's whole stack."""
         distributed = self.DB_BACKEND in ("mongodb", "dynamodb")
@@ -299,8 +310,11 @@ class Settings(BaseSettings):
                 continue
             value = seed if distributed else embedded
             setattr(self, name, value)
-            choices[name] = (f"{value} ({name} unset; {why} selects the seed's stack)" if distributed
-                                          else f"{value} ({name} unset; the embedded default with {why})")
+            choices[name] = (
+                f"{value} ({name} unset; {why} selects the seed's stack)"
+                if distributed
+                else f"{value} ({name} unset; the embedded default with {why})"
+            )
         self._backend_choices = choices
         return self
 
@@ -393,4 +407,3 @@ class Settings(BaseSettings):
     def source_roots(self) -> list[Path]:
         """Allowed local source directories, absolute and with symlinks resolved."""
         return list(_resolved_roots(tuple(self.LOCAL_SOURCE_ROOTS)))
-

@@ -33,8 +33,13 @@ from benchmarks.table import Row, render  # noqa: E402
 def parse_args(names: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=names, help="run only this section (repeatable)")
-    parser.add_argument("--stack", dest="stacks", action="append", choices=list(STACKS),
-                        help="run only on this shape (repeatable; default both)")
+    parser.add_argument(
+        "--stack",
+        dest="stacks",
+        action="append",
+        choices=list(STACKS),
+        help="run only on this shape (repeatable; default both)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and shorter runs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) after the run")
     args = parser.parse_args()
@@ -72,8 +77,10 @@ def main() -> int:
         rows = asyncio.run(run_sections(bench, chosen))
     print(render(rows))
     # Figures on a shared machine move with its load: say what it was.
-    print(f"\n{len(os.sched_getaffinity(0))} CPUs; load average {load_before:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end.")
+    print(
+        f"\n{len(os.sched_getaffinity(0))} CPUs; load average {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end."
+    )
     return 0 if all(row.met is not False for row in rows) else 1
 
 

@@ -87,9 +87,17 @@ async def chaos(args: argparse.Namespace) -> dict:
     overrides, servers = start_backend(args.backend, workdir)
     receiver = Receiver(answer=flaky_answer()).__enter__()
     try:
-        settings = make_settings(workdir, LEASE_SECONDS=args.lease, MAX_ATTEMPTS=10, WEBHOOK_URL=receiver.url(),
-                                 WEBHOOK_SECRET=SECRET, WEBHOOK_BACKOFF_BASE_S=2, WEBHOOK_TIMEOUT_S=2,
-                                 WEBHOOK_SWEEP_INTERVAL_S=1, **overrides)
+        settings = make_settings(
+            workdir,
+            LEASE_SECONDS=args.lease,
+            MAX_ATTEMPTS=10,
+            WEBHOOK_URL=receiver.url(),
+            WEBHOOK_SECRET=SECRET,
+            WEBHOOK_BACKOFF_BASE_S=2,
+            WEBHOOK_TIMEOUT_S=2,
+            WEBHOOK_SWEEP_INTERVAL_S=1,
+            **overrides,
+        )
         (workdir / "clips").mkdir()
         clip = media.make_clip(workdir / "clips", "clip.mp4", width=640, height=360, seconds=args.clip_seconds)
         shutil.copyfile(clip, workdir / "media" / "clip.mp4")
@@ -131,8 +139,11 @@ async def chaos(args: argparse.Namespace) -> dict:
         for worker in retired + workers:
             completions.update(e["job_id"] for e in worker_events(worker) if e["event"] == "job.completed")
         outputs = {
-            job_id: [p for p in (Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id).glob("*")
-                     if p.name != "ffmpeg.log" and not p.name.startswith(".partial")]
+            job_id: [
+                p
+                for p in (Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job_id).glob("*")
+                if p.name != "ffmpeg.log" and not p.name.startswith(".partial")
+            ]
             for job_id in job_ids
         }
         return {
@@ -172,13 +183,22 @@ def main() -> int:
 
         report = asyncio.run(chaos_harsh.run(args))
         print(json.dumps(report, indent=2))
-        bad = ("jobs_per_idempotency_key_above_one", "completed_twice", "jobs_without_output", "jobs_with_two_outputs",
-               "undecodable_outputs", "ffmpeg_left_running", "worker_crashes_not_caused_by_kills")
+        bad = (
+            "jobs_per_idempotency_key_above_one",
+            "completed_twice",
+            "jobs_without_output",
+            "jobs_with_two_outputs",
+            "undecodable_outputs",
+            "ffmpeg_left_running",
+            "worker_crashes_not_caused_by_kills",
+        )
         healthy = report["completed"] == report["jobs_accepted"] == args.jobs and not any(report[k] for k in bad)
         return 0 if healthy else 1
     report = asyncio.run(chaos(args))
     print(json.dumps(report, indent=2))
-    healthy = report["lost"] == report["processed_twice"] == report["final_events_missing"] == report["bad_signatures"] == 0
+    healthy = (
+        report["lost"] == report["processed_twice"] == report["final_events_missing"] == report["bad_signatures"] == 0
+    )
     return 0 if healthy else 1
 
 

@@ -52,8 +52,11 @@ class Clients:
         async with httpx.AsyncClient(timeout=5) as client:
             while True:
                 try:
-                    response = await client.post(f"{self.url}/process", json={"source": "clip.mp4", "method_name": "compress"},
-                                                 headers={"Idempotency-Key": key})
+                    response = await client.post(
+                        f"{self.url}/process",
+                        json={"source": "clip.mp4", "method_name": "compress"},
+                        headers={"Idempotency-Key": key},
+                    )
                     if response.status_code == 200:
                         self.accepted[key] = response.json()["job_id"]
                         return
@@ -78,10 +81,21 @@ async def run(args) -> dict:
     try:
         (workdir / "work").mkdir()
         settings = make_settings(
-            workdir, DB_BACKEND="mongodb", MONGO_URL=mongo.url, DB_NAME="chaos", QUEUE_BACKEND="kafka",
-            KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap, KAFKA_TOPIC="chaos", KAFKA_CONSUMER_GROUP="chaos",
-            KAFKA_SESSION_TIMEOUT_MS=2000, KAFKA_HEARTBEAT_INTERVAL_MS=300, QUEUED_SWEEP_AFTER_S=5,
-            LEASE_SECONDS=args.lease, MAX_ATTEMPTS=10, WORK_DIR=workdir / "work", FFMPEG_THREADS=1,
+            workdir,
+            DB_BACKEND="mongodb",
+            MONGO_URL=mongo.url,
+            DB_NAME="chaos",
+            QUEUE_BACKEND="kafka",
+            KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+            KAFKA_TOPIC="chaos",
+            KAFKA_CONSUMER_GROUP="chaos",
+            KAFKA_SESSION_TIMEOUT_MS=2000,
+            KAFKA_HEARTBEAT_INTERVAL_MS=300,
+            QUEUED_SWEEP_AFTER_S=5,
+            LEASE_SECONDS=args.lease,
+            MAX_ATTEMPTS=10,
+            WORK_DIR=workdir / "work",
+            FFMPEG_THREADS=1,
             **s3_overrides(s3, "chaos"),
         )
         (workdir / "clips").mkdir()
@@ -163,7 +177,8 @@ async def run(args) -> dict:
                 except (httpx.TransportError, ValueError):
                     pass
                 if len(finals) == len(clients.accepted) and all(
-                        job["status"] in ("completed", "failed", "canceled") for job in finals.values()):
+                    job["status"] in ("completed", "failed", "canceled") for job in finals.values()
+                ):
                     break
                 await asyncio.sleep(0.5)
         elapsed = time.monotonic() - started
@@ -210,12 +225,21 @@ def outcome(settings, clients: Clients, finals: dict[str, dict], workers: list) 
     from pymongo import MongoClient
 
     with MongoClient(settings.MONGO_URL) as mongo:
-        per_key = Counter(doc["idempotency_key"] for doc in mongo[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION].find(
-            {"idempotency_key": {"$regex": "^chaos-"}}, {"idempotency_key": 1}))
+        per_key = Counter(
+            doc["idempotency_key"]
+            for doc in mongo[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION].find(
+                {"idempotency_key": {"$regex": "^chaos-"}}, {"idempotency_key": 1}
+            )
+        )
     events = [e for w in workers for e in worker_events(w)]
     completions = Counter(e["job_id"] for e in events if e.get("event") == "job.completed")
-    s3 = boto3.client("s3", endpoint_url=settings.S3_ENDPOINT_URL, region_name=settings.AWS_REGION,
-                      aws_access_key_id=settings.AWS_ACCESS_KEY, aws_secret_access_key=settings.aws_secret)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.S3_ENDPOINT_URL,
+        region_name=settings.AWS_REGION,
+        aws_access_key_id=settings.AWS_ACCESS_KEY,
+        aws_secret_access_key=settings.aws_secret,
+    )
     outputs_per_job, undecodable = {}, 0
     with tempfile.TemporaryDirectory() as scratch:
         for job_id in clients.accepted.values():

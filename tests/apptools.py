@@ -44,7 +44,9 @@ async def running_app(settings: Settings, api_workers: int = 0) -> AsyncIterator
             yield client
 
 
-async def wait_for_final(client: httpx.AsyncClient, job_id: str, timeout: float = 60, *, view: str = "/status/{}") -> dict:
+async def wait_for_final(
+    client: httpx.AsyncClient, job_id: str, timeout: float = 60, *, view: str = "/status/{}"
+) -> dict:
     """Poll /status (or `view`, e.g. "/jobs/{}") until the job is completed, failed or canceled; returns its last answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,8 +90,14 @@ def start_worker(settings: Settings, cwd: Path, *args: str, **env_overrides: str
 
     env = settings_env(settings) | {"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"} | env_overrides
     log = open(cwd / f"worker-{time.monotonic_ns()}.log", "w+")
-    process = subprocess.Popen([sys.executable, str(REPO / "worker.py"), *args], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "worker.py"), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
     process.log_file = log  # type: ignore[attr-defined]
     return process
 
@@ -121,8 +129,16 @@ def ffmpeg_processes(marker: str) -> list[int]:
 class ApiServer:
     """The real API (`uvicorn main:app`) in a subprocess on a free 127.0.0.1 port."""
 
-    def __init__(self, settings: Settings, cwd: Path, *, api_workers: int = 0, probe_timeout: float = 1,
-                 start_timeout: float = 30, **env_overrides: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        cwd: Path,
+        *,
+        api_workers: int = 0,
+        probe_timeout: float = 1,
+        start_timeout: float = 30,
+        **env_overrides: str,
+    ) -> None:
         import subprocess
         import sys
 
@@ -134,9 +150,22 @@ class ApiServer:
         self.log_path = cwd / f"api-{self.port}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "main:app",
+                "--app-dir",
+                str(REPO),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=cwd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
@@ -164,7 +193,7 @@ class ApiServer:
                 self.process.wait()
         self._log.close()
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -17,9 +17,17 @@ from tests.apptools import REPO, ApiServer
 from tests.servers.process import server_unavailable
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = REPO / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 390, "height": 844}
@@ -28,8 +36,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 @asynccontextmanager
-async def chromium_page(downloads: Path, *, viewport: dict | None = None, color_scheme: str = "light",
-                        offline: bool = False):
+async def chromium_page(
+    downloads: Path, *, viewport: dict | None = None, color_scheme: str = "light", offline: bool = False
+):
     """A page in a fresh headless Chromium; JavaScript errors on the page fail the test. With
     `offline`, every request to a host other than loopback is aborted and listed in `page.blocked`
     (empty at the end, or the test fails): the page must need nothing from the internet."""
@@ -42,14 +51,16 @@ async def chromium_page(downloads: Path, *, viewport: dict | None = None, color_
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, downloads_path=str(downloads))
         try:
-            context = await browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True,
-                                                color_scheme=color_scheme)
+            context = await browser.new_context(
+                viewport=viewport or DESKTOP, accept_downloads=True, color_scheme=color_scheme
+            )
             page = await context.new_page()
             page.set_default_timeout(15_000)
             page_errors: list[str] = []
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.blocked = []
             if offline:
+
                 async def only_loopback(route) -> None:
                     if urlsplit(route.request.url).hostname in LOOPBACK:
                         await route.continue_()
@@ -85,7 +96,8 @@ async def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical"
                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}});
             return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                 targets: v.nodes.slice(0, 4).map(n => n.target.join(' '))}));
-        }""")
+        }"""
+    )
     return [violation for violation in result if violation["impact"] in impacts]
 
 
@@ -95,7 +107,7 @@ class ApiServerLog:
     def __init__(self, server: ApiServer) -> None:
         self.server = server
 
-    def __enter__(self) -> "ApiServerLog":
+    def __enter__(self) -> ApiServerLog:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import subprocess
 import shutil
+import subprocess
 from pathlib import Path
 
 from mediaflow.media.inputs import ffmpeg_binary
@@ -26,7 +26,9 @@ def ffmpeg() -> str:
 
 def ffprobe() -> str | None:
     """An ffprobe for the tests: on PATH, else the static one `scripts/setup.sh --test` installs."""
-    installed = Path(__file__).resolve().parent.parent / ".deps/ffprobe/node_modules/@ffprobe-installer/linux-x64/ffprobe"
+    installed = (
+        Path(__file__).resolve().parent.parent / ".deps/ffprobe/node_modules/@ffprobe-installer/linux-x64/ffprobe"
+    )
     return shutil.which("ffprobe") or (str(installed) if installed.is_file() else None)
 
 
@@ -88,11 +90,30 @@ def detailed_clip(
     itself: a quality check with an off-by-one sync fails loudly on it.
     """
     gop = max(1, round(gop_seconds * fps))
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds},noise=alls={noise}:allf=t"]
+    args = [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds},noise=alls={noise}:allf=t",
+    ]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "8", "-g", str(gop), "-keyint_min", str(gop),
-             "-sc_threshold", "0", "-pix_fmt", "yuv420p"]  # fmt: skip
+    args += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "8",
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+    ]
     args += ["-c:a", "aac"] if audio else []
     return _generate(Path(directory) / name, args)
 
@@ -149,19 +170,34 @@ def ffconcat_pointing_at(directory: Path, target: str, name: str | None = None) 
 
 def raw_h264(directory: Path, name: str, *, width: int, height: int, seconds: float = 1, fps: int = 10) -> Path:
     """A raw Annex B H.264 stream (`.h264`): no container, so no declared duration."""
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "h264"]  # fmt: skip
+    args = [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "h264",
+    ]
     return _generate(Path(directory) / name, args)
 
 
-def size_switching_h264(directory: Path, name: str = "switch.h264", *, first: str = "320x240",
-                        then: str = "1920x1080") -> Path:
+def size_switching_h264(
+    directory: Path, name: str = "switch.h264", *, first: str = "320x240", then: str = "1920x1080"
+) -> Path:
     """A raw H.264 stream whose frames switch size mid-stream: two raw streams concatenated byte for
     byte (a decoder takes the second SPS as a new sequence). Its probe sees only the first size."""
     path = Path(directory) / name
     if not path.exists():
-        parts = [raw_h264(directory, f"{name}.{i}.h264", width=int(size.split("x")[0]),
-                          height=int(size.split("x")[1])) for i, size in enumerate((first, then))]  # fmt: skip
+        parts = [
+            raw_h264(directory, f"{name}.{i}.h264", width=int(size.split("x")[0]), height=int(size.split("x")[1]))
+            for i, size in enumerate((first, then))
+        ]
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(b"".join(part.read_bytes() for part in parts))
         os.replace(partial, path)
@@ -170,16 +206,33 @@ def size_switching_h264(directory: Path, name: str = "switch.h264", *, first: st
 
 def huge_frame_h264(directory: Path, name: str = "huge.h264", *, width: int = 8192, height: int = 4320) -> Path:
     """One black 8192x4320 frame as raw H.264: ~100 KB on disk, gigabytes once decoded and encoded."""
-    args = ["-f", "lavfi", "-i", f"color=c=black:size={width}x{height}:rate=1:duration=1", "-frames:v", "1",
-            "-c:v", "libx264", "-preset", "ultrafast", "-f", "h264"]  # fmt: skip
+    args = [
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=black:size={width}x{height}:rate=1:duration=1",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-f",
+        "h264",
+    ]
     return _generate(Path(directory) / name, args)
 
 
 # The nine outputs of issue 13's example request (the spec tests accept it; the benchmark runs it).
 NINE_OUTPUTS = [
-    {"name": "web", "type": "video", "format": "mp4",
-     "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
-     "audio": {"codec": "aac", "bitrate": "128k"}, "clip": {"start": 2.0, "end": 8.0}},
+    {
+        "name": "web",
+        "type": "video",
+        "format": "mp4",
+        "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720, "fps": 30},
+        "audio": {"codec": "aac", "bitrate": "128k"},
+        "clip": {"start": 2.0, "end": 8.0},
+    },
     {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", "height": 480}},
     {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", "height": 360}},
     {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
@@ -188,4 +241,4 @@ NINE_OUTPUTS = [
     {"name": "preview", "type": "animation", "format": "gif", "start": 1, "duration": 2, "width": 480, "fps": 12},
     {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "192k", "loudness": -16}},
     {"name": "wave", "type": "waveform", "width": 800, "height": 160},
-]  # fmt: skip
+]

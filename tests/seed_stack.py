@@ -56,8 +56,23 @@ class Process:
 def start_api(env: dict[str, str], cwd: Path) -> tuple[Process, str]:
     """`uvicorn main:app` as the seed README runs it; returns it and its URL once /readyz answers 200."""
     port = free_port()
-    api = Process([sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(REPO), "--host", "127.0.0.1",
-                   "--port", str(port)], env, cwd, "api")
+    api = Process(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "main:app",
+            "--app-dir",
+            str(REPO),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        cwd,
+        "api",
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

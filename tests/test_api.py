@@ -34,9 +34,12 @@ async def test_root_health_and_readiness(api):
     ready = await api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {
-        "status": "ready", "backends": {"store:sqlite": "ok", "queue:embedded": "ok", "storage:local": "ok"},
-        "details": {"queue_backend": "embedded (QUEUE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)",
-                    "storage_backend": "local (STORAGE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)"},
+        "status": "ready",
+        "backends": {"store:sqlite": "ok", "queue:embedded": "ok", "storage:local": "ok"},
+        "details": {
+            "queue_backend": "embedded (QUEUE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)",
+            "storage_backend": "local (STORAGE_BACKEND unset; the embedded default with DB_BACKEND=sqlite)",
+        },
     }
 
 
@@ -89,7 +92,9 @@ async def test_invalid_process_requests_are_422_with_a_helpful_message(api, body
 
 async def test_missing_fields_and_bad_json_are_422(api):
     assert (await api.post("/process", json={"method_name": "compress"})).status_code == 422
-    assert (await api.post("/process", content=b"{not json", headers={"content-type": "application/json"})).status_code == 422
+    assert (
+        await api.post("/process", content=b"{not json", headers={"content-type": "application/json"})
+    ).status_code == 422
 
 
 async def test_unknown_job_ids_are_404(api):
@@ -146,7 +151,9 @@ async def test_upload_streamed_without_content_length_is_still_limited(api):
             yield b"y" * 10_000
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = await api.post("/upload", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    response = await api.post(
+        "/upload", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert response.status_code == 413
     assert not [p for p in (api.storage_dir / "uploads").rglob("*") if p.is_file()], "no partial upload left"
 
@@ -176,8 +183,9 @@ async def test_an_empty_idempotency_key_is_refused(api):
     """Found by schemathesis: an empty key was taken for "no key" by the lookup but stored as a key, so
     the second empty-keyed request hit the unique index and answered 500."""
     for _ in range(2):
-        response = await api.post("/process", json={"source": "clip.mp4", "method_name": "compress"},
-                                  headers={"Idempotency-Key": ""})
+        response = await api.post(
+            "/process", json={"source": "clip.mp4", "method_name": "compress"}, headers={"Idempotency-Key": ""}
+        )
         assert response.status_code == 422 and "idempotency-key" in response.text.lower()
     assert (await api.get("/process")).json()["count"] == 0
 

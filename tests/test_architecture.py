@@ -14,8 +14,15 @@ TOP_LEVEL_FACES = {path.stem for path in REPO.glob("*.py")}
 # Lower layers never import higher ones. A module takes the rank of its longest listed prefix.
 LAYERS: list[tuple[str, ...]] = [
     # leaves: import nothing of ours but each other
-    ("mediaflow", "mediaflow.settings", "mediaflow.logs", "mediaflow.aws", "mediaflow.sweeper", "mediaflow.jobs.model",
-     "mediaflow.webhooks.callback_urls"),
+    (
+        "mediaflow",
+        "mediaflow.settings",
+        "mediaflow.logs",
+        "mediaflow.aws",
+        "mediaflow.sweeper",
+        "mediaflow.jobs.model",
+        "mediaflow.webhooks.callback_urls",
+    ),
     # ports and backends, media work
     ("mediaflow.store", "mediaflow.queue", "mediaflow.storage", "mediaflow.media", "mediaflow.jobs.schemas"),
     # the job domain: lifecycle, events, progress, retention
@@ -94,7 +101,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -119,15 +126,28 @@ def test_no_import_cycles_between_modules():
 def test_no_import_cycles_between_subpackages():
     edges: dict[str, set[str]] = {}
     for module, targets in graph().items():
-        if module.startswith("mediaflow.jobs.service") or module.startswith("mediaflow.jobs.model") \
-                or module.startswith("mediaflow.jobs.schemas") or module == "mediaflow.webhooks.callback_urls":
+        if (
+            module.startswith("mediaflow.jobs.service")
+            or module.startswith("mediaflow.jobs.model")
+            or module.startswith("mediaflow.jobs.schemas")
+            or module == "mediaflow.webhooks.callback_urls"
+        ):
             continue  # placed in their own layers on purpose (see LAYERS); their modules are checked above
         for target in targets:
-            if target.startswith("mediaflow.") and not any(
-                    target.startswith(p) for p in ("mediaflow.jobs.service", "mediaflow.jobs.model",
-                                                    "mediaflow.jobs.schemas", "mediaflow.webhooks.callback_urls")):
-                if package_of(target) != package_of(module):
-                    edges.setdefault(package_of(module), set()).add(package_of(target))
+            if (
+                target.startswith("mediaflow.")
+                and not any(
+                    target.startswith(p)
+                    for p in (
+                        "mediaflow.jobs.service",
+                        "mediaflow.jobs.model",
+                        "mediaflow.jobs.schemas",
+                        "mediaflow.webhooks.callback_urls",
+                    )
+                )
+                and package_of(target) != package_of(module)
+            ):
+                edges.setdefault(package_of(module), set()).add(package_of(target))
     assert find_cycle(edges) is None, f"subpackage cycle: {' -> '.join(find_cycle(edges))}"
 
 
@@ -142,15 +162,23 @@ def test_imports_go_down_the_layers():
 
 
 def test_the_client_imports_nothing_else_of_ours():
-    breaches = [f"{module} imports {target}" for module, targets in graph().items()
-                if module.startswith("mediaflow.client") for target in targets
-                if not target.startswith("mediaflow.client")]
+    breaches = [
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        if module.startswith("mediaflow.client")
+        for target in targets
+        if not target.startswith("mediaflow.client")
+    ]
     assert not breaches, "\n".join(breaches)
 
 
 def test_nothing_in_the_package_imports_a_top_level_module():
-    breaches = [f"{module} imports {target}" for module, targets in graph().items()
-                for target in targets if not target.startswith("mediaflow")]
+    breaches = [
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        for target in targets
+        if not target.startswith("mediaflow")
+    ]
     assert not breaches, "\n".join(breaches)
 
 

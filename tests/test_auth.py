@@ -54,7 +54,9 @@ async def test_health_endpoints_are_open(api):
 
 
 @pytest.mark.parametrize("method,path", PROTECTED)
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-000"}, {"Authorization": "Bearer "}, {"Authorization": "Basic YWxpY2U="}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": "wrong-key-000"}, {"Authorization": "Bearer "}, {"Authorization": "Basic YWxpY2U="}]
+)
 async def test_missing_or_wrong_key_is_401(api, method, path, headers):
     response = await api.request(method.upper(), path.format(id=api.alice_job, **PARAMS), headers=headers)
     assert response.status_code == 401, response.text
@@ -119,7 +121,9 @@ async def test_a_signed_link_downloads_without_a_key_and_only_that_job(api, tmp_
 
     # Bob cannot get a link to Alice's job; the token opens only the job it was made for.
     assert (await api.get(f"/jobs/{job_id}/download-url", headers=BOB)).status_code == 404
-    bob_job = (await api.post("/process", json={"source": "clip.mp4", "method_name": "resize"}, headers=BOB)).json()["job_id"]
+    bob_job = (await api.post("/process", json={"source": "clip.mp4", "method_name": "resize"}, headers=BOB)).json()[
+        "job_id"
+    ]
     token = url.split("token=")[1]
     assert (await api.get(f"/download/{bob_job}?token={token}")).status_code == 403
     expires, _, signature = token.partition(".")

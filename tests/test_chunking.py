@@ -29,8 +29,9 @@ AUDIO = ["-c:a", "aac", "-b:a", "96k"]
 
 def timeline(seconds: float = 10, fps: int = 30, gop: int = 30) -> StreamTimeline:
     times = tuple(i / fps for i in range(int(seconds * fps)))
-    return StreamTimeline("video", "h264", len(times), 0.0, seconds, keyframes=times[::gop], frame_duration=1 / fps,
-                          times=times)  # fmt: skip
+    return StreamTimeline(
+        "video", "h264", len(times), 0.0, seconds, keyframes=times[::gop], frame_duration=1 / fps, times=times
+    )
 
 
 def test_chunks_start_on_keyframes_and_a_short_tail_joins_the_chunk_before() -> None:
@@ -52,16 +53,28 @@ def test_a_clip_range_trims_the_first_and_last_chunks() -> None:
 
 
 def test_a_video_without_keyframes_cannot_be_chunked() -> None:
-    broken = StreamTimeline("video", "h264", 3, 0.0, 0.1, keyframes=(), frame_duration=1 / 30, times=(0.0, 0.033, 0.067))
+    broken = StreamTimeline(
+        "video", "h264", 3, 0.0, 0.1, keyframes=(), frame_duration=1 / 30, times=(0.0, 0.033, 0.067)
+    )
     with pytest.raises(ChunkingError, match="no keyframes"):
         plan_chunks(broken, chunk_seconds=2)
 
 
 def test_chunk_options_restart_timestamps_and_make_x265_repeat_its_headers() -> None:
     assert chunk_video_options(["-c:v", "libx264", "-vf", "scale=-2:720"]) == [
-        "-c:v", "libx264", "-vf", "setpts=PTS-STARTPTS,scale=-2:720"]  # fmt: skip
+        "-c:v",
+        "libx264",
+        "-vf",
+        "setpts=PTS-STARTPTS,scale=-2:720",
+    ]
     assert chunk_video_options(["-c:v", "libx265", "-x265-params", "aq-mode=3"]) == [
-        "-vf", "setpts=PTS-STARTPTS", "-c:v", "libx265", "-x265-params", "aq-mode=3:repeat-headers=1"]  # fmt: skip
+        "-vf",
+        "setpts=PTS-STARTPTS",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "aq-mode=3:repeat-headers=1",
+    ]
 
 
 def test_concat_lists_name_only_plain_files_next_to_them() -> None:
@@ -80,21 +93,31 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def single_encode(source: Path, output: Path, *cut: str) -> Path:
-    subprocess.run([ffmpeg(), "-v", "error", "-y", *cut, "-i", str(source), *VIDEO, *AUDIO, str(output)],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-y", *cut, "-i", str(source), *VIDEO, *AUDIO, str(output)], check=True, timeout=120
+    )
     return output
 
 
 def decode_errors(path: Path) -> str:
-    result = subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-f", "null", "-"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [ffmpeg(), "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
+    )
     return result.stderr.strip() if result.returncode == 0 else f"exit {result.returncode}: {result.stderr}"
 
 
 async def test_a_chunked_encode_matches_a_single_encode(source: Path, tmp_path: Path) -> None:
     chunked = tmp_path / "chunked.mp4"
-    check = await encode_chunked(ffmpeg(), source, chunked, tmp_path / "work", video_options=VIDEO,
-                                 audio_options=AUDIO, chunk_seconds=2, concurrency=2)  # fmt: skip
+    check = await encode_chunked(
+        ffmpeg(),
+        source,
+        chunked,
+        tmp_path / "work",
+        video_options=VIDEO,
+        audio_options=AUDIO,
+        chunk_seconds=2,
+        concurrency=2,
+    )
     assert check.ok, check.problems
     assert check.figures["chunks"] == 3
     single = single_encode(source, tmp_path / "single.mp4")
@@ -115,16 +138,27 @@ async def test_a_chunked_encode_matches_a_single_encode(source: Path, tmp_path: 
 
 async def test_a_clip_range_is_cut_exactly_across_chunks(source: Path, tmp_path: Path) -> None:
     chunked = tmp_path / "clip.mp4"
-    check = await encode_chunked(ffmpeg(), source, chunked, tmp_path / "work", video_options=VIDEO,
-                                 audio_options=AUDIO, chunk_seconds=2, clip_start=1.3, clip_end=4.7)  # fmt: skip
+    check = await encode_chunked(
+        ffmpeg(),
+        source,
+        chunked,
+        tmp_path / "work",
+        video_options=VIDEO,
+        audio_options=AUDIO,
+        chunk_seconds=2,
+        clip_start=1.3,
+        clip_end=4.7,
+    )
     assert check.ok, check.problems
     assert check.figures["frames"] == 102  # frames 39..140 of the source
     # the right frames, not just the right number: the noise differs in every frame
-    report = await measure_quality(ffmpeg(), chunked, source, Frame(320, 180, 30.0), tmp_path / "q", metrics=["vmaf"],
-                                   clip_start=1.3, clip_end=4.7)  # fmt: skip
+    report = await measure_quality(
+        ffmpeg(), chunked, source, Frame(320, 180, 30.0), tmp_path / "q", metrics=["vmaf"], clip_start=1.3, clip_end=4.7
+    )
     single = single_encode(source, tmp_path / "single.mp4", "-ss", "1.3", "-t", "3.4")
-    reference = await measure_quality(ffmpeg(), single, source, Frame(320, 180, 30.0), tmp_path / "q2",
-                                      metrics=["vmaf"], clip_start=1.3, clip_end=4.7)  # fmt: skip
+    reference = await measure_quality(
+        ffmpeg(), single, source, Frame(320, 180, 30.0), tmp_path / "q2", metrics=["vmaf"], clip_start=1.3, clip_end=4.7
+    )
     assert abs(report["vmaf"]["mean"] - reference["vmaf"]["mean"]) <= 0.5
 
 
@@ -133,7 +167,7 @@ async def test_the_join_check_catches_a_missing_chunk(source: Path, tmp_path: Pa
     chunks = plan_chunks(whole.video, chunk_seconds=2)
     pieces = await split(ffmpeg(), source, chunks, tmp_path / "split")
     encoded = []
-    for chunk, piece in list(zip(chunks, pieces))[:-1]:  # the last chunk is "lost"
+    for chunk, piece in list(zip(chunks, pieces, strict=False))[:-1]:  # the last chunk is "lost"
         out = tmp_path / "enc" / chunk.name
         out.parent.mkdir(exist_ok=True)
         await encode_chunk(ffmpeg(), piece, chunk, out, VIDEO, log_path=tmp_path / f"{chunk.name}.log")
@@ -156,12 +190,45 @@ def test_chunk_names_sort_in_order() -> None:
 async def test_a_source_whose_timestamps_do_not_start_at_zero(tmp_path: Path) -> None:
     # MPEG-TS starts at 1.4 s; clip ranges and chunk starts count from the first frame all the same
     source = tmp_path / "source.ts"
-    subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4",
-                    "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
-                    "-c:a", "aac", str(source)], check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            str(source),
+        ],
+        check=True,
+        timeout=60,
+    )
     whole = await read_timeline(source)
     assert whole.video.origin > 1
-    check = await encode_chunked(ffmpeg(), source, tmp_path / "out.mp4", tmp_path / "work", video_options=VIDEO,
-                                 audio_options=AUDIO, chunk_seconds=1, clip_start=0.5, clip_end=3.3)  # fmt: skip
+    check = await encode_chunked(
+        ffmpeg(),
+        source,
+        tmp_path / "out.mp4",
+        tmp_path / "work",
+        video_options=VIDEO,
+        audio_options=AUDIO,
+        chunk_seconds=1,
+        clip_start=0.5,
+        clip_end=3.3,
+    )
     assert check.ok, check.problems
     assert check.figures["frames"] == 70 and check.figures["chunks"] == 3  # the 0.3 s tail joins chunk 2

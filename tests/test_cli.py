@@ -26,7 +26,7 @@ from mediaflow.client.follow import (
     poll_until_final,
 )
 from mediaflow.client.terminal import job_progress_text
-from mediaflow.client.transfer import filename_from_disposition, download_filename
+from mediaflow.client.transfer import download_filename, filename_from_disposition
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings
 from tests.servers.process import free_port
@@ -86,10 +86,17 @@ def cli_env(server_url: str, api_key: str | None = None) -> dict[str, str]:
     return env
 
 
-def mediaflow(server_url: str, cwd: Path, *args: str, api_key: str | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mediaflow", *args], cwd=cwd, env=cli_env(server_url, api_key),
-                          capture_output=True, text=True, timeout=timeout)
+def mediaflow(
+    server_url: str, cwd: Path, *args: str, api_key: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mediaflow", *args],
+        cwd=cwd,
+        env=cli_env(server_url, api_key),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -172,8 +179,24 @@ def test_progress_is_redrawn_in_place_on_a_terminal(server, clips, workdir):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mediaflow", "submit", "clip.mp4", "--method", "black_and_white", "--wait", "-o", "bw.mp4"],
-        cwd=workdir, env=cli_env(server.url), stdout=subprocess.PIPE, stderr=terminal, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mediaflow",
+            "submit",
+            "clip.mp4",
+            "--method",
+            "black_and_white",
+            "--wait",
+            "-o",
+            "bw.mp4",
+        ],
+        cwd=workdir,
+        env=cli_env(server.url),
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+    )
     os.close(terminal)
     stdout, _ = process.communicate(timeout=60)
     reader.join(timeout=5)
@@ -302,8 +325,9 @@ def test_submit_checks_method_and_format_before_uploading(server, clips, workdir
     before = stored_uploads(server)
     wrong_method = mediaflow(server.url, workdir, "submit", "big.mp4", "--method", "sharpen")
     assert wrong_method.returncode == 2, wrong_method.stderr
-    assert "--method sharpen is not a method of this server; choose one of: compress, extract_audio" \
-        in wrong_method.stderr
+    assert (
+        "--method sharpen is not a method of this server; choose one of: compress, extract_audio" in wrong_method.stderr
+    )
     wrong_format = mediaflow(server.url, workdir, "submit", "big.mp4", "--method", "extract_audio", "--format", "mp4")
     assert wrong_format.returncode == 2 and "--format mp4: extract_audio makes mp3" in wrong_format.stderr
     for result in (wrong_method, wrong_format):
@@ -366,8 +390,9 @@ def test_missing_or_wrong_api_key_exits_2_with_a_hint(keyed_server, workdir):
 
 
 def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
-    submitted = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "resize",
-                          api_key=ALICE_KEY)
+    submitted = mediaflow(
+        keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "resize", api_key=ALICE_KEY
+    )
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
 
@@ -386,8 +411,9 @@ def test_cancel_and_retry_a_queued_job(keyed_server, clips, workdir):
 
 
 def test_a_queued_job_points_to_wait_for_its_download_and_log(keyed_server, clips, workdir):
-    job_id = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
-                       api_key=ALICE_KEY).stdout.strip()
+    job_id = mediaflow(
+        keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress", api_key=ALICE_KEY
+    ).stdout.strip()
     download = mediaflow(keyed_server.url, workdir, "download", job_id, api_key=ALICE_KEY)
     assert download.returncode == 2 and f"`mediaflow wait {job_id} && mediaflow download {job_id}`" in download.stderr
     logs = mediaflow(keyed_server.url, workdir, "logs", job_id, api_key=ALICE_KEY)
@@ -398,8 +424,12 @@ def test_a_queued_job_points_to_wait_for_its_download_and_log(keyed_server, clip
 def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workdir):
     waiting = subprocess.Popen(
         [sys.executable, "-m", "mediaflow", "submit", str(clips["clip"]), "--method", "compress", "--wait"],
-        cwd=workdir, env=cli_env(keyed_server.url, ALICE_KEY), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        cwd=workdir,
+        env=cli_env(keyed_server.url, ALICE_KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         job_id = waiting.stdout.readline().strip()  # printed before waiting starts
         assert job_id, waiting.stderr.read()
@@ -415,27 +445,72 @@ def test_submit_wait_exits_1_when_the_job_is_canceled(keyed_server, clips, workd
 
 
 def test_idempotency_key_returns_the_same_job_without_uploading_again(keyed_server, clips, workdir):
-    first = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
-                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    first = mediaflow(
+        keyed_server.url,
+        workdir,
+        "submit",
+        str(clips["clip"]),
+        "--method",
+        "compress",
+        "--idempotency-key",
+        "order-17",
+        api_key=ALICE_KEY,
+    )
     assert first.returncode == 0, first.stderr
     upload_source = first.stderr.split(" as ", 1)[1].split()[0]
     assert upload_source.startswith("upload://")
 
-    again = mediaflow(keyed_server.url, workdir, "submit", upload_source, "--method", "compress",
-                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    again = mediaflow(
+        keyed_server.url,
+        workdir,
+        "submit",
+        upload_source,
+        "--method",
+        "compress",
+        "--idempotency-key",
+        "order-17",
+        api_key=ALICE_KEY,
+    )
     assert (again.returncode, again.stdout) == (0, first.stdout)  # the same job id
 
     # The file again: found by its key, not uploaded a second time (a retried script must not fail).
-    repeated = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
-                         "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    repeated = mediaflow(
+        keyed_server.url,
+        workdir,
+        "submit",
+        str(clips["clip"]),
+        "--method",
+        "compress",
+        "--idempotency-key",
+        "order-17",
+        api_key=ALICE_KEY,
+    )
     assert (repeated.returncode, repeated.stdout) == (0, first.stdout), repeated.stderr
     assert "already made job" in repeated.stderr and "uploaded" not in repeated.stderr
-    other = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "resize",
-                      "--idempotency-key", "order-17", api_key=ALICE_KEY)
+    other = mediaflow(
+        keyed_server.url,
+        workdir,
+        "submit",
+        str(clips["clip"]),
+        "--method",
+        "resize",
+        "--idempotency-key",
+        "order-17",
+        api_key=ALICE_KEY,
+    )
     assert other.returncode == 2 and "was used for another request" in other.stderr, other.stderr
     # Keys are per API key: Bob's identical key is a different one.
-    bobs = mediaflow(keyed_server.url, workdir, "submit", str(clips["clip"]), "--method", "compress",
-                     "--idempotency-key", "order-17", api_key=BOB_KEY)
+    bobs = mediaflow(
+        keyed_server.url,
+        workdir,
+        "submit",
+        str(clips["clip"]),
+        "--method",
+        "compress",
+        "--idempotency-key",
+        "order-17",
+        api_key=BOB_KEY,
+    )
     assert bobs.returncode == 0 and bobs.stdout != first.stdout and "uploaded" in bobs.stderr
 
 
@@ -453,13 +528,13 @@ def test_upload_over_the_servers_limit_exits_2_with_the_limit(keyed_server, work
 def test_parse_sse_follows_the_event_stream_rules():
     stream = (
         ": keep-alive comment\n"
-        "id: 3\nevent: job\ndata: {\"status\": \"queued\"}\n\n"
-        "id:4\nevent:job\ndata:{\"status\":\n"      # no space after the colon; data over two lines
-        "data: \"processing\"}\n\n"
-        "event: job\n\n"                             # no data: not dispatched
+        'id: 3\nevent: job\ndata: {"status": "queued"}\n\n'
+        'id:4\nevent:job\ndata:{"status":\n'  # no space after the colon; data over two lines
+        'data: "processing"}\n\n'
+        "event: job\n\n"  # no data: not dispatched
         ": ping\n\n"
-        "data: plain\r\n\r\n"                         # CRLF, default event type, id carried over
-        "id: 9\nevent: job\ndata: {\"status\": \"cut\"}\n"  # unterminated at the end: dropped
+        "data: plain\r\n\r\n"  # CRLF, default event type, id carried over
+        'id: 9\nevent: job\ndata: {"status": "cut"}\n'  # unterminated at the end: dropped
     )
     assert list(parse_sse(stream.splitlines(keepends=True))) == [
         ServerSentEvent(event="job", data='{"status": "queued"}', id="3"),
@@ -469,34 +544,38 @@ def test_parse_sse_follows_the_event_stream_rules():
 
 
 def test_job_events_keeps_only_job_events_and_rejects_bad_data():
-    lines = "event: other\ndata: x\n\nevent: job\ndata: {\"status\": \"completed\"}\n\n".splitlines()
+    lines = 'event: other\ndata: x\n\nevent: job\ndata: {"status": "completed"}\n\n'.splitlines()
     assert list(jobs_in_sse(lines)) == [{"status": "completed"}]
     with pytest.raises(ValueError):
         list(jobs_in_sse("event: job\ndata: [1, 2]\n\n".splitlines()))
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("clip_compress.mp4", "clip_compress.mp4"),
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\Windows\\win.ini", "win.ini"),
-    ("/abs/path/out.mp3", "out.mp3"),
-    ("..", "fallback.out"),
-    ("../", "fallback.out"),
-    (".bashrc", "bashrc"),
-    ("a\x1b[2Jb\x00.mp4", "a[2Jb.mp4"),
-    ("  ", "fallback.out"),
-    (None, "fallback.out"),
-    ("vidéo été.mp4", "vidéo été.mp4"),
-    ("x" * 300 + ".mp4", "x" * 196 + ".mp4"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("clip_compress.mp4", "clip_compress.mp4"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\Windows\\win.ini", "win.ini"),
+        ("/abs/path/out.mp3", "out.mp3"),
+        ("..", "fallback.out"),
+        ("../", "fallback.out"),
+        (".bashrc", "bashrc"),
+        ("a\x1b[2Jb\x00.mp4", "a[2Jb.mp4"),
+        ("  ", "fallback.out"),
+        (None, "fallback.out"),
+        ("vidéo été.mp4", "vidéo été.mp4"),
+        ("x" * 300 + ".mp4", "x" * 196 + ".mp4"),
+    ],
+)
 def test_download_filename_keeps_only_a_plain_name(raw, expected):
     assert download_filename(raw, fallback="fallback.out") == expected
 
 
 def test_filename_from_disposition_reads_both_forms():
     # The header exactly as the server writes it, with a non-ASCII name.
-    assert filename_from_disposition(
-        "attachment; filename=\"vid?o.mp4\"; filename*=UTF-8''vid%C3%A9o.mp4") == "vidéo.mp4"
+    assert (
+        filename_from_disposition("attachment; filename=\"vid?o.mp4\"; filename*=UTF-8''vid%C3%A9o.mp4") == "vidéo.mp4"
+    )
     assert filename_from_disposition('attachment; filename="out.mp4"') == "out.mp4"
     hostile = filename_from_disposition("attachment; filename*=UTF-8''..%2F..%2F.ssh%2Fauthorized_keys")
     assert download_filename(hostile, fallback="x") == "authorized_keys"

@@ -17,9 +17,9 @@ import av
 import httpx
 import pytest
 
-from mediaflow.media.operations import allowed_formats, default_format
 from mediaflow.client.terminal import human_bytes
 from mediaflow.jobs.model import Method
+from mediaflow.media.operations import allowed_formats, default_format
 from tests import media
 from tests.apptools import REPO, ApiServer, make_settings, running_app
 from tests.browser import ApiServerLog, chromium_page, screenshot
@@ -46,8 +46,10 @@ async def follow_until_final(page, timeout: float = 45) -> list[tuple[str, str]]
     seen: list[tuple[str, str]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        shown = (await page.get_by_test_id("detail-status").text_content() or "",
-                 await page.get_by_test_id("detail-progress").text_content() or "")
+        shown = (
+            await page.get_by_test_id("detail-status").text_content() or "",
+            await page.get_by_test_id("detail-progress").text_content() or "",
+        )
         if not seen or seen[-1] != shown:
             seen.append(shown)
         if shown[0] in ("Completed", "Failed", "Canceled"):
@@ -78,11 +80,15 @@ async def test_methods_endpoint_and_static_dashboard(tmp_path):
             response = await api.get(f"/ui/{name}")
             assert response.status_code == 200 and kind in response.headers["content-type"], name
             # offline: no script, module, style sheet, font or image from another origin
-            assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import"""
-                                 r"""|\b(from|import)\s*\(?\s*["'](https?:)?//""", response.text), name
+            assert not re.search(
+                r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import"""
+                r"""|\b(from|import)\s*\(?\s*["'](https?:)?//""",
+                response.text,
+            ), name
             if name.endswith(".js"):  # static imports are relative and name a file that is served
-                for target in re.findall(r"""^\s*(?:import|export)\b[^'"]*?\bfrom\s*["']([^"']+)["']""",
-                                         response.text, re.MULTILINE):
+                for target in re.findall(
+                    r"""^\s*(?:import|export)\b[^'"]*?\bfrom\s*["']([^"']+)["']""", response.text, re.MULTILINE
+                ):
                     assert target.startswith("./") and target[2:] in modules, (name, target)
         index = (await api.get("/ui/index.html")).text
         assert re.search(r"""<script\s+type="module"\s+src="app\.js">""", index), "app.js is not loaded as a module"
@@ -94,8 +100,7 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
     from playwright.async_api import expect
 
     started = time.monotonic()
-    with ApiServer(make_settings(tmp_path), tmp_path, api_workers=1) as server, \
-            ApiServerLog(server):
+    with ApiServer(make_settings(tmp_path), tmp_path, api_workers=1) as server, ApiServerLog(server):
         async with chromium_page(tmp_path / "downloads") as page:
             # /ui redirects to /ui/; the methods and formats come from GET /methods
             await page.goto(f"{server.url}/ui")
@@ -110,19 +115,24 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await choose_file(page, clips["clip"])
             await expect(page.get_by_test_id("chosen-file")).to_contain_text("clip.mp4")
             # the same size, in the same units, as the CLI shows for this file
-            await expect(page.get_by_test_id("chosen-file")).to_contain_text(f"({human_bytes(clips['clip'].stat().st_size)})")
+            await expect(page.get_by_test_id("chosen-file")).to_contain_text(
+                f"({human_bytes(clips['clip'].stat().st_size)})"
+            )
             await methods.select_option("compress")
             await expect(page.get_by_test_id("method-description")).to_contain_text("H.264")
             formats = page.get_by_test_id("format-select")
-            assert await formats.locator("option").evaluate_all("options => options.map(o => o.value)") == \
-                ["mp4", "mov", "mkv", "webm"]
+            assert await formats.locator("option").evaluate_all("options => options.map(o => o.value)") == [
+                "mp4",
+                "mov",
+                "mkv",
+                "webm",
+            ]
             await formats.select_option("mp4")
             await page.get_by_test_id("submit-button").click()
 
             # the upload bar reaches 100%, the new job is selected and followed to completion
             await expect(page.locator("#upload-pct")).to_have_text("100%")
-            await expect(page.get_by_test_id("detail-id")).to_have_text(
-                re.compile(r"^[0-9a-f-]{36}$"))
+            await expect(page.get_by_test_id("detail-id")).to_have_text(re.compile(r"^[0-9a-f-]{36}$"))
             seen = await follow_until_final(page)
             assert seen[-1] == ("Completed", "100%"), seen
             progress_values = [int(pct.rstrip("%")) for _, pct in seen if pct]  # "" while loading
@@ -156,15 +166,20 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await player.evaluate("v => { v.muted = true; return v.play(); }")
             await page.wait_for_function(
                 "() => { const v = document.querySelector('[data-testid=player-media]');"
-                " return v && v.readyState >= 2 && v.currentTime > 0.3; }", timeout=15_000)
-            playback = await player.evaluate("v => ({readyState: v.readyState, time: v.currentTime, "
-                                             "width: v.videoWidth, error: v.error && v.error.code})")
+                " return v && v.readyState >= 2 && v.currentTime > 0.3; }",
+                timeout=15_000,
+            )
+            playback = await player.evaluate(
+                "v => ({readyState: v.readyState, time: v.currentTime, "
+                "width: v.videoWidth, error: v.error && v.error.code})"
+            )
             assert playback["readyState"] >= 2 and playback["time"] > 0 and playback["width"] == 320, playback
             await player.evaluate("v => v.pause()")
             # seeking works: the download endpoint answers Range requests
             seeked = await player.evaluate(
                 "v => new Promise(done => { v.addEventListener('seeked', () => done(v.currentTime), {once: true});"
-                " v.currentTime = 2.5; })")
+                " v.currentTime = 2.5; })"
+            )
             assert abs(seeked - 2.5) < 0.2 and await player.evaluate("v => v.seekable.end(0)") > 2.5
             await screenshot(page, "2-completed")
 
@@ -288,7 +303,8 @@ async def test_dashboard_api_key_prompt_and_readable_errors(tmp_path, clips):
             assert await audio.evaluate("a => a.tagName") == "AUDIO"
             assert "token=" in await audio.evaluate("a => a.src"), "the player streams from a signed link"
             await page.wait_for_function(
-                "() => { const a = document.querySelector('[data-testid=player-media]'); return a && a.readyState >= 1; }")
+                "() => { const a = document.querySelector('[data-testid=player-media]'); return a && a.readyState >= 1; }"
+            )
             await screenshot(page, "6-api-key-audio")
 
 

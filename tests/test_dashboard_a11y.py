@@ -34,7 +34,9 @@ def server(tmp_path_factory):
     with ApiServer(settings, base, api_workers=1) as api, ApiServerLog(api):
         ids = {}
         for name, source in (("completed", "clip.mp4"), ("failed", "notes.mp4")):
-            ids[name] = httpx.post(f"{api.url}/process", json={"source": source, "method_name": "compress"}).json()["job_id"]
+            ids[name] = httpx.post(f"{api.url}/process", json={"source": source, "method_name": "compress"}).json()[
+                "job_id"
+            ]
         for job_id in ids.values():
             deadline = time.monotonic() + 30
             while httpx.get(f"{api.url}/status/{job_id}").json()["status"] not in ("completed", "failed"):
@@ -85,7 +87,9 @@ async def test_phone_header_fits_and_the_job_comes_into_view_after_submit(server
         # the job panel is ~1,000 px below the button on a phone: it is brought into view
         await page.wait_for_function(
             "() => { const r = document.getElementById('detail').getBoundingClientRect();"
-            " return r.top >= -1 && r.top < innerHeight / 2; }", timeout=5_000)
+            " return r.top >= -1 && r.top < innerHeight / 2; }",
+            timeout=5_000,
+        )
         assert await page.evaluate("() => document.activeElement.id") == "detail"
         await screenshot(page, "a11y-mobile-light-after-submit")
 
@@ -106,7 +110,8 @@ async def test_keyboard_focus_rings_and_what_screen_readers_get(server, tmp_path
         ring = await page.evaluate(
             """() => { const s = getComputedStyle(document.activeElement);
                        return {style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor,
-                               active: document.activeElement.classList.contains('active')}; }""")
+                               active: document.activeElement.classList.contains('active')}; }"""
+        )
         assert ring["active"] and ring["style"] == "solid" and ring["width"] >= 2, ring
         card = await page.evaluate("() => getComputedStyle(document.querySelector('.card')).backgroundColor")
         assert contrast(ring["color"], card) >= 3, (ring, card)
@@ -131,8 +136,9 @@ async def test_keyboard_focus_rings_and_what_screen_readers_get(server, tmp_path
 
 def contrast(first: str, second: str) -> float:
     """WCAG contrast ratio of two CSS rgb()/rgba() colours (alpha ignored)."""
+
     def luminance(css: str) -> float:
-        channels = [int(float(part)) / 255 for part in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        channels = [int(float(part)) / 255 for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3]]
         linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 

@@ -61,7 +61,8 @@ async def test_api_key_flow_and_a_player_whose_server_went_away(tmp_path):
             await page.get_by_test_id("job-row").click()
             player = page.get_by_test_id("player-media")
             await page.wait_for_function(
-                "() => { const a = document.querySelector('[data-testid=player-media]'); return a && a.readyState >= 1; }")
+                "() => { const a = document.querySelector('[data-testid=player-media]'); return a && a.readyState >= 1; }"
+            )
             server.stop()
             await player.evaluate("a => { a.src = a.src + '&again=1'; a.load(); }")
             note = page.get_by_test_id("player-note")

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from mediaflow.aws import client_kwargs
-from mediaflow.media.probe import probe
-from mediaflow.jobs.progress import PHASE_SPAN
 from mediaflow.jobs.model import Phase
+from mediaflow.jobs.progress import PHASE_SPAN
+from mediaflow.media.probe import probe
 from tests import media
 from tests.apptools import ApiServer, make_settings, start_worker, worker_events
 
@@ -122,7 +122,9 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
         workers = [start_worker(stack, tmp_path) for _ in range(2)]
         try:
             await asyncio.sleep(4)
-            job_id = httpx.post(f"{server.url}/process", json={"source": "long.mp4", "method_name": "compress"}).json()["job_id"]
+            job_id = httpx.post(f"{server.url}/process", json={"source": "long.mp4", "method_name": "compress"}).json()[
+                "job_id"
+            ]
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 status = httpx.get(f"{server.url}/status/{job_id}").json()
@@ -150,9 +152,9 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
 async def test_download_redirects_to_a_presigned_url_when_configured(tmp_path, s3_settings, clips):
     """With S3_PRESIGNED_DOWNLOADS the API answers 307 to a time-limited S3 URL instead of
     streaming the bytes itself."""
-    from mediaflow.store import open_store
     from mediaflow.jobs.model import Job, JobStatus, Method
     from mediaflow.storage import open_storage
+    from mediaflow.store import open_store
     from tests.apptools import running_app
 
     settings = make_settings(tmp_path, S3_PRESIGNED_DOWNLOADS=True, **s3_settings)

@@ -17,6 +17,7 @@ from mediaflow.media.probe import probe
 from tests import media
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final, worker_events
 
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("clips")
@@ -35,7 +36,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 def settings(tmp_path, clips):
     (tmp_path / "work").mkdir()
     settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work")
-    for name, path in clips.items():
+    for path in clips.values():
         shutil.copyfile(path, tmp_path / "media" / path.name)  # a symlink pointing out would be refused
     return settings
 
@@ -161,7 +162,9 @@ async def test_bad_media_fails_readably_and_the_worker_keeps_serving(settings, c
     assert (Path(settings.LOCAL_SOURCE_ROOTS[0]) / source).exists(), f"fixture name changed: {source}"
     async with running_app(settings, api_workers=1) as client:
         bad = (await client.post("/process", json={"source": source, "method_name": method})).json()["job_id"]
-        good = (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()["job_id"]
+        good = (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()[
+            "job_id"
+        ]
         failed = await wait_for_final(client, bad)
         assert failed["status"] == "failed" and reason in failed["error"], failed
         assert failed["completed_at"] and failed["progress"] < 100
@@ -175,12 +178,27 @@ async def test_a_failing_ffmpeg_keeps_its_log(settings, tmp_path):
     # The first 30% of a faststart MP4 probes as 10 s, and ffmpeg exits 0 after decoding what is there.
     faststart = tmp_path / "faststart.mp4"
     long_clip = tmp_path / "media" / "long720.mp4"
-    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-i", str(long_clip), "-c", "copy",
-                    "-movflags", "+faststart", str(faststart)], check=True)
+    subprocess.run(
+        [
+            media.ffmpeg(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(long_clip),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(faststart),
+        ],
+        check=True,
+    )
     data = faststart.read_bytes()
     (tmp_path / "media" / "half.mp4").write_bytes(data[: len(data) * 3 // 10])
     async with running_app(settings, api_workers=1) as client:
-        job_id = (await client.post("/process", json={"source": "half.mp4", "method_name": "compress"})).json()["job_id"]
+        job_id = (await client.post("/process", json={"source": "half.mp4", "method_name": "compress"})).json()[
+            "job_id"
+        ]
         failed = await wait_for_final(client, job_id)
         assert failed["status"] == "failed" and "damaged or incomplete" in failed["error"], failed
         assert failed["log_path"] and (settings.LOCAL_STORAGE_DIR / failed["log_path"]).is_file()
@@ -192,7 +210,9 @@ async def test_download_header_is_safe_for_any_name_and_ranges_work(settings, tm
     # HTTP headers are latin-1: the exact name goes in filename*, an ASCII fallback in filename.
     shutil.copyfile(tmp_path / "media" / "clip.mp4", tmp_path / "media" / 'видео "кот".mp4')
     async with running_app(settings, api_workers=1) as client:
-        job_id = (await client.post("/process", json={"source": 'видео "кот".mp4', "method_name": "extract_audio"})).json()["job_id"]
+        job_id = (
+            await client.post("/process", json={"source": 'видео "кот".mp4', "method_name": "extract_audio"})
+        ).json()["job_id"]
         assert (await wait_for_final(client, job_id))["status"] == "completed"
         download = await client.get(f"/download/{job_id}")
         # Players seek with byte ranges.
@@ -211,7 +231,9 @@ async def test_download_header_is_safe_for_any_name_and_ranges_work(settings, tm
 async def test_two_worker_processes_process_twenty_jobs_exactly_once(settings, tmp_path):
     async with running_app(settings, api_workers=0) as client:
         job_ids = [
-            (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()["job_id"]
+            (await client.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()[
+                "job_id"
+            ]
             for _ in range(20)
         ]
     workers = [start_worker(settings, tmp_path, "--burst") for _ in range(2)]

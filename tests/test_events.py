@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from mediaflow.jobs import lifecycle
-from mediaflow.store.sqlite import SqliteJobStore
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
 from mediaflow.jobs.model import Job, Method, utcnow
+from mediaflow.store.sqlite import SqliteJobStore
 from tests import media
 from tests.apptools import make_settings, running_app, wait_for_final
 
@@ -87,7 +87,9 @@ def test_a_listener_that_raises_does_not_stop_the_others():
     assert len(seen) == 1
 
 
-@pytest.mark.parametrize("before,after,expected", [(0, 24, None), (0, 25, 25), (20, 60, 50), (75, 99, None), (74, 100, 75)])
+@pytest.mark.parametrize(
+    "before,after,expected", [(0, 24, None), (0, 25, 25), (20, 60, 50), (75, 99, None), (74, 100, 75)]
+)
 def test_milestones(before, after, expected):
     assert crossed_milestone(before, after) == expected
 

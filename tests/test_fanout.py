@@ -60,18 +60,23 @@ def test_audio_only_sources_are_never_spread():
 
 
 def master(width: int, height: int, bandwidth: int) -> str:
-    return ("#EXTM3U\n#EXT-X-VERSION:3\n"
-            f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={width}x{height},CODECS="avc1.64001f,mp4a.40.2"\n'
-            f"{height}p/index.m3u8\n\n")  # fmt: skip
+    return (
+        "#EXTM3U\n#EXT-X-VERSION:3\n"
+        f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={width}x{height},CODECS="avc1.64001f,mp4a.40.2"\n'
+        f"{height}p/index.m3u8\n\n"
+    )
 
 
 def test_masters_of_single_renditions_merge_into_one_ladder_in_order():
     merged = merge_master_playlists([master(1280, 720, 3_000_000), master(640, 360, 900_000)])
     assert merged.splitlines() == [
-        "#EXTM3U", "#EXT-X-VERSION:3",
-        '#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2"', "720p/index.m3u8",
-        '#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS="avc1.64001f,mp4a.40.2"', "360p/index.m3u8",
-    ]  # fmt: skip
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        '#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS="avc1.64001f,mp4a.40.2"',
+        "720p/index.m3u8",
+        '#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS="avc1.64001f,mp4a.40.2"',
+        "360p/index.m3u8",
+    ]
 
 
 @pytest.mark.parametrize("broken", ["#EXT-X-STREAM-INF:BANDWIDTH=1\n", "720p/index.m3u8\n"])
@@ -81,9 +86,9 @@ def test_a_master_that_is_not_a_playlist_is_refused(broken):
 
 
 def test_a_spread_jobs_progress_is_its_tasks_mean_and_each_output_its_own_tasks():
+    from mediaflow.jobs.fanout import outputs_progress
     from mediaflow.jobs.model import Job, JobStatus
     from mediaflow.jobs.outputs import decode_states, encode_states, initial_states
-    from mediaflow.jobs.fanout import outputs_progress
     from mediaflow.jobs.tasks import TaskSpec, new_task, tasks_progress
 
     parent = Job(source="a.mp4")

@@ -16,8 +16,6 @@ import av
 import pytest
 
 import ffmpeg_ops
-from mediaflow.media import probe as probe_module
-from mediaflow.media.probe import MediaInfo, check_safe_input, probe
 from ffmpeg_ops import (
     FfmpegError,
     FfmpegFailedError,
@@ -38,8 +36,9 @@ from ffmpeg_ops import (
     run_ffmpeg,
     summarize_stderr,
 )
-from mediaflow.media.probe import media_info_from_ffprobe
 from mediaflow.jobs.model import Method
+from mediaflow.media import probe as probe_module
+from mediaflow.media.probe import MediaInfo, check_safe_input, media_info_from_ffprobe, probe
 from mediaflow.settings import Settings
 from tests import media
 from tests.servers.process import server_unavailable
@@ -57,6 +56,8 @@ def prober(request: pytest.FixtureRequest) -> Settings:
     if binary is None:
         server_unavailable("ffprobe", "not on PATH and not in .deps/ffprobe (run scripts/setup.sh --test)")
     return Settings(_env_file=None, FFPROBE_BINARY=binary)
+
+
 VIDEO_METHODS = [Method.COMPRESS, Method.RESIZE, Method.CONVERT_FORMAT, Method.BLACK_AND_WHITE]
 
 
@@ -92,41 +93,233 @@ WHITELIST = (
     "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf,dv,nut,rm,wtv,ivf,obu,h264,hevc,m4v,mpegvideo,gif,"
     "yuv4mpegpipe,wav,w64,mp3,aac,flac,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,au,mpc,mpc8,loas,tak"
 )
-HEAD = [FF, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info",
-        "-protocol_whitelist", "file", "-format_whitelist", WHITELIST, "-i", "file:/in/src.mov"]  # fmt: skip
+HEAD = [
+    FF,
+    "-hide_banner",
+    "-nostdin",
+    "-y",
+    "-nostats",
+    "-progress",
+    "pipe:1",
+    "-loglevel",
+    "info",
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    WHITELIST,
+    "-i",
+    "file:/in/src.mov",
+]
 MAPS = ["-map", "0:V:0", "-map", "0:a:0?"]
 X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
-VP9 = ["-c:v", "libvpx-vp9", "-crf", "31", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1",
-       "-pix_fmt", "yuv420p"]  # fmt: skip
+VP9 = [
+    "-c:v",
+    "libvpx-vp9",
+    "-crf",
+    "31",
+    "-b:v",
+    "0",
+    "-deadline",
+    "good",
+    "-cpu-used",
+    "4",
+    "-row-mt",
+    "1",
+    "-pix_fmt",
+    "yuv420p",
+]
 GOLDEN = {
-    (Method.COMPRESS, "mp4"): [*MAPS, "-c:v", "libx264", "-crf", "28", "-preset", "medium", "-pix_fmt", "yuv420p",
-                               "-c:a", "aac", "-b:a", "128k", "-f", "mp4"],
-    (Method.COMPRESS, "mov"): [*MAPS, "-c:v", "libx264", "-crf", "28", "-preset", "medium", "-pix_fmt", "yuv420p",
-                               "-c:a", "aac", "-b:a", "128k", "-f", "mov"],
-    (Method.COMPRESS, "mkv"): [*MAPS, "-c:v", "libx264", "-crf", "28", "-preset", "medium", "-pix_fmt", "yuv420p",
-                               "-c:a", "aac", "-b:a", "128k", "-f", "matroska"],
-    (Method.COMPRESS, "webm"): [*MAPS, "-c:v", "libvpx-vp9", "-crf", "36", "-b:v", "0", "-deadline", "good",
-                                "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p",
-                                "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
+    (Method.COMPRESS, "mp4"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
+    (Method.COMPRESS, "mov"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mov",
+    ],
+    (Method.COMPRESS, "mkv"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "matroska",
+    ],
+    (Method.COMPRESS, "webm"): [
+        *MAPS,
+        "-c:v",
+        "libvpx-vp9",
+        "-crf",
+        "36",
+        "-b:v",
+        "0",
+        "-deadline",
+        "good",
+        "-cpu-used",
+        "4",
+        "-row-mt",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "128k",
+        "-f",
+        "webm",
+    ],
     (Method.EXTRACT_AUDIO, "mp3"): ["-map", "0:a:0", "-vn", "-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"],
-    (Method.RESIZE, "mp4"): [*MAPS, "-vf", "scale=1280:720", "-c:v", "libx264", "-crf", "23", "-preset", "medium",
-                             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "mp4"],
+    (Method.RESIZE, "mp4"): [
+        *MAPS,
+        "-vf",
+        "scale=1280:720",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
     (Method.RESIZE, "webm"): [*MAPS, "-vf", "scale=1280:720", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
-    (Method.CONVERT_FORMAT, "mp4"): [*MAPS, "-c:v", "libx264", "-profile:v", "high", "-level:v", "4.2",
-                                     "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                                     "-c:a", "aac", "-b:a", "192k", "-f", "mp4"],
-    (Method.CONVERT_FORMAT, "mov"): [*MAPS, "-c:v", "libx264", "-profile:v", "high", "-level:v", "4.2",
-                                     "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                                     "-c:a", "aac", "-b:a", "192k", "-f", "mov"],
-    (Method.CONVERT_FORMAT, "mkv"): [*MAPS, "-c:v", "libx264", "-profile:v", "high", "-level:v", "4.2",
-                                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", "-f", "matroska"],
+    (Method.CONVERT_FORMAT, "mp4"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "mp4",
+    ],
+    (Method.CONVERT_FORMAT, "mov"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "mov",
+    ],
+    (Method.CONVERT_FORMAT, "mkv"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "matroska",
+    ],
     (Method.CONVERT_FORMAT, "webm"): [*MAPS, *VP9, "-c:a", "libopus", "-b:a", "192k", "-f", "webm"],
-    (Method.BLACK_AND_WHITE, "mp4"): [*MAPS, "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "23", "-preset", "medium",
-                                      "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "mp4"],
-    (Method.BLACK_AND_WHITE, "mkv"): [*MAPS, "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "23", "-preset", "medium",
-                                      "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "matroska"],
+    (Method.BLACK_AND_WHITE, "mp4"): [
+        *MAPS,
+        "-vf",
+        "hue=s=0",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
+    (Method.BLACK_AND_WHITE, "mkv"): [
+        *MAPS,
+        "-vf",
+        "hue=s=0",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "matroska",
+    ],
     (Method.BLACK_AND_WHITE, "webm"): [*MAPS, "-vf", "hue=s=0", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("method", "fmt"), list(GOLDEN), ids=[f"{m.value}-{f}" for m, f in GOLDEN])
@@ -158,7 +351,9 @@ def test_paths_are_absolute_file_urls(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_build_argv_refuses_a_format_the_method_cannot_produce() -> None:
     with pytest.raises(InvalidFormatError, match="choose one of: mp3"):
-        build_argv(FF, Method.EXTRACT_AUDIO, Path("/a.mp4"), Path("/b.mp4"), resolve_output_format(Method.COMPRESS, "mp4"))
+        build_argv(
+            FF, Method.EXTRACT_AUDIO, Path("/a.mp4"), Path("/b.mp4"), resolve_output_format(Method.COMPRESS, "mp4")
+        )
 
 
 # --- formats ---------------------------------------------------------------------------------------------
@@ -182,8 +377,10 @@ def test_resolve_output_format_normalizes(requested: str | None, expected: str) 
 
 
 def test_output_format_table() -> None:
-    table = {m: resolve_output_format(Method.RESIZE if m != "mp3" else Method.EXTRACT_AUDIO, m)
-             for m in ("mp4", "mov", "mkv", "webm", "mp3")}  # fmt: skip
+    table = {
+        m: resolve_output_format(Method.RESIZE if m != "mp3" else Method.EXTRACT_AUDIO, m)
+        for m in ("mp4", "mov", "mkv", "webm", "mp3")
+    }
     assert table == {
         "mp4": OutputFormat("mp4", "mp4", "video/mp4"),
         "mov": OutputFormat("mov", "mov", "video/quicktime"),
@@ -199,14 +396,20 @@ def test_output_format_table() -> None:
 @pytest.mark.parametrize(
     ("method", "requested", "message"),
     [
-        (Method.COMPRESS, "avi", "output_format 'avi' is not available for compress; choose one of: mp4, mov, mkv, webm"),
+        (
+            Method.COMPRESS,
+            "avi",
+            "output_format 'avi' is not available for compress; choose one of: mp4, mov, mkv, webm",
+        ),
         (Method.EXTRACT_AUDIO, "mp4", "output_format 'mp4' is not available for extract_audio; choose one of: mp3"),
         (Method.RESIZE, "mp3", "output_format 'mp3' is not available for resize; choose one of: mp4, mov, mkv, webm"),
         (Method.CONVERT_FORMAT, ".", "output_format '.' is not available for convert_format; choose one of: mp4, mov"),
         (Method.BLACK_AND_WHITE, "mp4 ", None),
     ],
 )
-def test_resolve_output_format_rejects_with_the_accepted_list(method: Method, requested: str, message: str | None) -> None:
+def test_resolve_output_format_rejects_with_the_accepted_list(
+    method: Method, requested: str, message: str | None
+) -> None:
     if message is None:
         assert resolve_output_format(method, requested).name == "mp4"
         return
@@ -315,7 +518,9 @@ frame=   60 fps=0.0 q=-1.0 Lsize=     170KiB time=00:00:01.93 bitrate= 720.9kbit
 def test_failed_error_message() -> None:
     with pytest.raises(FfmpegFailedError) as info:
         check(FfmpegResult(183, "[in#0 @ 0x1] moov atom not found\nError opening input: Invalid data\n"))
-    assert info.value.returncode == 183 and info.value.summary == "moov atom not found\nError opening input: Invalid data"
+    assert (
+        info.value.returncode == 183 and info.value.summary == "moov atom not found\nError opening input: Invalid data"
+    )
     assert str(info.value) == "ffmpeg failed with exit code 183: moov atom not found; Error opening input: Invalid data"
     assert isinstance(info.value, FfmpegError)
     assert str(FfmpegFailedError(-9, "")) == "ffmpeg was killed by signal 9"
@@ -379,17 +584,42 @@ async def test_probe_with_ffprobe_matches_pyav(clips: dict[str, Path]) -> None:
 def test_media_info_from_ffprobe_json() -> None:
     document = {
         "streams": [
-            {"index": 0, "codec_name": "mjpeg", "codec_type": "video", "width": 600, "height": 600,
-             "avg_frame_rate": "0/0", "disposition": {"default": 0, "attached_pic": 1}},
-            {"index": 1, "codec_name": "h264", "codec_type": "video", "width": 1920, "height": 1080,
-             "r_frame_rate": "30000/1001", "avg_frame_rate": "30000/1001", "disposition": {"attached_pic": 0}},
-            {"index": 2, "codec_name": "aac", "codec_type": "audio", "sample_rate": "44100", "channels": 2,
-             "bit_rate": "128000"},
+            {
+                "index": 0,
+                "codec_name": "mjpeg",
+                "codec_type": "video",
+                "width": 600,
+                "height": 600,
+                "avg_frame_rate": "0/0",
+                "disposition": {"default": 0, "attached_pic": 1},
+            },
+            {
+                "index": 1,
+                "codec_name": "h264",
+                "codec_type": "video",
+                "width": 1920,
+                "height": 1080,
+                "r_frame_rate": "30000/1001",
+                "avg_frame_rate": "30000/1001",
+                "disposition": {"attached_pic": 0},
+            },
+            {
+                "index": 2,
+                "codec_name": "aac",
+                "codec_type": "audio",
+                "sample_rate": "44100",
+                "channels": 2,
+                "bit_rate": "128000",
+            },
             {"index": 3, "codec_name": "mov_text", "codec_type": "subtitle"},
         ],
-        "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "nb_streams": 4, "duration": "12.345000",
-                   "bit_rate": "N/A"},
-    }  # fmt: skip
+        "format": {
+            "format_name": "mov,mp4,m4a,3gp,3g2,mj2",
+            "nb_streams": 4,
+            "duration": "12.345000",
+            "bit_rate": "N/A",
+        },
+    }
     info = media_info_from_ffprobe(document)
     assert info == MediaInfo(
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
@@ -515,9 +745,13 @@ async def run_method(ff: str, method: Method, source: Path, tmp_path: Path, fmt:
 
 @pytest.mark.parametrize(
     ("fmt", "container", "vcodec", "acodec"),
-    [("mp4", "mp4", "h264", "aac"), ("mov", "mov", "h264", "aac"), ("mkv", "matroska", "h264", "aac"),
-     ("webm", "webm", "vp9", "opus")],
-)  # fmt: skip
+    [
+        ("mp4", "mp4", "h264", "aac"),
+        ("mov", "mov", "h264", "aac"),
+        ("mkv", "matroska", "h264", "aac"),
+        ("webm", "webm", "vp9", "opus"),
+    ],
+)
 async def test_compress(ff, clips, tmp_path, fmt: str, container: str, vcodec: str, acodec: str) -> None:
     _, info = await run_method(ff, Method.COMPRESS, clips["av"], tmp_path, fmt)
     assert container in info.format_name.split(",")
@@ -584,7 +818,12 @@ async def test_video_methods_accept_a_source_without_audio(ff, clips, tmp_path) 
 @pytest.mark.parametrize(
     ("kind", "method", "fmt", "expected"),
     [
-        ("zero", Method.COMPRESS, "mp4", "moov atom not found\nError opening input: Invalid data found when processing input"),
+        (
+            "zero",
+            Method.COMPRESS,
+            "mp4",
+            "moov atom not found\nError opening input: Invalid data found when processing input",
+        ),
         ("text", Method.BLACK_AND_WHITE, "mp4", "Error opening input: Invalid data found when processing input"),
         ("truncated", Method.RESIZE, "mkv", "moov atom not found\nError opening input: Invalid data found"),
         ("video_only", Method.EXTRACT_AUDIO, "mp3", "matches no streams"),
@@ -625,9 +864,29 @@ def pid_of_process_writing(marker: str) -> int | None:
 
 def slow_argv(ff: str, output: Path) -> list[str]:
     # -re: read the 10-minute input at its native rate, so ffmpeg is slow without using the CPU
-    return [ff, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info",
-            "-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=600",
-            "-c:v", "libx264", "-preset", "ultrafast", "-f", "mp4", str(output)]  # fmt: skip
+    return [
+        ff,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-loglevel",
+        "info",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x64:rate=10:duration=600",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-f",
+        "mp4",
+        str(output),
+    ]
 
 
 def kill_if_still_running(pid: int | None, marker: str) -> None:
@@ -652,7 +911,9 @@ async def test_cancelling_the_run_kills_ffmpeg(ff: str, tmp_path: Path) -> None:
     async def on_progress(update: ProgressUpdate) -> None:
         started.set()
 
-    task = asyncio.create_task(run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "slow.log", on_progress=on_progress))
+    task = asyncio.create_task(
+        run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "slow.log", on_progress=on_progress)
+    )
     pid = None
     try:
         await asyncio.wait_for(started.wait(), 15)
@@ -678,7 +939,9 @@ async def test_a_failing_progress_callback_kills_ffmpeg(ff: str, tmp_path: Path)
 
     try:
         with pytest.raises(RuntimeError, match="store unavailable"):
-            await asyncio.wait_for(run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "s.log", on_progress=on_progress), 15)
+            await asyncio.wait_for(
+                run_ffmpeg(slow_argv(ff, output), log_path=tmp_path / "s.log", on_progress=on_progress), 15
+            )
         assert seen and seen[0] is not None
         assert_group_gone(seen[0])
     finally:

@@ -22,8 +22,7 @@ FIREFOX_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 
 async def test_root_sends_browsers_to_the_dashboard_and_keeps_json_for_programs(tmp_path):
     async with running_app(make_settings(tmp_path)) as api:
-        for accept in ("*/*", "application/json", None, "application/json, text/html;q=0.5", "text/*",
-                       "text/html;q=0"):
+        for accept in ("*/*", "application/json", None, "application/json, text/html;q=0.5", "text/*", "text/html;q=0"):
             answer = await api.get("/", headers={"Accept": accept} if accept else {})
             assert answer.status_code == 200, accept
             assert answer.content == b'{"status":"ok"}', accept  # exactly the seed's body
@@ -41,7 +40,9 @@ async def test_head_on_a_download_gives_its_headers_without_a_body(tmp_path):
     settings = make_settings(tmp_path)
     media.make_clip(tmp_path / "media", "clip.mp4", width=160, height=120, seconds=1)
     async with running_app(settings, api_workers=1) as api:
-        job_id = (await api.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()["job_id"]
+        job_id = (await api.post("/process", json={"source": "clip.mp4", "method_name": "extract_audio"})).json()[
+            "job_id"
+        ]
         assert (await api.head(f"/download/{job_id}")).status_code in (200, 409)  # not 405, whatever the state
         await wait_for_final(api, job_id)
         full = await api.get(f"/download/{job_id}")
@@ -71,8 +72,13 @@ def test_mediaflow_serve_prints_the_dashboard_url_and_logs_each_request_once(tmp
     env = settings_env(settings) | {"LOG_FORMAT": "json", "API_WORKERS": "0", "PYTHONPATH": str(REPO)}
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "mediaflow", "serve", "--port", str(port)],
-                                  cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mediaflow", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while "Dashboard:" not in log_path.read_text():

@@ -46,20 +46,26 @@ async def test_a_superscript_digit_in_last_event_id_is_ignored(api):
 
 async def test_a_multipart_boundary_over_256_characters_is_a_422(api):
     boundary = "b" * 300
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
-            f"data\r\n--{boundary}--\r\n").encode()
-    response = await api.post("/upload", content=body,
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+        f"data\r\n--{boundary}--\r\n"
+    ).encode()
+    response = await api.post(
+        "/upload", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert response.status_code == 422, response.text
     assert "boundary" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("body", [
-    b'{"source": NaN, "method_name": "compress"}',
-    b'{"source": "clip.mp4", "method_name": Infinity}',
-    b'{"source": "\\ud800", "method_name": "compress"}',
-    b'{"source": "clip.mp4", "method_name": "\\udfff"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"source": NaN, "method_name": "compress"}',
+        b'{"source": "clip.mp4", "method_name": Infinity}',
+        b'{"source": "\\ud800", "method_name": "compress"}',
+        b'{"source": "clip.mp4", "method_name": "\\udfff"}',
+    ],
+)
 async def test_nan_and_lone_surrogates_in_a_json_body_are_a_422(api, body):
     response = await api.post("/process", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text

@@ -40,8 +40,11 @@ def test_a_cross_origin_upload_is_refused_and_the_own_origin_is_not(server):
         assert "cross-origin" in refused.json()["detail"]
         for origin in ("null", f"http://localhost:{server.port}.evil.example", f"http://127.0.0.1:{server.port + 1}"):
             assert client.post("/upload", files=files(), headers={"Origin": origin}).status_code == 403, origin
-        job = client.post("/process", headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
-                          content='{"source": "clip.mp4", "method_name": "compress"}')
+        job = client.post(
+            "/process",
+            headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
+            content='{"source": "clip.mp4", "method_name": "compress"}',
+        )
         assert job.status_code == 403
         assert client.get("/process").json()["count"] == 0, "nothing was queued"
 
@@ -52,11 +55,19 @@ def test_a_cross_origin_upload_is_refused_and_the_own_origin_is_not(server):
 
 
 def test_listed_hosts_and_origins(tmp_path):
-    settings = make_settings(tmp_path, ALLOWED_HOSTS="media.example.com,.corp.example",
-                             ALLOWED_ORIGINS="https://app.example.com")
+    settings = make_settings(
+        tmp_path, ALLOWED_HOSTS="media.example.com,.corp.example", ALLOWED_ORIGINS="https://app.example.com"
+    )
     with ApiServer(settings, tmp_path) as api, httpx.Client(base_url=api.url, timeout=10) as client:
-        for host, status in (("media.example.com", 200), ("x.corp.example", 200), ("corp.example", 200),
-                             ("localhost", 400), ("evilcorp.example", 400)):
+        for host, status in (
+            ("media.example.com", 200),
+            ("x.corp.example", 200),
+            ("corp.example", 200),
+            ("localhost", 400),
+            ("evilcorp.example", 400),
+        ):
             assert client.get("/healthz", headers={"Host": host}).status_code == status, host
-        upload = client.post("/upload", files=files(), headers={"Host": "media.example.com", "Origin": "https://app.example.com"})
+        upload = client.post(
+            "/upload", files=files(), headers={"Host": "media.example.com", "Origin": "https://app.example.com"}
+        )
         assert upload.status_code == 201, upload.text

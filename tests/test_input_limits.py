@@ -35,8 +35,9 @@ async def run_job(tmp_path: Path, source: Path, method: str = "compress", **over
     settings = make_settings(tmp_path, WORK_DIR=work, **overrides)
     shutil.copyfile(source, tmp_path / "media" / source.name)
     async with running_app(settings, api_workers=1) as client:
-        response = await client.post("/process", json={"source": str(tmp_path / "media" / source.name),
-                                                       "method_name": method})
+        response = await client.post(
+            "/process", json={"source": str(tmp_path / "media" / source.name), "method_name": method}
+        )
         assert response.status_code == 200, response.text
         job = await wait_for_final(client, response.json()["job_id"], timeout=90)
     assert ffmpeg_processes(str(work)) == [], "an ffmpeg outlived its job"
@@ -76,8 +77,15 @@ async def test_the_memory_cap_stops_a_huge_frame_that_the_pixel_limits_let_throu
     # Without the cap this 100 KB file made ffmpeg reach 7.2 GB RSS. The decoder alone can loop on
     # "Cannot allocate memory" forever under a cap: the run must still end at once, not at STALL_TIMEOUT_S.
     peak_before = children_peak_rss_mb()
-    job = await run_job(tmp_path, attacks["huge"], method, MAX_INPUT_DIMENSION=8192, MAX_INPUT_PIXELS=8192 * 4320,
-                        FFMPEG_MAX_MEMORY_MB=400, STALL_TIMEOUT_S=60)
+    job = await run_job(
+        tmp_path,
+        attacks["huge"],
+        method,
+        MAX_INPUT_DIMENSION=8192,
+        MAX_INPUT_PIXELS=8192 * 4320,
+        FFMPEG_MAX_MEMORY_MB=400,
+        STALL_TIMEOUT_S=60,
+    )
     assert job["status"] == "failed", job
     assert "FFMPEG_MAX_MEMORY_MB=400 MB" in job["error"], job["error"]
     # ru_maxrss of children is a high-water mark: it rose only if this ffmpeg went past the old mark.

@@ -17,9 +17,20 @@ from tests.apptools import REPO
 DEPLOY = REPO / "deploy" / "kubernetes"
 KUBERNETES_VERSIONS = ["1.29.0", "1.37.0"]  # the oldest we claim to support, and the newest the validator knows
 # The seed's variable names, all of which a deployment sets (README "Configuration").
-SEED_NAMES = {"DB_BACKEND", "MONGO_URL", "DB_NAME", "MONGO_JOBS_COLLECTION", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC",
-              "KAFKA_CONSUMER_GROUP", "OUTPUT_BUCKET", "OUTPUT_PREFIX", "AWS_REGION", "AWS_ACCESS_KEY",
-              "AWS_SECRET_ACCESS_KEY"}
+SEED_NAMES = {
+    "DB_BACKEND",
+    "MONGO_URL",
+    "DB_NAME",
+    "MONGO_JOBS_COLLECTION",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_TOPIC",
+    "KAFKA_CONSUMER_GROUP",
+    "OUTPUT_BUCKET",
+    "OUTPUT_PREFIX",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+}
 # After the job's and the webhooks' grace: releasing the job, closing Kafka/store/S3 clients.
 WORKER_SHUTDOWN_MARGIN_S = 10
 
@@ -43,7 +54,11 @@ def config_values() -> dict[str, str]:
 
 
 def pod_specs() -> dict[str, dict]:
-    return {doc["metadata"]["name"]: doc["spec"]["template"]["spec"] for _, doc in documents() if doc["kind"] == "Deployment"}
+    return {
+        doc["metadata"]["name"]: doc["spec"]["template"]["spec"]
+        for _, doc in documents()
+        if doc["kind"] == "Deployment"
+    }
 
 
 # --- schemas ---------------------------------------------------------------------------------------
@@ -119,7 +134,7 @@ def test_every_variable_is_a_setting_and_the_values_parse():
             assert sources == {"mediaflow-config", "mediaflow-secrets"}
     unknown = {name for name in names - set(Settings.model_fields) if not name.startswith("OTEL_")}  # OTEL_*: the SDK's
     assert not unknown, f"not MediaFlow settings: {sorted(unknown)}"
-    assert SEED_NAMES <= names, f"seed names missing: {sorted(SEED_NAMES - names)}"
+    assert names >= SEED_NAMES, f"seed names missing: {sorted(SEED_NAMES - names)}"
     settings = Settings(_env_file=None, **config_values())  # e.g. a malformed whsec_ WEBHOOK_SECRET fails here
     assert settings.QUEUE_BACKEND == "kafka" and settings.STORAGE_BACKEND == "s3" and settings.API_WORKERS == 0
 
@@ -175,7 +190,8 @@ def test_selectors_match_their_pods():
     for name in labels:
         assert find("Deployment", name)["spec"]["selector"]["matchLabels"].items() <= labels[name].items()
     selected = [find("Service")["spec"]["selector"]] + [
-        doc["spec"]["selector"]["matchLabels"] for _, doc in documents() if doc["kind"] == "PodDisruptionBudget"]
+        doc["spec"]["selector"]["matchLabels"] for _, doc in documents() if doc["kind"] == "PodDisruptionBudget"
+    ]
     for selector in selected:
         assert any(selector.items() <= pod_labels.items() for pod_labels in labels.values()), selector
     assert len(selected) == 3, "a Service and a PodDisruptionBudget for each Deployment"

@@ -14,8 +14,24 @@ from tests.media import detailed_clip, ffmpeg
 
 def encode(source: Path, output: Path, *options: str, seek: tuple[float, float] | None = None) -> Path:
     cut = ["-ss", str(seek[0]), "-t", str(seek[1] - seek[0])] if seek else []
-    argv = [ffmpeg(), "-v", "error", "-y", *cut, "-i", str(source), "-an", "-c:v", "libx264", "-preset", "veryfast",
-            "-pix_fmt", "yuv420p", *options, str(output)]  # fmt: skip
+    argv = [
+        ffmpeg(),
+        "-v",
+        "error",
+        "-y",
+        *cut,
+        "-i",
+        str(source),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        *options,
+        str(output),
+    ]
     subprocess.run(argv, check=True, timeout=120)
     return output
 
@@ -47,9 +63,16 @@ async def test_scaled_and_clipped_output_is_compared_frame_for_frame(source: Pat
     clipped = encode(source, tmp_path / "clip.mp4", "-crf", "10", "-vf", "scale=240:136,fps=15", seek=(1.0, 2.0))
     csv_path = tmp_path / "frames.csv"
     report = await measure_quality(
-        ffmpeg(), clipped, source, Frame(240, 136, 15.0), tmp_path / "q",
-        metrics=["vmaf", "ssim"], clip_start=1.0, clip_end=2.0, csv_path=csv_path,
-    )  # fmt: skip
+        ffmpeg(),
+        clipped,
+        source,
+        Frame(240, 136, 15.0),
+        tmp_path / "q",
+        metrics=["vmaf", "ssim"],
+        clip_start=1.0,
+        clip_end=2.0,
+        csv_path=csv_path,
+    )
     assert set(report) == {"vmaf", "ssim"}
     assert report["vmaf"]["mean"] > 90
     misaligned = await measure_quality(

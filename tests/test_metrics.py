@@ -14,8 +14,8 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from mediaflow.store import open_store
 from mediaflow.jobs.model import Job, Method
+from mediaflow.store import open_store
 from tests.apptools import ApiServer, make_settings, running_app, start_worker, wait_for_final
 from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port
@@ -76,8 +76,10 @@ async def test_metrics_count_what_the_jobs_and_requests_did(tmp_path):
         # The worker settles its last job a moment after the record says failed.
         m = await scrape_until(client, lambda m: value(m, "mediaflow_workers_active") == 0)
 
-    jobs = {status: value(m, "mediaflow_jobs", status=status)
-            for status in ("queued", "processing", "completed", "failed", "canceled")}
+    jobs = {
+        status: value(m, "mediaflow_jobs", status=status)
+        for status in ("queued", "processing", "completed", "failed", "canceled")
+    }
     assert jobs == {"queued": 0, "processing": 0, "completed": 1, "failed": 1, "canceled": 1}
     assert value(m, "mediaflow_store_up") == 1
     assert (value(m, "mediaflow_workers"), value(m, "mediaflow_workers_active")) == (1, 0)
@@ -123,13 +125,16 @@ def test_request_ids_are_echoed_and_logged_with_the_job(tmp_path):
     (tmp_path / "media" / "clip.mp4").write_bytes(b"not a video: no worker runs in this API")
     auth = {"X-API-Key": key}
     with ApiServer(settings, tmp_path, LOG_LEVEL="INFO") as server:
-        job_id = httpx.post(f"{server.url}/process", json={"source": "clip.mp4", "method_name": "compress"},
-                            headers=auth).json()["job_id"]
+        job_id = httpx.post(
+            f"{server.url}/process", json={"source": "clip.mp4", "method_name": "compress"}, headers=auth
+        ).json()["job_id"]
         mine = httpx.get(f"{server.url}/status/{job_id}", headers={**auth, "X-Request-ID": "trace-42.a_B"})
         assert mine.status_code == 200
         assert mine.headers["x-request-id"] == "trace-42.a_B"
-        given = [httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": bad}).headers["x-request-id"]
-                 for bad in ("has space", "x" * 129, "semi;colon", "")]
+        given = [
+            httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": bad}).headers["x-request-id"]
+            for bad in ("has space", "x" * 129, "semi;colon", "")
+        ]
         given.append(httpx.get(f"{server.url}/healthz").headers["x-request-id"])
         assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in given), given
         assert len(set(given)) == len(given)
@@ -141,14 +146,24 @@ def test_request_ids_are_echoed_and_logged_with_the_job(tmp_path):
     access = [line for line in lines if line.get("request_id") == "trace-42.a_B"]
     assert len(access) == 1, access
     assert access[0] | {"timestamp": None, "duration_ms": None} == {
-        "event": "http.request", "level": "info", "method": "GET", "route": "/status/{job_id}", "status": 200,
-        "job_id": job_id, "request_id": "trace-42.a_B", "timestamp": None, "duration_ms": None,
+        "event": "http.request",
+        "level": "info",
+        "method": "GET",
+        "route": "/status/{job_id}",
+        "status": 200,
+        "job_id": job_id,
+        "request_id": "trace-42.a_B",
+        "timestamp": None,
+        "duration_ms": None,
     }
     assert access[0]["duration_ms"] >= 0
     queued = [line for line in lines if line.get("event") == "job.queued"]
     assert queued and queued[0]["request_id"], "lines written inside a request carry its id"
-    submit_line = [line for line in lines if line.get("event") == "http.request" and line["route"] == "/process"
-                   and line["method"] == "POST"]
+    submit_line = [
+        line
+        for line in lines
+        if line.get("event") == "http.request" and line["route"] == "/process" and line["method"] == "POST"
+    ]
     assert submit_line[0]["job_id"] == job_id and submit_line[0]["request_id"] == queued[0]["request_id"]
     requests = [line for line in lines if line.get("event") == "http.request" and line["route"] != "/readyz"]
     assert len(requests) == 9, requests  # one line per request (the /readyz ones are ApiServer waiting)
@@ -166,14 +181,16 @@ async def test_a_standalone_worker_serves_its_own_metrics(tmp_path):
     worker = start_worker(settings, tmp_path, WORKER_METRICS_PORT=str(port))
     try:
         m = await scrape_worker_until(
-            f"http://127.0.0.1:{port}/metrics", worker,
+            f"http://127.0.0.1:{port}/metrics",
+            worker,
             lambda m: value(m, "mediaflow_jobs_finished_total", status="completed", method="compress") == 1,
         )
         assert value(m, "mediaflow_workers") == 1
         assert value(m, "mediaflow_job_duration_seconds_count", method="compress") == 1
         assert value(m, "mediaflow_job_queue_wait_seconds_count") == 1
-        assert not [name for name, _ in m if name in ("mediaflow_jobs", "mediaflow_store_up")], \
+        assert not [name for name, _ in m if name in ("mediaflow_jobs", "mediaflow_store_up")], (
             "jobs by status come from the API, not from every worker"
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)

@@ -43,8 +43,21 @@ async def test_a_completed_job_shows_storage_keys_and_a_log_without_server_paths
 async def test_a_failed_jobs_error_and_log_have_no_server_paths(api):
     # The first 30 % of a faststart MP4 probes fine; ffmpeg then fails on it, and its log is kept.
     faststart = api.base / "faststart.mp4"
-    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-i", str(api.base / "media" / "clip.mp4"), "-c", "copy",
-                    "-movflags", "+faststart", str(faststart)], check=True)
+    subprocess.run(
+        [
+            media.ffmpeg(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(api.base / "media" / "clip.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(faststart),
+        ],
+        check=True,
+    )
     data = faststart.read_bytes()
     (api.base / "media" / "half.mp4").write_bytes(data[: len(data) * 3 // 10])
     for source in ("text.mp4", "half.mp4"):
@@ -66,8 +79,9 @@ async def test_a_source_422_names_roots_as_users_know_them(api):
 
 
 async def test_a_callback_422_does_not_say_what_an_internal_name_resolves_to(api):
-    response = await api.post("/process", json={"source": "clip.mp4", "method_name": "compress",
-                                                 "callback_url": "http://localhost:9/hook"})
+    response = await api.post(
+        "/process", json={"source": "clip.mp4", "method_name": "compress", "callback_url": "http://localhost:9/hook"}
+    )
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert "resolves to a loopback address" in detail and "127.0.0.1" not in detail and "::1" not in detail, detail

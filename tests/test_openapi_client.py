@@ -23,12 +23,25 @@ from tests.media import make_clip
 
 API_KEY = "sdk-test-key-5b1e"
 OPERATIONS = {
-    "root": "health", "healthz": "health", "readyz": "health",
-    "process": "jobs", "list_jobs": "jobs", "status": "jobs", "methods": "jobs", "job_events": "jobs",
-    "cancel": "jobs", "retry": "jobs", "delete_job": "jobs",
+    "root": "health",
+    "healthz": "health",
+    "readyz": "health",
+    "process": "jobs",
+    "list_jobs": "jobs",
+    "status": "jobs",
+    "methods": "jobs",
+    "job_events": "jobs",
+    "cancel": "jobs",
+    "retry": "jobs",
+    "delete_job": "jobs",
     "upload": "uploads",
-    "download": "files", "download_url": "files", "job_log": "files",
-    "create_job": "jobs", "get_job": "jobs", "list_templates": "templates", "create_template": "templates",
+    "download": "files",
+    "download_url": "files",
+    "job_log": "files",
+    "create_job": "jobs",
+    "get_job": "jobs",
+    "list_templates": "templates",
+    "create_template": "templates",
     "list_workers": "workers",
 }
 
@@ -46,8 +59,11 @@ def test_operation_ids_are_route_names_and_tagged_by_area(spec):
     ops = operations(spec)
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids)), f"operation ids must be unique (route function names): {sorted(ids)}"
-    untagged = {name: op.get("tags") for name, op in ops.items() if len(op.get("tags", [])) != 1
-                or op["tags"][0] not in vars(Tag).values()}
+    untagged = {
+        name: op.get("tags")
+        for name, op in ops.items()
+        if len(op.get("tags", [])) != 1 or op["tags"][0] not in vars(Tag).values()
+    }
     assert not untagged, f"give these routers a Tag (authenticated_router(Tag.…)): {untagged}"
     assert {name: ops[name]["tags"] for name in OPERATIONS} == {name: [tag] for name, tag in OPERATIONS.items()}
     assert {tag["name"] for tag in spec["tags"]} == {op["tags"][0] for op in ops.values()}, "described tags = used"
@@ -69,20 +85,36 @@ def test_upload_body_and_binary_and_stream_responses_are_described(spec):
     ops = operations(spec)
     form = ops["upload"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and form["properties"]["file"] == form["properties"]["file"] | {
-        "type": "string", "format": "binary"}
+        "type": "string",
+        "format": "binary",
+    }
     binary = {"schema": {"type": "string", "format": "binary"}}
     for status in ("200", "206"):
         assert ops["download"]["responses"][status]["content"] == {
-            "video/*": binary, "audio/*": binary, "application/octet-stream": binary}
+            "video/*": binary,
+            "audio/*": binary,
+            "application/octet-stream": binary,
+        }
     assert list(ops["job_events"]["responses"]["200"]["content"]) == ["text/event-stream"]
     assert list(ops["job_log"]["responses"]["200"]["content"]) == ["text/plain"]
 
 
 def test_every_model_has_examples_that_validate(spec):
-    ours = {name: model for name in spec["components"]["schemas"]
-            if isinstance(model := getattr(schemas, name, None), type) and issubclass(model, BaseModel)}
-    assert {"ProcessRequest", "ProcessResponse", "JobStatusResponse", "JobListResponse", "UploadResponse",
-            "DownloadLinkResponse", "MethodsResponse", "MethodInfo"} <= set(ours)
+    ours = {
+        name: model
+        for name in spec["components"]["schemas"]
+        if isinstance(model := getattr(schemas, name, None), type) and issubclass(model, BaseModel)
+    }
+    assert {
+        "ProcessRequest",
+        "ProcessResponse",
+        "JobStatusResponse",
+        "JobListResponse",
+        "UploadResponse",
+        "DownloadLinkResponse",
+        "MethodsResponse",
+        "MethodInfo",
+    } <= set(ours)
     for name, model in ours.items():
         examples = spec["components"]["schemas"][name].get("examples")
         assert examples, f"{name} has no example"
@@ -112,9 +144,25 @@ def sdk(server, tmp_path_factory):
     (out / "config.yaml").write_text("package_name_override: mediaflow_sdk\npost_hooks: []\n")
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", "openapi.json", "--meta", "none",
-         "--output-path", "mediaflow_sdk", "--config", "config.yaml", "--fail-on-warning"],
-        cwd=out, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            "openapi.json",
+            "--meta",
+            "none",
+            "--output-path",
+            "mediaflow_sdk",
+            "--config",
+            "config.yaml",
+            "--fail-on-warning",
+        ],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert time.monotonic() - started < 60
@@ -149,16 +197,25 @@ def test_generated_client_uploads_processes_and_downloads(sdk, server):
     from mediaflow_sdk.models import JobStatus, ProcessRequest, UploadBody
     from mediaflow_sdk.types import File
 
-    client = AuthenticatedClient(base_url=server.url, token=API_KEY, prefix="", auth_header_name="X-API-Key",
-                                 raise_on_unexpected_status=True, timeout=httpx.Timeout(30))
+    client = AuthenticatedClient(
+        base_url=server.url,
+        token=API_KEY,
+        prefix="",
+        auth_header_name="X-API-Key",
+        raise_on_unexpected_status=True,
+        timeout=httpx.Timeout(30),
+    )
     with open(server.base / "media" / "sample.mp4", "rb") as clip:
-        uploaded = upload.sync(client=client, body=UploadBody(file=File(payload=clip, file_name="sample.mp4",
-                                                                        mime_type="video/mp4")))
+        uploaded = upload.sync(
+            client=client, body=UploadBody(file=File(payload=clip, file_name="sample.mp4", mime_type="video/mp4"))
+        )
     assert uploaded.source.startswith("upload://") and uploaded.filename == "sample.mp4"
     assert uploaded.size == (server.base / "media" / "sample.mp4").stat().st_size
 
-    submitted = process.sync(client=client, body=ProcessRequest.from_dict(
-        {"source": uploaded.source, "method_name": "resize", "output_format": "mp4"}))
+    submitted = process.sync(
+        client=client,
+        body=ProcessRequest.from_dict({"source": uploaded.source, "method_name": "resize", "output_format": "mp4"}),
+    )
     assert submitted.status is JobStatus.QUEUED
     final = wait(status, client, submitted.job_id)
     assert final.status is JobStatus.COMPLETED, final.error
@@ -181,12 +238,14 @@ def test_generated_client_creates_a_job_from_a_template(sdk, server):
     from mediaflow_sdk.api.templates import list_templates
     from mediaflow_sdk.models import JobsRequest
 
-    client = AuthenticatedClient(base_url=server.url, token=API_KEY, prefix="", auth_header_name="X-API-Key",
-                                 raise_on_unexpected_status=True)
+    client = AuthenticatedClient(
+        base_url=server.url, token=API_KEY, prefix="", auth_header_name="X-API-Key", raise_on_unexpected_status=True
+    )
     templates = {template.name: template for template in list_templates.sync(client=client).templates}
     assert templates["extract_audio"].builtin
-    created = create_job.sync(client=client, body=JobsRequest.from_dict({"source": "media/sample.mp4",
-                                                                         "template": "extract_audio"}))
+    created = create_job.sync(
+        client=client, body=JobsRequest.from_dict({"source": "media/sample.mp4", "template": "extract_audio"})
+    )
     deadline = time.monotonic() + 60
     while (job := get_job.sync(created.job_id, client=client)).status.value not in ("completed", "failed", "canceled"):
         assert time.monotonic() < deadline, job

@@ -20,14 +20,25 @@ from tests.apptools import make_settings, running_app, wait_for_final
 from tests.webhook_receiver import SECRET, Receiver
 
 SPEC = [
-    {"name": "web", "type": "video", "format": "mp4", "video": {"preset": "ultrafast", "height": 180},
-     "audio": {"bitrate": "96k"}, "clip": {"start": 0.5, "end": 2.5}},
-    {"name": "stream", "type": "hls", "segment_seconds": 1, "video": {"preset": "ultrafast"},
-     "renditions": [{"height": 360, "bitrate": "600k"}, {"height": 180, "bitrate": "250k"}]},
+    {
+        "name": "web",
+        "type": "video",
+        "format": "mp4",
+        "video": {"preset": "ultrafast", "height": 180},
+        "audio": {"bitrate": "96k"},
+        "clip": {"start": 0.5, "end": 2.5},
+    },
+    {
+        "name": "stream",
+        "type": "hls",
+        "segment_seconds": 1,
+        "video": {"preset": "ultrafast"},
+        "renditions": [{"height": 360, "bitrate": "600k"}, {"height": 180, "bitrate": "250k"}],
+    },
     {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
     {"name": "scrub", "type": "storyboard", "interval_seconds": 1, "columns": 3, "width": 64},
     {"name": "voice", "type": "audio", "format": "m4a", "audio": {"loudness": -18}},
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +64,20 @@ async def test_a_job_with_many_outputs(settings, tmp_path: Path) -> None:
         assert job["progress"] == 100 and job["log_url"] == f"/jobs/{job['job_id']}/log"
         media_info = job["source_media"]
         assert media_info["duration"] == pytest.approx(3.0, abs=0.1) and media_info["size"] > 0
-        assert media_info["video"]["width"] == 640 and media_info["video"]["fps"] == 30 and media_info["audio"]["codec"] == "aac"
+        assert (
+            media_info["video"]["width"] == 640
+            and media_info["video"]["fps"] == 30
+            and media_info["audio"]["codec"] == "aac"
+        )
         assert [(o["name"], o["type"], o["status"], o["progress"]) for o in job["outputs"]] == [
             (o["name"], o["type"], "completed", 100) for o in SPEC
         ]
         outputs = {o["name"]: o for o in job["outputs"]}
-        assert [f["path"] for f in outputs["stream"]["files"]] == ["stream/180p/index.m3u8", "stream/360p/index.m3u8", "stream/master.m3u8"]
+        assert [f["path"] for f in outputs["stream"]["files"]] == [
+            "stream/180p/index.m3u8",
+            "stream/360p/index.m3u8",
+            "stream/master.m3u8",
+        ]
         assert outputs["stream"]["segments"]["count"] == 6  # 3 s in 1 s segments, two renditions
         assert [f["path"] for f in outputs["scrub"]["files"]] == ["scrub/sprite_001.jpg", "scrub/storyboard.vtt"]
 
@@ -100,7 +119,11 @@ async def test_a_job_with_many_outputs(settings, tmp_path: Path) -> None:
 
         # the seed's endpoints still answer for it, in their own shape
         seed = (await client.get(f"/status/{job['job_id']}")).json()
-        assert seed["method_name"] is None and seed["status"] == "completed" and seed["output_path"].endswith("web/web.mp4")
+        assert (
+            seed["method_name"] is None
+            and seed["status"] == "completed"
+            and seed["output_path"].endswith("web/web.mp4")
+        )
 
         # removing the job removes every file of its folder
         folder = Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / job["job_id"]
@@ -117,7 +140,10 @@ async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> 
             job_id = (await client.post("/jobs", json=body)).json()["job_id"]
             job = await wait_for_job(client, job_id)
             assert job["status"] == "failed"
-            assert job["error"] == "output 'wave' failed: the source has no audio stream, so it cannot make waveform 'wave'"
+            assert (
+                job["error"]
+                == "output 'wave' failed: the source has no audio stream, so it cannot make waveform 'wave'"
+            )
             thumbs, wave = job["outputs"]
             assert (thumbs["status"], wave["status"]) == ("completed", "failed") and wave["files"] == []
             assert (await client.get(thumbs["files"][0]["url"])).status_code == 200
@@ -138,8 +164,10 @@ async def test_a_failing_output_fails_the_job_and_keeps_the_others(settings) -> 
 
 async def test_cancel_and_retry(settings) -> None:
     media.make_clip(Path(settings.LOCAL_SOURCE_ROOTS[0]), "long.mp4", width=640, height=360, seconds=20, audio=False)
-    slow = [{"name": "thumbs", "type": "thumbnails", "count": 1},
-            {"name": "slow", "type": "video", "format": "webm", "video": {"codec": "vp9", "preset": "veryslow"}}]
+    slow = [
+        {"name": "thumbs", "type": "thumbnails", "count": 1},
+        {"name": "slow", "type": "video", "format": "webm", "video": {"codec": "vp9", "preset": "veryslow"}},
+    ]
     async with running_app(settings, api_workers=1) as client:
         job_id = (await client.post("/jobs", json={"source": "long.mp4", "outputs": slow})).json()["job_id"]
         deadline = time.monotonic() + 30
@@ -177,11 +205,21 @@ async def test_templates_and_validation(settings) -> None:
 
         assert "give outputs (a list of 1 to 16 outputs) or template" in await refused({"source": "talk.mp4"})
         assert "not both" in await refused({"source": "talk.mp4", "template": "web", "outputs": SPEC[:1]})
-        assert "unknown template 'nope'; choose one of: compress, extract_audio" in await refused({"source": "talk.mp4", "template": "nope"})
+        assert "unknown template 'nope'; choose one of: compress, extract_audio" in await refused(
+            {"source": "talk.mp4", "template": "nope"}
+        )
         assert "a webm file cannot hold h264 video" in await refused(
-            {"source": "talk.mp4", "outputs": [{"name": "a", "type": "video", "format": "webm", "video": {"codec": "h264"}}]})
-        assert "does not match any of the expected tags" in await refused({"source": "talk.mp4", "outputs": [{"name": "a", "type": "gif"}]})
-        assert "at most 16 items" in await refused({"source": "talk.mp4", "outputs": [{"name": f"a{i}", "type": "waveform"} for i in range(17)]})
+            {
+                "source": "talk.mp4",
+                "outputs": [{"name": "a", "type": "video", "format": "webm", "video": {"codec": "h264"}}],
+            }
+        )
+        assert "does not match any of the expected tags" in await refused(
+            {"source": "talk.mp4", "outputs": [{"name": "a", "type": "gif"}]}
+        )
+        assert "at most 16 items" in await refused(
+            {"source": "talk.mp4", "outputs": [{"name": f"a{i}", "type": "waveform"} for i in range(17)]}
+        )
         assert "output names must be unique" in await refused({"source": "talk.mp4", "outputs": [SPEC[2], SPEC[2]]})
         assert "the server has no such file" in await refused({"source": "/etc/passwd", "template": "web"})
 
@@ -190,7 +228,9 @@ async def test_dimensions_past_the_server_limit_are_refused(tmp_path: Path) -> N
     settings = make_settings(tmp_path, MAX_INPUT_DIMENSION=1000)
     shutil.copy(media.make_clip(tmp_path, "c.mp4", width=160, height=90, seconds=1), tmp_path / "media/c.mp4")
     async with running_app(settings) as client:
-        answer = await client.post("/jobs", json={"source": "c.mp4", "outputs": [{"name": "big", "type": "video", "video": {"width": 1920}}]})
+        answer = await client.post(
+            "/jobs", json={"source": "c.mp4", "outputs": [{"name": "big", "type": "video", "video": {"width": 1920}}]}
+        )
         assert answer.status_code == 422
         assert answer.json()["detail"] == "output 'big': width 1920 is above this server's limit of 1000"
 
@@ -199,13 +239,38 @@ async def test_a_damaged_source_fails_the_whole_source_outputs(settings, tmp_pat
     """A truncated faststart MP4 decodes until its data ends and ffmpeg exits 0: the short result is
     caught by comparing durations, as for POST /process."""
     whole = tmp_path / "whole.mp4"
-    subprocess.run([media.ffmpeg(), "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=4",
-                    "-f", "lavfi", "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                    "-movflags", "+faststart", str(whole)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            media.ffmpeg(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
     data = whole.read_bytes()
     (Path(settings.LOCAL_SOURCE_ROOTS[0]) / "cut.mp4").write_bytes(data[: len(data) // 2])
     spec = [{"name": "v", "type": "video", "video": {"preset": "ultrafast"}}, {"name": "thumbs", "type": "thumbnails"}]
     async with running_app(settings, api_workers=1) as client:
-        job = await wait_for_job(client, (await client.post("/jobs", json={"source": "cut.mp4", "outputs": spec})).json()["job_id"])
+        job = await wait_for_job(
+            client, (await client.post("/jobs", json={"source": "cut.mp4", "outputs": spec})).json()["job_id"]
+        )
         assert job["status"] == "failed" and "the source is damaged or incomplete" in job["error"], job
         assert [o["status"] for o in job["outputs"]] == ["failed", "completed"]

@@ -25,25 +25,39 @@ def clip(tmp_path: Path) -> Path:
 
 
 def test_submit_a_spec_wait_and_get_every_file(server, clip: Path) -> None:  # noqa: F811
-    spec = {"outputs": [
-        {"name": "stream", "type": "hls", "segment_seconds": 1, "video": {"preset": "ultrafast"},
-         "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "120k"}]},
-        {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
-    ]}  # fmt: skip
+    spec = {
+        "outputs": [
+            {
+                "name": "stream",
+                "type": "hls",
+                "segment_seconds": 1,
+                "video": {"preset": "ultrafast"},
+                "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "120k"}],
+            },
+            {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
+        ]
+    }
     (clip.parent / "job.json").write_text(json.dumps(spec))
     result = mediaflow(server.url, clip.parent, "submit", "talk.mp4", "--spec", "job.json", "--wait", "-o", "out")
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     job_id, saved = result.stdout.split()
     assert saved == "out"
-    files = sorted(p.relative_to(clip.parent / "out").as_posix() for p in (clip.parent / "out").rglob("*") if p.is_file())
-    assert "stream/master.m3u8" in files and "poster/thumbnail_002.jpg" in files and "stream/90p/segment_00001.ts" in files
+    files = sorted(
+        p.relative_to(clip.parent / "out").as_posix() for p in (clip.parent / "out").rglob("*") if p.is_file()
+    )
+    assert (
+        "stream/master.m3u8" in files and "poster/thumbnail_002.jpg" in files and "stream/90p/segment_00001.ts" in files
+    )
     with av.open(str(clip.parent / "out/stream/master.m3u8")) as player:  # the ladder plays from disk
         assert sorted(s.codec_context.height for s in player.streams.video) == [90, 180]
 
     again = mediaflow(server.url, clip.parent, "download", job_id, "--all", "-o", "again")
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in (clip.parent / "again/poster").iterdir()) == ["thumbnail_001.jpg", "thumbnail_002.jpg"]
+    assert sorted(p.name for p in (clip.parent / "again/poster").iterdir()) == [
+        "thumbnail_001.jpg",
+        "thumbnail_002.jpg",
+    ]
 
 
 def test_submit_a_template(server, clip: Path) -> None:  # noqa: F811

@@ -16,11 +16,16 @@ from tests.test_distributed import bucket_keys, clips, put_source, stop  # noqa:
 pytestmark = pytest.mark.backend
 
 SPEC = [
-    {"name": "stream", "type": "hls", "segment_seconds": 1, "video": {"preset": "ultrafast"},
-     "renditions": [{"height": 240, "bitrate": "400k"}, {"height": 120, "bitrate": "150k"}]},
+    {
+        "name": "stream",
+        "type": "hls",
+        "segment_seconds": 1,
+        "video": {"preset": "ultrafast"},
+        "renditions": [{"height": 240, "bitrate": "400k"}, {"height": 120, "bitrate": "150k"}],
+    },
     {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
     {"name": "voice", "type": "audio", "format": "mp3", "audio": {"loudness": -16}},
-]  # fmt: skip
+]
 
 
 async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, clips, kafka_settings, s3_settings, mongo_settings):  # noqa: F811
@@ -40,7 +45,9 @@ async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, clips, kafka_settings, 
             prefix = f"{settings.OUTPUT_PREFIX}/{job_id}/"
             keys = await bucket_keys(settings, prefix)
             assert prefix + "stream/master.m3u8" in keys and prefix + "poster/thumbnail_002.jpg" in keys
-            assert prefix + "voice/voice.mp3" in keys and prefix + "files.json" in keys and prefix + "ffmpeg.log" in keys
+            assert (
+                prefix + "voice/voice.mp3" in keys and prefix + "files.json" in keys and prefix + "ffmpeg.log" in keys
+            )
 
             url = f"{server.url}/jobs/{job_id}/files/stream/master.m3u8"
             with av.open(url, options={"protocol_whitelist": "http,tcp"}) as player:

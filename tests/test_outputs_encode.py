@@ -23,17 +23,31 @@ NO_FFPROBE = Settings(_env_file=None, FFPROBE_BINARY=None)
 TINY = {"preset": "ultrafast", "height": 90}  # H.265/AV1/VP9 stay tiny so the suite stays fast
 
 SPEC = [
-    {"name": "web", "type": "video", "format": "mp4",
-     "video": {"codec": "h264", "crf": 30, "preset": "ultrafast", "height": 180, "fps": 15},
-     "audio": {"codec": "aac", "bitrate": "96k"}, "clip": {"start": 0.5, "end": 2.0}},
+    {
+        "name": "web",
+        "type": "video",
+        "format": "mp4",
+        "video": {"codec": "h264", "crf": 30, "preset": "ultrafast", "height": 180, "fps": 15},
+        "audio": {"codec": "aac", "bitrate": "96k"},
+        "clip": {"start": 0.5, "end": 2.0},
+    },
     {"name": "small", "type": "video", "format": "mp4", "video": {"codec": "h265", **TINY}},
     {"name": "modern", "type": "video", "format": "webm", "video": {"codec": "av1", **TINY}},
     {"name": "vp9", "type": "video", "format": "mkv", "video": {"codec": "vp9", "crf": 40, **TINY}, "audio": False},
-    {"name": "square", "type": "video", "format": "mov",
-     "video": {"preset": "ultrafast", "width": 120, "height": 120, "fit": "cover"}},
+    {
+        "name": "square",
+        "type": "video",
+        "format": "mov",
+        "video": {"preset": "ultrafast", "width": 120, "height": 120, "fit": "cover"},
+    },
     {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 1, "video": {"preset": "ultrafast"}},
-    {"name": "dash", "type": "dash", "segment_seconds": 1, "video": {"preset": "ultrafast"},
-     "renditions": [{"height": 240, "bitrate": "300k"}, {"height": 144, "bitrate": "150k"}]},
+    {
+        "name": "dash",
+        "type": "dash",
+        "segment_seconds": 1,
+        "video": {"preset": "ultrafast"},
+        "renditions": [{"height": 240, "bitrate": "300k"}, {"height": 144, "bitrate": "150k"}],
+    },
     {"name": "poster", "type": "thumbnails", "count": 5, "width": 320, "format": "jpg"},
     {"name": "frames", "type": "thumbnails", "offsets": [0, "50%", 2.9], "height": 90, "format": "webp"},
     {"name": "scrub", "type": "storyboard", "interval_seconds": 0.7, "columns": 2, "rows": 2, "width": 96},
@@ -41,7 +55,7 @@ SPEC = [
     {"name": "loop", "type": "animation", "format": "webp", "start": 0, "duration": 1, "width": 100, "fps": 8},
     {"name": "voice", "type": "audio", "format": "mp3", "audio": {"bitrate": "128k", "loudness": -16}},
     {"name": "wave", "type": "waveform", "width": 400, "height": 80, "color": "#ff8800"},
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +68,9 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-async def job(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, OutputResult], list]:
+async def job(
+    clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, OutputResult], list]:
     workdir = tmp_path_factory.mktemp("outputs")
     info = await probe(clips["av"], NO_FFPROBE)
     reports = []
@@ -62,8 +78,14 @@ async def job(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     async def on_progress(progress) -> None:
         reports.append(progress)
 
-    results = await run_outputs(parse_outputs(SPEC), input_path=clips["av"], info=info, workdir=workdir,
-                                ffmpeg=media.ffmpeg(), on_progress=on_progress)  # fmt: skip
+    results = await run_outputs(
+        parse_outputs(SPEC),
+        input_path=clips["av"],
+        info=info,
+        workdir=workdir,
+        ffmpeg=media.ffmpeg(),
+        on_progress=on_progress,
+    )
     return workdir, {r.name: r for r in results}, reports
 
 
@@ -74,7 +96,9 @@ def summary(path: Path) -> dict:
         frames = sum(1 for _ in c.decode(video=0)) if v else 0
         return {
             "duration": c.duration / av.time_base if c.duration else None,
-            "video": (v.codec_context.codec.canonical_name, v.codec_context.width, v.codec_context.height) if v else None,
+            "video": (v.codec_context.codec.canonical_name, v.codec_context.width, v.codec_context.height)
+            if v
+            else None,
             "fps": float(v.average_rate) if v and v.average_rate else None,
             "audio": a.codec_context.codec.canonical_name if a else None,
             "frames": frames,
@@ -136,7 +160,9 @@ def test_hls_master_lists_each_variant_and_every_variant_decodes(job) -> None:
     workdir, results, _ = job
     assert results["stream"].status == "completed", results["stream"].error
     master = (workdir / "stream/master.m3u8").read_text().splitlines()
-    variants = [(_attributes(line), master[i + 1]) for i, line in enumerate(master) if line.startswith("#EXT-X-STREAM-INF")]
+    variants = [
+        (_attributes(line), master[i + 1]) for i, line in enumerate(master) if line.startswith("#EXT-X-STREAM-INF")
+    ]
     assert [uri for _, uri in variants] == ["360p/index.m3u8", "240p/index.m3u8", "144p/index.m3u8"]  # auto, ≤ source
     assert [a["RESOLUTION"] for a, _ in variants] == ["640x360", "426x240", "256x144"]
     assert not (Path.cwd() / "file:").exists(), "the HLS muxer made its %v folders from a file: URL in the cwd"
@@ -162,7 +188,10 @@ def test_dash_manifest_and_representations(job) -> None:
     mpd = ET.parse(workdir / "dash/manifest.mpd").getroot()
     reps = mpd.findall(".//d:Representation", ns)
     video = [r.attrib for r in reps if r.get("mimeType") == "video/mp4"]
-    assert [(r["width"], r["height"], r["bandwidth"]) for r in video] == [("426", "240", "300000"), ("256", "144", "150000")]
+    assert [(r["width"], r["height"], r["bandwidth"]) for r in video] == [
+        ("426", "240", "300000"),
+        ("256", "144", "150000"),
+    ]
     assert all(r["codecs"].startswith("avc1.") for r in video)
     assert [r.get("codecs") for r in reps if r.get("mimeType") == "audio/mp4"] == ["mp4a.40.2"]
     for rep_id in ("0", "1"):  # init segment + media segments = a playable fragmented MP4
@@ -196,7 +225,9 @@ def test_storyboard_cues_point_inside_the_sprites_at_real_frames(job) -> None:
     names = [f.path for f in results["scrub"].files]
     assert names == ["scrub/sprite_001.jpg", "scrub/sprite_002.jpg", "scrub/storyboard.vtt"]
     vtt = (workdir / "scrub/storyboard.vtt").read_text()
-    cues = re.findall(r"(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n(sprite_\d+\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)", vtt)
+    cues = re.findall(
+        r"(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n(sprite_\d+\.jpg)#xywh=(\d+),(\d+),(\d+),(\d+)", vtt
+    )
     assert vtt.startswith("WEBVTT\n") and len(cues) == math.ceil(3.0 / 0.7)  # 5 cues for 3 s every 0.7 s
     assert cues[0][:2] == ("00:00:00.000", "00:00:00.700") and cues[-1][1] == "00:00:03.000"
     sprites = {name: decoded_image(workdir / "scrub" / name) for name in {c[2] for c in cues}}
@@ -228,8 +259,12 @@ def test_waveform(job) -> None:
 
 
 def measured_loudness(path: Path) -> float:
-    ran = subprocess.run([media.ffmpeg(), "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    ran = subprocess.run(
+        [media.ffmpeg(), "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(re.findall(r"I:\s+(-?[0-9.]+) LUFS", ran.stderr)[-1])
 
 
@@ -255,8 +290,9 @@ def test_progress_is_per_output_and_overall(job) -> None:
 async def test_audio_formats(clips, tmp_path: Path, fmt: str, codec: str) -> None:
     info = await probe(clips["av"], NO_FFPROBE)
     spec = [{"type": "audio", "name": "a", "format": fmt, "audio": {"channels": 1}, "clip": {"start": 1}}]
-    (result,) = await run_outputs(parse_outputs(spec), input_path=clips["av"], info=info, workdir=tmp_path,
-                                  ffmpeg=media.ffmpeg())  # fmt: skip
+    (result,) = await run_outputs(
+        parse_outputs(spec), input_path=clips["av"], info=info, workdir=tmp_path, ffmpeg=media.ffmpeg()
+    )
     with av.open(str(only_file(result, tmp_path))) as c:
         (stream,) = c.streams
         assert stream.codec_context.codec.canonical_name == codec and stream.codec_context.channels == 1

@@ -35,11 +35,15 @@ async def test_a_failing_output_keeps_the_finished_ones(clips, tmp_path: Path) -
         {"type": "thumbnails", "name": "late", "offsets": [30]},  # past the end
         {"type": "video", "name": "after", "video": {"preset": "ultrafast", "height": 90}},
     ]
-    results = await run_outputs(parse_outputs(spec), input_path=clips["silent"], info=info, workdir=tmp_path,
-                                ffmpeg=media.ffmpeg())  # fmt: skip
+    results = await run_outputs(
+        parse_outputs(spec), input_path=clips["silent"], info=info, workdir=tmp_path, ffmpeg=media.ffmpeg()
+    )
     assert [(r.name, r.status) for r in results] == [
-        ("before", "completed"), ("wave", "failed"), ("late", "failed"), ("after", "completed")
-    ]  # fmt: skip
+        ("before", "completed"),
+        ("wave", "failed"),
+        ("late", "failed"),
+        ("after", "completed"),
+    ]
     assert results[1].error == "the source has no audio stream, so it cannot make waveform 'wave'"
     assert results[2].error == "thumbnail offset 30 s is past the end of the source (1.00 s)"
     assert results[1].files == [] and not (tmp_path / "wave").exists() and not (tmp_path / "late").exists()
@@ -51,8 +55,9 @@ async def test_a_failing_output_keeps_the_finished_ones(clips, tmp_path: Path) -
 async def test_an_ffmpeg_failure_is_the_outputs_error_and_its_log_is_kept(clips, tmp_path: Path) -> None:
     info = await probe(clips["silent"], NO_FFPROBE)
     spec = [{"type": "video", "name": "odd", "video": {"codec": "h265", "width": 16, "preset": "ultrafast"}}]
-    (result,) = await run_outputs(parse_outputs(spec), input_path=clips["silent"], info=info, workdir=tmp_path,
-                                  ffmpeg=media.ffmpeg())  # fmt: skip
+    (result,) = await run_outputs(
+        parse_outputs(spec), input_path=clips["silent"], info=info, workdir=tmp_path, ffmpeg=media.ffmpeg()
+    )
     # x265 refuses frames this small (16x10); the error carries ffmpeg's own words
     assert result.status == "failed" and result.error.startswith("ffmpeg failed with exit code"), result.error
     assert "Could not open encoder" in result.error
@@ -66,8 +71,13 @@ async def test_a_retried_job_replaces_its_earlier_attempt(clips, tmp_path: Path)
     (tmp_path / "thumbs/stale.jpg").write_bytes(b"old")
     (tmp_path / PARTIAL_DIR / "thumbs").mkdir(parents=True)
     (tmp_path / PARTIAL_DIR / "thumbs/half.jpg").write_bytes(b"half")
-    (result,) = await run_outputs(parse_outputs([{"type": "thumbnails", "name": "thumbs"}]), input_path=clips["silent"],
-                                  info=info, workdir=tmp_path, ffmpeg=media.ffmpeg())  # fmt: skip
+    (result,) = await run_outputs(
+        parse_outputs([{"type": "thumbnails", "name": "thumbs"}]),
+        input_path=clips["silent"],
+        info=info,
+        workdir=tmp_path,
+        ffmpeg=media.ffmpeg(),
+    )
     assert [f.path for f in result.files] == ["thumbs/thumbnail_001.jpg"]
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["thumbnail_001.jpg"]
 
@@ -81,8 +91,16 @@ async def test_cancelling_kills_ffmpeg_and_leaves_nothing_visible(clips, tmp_pat
     async def on_progress(progress) -> None:
         started.set()
 
-    task = asyncio.create_task(run_outputs(parse_outputs(spec), input_path=clips["long"], info=info, workdir=tmp_path,
-                                           ffmpeg=media.ffmpeg(), on_progress=on_progress))  # fmt: skip
+    task = asyncio.create_task(
+        run_outputs(
+            parse_outputs(spec),
+            input_path=clips["long"],
+            info=info,
+            workdir=tmp_path,
+            ffmpeg=media.ffmpeg(),
+            on_progress=on_progress,
+        )
+    )
     await asyncio.wait_for(started.wait(), 10)
     await asyncio.sleep(0.3)
     pids = {int(p) for p in os.listdir("/proc") if p.isdigit() and _is_our_ffmpeg(int(p), tmp_path)}

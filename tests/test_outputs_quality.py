@@ -27,10 +27,16 @@ async def test_a_degraded_encode_scores_lower_than_a_near_lossless_one(settings)
     metrics = ["vmaf", "psnr", "ssim"]
     spec = [
         {"name": "fine", "type": "video", "video": {"preset": "ultrafast", "crf": 10}, "quality": metrics},
-        {"name": "rough", "type": "video", "video": {"preset": "ultrafast", "crf": 45, "height": 90},
-         "audio": False, "quality": metrics, "clip": {"start": 0.5, "end": 1.5}},
+        {
+            "name": "rough",
+            "type": "video",
+            "video": {"preset": "ultrafast", "crf": 45, "height": 90},
+            "audio": False,
+            "quality": metrics,
+            "clip": {"start": 0.5, "end": 1.5},
+        },
         {"name": "poster", "type": "thumbnails", "count": 1},
-    ]  # fmt: skip
+    ]
     async with running_app(settings, api_workers=1) as client:
         answer = await client.post("/jobs", json={"source": "noisy.mp4", "outputs": spec})
         assert answer.status_code == 201, answer.text
@@ -59,8 +65,14 @@ async def test_a_degraded_encode_scores_lower_than_a_near_lossless_one(settings)
 
 
 async def test_target_vmaf_chooses_the_crf_and_reports_the_full_outputs_vmaf(settings) -> None:
-    spec = [{"name": "aimed", "type": "video", "audio": False,
-             "video": {"preset": "ultrafast", "target_vmaf": 93, "max_probes": 4}}]  # fmt: skip
+    spec = [
+        {
+            "name": "aimed",
+            "type": "video",
+            "audio": False,
+            "video": {"preset": "ultrafast", "target_vmaf": 93, "max_probes": 4},
+        }
+    ]
     async with running_app(settings, api_workers=1) as client:
         answer = await client.post("/jobs", json={"source": "noisy.mp4", "outputs": spec})
         assert answer.status_code == 201, answer.text

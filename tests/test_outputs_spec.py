@@ -22,10 +22,13 @@ from tests import media
 
 FF = "/opt/ffmpeg/bin/ffmpeg"
 INFO = MediaInfo(
-    format_name="mov,mp4,m4a,3gp,3g2,mj2", duration=10.0,
-    video=VideoStreamInfo("h264", 1920, 1080, 30.0), audio=AudioStreamInfo("aac", 48000, 2, 128000),
-    stream_count=2, bit_rate=5_000_000,
-)  # fmt: skip
+    format_name="mov,mp4,m4a,3gp,3g2,mj2",
+    duration=10.0,
+    video=VideoStreamInfo("h264", 1920, 1080, 30.0),
+    audio=AudioStreamInfo("aac", 48000, 2, 128000),
+    stream_count=2,
+    bit_rate=5_000_000,
+)
 SOURCE = Source(Path("/in/src.mov"), INFO, FF)
 
 
@@ -48,24 +51,48 @@ def one(**fields: object) -> list[dict]:
         ([], "at least 1 item"),
         ([{"type": "video", "name": f"v{i}"} for i in range(17)], "at most 16 items"),
         ([{"type": "video", "name": "a"}, {"type": "audio", "name": "a"}], "output names must be unique; a used more"),
-        (one(type="slideshow"), "does not match any of the expected tags: 'video', 'audio', 'hls', 'dash', 'thumbnails'"),
+        (
+            one(type="slideshow"),
+            "does not match any of the expected tags: 'video', 'audio', 'hls', 'dash', 'thumbnails'",
+        ),
         (one(), "Unable to extract tag using discriminator 'type'"),
         (one(type="video", video={"codec": "xvid"}), "Input should be 'h264', 'h265', 'av1' or 'vp9'"),
         (one(type="video", format="avi"), "Input should be 'mp4', 'mov', 'mkv' or 'webm'"),
         (one(type="audio", format="ogg"), "Input should be 'mp3', 'm4a', 'opus', 'flac' or 'wav'"),
         (one(type="thumbnails", format="bmp"), "Input should be 'jpg', 'png' or 'webp'"),
-        (one(type="video", format="webm", video={"codec": "h264"}), "a webm file cannot hold h264 video; with webm use av1 or vp9"),
-        (one(type="video", format="mov", video={"codec": "vp9"}), "a mov file cannot hold vp9 video; with mov use h264 or h265"),
-        (one(type="video", format="webm", video={"codec": "vp9"}, audio={"codec": "aac"}), "a webm file cannot hold aac audio; with webm use opus"),
-        (one(type="audio", format="mp3", audio={"codec": "aac"}), "format mp3 holds mp3 audio; drop audio.codec or set it to 'mp3'"),
-        (one(type="audio", format="flac", audio={"bitrate": "128k"}), "format flac is lossless: it takes no audio.bitrate"),
+        (
+            one(type="video", format="webm", video={"codec": "h264"}),
+            "a webm file cannot hold h264 video; with webm use av1 or vp9",
+        ),
+        (
+            one(type="video", format="mov", video={"codec": "vp9"}),
+            "a mov file cannot hold vp9 video; with mov use h264 or h265",
+        ),
+        (
+            one(type="video", format="webm", video={"codec": "vp9"}, audio={"codec": "aac"}),
+            "a webm file cannot hold aac audio; with webm use opus",
+        ),
+        (
+            one(type="audio", format="mp3", audio={"codec": "aac"}),
+            "format mp3 holds mp3 audio; drop audio.codec or set it to 'mp3'",
+        ),
+        (
+            one(type="audio", format="flac", audio={"bitrate": "128k"}),
+            "format flac is lossless: it takes no audio.bitrate",
+        ),
         (one(type="video", clip={"start": 5, "end": 5}), "clip.end (5) must be greater than clip.start (5)"),
         (one(type="video", clip={"start": 6, "end": 2}), "clip.end (2) must be greater than clip.start (6)"),
         (one(type="video", video={"crf": 23, "bitrate": "1M"}), "give video.crf (constant quality) or video.bitrate"),
         (one(type="video", video={"codec": "h264", "crf": 60}), "video.crf for h264 is 0-51; got 60"),
         (one(type="video", video={"bufsize": "2M"}), "video.bufsize needs video.maxrate"),
-        (one(type="video", video={"codec": "vp9", "profile": "high"}), "video.profile and video.level apply to codec h264 only"),
-        (one(type="video", video={"bitrate": "fast"}), "bitrate must be bits per second or a string like '128k' or '2.5M'"),
+        (
+            one(type="video", video={"codec": "vp9", "profile": "high"}),
+            "video.profile and video.level apply to codec h264 only",
+        ),
+        (
+            one(type="video", video={"bitrate": "fast"}),
+            "bitrate must be bits per second or a string like '128k' or '2.5M'",
+        ),
         (one(type="video", video={"bitrate": "300M"}), "bitrate must be between 8k and 200M"),
         (one(type="video", video={"width": 10000}), "less than or equal to 8192"),
         (one(type="video", video={"fit": "fill"}), "Input should be 'contain', 'cover' or 'stretch'"),
@@ -73,10 +100,19 @@ def one(**fields: object) -> list[dict]:
         (one(type="video", audio=True), "audio is an object of audio settings, or false for no audio track"),
         (one(type="dash", audio=0), "audio is an object of audio settings, or false for no audio track"),
         (one(type="hls", renditions=[{"height": 100 + i, "bitrate": "100k"} for i in range(9)]), "at most 8 items"),
-        (one(type="hls", renditions=[{"height": 360, "bitrate": "1M"}, {"height": 360, "bitrate": "2M"}]), "each rendition needs its own height; [360]"),
+        (
+            one(type="hls", renditions=[{"height": 360, "bitrate": "1M"}, {"height": 360, "bitrate": "2M"}]),
+            "each rendition needs its own height; [360]",
+        ),
         (one(type="dash", segment_seconds=0.2), "greater than or equal to 1"),
-        (one(type="thumbnails", count=3, offsets=[1]), "give count (evenly spread) or offsets (chosen times), not both"),
-        (one(type="thumbnails", offsets=["150%"]), "an offset is seconds (a number) or a percentage of the duration like '50%'; got '150%'"),
+        (
+            one(type="thumbnails", count=3, offsets=[1]),
+            "give count (evenly spread) or offsets (chosen times), not both",
+        ),
+        (
+            one(type="thumbnails", offsets=["150%"]),
+            "an offset is seconds (a number) or a percentage of the duration like '50%'; got '150%'",
+        ),
         (one(type="thumbnails", count=51), "less than or equal to 50"),
         (one(type="waveform", color="red;drawtext"), "String should match pattern '^#[0-9a-fA-F]{6}$'"),
         (one(type="animation", duration=60), "less than or equal to 30"),
@@ -93,18 +129,30 @@ def test_refused_specs_say_what_is_accepted(data: object, expected: str) -> None
 
 
 def test_the_issue_example_is_accepted() -> None:
-    outputs = parse_outputs(
-        media.NINE_OUTPUTS
-    )  # fmt: skip
-    assert [o.type for o in outputs] == ["video", "video", "video", "hls", "thumbnails", "storyboard", "animation", "audio", "waveform"]
+    outputs = parse_outputs(media.NINE_OUTPUTS)
+    assert [o.type for o in outputs] == [
+        "video",
+        "video",
+        "video",
+        "hls",
+        "thumbnails",
+        "storyboard",
+        "animation",
+        "audio",
+        "waveform",
+    ]
     assert outputs[0].clip.duration == 6.0
     assert outputs[7].audio.loudness == -16
 
 
 def test_dimension_limits_follow_the_server_setting() -> None:
-    outputs = parse_outputs([{"type": "video", "name": "big", "video": {"width": 4096}},
-                             {"type": "hls", "name": "s", "renditions": [{"height": 2160, "bitrate": "12M"}]},
-                             {"type": "waveform", "name": "w", "width": 1000}])  # fmt: skip
+    outputs = parse_outputs(
+        [
+            {"type": "video", "name": "big", "video": {"width": 4096}},
+            {"type": "hls", "name": "s", "renditions": [{"height": 2160, "bitrate": "12M"}]},
+            {"type": "waveform", "name": "w", "width": 1000},
+        ]
+    )
     assert dimension_problems(outputs, 8192) == []
     assert dimension_problems(outputs, 1920) == [
         "output 'big': width 4096 is above this server's limit of 1920",
@@ -123,8 +171,14 @@ def test_method_templates_give_exactly_the_seed_argv(method: Method, fmt: str, t
     source = Source(Path("/in/src.mov"), INFO, FF, threads)
     (output,) = parse_outputs(method_outputs(method, fmt))
     plan = plan_output(output, source, tmp_path, None)
-    expected = build_argv(FF, method, Path("/in/src.mov"), tmp_path / f"{method.value}.{fmt}",
-                          resolve_output_format(method, fmt), threads=threads)  # fmt: skip
+    expected = build_argv(
+        FF,
+        method,
+        Path("/in/src.mov"),
+        tmp_path / f"{method.value}.{fmt}",
+        resolve_output_format(method, fmt),
+        threads=threads,
+    )
     assert [step.argv for step in plan.steps] == [expected]
 
 
@@ -181,7 +235,13 @@ def test_auto_ladder_never_goes_above_the_source(height: int, expected: list[int
 
 
 def test_explicit_ladder_skips_renditions_above_the_source() -> None:
-    output = _stream(renditions=[{"height": 480, "bitrate": "1M"}, {"height": 1080, "bitrate": "5M"}, {"height": 720, "bitrate": "3M"}])
+    output = _stream(
+        renditions=[
+            {"height": 480, "bitrate": "1M"},
+            {"height": 1080, "bitrate": "5M"},
+            {"height": 720, "bitrate": "3M"},
+        ]
+    )
     rungs, notes = build_ladder(output, 1280, 720)
     assert [(r.width, r.height, r.bitrate) for r in rungs] == [(1280, 720, "3M"), (854, 480, "1M")]
     assert notes == ["renditions 1080p skipped: above the source's height (720 px)"]
@@ -190,7 +250,9 @@ def test_explicit_ladder_skips_renditions_above_the_source() -> None:
 
 
 def test_ladder_argv_forces_aligned_keyframes(tmp_path: Path) -> None:
-    output = _stream(renditions=[{"height": 720, "bitrate": "2800k"}, {"height": 360, "bitrate": "800k"}], segment_seconds=2)
+    output = _stream(
+        renditions=[{"height": 720, "bitrate": "2800k"}, {"height": 360, "bitrate": "800k"}], segment_seconds=2
+    )
     (step,) = plan_output(output, SOURCE, tmp_path, None).steps
     argv = step.argv
     assert argv.count("-i") == 1  # decoded once
@@ -216,13 +278,23 @@ def test_thumbnail_times() -> None:
 def test_storyboard_cues_walk_the_tiles_row_by_row_and_across_sheets() -> None:
     vtt = storyboard_vtt(frames=5, interval=2, duration=9.5, columns=2, rows=1, tile_w=160, tile_h=90, ext="jpg")
     assert vtt.splitlines() == [
-        "WEBVTT", "",
-        "00:00:00.000 --> 00:00:02.000", "sprite_001.jpg#xywh=0,0,160,90", "",
-        "00:00:02.000 --> 00:00:04.000", "sprite_001.jpg#xywh=160,0,160,90", "",
-        "00:00:04.000 --> 00:00:06.000", "sprite_002.jpg#xywh=0,0,160,90", "",
-        "00:00:06.000 --> 00:00:08.000", "sprite_002.jpg#xywh=160,0,160,90", "",
-        "00:00:08.000 --> 00:00:09.500", "sprite_003.jpg#xywh=0,0,160,90",
-    ]  # fmt: skip
+        "WEBVTT",
+        "",
+        "00:00:00.000 --> 00:00:02.000",
+        "sprite_001.jpg#xywh=0,0,160,90",
+        "",
+        "00:00:02.000 --> 00:00:04.000",
+        "sprite_001.jpg#xywh=160,0,160,90",
+        "",
+        "00:00:04.000 --> 00:00:06.000",
+        "sprite_002.jpg#xywh=0,0,160,90",
+        "",
+        "00:00:06.000 --> 00:00:08.000",
+        "sprite_002.jpg#xywh=160,0,160,90",
+        "",
+        "00:00:08.000 --> 00:00:09.500",
+        "sprite_003.jpg#xywh=0,0,160,90",
+    ]
 
 
 def test_plans_refuse_what_the_source_cannot_give(tmp_path: Path) -> None:
@@ -234,7 +306,11 @@ def test_plans_refuse_what_the_source_cannot_give(tmp_path: Path) -> None:
         (mute, one(type="video"), "the source has no video stream, so it cannot make video output 'out'"),
         (mute, one(type="hls"), "the source has no video stream, so it cannot make hls output 'out'"),
         (mute, one(type="storyboard"), "the source has no video stream"),
-        (silent, one(type="video", clip={"start": 7}), r"clip.start \(7 s\) is at or past the end of the source \(5.00 s\)"),
+        (
+            silent,
+            one(type="video", clip={"start": 7}),
+            r"clip.start \(7 s\) is at or past the end of the source \(5.00 s\)",
+        ),
         (silent, one(type="animation", start=5), r"animation start \(5 s\) is at or past the end of the source"),
     ]
     for source, data, message in cases:
@@ -245,8 +321,10 @@ def test_plans_refuse_what_the_source_cannot_give(tmp_path: Path) -> None:
 
 
 def test_parse_loudness() -> None:
-    log = 'noise\n[Parsed_loudnorm_0 @ 0x1] \n{\n\t"input_i" : "-21.82",\n\t"input_tp" : "-16.08",\n\t"input_lra" : "0.00",' \
-          '\n\t"input_thresh" : "-31.82",\n\t"output_i" : "-16.01",\n\t"target_offset" : "0.01"\n}\nmore'  # fmt: skip
+    log = (
+        'noise\n[Parsed_loudnorm_0 @ 0x1] \n{\n\t"input_i" : "-21.82",\n\t"input_tp" : "-16.08",\n\t"input_lra" : "0.00",'
+        '\n\t"input_thresh" : "-31.82",\n\t"output_i" : "-16.01",\n\t"target_offset" : "0.01"\n}\nmore'
+    )
     measured = parse_loudness(log)
     assert measured is not None and (measured.input_i, measured.target_offset) == (-21.82, 0.01)
     assert parse_loudness(log.replace('"-21.82"', '"-inf"')) is None  # silence

@@ -32,8 +32,9 @@ def server(tmp_path_factory):
 
 def readme_script() -> str:
     section = (REPO / "README.md").read_text().split("## Python client", 1)[1]
-    return next(block for block in section.split("```python\n")[1:] if "from mediaflow.client import MediaFlow" in block
-                ).split("```", 1)[0]
+    return next(
+        block for block in section.split("```python\n")[1:] if "from mediaflow.client import MediaFlow" in block
+    ).split("```", 1)[0]
 
 
 def duration_of(path: Path) -> float:
@@ -47,8 +48,9 @@ def test_the_readme_script_runs_as_printed(server, tmp_path):
     (tmp_path / "media").mkdir()
     (tmp_path / "media" / "sample.mp4").write_bytes((server.base / "media" / "sample.mp4").read_bytes())
     env = dict(os.environ, MEDIAFLOW_URL=server.url, MEDIAFLOW_API_KEY=API_KEY, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == "small.mp4"

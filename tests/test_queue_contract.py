@@ -11,12 +11,12 @@ import zlib
 
 import pytest
 
-from mediaflow import store as db
 from mediaflow import queue as jobqueue
-from mediaflow.queue.kafka import KafkaQueue
-from mediaflow.store import Expect
+from mediaflow import store as db
 from mediaflow.jobs.model import Job, JobStatus, Method
+from mediaflow.queue.kafka import KafkaQueue
 from mediaflow.settings import Settings
+from mediaflow.store import Expect
 from tests.servers.kafka import start_tansu
 from tests.servers.process import free_port
 
@@ -57,7 +57,12 @@ async def open_queue(overrides, store):
 
 async def submit(store, queue, job_id: str | None = None) -> str:
     """What the API does: store the job, then publish its id."""
-    job = Job(method_name=Method.COMPRESS, source="media/in.mp4", output_format="mp4", **({"job_id": job_id} if job_id else {}))
+    job = Job(
+        method_name=Method.COMPRESS,
+        source="media/in.mp4",
+        output_format="mp4",
+        **({"job_id": job_id} if job_id else {}),
+    )
     await store.create(job)
     await queue.publish(job.job_id)
     return job.job_id
@@ -65,7 +70,9 @@ async def submit(store, queue, job_id: str | None = None) -> str:
 
 async def claim_and_ack(store, delivery) -> None:
     """What a worker does: claim the job durably, then ack."""
-    claimed = await store.update(delivery.job_id, {"status": JobStatus.PROCESSING, "worker_id": "w"}, Expect.of(JobStatus.QUEUED))
+    claimed = await store.update(
+        delivery.job_id, {"status": JobStatus.PROCESSING, "worker_id": "w"}, Expect.of(JobStatus.QUEUED)
+    )
     assert claimed is not None, f"{delivery.job_id} was delivered but is not queued any more"
     await delivery.ack()
 
@@ -147,8 +154,10 @@ async def test_open_fails_fast_when_broker_unreachable(kafka_settings, store):
 @kafka_only
 async def test_publish_fails_fast_when_broker_goes_away(kafka_settings, store, tmp_path):
     broker = start_tansu(tmp_path, name="doomed-tansu")
-    settings = Settings(_env_file=None, **{**kafka_settings, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-                                           "KAFKA_DELIVERY_TIMEOUT_S": 2.0})
+    settings = Settings(
+        _env_file=None,
+        **{**kafka_settings, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_DELIVERY_TIMEOUT_S": 2.0},
+    )
     queue = await jobqueue.open_queue(settings, store, consumer=False)
     try:
         await submit(store, queue)  # works while the broker is up

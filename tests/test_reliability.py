@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from mediaflow.jobs.events import FailureReason
-from mediaflow.jobs.progress import PHASE_SPAN, RunProgress
 from mediaflow.jobs.model import Phase
+from mediaflow.jobs.progress import PHASE_SPAN, RunProgress
 from mediaflow.storage import StorageError
-from tests import media
-from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
 from mediaflow.worker.job_run import Run
 from mediaflow.worker.loop import Worker
+from tests import media
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
 
 ENCODING_START = PHASE_SPAN[Phase.ENCODING][0]
 
@@ -65,7 +65,11 @@ async def submit(client, source="long.mp4", method="compress") -> str:
 
 async def encoding(client, job_id: str):
     body = (await client.get(f"/status/{job_id}")).json()
-    return body if body["status"] == "processing" and body["phase"] == "encoding" and body["progress"] > ENCODING_START + 1 else None
+    return (
+        body
+        if body["status"] == "processing" and body["phase"] == "encoding" and body["progress"] > ENCODING_START + 1
+        else None
+    )
 
 
 async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
@@ -89,7 +93,10 @@ async def test_a_worker_killed_mid_encode_loses_nothing(settings, tmp_path):
             assert final["attempts"] == 2 and final["progress"] == 100
             outputs = stored_outputs(settings, job_id)
             assert [path.name for path in outputs] == ["long_compress.mp4"]
-            assert final["output_path"] == outputs[0].resolve().relative_to(settings.LOCAL_STORAGE_DIR.resolve()).as_posix()
+            assert (
+                final["output_path"]
+                == outputs[0].resolve().relative_to(settings.LOCAL_STORAGE_DIR.resolve()).as_posix()
+            )
             survivor_claims = [e for e in worker_events(survivor) if e["event"] == "job.claimed"]
             assert [e["job_id"] for e in survivor_claims] == [job_id]
             # The dead worker's temp dir (source copy, partial output) was removed by the survivor.
@@ -210,7 +217,18 @@ def y4m_claiming(path: Path, width: int, height: int) -> Path:
         (lambda d: media.hls_playlist_pointing_at(d, "http://127.0.0.1:9/x.ts", "remote.m3u8"), "compress", "playlist"),
         (lambda d: media.ffconcat_pointing_at(d, "/etc/passwd", "concat.mp4"), "compress", "playlist"),
     ],
-    ids=["zero-byte", "text", "truncated", "no-audio", "audio-only", "huge-header", "oversized", "hls-local", "hls-remote", "ffconcat"],
+    ids=[
+        "zero-byte",
+        "text",
+        "truncated",
+        "no-audio",
+        "audio-only",
+        "huge-header",
+        "oversized",
+        "hls-local",
+        "hls-remote",
+        "ffconcat",
+    ],
 )
 async def test_hostile_and_broken_media_fail_readably(settings, tmp_path, maker, method, reason):
     source = maker(tmp_path / "media")
@@ -235,7 +253,7 @@ async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_o
 
     assert await worker.runner.with_retries(flaky, "test") == "stored"
     assert len(calls) == 3
-    assert [round(b - a) for a, b in zip(calls, calls[1:])] == [1, 2]  # exponential backoff
+    assert [round(b - a) for a, b in zip(calls, calls[1:], strict=False)] == [1, 2]  # exponential backoff
 
     permanent_calls = []
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow.store import open_store
-from mediaflow.jobs.retention import RetentionSweeper
 from mediaflow.jobs.model import Job, JobStatus, Method, utcnow
+from mediaflow.jobs.retention import RetentionSweeper
 from mediaflow.media.sources import parse_source, upload_source
 from mediaflow.storage import open_storage
+from mediaflow.store import open_store
 from tests.apptools import make_settings, running_app, wait_for_final
 from tests.media import make_clip
 from tests.test_store_contract import BACKENDS, backend_overrides
@@ -27,7 +27,9 @@ async def test_delete_removes_a_finished_job_with_its_output_and_log(tmp_path):
     settings = make_settings(tmp_path)
     make_clip(tmp_path / "media", "clip.mp4", width=320, height=240, seconds=1)
     async with running_app(settings, api_workers=1) as client:
-        job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})).json()["job_id"]
+        job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "compress"})).json()[
+            "job_id"
+        ]
         done = await wait_for_final(client, job_id)
         assert done["status"] == "completed"
         files = [settings.LOCAL_STORAGE_DIR / done["output_path"], settings.LOCAL_STORAGE_DIR / done["log_path"]]
@@ -48,7 +50,11 @@ async def test_only_finished_jobs_can_be_deleted(tmp_path):
     async with running_app(settings, api_workers=0) as client:
         job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "resize"})).json()["job_id"]
         refused = await client.delete(f"/jobs/{job_id}")
-        assert refused.status_code == 409 and "queued" in refused.json()["detail"] and "cancel it first" in refused.json()["detail"]
+        assert (
+            refused.status_code == 409
+            and "queued" in refused.json()["detail"]
+            and "cancel it first" in refused.json()["detail"]
+        )
         assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
         assert (await client.delete(f"/jobs/{job_id}")).status_code == 204
         assert (await client.delete("/jobs/not-a-job")).status_code == 404
@@ -57,8 +63,13 @@ async def test_only_finished_jobs_can_be_deleted(tmp_path):
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_retention_removes_only_jobs_finished_before_the_cutoff(request, backend, tmp_path):
     # Local storage whatever the store: a seed-style DB_BACKEND alone now implies S3 (settings.py).
-    settings = make_settings(tmp_path, JOB_RETENTION_HOURS=24, **backend_overrides(request, backend, tmp_path),
-                             STORAGE_BACKEND="local", QUEUE_BACKEND="embedded")
+    settings = make_settings(
+        tmp_path,
+        JOB_RETENTION_HOURS=24,
+        **backend_overrides(request, backend, tmp_path),
+        STORAGE_BACKEND="local",
+        QUEUE_BACKEND="embedded",
+    )
     store, storage = await open_store(settings), await open_storage(settings)
     now = utcnow()
 
@@ -66,10 +77,16 @@ async def test_retention_removes_only_jobs_finished_before_the_cutoff(request, b
         output = tmp_path / "storage" / "processed" / f"{status.value}-{created_hours_ago}" / "out.mp4"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(b"output")
-        record = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=status,
-                     created_at=now - timedelta(hours=created_hours_ago), output_path=str(output),
-                     completed_at=None if finished_hours_ago is None else now - timedelta(hours=finished_hours_ago),
-                     **fields)
+        record = Job(
+            method_name=Method.COMPRESS,
+            source="clip.mp4",
+            output_format="mp4",
+            status=status,
+            created_at=now - timedelta(hours=created_hours_ago),
+            output_path=str(output),
+            completed_at=None if finished_hours_ago is None else now - timedelta(hours=finished_hours_ago),
+            **fields,
+        )
         await store.create(record)
         return record
 
@@ -80,8 +97,9 @@ async def test_retention_removes_only_jobs_finished_before_the_cutoff(request, b
             await job(S.COMPLETED, 30, 2),  # created long ago, finished recently
             await job(S.COMPLETED, 1, 0.5),
             await job(S.PROCESSING, 40, None),  # never removed while running
-            await job(S.FAILED, 40, 39, webhook_event="job.failed", webhook_event_id="e1",
-                      webhook_due_at=now),  # its final webhook is still to be delivered
+            await job(
+                S.FAILED, 40, 39, webhook_event="job.failed", webhook_event_id="e1", webhook_due_at=now
+            ),  # its final webhook is still to be delivered
         ]
         sweeper = RetentionSweeper(settings, store, storage)
         assert await sweeper.sweep(now) == len(old) + len(many_old)
@@ -112,15 +130,23 @@ async def test_retention_removes_old_uploads_no_unfinished_job_needs(tmp_path):
         done_with, queued_for, running_for = await upload("a.mp4"), await upload("b.mp4"), await upload("c.mp4")
         fresh = await upload("d.mp4", old=False)
         alices = await upload("e.mp4", owner="alice")  # in alice's folder (storage/keys.py)
-        for source, status, owner in ((done_with, S.COMPLETED, None), (queued_for, S.QUEUED, None),
-                                      (running_for, S.PROCESSING, None), (alices, S.QUEUED, "alice")):
-            await store.create(Job(method_name=Method.COMPRESS, source=source, output_format="mp4", status=status,
-                                   owner=owner))
+        for source, status, owner in (
+            (done_with, S.COMPLETED, None),
+            (queued_for, S.QUEUED, None),
+            (running_for, S.PROCESSING, None),
+            (alices, S.QUEUED, "alice"),
+        ):
+            await store.create(
+                Job(method_name=Method.COMPRESS, source=source, output_format="mp4", status=status, owner=owner)
+            )
         sweeper = RetentionSweeper(settings, store, storage)
         assert await sweeper.sweep_uploads() == 1
         owners = {alices: "alice"}
-        remaining = {source for source in (done_with, queued_for, running_for, fresh, alices)
-                     if await storage.exists(parse_source(source, settings, storage, owners.get(source)).key)}
+        remaining = {
+            source
+            for source in (done_with, queued_for, running_for, fresh, alices)
+            if await storage.exists(parse_source(source, settings, storage, owners.get(source)).key)
+        }
         assert remaining == {queued_for, running_for, fresh, alices}, "only the old upload no unfinished job needs"
         assert not (tmp_path / "storage" / "uploads" / done_with.split("/")[2]).exists(), "its folder too"
         assert await sweeper.sweep_uploads() == 0
@@ -183,7 +209,7 @@ async def test_cancel_or_retry_of_a_job_removed_meanwhile_is_a_404_not_a_500(tmp
         job_id = (await client.post("/process", json={"source": "clip.mp4", "method_name": "resize"})).json()["job_id"]
         assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
         jobs, store = client.app.state.jobs, client.app.state.store
-        canceled = await store.get(job_id)       # what a concurrent retry's route has read ...
+        canceled = await store.get(job_id)  # what a concurrent retry's route has read ...
         queued = canceled.model_copy(update={"status": S.QUEUED})  # ... and a concurrent cancel's
         assert (await client.delete(f"/jobs/{job_id}")).status_code == 204  # ... before this removed it
         for action, stale in ((jobs.retry, canceled), (jobs.cancel, queued)):

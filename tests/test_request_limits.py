@@ -25,8 +25,9 @@ async def api(tmp_path):
 
 
 async def submit(api, headers, **extra):
-    return await api.post("/process", json={"source": api.source, "method_name": "compress"},
-                          headers={**headers, **extra})
+    return await api.post(
+        "/process", json={"source": api.source, "method_name": "compress"}, headers={**headers, **extra}
+    )
 
 
 async def test_active_jobs_per_key_are_limited_with_retry_after(api) -> None:

@@ -22,8 +22,16 @@ async def test_samples_are_cut_joined_and_decoded_once_into_raw_frames(tmp_path:
 
 async def test_past_the_disk_budget_the_probes_read_the_stream_copied_samples(tmp_path: Path) -> None:
     source = detailed_clip(tmp_path, "source.mp4", width=320, height=180, seconds=6, audio=False)
-    found = await prepare_samples(ffmpeg(), source, tmp_path / "s", duration=6, samples=3, sample_seconds=1, fps=30,
-                                  raw_budget=90 * 320 * 180 * 3 // 2 - 1)  # fmt: skip
+    found = await prepare_samples(
+        ffmpeg(),
+        source,
+        tmp_path / "s",
+        duration=6,
+        samples=3,
+        sample_seconds=1,
+        fps=30,
+        raw_budget=90 * 320 * 180 * 3 // 2 - 1,
+    )
     assert not found.decoded and found.path.name == "samples.mkv"
     assert (await read_timeline(found.path)).video.frames == 90
 

@@ -8,6 +8,7 @@ worker encodes what gets submitted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -21,18 +22,20 @@ import httpx
 from tests.apptools import ApiServer, make_settings
 from tests.media import make_clip, text_as_mp4
 
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-    "negative_data_rejection",
-    "missing_required_header",
-    "unsupported_method",
-    "use_after_free",
-    "ensure_resource_availability",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "use_after_free",
+        "ensure_resource_availability",
+    ]
+)
 
 
 # The schema declares the X-API-Key scheme, so schemathesis checks that a request without it is refused:
@@ -65,17 +68,18 @@ def log_entries(text: str) -> list[dict]:
     entries = []
     for line in text.splitlines():
         if line.startswith("{"):
-            try:
+            with contextlib.suppress(ValueError):
                 entries.append(json.loads(line))
-            except ValueError:
-                pass
     return entries
 
 
 def outputs_job(server: ApiServer, source: str) -> tuple[str, list[str], str]:
     """A finished POST /jobs job (two thumbnails): its id, its files' paths and a signed link's token."""
-    response = httpx.post(f"{server.url}/jobs", headers=AUTH, json={
-        "source": source, "outputs": [{"name": "poster", "type": "thumbnails", "count": 2, "width": 64}]})
+    response = httpx.post(
+        f"{server.url}/jobs",
+        headers=AUTH,
+        json={"source": source, "outputs": [{"name": "poster", "type": "thumbnails", "count": 2, "width": 64}]},
+    )
     response.raise_for_status()
     job_id = response.json()["job_id"]
     wait_until_final(server, job_id)
@@ -107,8 +111,11 @@ def test_the_api_survives_schemathesis(tmp_path):
     st = Path(sys.executable).with_name("st")
     assert st.exists() or shutil.which("st"), "schemathesis is installed by scripts/setup.sh --test"
     with ApiServer(settings, tmp_path, api_workers=1) as server:
-        job_ids = [submitted(server, "clip.mp4"), submitted(server, "text.mp4"),
-                   submitted(server, "clip.mp4", "resize", final=False)]
+        job_ids = [
+            submitted(server, "clip.mp4"),
+            submitted(server, "text.mp4"),
+            submitted(server, "clip.mp4", "resize", final=False),
+        ]
         states = [httpx.get(f"{server.url}/status/{job_id}", headers=AUTH).json()["status"] for job_id in job_ids[:2]]
         assert states == ["completed", "failed"]
         outputs_job_id, file_paths, token = outputs_job(server, "clip.mp4")
@@ -117,9 +124,28 @@ def test_the_api_survives_schemathesis(tmp_path):
         # One worker: with two, the coverage phase now and then dies inside hypothesis (reading a
         # lambda's source for a repr from two threads), an error of the tool, not of the API.
         result = subprocess.run(
-            [str(st), "--config-file", str(config), "run", f"{server.url}/openapi.json", "--checks", CHECKS, "-H", f"X-API-Key: {KEY}",
-             "--max-examples", "40", "--workers", "1", "--seed", "20261125", "--no-color"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            [
+                str(st),
+                "--config-file",
+                str(config),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                CHECKS,
+                "-H",
+                f"X-API-Key: {KEY}",
+                "--max-examples",
+                "40",
+                "--workers",
+                "1",
+                "--seed",
+                "20261125",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
         )
         server_log = server.log_path.read_text()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -130,8 +156,11 @@ def test_the_api_survives_schemathesis(tmp_path):
     # log says whether it reached a real job at least once (a request line names the job it found).
     missing = result.stdout.partition("Missing test data")[2].partition("💡")[0]
     listed = set(re.findall(r"- (GET|POST|PUT|DELETE) (\S+)", missing))
-    reached = {(entry["method"], entry["route"].replace(":path", "")) for entry in log_entries(server_log)
-               if entry.get("event") == "http.request" and entry.get("job_id")}
+    reached = {
+        (entry["method"], entry["route"].replace(":path", ""))
+        for entry in log_entries(server_log)
+        if entry.get("event") == "http.request" and entry.get("job_id")
+    }
     assert listed <= reached, f"operations that never reached a real job: {listed - reached}\n{missing[:1500]}"
-    assert FILE_ROUTES <= reached, f"file routes never reached a real job: {FILE_ROUTES - reached}"
+    assert reached >= FILE_ROUTES, f"file routes never reached a real job: {FILE_ROUTES - reached}"
     assert "Traceback" not in server_log, server_log[-4000:]

@@ -19,16 +19,19 @@ from tests.test_distributed import bucket_keys, put_source
 pytestmark = pytest.mark.backend
 
 
-@pytest.mark.parametrize(("db_backend", "explicit", "queue", "storage"), [
-    ("sqlite", {}, "embedded", "local"),
-    ("mongodb", {}, "kafka", "s3"),
-    ("dynamodb", {}, "kafka", "s3"),
-    ("mongodb", {"QUEUE_BACKEND": "embedded"}, "embedded", "s3"),
-    ("dynamodb", {"STORAGE_BACKEND": "local"}, "kafka", "local"),
-])
+@pytest.mark.parametrize(
+    ("db_backend", "explicit", "queue", "storage"),
+    [
+        ("sqlite", {}, "embedded", "local"),
+        ("mongodb", {}, "kafka", "s3"),
+        ("dynamodb", {}, "kafka", "s3"),
+        ("mongodb", {"QUEUE_BACKEND": "embedded"}, "embedded", "s3"),
+        ("dynamodb", {"STORAGE_BACKEND": "local"}, "kafka", "local"),
+    ],
+)
 def test_a_document_store_selects_the_seeds_stack_unless_told_otherwise(db_backend, explicit, queue, storage):
     settings = Settings(_env_file=None, DB_BACKEND=db_backend, **explicit)
-    assert (settings.QUEUE_BACKEND, settings.STORAGE_BACKEND) == (queue, storage)
+    assert (queue, storage) == (settings.QUEUE_BACKEND, settings.STORAGE_BACKEND)
     for name, value in explicit.items():
         assert settings.backend_choices[name] == f"{value} (set explicitly)"
     if not explicit and db_backend != "sqlite":
@@ -46,9 +49,14 @@ def seed_env(request, kafka_server, s3_server) -> dict[str, str]:
     name = f"seed{uuid.uuid4().hex[:10]}"
     env = {
         "DB_BACKEND": request.param,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_server.bootstrap, "KAFKA_TOPIC": name, "KAFKA_CONSUMER_GROUP": name,
-        "OUTPUT_BUCKET": name, "OUTPUT_PREFIX": "processed",
-        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_server.bootstrap,
+        "KAFKA_TOPIC": name,
+        "KAFKA_CONSUMER_GROUP": name,
+        "OUTPUT_BUCKET": name,
+        "OUTPUT_PREFIX": "processed",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "S3_ENDPOINT_URL": s3_server.endpoint,
     }
     if request.param == "mongodb":
@@ -72,7 +80,9 @@ async def test_the_seed_env_runs_the_seed_readme_flow(seed_env, small_clip, tmp_
         assert chosen["queue"].startswith("kafka") and chosen["storage"].startswith("s3"), chosen
 
         # The README's curl flow: submit, follow, download; list.
-        response = httpx.post(f"{url}/process", json={"source": source, "method_name": "compress", "output_format": "mp4"})
+        response = httpx.post(
+            f"{url}/process", json={"source": source, "method_name": "compress", "output_format": "mp4"}
+        )
         assert response.status_code == 200 and response.json()["status"] == "queued", response.text
         job_id = response.json()["job_id"]
         status = wait_all_final(url, [job_id], timeout=90)[job_id]
@@ -84,8 +94,11 @@ async def test_the_seed_env_runs_the_seed_readme_flow(seed_env, small_clip, tmp_
         assert download.status_code == 200 and download.content[4:8] == b"ftyp"
         listed = httpx.get(f"{url}/process", params={"limit": 10, "skip": 0}).json()
         assert [job["job_id"] for job in listed["jobs"]] == [job_id]
-        wait_until(lambda: all(any(e["event"] == "backends.chosen" for e in w.events()) for w in workers), 10,
-                   "both workers to log their backends")
+        wait_until(
+            lambda: all(any(e["event"] == "backends.chosen" for e in w.events()) for w in workers),
+            10,
+            "both workers to log their backends",
+        )
         for worker in workers:
             chosen = next(e for e in worker.events() if e["event"] == "backends.chosen")
             assert chosen["queue"].startswith("kafka") and chosen["storage"].startswith("s3"), chosen

@@ -29,9 +29,14 @@ def server(tmp_path):
     settings = make_settings(tmp_path, API_WORKERS=0, API_HEADER_TIMEOUT_S=3, API_BODY_IDLE_TIMEOUT_S=1)
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "mediaflow", "serve", "--port", str(port)], cwd=REPO,
-                                   env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT,
-                                   preexec_fn=_lower_file_limit)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mediaflow", "serve", "--port", str(port)],
+            cwd=REPO,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_lower_file_limit,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -93,8 +98,10 @@ def test_connections_that_never_finish_their_headers_do_not_stop_the_server(serv
 def test_a_stalled_body_is_answered_408(server) -> None:
     _, port, _ = server
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"POST /process HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 100\r\n\r\n{\"source\": ")  # fmt: skip
+        sock.sendall(
+            b"POST /process HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"source": '
+        )
         started = time.monotonic()
         answer = sock.recv(4096)
         while answer.startswith(b"HTTP/") and not answer.rstrip().endswith(b"}"):  # the body may come apart
@@ -118,8 +125,12 @@ def test_accept_errors_are_logged_once_per_interval(caplog) -> None:
         throttle_accept_errors(loop, interval_s=60)
         with caplog.at_level(logging.ERROR):
             for _ in range(1000):  # what CPython's accept loop reports when the file limit is reached
-                loop.call_exception_handler({"message": "socket.accept() out of system resource",
-                                             "exception": OSError(24, "Too many open files")})
+                loop.call_exception_handler(
+                    {
+                        "message": "socket.accept() out of system resource",
+                        "exception": OSError(24, "Too many open files"),
+                    }
+                )
             loop.call_exception_handler({"message": "something else", "exception": ValueError("x")})
     finally:
         loop.close()

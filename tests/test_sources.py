@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow.storage.local import LocalStorage
 from mediaflow.media.sources import SourceError, parse_source, storage_filename, upload_source
+from mediaflow.storage.local import LocalStorage
 from tests.apptools import make_settings
 
 
@@ -69,8 +69,19 @@ def test_directories_devices_and_missing_files_are_refused(env):
 
 @pytest.mark.parametrize(
     "raw",
-    ["http://127.0.0.1/x.mp4", "file:///etc/passwd", "concat:/etc/passwd|x", "pipe:0", "subfile:x", "data:abc",
-     "clip.mp4\x00.txt", "", "upload://nothex/clip.mp4", "upload://" + "a" * 32 + "/../x", "upload://" + "a" * 32 + "/"],
+    [
+        "http://127.0.0.1/x.mp4",
+        "file:///etc/passwd",
+        "concat:/etc/passwd|x",
+        "pipe:0",
+        "subfile:x",
+        "data:abc",
+        "clip.mp4\x00.txt",
+        "",
+        "upload://nothex/clip.mp4",
+        "upload://" + "a" * 32 + "/../x",
+        "upload://" + "a" * 32 + "/",
+    ],
 )
 def test_urls_protocols_and_malformed_values_are_refused(env, raw):
     settings, storage, _, _ = env
@@ -92,10 +103,22 @@ def test_upload_source_round_trip(env):
     assert parsed.name == "My_Holiday_1.mp4"
     # With an API key the key lies in that owner's folder; another owner's parse leads elsewhere.
     source, key = upload_source("clip.mp4", "alice")
-    assert parse_source(source, settings, storage, "alice").key == key != parse_source(source, settings, storage, "bob").key
+    assert (
+        parse_source(source, settings, storage, "alice").key
+        == key
+        != parse_source(source, settings, storage, "bob").key
+    )
 
 
-@pytest.mark.parametrize("name,expected", [("../../etc/passwd", "passwd"), ("-rf.mp4", "rf.mp4"), ("...", "input"),
-                                           ("a b/c d.mov", "c_d.mov"), ("ü.mp4", "input.mp4")])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("-rf.mp4", "rf.mp4"),
+        ("...", "input"),
+        ("a b/c d.mov", "c_d.mov"),
+        ("ü.mp4", "input.mp4"),
+    ],
+)
 def test_safe_filename(name, expected):
     assert storage_filename(name) == expected

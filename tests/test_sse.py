@@ -43,7 +43,9 @@ async def test_events_arrive_in_order_and_end_with_the_final_status(tmp_path, cl
     settings = make_settings(tmp_path, SSE_POLL_INTERVAL_S=0.1, PROGRESS_WRITE_INTERVAL_S=0.2)
     with ApiServer(settings, tmp_path, api_workers=1) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "resize"})).json()["job_id"]
+            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "resize"})).json()[
+                "job_id"
+            ]
             started = time.monotonic()
             frames = await read_stream(client, f"/jobs/{job_id}/events")
             elapsed = time.monotonic() - started
@@ -79,7 +81,9 @@ async def test_idle_stream_sends_keepalives_and_ends_on_cancel(tmp_path, clip):
     settings = make_settings(tmp_path, SSE_POLL_INTERVAL_S=0.1, SSE_KEEPALIVE_S=0.3)
     with ApiServer(settings, tmp_path, api_workers=0) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "compress"})).json()["job_id"]
+            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "compress"})).json()[
+                "job_id"
+            ]
             frames: list = []
             reader = asyncio.create_task(read_stream(client, f"/jobs/{job_id}/events", frames=frames))
             deadline = time.monotonic() + 10
@@ -99,7 +103,9 @@ async def test_unknown_job_is_404_and_stream_has_an_upper_bound(tmp_path, clip):
     with ApiServer(settings, tmp_path, api_workers=0) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             assert (await client.get("/jobs/no-such-job/events")).status_code == 404
-            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "compress"})).json()["job_id"]
+            job_id = (await client.post("/process", json={"source": str(clip), "method_name": "compress"})).json()[
+                "job_id"
+            ]
             started = time.monotonic()
             frames = await read_stream(client, f"/jobs/{job_id}/events")
             assert time.monotonic() - started < 5, "a stream ends after SSE_MAX_STREAM_S; clients reconnect"
@@ -118,10 +124,10 @@ class CountingStore:
 
 
 async def test_many_followers_of_one_job_share_one_store_poller(tmp_path):
-    from mediaflow.jobs import lifecycle
-    from mediaflow.store.sqlite import SqliteJobStore
     from mediaflow.api.sse import JobWatch, job_event_frames
+    from mediaflow.jobs import lifecycle
     from mediaflow.jobs.model import Job, Method
+    from mediaflow.store.sqlite import SqliteJobStore
 
     store = await SqliteJobStore.open(tmp_path / "jobs.db")
     try:

@@ -31,8 +31,9 @@ async def test_a_real_delivery_verifies_with_the_standardwebhooks_library(tmp_pa
     clip = make_clip(tmp_path / "media", "short.mp4", width=320, height=240, seconds=1)
     with Receiver() as receiver:
         async with running_app(settings, api_workers=1) as api:
-            response = await api.post("/process", json={"source": str(clip), "method_name": "compress",
-                                                         "callback_url": receiver.url()})
+            response = await api.post(
+                "/process", json={"source": str(clip), "method_name": "compress", "callback_url": receiver.url()}
+            )
             job_id = response.json()["job_id"]
             [delivery] = await eventually(lambda: receiver.of_type("job.completed"), "job.completed delivered", 60)
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mediaflow.storage.s3 import S3Storage
 from mediaflow.settings import Settings
 from mediaflow.storage import (
     ByteRange,
@@ -23,6 +22,7 @@ from mediaflow.storage import (
     UploadTooLargeError,
     open_storage,
 )
+from mediaflow.storage.s3 import S3Storage
 from tests.servers.process import free_port
 
 MB = 1024 * 1024
@@ -147,17 +147,23 @@ async def test_open_read_streams_content_with_size_and_type(storage):
     assert b"".join(chunks) == content
 
 
-@pytest.mark.parametrize("header,expected", [
-    ("bytes=0-9", (0, 9)), ("bytes=100-", (100, MB + 6)), ("bytes=-7", (MB, MB + 6)),
-    ("bytes=1000-99999999", (1000, MB + 6)), ("bytes=5-5", (5, 5)),
-])
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        ("bytes=0-9", (0, 9)),
+        ("bytes=100-", (100, MB + 6)),
+        ("bytes=-7", (MB, MB + 6)),
+        ("bytes=1000-99999999", (1000, MB + 6)),
+        ("bytes=5-5", (5, 5)),
+    ],
+)
 async def test_open_read_of_a_byte_range(storage, header, expected):
     content = pattern(MB + 7)
     await storage.put_stream("processed/j/out.mp4", generate(len(content), chunk=len(content)), "video/mp4", 10 * MB)
     stored = await storage.open_read("processed/j/out.mp4", chunk_size=64 * 1024, byte_range=ByteRange.parse(header))
     first, last = expected
     assert stored.range == expected and stored.total_size == len(content) and stored.size == last - first + 1
-    assert b"".join([chunk async for chunk in stored.chunks]) == content[first:last + 1]
+    assert b"".join([chunk async for chunk in stored.chunks]) == content[first : last + 1]
 
 
 async def test_open_read_of_a_range_past_the_end(storage):
@@ -167,7 +173,9 @@ async def test_open_read_of_a_range_past_the_end(storage):
     assert caught.value.total_size == 1000
 
 
-@pytest.mark.parametrize("header", [None, "", "bytes=", "bytes=-", "bytes=9-3", "bytes=0-1,5-9", "items=0-1", "bytes=a-b"])
+@pytest.mark.parametrize(
+    "header", [None, "", "bytes=", "bytes=-", "bytes=9-3", "bytes=0-1,5-9", "items=0-1", "bytes=a-b"]
+)
 def test_range_headers_that_mean_the_whole_object(header):
     assert ByteRange.parse(header) is None
 
@@ -200,7 +208,7 @@ async def test_list_keys_finds_old_objects_under_a_prefix(storage, tmp_path):
     keys = {f"{prefix}{i}/clip.mp4" for i in range(3)}
     for key in keys | {f"processed-{uuid.uuid4().hex}/other.mp4"}:
         await storage.put_file(key, source, "video/mp4")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert set(await storage.list_keys(prefix, now + timedelta(hours=1), limit=10)) == keys
     assert await storage.list_keys(prefix, now - timedelta(hours=1), limit=10) == [], "all newer than that"
     assert len(await storage.list_keys(prefix, now + timedelta(hours=1), limit=2)) == 2
@@ -274,7 +282,9 @@ def reset_peak_rss() -> bool:
 @pytest.fixture
 async def other_bucket(s3_settings):
     """A second bucket with a source video in it, like a user's own bucket."""
-    other = await S3Storage.open(Settings(_env_file=None, **{**s3_settings, "OUTPUT_BUCKET": f"src-{uuid.uuid4().hex[:12]}"}))
+    other = await S3Storage.open(
+        Settings(_env_file=None, **{**s3_settings, "OUTPUT_BUCKET": f"src-{uuid.uuid4().hex[:12]}"})
+    )
     await other.put_stream("videos/in.mp4", generate(3 * MB), "video/mp4", 10 * MB)
     yield other
     await other.close()
@@ -290,7 +300,9 @@ async def test_fetch_uri_reads_another_bucket(storage, other_bucket, tmp_path):
 @s3_only
 async def test_fetch_uri_reports_progress(storage, other_bucket, tmp_path):
     reports: list = []
-    await storage.fetch_uri(f"s3://{other_bucket.bucket}/videos/in.mp4", tmp_path / "s", lambda d, t: reports.append((d, t)))
+    await storage.fetch_uri(
+        f"s3://{other_bucket.bucket}/videos/in.mp4", tmp_path / "s", lambda d, t: reports.append((d, t))
+    )
     assert_reports_progress(reports, 3 * MB)
 
 
@@ -305,16 +317,33 @@ async def test_fetch_uri_of_a_missing_key(storage, other_bucket, tmp_path):
 
 
 @s3_only
-@pytest.mark.parametrize("uri", [
-    "http://bucket/key.mp4", "S3://bucket/key.mp4", "s3://", "s3://bucket", "s3://bucket/", "s3:///key.mp4",
-    "s3://Bucket/key.mp4", "s3://ab/key.mp4", "s3://bad..name/key.mp4", "s3://-bucket/key.mp4",
-    "s3://192.168.1.10/key.mp4", "s3://bucket/key\n.mp4", "s3://bucket_name/key.mp4",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://bucket/key.mp4",
+        "S3://bucket/key.mp4",
+        "s3://",
+        "s3://bucket",
+        "s3://bucket/",
+        "s3:///key.mp4",
+        "s3://Bucket/key.mp4",
+        "s3://ab/key.mp4",
+        "s3://bad..name/key.mp4",
+        "s3://-bucket/key.mp4",
+        "s3://192.168.1.10/key.mp4",
+        "s3://bucket/key\n.mp4",
+        "s3://bucket_name/key.mp4",
+    ],
+)
 async def test_fetch_uri_rejects_malformed_uris(storage, tmp_path, uri):
     with pytest.raises(StorageError) as caught:
         await storage.fetch_uri(uri, tmp_path / "x.mp4")
     assert not isinstance(caught.value, ObjectNotFoundError) and not caught.value.transient
-    assert "s3://bucket/key" in str(caught.value) or "bucket name" in str(caught.value) or "object key" in str(caught.value)
+    assert (
+        "s3://bucket/key" in str(caught.value)
+        or "bucket name" in str(caught.value)
+        or "object key" in str(caught.value)
+    )
 
 
 @s3_only

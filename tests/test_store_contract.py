@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mediaflow import store as db
-from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
 from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
 from mediaflow.settings import Settings
+from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
 from tests.servers.process import free_port
 
 S = JobStatus
-T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -147,8 +147,7 @@ async def test_list_filters_by_status_and_owner(store):
     statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.FAILED]
     owners = ["alice", "bob", None]
     jobs = [
-        make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 4], owner=owners[i % 3])
-        for i in range(24)
+        make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 4], owner=owners[i % 3]) for i in range(24)
     ]
     for job in jobs:
         await store.create(job)
@@ -169,8 +168,14 @@ async def test_list_filters_by_status_and_owner(store):
     assert await listed(owner="bob", status=S.COMPLETED) == expected(status=S.COMPLETED, owner="bob")
     assert await listed(status=S.CANCELED) == []
     assert await listed(owner="nobody") == []
-    for filters in ({}, {"status": S.PROCESSING}, {"owner": "bob"}, {"owner": "bob", "status": S.COMPLETED},
-                    {"status": S.CANCELED}, {"owner": "nobody"}):
+    for filters in (
+        {},
+        {"status": S.PROCESSING},
+        {"owner": "bob"},
+        {"owner": "bob", "status": S.COMPLETED},
+        {"status": S.CANCELED},
+        {"owner": "nobody"},
+    ):
         assert await store.count(**filters) == len(expected(**filters)), filters
     # Filtered and paged: the page is cut after filtering.
     page = await store.list(limit=3, skip=2, owner="alice", oldest_first=True)
@@ -179,8 +184,10 @@ async def test_list_filters_by_status_and_owner(store):
 
 async def test_count_active_counts_an_owners_queued_and_processing_jobs(store):
     statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELED]
-    jobs = [make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 5], owner=["alice", "bob", None][i % 3])
-            for i in range(30)]  # fmt: skip
+    jobs = [
+        make_job(created_at=T0 + timedelta(seconds=i), status=statuses[i % 5], owner=["alice", "bob", None][i % 3])
+        for i in range(30)
+    ]
     for job in jobs:
         await store.create(job)
 
@@ -210,8 +217,16 @@ async def test_task_records_are_left_out_of_listings_and_found_by_their_job(stor
     parents = [make_job(created_at=T0 + timedelta(seconds=i), owner="alice", status=S.PROCESSING) for i in range(2)]
     first, second = parents
     statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.QUEUED]
-    tasks = [make_job(parent_id=first.job_id, task=f'{{"kind": "chunk", "index": {i}}}', owner="alice",
-                      status=statuses[i], created_at=T0 + timedelta(seconds=10 - i)) for i in range(4)]  # fmt: skip
+    tasks = [
+        make_job(
+            parent_id=first.job_id,
+            task=f'{{"kind": "chunk", "index": {i}}}',
+            owner="alice",
+            status=statuses[i],
+            created_at=T0 + timedelta(seconds=10 - i),
+        )
+        for i in range(4)
+    ]
     tasks.append(make_job(parent_id=second.job_id, task='{"kind": "join"}', status=S.QUEUED, created_at=T0))
     for job in (*parents, *tasks):
         await store.create(job)
@@ -236,8 +251,9 @@ async def test_task_records_are_left_out_of_listings_and_found_by_their_job(stor
     # a task is claimed, leased and reaped like a job
     queued = tasks[3]
     lease = T0 - timedelta(minutes=1)
-    claimed = await store.update(queued.job_id, {"status": S.PROCESSING, "worker_id": "w1", "lease_expires_at": lease},
-                                 Expect.of(S.QUEUED))  # fmt: skip
+    claimed = await store.update(
+        queued.job_id, {"status": S.PROCESSING, "worker_id": "w1", "lease_expires_at": lease}, Expect.of(S.QUEUED)
+    )
     assert claimed is not None and claimed.parent_id == first.job_id
     assert await store.update(queued.job_id, {"worker_id": "w2"}, Expect.of(S.QUEUED)) is None
     assert await store.count_active("alice") == 2 and await store.count(status=S.PROCESSING) == 2
@@ -392,24 +408,35 @@ async def test_two_processes_writing_at_once_never_fail(two_stores):
     an update ran while a read of the same connection was still open and another process committed.)"""
     first, second = two_stores
     jobs = [make_job() for _ in range(30)]
-    await asyncio.gather(*(store.create(job) for job, store in zip(jobs, [first, second] * 15)))
+    await asyncio.gather(*(store.create(job) for job, store in zip(jobs, [first, second] * 15, strict=False)))
     for round_ in range(3):
         expected = S.QUEUED if round_ == 0 else S.PROCESSING
-        results = await asyncio.gather(*(
-            store.update(job.job_id, {"status": S.PROCESSING, "progress": round_ * 10 + index, "worker_id": name},
-                         Expect.of(expected) if round_ == 0 else Expect(version=round_))
-            for job in jobs for index, (name, store) in enumerate([("a", first), ("b", second)])
-        ), *(store.get(job.job_id) for job in jobs for store in (first, second)),
-           *(store.list(limit=10) for store in (first, second) for _ in range(5)))
-        results = results[:2 * len(jobs)]  # the writes; the reads ran among them
+        results = await asyncio.gather(
+            *(
+                store.update(
+                    job.job_id,
+                    {"status": S.PROCESSING, "progress": round_ * 10 + index, "worker_id": name},
+                    Expect.of(expected) if round_ == 0 else Expect(version=round_),
+                )
+                for job in jobs
+                for index, (name, store) in enumerate([("a", first), ("b", second)])
+            ),
+            *(store.get(job.job_id) for job in jobs for store in (first, second)),
+            *(store.list(limit=10) for store in (first, second) for _ in range(5)),
+        )
+        results = results[: 2 * len(jobs)]  # the writes; the reads ran among them
         winners = [result for result in results if result is not None]
         assert len(winners) == len(jobs), f"round {round_}: one winner per job"
     assert [job.version for job in await first.list(limit=100)] == [3] * len(jobs)
     # A read of one process open while its own writes start and the other process commits.
     for job in jobs:
         for store, other in ((first, second), (second, first)):
-            await asyncio.gather(store.get(job.job_id), store.update(job.job_id, {"progress": 50}),
-                                 other.update(job.job_id, {"progress": 60}), store.list(limit=5))
+            await asyncio.gather(
+                store.get(job.job_id),
+                store.update(job.job_id, {"progress": 50}),
+                other.update(job.job_id, {"progress": 60}),
+                store.list(limit=5),
+            )
 
 
 # --- delete ------------------------------------------------------------------------------------
@@ -515,8 +542,12 @@ async def test_list_expired_leases(store):
 
 
 def pending_webhook(due_at: datetime, status: JobStatus = S.COMPLETED) -> Job:
-    return make_job(status=status, webhook_event=f"job.{status.value}", webhook_event_id=f"event-{due_at.isoformat()}",
-                    webhook_due_at=due_at)
+    return make_job(
+        status=status,
+        webhook_event=f"job.{status.value}",
+        webhook_event_id=f"event-{due_at.isoformat()}",
+        webhook_due_at=due_at,
+    )
 
 
 async def test_list_webhooks_due(store):
@@ -547,8 +578,10 @@ async def test_list_webhooks_due(store):
     later = now + timedelta(minutes=2)
     assert await due_ids(later) == [due_now.job_id, not_yet.job_id, due_early.job_id]
     # Pending again (a retried job that finished again) is listed again.
-    await store.update(due_late.job_id, {"webhook_event": "job.completed", "webhook_event_id": "again",
-                                         "webhook_due_at": now - timedelta(hours=1)})
+    await store.update(
+        due_late.job_id,
+        {"webhook_event": "job.completed", "webhook_event_id": "again", "webhook_due_at": now - timedelta(hours=1)},
+    )
     assert (await due_ids())[0] == due_late.job_id
 
 
@@ -565,8 +598,11 @@ async def test_unreachable_store_fails_fast_and_says_what_to_check(backend, tmp_
         "sqlite": ({"SQLITE_PATH": str(blocker / "jobs.db")}, str(blocker)),
         "mongodb": ({"MONGO_URL": f"mongodb://127.0.0.1:{port}/"}, "check MONGO_URL"),
         "dynamodb": (
-            {"DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY": "testkey",
-             "AWS_SECRET_ACCESS_KEY": "testsecret"},
+            {
+                "DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY": "testkey",
+                "AWS_SECRET_ACCESS_KEY": "testsecret",
+            },
             "DYNAMODB_ENDPOINT_URL",
         ),
     }[backend]
@@ -619,18 +655,29 @@ async def test_dynamodb_table_without_the_outbox_index_gets_it(request):
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
 
     def index(name: str, partition: str) -> dict:
-        return {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
-                "KeySchema": [{"AttributeName": partition, "KeyType": "HASH"},
-                              {"AttributeName": "created_key", "KeyType": "RANGE"}]}
+        return {
+            "IndexName": name,
+            "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [
+                {"AttributeName": partition, "KeyType": "HASH"},
+                {"AttributeName": "created_key", "KeyType": "RANGE"},
+            ],
+        }
 
     async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
         await client.create_table(
-            TableName=settings.DB_NAME, BillingMode="PAY_PER_REQUEST",
+            TableName=settings.DB_NAME,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                                  for name in ("job_id", "created_key", "list_pk", "status", "owner")],
-            GlobalSecondaryIndexes=[index("by_created", "list_pk"), index("by_status", "status"),
-                                    index("by_owner", "owner")],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("job_id", "created_key", "list_pk", "status", "owner")
+            ],
+            GlobalSecondaryIndexes=[
+                index("by_created", "list_pk"),
+                index("by_status", "status"),
+                index("by_owner", "owner"),
+            ],
         )
     await assert_upgraded_store_lists_webhooks_due(settings)
     again = await db.open_store(settings)  # a second start finds it there: nothing to add
@@ -648,7 +695,8 @@ async def test_dynamodb_table_not_made_by_mediaflow_is_refused(request):
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
     async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
         await client.create_table(
-            TableName=settings.DB_NAME, BillingMode="PAY_PER_REQUEST",
+            TableName=settings.DB_NAME,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
         )

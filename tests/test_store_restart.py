@@ -23,8 +23,14 @@ async def test_a_worker_survives_a_store_restart(tmp_path) -> None:
     mongo = start_secantus(tmp_path / "mongo", on_disk=True)
     worker = None
     try:
-        settings = make_settings(tmp_path, DB_BACKEND="mongodb", MONGO_URL=mongo.url, DB_NAME="restart",
-                                 QUEUE_BACKEND="embedded", STORAGE_BACKEND="local")
+        settings = make_settings(
+            tmp_path,
+            DB_BACKEND="mongodb",
+            MONGO_URL=mongo.url,
+            DB_NAME="restart",
+            QUEUE_BACKEND="embedded",
+            STORAGE_BACKEND="local",
+        )
         media.make_clip(tmp_path / "media", "clip.mp4", seconds=1)
         worker = start_worker(settings, tmp_path)
         async with running_app(settings) as client:

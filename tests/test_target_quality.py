@@ -75,8 +75,18 @@ async def test_target_vmaf_93_lands_within_one_and_a_half(tmp_path: Path) -> Non
         return ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p"]
 
     cpu, wall = _children_cpu(), time.monotonic()
-    found = await search_crf(ffmpeg(), source, tmp_path / "search", target_vmaf=93, duration=6, video_options=x264,
-                             frame=frame, samples=3, sample_seconds=1, max_probes=5)  # fmt: skip
+    found = await search_crf(
+        ffmpeg(),
+        source,
+        tmp_path / "search",
+        target_vmaf=93,
+        duration=6,
+        video_options=x264,
+        frame=frame,
+        samples=3,
+        sample_seconds=1,
+        max_probes=5,
+    )
     search_cpu, search_wall = _children_cpu() - cpu, time.monotonic() - wall
 
     assert 1 <= len(found.probes) <= 3  # ln(100 - VMAF) is straight enough to converge in three
@@ -86,22 +96,42 @@ async def test_target_vmaf_93_lands_within_one_and_a_half(tmp_path: Path) -> Non
     assert "decode.log" in left and not [n for n in left if n.endswith((".nut", ".mkv"))]  # decoded, then removed
     cpu, wall = _children_cpu(), time.monotonic()
     output = tmp_path / "full.mp4"
-    subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(source), "-an", *x264(found.crf), str(output)],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-y", "-i", str(source), "-an", *x264(found.crf), str(output)],
+        check=True,
+        timeout=120,
+    )
     encode_cpu, encode_wall = _children_cpu() - cpu, time.monotonic() - wall
     report = await measure_quality(ffmpeg(), output, source, frame, tmp_path / "full-q", metrics=["vmaf"])
 
-    print(f"\ntarget 93: crf {found.crf}, samples predicted {found.vmaf:.2f}, full encode {report['vmaf']['mean']:.2f}; "
-          f"probes {[(p.crf, round(p.vmaf, 2)) for p in found.probes]}; search {search_wall:.1f} s wall / "
-          f"{search_cpu:.1f} s cpu, full encode {encode_wall:.1f} s wall / {encode_cpu:.1f} s cpu")  # fmt: skip
+    print(
+        f"\ntarget 93: crf {found.crf}, samples predicted {found.vmaf:.2f}, full encode {report['vmaf']['mean']:.2f}; "
+        f"probes {[(p.crf, round(p.vmaf, 2)) for p in found.probes]}; search {search_wall:.1f} s wall / "
+        f"{search_cpu:.1f} s cpu, full encode {encode_wall:.1f} s wall / {encode_cpu:.1f} s cpu"
+    )
     assert abs(report["vmaf"]["mean"] - 93) <= 1.5
     assert found.as_dict()["probes"][0]["crf"] == 23  # x264's usual CRF is the first guess
 
 
 async def test_bad_requests_are_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="target_vmaf"):
-        await search_crf(ffmpeg(), tmp_path / "none.mp4", tmp_path, target_vmaf=120, duration=6,
-                         video_options=lambda crf: [], frame=Frame(2, 2, 1.0))  # fmt: skip
+        await search_crf(
+            ffmpeg(),
+            tmp_path / "none.mp4",
+            tmp_path,
+            target_vmaf=120,
+            duration=6,
+            video_options=lambda crf: [],
+            frame=Frame(2, 2, 1.0),
+        )
     with pytest.raises(ValueError, match="max_probes"):
-        await search_crf(ffmpeg(), tmp_path / "none.mp4", tmp_path, target_vmaf=93, duration=6, max_probes=0,
-                         video_options=lambda crf: [], frame=Frame(2, 2, 1.0))  # fmt: skip
+        await search_crf(
+            ffmpeg(),
+            tmp_path / "none.mp4",
+            tmp_path,
+            target_vmaf=93,
+            duration=6,
+            max_probes=0,
+            video_options=lambda crf: [],
+            frame=Frame(2, 2, 1.0),
+        )

@@ -67,9 +67,12 @@ async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings,
     workers = [start_worker(settings, tmp_path) for _ in range(2)]
     try:
         async with running_app(settings) as client:
-            chunked_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [PARALLEL]})).json()["job_id"]
-            single_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [
-                {**PARALLEL, "parallel": False}]})).json()["job_id"]  # fmt: skip
+            chunked_id = (await client.post("/jobs", json={"source": "clip.mp4", "outputs": [PARALLEL]})).json()[
+                "job_id"
+            ]
+            single_id = (
+                await client.post("/jobs", json={"source": "clip.mp4", "outputs": [{**PARALLEL, "parallel": False}]})
+            ).json()["job_id"]
             chunked, single = await wait_final(client, chunked_id), await wait_final(client, single_id)
             assert chunked["status"] == "completed" and single["status"] == "completed", (chunked, single)
             joined = await read_timeline(await download(client, chunked_id, tmp_path / "chunked.mp4"))
@@ -82,8 +85,10 @@ async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings,
     assert all(t["status"] == "completed" and t["started_at"] and t["completed_at"] for t in tasks), tasks
     assert len({t["worker_id"] for t in tasks}) == 2, f"both workers should have run tasks: {tasks}"
     assert chunked["progress"] == 100 and "encoded in 3 chunks" in chunked["outputs"][0]["notes"][0], chunked
-    print(f"\nchunked: {joined.video.frames} frames {joined.video.duration:.4f} s; "
-          f"single: {whole.video.frames} frames {whole.video.duration:.4f} s")
+    print(
+        f"\nchunked: {joined.video.frames} frames {joined.video.duration:.4f} s; "
+        f"single: {whole.video.frames} frames {whole.video.duration:.4f} s"
+    )
     assert joined.video.frames == whole.video.frames == 90
     assert abs(joined.video.duration - whole.video.duration) <= 1 / 30 + 1e-3
     assert joined.audio is not None and abs(joined.audio.duration - whole.audio.duration) <= 0.040
@@ -134,8 +139,9 @@ async def test_a_task_out_of_attempts_fails_its_job_at_once_not_at_the_jobs_long
     """The reaper that gives up on a task queues its job again, so a worker fails the job now (JOB_TIMEOUT_S
     is an hour here) with that task's reason, and cancels the job's other tasks."""
     (tmp_path / "work").mkdir()
-    settings = make_settings(tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3,
-                             MAX_ATTEMPTS=1, JOB_TIMEOUT_S=3600)  # fmt: skip
+    settings = make_settings(
+        tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3, MAX_ATTEMPTS=1, JOB_TIMEOUT_S=3600
+    )
     job, _ = await kill_a_worker_mid_chunk(settings, tmp_path, timeout=90)
     assert job["status"] == "failed" and "stopped responding" in job["error"], job
     assert "chunk task" in job["outputs"][0]["error"], job["outputs"]
@@ -165,9 +171,13 @@ async def test_cancel_stops_every_task(settings, tmp_path):
 
 
 def test_parallel_takes_true_false_or_auto_and_mixes_with_every_other_setting():
-    [video, ladder, poster] = parse_outputs([
-        {**PARALLEL, "clip": {"start": 1}, "quality": ["vmaf"], "audio": {"loudness": -16}},
-        {"name": "stream", "type": "hls"}, {"name": "poster", "type": "thumbnails", "count": 1}])  # fmt: skip
+    [video, ladder, poster] = parse_outputs(
+        [
+            {**PARALLEL, "clip": {"start": 1}, "quality": ["vmaf"], "audio": {"loudness": -16}},
+            {"name": "stream", "type": "hls"},
+            {"name": "poster", "type": "thumbnails", "count": 1},
+        ]
+    )
     assert video.parallel is True and ladder.parallel == "auto"
     with pytest.raises(ValidationError, match="parallel"):
         parse_outputs([{**PARALLEL, "parallel": "yes"}])
@@ -177,11 +187,17 @@ def test_parallel_takes_true_false_or_auto_and_mixes_with_every_other_setting():
 
 MIXED = [
     {**PARALLEL, "clip": {"start": 0.5, "end": 2.5}, "quality": ["vmaf", "psnr"]},
-    {"name": "stream", "type": "hls", "parallel": True, "segment_seconds": 1, "video": {"preset": "ultrafast"},
-     "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}]},
+    {
+        "name": "stream",
+        "type": "hls",
+        "parallel": True,
+        "segment_seconds": 1,
+        "video": {"preset": "ultrafast"},
+        "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}],
+    },
     {"name": "poster", "type": "thumbnails", "count": 1},
     {"name": "late", "type": "video", "clip": {"start": 100}, "video": {"preset": "ultrafast"}},
-]  # fmt: skip
+]
 
 
 async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_together(settings, tmp_path):
@@ -201,8 +217,15 @@ async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_togethe
         stop(workers)
     assert job["status"] == "failed" and "'late'" in job["error"], (job["outputs"], job["tasks"])
     by_kind = sorted((t["output"], t["kind"]) for t in job["tasks"])
-    assert by_kind == [("late", "output"), ("main", "audio"), ("main", "chunk"), ("main", "chunk"),
-                       ("poster", "output"), ("stream", "rendition"), ("stream", "rendition")], by_kind  # fmt: skip
+    assert by_kind == [
+        ("late", "output"),
+        ("main", "audio"),
+        ("main", "chunk"),
+        ("main", "chunk"),
+        ("poster", "output"),
+        ("stream", "rendition"),
+        ("stream", "rendition"),
+    ], by_kind
     outputs = {o["name"]: o for o in job["outputs"]}
     assert [outputs[n]["status"] for n in ("main", "stream", "poster", "late")] == ["completed"] * 3 + ["failed"]
     assert "past the end of the source" in outputs["late"]["error"]
@@ -210,7 +233,9 @@ async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_togethe
     main = outputs["main"]
     assert main["quality"]["vmaf"]["mean"] > 50 and main["quality"]["psnr"]["mean"] > 20, main
     assert {f["path"] for f in main["files"]} == {"main/main.mp4", "main/main.quality.csv"}, main
-    assert master.count("#EXT-X-STREAM-INF") == 2 and master.index("180p/index.m3u8") < master.index("90p/index.m3u8"), master
+    assert master.count("#EXT-X-STREAM-INF") == 2 and master.index("180p/index.m3u8") < master.index(
+        "90p/index.m3u8"
+    ), master
     assert "RESOLUTION=320x180" in master and "#EXT-X-ENDLIST" in low, master
     assert outputs["stream"]["segments"]["count"] >= 6 and outputs["poster"]["files"][0]["path"].startswith("poster/")
     assert job_log.count("===== task ") == 7 and "===== task main chunk 1 on " in job_log, job_log[:2000]

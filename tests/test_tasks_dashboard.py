@@ -39,15 +39,18 @@ async def test_the_job_detail_shows_its_tasks_and_their_workers(tmp_path):
                 job = httpx.get(f"{server.url}/jobs/{job_id}").json()
                 ran_on = {t["worker_id"] for t in job["tasks"]}
                 await expect(page.get_by_test_id("tasks-summary")).to_have_attribute("data-workers", str(len(ran_on)))
-                await expect(page.get_by_test_id("tasks-summary")).to_have_text(f"5 tasks on {len(ran_on)} worker"
-                                                                                + ("s" if len(ran_on) > 1 else ""))
+                await expect(page.get_by_test_id("tasks-summary")).to_have_text(
+                    f"5 tasks on {len(ran_on)} worker" + ("s" if len(ran_on) > 1 else "")
+                )
                 # each row names its worker (shortened; the full id in the title) and has a bar
                 for task in job["tasks"]:
                     row = box.locator("tr", has=page.locator(f"td[title='{task['worker_id']}']")).first
                     await expect(row).to_be_visible()
                 shown = {await cell.get_attribute("title") for cell in await box.get_by_test_id("task-worker").all()}
                 assert shown == ran_on, (shown, ran_on)
-                widths = await box.locator(".lane-bar").evaluate_all("bars => bars.map(b => b.getBoundingClientRect().width)")
+                widths = await box.locator(".lane-bar").evaluate_all(
+                    "bars => bars.map(b => b.getBoundingClientRect().width)"
+                )
                 assert len(widths) == 5 and all(w > 0 for w in widths), widths
                 assert await axe_violations(page) == []
                 # the kinds to come (one task per output, per HLS rendition) read as well, with their output

@@ -22,15 +22,28 @@ pytestmark = pytest.mark.backend
 
 async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, s3_settings, mongo_settings):
     clip = media.detailed_clip(tmp_path, "gop.mp4", width=320, height=180, seconds=3, gop_seconds=0.5)
-    settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5,
-                             CHUNK_SECONDS=0.8, LEASE_SECONDS=3)  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        **mongo_settings,
+        **kafka_settings,
+        **s3_settings,
+        QUEUED_SWEEP_AFTER_S=5,
+        CHUNK_SECONDS=0.8,
+        LEASE_SECONDS=3,
+    )
     source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/gop.mp4", clip)
     specs = [
         {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "target_vmaf": 90}},
-        {"name": "stream", "type": "hls", "parallel": True, "segment_seconds": 1, "video": {"preset": "ultrafast"},
-         "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}]},
+        {
+            "name": "stream",
+            "type": "hls",
+            "parallel": True,
+            "segment_seconds": 1,
+            "video": {"preset": "ultrafast"},
+            "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "100k"}],
+        },
         {"name": "poster", "type": "thumbnails", "count": 1},
-    ]  # fmt: skip
+    ]
     with ApiServer(settings, tmp_path) as server:
         workers = [start_worker(settings, tmp_path) for _ in range(2)]
         try:
@@ -58,12 +71,21 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
     assert not [k for k in keys if "/.tasks/" in k], keys
 
 
-async def test_a_worker_killed_mid_chunk_on_kafka_costs_that_chunk_only(tmp_path, kafka_settings, s3_settings, mongo_settings):
+async def test_a_worker_killed_mid_chunk_on_kafka_costs_that_chunk_only(
+    tmp_path, kafka_settings, s3_settings, mongo_settings
+):
     """The killed worker's task lease runs out, the reaper re-queues that task alone and publishes it through
     Kafka, the other worker encodes it; the job does not restart and ends with one output, no pieces left."""
     clip = media.detailed_clip(tmp_path, "slow.mp4", width=480, height=270, seconds=3, gop_seconds=0.5, noise=20)
-    settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5,
-                             CHUNK_SECONDS=0.8, LEASE_SECONDS=3)  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        **mongo_settings,
+        **kafka_settings,
+        **s3_settings,
+        QUEUED_SWEEP_AFTER_S=5,
+        CHUNK_SECONDS=0.8,
+        LEASE_SECONDS=3,
+    )
     source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/slow.mp4", clip)
     spec = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "slower", "crf": 20}}
     with ApiServer(settings, tmp_path) as server:

@@ -30,8 +30,13 @@ async def test_a_kafka_worker_sweeps_a_queued_task_nobody_published(tmp_path, ka
         await store.create(parent)
         assert await lifecycle.claim(store, parent.job_id, "splitter", 30, 3) is not None
         assert await lifecycle.hand_to_tasks(store, parent.job_id, "splitter", settings.JOB_TIMEOUT_S) is not None
-        spec = TaskSpec(kind="audio", total=1, result=task_key(settings, parent.job_id, "audio"),
-                        options=["-c:a", "aac", "-b:a", "64k"], muxer="mp4")  # fmt: skip
+        spec = TaskSpec(
+            kind="audio",
+            total=1,
+            result=task_key(settings, parent.job_id, "audio"),
+            options=["-c:a", "aac", "-b:a", "64k"],
+            muxer="mp4",
+        )
         task = new_task(parent, spec)
         await store.create(task)  # and never published: its message was lost
         worker = start_worker(settings, tmp_path)

@@ -11,6 +11,7 @@ real S3 server (SeaweedFS) with API keys alice and bob and an in-process worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -40,10 +41,8 @@ def clip(tmp_path_factory):
 
 async def put_object(settings: Settings, bucket: str, key: str, path) -> str:
     async with aioboto3.Session().client("s3", **client_kwargs(settings, "s3")) as s3:
-        try:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             await s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
         await s3.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"
 
@@ -83,10 +82,16 @@ async def test_one_key_reaches_neither_anothers_files_nor_the_servers(tmp_path, 
         bucket = settings.OUTPUT_BUCKET
         upload_key = (await _keys(settings, bucket, "uploads/"))[0]
         output_key = done["output_path"].removeprefix(f"s3://{bucket}/")
-        attempts = [secret_source, f"s3://{bucket}/{upload_key}", f"s3://{bucket}/{output_key}",
-                    f"s3://{bucket}//{upload_key}", f"s3://{bucket}/{upload_key.replace('/', '//', 1)}",
-                    f"s3://{bucket}/{upload_key.replace('/', chr(92), 1)}", f"s3://{secrets}/hr/missing.mp4",
-                    f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/x.mp4"]
+        attempts = [
+            secret_source,
+            f"s3://{bucket}/{upload_key}",
+            f"s3://{bucket}/{output_key}",
+            f"s3://{bucket}//{upload_key}",
+            f"s3://{bucket}/{upload_key.replace('/', '//', 1)}",
+            f"s3://{bucket}/{upload_key.replace('/', chr(92), 1)}",
+            f"s3://{secrets}/hr/missing.mp4",
+            f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/x.mp4",
+        ]
         details = set()
         for uri in attempts:
             response = await api.post("/process", json={"source": uri, "method_name": "compress"}, headers=BOB)
@@ -121,7 +126,9 @@ async def test_without_api_keys_any_bucket_but_never_the_servers_own_files(tmp_p
     videos = f"videos-{uuid.uuid4().hex[:8]}"
     source = await put_object(settings, videos, "in.mp4", clip)
     async with running_app(settings, api_workers=1) as api:
-        done = await wait_for_final(api, (await api.post("/process", json={"source": source, "method_name": "compress"})).json()["job_id"])
+        done = await wait_for_final(
+            api, (await api.post("/process", json={"source": source, "method_name": "compress"})).json()["job_id"]
+        )
         assert done["status"] == "completed", done
         own = await api.post("/process", json={"source": done["output_path"], "method_name": "compress"})
         assert own.status_code == 422 and "not one this server may read" in own.json()["detail"]

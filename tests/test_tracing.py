@@ -30,7 +30,9 @@ def test_exporters_come_from_the_standard_variables():
     assert exporter_names({}) == [] and exporter_names({"OTEL_TRACES_EXPORTER": "none"}) == []
     assert exporter_names({"OTEL_TRACES_EXPORTER": "console"}) == ["console"]
     assert exporter_names({"OTEL_TRACES_EXPORTER": "otlp,console"}) == ["otlp_proto_http", "console"]
-    assert exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) == ["otlp_proto_grpc"]
+    assert exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) == [
+        "otlp_proto_grpc"
+    ]
     assert exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}) == []
     with pytest.raises(TracingConfigError, match="not one of"):
         exporter_names({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "carrier-pigeon"})
@@ -38,15 +40,18 @@ def test_exporters_come_from_the_standard_variables():
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in settings_env(make_settings(Path("/tmp"))).items() if not k.startswith("OTEL_")}
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean | env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=clean | env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_tracing_off_costs_nothing():
     """No SDK, instrumentation or exporter is imported (FastAPI itself imports the small opentelemetry API)."""
-    result = run_python("import sys, main, worker; from mediaflow.api.app import create_app; create_app(); "
-                        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
-                        "'opentelemetry.instrumentation', 'opentelemetry.exporter'))))")
+    result = run_python(
+        "import sys, main, worker; from mediaflow.api.app import create_app; create_app(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
+        "'opentelemetry.instrumentation', 'opentelemetry.exporter'))))"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -95,8 +100,13 @@ def span_tree(spans: list[dict]) -> str:
 
 
 def start(args: list[str], env: dict, cwd: Path, name: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=open(cwd / f"{name}.spans", "w"),
-                            stderr=open(cwd / f"{name}.log", "w"))
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        stdout=open(cwd / f"{name}.spans", "w"),
+        stderr=open(cwd / f"{name}.log", "w"),
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -113,13 +123,29 @@ def stop(process: subprocess.Popen) -> None:
 def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path, request, queue):
     """Embedded queue: the worker finds the trace on the job record; Kafka: in the message's headers."""
     kafka = request.getfixturevalue("kafka_settings") if queue == "kafka" else {}
-    settings = make_settings(tmp_path, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SECRET="trace-secret", FFMPEG_THREADS=1,
-                             **kafka)
+    settings = make_settings(
+        tmp_path, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SECRET="trace-secret", FFMPEG_THREADS=1, **kafka
+    )
     clip = make_clip(tmp_path / "media", "clip.mp4", width=320, height=240, seconds=1)
     env = settings_env(settings) | {"API_WORKERS": "0", "LOG_FORMAT": "json"} | OTEL_ENV
     port = free_port()
-    api = start(["-m", "uvicorn", "main:app", "--app-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port),
-                 "--no-access-log"], env, tmp_path, "api")
+    api = start(
+        [
+            "-m",
+            "uvicorn",
+            "main:app",
+            "--app-dir",
+            str(REPO),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env,
+        tmp_path,
+        "api",
+    )
     worker = start([str(REPO / "worker.py")], env, tmp_path, "worker")
     try:
         with Receiver() as receiver, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
@@ -132,8 +158,9 @@ def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path, request, q
                     pass
                 assert time.monotonic() < deadline and api.poll() is None, (tmp_path / "api.log").read_text()[-2000:]
                 time.sleep(0.1)
-            response = client.post("/process", json={"source": str(clip), "method_name": "compress",
-                                                      "callback_url": receiver.url()})
+            response = client.post(
+                "/process", json={"source": str(clip), "method_name": "compress", "callback_url": receiver.url()}
+            )
             assert response.status_code == 200, response.text
             job_id = response.json()["job_id"]
             deadline = time.monotonic() + 60
@@ -151,8 +178,9 @@ def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path, request, q
     trace = [s for s in spans if s["context"]["trace_id"] == trace_id]
     print(f"\n{span_tree(trace)}")  # shown with pytest -s
     names = [s["name"] for s in trace]
-    assert not [name for name in names if name.endswith((" http send", " http receive"))], \
+    assert not [name for name in names if name.endswith((" http send", " http receive"))], (
         "no span per ASGI message: a streamed download would make thousands"
+    )
     for name in WORKER_SPANS:
         assert names.count(name) == 1, f"{name}: {names}"
     ids = {s["context"]["span_id"] for s in trace}
@@ -162,7 +190,9 @@ def test_one_job_is_one_trace_across_the_api_and_the_worker(tmp_path, request, q
     services = {name: by_name[name]["resource"]["attributes"]["service.name"] for name in ("POST /process", "job.run")}
     assert services == {"POST /process": "mediaflow-api", "job.run": "mediaflow-worker"}, "two processes, one trace"
     run_id = by_name["job.run"]["context"]["span_id"]
-    assert all(by_name[name]["parent_id"] == run_id for name in ("job.download", "job.probe", "job.encode", "job.upload"))
+    assert all(
+        by_name[name]["parent_id"] == run_id for name in ("job.download", "job.probe", "job.encode", "job.upload")
+    )
     assert by_name["job.run"]["attributes"]["mediaflow.job_id"] == job_id
     # The receiver can join the trace too: traceparent names the delivery's span.
     webhook = by_name["webhook.deliver"]

@@ -17,11 +17,16 @@ ALICE = {"X-API-Key": "alice-key-123"}
 def test_the_upload_id_is_in_neither_the_log_nor_the_webhook(tmp_path):
     clip = media.make_clip(tmp_path, "clip.mp4", width=160, height=120, seconds=1)
     with Receiver() as receiver:
-        settings = make_settings(tmp_path, API_KEYS="alice:alice-key-123", WEBHOOK_URL=receiver.url(),
-                                 WEBHOOK_SECRET=SECRET)
-        with ApiServer(settings, tmp_path, api_workers=1, LOG_LEVEL="INFO") as api, \
-                httpx.Client(base_url=api.url, headers=ALICE, timeout=30) as client:
-            source = client.post("/upload", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")}).json()["source"]
+        settings = make_settings(
+            tmp_path, API_KEYS="alice:alice-key-123", WEBHOOK_URL=receiver.url(), WEBHOOK_SECRET=SECRET
+        )
+        with (
+            ApiServer(settings, tmp_path, api_workers=1, LOG_LEVEL="INFO") as api,
+            httpx.Client(base_url=api.url, headers=ALICE, timeout=30) as client,
+        ):
+            source = client.post("/upload", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")}).json()[
+                "source"
+            ]
             upload_id = source.split("/")[2]
             job_id = client.post("/process", json={"source": source, "method_name": "compress"}).json()["job_id"]
             deadline = time.monotonic() + 60

@@ -28,8 +28,11 @@ async def test_without_a_configured_secret_deliveries_are_signed_with_a_generate
     secret_file = tmp_path / "storage" / SECRET_KEY
     with Receiver() as receiver:
         async with running_app(settings, api_workers=1) as api:
-            job = (await api.post("/process", json={"source": "clip.mp4", "method_name": "compress",
-                                                    "callback_url": receiver.url()})).json()
+            job = (
+                await api.post(
+                    "/process", json={"source": "clip.mp4", "method_name": "compress", "callback_url": receiver.url()}
+                )
+            ).json()
             assert (await wait_for_final(api, job["job_id"]))["status"] == "completed"
             for _ in range(100):
                 if receiver.of_type("job.completed"):
@@ -74,8 +77,9 @@ async def test_pyav_probes_that_never_return_do_not_starve_the_shared_thread_poo
     clip = tmp_path / "media" / "clip.mp4"
     clip.write_bytes(b"x")
     try:
-        outcomes = await asyncio.gather(*(probe_module.probe(clip, settings, timeout=0.05) for _ in range(40)),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(probe_module.probe(clip, settings, timeout=0.05) for _ in range(40)), return_exceptions=True
+        )
         assert all(isinstance(outcome, probe_module.ProbeError) for outcome in outcomes), outcomes
         assert PROBE_THREADS.stuck == PROBE_THREADS.size
         with pytest.raises(ProbeThreadsBusyError):  # refused at once, not queued behind the stuck ones

@@ -18,17 +18,18 @@ import pytest
 import pytest_asyncio
 
 from mediaflow.jobs import lifecycle
-from mediaflow.store import open_store
 from mediaflow.jobs.events import EventType, JobEvent, JobEvents
 from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, utcnow
+from mediaflow.store import open_store
+from mediaflow.webhooks.callback_urls import CallbackUrlError, address_problem, check_callback_url
+from mediaflow.webhooks.dispatcher import WebhookDispatcher
+from mediaflow.webhooks.retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
+from mediaflow.webhooks.signing import sign, verify_signature
 from tests.apptools import REPO, make_settings, running_app, start_worker
 from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port
 from tests.webhook_receiver import SECRET, Receiver, Reply
-from mediaflow.webhooks.callback_urls import CallbackUrlError, address_problem, check_callback_url
-from mediaflow.webhooks.retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
-from mediaflow.webhooks.signing import sign, verify_signature
-from mediaflow.webhooks.dispatcher import WebhookDispatcher
+
 
 async def eventually(check: Callable[[], object], what: str, timeout: float = 20) -> object:
     deadline = time.monotonic() + timeout
@@ -100,42 +101,60 @@ def test_readme_snippet_agrees_with_verify_signature():
 # --- the address check -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("address, kind", [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"),
-    ("192.168.1.1", "private"), ("169.254.169.254", "link-local"), ("0.0.0.0", "unspecified"),
-    ("224.0.0.1", "multicast"), ("100.64.0.1", "not publicly routable"), ("255.255.255.255", "private"),
-    ("::1", "loopback"), ("::", "unspecified"), ("fe80::1", "link-local"), ("fd00::1", "private"),
-    ("ff02::1", "multicast"),
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:169.254.169.254", "link-local"),  # IPv4-mapped
-    ("64:ff9b::a00:1", "private"),  # NAT64 to 10.0.0.1
-    ("2002:7f00:1::", "loopback"),  # 6to4 tunnel to 127.0.0.1
-])
+@pytest.mark.parametrize(
+    "address, kind",
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("100.64.0.1", "not publicly routable"),
+        ("255.255.255.255", "private"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fe80::1", "link-local"),
+        ("fd00::1", "private"),
+        ("ff02::1", "multicast"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:169.254.169.254", "link-local"),  # IPv4-mapped
+        ("64:ff9b::a00:1", "private"),  # NAT64 to 10.0.0.1
+        ("2002:7f00:1::", "loopback"),  # 6to4 tunnel to 127.0.0.1
+    ],
+)
 def test_non_public_addresses_are_refused(address, kind):
     problem = address_problem(ipaddress.ip_address(address))
     assert problem is not None and kind in problem, problem
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8",
-                                     "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address):
     assert address_problem(ipaddress.ip_address(address)) is None
 
 
-@pytest.mark.parametrize("url, message", [
-    ("http://127.0.0.1:9/hook", "callback_url points to 127.0.0.1, a loopback address"),
-    ("http://10.20.30.40/hook", "10.20.30.40, a private address"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254, a link-local address"),
-    ("http://localhost:8000/hook", "host 'localhost' resolves to a loopback address"),
-    ("http://a..b/hook", "is not a valid host name"),
-    ("http://999.1.1.1/hook", "not a valid URL"),
-    ("http://[::1]:8000/hook", "::1, a loopback address"),
-    ("http://2130706433/hook", "resolves to a loopback address"),  # 127.0.0.1 as one number
-    ("http://user:pw@example.com/hook", "must not contain a user name or password"),
-    ("ftp://example.com/hook", "must start with http:// or https://"),
-    ("file:///etc/passwd", "must start with http:// or https://"),
-    ("/relative/path", "must start with http:// or https://"),
-    ("http:///hook", "no host name"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:9/hook", "callback_url points to 127.0.0.1, a loopback address"),
+        ("http://10.20.30.40/hook", "10.20.30.40, a private address"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254, a link-local address"),
+        ("http://localhost:8000/hook", "host 'localhost' resolves to a loopback address"),
+        ("http://a..b/hook", "is not a valid host name"),
+        ("http://999.1.1.1/hook", "not a valid URL"),
+        ("http://[::1]:8000/hook", "::1, a loopback address"),
+        ("http://2130706433/hook", "resolves to a loopback address"),  # 127.0.0.1 as one number
+        ("http://user:pw@example.com/hook", "must not contain a user name or password"),
+        ("ftp://example.com/hook", "must start with http:// or https://"),
+        ("file:///etc/passwd", "must start with http:// or https://"),
+        ("/relative/path", "must start with http:// or https://"),
+        ("http:///hook", "no host name"),
+    ],
+)
 async def test_unsafe_callback_urls_are_refused(url, message):
     with pytest.raises(CallbackUrlError) as refused:
         await check_callback_url(url, allow_private=False, timeout=5)
@@ -144,7 +163,8 @@ async def test_unsafe_callback_urls_are_refused(url, message):
 
 async def test_callback_url_check_passes_public_and_allowed_private_addresses():
     assert await check_callback_url("https://93.184.215.14/hook", allow_private=False, timeout=5) == [
-        ipaddress.ip_address("93.184.215.14")]
+        ipaddress.ip_address("93.184.215.14")
+    ]
     assert await check_callback_url("http://127.0.0.1:9/hook", allow_private=True, timeout=5)
     with pytest.raises(CallbackUrlError, match="credentials|user name"):
         await check_callback_url("http://u:p@127.0.0.1/", allow_private=True, timeout=5)
@@ -176,10 +196,16 @@ def test_status_codes_and_backoff():
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def api(tmp_path_factory):
     base = tmp_path_factory.mktemp("webhooks-api")
-    settings = make_settings(base, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_BACKOFF_BASE_S=0.05,
-                             WEBHOOK_TIMEOUT_S=5, PROGRESS_WRITE_INTERVAL_S=0.05,
-                             WEBHOOK_SHUTDOWN_GRACE_S=0.5,  # the replay test's callback never answers
-                             FFMPEG_THREADS=1)  # one thread: even a fast machine encodes long enough to pass milestones
+    settings = make_settings(
+        base,
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_ALLOW_PRIVATE=True,
+        WEBHOOK_BACKOFF_BASE_S=0.05,
+        WEBHOOK_TIMEOUT_S=5,
+        PROGRESS_WRITE_INTERVAL_S=0.05,
+        WEBHOOK_SHUTDOWN_GRACE_S=0.5,  # the replay test's callback never answers
+        FFMPEG_THREADS=1,
+    )  # one thread: even a fast machine encodes long enough to pass milestones
     media = base / "media"
     make_clip(media, "short.mp4", width=320, height=240, seconds=2)
     make_clip(media, "longer.mp4", width=1280, height=720, seconds=4)  # encodes long enough for milestones
@@ -198,8 +224,10 @@ async def submit(client: httpx.AsyncClient, source: str, **extra) -> str:
 async def test_completed_job_is_delivered_after_two_server_errors(api):
     with Receiver(500, 500) as receiver:
         job_id = await submit(api, str(api.media / "short.mp4"), callback_url=receiver.url())
-        attempts = await eventually(lambda: len(receiver.of_type("job.completed")) >= 3 and receiver.of_type("job.completed"),
-                                    "three attempts of job.completed")
+        attempts = await eventually(
+            lambda: len(receiver.of_type("job.completed")) >= 3 and receiver.of_type("job.completed"),
+            "three attempts of job.completed",
+        )
         status = await eventually_status(api, job_id, lambda s: s["webhook_attempts"] == 3, "3 attempts recorded")
         await asyncio.sleep(0.3)
         assert len(receiver.received) == 3, "nothing more after the 200"
@@ -212,8 +240,12 @@ async def test_completed_job_is_delivered_after_two_server_errors(api):
     readme_verify = readme_verify_signature()
     assert readme_verify(SECRET, last.headers["MediaFlow-Timestamp"], last.body, last.headers["MediaFlow-Signature"])
     assert not last.signature_ok("wrong-secret")
-    assert not verify_signature(SECRET, last.headers["MediaFlow-Timestamp"], last.body.replace(b"completed", b"failed"),
-                                last.headers["MediaFlow-Signature"])
+    assert not verify_signature(
+        SECRET,
+        last.headers["MediaFlow-Timestamp"],
+        last.body.replace(b"completed", b"failed"),
+        last.headers["MediaFlow-Signature"],
+    )
     event = last.event
     assert event["type"] == "job.completed" and event["created_at"].endswith("Z")
     assert event["data"]["job_id"] == job_id and event["data"]["status"] == "completed"
@@ -284,19 +316,23 @@ async def strict_api(tmp_path_factory):
         yield client
 
 
-@pytest.mark.parametrize("url, message", [
-    ("http://127.0.0.1:8000/hook", "127.0.0.1, a loopback address"),
-    ("http://10.0.0.5/hook", "10.0.0.5, a private address"),
-    ("http://169.254.169.254/latest/meta-data/iam/", "169.254.169.254, a link-local address"),
-    ("http://localhost/hook", "loopback"),
-    ("http://[::1]/hook", "::1, a loopback address"),
-    ("http://[::ffff:127.0.0.1]/hook", "127.0.0.1"),
-    ("http://user:pw@example.com/hook", "must not contain a user name or password"),
-    ("gopher://example.com/", "must start with http:// or https://"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:8000/hook", "127.0.0.1, a loopback address"),
+        ("http://10.0.0.5/hook", "10.0.0.5, a private address"),
+        ("http://169.254.169.254/latest/meta-data/iam/", "169.254.169.254, a link-local address"),
+        ("http://localhost/hook", "loopback"),
+        ("http://[::1]/hook", "::1, a loopback address"),
+        ("http://[::ffff:127.0.0.1]/hook", "127.0.0.1"),
+        ("http://user:pw@example.com/hook", "must not contain a user name or password"),
+        ("gopher://example.com/", "must start with http:// or https://"),
+    ],
+)
 async def test_unsafe_callback_url_is_a_422(strict_api, url, message):
-    response = await strict_api.post("/process", json={"source": "clip.mp4", "method_name": "compress",
-                                                       "callback_url": url})
+    response = await strict_api.post(
+        "/process", json={"source": "clip.mp4", "method_name": "compress", "callback_url": url}
+    )
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert message in detail, detail
@@ -306,8 +342,10 @@ async def test_unsafe_callback_url_is_a_422(strict_api, url, message):
 
 
 async def test_overlong_callback_url_is_a_422(strict_api):
-    response = await strict_api.post("/process", json={"source": "clip.mp4", "method_name": "compress",
-                                                       "callback_url": "https://example.com/" + "a" * 2048})
+    response = await strict_api.post(
+        "/process",
+        json={"source": "clip.mp4", "method_name": "compress", "callback_url": "https://example.com/" + "a" * 2048},
+    )
     assert response.status_code == 422
 
 
@@ -322,15 +360,24 @@ async def store(tmp_path):
 
 
 async def final_job(store, callback_url: str | None, status: JobStatus = JobStatus.COMPLETED) -> Job:
-    job = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=status,
-              callback_url=callback_url)
+    job = Job(
+        method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=status, callback_url=callback_url
+    )
     await store.create(job)
     return job
 
 
 def dispatcher_for(store, tmp_path, **overrides) -> tuple[WebhookDispatcher, JobEvents]:
-    settings = make_settings(tmp_path, **{"WEBHOOK_SECRET": SECRET, "WEBHOOK_ALLOW_PRIVATE": True,
-                                          "WEBHOOK_BACKOFF_BASE_S": 0.05, "WEBHOOK_TIMEOUT_S": 2, **overrides})
+    settings = make_settings(
+        tmp_path,
+        **{
+            "WEBHOOK_SECRET": SECRET,
+            "WEBHOOK_ALLOW_PRIVATE": True,
+            "WEBHOOK_BACKOFF_BASE_S": 0.05,
+            "WEBHOOK_TIMEOUT_S": 2,
+            **overrides,
+        },
+    )
     dispatcher = WebhookDispatcher(settings, store)
     events = JobEvents()
     dispatcher.attach(events)
@@ -363,17 +410,25 @@ async def test_delivery_time_check_refuses_an_address_that_became_private(store,
 
 
 async def test_a_4xx_is_not_retried_and_a_redirect_not_followed(store, tmp_path):
-    with Receiver(404) as rejecting, Receiver() as elsewhere, \
-            Receiver(Reply(302, headers={"Location": elsewhere.url()})) as redirecting:
+    with (
+        Receiver(404) as rejecting,
+        Receiver() as elsewhere,
+        Receiver(Reply(302, headers={"Location": elsewhere.url()})) as redirecting,
+    ):
         dispatcher, events = dispatcher_for(store, tmp_path)
         rejected, redirected = await final_job(store, rejecting.url()), await final_job(store, redirecting.url())
         events.emit(JobEvent(EventType.COMPLETED, rejected))
         events.emit(JobEvent(EventType.COMPLETED, redirected))
-        rejected, redirected = await eventually_recorded(store, rejected.job_id), await eventually_recorded(store, redirected.job_id)
+        rejected, redirected = (
+            await eventually_recorded(store, rejected.job_id),
+            await eventually_recorded(store, redirected.job_id),
+        )
         await asyncio.sleep(0.3)
         await dispatcher.aclose()
     assert len(rejecting.received) == 1 and len(redirecting.received) == 1 and elsewhere.received == []
-    assert rejected.webhook_last_result == "job.completed attempt 1: 404 Not Found (the receiver refused it), not retried"
+    assert (
+        rejected.webhook_last_result == "job.completed attempt 1: 404 Not Found (the receiver refused it), not retried"
+    )
     assert "redirects are not followed" in redirected.webhook_last_result
 
 
@@ -385,7 +440,9 @@ async def test_a_receivers_retry_after_is_honoured(store, tmp_path):
         recorded = await eventually_recorded(store, job.job_id, attempts=3)
         await dispatcher.aclose()
     times = [r.at for r in receiver.received]
-    assert len(times) == 3 and all(later - earlier >= 1.0 for earlier, later in zip(times, times[1:])), times
+    assert len(times) == 3 and all(later - earlier >= 1.0 for earlier, later in zip(times, times[1:], strict=False)), (
+        times
+    )
     assert recorded.webhook_last_result == "job.completed attempt 3: 200 OK"
 
 
@@ -429,9 +486,28 @@ def certificate(tmp_path_factory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         pytest.skip("openssl is needed to make a test certificate")
     directory = tmp_path_factory.mktemp("tls")
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))
@@ -467,7 +543,9 @@ async def test_global_webhook_url_gets_every_final_event_too(store, tmp_path):
         recorded = await eventually_recorded(store, with_callback.job_id, attempts=2)
         await dispatcher.aclose()
     assert {r.event["data"]["job_id"] for r in global_hook.received} == {with_callback.job_id, without.job_id}
-    assert per_job.received[0].headers["MediaFlow-Event-Id"] in {r.headers["MediaFlow-Event-Id"] for r in global_hook.received}
+    assert per_job.received[0].headers["MediaFlow-Event-Id"] in {
+        r.headers["MediaFlow-Event-Id"] for r in global_hook.received
+    }
     assert recorded.webhook_attempts == 2, "both deliveries counted on the job"
 
 
@@ -483,7 +561,9 @@ async def test_shutdown_waits_a_bounded_time_and_notes_what_was_abandoned(store,
     assert took < 3, f"aclose took {took:.1f} s"
     recorded = await store.get(job.job_id)
     assert recorded.webhook_attempts == 1 and len(receiver.received) == 1
-    assert re.search(r"503 Service Unavailable, retrying in 3[0-3](\.\d+)? s", recorded.webhook_last_result)  # 30 s + jitter
+    assert re.search(
+        r"503 Service Unavailable, retrying in 3[0-3](\.\d+)? s", recorded.webhook_last_result
+    )  # 30 s + jitter
     assert recorded.webhook_last_result.endswith("abandoned: the process delivering it shut down")
 
 
@@ -623,9 +703,20 @@ async def test_two_sweepers_deliver_each_due_event_once(tmp_path):
     settings = make_settings(tmp_path, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SWEEP_INTERVAL_S=0.05)
     stores = [await open_store(settings) for _ in range(2)]
     with Receiver() as receiver:
-        jobs = [Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=JobStatus.COMPLETED,
-                    callback_url=receiver.url(), completed_at=utcnow(), webhook_event="job.completed",
-                    webhook_event_id=f"event-{i}", webhook_due_at=utcnow() - timedelta(seconds=1)) for i in range(12)]
+        jobs = [
+            Job(
+                method_name=Method.COMPRESS,
+                source="clip.mp4",
+                output_format="mp4",
+                status=JobStatus.COMPLETED,
+                callback_url=receiver.url(),
+                completed_at=utcnow(),
+                webhook_event="job.completed",
+                webhook_event_id=f"event-{i}",
+                webhook_due_at=utcnow() - timedelta(seconds=1),
+            )
+            for i in range(12)
+        ]
         for job in jobs:
             await stores[0].create(job)
         sweepers = [WebhookDispatcher(settings, store) for store in stores]
@@ -645,9 +736,17 @@ async def test_two_sweepers_deliver_each_due_event_once(tmp_path):
 
 async def test_an_event_older_than_the_retry_period_is_given_up_by_the_sweeper(store, tmp_path):
     dispatcher = WebhookDispatcher(make_settings(tmp_path, WEBHOOK_RETRY_FOR_S=60), store)
-    job = Job(method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=JobStatus.FAILED,
-              callback_url="http://127.0.0.1:9/hook", completed_at=utcnow() - timedelta(minutes=2),
-              webhook_event="job.failed", webhook_event_id="old", webhook_due_at=utcnow() - timedelta(minutes=1))
+    job = Job(
+        method_name=Method.COMPRESS,
+        source="clip.mp4",
+        output_format="mp4",
+        status=JobStatus.FAILED,
+        callback_url="http://127.0.0.1:9/hook",
+        completed_at=utcnow() - timedelta(minutes=2),
+        webhook_event="job.failed",
+        webhook_event_id="old",
+        webhook_due_at=utcnow() - timedelta(minutes=1),
+    )
     await store.create(job)
     assert await dispatcher.sweeper.sweep() == []
     expired = await store.get(job.job_id)
@@ -660,15 +759,22 @@ async def test_a_worker_killed_during_the_backoff_does_not_lose_the_final_event(
     """A real `python worker.py` completes a job while the receiver is down, and is SIGKILLed while it
     waits to retry. The API process's sweeper delivers the event, same id, once the receiver is up."""
     port = free_port()
-    settings = make_settings(tmp_path, WEBHOOK_SECRET=SECRET, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_TIMEOUT_S=1,
-                             WEBHOOK_BACKOFF_BASE_S=3, WEBHOOK_SWEEP_INTERVAL_S=0.2)
+    settings = make_settings(
+        tmp_path,
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_ALLOW_PRIVATE=True,
+        WEBHOOK_TIMEOUT_S=1,
+        WEBHOOK_BACKOFF_BASE_S=3,
+        WEBHOOK_SWEEP_INTERVAL_S=0.2,
+    )
     make_clip(tmp_path / "media", "short.mp4", width=320, height=240, seconds=1)
     async with running_app(settings, api_workers=0) as client:
         job_id = await submit(client, "short.mp4", callback_url=f"http://127.0.0.1:{port}/hook")
         worker = start_worker(settings, tmp_path)
         try:
-            waiting = await eventually_status(client, job_id, lambda s: s["webhook_attempts"] == 1,
-                                              "the worker's first attempt refused")
+            waiting = await eventually_status(
+                client, job_id, lambda s: s["webhook_attempts"] == 1, "the worker's first attempt refused"
+            )
             worker.kill()  # SIGKILL during the 3 s backoff: its retry lived in its memory only
             worker.wait(10)
         finally:

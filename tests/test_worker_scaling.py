@@ -30,10 +30,17 @@ JOBS = 12
 def seed_env(kafka_server, s3_server, mongo_server) -> dict[str, str]:
     name = f"scale{uuid.uuid4().hex[:10]}"
     return seed_environment(
-        DB_BACKEND="mongodb", MONGO_URL=mongo_server.url, DB_NAME=name,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_server.bootstrap, KAFKA_TOPIC=name, KAFKA_CONSUMER_GROUP=name,
-        OUTPUT_BUCKET=name, OUTPUT_PREFIX="processed",
-        AWS_REGION="us-east-1", AWS_ACCESS_KEY=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        DB_BACKEND="mongodb",
+        MONGO_URL=mongo_server.url,
+        DB_NAME=name,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_server.bootstrap,
+        KAFKA_TOPIC=name,
+        KAFKA_CONSUMER_GROUP=name,
+        OUTPUT_BUCKET=name,
+        OUTPUT_PREFIX="processed",
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
         S3_ENDPOINT_URL=s3_server.endpoint,
     )
 
@@ -54,10 +61,14 @@ async def run_three_workers(seed_env: dict, tmp_path) -> tuple[list[str], list[C
     try:
         # Every worker has joined the group and received its first assignment (possibly empty).
         joined = ("kafka.partitions_assigned", "kafka.no_partition_assigned")
-        wait_until(lambda: all(any(e["event"] in joined for e in w.events()) for w in workers), 60, "three workers to join")
+        wait_until(
+            lambda: all(any(e["event"] in joined for e in w.events()) for w in workers), 60, "three workers to join"
+        )
         time.sleep(1)
-        job_ids = [httpx.post(f"{url}/process", json={"source": source, "method_name": "compress"}).json()["job_id"]
-                   for _ in range(JOBS)]
+        job_ids = [
+            httpx.post(f"{url}/process", json={"source": source, "method_name": "compress"}).json()["job_id"]
+            for _ in range(JOBS)
+        ]
         statuses = wait_all_final(url, job_ids, timeout=180)
         details = httpx.get(f"{url}/readyz").json()["details"]
         metrics = httpx.get(f"{url}/metrics").text

@@ -5,20 +5,29 @@ never show among jobs (listings, counts, lease and outbox sweeps)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mediaflow.jobs.model import JobStatus
 from mediaflow.store.workers import WorkerPresence, live_worker_slots
 from tests.test_store_contract import make_job, store  # noqa: F401  (the fixture, over every backend)
 
-T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 
-def presence(worker_id: str, *, slots: int = 1, busy: int = 0, started: float = 0, expires: float = 30) -> WorkerPresence:
+def presence(
+    worker_id: str, *, slots: int = 1, busy: int = 0, started: float = 0, expires: float = 30
+) -> WorkerPresence:
     """A process on host "h" that started `started` seconds after T0 and beat at T0, valid `expires` s."""
-    return WorkerPresence(worker_id=worker_id, host="h", pid=100 + len(worker_id), slots=slots, busy=busy,
-                          started_at=T0 + timedelta(seconds=started), seen_at=T0,
-                          expires_at=T0 + timedelta(seconds=expires))  # fmt: skip
+    return WorkerPresence(
+        worker_id=worker_id,
+        host="h",
+        pid=100 + len(worker_id),
+        slots=slots,
+        busy=busy,
+        started_at=T0 + timedelta(seconds=started),
+        seen_at=T0,
+        expires_at=T0 + timedelta(seconds=expires),
+    )
 
 
 async def test_beat_live_leave(store) -> None:  # noqa: F811
@@ -64,10 +73,15 @@ async def test_live_worker_slots_sums_the_live_processes(store) -> None:  # noqa
 
 async def test_presence_records_never_show_among_jobs(store) -> None:  # noqa: F811
     queued = make_job(created_at=T0, owner="alice")
-    stale = make_job(created_at=T0 + timedelta(seconds=1), status=JobStatus.PROCESSING, worker_id="w",
-                     lease_expires_at=T0)  # fmt: skip
-    webhook = make_job(created_at=T0 + timedelta(seconds=2), status=JobStatus.COMPLETED,
-                       webhook_event="job.completed", webhook_due_at=T0)  # fmt: skip
+    stale = make_job(
+        created_at=T0 + timedelta(seconds=1), status=JobStatus.PROCESSING, worker_id="w", lease_expires_at=T0
+    )
+    webhook = make_job(
+        created_at=T0 + timedelta(seconds=2),
+        status=JobStatus.COMPLETED,
+        webhook_event="job.completed",
+        webhook_due_at=T0,
+    )
     for job in (queued, stale, webhook):
         await store.create(job)
     for i in range(5):
@@ -75,7 +89,10 @@ async def test_presence_records_never_show_among_jobs(store) -> None:  # noqa: F
 
     later = T0 + timedelta(minutes=1)
     assert [job.job_id for job in await store.list(limit=100)] == [webhook.job_id, stale.job_id, queued.job_id]
-    assert [job.job_id for job in await store.list(limit=100, oldest_first=True, skip=1)] == [stale.job_id, webhook.job_id]
+    assert [job.job_id for job in await store.list(limit=100, oldest_first=True, skip=1)] == [
+        stale.job_id,
+        webhook.job_id,
+    ]
     assert await store.count() == 3
     assert [await store.count(status=status) for status in (JobStatus.QUEUED, JobStatus.PROCESSING)] == [1, 1]
     assert await store.count(owner="alice") == 1 and await store.count_active("alice") == 1

@@ -56,7 +56,9 @@ async def test_workers_of_every_process_are_listed_until_they_die_or_leave(tmp_p
             assert (gauge(scraped, "mediaflow_workers_alive"), gauge(scraped, "mediaflow_worker_slots_alive")) == (2, 5)
 
             # Jobs listings show jobs only, presence records beside them notwithstanding.
-            job_id = (await client.post("/process", json={"source": "in.mp4", "method_name": "compress"}, headers=KEY)).json()["job_id"]
+            job_id = (
+                await client.post("/process", json={"source": "in.mp4", "method_name": "compress"}, headers=KEY)
+            ).json()["job_id"]
             client.headers.update(KEY)
             assert (await wait_for_final(client, job_id))["status"] == "completed"
             for listing in ("/process", "/jobs"):
@@ -83,8 +85,14 @@ async def test_workers_of_every_process_are_listed_until_they_die_or_leave(tmp_p
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_jobs_listings_and_counts_see_jobs_only_beside_a_live_worker(backend, request, tmp_path) -> None:
-    settings = make_settings(tmp_path, API_KEYS="alice:alice-key-1", METRICS_JOB_COUNTS_TTL_S=0, QUEUE_BACKEND="embedded",
-                             STORAGE_BACKEND="local", **backend_overrides(request, backend, tmp_path))  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        API_KEYS="alice:alice-key-1",
+        METRICS_JOB_COUNTS_TTL_S=0,
+        QUEUE_BACKEND="embedded",
+        STORAGE_BACKEND="local",
+        **backend_overrides(request, backend, tmp_path),
+    )
     media.make_clip(tmp_path / "media", "in.mp4", width=160, height=90, seconds=1)
     async with running_app(settings, api_workers=1) as client:
         assert (await wait_for_workers(client, 1))["slots"] == 1
@@ -101,8 +109,14 @@ async def test_jobs_listings_and_counts_see_jobs_only_beside_a_live_worker(backe
 
 async def test_parallel_auto_spreads_a_job_only_once_a_second_worker_slot_is_alive(tmp_path) -> None:
     """The consumer of presence: "parallel": "auto" reads the live slots (live_worker_slots) when it plans."""
-    settings = make_settings(tmp_path, API_KEYS="alice:alice-key-1", LEASE_SECONDS=3, CHUNK_SECONDS=0.8,
-                             CHUNK_MIN_SOURCE_S=1, WORK_DIR=tmp_path / "work")  # fmt: skip
+    settings = make_settings(
+        tmp_path,
+        API_KEYS="alice:alice-key-1",
+        LEASE_SECONDS=3,
+        CHUNK_SECONDS=0.8,
+        CHUNK_MIN_SOURCE_S=1,
+        WORK_DIR=tmp_path / "work",
+    )
     (tmp_path / "work").mkdir()
     media.detailed_clip(tmp_path / "media", "clip.mp4", width=160, height=90, seconds=3, gop_seconds=0.5)
     auto = {"source": "clip.mp4", "outputs": [{"name": "main", "type": "video", "video": {"preset": "ultrafast"}}]}

@@ -49,15 +49,25 @@ class Received:
 
     def signature_ok(self, secret: str = SECRET) -> bool:
         """The deprecated MediaFlow-Signature header verifies."""
-        return verify_signature(secret, self.headers["MediaFlow-Timestamp"], self.body,
-                                self.headers.get("MediaFlow-Signature", ""), tolerance_s=300)
+        return verify_signature(
+            secret,
+            self.headers["MediaFlow-Timestamp"],
+            self.body,
+            self.headers.get("MediaFlow-Signature", ""),
+            tolerance_s=300,
+        )
 
 
 class Receiver:
     """An HTTP server in a thread that records every POST and answers from a script (then 200)."""
 
-    def __init__(self, *script: int | Reply, tls: ssl.SSLContext | None = None, port: int = 0,
-                 answer: Callable[[Received], Reply] | None = None) -> None:
+    def __init__(
+        self,
+        *script: int | Reply,
+        tls: ssl.SSLContext | None = None,
+        port: int = 0,
+        answer: Callable[[Received], Reply] | None = None,
+    ) -> None:
         """`script`: the first answers, in order; then `answer(request)` decides, or 200."""
         self.scheme = "https" if tls else "http"
         self.script = [reply if isinstance(reply, Reply) else Reply(reply) for reply in script]
@@ -102,7 +112,7 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if r.event["type"] == event_type]
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.thread.start()
         return self
 

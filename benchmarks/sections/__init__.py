@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Section:
     name: str  # for --only
     order: int  # sections run (and print) in this order; leave gaps (10, 20, ...) for new ones
-    run: Callable[["Bench"], Awaitable[list["Row"]]]
+    run: Callable[[Bench], Awaitable[list[Row]]]
     description: str = ""
 
 

@@ -30,10 +30,31 @@ def make_big_source(path, size_bytes: int, settings) -> None:
     if path.exists():
         return
     seconds = max(1, size_bytes // (FRAME_BYTES * 30))
-    subprocess.run([ffmpeg_binary(settings), "-hide_banner", "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-                    "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_binary(settings),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1280x720:rate=30:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "pcm_s16le",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 async def completed_job_with_output(settings, output_path: str) -> str:
@@ -41,8 +62,13 @@ async def completed_job_with_output(settings, output_path: str) -> str:
     is measured here)."""
     store = await open_store(settings)
     try:
-        job = Job(method_name=Method.CONVERT_FORMAT, source="big.mkv", output_format="mkv",
-                  status=JobStatus.COMPLETED, output_path=output_path)
+        job = Job(
+            method_name=Method.CONVERT_FORMAT,
+            source="big.mkv",
+            output_format="mkv",
+            status=JobStatus.COMPLETED,
+            output_path=output_path,
+        )
         await store.create(job)
         return job.job_id
     finally:
@@ -83,9 +109,18 @@ async def run(bench: Bench) -> list[Row]:
                     started = time.perf_counter()
                     tools.wait_final(client, tools.submit(client, source, "extract_audio"), poll_s=0.2, timeout=1800)
                     seconds = time.perf_counter() - started
-                rows.append(Row("memory", f"worker RSS processing a {label} source from S3 (extract_audio)",
-                                STACKS[stack], f"peak {sampler.peak:.0f} MB (idle {idle:.0f} MB)",
-                                f"job took {seconds:.1f} s", None, "<= 150 MB", sampler.peak <= 150))
+                rows.append(
+                    Row(
+                        "memory",
+                        f"worker RSS processing a {label} source from S3 (extract_audio)",
+                        STACKS[stack],
+                        f"peak {sampler.peak:.0f} MB (idle {idle:.0f} MB)",
+                        f"job took {seconds:.1f} s",
+                        None,
+                        "<= 150 MB",
+                        sampler.peak <= 150,
+                    )
+                )
                 output = source
             else:
                 key = f"{settings.OUTPUT_PREFIX}/big/big.mkv"
@@ -96,9 +131,18 @@ async def run(bench: Bench) -> list[Row]:
             job_id = await completed_job_with_output(settings, output)
             before, peak, received = stream_download(server.url, job_id, server.process.pid)
             assert received == big.stat().st_size, (received, big.stat().st_size)
-            rows.append(Row("memory", f"API RSS streaming a {label} download", STACKS[stack],
-                            f"+{peak - before:.0f} MB (from {before:.0f} to peak {peak:.0f} MB)", "", None,
-                            "flat, <= +20 MB", peak - before <= 20))
+            rows.append(
+                Row(
+                    "memory",
+                    f"API RSS streaming a {label} download",
+                    STACKS[stack],
+                    f"+{peak - before:.0f} MB (from {before:.0f} to peak {peak:.0f} MB)",
+                    "",
+                    None,
+                    "flat, <= +20 MB",
+                    peak - before <= 20,
+                )
+            )
         finally:
             tools.stop_processes(workers)
             server.stop()

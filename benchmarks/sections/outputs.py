@@ -30,31 +30,95 @@ SEGMENT = 4
 def hand_written_ladder(ffmpeg: str, source: Path, out: Path, preset: str) -> list[str]:
     """What someone would write by hand for the same ladder: one decode, split, one encoder per rung."""
     graph = "[0:v]split=3[a][b][c];" + ";".join(
-        f"[{branch}]scale=-2:{height}[v{i}]" for i, (branch, (height, _)) in enumerate(zip("abc", LADDER))
+        f"[{branch}]scale=-2:{height}[v{i}]" for i, (branch, (height, _)) in enumerate(zip("abc", LADDER, strict=False))
     )
     argv = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-filter_complex", graph]
     for i in range(3):
         argv += ["-map", f"[v{i}]"]
     argv += ["-map", "0:a:0"] * 3
-    argv += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p", "-sc_threshold", "0",
-             "-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT})"]  # fmt: skip
+    argv += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-pix_fmt",
+        "yuv420p",
+        "-sc_threshold",
+        "0",
+        "-force_key_frames",
+        f"expr:gte(t,n_forced*{SEGMENT})",
+    ]
     for i, (_, rate) in enumerate(LADDER):
         kbps = int(rate.removesuffix("k"))
         argv += [f"-b:v:{i}", rate, f"-maxrate:v:{i}", f"{kbps * 11 // 10}k", f"-bufsize:v:{i}", f"{kbps * 2}k"]
-    argv += ["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "hls", "-hls_time", str(SEGMENT),
-             "-hls_playlist_type", "vod", "-var_stream_map", "v:0,a:0 v:1,a:1 v:2,a:2", "-master_pl_name", "master.m3u8",
-             "-hls_segment_filename", str(out / "v%v/seg_%05d.ts"), str(out / "v%v/index.m3u8")]  # fmt: skip
+    argv += [
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT),
+        "-hls_playlist_type",
+        "vod",
+        "-var_stream_map",
+        "v:0,a:0 v:1,a:1 v:2,a:2",
+        "-master_pl_name",
+        "master.m3u8",
+        "-hls_segment_filename",
+        str(out / "v%v/seg_%05d.ts"),
+        str(out / "v%v/index.m3u8"),
+    ]
     return argv
 
 
 def separate_rendition(ffmpeg: str, source: Path, out: Path, preset: str, height: int, rate: str) -> list[str]:
     kbps = int(rate.removesuffix("k"))
-    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), "-vf", f"scale=-2:{height}",
-            "-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p", "-sc_threshold", "0",
-            "-force_key_frames", f"expr:gte(t,n_forced*{SEGMENT})", "-b:v", rate, "-maxrate", f"{kbps * 11 // 10}k",
-            "-bufsize", f"{kbps * 2}k", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "hls",
-            "-hls_time", str(SEGMENT), "-hls_playlist_type", "vod",
-            "-hls_segment_filename", str(out / f"{height}_%05d.ts"), str(out / f"{height}.m3u8")]  # fmt: skip
+    return [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(source),
+        "-vf",
+        f"scale=-2:{height}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-pix_fmt",
+        "yuv420p",
+        "-sc_threshold",
+        "0",
+        "-force_key_frames",
+        f"expr:gte(t,n_forced*{SEGMENT})",
+        "-b:v",
+        rate,
+        "-maxrate",
+        f"{kbps * 11 // 10}k",
+        "-bufsize",
+        f"{kbps * 2}k",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_filename",
+        str(out / f"{height}_%05d.ts"),
+        str(out / f"{height}.m3u8"),
+    ]
 
 
 def _ffmpeg_cpu_seconds() -> float:
@@ -99,8 +163,18 @@ async def hls_ladder(bench: Bench, repeat: int, preset: str = "veryfast") -> dic
     clip = media.make_clip(workdir, "src1080.mp4", width=1920, height=1080, seconds=30)
     shutil.copyfile(clip, workdir / "media/src1080.mp4")
     alone, separate, through, alone_cpu, through_cpu, through_ffmpeg = [], [], [], [], [], []
-    body = {"source": "src1080.mp4", "outputs": [{"name": "stream", "type": "hls", "segment_seconds": SEGMENT,
-            "video": {"preset": preset}, "renditions": [{"height": h, "bitrate": r} for h, r in LADDER]}]}  # fmt: skip
+    body = {
+        "source": "src1080.mp4",
+        "outputs": [
+            {
+                "name": "stream",
+                "type": "hls",
+                "segment_seconds": SEGMENT,
+                "video": {"preset": preset},
+                "renditions": [{"height": h, "bitrate": r} for h, r in LADDER],
+            }
+        ],
+    }
     async with running_app(settings, api_workers=1) as client:
         for run in range(repeat):  # interleaved, so a busy machine weighs on both sides alike
             alone.append(_timed(hand_written_ladder(ffmpeg, clip, workdir / f"hand-{run}", preset), alone_cpu))
@@ -132,7 +206,10 @@ async def nine_outputs(bench: Bench) -> dict:
     shutil.copyfile(clip, workdir / "media/src720.mp4")
     async with running_app(settings, api_workers=1) as client:
         seconds, job = await _through_mediaflow(client, {"source": "src720.mp4", "outputs": media.NINE_OUTPUTS})
-    return {"submit_to_completed_s": round(seconds, 2), "outputs": {o["name"]: {"status": o["status"]} for o in job["outputs"]}}
+    return {
+        "submit_to_completed_s": round(seconds, 2),
+        "outputs": {o["name"]: {"status": o["status"]} for o in job["outputs"]},
+    }
 
 
 def _summary(values: list[float]) -> dict:
@@ -149,16 +226,51 @@ async def run(bench: Bench) -> list[Row]:
     nine = await nine_outputs(bench)
     stack = STACKS["embedded"]
     return [
-        Row("outputs", "HLS 1080/720/480 of 30 s 1080p: submit -> completed", stack, f"{through:.1f} s",
-            f"one hand-written ffmpeg {alone:.1f} s", through / alone, "<= 1.10x", through / alone <= 1.10),
-        Row("outputs", "the same ladder, CPU seconds (API + worker + ffmpeg vs ffmpeg)", stack, f"{through_cpu:.1f} s",
-            f"one hand-written ffmpeg {alone_cpu:.1f} s", through_cpu / alone_cpu, "<= 1.10x", through_cpu / alone_cpu <= 1.10),
-        Row("outputs", "the same ladder, CPU seconds of MediaFlow's ffmpeg runs alone (its argv vs the hand-written)", stack,
-            f"{ffmpeg_cpu:.1f} s", f"one hand-written ffmpeg {alone_cpu:.1f} s", ffmpeg_cpu / alone_cpu),
-        Row("outputs", "the same ladder as three separate ffmpeg runs (what the split saves)", "ffmpeg alone",
-            f"{separate:.1f} s", f"one ffmpeg {alone:.1f} s", separate / alone),
-        Row("outputs", "the issue's nine outputs from 10 s 720p, one job", stack, f"{nine['submit_to_completed_s']:.1f} s",
-            note=", ".join(f"{name}: {o['status']}" for name, o in nine["outputs"].items() if o["status"] != "completed")),
+        Row(
+            "outputs",
+            "HLS 1080/720/480 of 30 s 1080p: submit -> completed",
+            stack,
+            f"{through:.1f} s",
+            f"one hand-written ffmpeg {alone:.1f} s",
+            through / alone,
+            "<= 1.10x",
+            through / alone <= 1.10,
+        ),
+        Row(
+            "outputs",
+            "the same ladder, CPU seconds (API + worker + ffmpeg vs ffmpeg)",
+            stack,
+            f"{through_cpu:.1f} s",
+            f"one hand-written ffmpeg {alone_cpu:.1f} s",
+            through_cpu / alone_cpu,
+            "<= 1.10x",
+            through_cpu / alone_cpu <= 1.10,
+        ),
+        Row(
+            "outputs",
+            "the same ladder, CPU seconds of MediaFlow's ffmpeg runs alone (its argv vs the hand-written)",
+            stack,
+            f"{ffmpeg_cpu:.1f} s",
+            f"one hand-written ffmpeg {alone_cpu:.1f} s",
+            ffmpeg_cpu / alone_cpu,
+        ),
+        Row(
+            "outputs",
+            "the same ladder as three separate ffmpeg runs (what the split saves)",
+            "ffmpeg alone",
+            f"{separate:.1f} s",
+            f"one ffmpeg {alone:.1f} s",
+            separate / alone,
+        ),
+        Row(
+            "outputs",
+            "the issue's nine outputs from 10 s 720p, one job",
+            stack,
+            f"{nine['submit_to_completed_s']:.1f} s",
+            note=", ".join(
+                f"{name}: {o['status']}" for name, o in nine["outputs"].items() if o["status"] != "completed"
+            ),
+        ),
     ]
 
 

@@ -49,13 +49,40 @@ def make_source(directory: Path, seconds: float) -> Path:
     if path.exists():
         return path
     subprocess.run(
-        [media.ffmpeg(), "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds},noise=alls=4:allf=t",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-         "-c:v", "libx264", "-preset", "veryfast", "-crf", "14", "-g", "60", "-keyint_min", "60",
-         "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
-        check=True, timeout=600,
-    )  # fmt: skip
+        [
+            media.ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1280x720:rate=30:duration={seconds},noise=alls=4:allf=t",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "14",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+        timeout=600,
+    )
     return path
 
 
@@ -75,16 +102,36 @@ def all_cpu() -> float:
 
 
 async def single_encode(ff: str, source: Path, output: Path, crf: int, *, core: int | None, threads: int) -> dict:
-    argv = [ff, "-hide_banner", "-nostdin", "-y", "-loglevel", "info", "-i", str(source), "-map", "0:V:0",
-            "-map", "0:a:0?", *x264(crf), *AUDIO, *(["-threads", str(threads)] if threads else []),
-            "-movflags", "+faststart", "-f", "mp4", str(output)]  # fmt: skip
+    argv = [
+        ff,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "info",
+        "-i",
+        str(source),
+        "-map",
+        "0:V:0",
+        "-map",
+        "0:a:0?",
+        *x264(crf),
+        *AUDIO,
+        *(["-threads", str(threads)] if threads else []),
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(output),
+    ]
     started, cpu = time.monotonic(), children_cpu()
     check(await run_ffmpeg(pinned(core, argv) if core is not None else argv, log_path=output.with_suffix(".log")))
     return {"wall_s": round(time.monotonic() - started, 2), "cpu_s": round(children_cpu() - cpu, 2)}
 
 
-async def chunked_encode(ff: str, source: Path, output: Path, workdir: Path, crf: int, *, cores: list[int],
-                         chunk_seconds: float) -> dict:  # fmt: skip
+async def chunked_encode(
+    ff: str, source: Path, output: Path, workdir: Path, crf: int, *, cores: list[int], chunk_seconds: float
+) -> dict:
     started, cpu = time.monotonic(), children_cpu()
     timeline = await read_timeline(source)
     chunks = plan_chunks(timeline.video, chunk_seconds)
@@ -96,7 +143,9 @@ async def chunked_encode(ff: str, source: Path, output: Path, workdir: Path, crf
     tasks: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
     tasks.put_nowait(("audio", encode_audio_argv(ff, source, audio, AUDIO, muxer="mp4", threads=1)))
     for chunk, piece in zip(chunks, pieces, strict=True):
-        tasks.put_nowait((chunk.name, encode_chunk_argv(ff, piece, chunk, encoded_dir / chunk.name, x264(crf), threads=1)))
+        tasks.put_nowait(
+            (chunk.name, encode_chunk_argv(ff, piece, chunk, encoded_dir / chunk.name, x264(crf), threads=1))
+        )
     spread: dict[int, list[str]] = {core: [] for core in cores}
 
     async def worker(core: int) -> None:
@@ -107,8 +156,15 @@ async def chunked_encode(ff: str, source: Path, output: Path, workdir: Path, crf
 
     await asyncio.gather(*(worker(core) for core in cores))
     joined_at = time.monotonic()
-    await join(ff, [encoded_dir / c.name for c in chunks], output, audio=audio, muxer="mp4",
-               output_options=["-movflags", "+faststart"], log_path=workdir / "join.log")  # fmt: skip
+    await join(
+        ff,
+        [encoded_dir / c.name for c in chunks],
+        output,
+        audio=audio,
+        muxer="mp4",
+        output_options=["-movflags", "+faststart"],
+        log_path=workdir / "join.log",
+    )
     verdict = await verify_join(output, timeline)
     return {
         "wall_s": round(time.monotonic() - started, 2),
@@ -135,61 +191,130 @@ async def run(bench: Bench) -> list[Row]:
 
     single = workdir / "single.mp4"
     one_core = await single_encode(ff, source, single, CRF, core=0, threads=1)
-    two = await chunked_encode(ff, source, workdir / "chunked2.mp4", workdir / "c2", CRF, cores=[0, 1],
-                               chunk_seconds=CHUNK_SECONDS)  # fmt: skip
+    two = await chunked_encode(
+        ff, source, workdir / "chunked2.mp4", workdir / "c2", CRF, cores=[0, 1], chunk_seconds=CHUNK_SECONDS
+    )
     speedup = one_core["wall_s"] / two["wall_s"]
-    rows = [Row("parallel", f"{name}: chunked on 2 pinned cores vs single encode on 1", STACK,
-                f"{two['wall_s']:.1f} s ({two['cpu_s']:.0f} s CPU, {two['chunks']} chunks)",
-                f"1 core: {one_core['wall_s']:.1f} s ({one_core['cpu_s']:.0f} s CPU)", speedup, ">= 1.7x faster",
-                speedup >= 1.7, note=f"per core: {two['tasks_per_core']}; split {two['split_s']} s, join {two['join_s']} s")]  # fmt: skip
+    rows = [
+        Row(
+            "parallel",
+            f"{name}: chunked on 2 pinned cores vs single encode on 1",
+            STACK,
+            f"{two['wall_s']:.1f} s ({two['cpu_s']:.0f} s CPU, {two['chunks']} chunks)",
+            f"1 core: {one_core['wall_s']:.1f} s ({one_core['cpu_s']:.0f} s CPU)",
+            speedup,
+            ">= 1.7x faster",
+            speedup >= 1.7,
+            note=f"per core: {two['tasks_per_core']}; split {two['split_s']} s, join {two['join_s']} s",
+        )
+    ]
 
     ours, theirs = await read_timeline(workdir / "chunked2.mp4"), await read_timeline(single)
     same_frames = ours.video.frames == theirs.video.frames == info.video.frames
     duration_gap = abs(ours.video.duration - theirs.video.duration)
-    av_gap = abs((ours.audio.end - ours.video.end))
-    rows.append(Row("parallel", "chunked output vs single encode: frames, duration, A/V", STACK,
-                    f"{ours.video.frames} frames, {ours.video.duration:.3f} s, A/V {av_gap * 1000:.0f} ms",
-                    f"{theirs.video.frames} frames, {theirs.video.duration:.3f} s", None,
-                    "identical frames, <= 1 frame, <= 40 ms",
-                    same_frames and duration_gap <= 1 / 30 and av_gap <= 0.040 and two["verified"]))  # fmt: skip
+    av_gap = abs(ours.audio.end - ours.video.end)
+    rows.append(
+        Row(
+            "parallel",
+            "chunked output vs single encode: frames, duration, A/V",
+            STACK,
+            f"{ours.video.frames} frames, {ours.video.duration:.3f} s, A/V {av_gap * 1000:.0f} ms",
+            f"{theirs.video.frames} frames, {theirs.video.duration:.3f} s",
+            None,
+            "identical frames, <= 1 frame, <= 40 ms",
+            same_frames and duration_gap <= 1 / 30 and av_gap <= 0.040 and two["verified"],
+        )
+    )
     frame = Frame(1280, 720, 30.0)
-    chunked_vmaf = (await measure_quality(ff, workdir / "chunked2.mp4", source, frame, workdir / "q1", metrics=["vmaf"]))["vmaf"]
+    chunked_vmaf = (
+        await measure_quality(ff, workdir / "chunked2.mp4", source, frame, workdir / "q1", metrics=["vmaf"])
+    )["vmaf"]
     single_vmaf = (await measure_quality(ff, single, source, frame, workdir / "q2", metrics=["vmaf"]))["vmaf"]
     gap = chunked_vmaf["mean"] - single_vmaf["mean"]
-    rows.append(Row("parallel", "chunked VMAF vs single-encode VMAF (same CRF)", STACK, f"{chunked_vmaf['mean']:.2f}",
-                    f"{single_vmaf['mean']:.2f}", None, "within 0.5", abs(gap) <= 0.5))  # fmt: skip
+    rows.append(
+        Row(
+            "parallel",
+            "chunked VMAF vs single-encode VMAF (same CRF)",
+            STACK,
+            f"{chunked_vmaf['mean']:.2f}",
+            f"{single_vmaf['mean']:.2f}",
+            None,
+            "within 0.5",
+            abs(gap) <= 0.5,
+        )
+    )
 
     found, measured, costs = await target_search(ff, source, workdir, info.video.duration)
-    rows.append(Row("target", f"target_vmaf {TARGET_VMAF:g}: VMAF of the full encode", STACK,
-                    f"{measured['mean']:.2f} (CRF {found.crf})", f"predicted on samples {found.vmaf:.2f}", None,
-                    "93 +- 1.5", abs(measured["mean"] - TARGET_VMAF) <= 1.5,
-                    note="probes " + ", ".join(f"CRF {p.crf} -> {p.vmaf:.2f}" for p in found.probes)))  # fmt: skip
+    rows.append(
+        Row(
+            "target",
+            f"target_vmaf {TARGET_VMAF:g}: VMAF of the full encode",
+            STACK,
+            f"{measured['mean']:.2f} (CRF {found.crf})",
+            f"predicted on samples {found.vmaf:.2f}",
+            None,
+            "93 +- 1.5",
+            abs(measured["mean"] - TARGET_VMAF) <= 1.5,
+            note="probes " + ", ".join(f"CRF {p.crf} -> {p.vmaf:.2f}" for p in found.probes),
+        )
+    )
     share = costs["search_cpu_s"] / costs["encode_cpu_s"]
-    rows.append(Row("target", "target_vmaf search cost vs one full encode (CPU)", STACK,
-                    f"{costs['search_cpu_s']:.0f} s CPU ({costs['search_wall_s']:.0f} s wall)",
-                    f"full encode {costs['encode_cpu_s']:.0f} s CPU ({costs['encode_wall_s']:.0f} s wall)", share,
-                    "<= 40%", share <= 0.40,
-                    note=f"{len(found.probes)} probes on {found.samples} x {found.sample_seconds:g} s samples"))  # fmt: skip
+    rows.append(
+        Row(
+            "target",
+            "target_vmaf search cost vs one full encode (CPU)",
+            STACK,
+            f"{costs['search_cpu_s']:.0f} s CPU ({costs['search_wall_s']:.0f} s wall)",
+            f"full encode {costs['encode_cpu_s']:.0f} s CPU ({costs['encode_wall_s']:.0f} s wall)",
+            share,
+            "<= 40%",
+            share <= 0.40,
+            note=f"{len(found.probes)} probes on {found.samples} x {found.sample_seconds:g} s samples",
+        )
+    )
     return rows
 
 
-async def target_search(ff: str, source: Path, workdir: Path, duration: float):  # noqa: ANN201
+async def target_search(ff: str, source: Path, workdir: Path, duration: float):
     """Search on samples, then one full encode (video only; both unpinned, default threads).
 
     Both are counted in CPU seconds of ffmpeg and of this process (the search reads the samples' size
     with PyAV here), wall times beside them.
     """
     cpu, wall = all_cpu(), time.monotonic()
-    found = await search_crf(ff, source, workdir / "search", target_vmaf=TARGET_VMAF, duration=duration,
-                             video_options=x264, frame=Frame(1280, 720, 30.0))  # fmt: skip
+    found = await search_crf(
+        ff,
+        source,
+        workdir / "search",
+        target_vmaf=TARGET_VMAF,
+        duration=duration,
+        video_options=x264,
+        frame=Frame(1280, 720, 30.0),
+    )
     search_cpu, search_wall = all_cpu() - cpu, time.monotonic() - wall
     output = workdir / "target.mp4"
     cpu, wall = all_cpu(), time.monotonic()
-    argv = [ff, "-hide_banner", "-nostdin", "-y", "-i", str(source), "-map", "0:V:0", *x264(found.crf), "-f", "mp4",
-            str(output)]  # fmt: skip
+    argv = [
+        ff,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-i",
+        str(source),
+        "-map",
+        "0:V:0",
+        *x264(found.crf),
+        "-f",
+        "mp4",
+        str(output),
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / "target.log"))
-    costs = {"search_cpu_s": search_cpu, "search_wall_s": search_wall, "encode_cpu_s": all_cpu() - cpu,
-             "encode_wall_s": time.monotonic() - wall}  # fmt: skip
+    costs = {
+        "search_cpu_s": search_cpu,
+        "search_wall_s": search_wall,
+        "encode_cpu_s": all_cpu() - cpu,
+        "encode_wall_s": time.monotonic() - wall,
+    }
     measured = await measure_quality(ff, output, source, Frame(1280, 720, 30.0), workdir / "q3", metrics=["vmaf"])
     return found, measured["vmaf"], costs
 

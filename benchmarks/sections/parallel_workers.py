@@ -48,10 +48,20 @@ def video_output(**extra) -> dict:
     return {"name": "main", "type": "video", "video": {"codec": "h264", "preset": PRESET, "crf": CRF}, **extra}
 
 
-HLS_OUTPUT = {"name": "stream", "type": "hls", "parallel": True, "segment_seconds": 4, "video": {"preset": PRESET},
-              "renditions": LADDER}  # fmt: skip
+HLS_OUTPUT = {
+    "name": "stream",
+    "type": "hls",
+    "parallel": True,
+    "segment_seconds": 4,
+    "video": {"preset": PRESET},
+    "renditions": LADDER,
+}
 # "parallel" left to "auto": a source this short (< CHUNK_MIN_SOURCE_S) is encoded whole, the usual case
-TARGET_OUTPUT = {"name": "main", "type": "video", "video": {"codec": "h264", "preset": PRESET, "target_vmaf": TARGET_VMAF}}
+TARGET_OUTPUT = {
+    "name": "main",
+    "type": "video",
+    "video": {"codec": "h264", "preset": PRESET, "target_vmaf": TARGET_VMAF},
+}
 
 
 @dataclass
@@ -106,8 +116,9 @@ class Pool:
 
 @contextmanager
 def pool(bench: Bench, stack: str, source_file: Path, workers: int) -> Iterator[Pool]:
-    settings = bench.settings(stack, FFMPEG_THREADS=1, WORKER_CONCURRENCY=1, CHUNK_SECONDS=CHUNK_SECONDS,
-                              API_WORKERS=0, POLL_INTERVAL_S=0.2)  # fmt: skip
+    settings = bench.settings(
+        stack, FFMPEG_THREADS=1, WORKER_CONCURRENCY=1, CHUNK_SECONDS=CHUNK_SECONDS, API_WORKERS=0, POLL_INTERVAL_S=0.2
+    )
     base = settings.SQLITE_PATH.parent
     source = tools.place_source(settings, stack, source_file)
     server = tools.start_api(settings, base)
@@ -158,10 +169,17 @@ async def compare_outputs(source: Path, workdir: Path) -> dict:
     frame = Frame(1280, 720, 30.0)
     vmaf = {}
     for name in ("chunked", "single"):
-        scores = await measure_quality(ff, workdir / f"{name}.mp4", source, frame, workdir / f"q-{name}", metrics=["vmaf"])
+        scores = await measure_quality(
+            ff, workdir / f"{name}.mp4", source, frame, workdir / f"q-{name}", metrics=["vmaf"]
+        )
         vmaf[name] = scores["vmaf"]["mean"]
-    return {"source_frames": source_timeline.video.frames, "chunked": chunked, "single": single, "verdict": verdict,
-            "vmaf": vmaf}  # fmt: skip
+    return {
+        "source_frames": source_timeline.video.frames,
+        "chunked": chunked,
+        "single": single,
+        "verdict": verdict,
+        "vmaf": vmaf,
+    }
 
 
 def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
@@ -169,42 +187,95 @@ def rows_for(stack: str, name: str, results: dict, compared: dict) -> list[Row]:
     one, two, single = results["chunked1"], results["chunked2"], results["single"]
     speedup = one.wall_s / two.wall_s
     rows = [
-        Row("parallel_workers", f"{name}, parallel: 2 pinned workers vs 1 (submit -> completed)", label,
-            f"{two} {two.spread}", f"1 worker: {one} {one.spread}", speedup, ">= 1.7x faster", speedup >= 1.7,
-            note=busy(one, two)),
-        Row("parallel_workers", f"{name}, not parallel: 1 pinned worker (for reference)", label, str(single),
-            f"parallel on 2 workers: {two.wall_s:.1f} s", single.wall_s / two.wall_s),
-    ]  # fmt: skip
+        Row(
+            "parallel_workers",
+            f"{name}, parallel: 2 pinned workers vs 1 (submit -> completed)",
+            label,
+            f"{two} {two.spread}",
+            f"1 worker: {one} {one.spread}",
+            speedup,
+            ">= 1.7x faster",
+            speedup >= 1.7,
+            note=busy(one, two),
+        ),
+        Row(
+            "parallel_workers",
+            f"{name}, not parallel: 1 pinned worker (for reference)",
+            label,
+            str(single),
+            f"parallel on 2 workers: {two.wall_s:.1f} s",
+            single.wall_s / two.wall_s,
+        ),
+    ]
     chunked, plain, verdict = compared["chunked"].video, compared["single"].video, compared["verdict"]
     av = verdict.figures.get("av_difference")
     same_frames = chunked.frames == plain.frames == compared["source_frames"]
     duration_gap = abs(chunked.duration - plain.duration)
-    rows.append(Row("parallel_workers", "parallel output vs plain encode: frames, duration, A/V", label,
-                    f"{chunked.frames} frames, {chunked.duration:.3f} s, A/V {av * 1000 if av is not None else float('nan'):.0f} ms",
-                    f"{plain.frames} frames, {plain.duration:.3f} s (source {compared['source_frames']})", None,
-                    "identical frames, <= 1 frame, <= 40 ms", same_frames and duration_gap <= 1 / 30 + 1e-3 and verdict.ok,
-                    note="; ".join(verdict.problems + output_notes(two.job))))  # fmt: skip
+    rows.append(
+        Row(
+            "parallel_workers",
+            "parallel output vs plain encode: frames, duration, A/V",
+            label,
+            f"{chunked.frames} frames, {chunked.duration:.3f} s, A/V {av * 1000 if av is not None else float('nan'):.0f} ms",
+            f"{plain.frames} frames, {plain.duration:.3f} s (source {compared['source_frames']})",
+            None,
+            "identical frames, <= 1 frame, <= 40 ms",
+            same_frames and duration_gap <= 1 / 30 + 1e-3 and verdict.ok,
+            note="; ".join(verdict.problems + output_notes(two.job)),
+        )
+    )
     vmaf = compared["vmaf"]
-    rows.append(Row("parallel_workers", f"parallel output VMAF vs plain encode VMAF (CRF {CRF})", label, f"{vmaf['chunked']:.2f}",
-                    f"{vmaf['single']:.2f}", None, "within 0.5", abs(vmaf["chunked"] - vmaf["single"]) <= 0.5))  # fmt: skip
+    rows.append(
+        Row(
+            "parallel_workers",
+            f"parallel output VMAF vs plain encode VMAF (CRF {CRF})",
+            label,
+            f"{vmaf['chunked']:.2f}",
+            f"{vmaf['single']:.2f}",
+            None,
+            "within 0.5",
+            abs(vmaf["chunked"] - vmaf["single"]) <= 0.5,
+        )
+    )
     hls1, hls2 = results["hls1"], results["hls2"]
     hls_speedup = hls1.wall_s / hls2.wall_s
-    rows.append(Row("parallel_workers", "3-rendition HLS (720/480/360), parallel: 2 pinned workers vs 1", label,
-                    f"{hls2} {hls2.spread}", f"1 worker: {hls1} {hls1.spread}", hls_speedup, ">= 1.6x faster",
-                    hls_speedup >= 1.6, note=busy(hls1, hls2)))  # fmt: skip
+    rows.append(
+        Row(
+            "parallel_workers",
+            "3-rendition HLS (720/480/360), parallel: 2 pinned workers vs 1",
+            label,
+            f"{hls2} {hls2.spread}",
+            f"1 worker: {hls1} {hls1.spread}",
+            hls_speedup,
+            ">= 1.6x faster",
+            hls_speedup >= 1.6,
+            note=busy(hls1, hls2),
+        )
+    )
     target = results["target"]
     search = target.job["outputs"][0].get("crf_search") or {}
     measured = search.get("vmaf")
-    rows.append(Row("parallel_workers", f"target_vmaf {TARGET_VMAF:g} through a job: VMAF of the output", label,
-                    "none reported" if measured is None else f"{measured:.2f} (CRF {search.get('crf')})",
-                    f"job {target}", None, "93 +- 1.5", measured is not None and abs(measured - TARGET_VMAF) <= 1.5,
-                    note=f"predicted on samples {search.get('predicted_vmaf')}; search {search.get('seconds')} s"))  # fmt: skip
+    rows.append(
+        Row(
+            "parallel_workers",
+            f"target_vmaf {TARGET_VMAF:g} through a job: VMAF of the output",
+            label,
+            "none reported" if measured is None else f"{measured:.2f} (CRF {search.get('crf')})",
+            f"job {target}",
+            None,
+            "93 +- 1.5",
+            measured is not None and abs(measured - TARGET_VMAF) <= 1.5,
+            note=f"predicted on samples {search.get('predicted_vmaf')}; search {search.get('seconds')} s",
+        )
+    )
     return rows
 
 
 def busy(one: Finished, two: Finished) -> str:
-    return (f"cores kept busy (worker CPU / wall): 1 worker {one.busy_cores:.2f}, 2 workers {two.busy_cores:.2f}; "
-            f"worker CPU 2 workers / 1: {two.cpu_s / one.cpu_s:.2f}")  # fmt: skip
+    return (
+        f"cores kept busy (worker CPU / wall): 1 worker {one.busy_cores:.2f}, 2 workers {two.busy_cores:.2f}; "
+        f"worker CPU 2 workers / 1: {two.cpu_s / one.cpu_s:.2f}"
+    )
 
 
 def output_notes(job: dict) -> list[str]:
@@ -230,4 +301,6 @@ async def run(bench: Bench) -> list[Row]:
     return rows
 
 
-SECTION = Section("parallel_workers", 65, run, "chunked encode and HLS ladder on 2 pinned worker processes vs 1, target VMAF")
+SECTION = Section(
+    "parallel_workers", 65, run, "chunked encode and HLS ladder on 2 pinned worker processes vs 1, target VMAF"
+)

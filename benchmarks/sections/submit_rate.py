@@ -59,15 +59,33 @@ async def run(bench: Bench) -> list[Row]:
         errors = f"; {post.errors} errors" if post.errors else ""
         if stack == "embedded":
             ok = post.requests_per_s >= 1200 and post.p99_ms <= 100
-            rows.append(Row("submit", f"POST /process, {CONNECTIONS} connections (wrk)", STACKS[stack],
-                            str(post) + errors, f"GET /healthz {health}", post.requests_per_s / health.requests_per_s,
-                            ">= 1,200 req/s, p99 <= 100 ms", ok))
+            rows.append(
+                Row(
+                    "submit",
+                    f"POST /process, {CONNECTIONS} connections (wrk)",
+                    STACKS[stack],
+                    str(post) + errors,
+                    f"GET /healthz {health}",
+                    post.requests_per_s / health.requests_per_s,
+                    ">= 1,200 req/s, p99 <= 100 ms",
+                    ok,
+                )
+            )
         else:
             raw = await raw_mongo_insert_rate(settings.MONGO_URL, seconds)
             ok = post.requests_per_s >= 0.7 * raw and post.p99_ms <= 150
-            rows.append(Row("submit", f"POST /process, {CONNECTIONS} connections (wrk)", STACKS[stack],
-                            str(post) + errors, f"raw Mongo insert {raw:,.0f}/s; GET /healthz {health}",
-                            post.requests_per_s / raw, ">= 0.7x raw insert, p99 <= 150 ms", ok))
+            rows.append(
+                Row(
+                    "submit",
+                    f"POST /process, {CONNECTIONS} connections (wrk)",
+                    STACKS[stack],
+                    str(post) + errors,
+                    f"raw Mongo insert {raw:,.0f}/s; GET /healthz {health}",
+                    post.requests_per_s / raw,
+                    ">= 0.7x raw insert, p99 <= 150 ms",
+                    ok,
+                )
+            )
     return rows
 
 

@@ -50,8 +50,14 @@ async def run(bench: Bench) -> list[Row]:
     clip = media.make_clip(clips, "short.mp4", width=320, height=240, seconds=2)
     jobs = 12 if bench.quick else 30
     fmt = resolve_output_format(Method.COMPRESS, None)
-    argv = build_argv(ffmpeg_binary(bench.settings("embedded")), Method.COMPRESS, clip,
-                      bench.workdir / "alone-short.mp4", fmt, threads=1)
+    argv = build_argv(
+        ffmpeg_binary(bench.settings("embedded")),
+        Method.COMPRESS,
+        clip,
+        bench.workdir / "alone-short.mp4",
+        fmt,
+        threads=1,
+    )
     alone = tools.ffmpeg_seconds(["taskset", "-c", "0", *argv], 5)
     cpus = tools.cpu_count()
     rows = []
@@ -64,10 +70,19 @@ async def run(bench: Bench) -> list[Row]:
             if count == 2:
                 scaling = rates[2] / rates[1]
                 target, met = f">= 1.8x one worker (got {scaling:.2f}x)", scaling >= 1.8
-            rows.append(Row("throughput", f"jobs/minute, {count} worker{'s' if count > 1 else ''} "
-                            f"(pinned, 1 ffmpeg thread, {jobs} short jobs)", STACKS[stack], f"{rates[count]:.0f}",
-                            f"raw ffmpeg {ceiling:.0f}/min on {min(count, cpus)} CPU", rates[count] / ceiling,
-                            target, met))
+            rows.append(
+                Row(
+                    "throughput",
+                    f"jobs/minute, {count} worker{'s' if count > 1 else ''} "
+                    f"(pinned, 1 ffmpeg thread, {jobs} short jobs)",
+                    STACKS[stack],
+                    f"{rates[count]:.0f}",
+                    f"raw ffmpeg {ceiling:.0f}/min on {min(count, cpus)} CPU",
+                    rates[count] / ceiling,
+                    target,
+                    met,
+                )
+            )
     return rows
 
 

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 
 from mediaflow.api.dashboard import register_dashboard
 from mediaflow.api.docs import register_api_docs
-from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.errors import add_error_handlers
-from mediaflow.api.openapi import complete_openapi, operation_id
+from mediaflow.api.head_requests import HeadAsGet
 from mediaflow.api.hosts import HostAndOriginGuard
+from mediaflow.api.openapi import complete_openapi, operation_id
 from mediaflow.api.request_limits import add_request_limits
-from mediaflow.api.server import throttle_accept_errors
 from mediaflow.api.routes import actions, events, files, health, home, jobs, process, templates, uploads, workers
+from mediaflow.api.server import throttle_accept_errors
 from mediaflow.api.sse import JobWatch
 from mediaflow.jobs import schemas
 from mediaflow.jobs.events import JobEvents
@@ -61,8 +61,14 @@ async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> A
             workers = None
             if api_workers:  # the API process doubles as a worker host
                 workers = asyncio.create_task(run_workers(runtime, api_workers, stop, metrics=state.metrics))
-            log.info("api.started", store=settings.DB_BACKEND, queue=settings.QUEUE_BACKEND,
-                     storage=settings.STORAGE_BACKEND, workers=api_workers, dashboard="/ui/")
+            log.info(
+                "api.started",
+                store=settings.DB_BACKEND,
+                queue=settings.QUEUE_BACKEND,
+                storage=settings.STORAGE_BACKEND,
+                workers=api_workers,
+                dashboard="/ui/",
+            )
             try:
                 yield
             finally:

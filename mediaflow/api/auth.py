@@ -30,8 +30,9 @@ def authenticate(request: Request) -> str | None:
         return None
     presented = presented_key(request)
     if presented is None:
-        raise HTTPException(401, detail="an API key is required: send X-API-Key: <key>",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, detail="an API key is required: send X-API-Key: <key>", headers={"WWW-Authenticate": "Bearer"}
+        )
     digest = hashlib.sha256(presented.encode()).digest()
     owner = None
     for key in keys:  # compare against every key, so timing says nothing about which matched

@@ -9,14 +9,14 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 
 from mediaflow.api import download_links
 from mediaflow.api.auth import authenticate, authenticated_owner
-from mediaflow.store import JobStore
 from mediaflow.jobs.events import JobEvents
-from mediaflow.queue import JobQueue
 from mediaflow.jobs.model import Job
 from mediaflow.jobs.service import JobService
 from mediaflow.logs import bind_job_id
+from mediaflow.queue import JobQueue
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
+from mediaflow.store import JobStore
 
 
 async def _store(request: Request) -> JobStore:
@@ -75,12 +75,16 @@ async def get_job_for_download(
     job_id: str,
     request: Request,
     store: StoreDep,
-    token: Annotated[str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")] = None,
+    token: Annotated[
+        str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")
+    ] = None,
 ) -> Job:
     """The job, for a request with a valid signed-link token or else with the usual API key."""
     if token is None:
         return await get_job_or_404(job_id, store, authenticate(request))
     job = await store.get(job_id) if len(job_id) <= 64 else None
     if job is None or not download_links.token_is_valid(request.app.state.settings, job, token):
-        raise HTTPException(403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one")
+        raise HTTPException(
+            403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one"
+        )
     return job

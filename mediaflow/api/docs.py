@@ -47,8 +47,11 @@ def register_api_docs(app: FastAPI) -> None:
     """GET /docs (Swagger UI) and GET /docs/assets/{name} (its files), both outside the OpenAPI schema."""
     directory = swagger_ui_dir()
     if directory is None:
-        log.warning("api.docs_missing", reason="the swagger-ui-py package is not installed",
-                    fix="pip install -r requirements.txt")
+        log.warning(
+            "api.docs_missing",
+            reason="the swagger-ui-py package is not installed",
+            fix="pip install -r requirements.txt",
+        )
 
     @app.get("/docs", include_in_schema=False)
     async def api_docs(request: Request) -> HTMLResponse:
@@ -75,5 +78,6 @@ def register_api_docs(app: FastAPI) -> None:
     async def api_docs_asset(name: str) -> FileResponse:
         if directory is None or name not in ASSETS:
             raise HTTPException(404, detail=f"no such API docs file: {name}")
-        return FileResponse(directory / name, media_type=ASSETS[name],
-                            headers={"Cache-Control": "public, max-age=86400"})
+        return FileResponse(
+            directory / name, media_type=ASSETS[name], headers={"Cache-Control": "public, max-age=86400"}
+        )

@@ -20,7 +20,12 @@ from mediaflow.storage import (
 
 
 async def stream_stored(
-    location: str, storage: Storage, settings: Settings, *, disposition: str, range_header: str | None = None,
+    location: str,
+    storage: Storage,
+    settings: Settings,
+    *,
+    disposition: str,
+    range_header: str | None = None,
     redirect: bool = True,
 ):
     """Stream a stored file (or the one byte range a `Range` header asks for, so players can seek).
@@ -28,7 +33,10 @@ async def stream_stored(
     byte_range = ByteRange.parse(range_header)
     key = storage.key_for(location) if location else None
     if key is None:
-        raise HTTPException(404, detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)")
+        raise HTTPException(
+            404,
+            detail="the stored file is not in this server's storage (was OUTPUT_BUCKET or LOCAL_STORAGE_DIR changed?)",
+        )
     filename = key.rsplit("/", 1)[-1]
     if settings.S3_PRESIGNED_DOWNLOADS and redirect:
         url = await storage.presigned_url(key, filename)

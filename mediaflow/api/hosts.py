@@ -87,15 +87,27 @@ class HostAndOriginGuard:
         server = scope.get("server")
         if not host_allowed(self.settings, host, server[0] if server else None):
             log.warning("http.host_refused", host=host)
-            await _refuse(scope, receive, send, 400, f"this server does not answer to the host name {host!r}; if that is how "
-                                     "clients reach it, add the name to ALLOWED_HOSTS")
+            await _refuse(
+                scope,
+                receive,
+                send,
+                400,
+                f"this server does not answer to the host name {host!r}; if that is how "
+                "clients reach it, add the name to ALLOWED_HOSTS",
+            )
             return
         origin = _header(scope, b"origin")
         if scope["method"] in STATE_CHANGING and origin is not None and not origin_allowed(self.settings, origin, host):
             log.warning("http.origin_refused", origin=origin, method=scope["method"], path=scope.get("path"))
-            await _refuse(scope, receive, send, 403, f"cross-origin {scope['method']} from {origin[:200]!r} refused; a web page "
-                                     "on another site may not change anything here (ALLOWED_ORIGINS lists "
-                                     "other sites that may)")
+            await _refuse(
+                scope,
+                receive,
+                send,
+                403,
+                f"cross-origin {scope['method']} from {origin[:200]!r} refused; a web page "
+                "on another site may not change anything here (ALLOWED_ORIGINS lists "
+                "other sites that may)",
+            )
             return
         await self.app(scope, receive, send)
 

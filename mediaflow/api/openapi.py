@@ -10,8 +10,8 @@ from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel
 
 
 class Tag:
@@ -33,7 +33,6 @@ TAGS_METADATA = [
 ]
 
 
-
 def operation_id(route: APIRoute) -> str:
     """The route function's name: `process`, `status`, `upload`… — what generated SDKs name their
     functions (FastAPI's default would be `process_process_post`)."""
@@ -42,9 +41,15 @@ def operation_id(route: APIRoute) -> str:
 
 # Declared for the documentation and generated clients; `auth.authenticate` does the checking (either
 # header works, and neither is needed when API_KEYS is unset), hence auto_error=False.
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-                              description="One of the server's API_KEYS (only when API_KEYS is set).")
-BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="`Authorization: Bearer <API key>`, the same key.")
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="One of the server's API_KEYS (only when API_KEYS is set).",
+)
+BEARER = HTTPBearer(
+    auto_error=False, scheme_name="Bearer", description="`Authorization: Bearer <API key>`, the same key."
+)
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
@@ -56,8 +61,13 @@ UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary",
-                                            "description": "The file; streamed to storage, never held in memory."}},
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The file; streamed to storage, never held in memory.",
+                        }
+                    },
                 },
                 "encoding": {"file": {"contentType": "application/octet-stream, video/*, audio/*"}},
             }
@@ -72,17 +82,33 @@ OUTPUT_FILE_RESPONSES = {
     206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
 }
 
-LOG_RESPONSE = {200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+LOG_RESPONSE = {
+    200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
 
 EVENT_STREAM_RESPONSE = {
-    200: {"description": "`event: job` frames whose data is the GET /status JSON; the stream closes after the "
-                         "final status", "content": {"text/event-stream": {"schema": {
-                             # One event, as SSE parsers hand it over; `data` is JobStatusResponse as JSON.
-                             "type": "object", "required": ["data"],
-                             "properties": {"event": {"type": "string", "const": "job"}, "id": {"type": "string"},
-                                            "data": {"type": "string", "contentMediaType": "application/json",
-                                                     "contentSchema": {"$ref": "#/components/schemas/JobStatusResponse"}}},
-                         }}}},
+    200: {
+        "description": "`event: job` frames whose data is the GET /status JSON; the stream closes after the "
+        "final status",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    # One event, as SSE parsers hand it over; `data` is JobStatusResponse as JSON.
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "event": {"type": "string", "const": "job"},
+                        "id": {"type": "string"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/JobStatusResponse"},
+                        },
+                    },
+                }
+            }
+        },
+    },
 }
 
 
@@ -106,7 +132,9 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             document = generate()
-            used = {tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])}
+            used = {
+                tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
+            }
             document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
             for name, component in document.get("components", {}).get("schemas", {}).items():
                 model = getattr(models, name, None)

@@ -23,8 +23,11 @@ UNLIMITED_PATHS = frozenset({"/upload"})  # streamed to storage under UPLOAD_MAX
 
 class BodyTooLargeError(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, detail=f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES); "
-                                     "send files with POST /upload and refer to them by their source value")
+        super().__init__(
+            413,
+            detail=f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES); "
+            "send files with POST /upload and refer to them by their source value",
+        )
 
 
 class BodyLimitMiddleware:
@@ -52,8 +55,9 @@ class BodyLimitMiddleware:
                 message = await asyncio.wait_for(receive(), self.idle_timeout_s)
             except TimeoutError:
                 # FastAPI and our upload reader re-raise an HTTPException met while reading the body.
-                raise HTTPException(408, detail=f"the request body stalled for {self.idle_timeout_s:g} s "
-                                                "(API_BODY_IDLE_TIMEOUT_S)") from None
+                raise HTTPException(
+                    408, detail=f"the request body stalled for {self.idle_timeout_s:g} s (API_BODY_IDLE_TIMEOUT_S)"
+                ) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             if message["type"] == "http.request" and max_bytes is not None:

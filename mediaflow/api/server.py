@@ -42,9 +42,11 @@ class ConnectionLimits:
     max_connections: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ConnectionLimits":
-        return cls(header_timeout_s=settings.API_HEADER_TIMEOUT_S,
-                   max_connections=settings.API_MAX_CONNECTIONS or default_max_connections())
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout_s=settings.API_HEADER_TIMEOUT_S,
+            max_connections=settings.API_MAX_CONNECTIONS or default_max_connections(),
+        )
 
 
 def default_max_connections() -> int:
@@ -105,8 +107,11 @@ class GuardedH11Protocol(H11Protocol):
 
     def _make_room(self) -> None:
         """Close the connection that has waited longest for its headers (this one if none waits)."""
-        waiting = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c._waiting_since is not None
-                   and not c.transport.is_closing()]  # fmt: skip
+        waiting = [
+            c
+            for c in self.connections
+            if isinstance(c, GuardedH11Protocol) and c._waiting_since is not None and not c.transport.is_closing()
+        ]
         victim = min(waiting, key=lambda c: c._waiting_since, default=self)  # type: ignore[arg-type, return-value]
         victim.transport.close()
 
@@ -144,9 +149,13 @@ def throttle_accept_errors(loop: asyncio.AbstractEventLoop, interval_s: float = 
         if now - state["last"] < interval_s:
             state["suppressed"] += 1
             return
-        log.error("%s: %s (%d more since the last report; raise the file limit, lower API_MAX_CONNECTIONS, "
-                  "or put a reverse proxy in front)", context.get("message"), context.get("exception"),
-                  state["suppressed"])
+        log.error(
+            "%s: %s (%d more since the last report; raise the file limit, lower API_MAX_CONNECTIONS, "
+            "or put a reverse proxy in front)",
+            context.get("message"),
+            context.get("exception"),
+            state["suppressed"],
+        )
         state["last"], state["suppressed"] = now, 0
 
     loop.set_exception_handler(handler)

@@ -28,10 +28,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from mediaflow.api.numbers import ascii_decimal
-from mediaflow.store import JobStore
-from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job
 from mediaflow.jobs.schemas import JobStatusResponse
+from mediaflow.logs import get_logger
+from mediaflow.store import JobStore
 
 log = get_logger("api")
 

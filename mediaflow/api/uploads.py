@@ -40,8 +40,10 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
     if content_type != b"multipart/form-data" or not boundary:
         raise UploadFormatError("send the file as multipart/form-data with a part named 'file'")
     if len(boundary) > MAX_BOUNDARY_LENGTH:  # python-multipart's own limit; its error would be a 500
-        raise UploadFormatError(f"the multipart boundary is {len(boundary)} characters long; at most "
-                                f"{MAX_BOUNDARY_LENGTH} are allowed (RFC 2046 asks for at most 70)")
+        raise UploadFormatError(
+            f"the multipart boundary is {len(boundary)} characters long; at most "
+            f"{MAX_BOUNDARY_LENGTH} are allowed (RFC 2046 asks for at most 70)"
+        )
 
     pending: list[tuple[str, object]] = []  # events produced by the parser for the current chunk
     current = _Part()

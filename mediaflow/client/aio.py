@@ -22,15 +22,38 @@ from urllib.parse import urljoin
 
 import httpx
 
-from mediaflow.client.api import (DEFAULT_TIMEOUT, EVENTS_TIMEOUT, EXIT_SERVER, UPLOAD_TIMEOUT, MediaFlowError,
-                                  error_for_response, error_for_transport, json_object, normalize_server_url,
-                                  request_headers, response_detail)
-from mediaflow.client.follow import (EVENTS_PASSTHROUGH, FINAL_STATUSES, POLL_INTERVAL_S, EventStreamUnavailable,
-                                     SseDecoder, is_event_stream, job_ended_error, job_of_event)
+from mediaflow.client.api import (
+    DEFAULT_TIMEOUT,
+    EVENTS_TIMEOUT,
+    EXIT_SERVER,
+    UPLOAD_TIMEOUT,
+    MediaFlowError,
+    error_for_response,
+    error_for_transport,
+    json_object,
+    normalize_server_url,
+    request_headers,
+    response_detail,
+)
+from mediaflow.client.follow import (
+    EVENTS_PASSTHROUGH,
+    FINAL_STATUSES,
+    POLL_INTERVAL_S,
+    EventStreamUnavailable,
+    SseDecoder,
+    is_event_stream,
+    job_ended_error,
+    job_of_event,
+)
 from mediaflow.client.models import Job, Method, Template, Upload
 from mediaflow.client.sdk import USER_AGENT, is_local_file, jobs_body, list_params, process_body, server_and_key
-from mediaflow.client.transfer import (ProgressCallback, ReadProgress, download_target, filename_from_disposition,
-                                       replacing)
+from mediaflow.client.transfer import (
+    ProgressCallback,
+    ReadProgress,
+    download_target,
+    filename_from_disposition,
+    replacing,
+)
 
 __all__ = ["AsyncMediaFlow"]
 
@@ -41,10 +64,11 @@ class AsyncMediaFlow:
     def __init__(self, server: str | None = None, api_key: str | None = None) -> None:
         server, api_key = server_and_key(server, api_key)
         self.server = normalize_server_url(server)
-        self._http = httpx.AsyncClient(base_url=self.server, headers=request_headers(api_key, USER_AGENT),
-                                       timeout=DEFAULT_TIMEOUT)
+        self._http = httpx.AsyncClient(
+            base_url=self.server, headers=request_headers(api_key, USER_AGENT), timeout=DEFAULT_TIMEOUT
+        )
 
-    async def __aenter__(self) -> "AsyncMediaFlow":
+    async def __aenter__(self) -> AsyncMediaFlow:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -56,8 +80,9 @@ class AsyncMediaFlow:
     # --- transport (errors as MediaFlowError, like Api) ---------------------------------------------
 
     @asynccontextmanager
-    async def _stream(self, method: str, path: str, *, passthrough: tuple[int, ...] = (),
-                      **kwargs: Any) -> AsyncIterator[httpx.Response]:
+    async def _stream(
+        self, method: str, path: str, *, passthrough: tuple[int, ...] = (), **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
         try:
             async with self._http.stream(method, path, **kwargs) as response:
                 if response.is_error and response.status_code not in passthrough:
@@ -77,26 +102,42 @@ class AsyncMediaFlow:
     async def upload(self, path: str | os.PathLike, on_progress: ProgressCallback | None = None) -> Upload:
         path = Path(path)
         size = path.stat().st_size
-        with path.open("rb") as file:
+        with path.open("rb") as file:  # noqa: ASYNC230  (opening is cheap; reads and writes go through threads or are small)
             body = ReadProgress(file, lambda position: on_progress(position, size)) if on_progress else file
             answer = await self._json("POST", "/upload", files={"file": (path.name, body)}, timeout=UPLOAD_TIMEOUT)
         if not isinstance(answer.get("source"), str):
-            raise MediaFlowError(f"{self.server}/upload answered without a source: is it a MediaFlow server?",
-                                 EXIT_SERVER)
-        return Upload(source=answer["source"], filename=str(answer.get("filename", "")), size=int(answer.get("size", 0)))
+            raise MediaFlowError(
+                f"{self.server}/upload answered without a source: is it a MediaFlow server?", EXIT_SERVER
+            )
+        return Upload(
+            source=answer["source"], filename=str(answer.get("filename", "")), size=int(answer.get("size", 0))
+        )
 
-    async def submit(self, source: str | os.PathLike, method: str, output_format: str | None = None, *,
-                     callback_url: str | None = None, callback_progress: bool = False,
-                     idempotency_key: str | None = None) -> Job:
+    async def submit(
+        self,
+        source: str | os.PathLike,
+        method: str,
+        output_format: str | None = None,
+        *,
+        callback_url: str | None = None,
+        callback_progress: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         body = process_body(str(source), method, output_format, callback_url, callback_progress)
         return await self.status((await self._json("POST", "/process", json=body, headers=headers))["job_id"])
 
-    async def create_job(self, source: str | os.PathLike, *, template: str | None = None,
-                         outputs: list[dict] | None = None, callback_url: str | None = None,
-                         idempotency_key: str | None = None) -> Job:
+    async def create_job(
+        self,
+        source: str | os.PathLike,
+        *,
+        template: str | None = None,
+        outputs: list[dict] | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -132,8 +173,13 @@ class AsyncMediaFlow:
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def _event_updates(self, job_id: str) -> AsyncIterator[dict]:
-        async with self._stream("GET", f"/jobs/{job_id}/events", headers={"Accept": "text/event-stream"},
-                                timeout=EVENTS_TIMEOUT, passthrough=EVENTS_PASSTHROUGH) as response:
+        async with self._stream(
+            "GET",
+            f"/jobs/{job_id}/events",
+            headers={"Accept": "text/event-stream"},
+            timeout=EVENTS_TIMEOUT,
+            passthrough=EVENTS_PASSTHROUGH,
+        ) as response:
             if not is_event_stream(response):
                 raise EventStreamUnavailable(f"answered {response.status_code}")
             decoder, received = SseDecoder(), 0
@@ -162,8 +208,9 @@ class AsyncMediaFlow:
             raise job_ended_error(job.raw)
         return job
 
-    async def download(self, job_id: str, to: str | os.PathLike | None = None,
-                       on_progress: ProgressCallback | None = None) -> Path:
+    async def download(
+        self, job_id: str, to: str | os.PathLike | None = None, on_progress: ProgressCallback | None = None
+    ) -> Path:
         try:
             async with self._download_response(f"/download/{job_id}") as response:
                 name = filename_from_disposition(response.headers.get("content-disposition"))
@@ -192,12 +239,17 @@ class AsyncMediaFlow:
                 return
             location = urljoin(str(response.url), response.headers.get("location", ""))
         try:
-            async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=True) as plain, \
-                    plain.stream("GET", location) as redirected:
+            async with (
+                httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, follow_redirects=True) as plain,
+                plain.stream("GET", location) as redirected,
+            ):
                 if redirected.is_error:
                     await redirected.aread()
-                    raise MediaFlowError(f"the storage the server redirected to answered {redirected.status_code}: "
-                                         f"{response_detail(redirected)}", EXIT_SERVER)
+                    raise MediaFlowError(
+                        f"the storage the server redirected to answered {redirected.status_code}: "
+                        f"{response_detail(redirected)}",
+                        EXIT_SERVER,
+                    )
                 yield redirected
         except httpx.TransportError as exc:
             raise error_for_transport(exc, location.split("?", 1)[0]) from None

@@ -75,8 +75,14 @@ def response_detail(response: httpx.Response) -> str:
 
 
 # Validation errors name the request field; the user knows the option.
-_OPTION_FOR_FIELD = {"method_name": "--method", "output_format": "--format", "source": "FILE|SOURCE",
-                     "limit": "--limit", "skip": "--skip", "status": "--status"}
+_OPTION_FOR_FIELD = {
+    "method_name": "--method",
+    "output_format": "--format",
+    "source": "FILE|SOURCE",
+    "limit": "--limit",
+    "skip": "--skip",
+    "status": "--status",
+}
 
 
 def _describe_validation_error(item: Any) -> str:
@@ -92,26 +98,38 @@ def error_for_response(response: httpx.Response, server: str) -> CliError:
     detail = response_detail(response)
     status = response.status_code
     if status == 401:
-        return CliError(f"{detail} — pass a key with --api-key KEY or set MEDIAFLOW_API_KEY", EXIT_USAGE,
-                        http_status=status)
+        return CliError(
+            f"{detail} — pass a key with --api-key KEY or set MEDIAFLOW_API_KEY", EXIT_USAGE, http_status=status
+        )
     if 400 <= status < 500:
         return CliError(detail, EXIT_USAGE, http_status=status)
-    return CliError(f"the MediaFlow server at {server} answered {status} {response.reason_phrase}: {detail} "
-                    "(a server-side problem: try again, or check the server's log)", EXIT_SERVER, http_status=status)
+    return CliError(
+        f"the MediaFlow server at {server} answered {status} {response.reason_phrase}: {detail} "
+        "(a server-side problem: try again, or check the server's log)",
+        EXIT_SERVER,
+        http_status=status,
+    )
 
 
 def error_for_transport(exc: httpx.TransportError, server: str) -> CliError:
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return CliError(f"--server {server} is not a usable URL ({exc})", EXIT_USAGE)
     if isinstance(exc, httpx.ConnectError):
-        return CliError(f"cannot connect to the MediaFlow server at {server} ({exc}). Is it running? Start one "
-                        "with `mediaflow serve`, or point the client at yours with --server URL or MEDIAFLOW_URL.",
-                        EXIT_SERVER)
+        return CliError(
+            f"cannot connect to the MediaFlow server at {server} ({exc}). Is it running? Start one "
+            "with `mediaflow serve`, or point the client at yours with --server URL or MEDIAFLOW_URL.",
+            EXIT_SERVER,
+        )
     if isinstance(exc, httpx.TimeoutException):
-        return CliError(f"the MediaFlow server at {server} did not answer in time ({type(exc).__name__}); "
-                        "it may be overloaded: try again, or check the server's log", EXIT_SERVER)
-    return CliError(f"the connection to the MediaFlow server at {server} broke ({type(exc).__name__}: {exc}); "
-                    "try again", EXIT_SERVER)
+        return CliError(
+            f"the MediaFlow server at {server} did not answer in time ({type(exc).__name__}); "
+            "it may be overloaded: try again, or check the server's log",
+            EXIT_SERVER,
+        )
+    return CliError(
+        f"the connection to the MediaFlow server at {server} broke ({type(exc).__name__}: {exc}); try again",
+        EXIT_SERVER,
+    )
 
 
 def request_headers(api_key: str | None, user_agent: str) -> dict[str, str]:
@@ -128,7 +146,9 @@ def json_object(response: httpx.Response, server: str, path: str) -> dict:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise CliError(f"{server}{path} did not answer with a JSON object: is {server} a MediaFlow server?", EXIT_SERVER)
+        raise CliError(
+            f"{server}{path} did not answer with a JSON object: is {server} a MediaFlow server?", EXIT_SERVER
+        )
     return body
 
 
@@ -137,18 +157,20 @@ class Api:
 
     def __init__(self, server: str, api_key: str | None, *, user_agent: str = "mediaflow-cli") -> None:
         self.server = normalize_server_url(server)
-        self.http = httpx.Client(base_url=self.server, headers=request_headers(api_key, user_agent),
-                                 timeout=DEFAULT_TIMEOUT)
+        self.http = httpx.Client(
+            base_url=self.server, headers=request_headers(api_key, user_agent), timeout=DEFAULT_TIMEOUT
+        )
 
-    def __enter__(self) -> "Api":
+    def __enter__(self) -> Api:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.http.close()
 
     @contextmanager
-    def stream(self, method: str, path: str, *, passthrough: Iterable[int] = (),
-               **kwargs: Any) -> Iterator[httpx.Response]:
+    def stream(
+        self, method: str, path: str, *, passthrough: Iterable[int] = (), **kwargs: Any
+    ) -> Iterator[httpx.Response]:
         """A streamed response; an error status raises CliError unless it is in `passthrough`.
         Transport errors while the caller reads the body become CliErrors too."""
         try:
@@ -178,8 +200,11 @@ class Api:
             with httpx.stream("GET", location, timeout=DEFAULT_TIMEOUT, follow_redirects=True) as redirected:
                 if redirected.is_error:
                     redirected.read()
-                    raise CliError(f"the storage the server redirected to answered {redirected.status_code}: "
-                                   f"{response_detail(redirected)}", EXIT_SERVER)
+                    raise CliError(
+                        f"the storage the server redirected to answered {redirected.status_code}: "
+                        f"{response_detail(redirected)}",
+                        EXIT_SERVER,
+                    )
                 yield redirected
         except httpx.TransportError as exc:
             raise error_for_transport(exc, location.split("?", 1)[0]) from None

@@ -87,22 +87,31 @@ def check_method_and_format(api: Api, method: str, output_format: str | None) ->
     try:
         methods = {str(m["name"]): [str(f) for f in m["formats"]] for m in response.json()["methods"]}
     except (ValueError, KeyError, TypeError):
-        raise CliError(f"{api.server}/methods answered something unexpected: is it a MediaFlow server?",
-                       EXIT_SERVER) from None
+        raise CliError(
+            f"{api.server}/methods answered something unexpected: is it a MediaFlow server?", EXIT_SERVER
+        ) from None
     if method not in methods:
-        raise CliError(f"--method {printable(method)} is not a method of this server; choose one of: "
-                       f"{', '.join(printable(name) for name in methods)}", EXIT_USAGE)
+        raise CliError(
+            f"--method {printable(method)} is not a method of this server; choose one of: "
+            f"{', '.join(printable(name) for name in methods)}",
+            EXIT_USAGE,
+        )
     formats = methods[method]
     if output_format and output_format.lower() not in formats:
-        raise CliError(f"--format {printable(output_format)}: {printable(method)} makes "
-                       f"{', '.join(printable(f) for f in formats)}", EXIT_USAGE)
+        raise CliError(
+            f"--format {printable(output_format)}: {printable(method)} makes "
+            f"{', '.join(printable(f) for f in formats)}",
+            EXIT_USAGE,
+        )
 
 
 def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
     """Upload the argument if it is a local file, else pass it on as the source; returns the job id."""
     source, uploaded = args.source, is_local_file(args.source)
     # --template or --spec: POST /jobs; read (and check) before anything is uploaded
-    outputs_body = None if args.method is not None else read_spec(args.spec) if args.spec else {"template": args.template}
+    outputs_body = (
+        None if args.method is not None else read_spec(args.spec) if args.spec else {"template": args.template}
+    )
     if uploaded and args.idempotency_key and args.method is not None:
         # A repeated run would upload the file anew, under a new source, and the server would refuse
         # the key for a different request: first ask whether the key already made a job.
@@ -110,11 +119,17 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
         job = found[0] if isinstance(found[0:1], list) and found and isinstance(found[0], dict) else None
         if job is not None and _JOB_ID.fullmatch(str(job.get("job_id", ""))):
             if job.get("method_name") != args.method or (args.format and job.get("output_format") != args.format):
-                raise CliError(f"idempotency key {printable(args.idempotency_key)} was used for another request "
-                               f"(job {job['job_id']}: {printable(str(job.get('method_name')))} to "
-                               f"{printable(str(job.get('output_format')))}); use a new key", EXIT_USAGE)
-            print(f"idempotency key {printable(args.idempotency_key)} already made job {job['job_id']}; "
-                  "not uploading again", file=sys.stderr)
+                raise CliError(
+                    f"idempotency key {printable(args.idempotency_key)} was used for another request "
+                    f"(job {job['job_id']}: {printable(str(job.get('method_name')))} to "
+                    f"{printable(str(job.get('output_format')))}); use a new key",
+                    EXIT_USAGE,
+                )
+            print(
+                f"idempotency key {printable(args.idempotency_key)} already made job {job['job_id']}; "
+                "not uploading again",
+                file=sys.stderr,
+            )
             return job["job_id"]
     if uploaded:
         if outputs_body is None:
@@ -129,9 +144,12 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
         return submit_job(api, source, args.method, args.format, args.idempotency_key)
     except CliError as error:
         if error.http_status == 409 and uploaded:  # another run with this key won the race, or a different file
-            raise CliError(f"{error}: the key was used for another request meanwhile; to repeat that "
-                           "submission, run again (it is found by its key) or pass its upload:// source",
-                           error.exit_code, http_status=409) from None
+            raise CliError(
+                f"{error}: the key was used for another request meanwhile; to repeat that "
+                "submission, run again (it is found by its key) or pass its upload:// source",
+                error.exit_code,
+                http_status=409,
+            ) from None
         raise
 
 
@@ -139,12 +157,18 @@ def wait_then_download(api: Api, job_id: str, output: Path | None, *, every_file
     try:
         job = wait_for_job(api, job_id)
     except KeyboardInterrupt:
-        print(f"\nstopped waiting; job {job_id} keeps running on the server "
-              f"(`mediaflow wait {job_id}`, `mediaflow cancel {job_id}`)", file=sys.stderr)
+        print(
+            f"\nstopped waiting; job {job_id} keeps running on the server "
+            f"(`mediaflow wait {job_id}`, `mediaflow cancel {job_id}`)",
+            file=sys.stderr,
+        )
         return 130
     except CliError as error:  # the server went away or broke: the job itself may be fine
-        raise CliError(f"{error} (job {job_id} may still be running: `mediaflow wait {job_id}`)",
-                       error.exit_code, http_status=error.http_status) from None
+        raise CliError(
+            f"{error} (job {job_id} may still be running: `mediaflow wait {job_id}`)",
+            error.exit_code,
+            http_status=error.http_status,
+        ) from None
     if job.get("status") != "completed":
         raise job_ended_error(job)
     print(f"job {job_id} completed", file=sys.stderr)
@@ -215,7 +239,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     with open_api(args) as api:
-        print(download_all(api, args.job_id, args.output) if args.all else download_output(api, args.job_id, args.output))
+        print(
+            download_all(api, args.job_id, args.output) if args.all else download_output(api, args.job_id, args.output)
+        )
     return EXIT_OK
 
 
@@ -245,12 +271,18 @@ def no_log_error(api: Api, job_id: str, error: CliError) -> CliError:
     job = api.json("GET", f"/status/{job_id}")
     status = printable(str(job.get("status", "?")))
     if status in ("queued", "processing"):
-        return CliError(f"job {job_id} is {status} and has no ffmpeg log yet: `mediaflow wait {job_id}`, then "
-                        "try again", EXIT_USAGE, http_status=404)
+        return CliError(
+            f"job {job_id} is {status} and has no ffmpeg log yet: `mediaflow wait {job_id}`, then try again",
+            EXIT_USAGE,
+            http_status=404,
+        )
     if status in ("failed", "canceled"):
         reason = printable(str(job.get("error") or "no reason given"))
-        return CliError(f"job {job_id} {status} before ffmpeg ran, so there is no ffmpeg log; the reason: {reason}",
-                        EXIT_JOB_FAILED, http_status=404)
+        return CliError(
+            f"job {job_id} {status} before ffmpeg ran, so there is no ffmpeg log; the reason: {reason}",
+            EXIT_JOB_FAILED,
+            http_status=404,
+        )
     return error
 
 
@@ -304,10 +336,10 @@ def _non_negative_int(value: str) -> int:
 def _connection_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("server")
-    group.add_argument("--server", metavar="URL",
-                       help=f"the MediaFlow server (default: $MEDIAFLOW_URL, else {DEFAULT_SERVER})")
-    group.add_argument("--api-key", metavar="KEY",
-                       help="API key sent as X-API-Key (default: $MEDIAFLOW_API_KEY)")
+    group.add_argument(
+        "--server", metavar="URL", help=f"the MediaFlow server (default: $MEDIAFLOW_URL, else {DEFAULT_SERVER})"
+    )
+    group.add_argument("--api-key", metavar="KEY", help="API key sent as X-API-Key (default: $MEDIAFLOW_API_KEY)")
     return options
 
 
@@ -321,21 +353,39 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
         return parser
 
     submit = command("submit", cmd_submit, "queue a job for a local file (uploaded) or a server-side source")
-    submit.add_argument("source", metavar="FILE|SOURCE",
-                        help="a local file to upload, or a source the server reads: upload://…, s3://bucket/key, "
-                             "or a path below the server's LOCAL_SOURCE_ROOTS")
+    submit.add_argument(
+        "source",
+        metavar="FILE|SOURCE",
+        help="a local file to upload, or a source the server reads: upload://…, s3://bucket/key, "
+        "or a path below the server's LOCAL_SOURCE_ROOTS",
+    )
     submit.add_argument("--method", help=f"what to do: {KNOWN_METHODS}")
-    submit.add_argument("--template", metavar="NAME", help="many outputs from a template (built-in: web, hls, ...; "
-                                                            "GET /templates lists them); instead of --method")
-    submit.add_argument("--spec", type=Path, metavar="JOB.JSON",
-                        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method')
+    submit.add_argument(
+        "--template",
+        metavar="NAME",
+        help="many outputs from a template (built-in: web, hls, ...; GET /templates lists them); instead of --method",
+    )
+    submit.add_argument(
+        "--spec",
+        type=Path,
+        metavar="JOB.JSON",
+        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method',
+    )
     submit.add_argument("--format", help="output container (default: mp4 for video methods, mp3 for extract_audio)")
     submit.add_argument("--wait", action="store_true", help="follow the job's progress, then download the output")
-    submit.add_argument("-o", "--output", type=Path, metavar="PATH",
-                        help="with --wait: where to save the output (default: the server's file name, here; "
-                             "with --template/--spec a folder, default ./JOB_ID)")
-    submit.add_argument("--idempotency-key", metavar="KEY",
-                        help="submitting again with the same key returns the same job instead of a new one")
+    submit.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="with --wait: where to save the output (default: the server's file name, here; "
+        "with --template/--spec a folder, default ./JOB_ID)",
+    )
+    submit.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="submitting again with the same key returns the same job instead of a new one",
+    )
 
     status = command("status", cmd_status, "show a job's status and progress")
     status.add_argument("job_id", type=job_id_argument)
@@ -350,15 +400,28 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     wait = command("wait", cmd_wait, "follow a job until it ends (exit 0 completed, 1 failed or canceled)")
     wait.add_argument("job_id", type=job_id_argument)
     wait.add_argument("--download", action="store_true", help="then download the output, as `download` does")
-    wait.add_argument("-o", "--output", type=Path, metavar="PATH",
-                      help="with --download: file or directory to save to (default: the server's file name, here)")
+    wait.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="with --download: file or directory to save to (default: the server's file name, here)",
+    )
 
     download = command("download", cmd_download, "download a completed job's output")
     download.add_argument("job_id", type=job_id_argument)
-    download.add_argument("-o", "--output", type=Path, metavar="PATH",
-                          help="file or directory to save to (default: the server's file name, here)")
-    download.add_argument("--all", action="store_true",
-                          help="every file of a POST /jobs job's outputs, into the -o folder (default ./JOB_ID)")
+    download.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="file or directory to save to (default: the server's file name, here)",
+    )
+    download.add_argument(
+        "--all",
+        action="store_true",
+        help="every file of a POST /jobs job's outputs, into the -o folder (default ./JOB_ID)",
+    )
 
     cancel = command("cancel", cmd_cancel, "cancel a queued or running job")
     cancel.add_argument("job_id", type=job_id_argument)

@@ -107,8 +107,13 @@ def is_event_stream(response: httpx.Response) -> bool:
 def event_updates(api: Api, job_id: str) -> Iterator[dict]:
     """The job's states over Server-Sent Events until it ends, or until the server ends the stream
     first (streams have a time limit: follow again). EventStreamUnavailable: poll instead."""
-    with api.stream("GET", f"/jobs/{job_id}/events", headers={"Accept": "text/event-stream"},
-                    timeout=EVENTS_TIMEOUT, passthrough=EVENTS_PASSTHROUGH) as response:
+    with api.stream(
+        "GET",
+        f"/jobs/{job_id}/events",
+        headers={"Accept": "text/event-stream"},
+        timeout=EVENTS_TIMEOUT,
+        passthrough=EVENTS_PASSTHROUGH,
+    ) as response:
         if not is_event_stream(response):
             raise EventStreamUnavailable(f"answered {response.status_code} {response.headers.get('content-type', '')}")
         received = 0

@@ -53,7 +53,7 @@ class Job:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "Job":
+    def from_json(cls, body: dict[str, Any]) -> Job:
         return cls(
             job_id=str(body.get("job_id", "")),
             status=str(body.get("status", "")),
@@ -103,10 +103,13 @@ class Template:
     outputs: tuple[dict[str, Any], ...]
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "Template":
-        return cls(name=str(body.get("name", "")), description=str(body.get("description", "")),
-                   builtin=body.get("builtin") is True,
-                   outputs=tuple(o for o in body.get("outputs") or () if isinstance(o, dict)))
+    def from_json(cls, body: dict[str, Any]) -> Template:
+        return cls(
+            name=str(body.get("name", "")),
+            description=str(body.get("description", "")),
+            builtin=body.get("builtin") is True,
+            outputs=tuple(o for o in body.get("outputs") or () if isinstance(o, dict)),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,11 @@ class Method:
     default_format: str
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "Method":
-        return cls(name=str(body.get("name", "")), label=str(body.get("label", "")),
-                   description=str(body.get("description", "")),
-                   formats=tuple(str(f) for f in body.get("formats") or ()),
-                   default_format=str(body.get("default_format", "")))
+    def from_json(cls, body: dict[str, Any]) -> Method:
+        return cls(
+            name=str(body.get("name", "")),
+            label=str(body.get("label", "")),
+            description=str(body.get("description", "")),
+            formats=tuple(str(f) for f in body.get("formats") or ()),
+            default_format=str(body.get("default_format", "")),
+        )

@@ -32,7 +32,9 @@ def read_spec(path: Path) -> dict[str, Any]:
     if isinstance(data, list):
         data = {"outputs": data}
     if not isinstance(data, dict) or not ({"outputs", "template"} & set(data)):
-        raise CliError(f'{path} must hold {{"outputs": [...]}} or {{"template": NAME}} (or a list of outputs)', EXIT_USAGE)
+        raise CliError(
+            f'{path} must hold {{"outputs": [...]}} or {{"template": NAME}} (or a list of outputs)', EXIT_USAGE
+        )
     return data
 
 
@@ -59,8 +61,11 @@ def submit_outputs_job(api: Api, source: str, body: dict[str, Any], idempotency_
 def safe_relative_path(path: object) -> Path:
     parts = path.split("/") if isinstance(path, str) else []
     if not parts or not all(_PART.fullmatch(part) for part in parts):
-        raise CliError(f"the server named a file {printable(str(path))!r}, which is not a plain relative path; "
-                       "nothing was written for it", EXIT_SERVER)  # fmt: skip
+        raise CliError(
+            f"the server named a file {printable(str(path))!r}, which is not a plain relative path; "
+            "nothing was written for it",
+            EXIT_SERVER,
+        )
     return Path(*parts)
 
 

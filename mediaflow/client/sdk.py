@@ -32,8 +32,10 @@ __all__ = ["MediaFlow", "MediaFlowError", "JobFailedError", "Job", "Upload", "Me
 
 def server_and_key(server: str | None, api_key: str | None) -> tuple[str, str | None]:
     """The arguments, else MEDIAFLOW_URL / MEDIAFLOW_API_KEY, else the local default server."""
-    return (server or os.environ.get("MEDIAFLOW_URL") or DEFAULT_SERVER,
-            api_key if api_key is not None else os.environ.get("MEDIAFLOW_API_KEY") or None)
+    return (
+        server or os.environ.get("MEDIAFLOW_URL") or DEFAULT_SERVER,
+        api_key if api_key is not None else os.environ.get("MEDIAFLOW_API_KEY") or None,
+    )
 
 
 def is_local_file(source: str | os.PathLike) -> bool:
@@ -43,8 +45,9 @@ def is_local_file(source: str | os.PathLike) -> bool:
     return "://" not in source and Path(source).is_file()
 
 
-def process_body(source: str, method: str, output_format: str | None, callback_url: str | None,
-                 callback_progress: bool) -> dict[str, Any]:
+def process_body(
+    source: str, method: str, output_format: str | None, callback_url: str | None, callback_progress: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = {"source": source, "method_name": method}
     if output_format:
         body["output_format"] = output_format
@@ -54,7 +57,9 @@ def process_body(source: str, method: str, output_format: str | None, callback_u
     return body
 
 
-def jobs_body(source: str, template: str | None, outputs: list[dict] | None, callback_url: str | None) -> dict[str, Any]:
+def jobs_body(
+    source: str, template: str | None, outputs: list[dict] | None, callback_url: str | None
+) -> dict[str, Any]:
     if (template is None) == (outputs is None):
         raise MediaFlowError("create_job needs either template= (a name from templates()) or outputs= (a list)")
     body: dict[str, Any] = {"source": source, **({"template": template} if template else {"outputs": outputs})}
@@ -76,7 +81,7 @@ class MediaFlow:
         self._api = Api(*server_and_key(server, api_key), user_agent=USER_AGENT)
         self.server = self._api.server
 
-    def __enter__(self) -> "MediaFlow":
+    def __enter__(self) -> MediaFlow:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -92,9 +97,16 @@ class MediaFlow:
         body = send_file(self._api, Path(path), on_progress)
         return Upload(source=body["source"], filename=str(body.get("filename", "")), size=int(body.get("size", 0)))
 
-    def submit(self, source: str | os.PathLike, method: str, output_format: str | None = None, *,
-               callback_url: str | None = None, callback_progress: bool = False,
-               idempotency_key: str | None = None) -> Job:
+    def submit(
+        self,
+        source: str | os.PathLike,
+        method: str,
+        output_format: str | None = None,
+        *,
+        callback_url: str | None = None,
+        callback_progress: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Job:
         """Queue a job. `source`: a local file (uploaded first), or what the server reads itself
         (`upload://…`, `s3://…`, a path under its LOCAL_SOURCE_ROOTS)."""
         if is_local_file(source):
@@ -103,9 +115,15 @@ class MediaFlow:
         body = process_body(str(source), method, output_format, callback_url, callback_progress)
         return self.status(self._api.json("POST", "/process", json=body, headers=headers)["job_id"])
 
-    def create_job(self, source: str | os.PathLike, *, template: str | None = None,
-                   outputs: list[dict] | None = None, callback_url: str | None = None,
-                   idempotency_key: str | None = None) -> Job:
+    def create_job(
+        self,
+        source: str | os.PathLike,
+        *,
+        template: str | None = None,
+        outputs: list[dict] | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
         """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (README, Outputs)."""
         if is_local_file(source):
             source = self.upload(source).source
@@ -142,8 +160,9 @@ class MediaFlow:
             raise job_ended_error(job.raw)
         return job
 
-    def download(self, job_id: str, to: str | os.PathLike | None = None,
-                 on_progress: ProgressCallback | None = None) -> Path:
+    def download(
+        self, job_id: str, to: str | os.PathLike | None = None, on_progress: ProgressCallback | None = None
+    ) -> Path:
         """Save a completed job's output: to `to` (a file, or a directory), else under the server's
         file name in the current directory (never over an existing file). Returns the path."""
         return save_output(self._api, job_id, Path(to) if to is not None else None, on_progress)
@@ -166,4 +185,3 @@ class MediaFlow:
 
     def methods(self) -> list[Method]:
         return [Method.from_json(method) for method in self._api.json("GET", "/methods").get("methods") or []]
-

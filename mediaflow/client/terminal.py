@@ -94,8 +94,10 @@ def transfer_text(verb: str, name: str, done: int, total: int | None, started: f
     rate = f"{human_bytes(done / elapsed)}/s"
     if not total:
         return f"{verb} {name}  {human_bytes(done)}  {rate}"
-    return (f"{verb} {name}  {progress_bar(done / total)} {done * 100 // total:3d}%  "
-            f"{human_bytes(done)} of {human_bytes(total)}  {rate}")
+    return (
+        f"{verb} {name}  {progress_bar(done / total)} {done * 100 // total:3d}%  "
+        f"{human_bytes(done)} of {human_bytes(total)}  {rate}"
+    )
 
 
 def job_percent(job: dict) -> int:
@@ -170,11 +172,21 @@ def format_job_table(jobs: list) -> str:
     for job in (job for job in jobs if isinstance(job, dict)):
         created = str(job.get("created_at") or "")[:19].replace("T", " ")
         source = str(job.get("source") or "")
-        rows.append((str(job.get("job_id")), str(job.get("status")), f"{job_percent(job)}%",
-                     str(job.get("method_name")), created, source if len(source) <= 48 else "…" + source[-47:]))
+        rows.append(
+            (
+                str(job.get("job_id")),
+                str(job.get("status")),
+                f"{job_percent(job)}%",
+                str(job.get("method_name")),
+                created,
+                source if len(source) <= 48 else "…" + source[-47:],
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
     return "\n".join(
-        printable("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
+        printable(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        ).rstrip()
         for row in rows
     )
 
@@ -182,7 +194,10 @@ def format_job_table(jobs: list) -> str:
 def format_workers(body: dict) -> str:
     """GET /workers as text: one line per live worker process, then the totals."""
     workers = [worker for worker in body.get("workers") or [] if isinstance(worker, dict)]
-    lines = [f"{worker.get('host')}  pid {worker.get('pid')}  {worker.get('busy')}/{worker.get('slots')} busy  "
-             f"last seen {str(worker.get('seen_at') or '')[:19].replace('T', ' ')}" for worker in workers]
+    lines = [
+        f"{worker.get('host')}  pid {worker.get('pid')}  {worker.get('busy')}/{worker.get('slots')} busy  "
+        f"last seen {str(worker.get('seen_at') or '')[:19].replace('T', ' ')}"
+        for worker in workers
+    ]
     lines.append(f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy")
     return "\n".join(printable(line) for line in lines)

@@ -24,7 +24,6 @@ from mediaflow.client.api import EXIT_SERVER, EXIT_USAGE, UPLOAD_TIMEOUT, Api, C
 from mediaflow.client.follow import job_ended_error
 from mediaflow.client.terminal import ProgressLine, printable, transfer_text
 
-
 # --- uploading -------------------------------------------------------------------------------------
 
 
@@ -108,8 +107,9 @@ def filename_from_disposition(header: str | None) -> str | None:
         return None
     message = email.message.Message()
     message["content-disposition"] = header
-    names = [value for key, value in message.get_params([], header="content-disposition")[1:]
-             if key.lower() == "filename"]
+    names = [
+        value for key, value in message.get_params([], header="content-disposition")[1:] if key.lower() == "filename"
+    ]
     extended = [value for value in names if isinstance(value, tuple)]
     chosen = (extended or names or [None])[0]
     return email.utils.collapse_rfc2231_value(chosen) if chosen is not None else None
@@ -175,12 +175,16 @@ def save_output(api: Api, job_id: str, output: Path | None, on_progress: Progres
     file. `on_progress(received, total)` per chunk. A job that is not completed: CliError saying why."""
     try:
         with api.download(f"/download/{job_id}") as response:
-            target = download_target(output, filename_from_disposition(response.headers.get("content-disposition")),
-                                     job_id)
+            target = download_target(
+                output, filename_from_disposition(response.headers.get("content-disposition")), job_id
+            )
             total = _content_length(response)
             try:
-                save_stream(response.iter_bytes(), target, (lambda done: on_progress(done, total)) if on_progress
-                            else (lambda _: None))
+                save_stream(
+                    response.iter_bytes(),
+                    target,
+                    (lambda done: on_progress(done, total)) if on_progress else (lambda _: None),
+                )
             except OSError as exc:
                 raise CliError(f"cannot save the output to {target}: {exc.strerror or exc}") from None
     except CliError as error:

@@ -22,8 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job, JobStatus, utcnow
+from mediaflow.logs import get_logger
 
 log = get_logger("events")
 

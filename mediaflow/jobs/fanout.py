@@ -54,11 +54,16 @@ def _wants_split(output: OutputSpec, info: MediaInfo, live_slots: int, min_sourc
     if choice is True:
         return True, f"output {output.name!r} asks for parallel: true"
     if choice == "auto" and live_slots > 1 and encoded_seconds(output, info) >= min_source_s:
-        return True, f"output {output.name!r}: {encoded_seconds(output, info):.0f} s of source and {live_slots} worker slots alive"
+        return (
+            True,
+            f"output {output.name!r}: {encoded_seconds(output, info):.0f} s of source and {live_slots} worker slots alive",
+        )
     return False, ""
 
 
-def plan_fanout(outputs: Sequence[OutputSpec], info: MediaInfo, *, live_slots: int, min_source_s: float) -> FanOut | None:
+def plan_fanout(
+    outputs: Sequence[OutputSpec], info: MediaInfo, *, live_slots: int, min_source_s: float
+) -> FanOut | None:
     """How to spread this job, or None to run it whole on the worker that claimed it."""
     if info.video is None:
         return None  # nothing here is worth spreading: audio-only work is fast

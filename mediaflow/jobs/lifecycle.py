@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EVENT_FOR_STATUS, EventType, FailureReason, JobEvent, JobEvents
 from mediaflow.jobs.model import TASKS_HOLDER, WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
+from mediaflow.store import Expect, JobStore
 
 S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
@@ -100,7 +100,11 @@ def lease_until(lease_seconds: float) -> datetime:
 
 
 async def claim(
-    store: JobStore, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int,
+    store: JobStore,
+    job_id: str,
+    worker_id: str,
+    lease_seconds: float,
+    max_attempts: int,
     events: JobEvents | None = None,
 ) -> Job | None:
     """Take a queued job for `worker_id`. None if it is gone, not queued, or another worker won."""
@@ -130,8 +134,16 @@ async def claim(
     }
     # Conditional on the version we read: two claimers of the same job cannot both succeed.
     # A queued record is not written until claimed, so its updated_at is when it entered the queue.
-    return await _move(store, job_id, [S.QUEUED], S.PROCESSING, changes, version=job.version, events=events,
-                       queued_since=job.updated_at)
+    return await _move(
+        store,
+        job_id,
+        [S.QUEUED],
+        S.PROCESSING,
+        changes,
+        version=job.version,
+        events=events,
+        queued_since=job.updated_at,
+    )
 
 
 def _gave_up(job: Job) -> str:
@@ -146,7 +158,9 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
     return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=worker_id))
 
 
-async def hand_to_tasks(store: JobStore, job_id: str, worker_id: str, lease_seconds: float, **changes: Any) -> Job | None:
+async def hand_to_tasks(
+    store: JobStore, job_id: str, worker_id: str, lease_seconds: float, **changes: Any
+) -> Job | None:
     """The job's work now runs as task records: it stays `processing` (no status move), held by
     TASKS_HOLDER with a lease of `lease_seconds` (JOB_TIMEOUT_S) that each finished task renews, so the
     reaper leaves it alone while the tasks run. None: this worker no longer held it (canceled)."""
@@ -162,8 +176,13 @@ async def take_from_tasks(store: JobStore, job_id: str, worker_id: str, lease_se
 
 
 async def complete(
-    store: JobStore, job: Job, worker_id: str, output_path: str, log_path: str,
-    events: JobEvents | None = None, speed: float | None = None,
+    store: JobStore,
+    job: Job,
+    worker_id: str,
+    output_path: str,
+    log_path: str,
+    events: JobEvents | None = None,
+    speed: float | None = None,
 ) -> Job | None:
     """`job`: the caller's snapshot. `speed`: ffmpeg's final encode speed, told to listeners (the
     record's live speed is cleared)."""
@@ -177,13 +196,19 @@ async def complete(
         "log_path": log_path,
         "error": None,
     }
-    return await _finish(store, job, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events,
-                         speed=speed)
+    return await _finish(
+        store, job, [S.PROCESSING], S.COMPLETED, changes, worker_id=worker_id, events=events, speed=speed
+    )
 
 
 async def fail(
-    store: JobStore, job: Job, worker_id: str, error: str, log_path: str | None = None,
-    events: JobEvents | None = None, reason: FailureReason = FailureReason.OTHER,
+    store: JobStore,
+    job: Job,
+    worker_id: str,
+    error: str,
+    log_path: str | None = None,
+    events: JobEvents | None = None,
+    reason: FailureReason = FailureReason.OTHER,
 ) -> Job | None:
     changes = {
         **_RUN_RESET,
@@ -193,8 +218,9 @@ async def fail(
         "error": error,
         "log_path": log_path,
     }
-    return await _finish(store, job, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id, events=events,
-                         reason=reason)
+    return await _finish(
+        store, job, [S.PROCESSING], S.FAILED, changes, worker_id=worker_id, events=events, reason=reason
+    )
 
 
 async def fail_queued(store: JobStore, job: Job, error: str, events: JobEvents | None = None) -> Job | None:
@@ -208,8 +234,9 @@ async def release(
 ) -> Job | None:
     """Give a job back to the queue (shutdown, transient failure); another worker may take it."""
     changes = {**_RUN_RESET, "error": reason}
-    return await _move(store, job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=worker_id,
-                       events=events, event=EventType.REQUEUED)
+    return await _move(
+        store, job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=worker_id, events=events, event=EventType.REQUEUED
+    )
 
 
 async def cancel(store: JobStore, job: Job, events: JobEvents | None = None) -> Job | None:
@@ -220,8 +247,15 @@ async def cancel(store: JobStore, job: Job, events: JobEvents | None = None) -> 
 
 async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -> Job | None:
     """Run a failed or canceled job again, with a fresh attempt budget (and no final event pending)."""
-    changes = {**_RUN_RESET, **_NO_PENDING_WEBHOOK, "attempts": 0, "completed_at": None, "error": None,
-               "output_path": None, "log_path": None}
+    changes = {
+        **_RUN_RESET,
+        **_NO_PENDING_WEBHOOK,
+        "attempts": 0,
+        "completed_at": None,
+        "error": None,
+        "output_path": None,
+        "log_path": None,
+    }
     return await _move(store, job_id, [S.FAILED, S.CANCELED], S.QUEUED, changes, events=events, event=EventType.RETRIED)
 
 
@@ -232,10 +266,22 @@ async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> 
     if parent is None or parent.worker_id != TASKS_HOLDER:
         return None  # canceled, or already taken back by a worker
     # The claim that finishes it is not a new attempt at the work: give back the one it will count.
-    changes = {**_RUN_RESET, "attempts": max(0, parent.attempts - 1),
-               "error": f"a task failed ({task.error or 'no reason given'}); finishing the job"}  # fmt: skip
-    return await _move(store, parent.job_id, [S.PROCESSING], S.QUEUED, changes, worker_id=TASKS_HOLDER,
-                       version=parent.version, events=events, event=EventType.REQUEUED)  # fmt: skip
+    changes = {
+        **_RUN_RESET,
+        "attempts": max(0, parent.attempts - 1),
+        "error": f"a task failed ({task.error or 'no reason given'}); finishing the job",
+    }
+    return await _move(
+        store,
+        parent.job_id,
+        [S.PROCESSING],
+        S.QUEUED,
+        changes,
+        worker_id=TASKS_HOLDER,
+        version=parent.version,
+        events=events,
+        event=EventType.REQUEUED,
+    )
 
 
 async def requeue_expired(
@@ -253,9 +299,21 @@ async def requeue_expired(
                 "completed_at": now,
                 "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
             }
-            failed = await _finish(store, job, [S.PROCESSING], S.FAILED, changes, version=job.version,
-                                   events=events, reason=FailureReason.GAVE_UP)
-            if failed is not None and failed.is_task and (parent := await _wake_parent(store, failed, events)) is not None:
+            failed = await _finish(
+                store,
+                job,
+                [S.PROCESSING],
+                S.FAILED,
+                changes,
+                version=job.version,
+                events=events,
+                reason=FailureReason.GAVE_UP,
+            )
+            if (
+                failed is not None
+                and failed.is_task
+                and (parent := await _wake_parent(store, failed, events)) is not None
+            ):
                 requeued.append(parent)
             continue
         # Conditional on the version read: if the worker renewed meanwhile, this does nothing.

@@ -4,7 +4,7 @@ The public JSON shapes built from it are in `mediaflow/jobs/schemas.py`."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,17 +16,17 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 def parse_timestamp(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str, when_used="json")]
@@ -153,5 +153,5 @@ class Job(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_document(cls, document: dict[str, Any]) -> "Job":
+    def from_document(cls, document: dict[str, Any]) -> Job:
         return cls.model_validate({k: v for k, v in document.items() if k in cls.model_fields})

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from mediaflow.jobs.model import Job, JobStatus, Phase, Timestamp
-from mediaflow.media.probe import MediaInfo
 from mediaflow.jobs.tasks import TaskView, task_views
+from mediaflow.media.probe import MediaInfo
 
 OutputStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 SEGMENT_SUFFIXES = (".ts", ".m4s")
@@ -110,14 +110,23 @@ class SourceMedia(BaseModel):
     audio: AudioMedia | None
 
     @classmethod
-    def from_info(cls, info: MediaInfo, size: int | None) -> "SourceMedia":
+    def from_info(cls, info: MediaInfo, size: int | None) -> SourceMedia:
         video, audio = info.video, info.audio
         return cls(
-            format=info.format_name, duration=info.duration, size=size, bit_rate=info.bit_rate, streams=info.stream_count,
-            video=None if video is None else VideoMedia(codec=video.codec, width=video.width, height=video.height, fps=video.fps),
-            audio=None if audio is None else AudioMedia(codec=audio.codec, sample_rate=audio.sample_rate,
-                                                        channels=audio.channels, bit_rate=audio.bit_rate),
-        )  # fmt: skip
+            format=info.format_name,
+            duration=info.duration,
+            size=size,
+            bit_rate=info.bit_rate,
+            streams=info.stream_count,
+            video=None
+            if video is None
+            else VideoMedia(codec=video.codec, width=video.width, height=video.height, fps=video.fps),
+            audio=None
+            if audio is None
+            else AudioMedia(
+                codec=audio.codec, sample_rate=audio.sample_rate, channels=audio.channels, bit_rate=audio.bit_rate
+            ),
+        )
 
 
 class OutputFileResponse(OutputFileInfo):
@@ -158,27 +167,49 @@ class JobResponse(BaseModel):
     outputs_spec: list[dict] | None = Field(description="The outputs as validated (a template expanded).")
     callback_url: str | None
     log_url: str | None = Field(description="The ffmpeg runs' log, once there is one.")
-    tasks: list[TaskView] = Field(default=[], description='"parallel": true: the chunk and audio tasks, who ran them, when.')
+    tasks: list[TaskView] = Field(
+        default=[], description='"parallel": true: the chunk and audio tasks, who ran them, when.'
+    )
 
     @classmethod
-    def from_job(cls, job: Job, tasks: list[Job] | None = None) -> "JobResponse":
+    def from_job(cls, job: Job, tasks: list[Job] | None = None) -> JobResponse:
         base = f"/jobs/{job.job_id}/files/"
         states = decode_states(job.outputs)
         for state in states:  # a run that ended early (canceled, lease lost, source refused) left them unfinished
             if job.status.is_final and state.status in ("queued", "processing"):
                 state.status = "canceled" if job.status is JobStatus.CANCELED else "failed"
-                state.error = state.error or (None if job.status is JobStatus.CANCELED else "not made: the job failed first")
+                state.error = state.error or (
+                    None if job.status is JobStatus.CANCELED else "not made: the job failed first"
+                )
         outputs = [
-            OutputResponse(**state.model_dump(exclude={"files"}),
-                           files=[OutputFileResponse(**f.model_dump(), url=base + f.path) for f in state.files])
+            OutputResponse(
+                **state.model_dump(exclude={"files"}),
+                files=[OutputFileResponse(**f.model_dump(), url=base + f.path) for f in state.files],
+            )
             for state in states
-        ]  # fmt: skip
+        ]
         return cls(
-            **job.model_dump(include={"job_id", "status", "progress", "phase", "error", "source", "template", "created_at",
-                                      "started_at", "completed_at", "attempts", "eta_seconds", "speed", "callback_url"}),
+            **job.model_dump(
+                include={
+                    "job_id",
+                    "status",
+                    "progress",
+                    "phase",
+                    "error",
+                    "source",
+                    "template",
+                    "created_at",
+                    "started_at",
+                    "completed_at",
+                    "attempts",
+                    "eta_seconds",
+                    "speed",
+                    "callback_url",
+                }
+            ),
             source_media=SourceMedia.model_validate_json(job.source_media) if job.source_media else None,
             outputs=outputs,
             outputs_spec=json.loads(job.outputs_spec) if job.outputs_spec else None,
             log_url=f"/jobs/{job.job_id}/log" if job.log_path else None,
             tasks=task_views(tasks or []),
-        )  # fmt: skip
+        )

@@ -16,14 +16,14 @@ import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from mediaflow.store import Expect, JobStore
-from mediaflow.logs import get_logger
-from mediaflow.sweeper import Sweeper
 from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, utcnow
-from mediaflow.settings import Settings
+from mediaflow.logs import get_logger
 from mediaflow.media.sources import upload_key_of
+from mediaflow.settings import Settings
 from mediaflow.storage import Storage, StorageError
 from mediaflow.storage.keys import UPLOAD_PREFIX, output_dir_prefix, output_key, task_key
+from mediaflow.store import Expect, JobStore
+from mediaflow.sweeper import Sweeper
 
 log = get_logger("retention")
 
@@ -107,8 +107,13 @@ class RetentionSweeper(Sweeper):
     async def sweep_once(self) -> None:
         removed, uploads, orphans = await self.sweep(), await self.sweep_uploads(), await self.sweep_orphans()
         if removed or uploads or orphans:
-            log.info("retention.swept", jobs=removed, uploads=uploads, orphan_files=orphans,
-                     retention_hours=self.settings.JOB_RETENTION_HOURS)
+            log.info(
+                "retention.swept",
+                jobs=removed,
+                uploads=uploads,
+                orphan_files=orphans,
+                retention_hours=self.settings.JOB_RETENTION_HOURS,
+            )
 
     async def sweep(self, now: datetime | None = None) -> int:
         """One pass; returns how many jobs were removed. Walks each final status oldest first (the
@@ -176,4 +181,3 @@ class RetentionSweeper(Sweeper):
             else:
                 return None
         return sources
-

@@ -7,19 +7,37 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
-
 # Examples shown in /openapi.json and /docs (a test checks every one validates against its model).
 JOB_ID = "2d0c6f5e8a9b4c1d8e7f6a5b4c3d2e1f"
 STATUS_EXAMPLE = {
-    "job_id": JOB_ID, "status": "completed", "progress": 100, "created_at": "2026-11-25T09:15:02.000000Z",
-    "completed_at": "2026-11-25T09:15:10.000000Z", "error": None,
-    "output_path": f"processed/{JOB_ID}/sample_compress.mp4", "log_path": f"processed/{JOB_ID}/ffmpeg.log",
-    "method_name": "compress", "source": "media/sample.mp4", "output_format": "mp4", "phase": "done",
-    "started_at": "2026-11-25T09:15:03.000000Z", "attempts": 1, "eta_seconds": None, "speed": 3.4,
-    "callback_url": None, "callback_progress": False, "webhook_attempts": 0, "webhook_last_result": None,
+    "job_id": JOB_ID,
+    "status": "completed",
+    "progress": 100,
+    "created_at": "2026-11-25T09:15:02.000000Z",
+    "completed_at": "2026-11-25T09:15:10.000000Z",
+    "error": None,
+    "output_path": f"processed/{JOB_ID}/sample_compress.mp4",
+    "log_path": f"processed/{JOB_ID}/ffmpeg.log",
+    "method_name": "compress",
+    "source": "media/sample.mp4",
+    "output_format": "mp4",
+    "phase": "done",
+    "started_at": "2026-11-25T09:15:03.000000Z",
+    "attempts": 1,
+    "eta_seconds": None,
+    "speed": 3.4,
+    "callback_url": None,
+    "callback_progress": False,
+    "webhook_attempts": 0,
+    "webhook_last_result": None,
 }
-METHOD_EXAMPLE = {"name": "compress", "label": "Compress", "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",
-                  "formats": ["mp4", "mov", "mkv", "webm"], "default_format": "mp4"}
+METHOD_EXAMPLE = {
+    "name": "compress",
+    "label": "Compress",
+    "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",
+    "formats": ["mp4", "mov", "mkv", "webm"],
+    "default_format": "mp4",
+}
 
 
 class ProcessRequest(BaseModel):
@@ -54,9 +72,7 @@ class ProcessRequest(BaseModel):
         description="An http(s) URL that receives job.completed / job.failed / job.canceled as signed JSON "
         "POSTs (see README, Webhooks). Its host must resolve to public addresses; no credentials in the URL.",
     )
-    callback_progress: bool = Field(
-        default=False, description="Also send job.progress at 25, 50 and 75 %."
-    )
+    callback_progress: bool = Field(default=False, description="Also send job.progress at 25, 50 and 75 %.")
 
     @field_validator("source", "output_format", "callback_url")
     @classmethod
@@ -106,13 +122,18 @@ class JobStatusResponse(BaseModel):
     )
 
     @classmethod
-    def from_job(cls, job: Job) -> "JobStatusResponse":
+    def from_job(cls, job: Job) -> JobStatusResponse:
         return cls.model_validate(job.model_dump(include=set(cls.model_fields)))
 
 
 class DownloadLinkResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"url": f"/download/{JOB_ID}?token=1795606510.3f9a0c2b7e", "expires_at": "2026-11-25T10:15:10.000000Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"url": f"/download/{JOB_ID}?token=1795606510.3f9a0c2b7e", "expires_at": "2026-11-25T10:15:10.000000Z"}
+            ]
+        }
+    )
 
     url: str = Field(description="Path of the signed download link (relative to the API's base URL); no API key needed")
     expires_at: Timestamp
@@ -126,8 +147,17 @@ class JobListResponse(BaseModel):
 
 
 class UploadResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"source": "upload://9f1c2d3e4b5a69788796a5b4c3d2e1f0/sample.mp4", "filename": "sample.mp4", "size": 1214327}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "upload://9f1c2d3e4b5a69788796a5b4c3d2e1f0/sample.mp4",
+                    "filename": "sample.mp4",
+                    "size": 1214327,
+                }
+            ]
+        }
+    )
 
     source: str = Field(description="Pass this as `source` to POST /process.")
     filename: str
@@ -140,7 +170,10 @@ METHOD_LABELS: dict[Method, tuple[str, str]] = {
     Method.COMPRESS: ("Compress", "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm)."),
     Method.EXTRACT_AUDIO: ("Extract audio", "The first audio track as a 192 kbit/s MP3."),
     Method.RESIZE: ("Resize to 720p", "Scaled to exactly 1280x720, H.264 (VP9 for webm)."),
-    Method.CONVERT_FORMAT: ("Convert for the web", "H.264 high profile, yuv420p, fast start, AAC 192k: plays in every browser."),
+    Method.CONVERT_FORMAT: (
+        "Convert for the web",
+        "H.264 high profile, yuv420p, fast start, AAC 192k: plays in every browser.",
+    ),
     Method.BLACK_AND_WHITE: ("Black & white", "Colour removed (hue=s=0), H.264 (VP9 for webm)."),
 }
 

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
+from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
 from mediaflow.jobs.retention import remove_job, remove_tasks_folder
 from mediaflow.logs import bind_job_id, get_logger
-from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
-from mediaflow.store.templates import TemplateStore
 from mediaflow.media.errors import InvalidFormatError
-from mediaflow.media.outputs import OutputSpec
 from mediaflow.media.operations import resolve_output_format
+from mediaflow.media.outputs import OutputSpec
 from mediaflow.media.sources import SourceError, check_source_exists, parse_source
 from mediaflow.observability import tracing
 from mediaflow.queue import JobQueue, QueueError
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 from mediaflow.store import JobExistsError, JobStore
+from mediaflow.store.templates import TemplateStore
 from mediaflow.webhooks.callback_urls import CallbackUrlError, check_callback_url
 
 log = get_logger("jobs")
@@ -74,8 +74,15 @@ class JobRequest:
 
 
 class JobService:
-    def __init__(self, settings: Settings, store: JobStore, queue: JobQueue, storage: Storage, events: JobEvents,
-                 templates: TemplateStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        queue: JobQueue,
+        storage: Storage,
+        events: JobEvents,
+        templates: TemplateStore | None = None,
+    ) -> None:
         self.settings = settings
         self.templates = templates
         self.store = store
@@ -108,7 +115,9 @@ class JobService:
         canceled = await lifecycle.cancel(self.store, job, events=self.events)
         if canceled is None:
             current = await self._current(job)
-            raise JobStateError(f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled")
+            raise JobStateError(
+                f"job {job.job_id} is {current.status.value}; only queued or processing jobs can be canceled"
+            )
         # A chunked job's tasks go with it; a worker running one stops at its next lease renewal.
         for task in await self.store.list_tasks(job.job_id):
             if not task.status.is_final:
@@ -126,7 +135,9 @@ class JobService:
         queued = await lifecycle.retry(self.store, job.job_id, events=self.events)
         if queued is None:
             current = await self._current(job)
-            raise JobStateError(f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried")
+            raise JobStateError(
+                f"job {job.job_id} is {current.status.value}; only failed or canceled jobs can be retried"
+            )
         await self._publish(queued, "could not be queued")
         log.info("job.retried", job_id=job.job_id)
         return queued
@@ -136,27 +147,39 @@ class JobService:
         if job.status in FINAL_STATUSES and await remove_job(self.store, self.storage, job, self.settings):
             return
         current = await self._current(job)
-        raise JobStateError(f"job {job.job_id} is {current.status.value}; only completed, failed or canceled jobs "
-                            "can be removed (cancel it first)")
+        raise JobStateError(
+            f"job {job.job_id} is {current.status.value}; only completed, failed or canceled jobs "
+            "can be removed (cancel it first)"
+        )
 
     # --- helpers ------------------------------------------------------------------------------------
 
     async def _checked_job(self, request: JobRequest, owner: str | None, idempotency_key: str | None) -> Job:
         try:
             if request.method_name is None:
-                outputs_job = await resolve_outputs(request.outputs, request.template, owner, self.settings, self.templates)
+                outputs_job = await resolve_outputs(
+                    request.outputs, request.template, owner, self.settings, self.templates
+                )
             else:
                 fmt = resolve_output_format(request.method_name, request.output_format)
             source = parse_source(request.source, self.settings, self.storage, owner)
             await check_source_exists(source, self.storage)
             if request.callback_url is not None:  # checked again before every delivery (DNS can change)
-                await check_callback_url(request.callback_url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
-                                         timeout=self.settings.WEBHOOK_TIMEOUT_S)
+                await check_callback_url(
+                    request.callback_url,
+                    allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
+                    timeout=self.settings.WEBHOOK_TIMEOUT_S,
+                )
         except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError) as exc:
             raise JobRequestError(str(exc)) from exc
-        common = dict(source=request.source, owner=owner, idempotency_key=idempotency_key,
-                      callback_url=request.callback_url, callback_progress=request.callback_progress,
-                      traceparent=tracing.current_traceparent())
+        common = dict(
+            source=request.source,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            callback_url=request.callback_url,
+            callback_progress=request.callback_progress,
+            traceparent=tracing.current_traceparent(),
+        )
         if request.method_name is None:
             return Job(**common, **outputs_job)
         return Job(method_name=request.method_name, output_format=fmt.name, **common)
@@ -189,8 +212,15 @@ class JobService:
 
 def _replayed(existing: Job, requested: Job) -> Job:
     def request_of(job: Job) -> tuple:
-        return (job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress,
-                job.template, job.outputs_spec)
+        return (
+            job.source,
+            job.method_name,
+            job.output_format,
+            job.callback_url,
+            job.callback_progress,
+            job.template,
+            job.outputs_spec,
+        )
 
     if request_of(existing) != request_of(requested):
         raise IdempotencyConflictError("this Idempotency-Key was already used with a different request body")

@@ -40,10 +40,23 @@ class TaskSpec(BaseModel):
         return Chunk(self.index, self.first_frame, self.start, self.end, self.trim_start, self.trim_end)
 
     @classmethod
-    def of_chunk(cls, chunk: Chunk, *, total: int, output: str, piece: str, result: str, options: list[str]) -> TaskSpec:
-        return cls(kind="chunk", total=total, output=output, result=result, options=options, index=chunk.index,
-                   piece=piece, first_frame=chunk.first_frame, start=chunk.start, end=chunk.end,
-                   trim_start=chunk.trim_start, trim_end=chunk.trim_end)  # fmt: skip
+    def of_chunk(
+        cls, chunk: Chunk, *, total: int, output: str, piece: str, result: str, options: list[str]
+    ) -> TaskSpec:
+        return cls(
+            kind="chunk",
+            total=total,
+            output=output,
+            result=result,
+            options=options,
+            index=chunk.index,
+            piece=piece,
+            first_frame=chunk.first_frame,
+            start=chunk.start,
+            end=chunk.end,
+            trim_start=chunk.trim_start,
+            trim_end=chunk.trim_end,
+        )
 
 
 def task_spec(task: Job) -> TaskSpec:
@@ -52,8 +65,13 @@ def task_spec(task: Job) -> TaskSpec:
 
 def new_task(parent: Job, spec: TaskSpec) -> Job:
     """A queued task record of `parent` (same source and owner, so the audio task can fetch the source)."""
-    return Job(source=parent.source, owner=parent.owner, parent_id=parent.job_id, task=spec.model_dump_json(),
-               traceparent=parent.traceparent)  # fmt: skip
+    return Job(
+        source=parent.source,
+        owner=parent.owner,
+        parent_id=parent.job_id,
+        task=spec.model_dump_json(),
+        traceparent=parent.traceparent,
+    )
 
 
 def _done(task: Job) -> float:
@@ -86,9 +104,18 @@ class TaskView(BaseModel):
     def of(cls, task: Job) -> TaskView:
         spec = task_spec(task)
         # a finished task's record keeps the worker that finished it (lifecycle.complete writes it)
-        return cls(task_id=task.job_id, kind=spec.kind, output=spec.output, index=spec.index, status=task.status, worker_id=task.worker_id,
-                   attempts=task.attempts, started_at=task.started_at, completed_at=task.completed_at,
-                   error=task.error)  # fmt: skip
+        return cls(
+            task_id=task.job_id,
+            kind=spec.kind,
+            output=spec.output,
+            index=spec.index,
+            status=task.status,
+            worker_id=task.worker_id,
+            attempts=task.attempts,
+            started_at=task.started_at,
+            completed_at=task.completed_at,
+            error=task.error,
+        )
 
 
 def task_views(tasks: list[Job]) -> list[TaskView]:

@@ -72,7 +72,7 @@ def _speed(value: str | None) -> float | None:
 _NOISE_PREFIXES = (
     "ffmpeg version", "Input #", "Output #", "Stream mapping:", "Press [q]", "frame=", "size=",
     "Last message repeated", "video:",
-)  # fmt: skip
+)
 _ERRORISH = re.compile(
     r"error|invalid|not found|fail|does not contain|no such file|matches no streams|not on whitelist|"
     r"unsupported|not supported|corrupt|cannot|could not|unable|denied|partial file|incomplete|"

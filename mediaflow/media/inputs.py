@@ -24,11 +24,11 @@ INPUT_FORMATS: tuple[str, ...] = (
     # audio
     "wav", "w64", "mp3", "aac", "flac", "aiff", "caf", "amr", "ac3", "eac3", "dts", "truehd",
     "wv", "ape", "tta", "au", "mpc", "mpc8", "loas", "tak",
-)  # fmt: skip
+)
 INPUT_SAFETY_OPTIONS: tuple[str, ...] = (
     "-protocol_whitelist", "file",
     "-format_whitelist", ",".join(INPUT_FORMATS),
-)  # fmt: skip
+)
 
 
 def file_url(path: Path | str) -> str:

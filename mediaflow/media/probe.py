@@ -28,7 +28,7 @@ from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
 UNSAFE_FORMATS = frozenset(
     {"hls", "applehttp", "dash", "concat", "ffconcat", "imf", "sdp", "rtp", "rtsp", "image2", "image2pipe",
      "dvdvideo", "webm_dash_manifest", "lavfi", "avisynth", "vapoursynth", "tee"}
-)  # fmt: skip
+)
 
 NOT_ACCEPTED = (
     "the source is not an accepted media file: send an ordinary video or audio file (mp4, mov, mkv, webm, "
@@ -95,7 +95,7 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
 
 async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memory_bytes: int | None) -> MediaInfo:
     argv = [ffprobe, "-v", "error", *INPUT_SAFETY_OPTIONS, "-print_format", "json", "-show_format", "-show_streams",
-            file_url(path)]  # fmt: skip
+            file_url(path)]
     try:
         proc = await start_in_own_group(argv, max_memory_bytes=max_memory_bytes)
     except OSError as exc:  # a misconfigured FFPROBE_BINARY is not the source's fault
@@ -190,7 +190,7 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             cc = video.codec_context
             rate = video.average_rate or video.guessed_rate
             video_info = VideoStreamInfo(codec=cc.codec.canonical_name, width=cc.width, height=cc.height,
-                                         fps=float(rate) if rate else None)  # fmt: skip
+                                         fps=float(rate) if rate else None)
         if audio is not None:
             cc = audio.codec_context
             audio_info = AudioStreamInfo(

@@ -107,7 +107,7 @@ def comparison_argv(
         *INPUT_SAFETY_OPTIONS, "-i", file_url(encoded),
         *INPUT_SAFETY_OPTIONS, *source_cut, "-i", file_url(source),
         "-filter_complex", graph, "-an", "-sn", "-f", "null", "-",
-    ]  # fmt: skip
+    ]
 
 
 def _filter_value(text: str) -> str:
@@ -137,7 +137,7 @@ async def measure_quality(
     """
     metrics = check_metrics(metrics)
     frames = await score_frames(ffmpeg, encoded, source, frame, workdir, clip_start=clip_start, clip_end=clip_end,
-                                metrics=metrics, threads=threads, subsample=subsample, on_progress=on_progress)  # fmt: skip
+                                metrics=metrics, threads=threads, subsample=subsample, on_progress=on_progress)
     if csv_path is not None:
         write_csv(csv_path, frames, metrics)
     return {name: pool([f[_FRAME_KEYS[name]] for f in frames]) for name in metrics}
@@ -162,7 +162,7 @@ async def score_frames(
     json_log = workdir / "quality.json"
     json_log.unlink(missing_ok=True)
     argv = comparison_argv(ffmpeg, encoded, source, frame, json_log, clip_start=clip_start, clip_end=clip_end,
-                           metrics=metrics, threads=threads, subsample=subsample)  # fmt: skip
+                           metrics=metrics, threads=threads, subsample=subsample)
     check(await run_ffmpeg(argv, log_path=workdir / "quality.log", on_progress=on_progress))
     return _frames(json_log)
 

@@ -87,7 +87,7 @@ async def prepare_samples(
     raw = workdir / "samples.nut"
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,
             "-i", file_url(found.path), "-map", "0:V:0", "-c:v", "rawvideo", "-an", "-sn", "-dn",
-            "-f", "nut", file_url(raw)]  # fmt: skip
+            "-f", "nut", file_url(raw)]
     check(await run_ffmpeg(argv, log_path=workdir / "decode.log"))
     if found.path != source:
         found.path.unlink(missing_ok=True)  # the raw frames replace the cut: keep one copy on disk
@@ -101,7 +101,7 @@ async def _cut_and_join(ffmpeg: str, source: Path, workdir: Path, starts: list[f
         argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,
                 "-ss", f"{start:.3f}", "-i", file_url(source), "-map", "0:V:0", "-frames:v", str(frames),
                 "-c:v", "copy", "-an", "-sn", "-dn", "-avoid_negative_ts", "make_zero",
-                "-f", "matroska", file_url(cut)]  # fmt: skip
+                "-f", "matroska", file_url(cut)]
         check(await run_ffmpeg(argv, log_path=workdir / f"sample{i}.log"))
         names.append(cut.name)
     joined = workdir / "samples.mkv"

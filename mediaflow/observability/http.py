@@ -87,5 +87,10 @@ class HttpObservabilityMiddleware:
                 route = route_template(scope)
                 if self.http_metrics is not None:
                     self.http_metrics.record(method_label(scope), route, status, seconds)
-                log.info("http.request", method=scope["method"], route=route, status=status,
-                         duration_ms=round(seconds * 1000, 1))
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 1),
+                )

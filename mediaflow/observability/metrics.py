@@ -41,16 +41,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents
-from mediaflow.logs import get_logger
-from mediaflow.jobs.outputs import JobResponse
-from mediaflow.media.outputs.spec import OUTPUT_TYPES
 from mediaflow.jobs.model import JobStatus, Method
+from mediaflow.jobs.outputs import JobResponse
+from mediaflow.logs import get_logger
+from mediaflow.media.outputs.spec import OUTPUT_TYPES
 from mediaflow.observability.presence_gauges import PresenceGauges
 from mediaflow.observability.queue_gauges import QueueGauges
 
 if TYPE_CHECKING:
-    from mediaflow.store import JobStore
     from mediaflow.settings import Settings
+    from mediaflow.store import JobStore
 
 log = get_logger("metrics")
 
@@ -79,31 +79,47 @@ class JobMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.duration = Histogram(
-            "mediaflow_job_duration_seconds", "Run time of completed jobs, from claim to completion",
-            ["method"], buckets=JOB_DURATION_BUCKETS, registry=registry,
+            "mediaflow_job_duration_seconds",
+            "Run time of completed jobs, from claim to completion",
+            ["method"],
+            buckets=JOB_DURATION_BUCKETS,
+            registry=registry,
         )
         self.queue_wait = Histogram(
-            "mediaflow_job_queue_wait_seconds", "Time a job waited in the queue before a worker claimed it",
-            buckets=QUEUE_WAIT_BUCKETS, registry=registry,
+            "mediaflow_job_queue_wait_seconds",
+            "Time a job waited in the queue before a worker claimed it",
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=registry,
         )
         self.encode_speed = Histogram(
-            "mediaflow_encode_speed_ratio", "ffmpeg encode speed of completed jobs, in multiples of real time",
-            ["method"], buckets=ENCODE_SPEED_BUCKETS, registry=registry,
+            "mediaflow_encode_speed_ratio",
+            "ffmpeg encode speed of completed jobs, in multiples of real time",
+            ["method"],
+            buckets=ENCODE_SPEED_BUCKETS,
+            registry=registry,
         )
         self.finished = Counter(
-            "mediaflow_jobs_finished_total", "Jobs that reached a final status", ["status", "method"],
+            "mediaflow_jobs_finished_total",
+            "Jobs that reached a final status",
+            ["status", "method"],
             registry=registry,
         )
         self.failures = Counter(
-            "mediaflow_job_failures_total", "Failed jobs by reason class", ["reason"], registry=registry,
+            "mediaflow_job_failures_total",
+            "Failed jobs by reason class",
+            ["reason"],
+            registry=registry,
         )
         self.requeued = Counter(
-            "mediaflow_jobs_requeued_total", "Jobs handed back to the queue (worker shutdown, crash, transient error)",
+            "mediaflow_jobs_requeued_total",
+            "Jobs handed back to the queue (worker shutdown, crash, transient error)",
             registry=registry,
         )
         self.outputs = Counter(
-            "mediaflow_outputs_finished_total", "Outputs of POST /jobs jobs that ended, by output type",
-            ["type", "status"], registry=registry,
+            "mediaflow_outputs_finished_total",
+            "Outputs of POST /jobs jobs that ended, by output type",
+            ["type", "status"],
+            registry=registry,
         )
         self._initialise_series()
 
@@ -173,10 +189,14 @@ class WorkerGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         workers = list(self._workers)
-        yield GaugeMetricFamily("mediaflow_workers", "Workers running in this process",
-                                value=sum(1 for worker in workers if worker.running))
-        yield GaugeMetricFamily("mediaflow_workers_active", "Workers in this process busy with a job",
-                                value=sum(1 for worker in workers if worker.running and worker.busy))
+        yield GaugeMetricFamily(
+            "mediaflow_workers", "Workers running in this process", value=sum(1 for worker in workers if worker.running)
+        )
+        yield GaugeMetricFamily(
+            "mediaflow_workers_active",
+            "Workers in this process busy with a job",
+            value=sum(1 for worker in workers if worker.running and worker.busy),
+        )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return self.collect()
@@ -223,8 +243,9 @@ class JobCounts(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         counts = self._counts
-        yield GaugeMetricFamily("mediaflow_store_up", "1 if the job store answered the last count of jobs",
-                                value=0 if counts is None else 1)
+        yield GaugeMetricFamily(
+            "mediaflow_store_up", "1 if the job store answered the last count of jobs", value=0 if counts is None else 1
+        )
         if counts is not None:
             jobs = GaugeMetricFamily("mediaflow_jobs", "Jobs in the store by status", labels=["status"])
             for status, count in counts.items():
@@ -283,11 +304,17 @@ def method_label(scope: dict[str, Any]) -> str:
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
-            "mediaflow_http_requests_total", "HTTP requests answered", ["method", "route", "status"], registry=registry,
+            "mediaflow_http_requests_total",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=registry,
         )
         self.duration = Histogram(
-            "mediaflow_http_request_duration_seconds", "Time to answer an HTTP request, body included",
-            ["method", "route"], buckets=HTTP_DURATION_BUCKETS, registry=registry,
+            "mediaflow_http_request_duration_seconds",
+            "Time to answer an HTTP request, body included",
+            ["method", "route"],
+            buckets=HTTP_DURATION_BUCKETS,
+            registry=registry,
         )
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -339,8 +366,9 @@ def worker_metrics_server(settings: Settings) -> Iterator[Metrics | None]:
     try:
         server, _thread = start_http_server(port, addr=settings.METRICS_HOST, registry=metrics.registry)
     except OSError as exc:
-        raise MetricsServerError(f"cannot serve metrics on {settings.METRICS_HOST}:{port} "
-                                 f"(WORKER_METRICS_PORT): {exc}") from exc
+        raise MetricsServerError(
+            f"cannot serve metrics on {settings.METRICS_HOST}:{port} (WORKER_METRICS_PORT): {exc}"
+        ) from exc
     log.info("metrics.serving", host=settings.METRICS_HOST, port=port)
     try:
         yield metrics

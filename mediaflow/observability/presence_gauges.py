@@ -50,12 +50,15 @@ class PresenceGauges(Collector):
         if self._totals is None:
             return
         processes, slots, busy = self._totals
-        yield GaugeMetricFamily("mediaflow_workers_alive", "Worker processes alive on every machine (presence beats)",
-                                value=processes)  # fmt: skip
-        yield GaugeMetricFamily("mediaflow_worker_slots_alive", "Jobs the live worker processes can run at once",
-                                value=slots)  # fmt: skip
-        yield GaugeMetricFamily("mediaflow_worker_slots_busy", "Jobs the live worker processes were running at their last beats",
-                                value=busy)  # fmt: skip
+        yield GaugeMetricFamily(
+            "mediaflow_workers_alive", "Worker processes alive on every machine (presence beats)", value=processes
+        )
+        yield GaugeMetricFamily(
+            "mediaflow_worker_slots_alive", "Jobs the live worker processes can run at once", value=slots
+        )
+        yield GaugeMetricFamily(
+            "mediaflow_worker_slots_busy", "Jobs the live worker processes were running at their last beats", value=busy
+        )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())

@@ -41,11 +41,16 @@ class QueueGauges(Collector):
             return
         for name, text, value in (
             ("mediaflow_kafka_topic_partitions", "Partitions of KAFKA_TOPIC", report.partitions),
-            ("mediaflow_kafka_group_members", "Members of KAFKA_CONSUMER_GROUP (when the broker lists them)",
-             report.group_members),
-            ("mediaflow_kafka_members_without_partition",
-             "Consumer group members beyond the partition count: they get no job ids from Kafka",
-             report.members_without_partition),
+            (
+                "mediaflow_kafka_group_members",
+                "Members of KAFKA_CONSUMER_GROUP (when the broker lists them)",
+                report.group_members,
+            ),
+            (
+                "mediaflow_kafka_members_without_partition",
+                "Consumer group members beyond the partition count: they get no job ids from Kafka",
+                report.members_without_partition,
+            ),
         ):
             if value is not None:
                 yield GaugeMetricFamily(name, text, value=value)

@@ -41,10 +41,15 @@ def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
     names = [name.strip() for name in environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
     if names == ["none"]:
         return []
-    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf").strip()  # the specification's default
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()  # the specification's default
     if "otlp" in names and protocol not in _OTLP_EXPORTER_BY_PROTOCOL:
-        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not one of {sorted(_OTLP_EXPORTER_BY_PROTOCOL)}")
+        raise TracingConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not one of {sorted(_OTLP_EXPORTER_BY_PROTOCOL)}"
+        )
     return [_OTLP_EXPORTER_BY_PROTOCOL[protocol] if name == "otlp" else name for name in names]
 
 
@@ -76,7 +81,8 @@ def configure(default_service_name: str) -> bool:
         if name not in available:
             raise TracingConfigError(
                 f"OTEL_TRACES_EXPORTER asks for {name!r}, which is not installed (installed: {sorted(available)}); "
-                "pip install 'mediaflow[tracing]' brings console and OTLP over HTTP")
+                "pip install 'mediaflow[tracing]' brings console and OTLP over HTTP"
+            )
         # Exporters read their own settings (OTEL_EXPORTER_OTLP_ENDPOINT, …); the batch processor OTEL_BSP_*.
         provider.add_span_processor(BatchSpanProcessor(available[name].load()()))
     trace.set_tracer_provider(provider)  # flushed and shut down at exit (the SDK's atexit hook)
@@ -91,7 +97,9 @@ def instrument_app(app: Any) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     # No span per ASGI send/receive: a streamed download or an event stream would make thousands.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics,ui", exclude_spans=["receive", "send"])
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics,ui", exclude_spans=["receive", "send"]
+    )
 
 
 # --- context carried across processes --------------------------------------------------------------
@@ -129,16 +137,21 @@ def _context(parent: str | Mapping[str, str] | None) -> Any:
 
 
 @contextmanager
-def span(name: str, parent: str | Mapping[str, str] | None = None, attributes: Mapping[str, Any] | None = None,
-         start_time_ns: int | None = None) -> Iterator[Any]:
+def span(
+    name: str,
+    parent: str | Mapping[str, str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    start_time_ns: int | None = None,
+) -> Iterator[Any]:
     """A span that is current inside the block, child of `parent` (a traceparent, or headers holding
     one) or else of the current span. An exception leaving the block is recorded on it. Yields None
     when tracing is off."""
     if _tracer is None:
         yield None
         return
-    with _tracer.start_as_current_span(name, context=_context(parent), attributes=dict(attributes or {}),
-                                       start_time=start_time_ns) as current:
+    with _tracer.start_as_current_span(
+        name, context=_context(parent), attributes=dict(attributes or {}), start_time=start_time_ns
+    ) as current:
         yield current
 
 
@@ -152,14 +165,16 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-def record_span(name: str, parent: str | Mapping[str, str] | None, start_time_ns: int,
-                attributes: Mapping[str, Any] | None = None) -> None:
+def record_span(
+    name: str, parent: str | Mapping[str, str] | None, start_time_ns: int, attributes: Mapping[str, Any] | None = None
+) -> None:
     """A span from `start_time_ns` to now, for work whose parent is known only once it is done (a
     claim learns the job's trace from the job it claimed). Nothing without a parent: no orphan roots."""
     if _tracer is None or not parent:
         return
-    _tracer.start_span(name, context=_context(parent), attributes=dict(attributes or {}),
-                       start_time=start_time_ns).end()
+    _tracer.start_span(
+        name, context=_context(parent), attributes=dict(attributes or {}), start_time=start_time_ns
+    ).end()
 
 
 class PhaseSpans:

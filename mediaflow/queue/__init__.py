@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mediaflow.settings import Settings
+
 from .base import (
     Delivery,
     JobQueue,

@@ -5,13 +5,14 @@ same job. In-process publishes wake waiting workers at once; other processes are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mediaflow.store import JobStore
-from mediaflow.store.queued_tasks import queued_tasks
 from mediaflow.jobs.model import JobStatus
 from mediaflow.queue.base import QueueReport
+from mediaflow.store import JobStore
+from mediaflow.store.queued_tasks import queued_tasks
 
 
 @dataclass
@@ -46,17 +47,16 @@ class EmbeddedQueue:
                 queued = await self._store.list(limit=self._BATCH, status=JobStatus.QUEUED, oldest_first=True)
                 # Task records are left out of `list`; only asked when no job is queued, so jobs go first.
                 self._candidates = [job.job_id for job in queued] or [
-                    task.job_id for task in await queued_tasks(self._store, limit=self._BATCH)]
+                    task.job_id for task in await queued_tasks(self._store, limit=self._BATCH)
+                ]
             if self._candidates:
                 return StoreDelivery(self._candidates.pop(0))
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=min(self._poll_interval, remaining))
-            except asyncio.TimeoutError:
-                pass
 
     async def ping(self) -> None:
         await self._store.ping()
@@ -66,4 +66,3 @@ class EmbeddedQueue:
 
     async def close(self) -> None:
         return None
-

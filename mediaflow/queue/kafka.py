@@ -18,17 +18,17 @@ import asyncio
 import collections
 import contextlib
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from mediaflow.logs import get_logger
-from mediaflow.queue.kafka_topic import raise_partitions_hint, ensure_topic, describe, unreachable
 from mediaflow.queue.base import QueueError, QueueReport, QueueUnavailableError
+from mediaflow.queue.kafka_topic import describe, ensure_topic, raise_partitions_hint, unreachable
 from mediaflow.settings import Settings
 
 log = get_logger(__name__)
@@ -38,6 +38,8 @@ _POLL_S = 0.1  # the background poll's slice: the longest a commit or close() wa
 
 
 _REPORT_TTL_S = 10.0  # /readyz and /metrics describe the topic and group at most this often
+
+
 class _SharedProducer:
     """The process's one producer (per bootstrap servers): idempotent, acks=all. Every KafkaQueue in
     the process (one per worker slot, plus the API's) shares it; the first open() configures it and
@@ -89,7 +91,7 @@ _producers: dict[str, _SharedProducer] = {}
 @dataclass
 class KafkaDelivery:
     job_id: str
-    _queue: "KafkaQueue"
+    _queue: KafkaQueue
     _message: Message
 
     @property
@@ -120,7 +122,7 @@ class KafkaQueue:
     @classmethod
     async def open(
         cls, settings: Settings, *, consumer: bool, extra_consumer_config: dict[str, Any] | None = None
-    ) -> "KafkaQueue":
+    ) -> KafkaQueue:
         """Connect (failing within a few seconds if the broker is unreachable), create the topic if
         absent, and with consumer=True join the consumer group. `extra_consumer_config` is merged
         into the consumer's librdkafka configuration (tests use it for max.poll.interval.ms)."""
@@ -131,19 +133,21 @@ class KafkaQueue:
         shared.users += 1
         kafka_consumer = None
         if consumer:
-            kafka_consumer = Consumer({
-                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-                # How long the broker may hold a fetch that has no data yet. A real Kafka broker answers
-                # as soon as one byte arrives (fetch.min.bytes=1), so this only sets the idle fetch rate
-                # there; a broker that waits it out (Tansu) adds it to every job's time in the queue.
-                "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
-                "group.id": settings.KAFKA_CONSUMER_GROUP,
-                "enable.auto.commit": False,  # commit only after the job is durably claimed
-                "auto.offset.reset": "earliest",  # ids published before the first worker joined
-                "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
-                **(extra_consumer_config or {}),
-            })
+            kafka_consumer = Consumer(
+                {
+                    "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                    # How long the broker may hold a fetch that has no data yet. A real Kafka broker answers
+                    # as soon as one byte arrives (fetch.min.bytes=1), so this only sets the idle fetch rate
+                    # there; a broker that waits it out (Tansu) adds it to every job's time in the queue.
+                    "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
+                    "group.id": settings.KAFKA_CONSUMER_GROUP,
+                    "enable.auto.commit": False,  # commit only after the job is durably claimed
+                    "auto.offset.reset": "earliest",  # ids published before the first worker joined
+                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+                    "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
+                    **(extra_consumer_config or {}),
+                }
+            )
         queue = cls(settings, shared, kafka_consumer)
         if kafka_consumer is not None:
             kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign, on_revoke=queue._on_revoke)
@@ -167,8 +171,13 @@ class KafkaQueue:
         what = f"job {job_id} on topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
         try:
             # Keyed by job id: ids spread over the partitions, so several consumers share the work.
-            self._shared.producer.produce(self._topic, key=job_id.encode(), value=job_id.encode(), on_delivery=on_delivery,
-                                          headers=[(name, value.encode()) for name, value in (headers or {}).items()] or None)
+            self._shared.producer.produce(
+                self._topic,
+                key=job_id.encode(),
+                value=job_id.encode(),
+                on_delivery=on_delivery,
+                headers=[(name, value.encode()) for name, value in (headers or {}).items()] or None,
+            )
         except BufferError as exc:
             raise QueueError(f"could not publish {what}: the local send queue is full ({exc})") from exc
         except KafkaException as exc:
@@ -176,7 +185,7 @@ class KafkaQueue:
         try:
             # librdkafka gives up at message.timeout.ms; the extra second only guards against a lost report.
             error = await asyncio.wait_for(confirmed, timeout + 1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise QueueError(f"Kafka did not confirm {what} within {timeout:g} s; is the broker up?") from None
         if error is not None:
             raise QueueError(
@@ -194,7 +203,7 @@ class KafkaQueue:
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return self._deliver(self._fetched.popleft()) if self._fetched else None
 
@@ -225,10 +234,13 @@ class KafkaQueue:
         if not partitions:
             # More members than partitions: the broker sends this worker nothing. Say so, at start-up
             # and at every rebalance that leaves it empty; the store sweep keeps it useful meanwhile.
-            log.warning("kafka.no_partition_assigned", topic=self._topic,
-                        consequence="this worker receives no job ids from Kafka; it takes queued jobs from "
-                                    f"the store after QUEUED_SWEEP_AFTER_S={self._settings.QUEUED_SWEEP_AFTER_S:g} s",
-                        fix="more partitions than workers: " + raise_partitions_hint(self._settings))
+            log.warning(
+                "kafka.no_partition_assigned",
+                topic=self._topic,
+                consequence="this worker receives no job ids from Kafka; it takes queued jobs from "
+                f"the store after QUEUED_SWEEP_AFTER_S={self._settings.QUEUED_SWEEP_AFTER_S:g} s",
+                fix="more partitions than workers: " + raise_partitions_hint(self._settings),
+            )
         else:
             log.info("kafka.partitions_assigned", topic=self._topic, partitions=len(partitions))
 

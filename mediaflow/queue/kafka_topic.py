@@ -29,8 +29,10 @@ def unreachable(settings: Settings, detail: object) -> QueueUnavailableError:
 
 
 def raise_partitions_hint(settings: Settings) -> str:
-    return (f"kafka-topics.sh --bootstrap-server {settings.KAFKA_BOOTSTRAP_SERVERS} --alter --topic "
-            f"{settings.KAFKA_TOPIC} --partitions {settings.KAFKA_TOPIC_PARTITIONS}")
+    return (
+        f"kafka-topics.sh --bootstrap-server {settings.KAFKA_BOOTSTRAP_SERVERS} --alter --topic "
+        f"{settings.KAFKA_TOPIC} --partitions {settings.KAFKA_TOPIC_PARTITIONS}"
+    )
 
 
 def _admin(settings: Settings) -> AdminClient:
@@ -51,11 +53,15 @@ def ensure_topic(settings: Settings) -> int:
     if (existing := metadata.topics.get(settings.KAFKA_TOPIC)) is not None:
         partitions = len(existing.partitions)
         if partitions < settings.KAFKA_TOPIC_PARTITIONS:
-            log.warning("kafka.topic_has_few_partitions", topic=settings.KAFKA_TOPIC, partitions=partitions,
-                        wanted=settings.KAFKA_TOPIC_PARTITIONS,
-                        consequence=f"at most {partitions} workers receive jobs from Kafka; the others take "
-                                    f"jobs from the store after QUEUED_SWEEP_AFTER_S",
-                        fix=raise_partitions_hint(settings))
+            log.warning(
+                "kafka.topic_has_few_partitions",
+                topic=settings.KAFKA_TOPIC,
+                partitions=partitions,
+                wanted=settings.KAFKA_TOPIC_PARTITIONS,
+                consequence=f"at most {partitions} workers receive jobs from Kafka; the others take "
+                f"jobs from the store after QUEUED_SWEEP_AFTER_S",
+                fix=raise_partitions_hint(settings),
+            )
         return partitions
     # No replication factor given: the broker's default (KIP-464), right for one broker or many.
     topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS)
@@ -92,13 +98,19 @@ def describe(settings: Settings) -> QueueReport:
 def partitions_line(settings: Settings, report: QueueReport) -> str:
     """One line for /readyz: the partitions, the members, and what to do when they do not match."""
     partitions, members = report.partitions, report.group_members
-    line = (f"topic {settings.KAFKA_TOPIC!r}: {partitions} partitions; consumer group "
-            f"{settings.KAFKA_CONSUMER_GROUP!r}: {members if members is not None else 'unknown (not listed by the broker)'} members")
+    line = (
+        f"topic {settings.KAFKA_TOPIC!r}: {partitions} partitions; consumer group "
+        f"{settings.KAFKA_CONSUMER_GROUP!r}: {members if members is not None else 'unknown (not listed by the broker)'} members"
+    )
     idle = report.members_without_partition
     if idle:
-        line += (f"; {idle} workers hold no partition and only take jobs that waited QUEUED_SWEEP_AFTER_S in "
-                 f"the store; raise the partitions: {raise_partitions_hint(settings)}")
+        line += (
+            f"; {idle} workers hold no partition and only take jobs that waited QUEUED_SWEEP_AFTER_S in "
+            f"the store; raise the partitions: {raise_partitions_hint(settings)}"
+        )
     elif partitions is not None and partitions < settings.KAFKA_TOPIC_PARTITIONS:
-        line += (f"; fewer than KAFKA_TOPIC_PARTITIONS={settings.KAFKA_TOPIC_PARTITIONS}: at most {partitions} workers "
-                 f"receive jobs from Kafka; raise them: {raise_partitions_hint(settings)}")
+        line += (
+            f"; fewer than KAFKA_TOPIC_PARTITIONS={settings.KAFKA_TOPIC_PARTITIONS}: at most {partitions} workers "
+            f"receive jobs from Kafka; raise them: {raise_partitions_hint(settings)}"
+        )
     return line

@@ -4,6 +4,7 @@ imports a backend only when it is configured."""
 from __future__ import annotations
 
 from mediaflow.settings import Settings
+
 from .base import (
     AccessDeniedError,
     ByteRange,

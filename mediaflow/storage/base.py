@@ -20,7 +20,6 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
 
-
 class StorageError(Exception):
     """A storage operation failed; `transient` tells whether retrying may help."""
 
@@ -80,7 +79,7 @@ class ByteRange:
     _HEADER = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
     @classmethod
-    def parse(cls, header: str | None) -> "ByteRange | None":
+    def parse(cls, header: str | None) -> ByteRange | None:
         """The range of a `Range` header; None (serve the whole object) for anything else, including
         multiple ranges, which a server may ignore (RFC 9110 §14.2)."""
         match = cls._HEADER.match(header or "")
@@ -98,7 +97,9 @@ class ByteRange:
         else:
             first, last = self.start, min(self.end if self.end is not None else total_size - 1, total_size - 1)
         if first >= total_size or last < first:
-            raise RangeNotSatisfiableError(f"range {self.header_value()} is outside the object's {total_size} bytes", total_size)
+            raise RangeNotSatisfiableError(
+                f"range {self.header_value()} is outside the object's {total_size} bytes", total_size
+            )
         return first, last
 
     def header_value(self) -> str:

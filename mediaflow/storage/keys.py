@@ -68,16 +68,25 @@ def task_key(settings: Settings, job_id: str, filename: str) -> str:
 
 def log_key(settings: Settings, job_id: str, parent_id: str | None = None) -> str:
     """A job's ffmpeg log; a task's waits in its job's `.tasks/` folder until the job joins them into its own."""
-    return output_key(settings, job_id, "ffmpeg.log") if parent_id is None else task_key(settings, parent_id, f"{job_id}.log")
+    return (
+        output_key(settings, job_id, "ffmpeg.log")
+        if parent_id is None
+        else task_key(settings, parent_id, f"{job_id}.log")
+    )
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key), strictly: a source is user input."""
     if not uri.startswith("s3://"):
         raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/key")
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    if (not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
-            or _IP_ADDRESS.fullmatch(bucket)):
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if (
+        not _BUCKET_NAME.fullmatch(bucket)
+        or ".." in bucket
+        or ".-" in bucket
+        or "-." in bucket
+        or _IP_ADDRESS.fullmatch(bucket)
+    ):
         raise StorageError(
             f"invalid bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, dots and hyphens, "
             "starting and ending with a letter or digit"

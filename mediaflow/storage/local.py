@@ -5,6 +5,7 @@ sees a partial object."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import os
 import tempfile
@@ -12,7 +13,6 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from .keys import validate_key
 from .base import (
     ByteRange,
     ObjectNotFoundError,
@@ -23,6 +23,7 @@ from .base import (
     TransferProgress,
     UploadTooLargeError,
 )
+from .keys import validate_key
 
 
 class LocalStorage:
@@ -103,7 +104,7 @@ class LocalStorage:
     ) -> StoredObject:
         path = self._path(key)
         try:
-            handle = open(path, "rb")
+            handle = open(path, "rb")  # noqa: ASYNC230  (opening is cheap; reads and writes go through threads or are small)
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no stored object {key!r}") from exc
         total = os.fstat(handle.fileno()).st_size
@@ -125,8 +126,11 @@ class LocalStorage:
 
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return StoredObject(
-            size=last - first + 1, content_type=content_type, chunks=chunks(),
-            range=(first, last) if byte_range else None, total_size=total,
+            size=last - first + 1,
+            content_type=content_type,
+            chunks=chunks(),
+            range=(first, last) if byte_range else None,
+            total_size=total,
         )
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
@@ -139,10 +143,8 @@ class LocalStorage:
         path = self._path(key)
         path.unlink(missing_ok=True)
         if path.parent != self.root:  # a job's folder goes with its last file (S3 has no folders to leave)
-            try:
+            with contextlib.suppress(OSError):  # not empty, or gone already
                 path.parent.rmdir()
-            except OSError:  # not empty, or gone already
-                pass
 
     async def list_keys(self, prefix: str, modified_before: datetime, limit: int) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -168,9 +170,7 @@ class LocalStorage:
         return await asyncio.to_thread(scan)
 
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
-        raise StorageError(
-            f"cannot read {uri!r}: S3 is not configured (set STORAGE_BACKEND=s3 and the AWS_* settings)"
-        )
+        raise StorageError(f"cannot read {uri!r}: S3 is not configured (set STORAGE_BACKEND=s3 and the AWS_* settings)")
 
     async def ping(self) -> None:
         try:

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
 from mediaflow.settings import Settings
-from .keys import parse_s3_uri, validate_key
+
 from .base import (
     AccessDeniedError,
     ByteRange,
@@ -37,6 +37,7 @@ from .base import (
     UploadTooLargeError,
     content_disposition,
 )
+from .keys import parse_s3_uri, validate_key
 
 _PART_SIZE = 8 * 1024 * 1024  # S3 needs >= 5 MB for every part but the last
 _CHUNK_SIZE = 1024 * 1024
@@ -48,8 +49,15 @@ _PROBE_TIMEOUT_S = 10.0
 
 _NETWORK_ERRORS = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
 _RETRYABLE_4XX = {408, 409, 429}  # request timeout, a conflicting operation in progress, throttled
-_TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
-                    "Throttling", "ThrottlingException"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+}
 
 
 def _translate_error(exc: Exception, what: str) -> StorageError:
@@ -61,7 +69,9 @@ def _translate_error(exc: Exception, what: str) -> StorageError:
     if code in ("NoSuchKey", "NoSuchBucket", "NotFound", "404") or status == 404:
         return ObjectNotFoundError(f"{what}: it does not exist ({code or status})")
     if code in ("AccessDenied", "Forbidden", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
-        return AccessDeniedError(f"{what}: access denied ({code or status}); check the AWS credentials and the bucket policy")
+        return AccessDeniedError(
+            f"{what}: access denied ({code or status}); check the AWS credentials and the bucket policy"
+        )
     detail = f"{code} {error.get('Message', '')}".strip()
     if code in _TRANSIENT_CODES or status >= 500 or status in _RETRYABLE_4XX:
         return StorageError(f"{what}: {detail}", transient=True)
@@ -85,7 +95,7 @@ class _BodyChunks:
     def __init__(self, body: Any, chunk_size: int, what: str) -> None:
         self._body, self._chunk_size, self._what = body, chunk_size, what
 
-    def __aiter__(self) -> "_BodyChunks":
+    def __aiter__(self) -> _BodyChunks:
         return self
 
     async def __anext__(self) -> bytes:
@@ -122,7 +132,7 @@ class S3Storage:
         self._endpoint = settings.s3_endpoint or f"AWS S3 ({settings.AWS_REGION})"
 
     @classmethod
-    async def open(cls, settings: Settings) -> "S3Storage":
+    async def open(cls, settings: Settings) -> S3Storage:
         """Open the clients and create OUTPUT_BUCKET if absent. StorageUnavailableError within
         seconds if the endpoint cannot be reached or the bucket cannot be used."""
         stack = AsyncExitStack()
@@ -130,9 +140,7 @@ class S3Storage:
             session = aioboto3.Session()
             kwargs = client_kwargs(settings, "s3")
             client = await stack.enter_async_context(session.client("s3", **kwargs))
-            probe = await stack.enter_async_context(
-                session.client("s3", **probe_client_kwargs(settings, "s3"))
-            )
+            probe = await stack.enter_async_context(session.client("s3", **probe_client_kwargs(settings, "s3")))
             storage = cls(settings, stack, client, probe)
             await storage._ensure_bucket()
         except BaseException:
@@ -154,7 +162,7 @@ class S3Storage:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return False
             raise self._unavailable(_translate_error(exc, "HEAD bucket")) from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise self._unavailable(f"no answer within {_PROBE_TIMEOUT_S:g} s") from exc
         except _NETWORK_ERRORS as exc:
             raise self._unavailable(exc) from exc
@@ -181,7 +189,7 @@ class S3Storage:
         if not location.startswith(prefix):
             return None
         try:
-            return validate_key(location[len(prefix):])
+            return validate_key(location[len(prefix) :])
         except StorageError:
             return None
 
@@ -235,7 +243,9 @@ class S3Storage:
                     return size
                 if buffer:
                     await upload_part(bytes(buffer))
-                await self._client.complete_multipart_upload(**target, UploadId=upload_id, MultipartUpload={"Parts": parts})
+                await self._client.complete_multipart_upload(
+                    **target, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                )
         except BaseException:
             if upload_id is not None:
                 # Drop the uploaded parts: nothing of a failed or oversized upload stays behind.
@@ -248,8 +258,9 @@ class S3Storage:
         with _s3_errors(f"cannot write {self.location(key)}"):
             try:
                 # A conditional write (AWS S3 since 2024, MinIO, SeaweedFS): 412 if the key exists.
-                await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-                                              IfNoneMatch="*")
+                await self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+                )
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                     return False  # another writer won
@@ -265,7 +276,7 @@ class S3Storage:
         chunks = _BodyChunks(response["Body"], _CHUNK_SIZE, what)
         total, done = response.get("ContentLength"), 0
         try:
-            with open(dest, "wb") as out:
+            with open(dest, "wb") as out:  # noqa: ASYNC230  (opening is cheap; reads and writes go through threads or are small)
                 async for chunk in chunks:
                     await asyncio.to_thread(out.write, chunk)
                     done += len(chunk)
@@ -311,7 +322,11 @@ class S3Storage:
         await self._download(bucket, key, dest, f"cannot read {uri}", progress)
 
     async def presigned_url(self, key: str, filename: str) -> str | None:
-        params = {"Bucket": self.bucket, "Key": validate_key(key), "ResponseContentDisposition": content_disposition("attachment", filename)}
+        params = {
+            "Bucket": self.bucket,
+            "Key": validate_key(key),
+            "ResponseContentDisposition": content_disposition("attachment", filename),
+        }
         return await self._client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self._settings.S3_PRESIGN_EXPIRES_S
         )

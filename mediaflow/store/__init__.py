@@ -4,12 +4,13 @@ imports a backend only when it is configured (pymongo and boto load only for the
 from __future__ import annotations
 
 from mediaflow.settings import Settings
+
 from .base import (
+    UPDATABLE_FIELDS,
     Expect,
     JobExistsError,
     JobStore,
     StoreUnavailableError,
-    UPDATABLE_FIELDS,
     check_changes,
 )
 

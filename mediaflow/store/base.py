@@ -44,7 +44,7 @@ class Expect:
     version: int | None = None
 
     @classmethod
-    def of(cls, *statuses: JobStatus, worker_id: str | None = None, version: int | None = None) -> "Expect":
+    def of(cls, *statuses: JobStatus, worker_id: str | None = None, version: int | None = None) -> Expect:
         return cls(status=frozenset(statuses) if statuses else None, worker_id=worker_id, version=version)
 
     def matches(self, job: Job) -> bool:

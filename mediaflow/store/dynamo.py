@@ -57,32 +57,34 @@ import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
-from .dynamo_templates import DynamoTemplateStore
-from .dynamo_workers import DynamoWorkerRegistry
-from .dynamo_items import (
-    INDEXES_ADDED_LATER,
-    INDEXES,
-    INDEX_WAIT_S,
-    LIST_PK,
-    TRANSACTION_ATTEMPTS,
-    attribute_value,
-    attribute_definitions,
-    condition_expression,
-    error_code,
-    job_from_item,
-    idempotency_guard_id,
-    active_owner_change,
-    owner_key,
-    index_definition,
-    key_schema_element,
-    item_from_job,
-)
-from mediaflow.logs import get_logger
 from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
+from mediaflow.logs import get_logger
 from mediaflow.settings import Settings
 
+from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .dynamo_items import (
+    INDEX_WAIT_S,
+    INDEXES,
+    INDEXES_ADDED_LATER,
+    LIST_PK,
+    TRANSACTION_ATTEMPTS,
+    active_owner_change,
+    attribute_definitions,
+    attribute_value,
+    condition_expression,
+    error_code,
+    idempotency_guard_id,
+    index_definition,
+    item_from_job,
+    job_from_item,
+    key_schema_element,
+    owner_key,
+)
+from .dynamo_templates import DynamoTemplateStore
+from .dynamo_workers import DynamoWorkerRegistry
+
 log = get_logger("store")
+
 
 class DynamoJobStore:
     def __init__(self, stack: AsyncExitStack, client: Any, probe: Any, table: str, where: str) -> None:
@@ -95,14 +97,16 @@ class DynamoJobStore:
         self.workers = DynamoWorkerRegistry(client, f"{table}_workers")
 
     @classmethod
-    async def open(cls, settings: Settings) -> "DynamoJobStore":
+    async def open(cls, settings: Settings) -> DynamoJobStore:
         kwargs = client_kwargs(settings, "dynamodb")
         where = settings.dynamodb_endpoint or f"AWS region {settings.AWS_REGION}"
         session = aioboto3.Session()
         stack = AsyncExitStack()
         try:
             client = await stack.enter_async_context(session.client("dynamodb", **kwargs))
-            probe = await stack.enter_async_context(session.client("dynamodb", **probe_client_kwargs(settings, "dynamodb")))
+            probe = await stack.enter_async_context(
+                session.client("dynamodb", **probe_client_kwargs(settings, "dynamodb"))
+            )
             store = cls(stack, client, probe, settings.DB_NAME, where)
             await store._ensure_table()
         except BaseException:
@@ -148,7 +152,8 @@ class DynamoJobStore:
     async def _add_index(self, name: str) -> None:
         try:
             await self._client.update_table(
-                TableName=self._table, AttributeDefinitions=attribute_definitions(INDEXES[name]),
+                TableName=self._table,
+                AttributeDefinitions=attribute_definitions(INDEXES[name]),
                 GlobalSecondaryIndexUpdates=[{"Create": index_definition(name)}],
             )
         except ClientError as exc:
@@ -165,16 +170,21 @@ class DynamoJobStore:
             if all(status == "ACTIVE" for status in (await self._index_statuses()).values()):
                 return
             await asyncio.sleep(2)
-        raise StoreUnavailableError(f"DynamoDB table {self._table!r}: an index is still being built after "
-                                    f"{INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE")
+        raise StoreUnavailableError(
+            f"DynamoDB table {self._table!r}: an index is still being built after "
+            f"{INDEX_WAIT_S} s; start again once DescribeTable shows it ACTIVE"
+        )
 
     async def _create_table(self) -> None:
         indexes = [index_definition(name) for name in INDEXES]
         key_names = ["job_id", *(name for keys in INDEXES.values() for name in keys)]
         try:
             await self._client.create_table(
-                TableName=self._table, BillingMode="PAY_PER_REQUEST", KeySchema=[key_schema_element("job_id", "HASH")],
-                AttributeDefinitions=attribute_definitions(key_names), GlobalSecondaryIndexes=indexes,
+                TableName=self._table,
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[key_schema_element("job_id", "HASH")],
+                AttributeDefinitions=attribute_definitions(key_names),
+                GlobalSecondaryIndexes=indexes,
             )
         except ClientError as exc:
             # Another process (API and worker starting together) is creating it: the waiter covers us.
@@ -182,7 +192,11 @@ class DynamoJobStore:
                 raise
 
     async def create(self, job: Job) -> None:
-        put = {"TableName": self._table, "Item": item_from_job(job), "ConditionExpression": "attribute_not_exists(job_id)"}
+        put = {
+            "TableName": self._table,
+            "Item": item_from_job(job),
+            "ConditionExpression": "attribute_not_exists(job_id)",
+        }
         if job.idempotency_key is None:
             try:
                 await self._client.put_item(**put)
@@ -193,7 +207,10 @@ class DynamoJobStore:
             return
         guard = {
             "TableName": self._table,
-            "Item": {"job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)}, "target": {"S": job.job_id}},
+            "Item": {
+                "job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)},
+                "target": {"S": job.job_id},
+            },
             "ConditionExpression": "attribute_not_exists(job_id)",
         }
         for attempt in range(TRANSACTION_ATTEMPTS):
@@ -213,7 +230,9 @@ class DynamoJobStore:
                 await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 
     async def get(self, job_id: str) -> Job | None:
-        response = await self._client.get_item(TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        response = await self._client.get_item(
+            TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
         item = response.get("Item")
         # Guard items live in the same table; only real jobs carry list_pk.
         return job_from_item(item) if item and "list_pk" in item else None
@@ -240,9 +259,14 @@ class DynamoJobStore:
         return await self._count_query(params)
 
     async def count_active(self, owner: str | None) -> int:
-        params = {"TableName": self._table, "IndexName": "by_active_owner", "Select": "COUNT",
-                  "KeyConditionExpression": "#pk = :pk", "ExpressionAttributeNames": {"#pk": "active_owner"},
-                  "ExpressionAttributeValues": {":pk": {"S": owner_key(owner)}}}  # fmt: skip
+        params = {
+            "TableName": self._table,
+            "IndexName": "by_active_owner",
+            "Select": "COUNT",
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "active_owner"},
+            "ExpressionAttributeValues": {":pk": {"S": owner_key(owner)}},
+        }
         return await self._count_query(params)
 
     async def _count_query(self, params: dict[str, Any]) -> int:
@@ -271,7 +295,9 @@ class DynamoJobStore:
             "ExpressionAttributeValues": {":pk": {"S": value}},
         }
         filters = []
-        if index != "by_created" and not with_tasks:  # by_created's "jobs" partition holds no tasks; the other indexes do
+        if (
+            index != "by_created" and not with_tasks
+        ):  # by_created's "jobs" partition holds no tasks; the other indexes do
             filters.append("attribute_not_exists(#parent)")
             params["ExpressionAttributeNames"]["#parent"] = "parent_id"
         if owner is not None and status is not None:
@@ -342,17 +368,25 @@ class DynamoJobStore:
         expect = Expect(status=expect.status, worker_id=expect.worker_id, version=job.version)
         names: dict[str, str] = {"#list_pk": "list_pk", "#version": "version"}
         values: dict[str, Any] = {}
-        delete = {"TableName": self._table, "Key": {"job_id": {"S": job_id}},
-                  "ConditionExpression": condition_expression(expect, names, values),
-                  "ExpressionAttributeNames": names, **({"ExpressionAttributeValues": values} if values else {})}
+        delete = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job_id}},
+            "ConditionExpression": condition_expression(expect, names, values),
+            "ExpressionAttributeNames": names,
+            **({"ExpressionAttributeValues": values} if values else {}),
+        }
         try:
             if job.idempotency_key is None:
                 await self._client.delete_item(**delete)
                 return True
             # The idempotency guard goes with its job: left behind, it would refuse the key forever.
-            guard = {"TableName": self._table, "Key": {"job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)}},
-                     "ConditionExpression": "#target = :target", "ExpressionAttributeNames": {"#target": "target"},
-                     "ExpressionAttributeValues": {":target": {"S": job_id}}}
+            guard = {
+                "TableName": self._table,
+                "Key": {"job_id": {"S": idempotency_guard_id(job.owner, job.idempotency_key)}},
+                "ConditionExpression": "#target = :target",
+                "ExpressionAttributeNames": {"#target": "target"},
+                "ExpressionAttributeValues": {":target": {"S": job_id}},
+            }
             await self._client.transact_write_items(TransactItems=[{"Delete": delete}, {"Delete": guard}])
             return True
         except ClientError as exc:
@@ -371,8 +405,13 @@ class DynamoJobStore:
         return job if job and (job.owner, job.idempotency_key) == (owner, key) else None
 
     async def list_tasks(self, parent_id: str) -> list[Job]:
-        params = {"TableName": self._table, "IndexName": "by_parent", "KeyConditionExpression": "#pk = :pk",
-                  "ExpressionAttributeNames": {"#pk": "parent_id"}, "ExpressionAttributeValues": {":pk": {"S": parent_id}}}
+        params = {
+            "TableName": self._table,
+            "IndexName": "by_parent",
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "parent_id"},
+            "ExpressionAttributeValues": {":pk": {"S": parent_id}},
+        }
         return [job_from_item(item) for item in await self._collect(params)]
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:

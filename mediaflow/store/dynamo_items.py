@@ -27,7 +27,9 @@ INDEXES = {
     "by_active_owner": ("active_owner", "created_key"),
     "by_parent": ("parent_id", "created_key"),
 }
-INDEXES_ADDED_LATER = frozenset({"by_webhook_due", "by_active_owner", "by_parent"})  # added to an existing table at start-up if it lacks them
+INDEXES_ADDED_LATER = frozenset(
+    {"by_webhook_due", "by_active_owner", "by_parent"}
+)  # added to an existing table at start-up if it lacks them
 INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
 TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
@@ -64,7 +66,9 @@ def owner_key(owner: str | None) -> str:
     return json.dumps(owner)
 
 
-def active_owner_change(status: JobStatus, names: dict[str, str], values: dict[str, Any]) -> tuple[str | None, str | None]:
+def active_owner_change(
+    status: JobStatus, names: dict[str, str], values: dict[str, Any]
+) -> tuple[str | None, str | None]:
     """(SET clause, REMOVE clause) that keep `active_owner` in step with a status change: present,
     a copy of `owner_key`, while the job is queued or processing; absent otherwise. That makes the
     by_active_owner index sparse: it holds the active jobs only, so counting them reads only them."""
@@ -92,8 +96,11 @@ def key_schema_element(name: str, kind: str) -> dict[str, str]:
 
 def index_definition(name: str) -> dict[str, Any]:
     partition, sort = INDEXES[name]
-    return {"IndexName": name, "KeySchema": [key_schema_element(partition, "HASH"), key_schema_element(sort, "RANGE")],
-            "Projection": {"ProjectionType": "ALL"}}
+    return {
+        "IndexName": name,
+        "KeySchema": [key_schema_element(partition, "HASH"), key_schema_element(sort, "RANGE")],
+        "Projection": {"ProjectionType": "ALL"},
+    }
 
 
 def attribute_definitions(names: Any) -> list[dict[str, str]]:
@@ -133,7 +140,8 @@ async def ensure_side_table(client: Any, table: str, partition: str, sort: str) 
             raise
         try:
             await client.create_table(
-                TableName=table, BillingMode="PAY_PER_REQUEST",
+                TableName=table,
+                BillingMode="PAY_PER_REQUEST",
                 KeySchema=[key_schema_element(partition, "HASH"), key_schema_element(sort, "RANGE")],
                 AttributeDefinitions=attribute_definitions([partition, sort]),
             )

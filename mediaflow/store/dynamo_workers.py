@@ -35,24 +35,35 @@ class DynamoWorkerRegistry:
 
     @staticmethod
     def _presence(item: dict) -> WorkerPresence:
-        return WorkerPresence(worker_id=item["worker_id"]["S"], host=item["host"]["S"], pid=int(item["pid"]["N"]),
-                              slots=int(item["slots"]["N"]), busy=int(item["busy"]["N"]),
-                              started_at=parse_timestamp(item["started_at"]["S"]),
-                              seen_at=parse_timestamp(item["seen_at"]["S"]),
-                              expires_at=parse_timestamp(item["expires_at"]["S"]))  # fmt: skip
+        return WorkerPresence(
+            worker_id=item["worker_id"]["S"],
+            host=item["host"]["S"],
+            pid=int(item["pid"]["N"]),
+            slots=int(item["slots"]["N"]),
+            busy=int(item["busy"]["N"]),
+            started_at=parse_timestamp(item["started_at"]["S"]),
+            seen_at=parse_timestamp(item["seen_at"]["S"]),
+            expires_at=parse_timestamp(item["expires_at"]["S"]),
+        )
 
     async def beat(self, presence: WorkerPresence) -> None:
-        item = {**self._key(presence.worker_id), "host": {"S": presence.host}, "pid": {"N": str(presence.pid)},
-                "slots": {"N": str(presence.slots)}, "busy": {"N": str(presence.busy)},
-                "started_at": {"S": format_timestamp(presence.started_at)},
-                "seen_at": {"S": format_timestamp(presence.seen_at)},
-                "expires_at": {"S": format_timestamp(presence.expires_at)}}  # fmt: skip
+        item = {
+            **self._key(presence.worker_id),
+            "host": {"S": presence.host},
+            "pid": {"N": str(presence.pid)},
+            "slots": {"N": str(presence.slots)},
+            "busy": {"N": str(presence.busy)},
+            "started_at": {"S": format_timestamp(presence.started_at)},
+            "seen_at": {"S": format_timestamp(presence.seen_at)},
+            "expires_at": {"S": format_timestamp(presence.expires_at)},
+        }
         await self._client.put_item(TableName=self.table, Item=item)
 
     async def leave(self, worker_id: str) -> bool:
         try:
-            await self._client.delete_item(TableName=self.table, Key=self._key(worker_id),
-                                           ConditionExpression="attribute_exists(worker_id)")  # fmt: skip
+            await self._client.delete_item(
+                TableName=self.table, Key=self._key(worker_id), ConditionExpression="attribute_exists(worker_id)"
+            )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -62,11 +73,14 @@ class DynamoWorkerRegistry:
     async def _query(self, condition: str, now: datetime, **extra: Any) -> list[dict]:
         """The partition's items matching `condition` on expires_at, page after page (up to MAX_LIVE_WORKERS)."""
         params: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "#pk = :pk", "FilterExpression": f"#expires {condition} :now",
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk",
+            "FilterExpression": f"#expires {condition} :now",
             "ExpressionAttributeNames": dict(_KEY_NAMES),
             "ExpressionAttributeValues": {":pk": {"S": PARTITION}, ":now": {"S": format_timestamp(now)}},
-            "ConsistentRead": True, **extra,
-        }  # fmt: skip
+            "ConsistentRead": True,
+            **extra,
+        }
         items: list[dict] = []
         while len(items) < MAX_LIVE_WORKERS:
             response = await self._client.query(**params)
@@ -85,10 +99,12 @@ class DynamoWorkerRegistry:
         for item in await self._query("<=", now, ProjectionExpression="worker_id"):
             try:  # only if it has not beaten since it was read
                 await self._client.delete_item(
-                    TableName=self.table, Key=self._key(item["worker_id"]["S"]), ConditionExpression="#expires <= :now",
+                    TableName=self.table,
+                    Key=self._key(item["worker_id"]["S"]),
+                    ConditionExpression="#expires <= :now",
                     ExpressionAttributeNames={"#expires": "expires_at"},
                     ExpressionAttributeValues={":now": {"S": format_timestamp(now)}},
-                )  # fmt: skip
+                )
                 removed += 1
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":

@@ -23,11 +23,12 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from .mongo_templates import MongoTemplateStore
-from .mongo_workers import MongoWorkerRegistry
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
+
+from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .mongo_templates import MongoTemplateStore
+from .mongo_workers import MongoWorkerRegistry
 
 # Short enough that a wrong MONGO_URL fails start-up in seconds rather than pymongo's default 30 s.
 _SERVER_SELECTION_TIMEOUT_MS = 3000
@@ -105,7 +106,7 @@ class MongoJobStore:
         self.workers = MongoWorkerRegistry(collection.database[f"{collection.name}_workers"])
 
     @classmethod
-    async def open(cls, settings: Settings) -> "MongoJobStore":
+    async def open(cls, settings: Settings) -> MongoJobStore:
         url = settings.MONGO_URL
         try:
             client: AsyncMongoClient = AsyncMongoClient(

@@ -24,22 +24,32 @@ class MongoTemplateStore:
 
     @staticmethod
     def _template(document: dict) -> StoredTemplate:
-        return StoredTemplate(name=document["name"], owner=document["owner"] or None, description=document["description"],
-                              outputs=document["outputs"], created_at=parse_timestamp(document["created_at"]),
-                              updated_at=parse_timestamp(document["updated_at"]))  # fmt: skip
+        return StoredTemplate(
+            name=document["name"],
+            owner=document["owner"] or None,
+            description=document["description"],
+            outputs=document["outputs"],
+            created_at=parse_timestamp(document["created_at"]),
+            updated_at=parse_timestamp(document["updated_at"]),
+        )
 
     async def get(self, owner: str | None, name: str) -> StoredTemplate | None:
         document = await self._templates.find_one({"owner": owner or "", "name": name}, _NO_ID)
         return self._template(document) if document else None
 
     async def list(self, owner: str | None) -> list[StoredTemplate]:
-        cursor = self._templates.find({"owner": owner or ""}, _NO_ID).sort("name", ASCENDING).limit(MAX_TEMPLATES_PER_OWNER)
+        cursor = (
+            self._templates.find({"owner": owner or ""}, _NO_ID).sort("name", ASCENDING).limit(MAX_TEMPLATES_PER_OWNER)
+        )
         return [self._template(document) async for document in cursor]
 
     async def put(self, template: StoredTemplate, *, create_only: bool) -> bool:
         key = {"owner": template.owner or "", "name": template.name}
-        fields = {"description": template.description, "outputs": template.outputs,
-                  "updated_at": format_timestamp(template.updated_at)}  # fmt: skip
+        fields = {
+            "description": template.description,
+            "outputs": template.outputs,
+            "updated_at": format_timestamp(template.updated_at),
+        }
         if create_only:
             try:
                 await self._templates.insert_one({**key, **fields, "created_at": format_timestamp(template.created_at)})
@@ -47,8 +57,10 @@ class MongoTemplateStore:
                 return False
             return True
         await self._templates.find_one_and_update(
-            key, {"$set": fields, "$setOnInsert": {"created_at": format_timestamp(template.created_at)}},
-            upsert=True, return_document=ReturnDocument.AFTER,
+            key,
+            {"$set": fields, "$setOnInsert": {"created_at": format_timestamp(template.created_at)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
         return True
 

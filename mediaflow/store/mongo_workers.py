@@ -31,24 +31,38 @@ class MongoWorkerRegistry:
 
     @staticmethod
     def _presence(document: dict) -> WorkerPresence:
-        return WorkerPresence(worker_id=document["worker_id"], host=document["host"], pid=document["pid"],
-                              slots=document["slots"], busy=document["busy"],
-                              started_at=parse_timestamp(document["started_at"]),
-                              seen_at=parse_timestamp(document["seen_at"]),
-                              expires_at=parse_timestamp(document["expires_at"]))  # fmt: skip
+        return WorkerPresence(
+            worker_id=document["worker_id"],
+            host=document["host"],
+            pid=document["pid"],
+            slots=document["slots"],
+            busy=document["busy"],
+            started_at=parse_timestamp(document["started_at"]),
+            seen_at=parse_timestamp(document["seen_at"]),
+            expires_at=parse_timestamp(document["expires_at"]),
+        )
 
     async def beat(self, presence: WorkerPresence) -> None:
-        fields = {"host": presence.host, "pid": presence.pid, "slots": presence.slots, "busy": presence.busy,
-                  "started_at": format_timestamp(presence.started_at), "seen_at": format_timestamp(presence.seen_at),
-                  "expires_at": format_timestamp(presence.expires_at)}  # fmt: skip
+        fields = {
+            "host": presence.host,
+            "pid": presence.pid,
+            "slots": presence.slots,
+            "busy": presence.busy,
+            "started_at": format_timestamp(presence.started_at),
+            "seen_at": format_timestamp(presence.seen_at),
+            "expires_at": format_timestamp(presence.expires_at),
+        }
         await self._workers.update_one({"worker_id": presence.worker_id}, {"$set": fields}, upsert=True)
 
     async def leave(self, worker_id: str) -> bool:
         return (await self._workers.delete_one({"worker_id": worker_id})).deleted_count == 1
 
     async def live(self, now: datetime) -> list[WorkerPresence]:
-        cursor = (self._workers.find({"expires_at": {"$gt": format_timestamp(now)}}, _NO_ID)
-                  .sort([("started_at", ASCENDING), ("worker_id", ASCENDING)]).limit(MAX_LIVE_WORKERS))  # fmt: skip
+        cursor = (
+            self._workers.find({"expires_at": {"$gt": format_timestamp(now)}}, _NO_ID)
+            .sort([("started_at", ASCENDING), ("worker_id", ASCENDING)])
+            .limit(MAX_LIVE_WORKERS)
+        )
         return [self._presence(document) async for document in cursor]
 
     async def prune(self, now: datetime) -> int:

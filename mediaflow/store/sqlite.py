@@ -13,10 +13,13 @@ from typing import Any
 
 import aiosqlite
 
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
-from .sqlite_templates import TABLE as TEMPLATES_TABLE, SqliteTemplateStore
-from .sqlite_workers import TABLE as WORKERS_TABLE, SqliteWorkerRegistry
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
+
+from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .sqlite_templates import TABLE as TEMPLATES_TABLE
+from .sqlite_templates import SqliteTemplateStore
+from .sqlite_workers import TABLE as WORKERS_TABLE
+from .sqlite_workers import SqliteWorkerRegistry
 
 # One column per Job field; the record is rebuilt with Job.from_document.
 _COLUMNS = list(Job.model_fields)
@@ -71,7 +74,7 @@ class SqliteJobStore:
         self.workers = SqliteWorkerRegistry(connection, self._write_lock, self._read)
 
     @classmethod
-    async def open(cls, path: Path) -> "SqliteJobStore":
+    async def open(cls, path: Path) -> SqliteJobStore:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,8 +159,10 @@ class SqliteJobStore:
 
     async def count_active(self, owner: str | None) -> int:
         # `IS` matches NULL to NULL (the jobs without an owner) and still uses the index.
-        [(total,)] = await self._read("SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?) AND parent_id IS NULL",
-                                      [owner, *sorted(status.value for status in ACTIVE_STATUSES)])
+        [(total,)] = await self._read(
+            "SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?) AND parent_id IS NULL",
+            [owner, *sorted(status.value for status in ACTIVE_STATUSES)],
+        )
         return total
 
     @staticmethod
@@ -206,27 +211,29 @@ class SqliteJobStore:
         return " AND ".join(where), params
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
-        return self._one(
-            await self._read("SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key))
-        )
+        return self._one(await self._read("SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key)))
 
     async def list_tasks(self, parent_id: str) -> list[Job]:
-        return self._all(await self._read(
-            "SELECT * FROM jobs WHERE parent_id = ? ORDER BY created_at, job_id", (parent_id,)
-        ))
+        return self._all(
+            await self._read("SELECT * FROM jobs WHERE parent_id = ? ORDER BY created_at, job_id", (parent_id,))
+        )
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
-        return self._all(await self._read(
-            "SELECT * FROM jobs WHERE status = ? AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
-            (JobStatus.PROCESSING.value, format_timestamp(now), limit),
-        ))
+        return self._all(
+            await self._read(
+                "SELECT * FROM jobs WHERE status = ? AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
+                (JobStatus.PROCESSING.value, format_timestamp(now), limit),
+            )
+        )
 
     async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
-        return self._all(await self._read(
-            "SELECT * FROM jobs WHERE webhook_due_at IS NOT NULL AND webhook_due_at <= ? "
-            "ORDER BY webhook_due_at, job_id LIMIT ?",
-            (format_timestamp(now), limit),
-        ))
+        return self._all(
+            await self._read(
+                "SELECT * FROM jobs WHERE webhook_due_at IS NOT NULL AND webhook_due_at <= ? "
+                "ORDER BY webhook_due_at, job_id LIMIT ?",
+                (format_timestamp(now), limit),
+            )
+        )
 
     async def ping(self) -> None:
         try:

@@ -27,32 +27,50 @@ CREATE TABLE IF NOT EXISTS templates (
 
 
 class SqliteTemplateStore:
-    def __init__(self, db: aiosqlite.Connection, write_lock: asyncio.Lock,
-                 read: Callable[[str, Any], Awaitable[list[aiosqlite.Row]]]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        write_lock: asyncio.Lock,
+        read: Callable[[str, Any], Awaitable[list[aiosqlite.Row]]],
+    ) -> None:
         self._db, self._write_lock, self._read = db, write_lock, read
 
     @staticmethod
     def _template(row: aiosqlite.Row) -> StoredTemplate:
-        return StoredTemplate(name=row["name"], owner=row["owner"] or None, description=row["description"],
-                              outputs=row["outputs"], created_at=parse_timestamp(row["created_at"]),
-                              updated_at=parse_timestamp(row["updated_at"]))  # fmt: skip
+        return StoredTemplate(
+            name=row["name"],
+            owner=row["owner"] or None,
+            description=row["description"],
+            outputs=row["outputs"],
+            created_at=parse_timestamp(row["created_at"]),
+            updated_at=parse_timestamp(row["updated_at"]),
+        )
 
     async def get(self, owner: str | None, name: str) -> StoredTemplate | None:
         rows = await self._read("SELECT * FROM templates WHERE owner = ? AND name = ?", (owner or "", name))
         return self._template(rows[0]) if rows else None
 
     async def list(self, owner: str | None) -> list[StoredTemplate]:
-        rows = await self._read("SELECT * FROM templates WHERE owner = ? ORDER BY name LIMIT ?",
-                                (owner or "", MAX_TEMPLATES_PER_OWNER))  # fmt: skip
+        rows = await self._read(
+            "SELECT * FROM templates WHERE owner = ? ORDER BY name LIMIT ?", (owner or "", MAX_TEMPLATES_PER_OWNER)
+        )
         return [self._template(row) for row in rows]
 
     async def put(self, template: StoredTemplate, *, create_only: bool) -> bool:
-        values = (template.owner or "", template.name, template.description, template.outputs,
-                  format_timestamp(template.created_at), format_timestamp(template.updated_at))  # fmt: skip
+        values = (
+            template.owner or "",
+            template.name,
+            template.description,
+            template.outputs,
+            format_timestamp(template.created_at),
+            format_timestamp(template.updated_at),
+        )
         insert = "INSERT INTO templates (owner, name, description, outputs, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
         if not create_only:  # a replaced template keeps its created_at
-            insert += (" ON CONFLICT (owner, name) DO UPDATE SET description = excluded.description, "
-                       "outputs = excluded.outputs, updated_at = excluded.updated_at")  # fmt: skip
+            insert += (
+                " ON CONFLICT (owner, name) DO UPDATE SET description = excluded.description, "
+                "outputs = excluded.outputs, updated_at = excluded.updated_at"
+            )
         async with self._write_lock:
             try:
                 await self._db.execute(insert, values)
@@ -64,6 +82,8 @@ class SqliteTemplateStore:
 
     async def delete(self, owner: str | None, name: str) -> bool:
         async with self._write_lock:
-            rows = await self._read("DELETE FROM templates WHERE owner = ? AND name = ? RETURNING name", (owner or "", name))
+            rows = await self._read(
+                "DELETE FROM templates WHERE owner = ? AND name = ? RETURNING name", (owner or "", name)
+            )
             await self._db.commit()
         return bool(rows)

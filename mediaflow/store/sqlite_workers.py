@@ -29,15 +29,26 @@ CREATE INDEX IF NOT EXISTS workers_by_expiry ON workers (expires_at);
 
 
 class SqliteWorkerRegistry:
-    def __init__(self, db: aiosqlite.Connection, write_lock: asyncio.Lock,
-                 read: Callable[[str, Any], Awaitable[list[aiosqlite.Row]]]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        write_lock: asyncio.Lock,
+        read: Callable[[str, Any], Awaitable[list[aiosqlite.Row]]],
+    ) -> None:
         self._db, self._write_lock, self._read = db, write_lock, read
 
     @staticmethod
     def _presence(row: aiosqlite.Row) -> WorkerPresence:
-        return WorkerPresence(worker_id=row["worker_id"], host=row["host"], pid=row["pid"], slots=row["slots"],
-                              busy=row["busy"], started_at=parse_timestamp(row["started_at"]),
-                              seen_at=parse_timestamp(row["seen_at"]), expires_at=parse_timestamp(row["expires_at"]))  # fmt: skip
+        return WorkerPresence(
+            worker_id=row["worker_id"],
+            host=row["host"],
+            pid=row["pid"],
+            slots=row["slots"],
+            busy=row["busy"],
+            started_at=parse_timestamp(row["started_at"]),
+            seen_at=parse_timestamp(row["seen_at"]),
+            expires_at=parse_timestamp(row["expires_at"]),
+        )
 
     async def _write(self, sql: str, params: Any) -> list[aiosqlite.Row]:
         async with self._write_lock:
@@ -49,19 +60,30 @@ class SqliteWorkerRegistry:
         await self._write(
             "INSERT OR REPLACE INTO workers (worker_id, host, pid, slots, busy, started_at, seen_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (presence.worker_id, presence.host, presence.pid, presence.slots, presence.busy,
-             format_timestamp(presence.started_at), format_timestamp(presence.seen_at),
-             format_timestamp(presence.expires_at)),
-        )  # fmt: skip
+            (
+                presence.worker_id,
+                presence.host,
+                presence.pid,
+                presence.slots,
+                presence.busy,
+                format_timestamp(presence.started_at),
+                format_timestamp(presence.seen_at),
+                format_timestamp(presence.expires_at),
+            ),
+        )
 
     async def leave(self, worker_id: str) -> bool:
         return bool(await self._write("DELETE FROM workers WHERE worker_id = ? RETURNING worker_id", (worker_id,)))
 
     async def live(self, now: datetime) -> list[WorkerPresence]:
-        rows = await self._read("SELECT * FROM workers WHERE expires_at > ? ORDER BY started_at, worker_id LIMIT ?",
-                                (format_timestamp(now), MAX_LIVE_WORKERS))  # fmt: skip
+        rows = await self._read(
+            "SELECT * FROM workers WHERE expires_at > ? ORDER BY started_at, worker_id LIMIT ?",
+            (format_timestamp(now), MAX_LIVE_WORKERS),
+        )
         return [self._presence(row) for row in rows]
 
     async def prune(self, now: datetime) -> int:
-        rows = await self._write("DELETE FROM workers WHERE expires_at <= ? RETURNING worker_id", (format_timestamp(now),))
+        rows = await self._write(
+            "DELETE FROM workers WHERE expires_at <= ? RETURNING worker_id", (format_timestamp(now),)
+        )
         return len(rows)

@@ -21,7 +21,9 @@ from mediaflow.logs import get_logger
 log = get_logger("webhooks")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_PRIVATE_HINT = "webhooks are only sent to public addresses (an operator can allow private ones with WEBHOOK_ALLOW_PRIVATE=true)"
+_PRIVATE_HINT = (
+    "webhooks are only sent to public addresses (an operator can allow private ones with WEBHOOK_ALLOW_PRIVATE=true)"
+)
 
 
 class CallbackUrlError(ValueError):
@@ -100,9 +102,11 @@ async def resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
     except UnicodeError as exc:  # the IDNA codec refuses it: empty or over-long labels ("a..b")
         raise CallbackUrlError(f"callback_url host {host!r} is not a valid host name ({exc})") from exc
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         reason = f"no answer within {timeout:g} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-        raise UnresolvableHostError(f"callback_url host {host!r} does not resolve ({reason}); check the host name") from exc
+        raise UnresolvableHostError(
+            f"callback_url host {host!r} does not resolve ({reason}); check the host name"
+        ) from exc
     addresses: list[IPAddress] = []
     for *_, sockaddr in infos:
         ip = ipaddress.ip_address(sockaddr[0])
@@ -129,8 +133,9 @@ async def check_callback_url(url: str, *, allow_private: bool, timeout: float) -
             # What a name resolves to inside our network is ours to know, not the caller's: the kind
             # of address only, the address itself in the server log.
             log.info("callback_url.refused", host=parsed.host, address=problem)
-            raise CallbackUrlError(f"callback_url host {parsed.host!r} resolves to {problem.split(', ', 1)[1]}; "
-                                   f"{_PRIVATE_HINT}")
+            raise CallbackUrlError(
+                f"callback_url host {parsed.host!r} resolves to {problem.split(', ', 1)[1]}; {_PRIVATE_HINT}"
+            )
     return addresses
 
 

@@ -33,6 +33,7 @@ milestones are best effort: in memory only, abandoned when their process stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import ssl
 import uuid
@@ -41,17 +42,24 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from mediaflow.webhooks.callback_urls import CallbackUrlError, UnresolvableHostError
-from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EventType, JobEvent, JobEvents
+from mediaflow.jobs.model import Job, JobStatus, utcnow
 from mediaflow.logs import get_logger
 from mediaflow.observability import tracing
-from mediaflow.jobs.model import Job, JobStatus, utcnow
 from mediaflow.settings import Settings
+from mediaflow.store import Expect, JobStore
 from mediaflow.webhooks import outbox as outbox
+from mediaflow.webhooks.callback_urls import CallbackUrlError, UnresolvableHostError
 from mediaflow.webhooks.payload import event_payload
+from mediaflow.webhooks.retries import (
+    MAX_BACKOFF_S,
+    Outcome,
+    Verdict,
+    backoff_delay,
+    describe_transport_error,
+    outcome_of_status,
+)
 from mediaflow.webhooks.sender import WebhookSender
-from mediaflow.webhooks.retries import MAX_BACKOFF_S, Outcome, Verdict, backoff_delay, describe_transport_error, outcome_of_status
 
 log = get_logger("webhooks")
 
@@ -118,8 +126,11 @@ class WebhookDispatcher:
         self.sweeper = outbox.OutboxSweeper(settings, store, self)
         self._closing = False
         if settings.WEBHOOK_URL and self._secret is None:
-            log.warning("webhook.unsigned", reason="WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries "
-                        "are unsigned and receivers cannot verify they come from MediaFlow; set WEBHOOK_SECRET")
+            log.warning(
+                "webhook.unsigned",
+                reason="WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries "
+                "are unsigned and receivers cannot verify they come from MediaFlow; set WEBHOOK_SECRET",
+            )
 
     # --- from the event bus and the outbox ---------------------------------------------------------
 
@@ -167,8 +178,19 @@ class WebhookDispatcher:
         if outboxed:
             self._outboxed_targets[event_id] = {target.url for target in targets}
         for target in targets:
-            self._schedule(WebhookDelivery(event_id, event.type, event.job.job_id, target, body, retry_until,
-                                    outboxed=outboxed, resumed=resumed, traceparent=event.job.traceparent))
+            self._schedule(
+                WebhookDelivery(
+                    event_id,
+                    event.type,
+                    event.job.job_id,
+                    target,
+                    body,
+                    retry_until,
+                    outboxed=outboxed,
+                    resumed=resumed,
+                    traceparent=event.job.traceparent,
+                )
+            )
 
     @staticmethod
     def _wanted(event: JobEvent) -> bool:
@@ -178,7 +200,7 @@ class WebhookDispatcher:
         targets = []
         if job.callback_url:
             targets.append(Target(job.callback_url, "callback_url", address_checked=True))
-        if self.settings.WEBHOOK_URL and self.settings.WEBHOOK_URL != job.callback_url:
+        if self.settings.WEBHOOK_URL and job.callback_url != self.settings.WEBHOOK_URL:
             targets.append(Target(self.settings.WEBHOOK_URL, "WEBHOOK_URL", address_checked=False))
         return targets
 
@@ -222,8 +244,12 @@ class WebhookDispatcher:
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         while True:
             delivery.attempt += 1
-            outcome = await tracing.traced("webhook.deliver", delivery.traceparent, self._attempt(delivery),
-                                           {"mediaflow.job_id": delivery.job_id, "webhook.event": delivery.event_type.value})
+            outcome = await tracing.traced(
+                "webhook.deliver",
+                delivery.traceparent,
+                self._attempt(delivery),
+                {"mediaflow.job_id": delivery.job_id, "webhook.event": delivery.event_type.value},
+            )
             delay, result = self._next_step(delivery, outcome)
             delivery.last_result = result
             delivery.next_attempt_at = utcnow() + timedelta(seconds=delay) if delay is not None else None
@@ -281,14 +307,20 @@ class WebhookDispatcher:
             return Outcome(Verdict.RETRY, str(exc))
         except CallbackUrlError as exc:  # now resolves to a private address: refused for good
             return Outcome(Verdict.GIVE_UP, f"refused: {exc}")
-        except (httpx.HTTPError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
             return Outcome(Verdict.RETRY, describe_transport_error(exc, timeout))
         return outcome_of_status(response.status_code, response.reason_phrase, response.headers.get("retry-after"))
 
     # --- bookkeeping on the job --------------------------------------------------------------------
 
-    async def _record(self, delivery: WebhookDelivery, result: str, *, count_attempt: bool,
-                      outbox_update: outbox.OutboxUpdate | None = None) -> None:
+    async def _record(
+        self,
+        delivery: WebhookDelivery,
+        result: str,
+        *,
+        count_attempt: bool,
+        outbox_update: outbox.OutboxUpdate | None = None,
+    ) -> None:
         """Write the outcome on the job: webhook_last_result, webhook_attempts + 1, and the change to
         its outbox entry (only while that entry is still this event: a newer one is never touched).
 
@@ -337,9 +369,15 @@ class WebhookDispatcher:
         await self._sender.aclose()
 
     async def _note_abandoned(self, delivery: WebhookDelivery) -> None:
-        log.warning("webhook.abandoned", job_id=delivery.job_id, event_type=delivery.event_type.value,
-                    event_id=delivery.event_id, target=delivery.target.label, attempts=delivery.attempt,
-                    last_result=delivery.last_result)
+        log.warning(
+            "webhook.abandoned",
+            job_id=delivery.job_id,
+            event_type=delivery.event_type.value,
+            event_id=delivery.event_id,
+            target=delivery.target.label,
+            attempts=delivery.attempt,
+            last_result=delivery.last_result,
+        )
         fate = "abandoned: the process delivering it shut down"
         update = None
         if delivery.outboxed:  # any process may take it when its next attempt was due
@@ -348,7 +386,5 @@ class WebhookDispatcher:
         note = f"{delivery.last_result}; {fate}"
         if delivery.attempt == 0:
             note = f"{delivery.event_type.value} not sent; {fate}"
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._record(delivery, note, count_attempt=False, outbox_update=update), timeout=2)
-        except asyncio.TimeoutError:
-            pass

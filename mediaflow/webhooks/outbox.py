@@ -28,12 +28,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from mediaflow.store import Expect, JobStore
 from mediaflow.jobs.events import EventType
-from mediaflow.logs import get_logger
-from mediaflow.sweeper import Sweeper
 from mediaflow.jobs.model import FINAL_STATUSES, WEBHOOK_OUTBOX_FIELDS, Job, utcnow
+from mediaflow.logs import get_logger
 from mediaflow.settings import Settings
+from mediaflow.store import Expect, JobStore
+from mediaflow.sweeper import Sweeper
 
 log = get_logger("webhooks")
 
@@ -133,8 +133,9 @@ class OutboxSweeper(Sweeper):
                 continue
             leased = await self._take(job, now)
             if leased is not None:
-                log.info("webhook.resumed", job_id=job.job_id, event_type=job.webhook_event,
-                         event_id=job.webhook_event_id)
+                log.info(
+                    "webhook.resumed", job_id=job.job_id, event_type=job.webhook_event, event_id=job.webhook_event_id
+                )
                 taken.append(leased)
                 self.dispatcher.resume(leased)
         return taken
@@ -143,14 +144,20 @@ class OutboxSweeper(Sweeper):
         """Lease the event for one attempt. Conditional on the version listed (and a final status):
         of two sweepers that listed it, one takes it; a job changed meanwhile is left alone."""
         until = now + timedelta(seconds=attempt_window_s(self.settings))
-        return await self.store.update(job.job_id, {"webhook_due_at": until},
-                                       Expect(status=FINAL_STATUSES, version=job.version))
+        return await self.store.update(
+            job.job_id, {"webhook_due_at": until}, Expect(status=FINAL_STATUSES, version=job.version)
+        )
 
     async def _expire(self, job: Job) -> None:
         """Every process that could deliver it was gone for longer than WEBHOOK_RETRY_FOR_S."""
         retry_for = self.settings.WEBHOOK_RETRY_FOR_S
-        note = (f"{job.webhook_event} not delivered: WEBHOOK_RETRY_FOR_S={retry_for:g} s passed since the job "
-                f"finished; last: {job.webhook_last_result or 'no attempt'}")
+        note = (
+            f"{job.webhook_event} not delivered: WEBHOOK_RETRY_FOR_S={retry_for:g} s passed since the job "
+            f"finished; last: {job.webhook_last_result or 'no attempt'}"
+        )
         log.warning("webhook.expired", job_id=job.job_id, event_id=job.webhook_event_id, result=note)
-        await self.store.update(job.job_id, {**cleared(job), "webhook_last_result": note[:1000]},
-                                Expect(status=FINAL_STATUSES, version=job.version))
+        await self.store.update(
+            job.job_id,
+            {**cleared(job), "webhook_last_result": note[:1000]},
+            Expect(status=FINAL_STATUSES, version=job.version),
+        )

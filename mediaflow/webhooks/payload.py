@@ -18,6 +18,8 @@ def event_payload(event: JobEvent, event_id: str) -> bytes:
     data["source"] = redacted(data["source"])
     document = {"id": event_id, "type": event.type.value, "created_at": format_timestamp(event.at), "data": data}
     if event.job.has_outputs:
-        detail = JobResponse.from_job(event.job).model_dump(mode="json", include={"outputs", "source_media", "template"})
+        detail = JobResponse.from_job(event.job).model_dump(
+            mode="json", include={"outputs", "source_media", "template"}
+        )
         document["data"] |= detail
     return json.dumps(document, separators=(",", ":")).encode("utf-8")

@@ -54,8 +54,10 @@ async def _written_by_another_process(settings: Settings, storage: Storage) -> s
         if (secret := await _stored(storage)) is not None:
             return secret
         await asyncio.sleep(0.1)
-    raise StorageUnavailableError(f"another process is writing the webhook secret at {where_it_is(settings, storage)} but it "
-                       "did not appear; set WEBHOOK_SECRET")
+    raise StorageUnavailableError(
+        f"another process is writing the webhook secret at {where_it_is(settings, storage)} but it "
+        "did not appear; set WEBHOOK_SECRET"
+    )
 
 
 async def with_webhook_secret(settings: Settings, storage: Storage) -> Settings:
@@ -67,9 +69,12 @@ async def with_webhook_secret(settings: Settings, storage: Storage) -> Settings:
         candidate = new_secret()
         if await storage.put_new(SECRET_KEY, candidate.encode() + b"\n", "text/plain"):
             secret = candidate
-            log.warning("webhook.secret_generated", stored_at=where_it_is(settings, storage),
-                        hint="webhooks are signed with this generated secret; give it to your receivers, or set "
-                             "WEBHOOK_SECRET to choose one")
+            log.warning(
+                "webhook.secret_generated",
+                stored_at=where_it_is(settings, storage),
+                hint="webhooks are signed with this generated secret; give it to your receivers, or set "
+                "WEBHOOK_SECRET to choose one",
+            )
         else:
             secret = await _written_by_another_process(settings, storage)
     log.info("webhook.secret", source="generated", stored_at=where_it_is(settings, storage))

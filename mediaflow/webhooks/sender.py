@@ -42,8 +42,9 @@ class WebhookSender:
             url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE, timeout=self.settings.WEBHOOK_TIMEOUT_S
         )
 
-    async def post(self, target_url: str, event_id: str, body: bytes,
-                   addresses: list[IPAddress] | None) -> httpx.Response:
+    async def post(
+        self, target_url: str, event_id: str, body: bytes, addresses: list[IPAddress] | None
+    ) -> httpx.Response:
         """Send one attempt. With checked `addresses`, connect to those very addresses (in the
         resolver's order, the next one if a connection is refused) rather than letting the client
         resolve the name again: the Host header and the TLS server name (SNI, certificate check)

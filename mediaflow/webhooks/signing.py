@@ -23,8 +23,15 @@ import time
 
 from mediaflow.settings import STANDARD_WEBHOOK_SECRET_PREFIX, WebhookSecretError, webhook_signing_key
 
-__all__ = ["WebhookSecretError", "sign", "sign_standard", "signature_headers", "signing_key", "standard_secret",
-           "verify_signature"]
+__all__ = [
+    "WebhookSecretError",
+    "sign",
+    "sign_standard",
+    "signature_headers",
+    "signing_key",
+    "standard_secret",
+    "verify_signature",
+]
 
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_S = 300  # how old a timestamp a receiver should accept (replay window)

@@ -20,6 +20,7 @@ from mediaflow.jobs.outputs import CrfSearchInfo, OutputState
 from mediaflow.jobs.tasks import TaskSpec
 from mediaflow.logs import get_logger
 from mediaflow.media.chunking import ChunkingError, join, plan_chunks, split, verify_join
+from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs import OutputResult, run_outputs
@@ -30,7 +31,6 @@ from mediaflow.media.outputs.measured import measure_output, search_target_crf
 from mediaflow.media.outputs.plan import Source, clip_range
 from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
 from mediaflow.media.outputs.video import VIDEO_MUXERS, video_codec_args, video_filters
-from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.probe import MediaInfo
 from mediaflow.media.timeline import read_timeline
 from mediaflow.storage.keys import task_key
@@ -41,8 +41,13 @@ log = get_logger("worker")
 
 def _source(runner: JobRunner, input_path: Path, info: MediaInfo) -> Source:
     settings = runner.settings
-    return Source(input_path, info, ffmpeg_binary(settings), settings.FFMPEG_THREADS,
-                  tuple(DecodeLimits.from_settings(settings).input_options()))  # fmt: skip
+    return Source(
+        input_path,
+        info,
+        ffmpeg_binary(settings),
+        settings.FFMPEG_THREADS,
+        tuple(DecodeLimits.from_settings(settings).input_options()),
+    )
 
 
 def _clip(output: VideoOutput, source: Source) -> tuple[float, float | None]:
@@ -50,8 +55,15 @@ def _clip(output: VideoOutput, source: Source) -> tuple[float, float | None]:
     return start, None if duration is None else start + duration
 
 
-async def chunk_tasks(runner: JobRunner, run: Run, workdir: Path, output: VideoOutput, input_path: Path,
-                      info: MediaInfo, state: OutputState) -> list[TaskSpec]:  # fmt: skip
+async def chunk_tasks(
+    runner: JobRunner,
+    run: Run,
+    workdir: Path,
+    output: VideoOutput,
+    input_path: Path,
+    info: MediaInfo,
+    state: OutputState,
+) -> list[TaskSpec]:
     """The chunk and audio tasks of `output` (their `total` is set by the caller). Raises ChunkingError
     when the source cannot be cut (no keyframes): the caller makes the output whole instead."""
     settings, job = runner.settings, run.job
@@ -71,15 +83,28 @@ async def chunk_tasks(runner: JobRunner, run: Run, workdir: Path, output: VideoO
     specs = []
     for chunk, piece in zip(chunks, pieces, strict=True):
         key = task_key(settings, job.job_id, f"{output.name}.{piece.name}")
-        await runner.with_retries(lambda k=key, p=piece: runner.storage.put_file(k, p, "video/mp4"), f"store {piece.name}")
+        await runner.with_retries(
+            lambda k=key, p=piece: runner.storage.put_file(k, p, "video/mp4"), f"store {piece.name}"
+        )
         result = task_key(settings, job.job_id, f"{output.name}.encoded{chunk.index:05d}.mp4")
-        specs.append(TaskSpec.of_chunk(chunk, total=0, output=output.name, piece=key, options=video_options, result=result))
+        specs.append(
+            TaskSpec.of_chunk(chunk, total=0, output=output.name, piece=key, options=video_options, result=result)
+        )
     if output.audio is not False and info.audio is not None:
         codec = output.audio.codec or default_audio_codec(output.format)
         measured = await _measure_loudness(output, source, workdir)
-        specs.append(TaskSpec(kind="audio", total=0, output=output.name, result=task_key(settings, job.job_id, f"{output.name}.audio"),
-                              options=audio_args(output.audio, codec, source, measured), muxer=VIDEO_MUXERS[output.format],
-                              clip_start=clip_start, clip_end=clip_end))  # fmt: skip
+        specs.append(
+            TaskSpec(
+                kind="audio",
+                total=0,
+                output=output.name,
+                result=task_key(settings, job.job_id, f"{output.name}.audio"),
+                options=audio_args(output.audio, codec, source, measured),
+                muxer=VIDEO_MUXERS[output.format],
+                clip_start=clip_start,
+                clip_end=clip_end,
+            )
+        )
     log.info("output.split", output=output.name, chunks=len(chunks), chunk_seconds=settings.CHUNK_SECONDS)
     return specs
 
@@ -98,8 +123,16 @@ async def _measure_loudness(output: VideoOutput, source: Source, workdir: Path):
     return parse_loudness(ran.log)
 
 
-async def join_chunks(runner: JobRunner, run: Run, workdir: Path, output: VideoOutput, specs: list[TaskSpec],
-                      input_path: Path, info: MediaInfo, state: OutputState) -> tuple[OutputResult, Path]:  # fmt: skip
+async def join_chunks(
+    runner: JobRunner,
+    run: Run,
+    workdir: Path,
+    output: VideoOutput,
+    specs: list[TaskSpec],
+    input_path: Path,
+    info: MediaInfo,
+    state: OutputState,
+) -> tuple[OutputResult, Path]:
     """Join the output's encoded chunks with its audio, check, measure; returns the result and its folder."""
     settings = runner.settings
     source = _source(runner, input_path, info)
@@ -120,13 +153,23 @@ async def join_chunks(runner: JobRunner, run: Run, workdir: Path, output: VideoO
     log_dir = out_dir / LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     join_log = log_dir / f"{output.name}.join.log"
-    await join(source.ffmpeg, encoded, final, audio=audio, muxer=VIDEO_MUXERS[output.format],
-               output_options=faststart, log_path=join_log)  # fmt: skip
-    checked = await verify_join(final, await read_timeline(input_path), clip_start=clip_start, clip_end=clip_end,
-                                audio=audio is not None)  # fmt: skip
+    await join(
+        source.ffmpeg,
+        encoded,
+        final,
+        audio=audio,
+        muxer=VIDEO_MUXERS[output.format],
+        output_options=faststart,
+        log_path=join_log,
+    )
+    checked = await verify_join(
+        final, await read_timeline(input_path), clip_start=clip_start, clip_end=clip_end, audio=audio is not None
+    )
     if checked.ok:
         note = f"encoded in {len(encoded)} chunks, joined and checked against the source"
-        result = OutputResult(output.name, output.type, "completed", files=[], logs=[join_log], notes=[*state.notes, note])
+        result = OutputResult(
+            output.name, output.type, "completed", files=[], logs=[join_log], notes=[*state.notes, note]
+        )
         if state.crf_search is not None or output.quality:
             await _measure(output, source, final, workdir, result, state)
         result.files = list_files(final.parent, prefix=output.name)
@@ -139,16 +182,28 @@ async def join_chunks(runner: JobRunner, run: Run, workdir: Path, output: VideoO
     shutil.rmtree(final.parent, ignore_errors=True)
     whole = output.model_copy(update={"parallel": False})
     if state.crf_search is not None:  # the CRF was searched at the split: keep it
-        whole = whole.model_copy(update={"video": whole.video.model_copy(update={"target_vmaf": None, "crf": state.crf_search.crf})})
-    [result] = await run_outputs([whole], input_path=input_path, info=info, workdir=out_dir, ffmpeg=source.ffmpeg,
-                                 threads=settings.FFMPEG_THREADS, limits=DecodeLimits.from_settings(settings))  # fmt: skip
+        whole = whole.model_copy(
+            update={"video": whole.video.model_copy(update={"target_vmaf": None, "crf": state.crf_search.crf})}
+        )
+    [result] = await run_outputs(
+        [whole],
+        input_path=input_path,
+        info=info,
+        workdir=out_dir,
+        ffmpeg=source.ffmpeg,
+        threads=settings.FFMPEG_THREADS,
+        limits=DecodeLimits.from_settings(settings),
+    )
     result.notes.append(f"the joined chunks did not match the source ({why}); encoded in one piece instead")
     return result, out_dir
 
 
-async def _measure(output: VideoOutput, source: Source, final: Path, workdir: Path, result: OutputResult,
-                   state: OutputState) -> None:  # fmt: skip
+async def _measure(
+    output: VideoOutput, source: Source, final: Path, workdir: Path, result: OutputResult, state: OutputState
+) -> None:
     metrics = list(dict.fromkeys([*(output.quality or []), *(["vmaf"] if state.crf_search is not None else [])]))
-    result.quality = await measure_output(output, source, final, final.parent, workdir / "measure" / output.name, metrics)
+    result.quality = await measure_output(
+        output, source, final, final.parent, workdir / "measure" / output.name, metrics
+    )
     if state.crf_search is not None:
         result.crf_search = {**state.crf_search.model_dump(), "vmaf": result.quality["vmaf"]["mean"]}

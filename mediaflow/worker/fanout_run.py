@@ -19,9 +19,9 @@ from pathlib import Path
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.fanout import FanOut, plan_fanout
-from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.jobs.model import Job, JobStatus, Phase, utcnow
 from mediaflow.jobs.outputs import OutputState, decode_states, encode_states, initial_states
+from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.jobs.tasks import TaskSpec, new_task, task_spec
 from mediaflow.logs import get_logger
 from mediaflow.media.chunking import ChunkingError
@@ -82,13 +82,14 @@ async def _live_slots(runner: JobRunner) -> int:
     """Worker slots alive on every machine; 1 (do not spread on "auto") when the store cannot tell."""
     try:
         return await live_worker_slots(runner.store, utcnow())
-    except Exception as exc:  # noqa: BLE001  (a registry outage must not fail the job: run it here)
+    except Exception as exc:
         log.warning("workers.unknown", error=str(exc))
         return 1
 
 
-async def _split(runner: JobRunner, run: Run, workdir: Path, outputs: list, fanout: FanOut, input_path: Path,
-                 info: MediaInfo) -> list[str]:  # fmt: skip
+async def _split(
+    runner: JobRunner, run: Run, workdir: Path, outputs: list, fanout: FanOut, input_path: Path, info: MediaInfo
+) -> list[str]:
     job, settings = run.job, runner.settings
     states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
     run.progress.enter(Phase.ENCODING)
@@ -106,14 +107,22 @@ async def _split(runner: JobRunner, run: Run, workdir: Path, outputs: list, fano
         if how == "renditions" and isinstance(output, HlsOutput):
             specs += rendition_tasks(settings, job.job_id, output, info, state)
             continue
-        specs.append(TaskSpec(kind="output", total=0, output=output.name, spec=output.model_dump_json(),
-                              result=task_key(settings, job.job_id, f"{output.name}.files.json")))  # fmt: skip
+        specs.append(
+            TaskSpec(
+                kind="output",
+                total=0,
+                output=output.name,
+                spec=output.model_dump_json(),
+                result=task_key(settings, job.job_id, f"{output.name}.files.json"),
+            )
+        )
     tasks = [new_task(job, spec.model_copy(update={"total": len(specs)})) for spec in specs]
     for task in tasks:
         await runner.store.create(task)
     run.record(outputs=encode_states(states))
-    log.info("job.split", tasks=len(tasks), reason=fanout.reason,
-             outputs={name: how for name, how in fanout.splits.items()})  # fmt: skip
+    log.info(
+        "job.split", tasks=len(tasks), reason=fanout.reason, outputs={name: how for name, how in fanout.splits.items()}
+    )
     return [task.job_id for task in tasks]
 
 
@@ -138,7 +147,9 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
         unfinished = [t for t in mine if t.status is not JobStatus.COMPLETED]
         if not mine or unfinished:
             state.status, state.progress = "failed", 0
-            state.error = _task_error(unfinished[0], spec_of[unfinished[0].job_id]) if unfinished else "its tasks are missing"
+            state.error = (
+                _task_error(unfinished[0], spec_of[unfinished[0].job_id]) if unfinished else "its tasks are missing"
+            )
             continue
         if specs[0].kind == "output":
             [state] = decode_states(mine[0].outputs) or [state]
@@ -172,20 +183,23 @@ async def _join(runner: JobRunner, run: Run, workdir: Path, outputs: list, tasks
     return runner.storage.location(output_key(runner.settings, job.job_id, first_file)), log_location
 
 
-async def _joined_log(runner: JobRunner, run: Run, workdir: Path, tasks: list[Job], spec_of: dict[str, TaskSpec],
-                      join_log: Path) -> Path:  # fmt: skip
+async def _joined_log(
+    runner: JobRunner, run: Run, workdir: Path, tasks: list[Job], spec_of: dict[str, TaskSpec], join_log: Path
+) -> Path:
     """The job's one log: every task's ffmpeg log under a header naming the task and its worker, then the join's."""
     path, fetched = workdir / "ffmpeg.log", workdir / "task.log"
     ordered = sorted(tasks, key=lambda t: (spec_of[t.job_id].output, spec_of[t.job_id].kind, spec_of[t.job_id].index))
-    with open(path, "wb") as combined:
+    with open(path, "wb") as combined:  # noqa: ASYNC230  (opening is cheap; reads and writes go through threads or are small)
         for task in ordered:
             spec = spec_of[task.job_id]
-            combined.write(f"===== task {spec.output} {spec.kind} {spec.index} on {task.worker_id} "
-                           f"({task.status.value}) =====\n".encode())  # fmt: skip
+            combined.write(
+                f"===== task {spec.output} {spec.kind} {spec.index} on {task.worker_id} "
+                f"({task.status.value}) =====\n".encode()
+            )
             try:
                 await runner.storage.get_file(log_key(runner.settings, task.job_id, run.job.job_id), fetched)
                 combined.write(fetched.read_bytes())
-            except Exception as exc:  # noqa: BLE001  (a task that died before storing its log has none)
+            except Exception as exc:
                 combined.write(f"(no log: {type(exc).__name__})\n".encode())
         combined.write(join_log.read_bytes())
     return path

@@ -18,27 +18,27 @@ from pathlib import Path
 
 import structlog
 
+from mediaflow.jobs import lifecycle
+from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
+from mediaflow.jobs.model import Job, Phase
+from mediaflow.jobs.progress import RunProgress
+from mediaflow.logs import get_logger
 from mediaflow.media import ffmpeg
 from mediaflow.media.errors import FfmpegError, InvalidFormatError, ProbeError
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.operations import build_argv, resolve_output_format
-from mediaflow.jobs import lifecycle
-from mediaflow.store import JobStore
-from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents, crossed_milestone
-from mediaflow.queue import JobQueue
-from mediaflow.logs import get_logger
 from mediaflow.media.policy import check_input, check_output
 from mediaflow.media.probe import probe
-from mediaflow.jobs.progress import RunProgress
-from mediaflow.jobs.model import Job, Phase
-from mediaflow.settings import Settings
 from mediaflow.media.sources import SourceError, fetch_source, parse_source, redacted
 from mediaflow.observability import tracing
+from mediaflow.queue import JobQueue
+from mediaflow.settings import Settings
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
 from mediaflow.storage.keys import log_key, output_key
-from mediaflow.worker.server_paths import ServerPaths
+from mediaflow.store import JobStore
 from mediaflow.worker.fanout_run import HandedToTasks, run_job_outputs
+from mediaflow.worker.server_paths import ServerPaths
 from mediaflow.worker.tasks_run import execute_task
 
 log = get_logger("worker")
@@ -65,7 +65,7 @@ def remove_dead_workers_dirs(parent: Path) -> None:
     """Remove `mediaflow-w<pid>-…` temp dirs whose worker process is gone (SIGKILL, OOM, crash):
     a killed worker cannot clean up, and its source copy and partial output can be large."""
     for path in parent.glob(f"{WORKDIR_PREFIX}*-*"):
-        pid = path.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        pid = path.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             log.info("workdir.removed", path=str(path), reason=f"worker {pid} is gone")
@@ -121,22 +121,35 @@ class JobRunner:
         self.current: Run | None = None  # the run in progress, if any
 
     async def process(self, job: Job) -> None:
-        with structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts), \
-                tracing.span("job.run", job.traceparent, {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts}):
+        with (
+            structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts),
+            tracing.span(
+                "job.run",
+                job.traceparent,
+                {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts},
+            ),
+        ):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
             log.info("job.claimed", method=job.kind, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
-            workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-",
-                                            dir=self.settings.WORK_DIR))
+            workdir = Path(
+                tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-", dir=self.settings.WORK_DIR)
+            )
             run.paths = ServerPaths(self.settings, workdir)
             execute = run.execute = asyncio.create_task(self._execute(run, workdir))
             keeper = asyncio.create_task(self._keep_lease(run, execute))
             try:
                 await self._settle(run, execute)
             finally:
-                run.phases.end(run.abort_reason or (None if execute.cancelled() or not execute.done() or execute.exception() is None
-                                                    else str(execute.exception())))
+                run.phases.end(
+                    run.abort_reason
+                    or (
+                        None
+                        if execute.cancelled() or not execute.done() or execute.exception() is None
+                        else str(execute.exception())
+                    )
+                )
                 keeper.cancel()
                 await asyncio.gather(keeper, return_exceptions=True)
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -157,19 +170,32 @@ class JobRunner:
             return
         except PERMANENT_ERRORS as exc:
             await self._store_log_quietly(run)
-            await lifecycle.fail(self.store, job, self.worker_id, run.paths.scrub(str(exc)), run.job.log_path,
-                                 events=self.events, reason=failure_class(exc))
+            await lifecycle.fail(
+                self.store,
+                job,
+                self.worker_id,
+                run.paths.scrub(str(exc)),
+                run.job.log_path,
+                events=self.events,
+                reason=failure_class(exc),
+            )
             log.warning("job.failed", error=str(exc))
             return
         except Exception as exc:  # storage/network trouble or a bug: let another attempt try
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("job.error", error=reason)
-            await lifecycle.release(self.store, job.job_id, self.worker_id,
-                                    reason=f"attempt {job.attempts} failed: {run.paths.scrub(reason)}", events=self.events)
+            await lifecycle.release(
+                self.store,
+                job.job_id,
+                self.worker_id,
+                reason=f"attempt {job.attempts} failed: {run.paths.scrub(reason)}",
+                events=self.events,
+            )
             await self.queue.publish(job.job_id)
             return
-        finished = await lifecycle.complete(self.store, job, self.worker_id, output_path, log_path,
-                                            events=self.events, speed=run.encode_speed)
+        finished = await lifecycle.complete(
+            self.store, job, self.worker_id, output_path, log_path, events=self.events, speed=run.encode_speed
+        )
         if finished is None:
             log.warning("job.lease_lost_before_completion")
         else:
@@ -179,8 +205,14 @@ class JobRunner:
         """The job's work is out in tasks: let TASKS_HOLDER hold it (a lease as long as JOB_TIMEOUT_S,
         renewed by every finished task) before publishing them, so the reaper leaves it alone and the
         worker finishing the last task finds it to take back."""
-        held = await lifecycle.hand_to_tasks(self.store, run.job.job_id, self.worker_id, self.settings.JOB_TIMEOUT_S,
-                                             **run.progress.as_changes(), **run.take_pending())  # fmt: skip
+        held = await lifecycle.hand_to_tasks(
+            self.store,
+            run.job.job_id,
+            self.worker_id,
+            self.settings.JOB_TIMEOUT_S,
+            **run.progress.as_changes(),
+            **run.take_pending(),
+        )
         if held is None:
             log.warning("job.lease_lost_before_tasks")  # canceled meanwhile: the cancel took the tasks too
             return
@@ -194,13 +226,22 @@ class JobRunner:
             log.warning("job.lease_lost", reason="canceled or taken over; ffmpeg stopped")
             return
         if run.release:
-            if await lifecycle.release(self.store, job.job_id, self.worker_id, reason=run.abort_reason, events=self.events):
+            if await lifecycle.release(
+                self.store, job.job_id, self.worker_id, reason=run.abort_reason, events=self.events
+            ):
                 await self.queue.publish(job.job_id)
             log.info("job.released", reason=run.abort_reason)
             return
         await self._store_log_quietly(run)
-        await lifecycle.fail(self.store, job, self.worker_id, run.abort_reason, run.job.log_path,
-                             events=self.events, reason=run.abort_class)
+        await lifecycle.fail(
+            self.store,
+            job,
+            self.worker_id,
+            run.abort_reason,
+            run.job.log_path,
+            events=self.events,
+            reason=run.abort_class,
+        )
         log.warning("job.failed", error=run.abort_reason)
 
     async def _execute(self, run: Run, workdir: Path) -> tuple[str, str]:
@@ -230,16 +271,26 @@ class JobRunner:
         run.log_file = workdir / "ffmpeg.log"
         limits = DecodeLimits.from_settings(settings)
         argv = build_argv(
-            ffmpeg_binary(settings), job.method_name, input_path, output_file, fmt,
-            threads=settings.FFMPEG_THREADS, input_options=limits.input_options(),
+            ffmpeg_binary(settings),
+            job.method_name,
+            input_path,
+            output_file,
+            fmt,
+            threads=settings.FFMPEG_THREADS,
+            input_options=limits.input_options(),
         )
 
         async def on_progress(update: ffmpeg.ProgressUpdate) -> None:
             progress.encoding(update.out_time_s, info.duration, update.speed)
 
         log.info("ffmpeg.started", duration_s=info.duration)
-        result = await ffmpeg.run_ffmpeg(argv, log_path=run.log_file, on_progress=on_progress,
-                                         stop_when=limits.breach, max_memory_bytes=limits.memory_bytes)
+        result = await ffmpeg.run_ffmpeg(
+            argv,
+            log_path=run.log_file,
+            on_progress=on_progress,
+            stop_when=limits.breach,
+            max_memory_bytes=limits.memory_bytes,
+        )
         run.encode_speed = progress.speed
         # The log goes up while the output is checked and uploaded: on S3 that is one round trip less
         # per job. A failure below still waits for it, so a failed job keeps its log.
@@ -265,13 +316,21 @@ class JobRunner:
 
     async def flush(self, run: Run) -> None:
         """Write the pending record fields now (conditional on the lease, like every renewal)."""
-        await lifecycle.renew(self.store, run.job.job_id, self.worker_id, self.settings.LEASE_SECONDS,
-                              **run.progress.as_changes(), **run.take_pending())
+        await lifecycle.renew(
+            self.store,
+            run.job.job_id,
+            self.worker_id,
+            self.settings.LEASE_SECONDS,
+            **run.progress.as_changes(),
+            **run.take_pending(),
+        )
 
     async def store_log(self, run: Run) -> str:
         shown = await asyncio.to_thread(run.paths.scrub_file, run.log_file, run.log_file.with_name("ffmpeg.public.log"))
         location = await self.with_retries(
-            lambda: self.storage.put_file(log_key(self.settings, run.job.job_id, run.job.parent_id), shown, "text/plain"),
+            lambda: self.storage.put_file(
+                log_key(self.settings, run.job.job_id, run.job.parent_id), shown, "text/plain"
+            ),
             "store ffmpeg log",
         )
         run.job.log_path = location
@@ -311,7 +370,12 @@ class JobRunner:
                 run.progress.dirty = False
                 try:
                     renewed = await lifecycle.renew(
-                        self.store, run.job.job_id, self.worker_id, settings.LEASE_SECONDS, **run.progress.as_changes(), **run.take_pending()
+                        self.store,
+                        run.job.job_id,
+                        self.worker_id,
+                        settings.LEASE_SECONDS,
+                        **run.progress.as_changes(),
+                        **run.take_pending(),
                     )
                 except Exception as exc:
                     # The store is away for a moment: keep encoding and renew at the next tick. If it
@@ -335,7 +399,13 @@ class JobRunner:
     def time_limit_reason(self, run: Run, now: float) -> tuple[str | None, FailureReason]:
         settings = self.settings
         if now - run.started > settings.JOB_TIMEOUT_S:
-            return f"job exceeded its time limit of {settings.JOB_TIMEOUT_S:.0f} s (JOB_TIMEOUT_S)", FailureReason.TIME_LIMIT
+            return (
+                f"job exceeded its time limit of {settings.JOB_TIMEOUT_S:.0f} s (JOB_TIMEOUT_S)",
+                FailureReason.TIME_LIMIT,
+            )
         if run.progress.phase is Phase.ENCODING and now - run.progress.last_advance > settings.STALL_TIMEOUT_S:
-            return f"ffmpeg made no progress for {settings.STALL_TIMEOUT_S:.0f} s (STALL_TIMEOUT_S)", FailureReason.STALLED
+            return (
+                f"ffmpeg made no progress for {settings.STALL_TIMEOUT_S:.0f} s (STALL_TIMEOUT_S)",
+                FailureReason.STALLED,
+            )
         return None, FailureReason.OTHER

@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import uuid
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 
 import structlog
 
@@ -91,8 +91,11 @@ class Worker:
                 except Exception as exc:
                     # The store or broker is away (restarting, network): this worker waits and asks
                     # again instead of exiting. Whatever it was about to claim stays queued in the store.
-                    log.warning("worker.cannot_take_jobs", error=f"{type(exc).__name__}: {exc}",
-                                retry_in_s=self.settings.POLL_INTERVAL_S)
+                    log.warning(
+                        "worker.cannot_take_jobs",
+                        error=f"{type(exc).__name__}: {exc}",
+                        retry_in_s=self.settings.POLL_INTERVAL_S,
+                    )
                     await _sleep_unless(stop, self.settings.POLL_INTERVAL_S)
                     continue
                 if job is None:
@@ -116,14 +119,25 @@ class Worker:
             return await self._sweep_stale_queued()
         claim_started = tracing.now_ns()
         job = await lifecycle.claim(
-            self.store, delivery.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+            self.store,
+            delivery.job_id,
+            self.worker_id,
+            self.settings.LEASE_SECONDS,
+            self.settings.MAX_ATTEMPTS,
             events=self.events,
         )
         # Parent: the trace context sent with the message (Kafka), else the one stored on the job.
         sent = dict(getattr(delivery, "headers", None) or {})
-        tracing.record_span("job.claim", sent or (job.traceparent if job else None), claim_started,
-                            {tracing.TRACED_JOB_ATTRIBUTE: delivery.job_id, "mediaflow.claimed": job is not None,
-                             "mediaflow.trace_context_from": "message" if sent else "job"})
+        tracing.record_span(
+            "job.claim",
+            sent or (job.traceparent if job else None),
+            claim_started,
+            {
+                tracing.TRACED_JOB_ATTRIBUTE: delivery.job_id,
+                "mediaflow.claimed": job is not None,
+                "mediaflow.trace_context_from": "message" if sent else "job",
+            },
+        )
         # Ack once the job's state is durable: claimed by us, or not claimable (taken, finished,
         # canceled, unknown). Either way this delivery needs no redelivery; the lease covers a crash.
         try:
@@ -158,7 +172,11 @@ class Worker:
         random.shuffle(waiting)
         for job in waiting:
             claimed = await lifecycle.claim(
-                self.store, job.job_id, self.worker_id, self.settings.LEASE_SECONDS, self.settings.MAX_ATTEMPTS,
+                self.store,
+                job.job_id,
+                self.worker_id,
+                self.settings.LEASE_SECONDS,
+                self.settings.MAX_ATTEMPTS,
                 events=self.events,
             )
             if claimed is not None:
@@ -207,10 +225,8 @@ class Worker:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 # --- running workers -------------------------------------------------------------------------------
@@ -270,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         # Standalone workers deliver the webhooks of the jobs they finish; retention is the API's.
         async with open_runtime(settings, retention=False) as runtime:
-            await run_workers(runtime, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst,
-                              metrics=metrics)
+            await run_workers(
+                runtime, args.concurrency or settings.WORKER_CONCURRENCY, stop, burst=args.burst, metrics=metrics
+            )
 
     try:
         with worker_metrics_server(settings) as metrics:  # WORKER_METRICS_PORT; None when unset

@@ -94,8 +94,9 @@ async def fetch_and_probe(runner: JobRunner, run: Run, workdir: Path) -> tuple[P
     return input_path, info
 
 
-async def make_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path,
-                       info: MediaInfo) -> tuple[str, str]:  # fmt: skip
+async def make_outputs(
+    runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path, info: MediaInfo
+) -> tuple[str, str]:
     """Make `outputs` from the fetched source, store them, and fail the job if one failed."""
     progress = run.progress
     states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
@@ -113,8 +114,15 @@ async def make_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: list
     return stored, log_location
 
 
-async def encode_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path, info: MediaInfo,
-                         states: list[OutputState]) -> tuple[list[OutputResult], Path]:  # fmt: skip
+async def encode_outputs(
+    runner: JobRunner,
+    run: Run,
+    workdir: Path,
+    outputs: list,
+    input_path: Path,
+    info: MediaInfo,
+    states: list[OutputState],
+) -> tuple[list[OutputResult], Path]:
     """Run ffmpeg for `outputs` into `<workdir>/outputs/`, keeping `states` and the run's progress current."""
     settings, progress = runner.settings, run.progress
     progress.enter(Phase.ENCODING)
@@ -133,8 +141,16 @@ async def encode_outputs(runner: JobRunner, run: Run, workdir: Path, outputs: li
         run.record(outputs=encode_states(states))
 
     log.info("outputs.started", outputs=len(outputs), duration_s=info.duration)
-    results = await run_outputs(outputs, input_path=input_path, info=info, workdir=out_dir, ffmpeg=ffmpeg_binary(settings),
-                                threads=settings.FFMPEG_THREADS, limits=limits, on_progress=on_progress)  # fmt: skip
+    results = await run_outputs(
+        outputs,
+        input_path=input_path,
+        info=info,
+        workdir=out_dir,
+        ffmpeg=ffmpeg_binary(settings),
+        threads=settings.FFMPEG_THREADS,
+        limits=limits,
+        on_progress=on_progress,
+    )
     run.encode_speed = progress.speed
     await _check_durations(outputs, results, out_dir, info, settings, limits)
     return results, out_dir
@@ -150,8 +166,9 @@ def raise_if_failed(states: list[OutputState]) -> None:
         raise OutputsFailedError(summary)
 
 
-async def store_outputs(runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState],
-                         out_dir: Path) -> str:  # fmt: skip
+async def store_outputs(
+    runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState], out_dir: Path
+) -> str:
     """Store every completed output's files and the job's file list; returns the location of the first file."""
     total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
     stored = 0
@@ -169,8 +186,16 @@ async def store_outputs(runner: JobRunner, run: Run, results: list[OutputResult]
     return runner.storage.location(output_key(runner.settings, run.job.job_id, first)) if first else ""
 
 
-async def store_result(runner: JobRunner, run: Run, result: OutputResult, state: OutputState, out_dir: Path, *,
-                       skip: tuple[str, ...] = (), on_stored: Callable[[int], None] | None = None) -> list[dict]:  # fmt: skip
+async def store_result(
+    runner: JobRunner,
+    run: Run,
+    result: OutputResult,
+    state: OutputState,
+    out_dir: Path,
+    *,
+    skip: tuple[str, ...] = (),
+    on_stored: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Store one output's files at their final keys and settle its state; returns every file stored (as
     dicts, for the job's file list). `skip`: paths kept local (a rendition task's own master playlist)."""
     settings, job = runner.settings, run.job
@@ -182,7 +207,8 @@ async def store_result(runner: JobRunner, run: Run, result: OutputResult, state:
     for file in kept:
         key = output_key(settings, owner_job, file.path)
         await runner.with_retries(
-            lambda: runner.storage.put_file(key, out_dir / file.path, file.mime_type), f"store {file.path}"
+            lambda key=key, file=file: runner.storage.put_file(key, out_dir / file.path, file.mime_type),
+            f"store {file.path}",
         )
         if on_stored is not None:
             on_stored(file.size)
@@ -200,17 +226,19 @@ async def store_manifest(runner: JobRunner, run: Run, out_dir: Path, every_file:
     manifest = out_dir / FILES_MANIFEST
     manifest.write_text(json.dumps({"files": every_file}))
     await runner.with_retries(
-        lambda: runner.storage.put_file(output_key(runner.settings, run.job.job_id, FILES_MANIFEST), manifest,
-                                        "application/json"),
+        lambda: runner.storage.put_file(
+            output_key(runner.settings, run.job.job_id, FILES_MANIFEST), manifest, "application/json"
+        ),
         "store the file list",
-    )  # fmt: skip
+    )
 
 
-async def _check_durations(outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any,
-                           limits: DecodeLimits) -> None:  # fmt: skip
+async def _check_durations(
+    outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any, limits: DecodeLimits
+) -> None:
     """ffmpeg can exit 0 on a damaged source (a truncated faststart MP4 decodes until its data ends):
     a whole-source video or audio output much shorter than the source fails as damaged input."""
-    for spec, result in zip(outputs, results):
+    for spec, result in zip(outputs, results, strict=True):
         if result.status != "completed" or spec.type not in ("video", "audio") or spec.clip is not None:
             continue
         try:

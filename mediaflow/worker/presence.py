@@ -58,17 +58,24 @@ class PresenceBeat(Sweeper):
 
     def presence(self) -> WorkerPresence:
         now = utcnow()
-        return WorkerPresence(worker_id=self.worker_id, host=self.host, pid=self.pid, slots=len(self.slots),
-                              busy=sum(1 for slot in self.slots if slot.busy), started_at=self.started_at,
-                              seen_at=now, expires_at=now + self.valid_for)  # fmt: skip
+        return WorkerPresence(
+            worker_id=self.worker_id,
+            host=self.host,
+            pid=self.pid,
+            slots=len(self.slots),
+            busy=sum(1 for slot in self.slots if slot.busy),
+            started_at=self.started_at,
+            seen_at=now,
+            expires_at=now + self.valid_for,
+        )
 
     async def sweep_once(self) -> None:
         presence = self.presence()
         await self.registry.beat(presence)
         self._beats += 1
-        if self._beats % PRUNE_EVERY == 1:  # the first beat too: a restarted machine clears its old records soon
-            if removed := await self.registry.prune(presence.seen_at):
-                log.info("presence.pruned", records=removed)
+        # Every PRUNE_EVERY beats, the first one too: a restarted machine clears its old records soon.
+        if self._beats % PRUNE_EVERY == 1 and (removed := await self.registry.prune(presence.seen_at)):
+            log.info("presence.pruned", records=removed)
 
     async def stop(self) -> None:
         """Stop beating and leave, so the process stops counting at once rather than when it expires."""

@@ -24,16 +24,28 @@ from mediaflow.worker.outputs_run import JobRunner
 MASTER_FIELD = "master"  # a rendition task's result (JSON): its files and its one-variant master playlist
 
 
-def rendition_tasks(settings: Settings, job_id: str, output: HlsOutput, info: MediaInfo, state: OutputState) -> list[TaskSpec]:
+def rendition_tasks(
+    settings: Settings, job_id: str, output: HlsOutput, info: MediaInfo, state: OutputState
+) -> list[TaskSpec]:
     """One task per rendition of `output`'s ladder for this source (their `total` is set by the caller)."""
     assert info.video is not None
     rungs, notes = build_ladder(output, info.video.width, info.video.height)
     state.notes += notes
     specs = []
     for index, rung in enumerate(rungs):
-        one = output.model_copy(update={"renditions": [Rendition(height=rung.height, bitrate=rung.bitrate)], "parallel": False})
-        specs.append(TaskSpec(kind="rendition", total=0, output=output.name, index=index, spec=one.model_dump_json(),
-                              result=task_key(settings, job_id, f"{output.name}.{rung.label}.json")))  # fmt: skip
+        one = output.model_copy(
+            update={"renditions": [Rendition(height=rung.height, bitrate=rung.bitrate)], "parallel": False}
+        )
+        specs.append(
+            TaskSpec(
+                kind="rendition",
+                total=0,
+                output=output.name,
+                index=index,
+                spec=one.model_dump_json(),
+                result=task_key(settings, job_id, f"{output.name}.{rung.label}.json"),
+            )
+        )
     return specs
 
 
@@ -41,8 +53,15 @@ def master_path(output_name: str) -> str:
     return f"{output_name}/{MASTER_PLAYLIST}"
 
 
-async def join_renditions(runner: JobRunner, job_id: str, output: HlsOutput, specs: list[TaskSpec], results: list[dict],
-                          state: OutputState, workdir: Path) -> list[dict]:  # fmt: skip
+async def join_renditions(
+    runner: JobRunner,
+    job_id: str,
+    output: HlsOutput,
+    specs: list[TaskSpec],
+    results: list[dict],
+    state: OutputState,
+    workdir: Path,
+) -> list[dict]:
     """Write the ladder's master playlist from the renditions' results (in `specs` order), store it, settle
     `state`; returns every file of the output (segments included) for the job's file list."""
     ordered = [result for _, result in sorted(zip(specs, results, strict=True), key=lambda pair: pair[0].index)]

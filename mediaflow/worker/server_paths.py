@@ -17,12 +17,15 @@ from mediaflow.settings import Settings
 class ServerPaths:
     def __init__(self, settings: Settings, workdir: Path) -> None:
         pairs = [(str(workdir) + "/", ""), (str(workdir), ".")]
-        for configured, resolved in zip(settings.LOCAL_SOURCE_ROOTS, settings.source_roots):
+        for configured, resolved in zip(settings.LOCAL_SOURCE_ROOTS, settings.source_roots, strict=True):
             name = (configured.name or str(configured)) + "/"
             pairs += [(str(resolved) + "/", name), (str(configured.expanduser()) + "/", name)]
         # Longest first, so a root inside the work dir (or the other way round) is replaced whole.
-        self._pairs = sorted({(path, name) for path, name in pairs if path not in ("/", "./")},
-                             key=lambda pair: len(pair[0]), reverse=True)
+        self._pairs = sorted(
+            {(path, name) for path, name in pairs if path not in ("/", "./")},
+            key=lambda pair: len(pair[0]),
+            reverse=True,
+        )
 
     def scrub(self, text: str) -> str:
         for path, name in self._pairs:

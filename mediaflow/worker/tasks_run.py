@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 from mediaflow.jobs import lifecycle
+from mediaflow.jobs.fanout import outputs_progress
 from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
 from mediaflow.jobs.outputs import encode_states, initial_states
-from mediaflow.jobs.fanout import outputs_progress
 from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
 from mediaflow.logs import get_logger
 from mediaflow.media import ffmpeg
@@ -41,7 +41,8 @@ async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str,
         result_file = await _encode_piece(runner, run, workdir, spec)
     run.progress.enter(Phase.UPLOADING)
     location = await runner.with_retries(
-        lambda: runner.storage.put_file(spec.result, result_file, "application/octet-stream"), f"store the {spec.kind} result"
+        lambda: runner.storage.put_file(spec.result, result_file, "application/octet-stream"),
+        f"store the {spec.kind} result",
     )
     log.info("task.done", kind=spec.kind, output=spec.output, index=spec.index, parent_id=run.job.parent_id)
     return location, await runner.store_log(run)  # the job's run joins the tasks' logs into its own
@@ -55,22 +56,43 @@ async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSp
     if spec.kind == "chunk":
         piece = workdir / "piece.mp4"
         await runner.with_retries(lambda: runner.storage.get_file(spec.piece, piece), "fetch the chunk's piece")
-        seconds = (None if spec.end is None else spec.end - spec.start) if spec.trim_end is None else spec.trim_end - spec.trim_start
+        seconds = (
+            (None if spec.end is None else spec.end - spec.start)
+            if spec.trim_end is None
+            else spec.trim_end - spec.trim_start
+        )
 
         async def on_progress(update: ffmpeg.ProgressUpdate) -> None:
             progress.encoding(update.out_time_s, seconds, update.speed)
 
         progress.enter(Phase.ENCODING)
-        await encode_chunk(binary, piece, spec.chunk(), result, spec.options, threads=settings.FFMPEG_THREADS,
-                           log_path=run.log_file, on_progress=on_progress)  # fmt: skip
+        await encode_chunk(
+            binary,
+            piece,
+            spec.chunk(),
+            result,
+            spec.options,
+            threads=settings.FFMPEG_THREADS,
+            log_path=run.log_file,
+            on_progress=on_progress,
+        )
     else:
         source = parse_source(task.source, settings, runner.storage, task.owner)
         input_path = await runner.with_retries(
             lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
         )
         progress.enter(Phase.ENCODING)
-        await encode_audio(binary, input_path, result, spec.options, muxer=spec.muxer, clip_start=spec.clip_start,
-                           clip_end=spec.clip_end, threads=settings.FFMPEG_THREADS, log_path=run.log_file)  # fmt: skip
+        await encode_audio(
+            binary,
+            input_path,
+            result,
+            spec.options,
+            muxer=spec.muxer,
+            clip_start=spec.clip_start,
+            clip_end=spec.clip_end,
+            threads=settings.FFMPEG_THREADS,
+            log_path=run.log_file,
+        )
     run.encode_speed = progress.speed
     return result
 
@@ -107,8 +129,14 @@ async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> J
     if parent is None:
         return None
     states = outputs_progress(parent.outputs, tasks)
-    held = await lifecycle.renew(runner.store, task.parent_id, TASKS_HOLDER, lease, progress=tasks_progress(tasks),
-                                 **({"outputs": states} if states is not None else {}))  # fmt: skip
+    held = await lifecycle.renew(
+        runner.store,
+        task.parent_id,
+        TASKS_HOLDER,
+        lease,
+        progress=tasks_progress(tasks),
+        **({"outputs": states} if states is not None else {}),
+    )
     if held is None:
         return None  # canceled, finished, or another worker is finishing it
     if any(t.status is JobStatus.FAILED or t.status is JobStatus.CANCELED for t in tasks) or all(

@@ -6,6 +6,7 @@ test tables in memory. One server per session; each test gets its own table via 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import urllib.error
 import urllib.request
@@ -29,10 +30,8 @@ class DynamoServer:
 
 
 def _answers(url: str) -> bool:
-    try:
+    with contextlib.suppress(urllib.error.HTTPError):  # GET / → 400: any HTTP answer means it is up
         urllib.request.urlopen(url, timeout=0.5).close()
-    except urllib.error.HTTPError:  # GET / → 400: any HTTP answer means it is up
-        pass
     return True  # connection refused raises URLError: not up yet
 
 
@@ -43,15 +42,26 @@ def dynamodb_server(tmp_path_factory: pytest.TempPathFactory):
         server_unavailable("DynamoDB Local", f"no DynamoDBLocal.jar under {DDB_PACKAGE}; run: {INSTALL_HINT}")
     java = shutil.which("java")
     if java is None:
-        server_unavailable("DynamoDB Local", "java not found; install a JRE 17+ (Debian: apt-get install -y openjdk-17-jre-headless)")
+        server_unavailable(
+            "DynamoDB Local", "java not found; install a JRE 17+ (Debian: apt-get install -y openjdk-17-jre-headless)"
+        )
     jar = jars[-1]  # the newest, should several versions be installed
     workdir = tmp_path_factory.mktemp("dynamodb")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = ServerProcess(
         name="DynamoDB Local",
-        argv=[java, "-Xmx512m", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-              "-inMemory", "-port", str(port), "-disableTelemetry"],
+        argv=[
+            java,
+            "-Xmx512m",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-inMemory",
+            "-port",
+            str(port),
+            "-disableTelemetry",
+        ],
         log_path=workdir / "dynamodb.log",
         cwd=workdir,
     )

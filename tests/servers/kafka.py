@@ -38,8 +38,16 @@ def start_tansu(log_dir: Path, name: str = "tansu") -> KafkaServer:
     process = ServerProcess(
         name="kafka (tansu)",
         # Both URLs explicitly: the defaults bind 0.0.0.0 and advertise localhost:9092.
-        argv=[str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-              "--storage-engine", "memory://tansu/"],
+        argv=[
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         log_path=log_dir / f"{name}.log",
     )
     process.start(ready=lambda: port_accepts(port))

@@ -46,9 +46,18 @@ def start_secantus(workdir: Path, *, on_disk: bool = False) -> MongoServer:
     url = f"mongodb://127.0.0.1:{port}/"
     server = ServerProcess(
         name="SecantusDB",
-        argv=[str(executable), "--host", "127.0.0.1", "--port", str(port),
-              "--storage-path", str(workdir / "data") if on_disk else ":memory:", "--config", str(config),
-              *(["--sync-on-commit"] if on_disk else [])],
+        argv=[
+            str(executable),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(workdir / "data") if on_disk else ":memory:",
+            "--config",
+            str(config),
+            *(["--sync-on-commit"] if on_disk else []),
+        ],
         log_path=workdir / "secantusd.log",
         cwd=workdir,
     )

@@ -50,11 +50,19 @@ def start_seaweedfs(base: Path) -> S3Server:
     data = base / "data"
     data.mkdir()
     config = base / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "tester",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "tester",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     # Every HTTP port gets a gRPC port at +10000; free_port checks that one too. Ports are picked
     # one after another, so two picks cannot collide with each other's +10000.
     ports: dict[str, int] = {}
@@ -66,13 +74,23 @@ def start_seaweedfs(base: Path) -> S3Server:
     process = ServerProcess(
         name="s3 (seaweedfs)",
         argv=[
-            str(weed_binary()), "mini", f"-dir={data}",
+            str(weed_binary()),
+            "mini",
+            f"-dir={data}",
             # Without these it binds 0.0.0.0 and advertises the machine's network address.
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}", f"-s3.port={ports['s3']}", f"-admin.port={ports['admin']}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-            f"-s3.config={config}", "-master.volumeSizeLimitMB=64",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            f"-s3.port={ports['s3']}",
+            f"-admin.port={ports['admin']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            f"-s3.config={config}",
+            "-master.volumeSizeLimitMB=64",
             # Each bucket is a SeaweedFS collection with volumes of its own, and every test uses a
             # bucket of its own: allow plenty (a volume file is created only when needed).
             "-volume.max=1000",

@@ -15,8 +15,12 @@ def start_kafka_and_mongo(workdir: Path, name: str) -> tuple[dict, list]:
     kafka = start_tansu(workdir)
     mongo = start_secantus(workdir / "mongo")
     overrides = {
-        "DB_BACKEND": "mongodb", "MONGO_URL": mongo.url, "DB_NAME": name,
-        "QUEUE_BACKEND": "kafka", "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_TOPIC": name,
+        "DB_BACKEND": "mongodb",
+        "MONGO_URL": mongo.url,
+        "DB_NAME": name,
+        "QUEUE_BACKEND": "kafka",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "KAFKA_TOPIC": name,
         "KAFKA_CONSUMER_GROUP": name,
         "STORAGE_BACKEND": "local",  # sources and results on this machine (a document store alone would select S3)
     }

@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 from mediaflow.api.deps import JobDep, SettingsDep
 from mediaflow.api.openapi import EVENT_STREAM_RESPONSE, Tag
 from mediaflow.api.routes import authenticated_router
-from mediaflow.api.sse import HEADERS as SSE_HEADERS, job_event_frames
+from mediaflow.api.sse import HEADERS as SSE_HEADERS
+from mediaflow.api.sse import job_event_frames
 
 router = authenticated_router(Tag.JOBS)
 
@@ -28,7 +29,8 @@ async def job_events(
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
     frames = job_event_frames(
-        request.app.state.job_watch, job.job_id,
+        request.app.state.job_watch,
+        job.job_id,
         keepalive_s=settings.SSE_KEEPALIVE_S,
         max_stream_s=settings.SSE_MAX_STREAM_S,
         last_event_id=last_event_id,

@@ -3,7 +3,7 @@ it, and the ffmpeg log. Streamed from storage, with byte ranges so players can s
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -22,13 +22,17 @@ router = authenticated_router(Tag.FILES)
 download_router = APIRouter(tags=[Tag.FILES])
 
 
-@router.get("/jobs/{job_id}/download-url", response_model=DownloadLinkResponse,
-            summary="A signed, expiring link to the job's output that needs no API key header",
-            responses={404: {"description": "Unknown job id"}})
+@router.get(
+    "/jobs/{job_id}/download-url",
+    response_model=DownloadLinkResponse,
+    summary="A signed, expiring link to the job's output that needs no API key header",
+    responses={404: {"description": "Unknown job id"}},
+)
 async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkResponse:
     token, expires = download_links.make_token(settings, job)
-    return DownloadLinkResponse(url=f"/download/{job.job_id}?token={token}",
-                                expires_at=datetime.fromtimestamp(expires, timezone.utc))
+    return DownloadLinkResponse(
+        url=f"/download/{job.job_id}?token={token}", expires_at=datetime.fromtimestamp(expires, UTC)
+    )
 
 
 @download_router.get(
@@ -37,11 +41,14 @@ async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkRespon
     response_class=StreamingResponse,
     # An API key, or none at all with a signed link's token: the empty requirement says "optional".
     openapi_extra={"security": [{"ApiKey": []}, {"Bearer": []}, {}]},
-    responses={**OUTPUT_FILE_RESPONSES,
-               401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
-               403: {"description": "The signed link is invalid or expired"},
-               404: {"description": "Unknown job id"}, 409: {"description": "The job has not completed"},
-               416: {"description": "The requested range starts past the end of the file"}},
+    responses={
+        **OUTPUT_FILE_RESPONSES,
+        401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
+        403: {"description": "The signed link is invalid or expired"},
+        404: {"description": "Unknown job id"},
+        409: {"description": "The job has not completed"},
+        416: {"description": "The requested range starts past the end of the file"},
+    },
 )
 async def download(
     job: Annotated[Job, Depends(get_job_for_download)],
@@ -51,12 +58,18 @@ async def download(
 ):
     if job.status is not JobStatus.COMPLETED:
         reason = f": {job.error}" if job.status is JobStatus.FAILED and job.error else ""
-        raise HTTPException(409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output")
+        raise HTTPException(
+            409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output"
+        )
     return await stream_stored(job.output_path, storage, settings, disposition="attachment", range_header=range_header)
 
 
-@router.get("/jobs/{job_id}/log", summary="The ffmpeg log of a job's last run", response_class=StreamingResponse,
-            responses={**LOG_RESPONSE, 404: {"description": "Unknown job, or no log yet"}})
+@router.get(
+    "/jobs/{job_id}/log",
+    summary="The ffmpeg log of a job's last run",
+    response_class=StreamingResponse,
+    responses={**LOG_RESPONSE, 404: {"description": "Unknown job, or no log yet"}},
+)
 async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
     if not job.log_path:
         raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")

@@ -11,9 +11,9 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from mediaflow.api.openapi import Tag
 from mediaflow.api.auth import authenticate
 from mediaflow.api.deps import QueueDep, SettingsDep, StorageDep, StoreDep
+from mediaflow.api.openapi import Tag
 from mediaflow.logs import get_logger
 
 log = get_logger("api")
@@ -34,7 +34,9 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz", summary="Readiness: every configured backend answers")
-async def readyz(request: Request, store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
+async def readyz(
+    request: Request, store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep
+) -> JSONResponse:
     checks = {
         f"store:{settings.DB_BACKEND}": store,
         f"queue:{settings.QUEUE_BACKEND}": queue,
@@ -54,5 +56,7 @@ async def readyz(request: Request, store: StoreDep, queue: QueueDep, storage: St
     details = {name.lower(): why for name, why in settings.backend_choices.items()}
     if ready:
         details |= (await queue.report()).details
-    return JSONResponse({"status": "ready" if ready else "unavailable", "backends": results, "details": details},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "backends": results, "details": details},
+        status_code=200 if ready else 503,
+    )

@@ -43,8 +43,11 @@ def wants_html(accept: str) -> bool:
 router = APIRouter(tags=[Tag.HEALTH])
 
 
-@router.get("/", summary="Liveness check (the seed's health endpoint); a browser is sent to the dashboard",
-            responses={307: {"description": "To /ui/, for a request that asks for text/html (a browser)"}})
+@router.get(
+    "/",
+    summary="Liveness check (the seed's health endpoint); a browser is sent to the dashboard",
+    responses={307: {"description": "To /ui/, for a request that asks for text/html (a browser)"}},
+)
 async def root(request: Request) -> Response:
     if wants_html(request.headers.get("accept", "")):
         return RedirectResponse("ui/", status_code=307, headers=VARY)  # relative: works behind a path prefix

@@ -53,10 +53,16 @@ EXAMPLE = {
 
 
 class JobsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]}
+    )
 
-    source: str = Field(min_length=1, max_length=2048, description="As for POST /process: s3://…, upload://…, or a local path.")
-    outputs: OutputList | None = Field(default=None, description="1 to 16 outputs (see README, Outputs); or give template.")
+    source: str = Field(
+        min_length=1, max_length=2048, description="As for POST /process: s3://…, upload://…, or a local path."
+    )
+    outputs: OutputList | None = Field(
+        default=None, description="1 to 16 outputs (see README, Outputs); or give template."
+    )
     template: str | None = Field(default=None, pattern=NAME_PATTERN, description="A built-in or saved template's name.")
     callback_url: str | None = Field(default=None, max_length=2048, description="As for POST /process.")
     callback_progress: bool = False
@@ -74,17 +80,33 @@ class JobsListResponse(BaseModel):
 
 class JobFilesResponse(BaseModel):
     files: list[OutputFileResponse]
-    signed_base_url: str = Field(description="Prefix a file's path with this to fetch it without an API key, "
-                                             "until the link expires (a player can stream HLS from it).")  # fmt: skip
+    signed_base_url: str = Field(
+        description="Prefix a file's path with this to fetch it without an API key, "
+        "until the link expires (a player can stream HLS from it)."
+    )
 
 
-@router.post("/jobs", status_code=201, response_model=JobCreated, summary="Queue a job with many outputs",
-             responses={409: {"description": "Idempotency-Key reused with a different request"},
-                        422: {"description": "Invalid source, outputs or template; the message says what is accepted"},
-                        503: {"description": "The queue did not accept the job"}})  # fmt: skip
-async def create_job(body: JobsRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None) -> JobCreated:
-    request = JobRequest(source=body.source, outputs=body.outputs, template=body.template,
-                         callback_url=body.callback_url, callback_progress=body.callback_progress)  # fmt: skip
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=JobCreated,
+    summary="Queue a job with many outputs",
+    responses={
+        409: {"description": "Idempotency-Key reused with a different request"},
+        422: {"description": "Invalid source, outputs or template; the message says what is accepted"},
+        503: {"description": "The queue did not accept the job"},
+    },
+)
+async def create_job(
+    body: JobsRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None
+) -> JobCreated:
+    request = JobRequest(
+        source=body.source,
+        outputs=body.outputs,
+        template=body.template,
+        callback_url=body.callback_url,
+        callback_progress=body.callback_progress,
+    )
     job = await jobs.submit(request, owner=owner, idempotency_key=idempotency_key)
     return JobCreated(job_id=job.job_id, status=job.status)
 
@@ -101,39 +123,77 @@ async def list_job_details(
     return JobsListResponse(jobs=[JobResponse.from_job(job) for job in found], count=len(found))
 
 
-@router.get("/jobs/{job_id}", response_model=JobResponse, summary="A job, its probed source and its outputs",
-            responses={404: {"description": "Unknown job id"}})  # fmt: skip
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobResponse,
+    summary="A job, its probed source and its outputs",
+    responses={404: {"description": "Unknown job id"}},
+)
 async def get_job(job: JobDep, store: StoreDep) -> JobResponse:
     return JobResponse.from_job(job, await store.list_tasks(job.job_id) if job.has_outputs else [])
 
 
-@router.get("/jobs/{job_id}/files", response_model=JobFilesResponse, summary="Every file of the job's finished outputs",
-            responses={404: {"description": "Unknown job id, or a job without outputs"}})  # fmt: skip
+@router.get(
+    "/jobs/{job_id}/files",
+    response_model=JobFilesResponse,
+    summary="Every file of the job's finished outputs",
+    responses={404: {"description": "Unknown job id, or a job without outputs"}},
+)
 async def list_files(job: JobDep, storage: StorageDep, settings: SettingsDep) -> JobFilesResponse:
     token, _ = download_links.make_token(settings, job)
     signed = f"/jobs/{job.job_id}/signed/{token}/"
     base = f"/jobs/{job.job_id}/files/"
-    return JobFilesResponse(files=[OutputFileResponse(**f, url=base + f["path"]) for f in await _manifest(job, storage, settings)],
-                            signed_base_url=signed)  # fmt: skip
+    return JobFilesResponse(
+        files=[OutputFileResponse(**f, url=base + f["path"]) for f in await _manifest(job, storage, settings)],
+        signed_base_url=signed,
+    )
 
 
 FilePath = Annotated[str, Path(max_length=512, description='A file of the job: "stream/720p/index.m3u8".')]
 
 
-@router.get("/jobs/{job_id}/files/{path:path}", response_class=StreamingResponse, summary="One file of a job's output",
-            responses={206: {"description": "One byte range"}, 403: {"description": "The signed link is invalid or expired"},
-                       404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
-async def get_file(job: Annotated[Job, Depends(get_job_for_download)], path: FilePath, storage: StorageDep,
-                   settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
+@router.get(
+    "/jobs/{job_id}/files/{path:path}",
+    response_class=StreamingResponse,
+    summary="One file of a job's output",
+    responses={
+        206: {"description": "One byte range"},
+        403: {"description": "The signed link is invalid or expired"},
+        404: {"description": "No such job or file"},
+        416: {"description": "The range starts past the end"},
+    },
+)
+async def get_file(
+    job: Annotated[Job, Depends(get_job_for_download)],
+    path: FilePath,
+    storage: StorageDep,
+    settings: SettingsDep,
+    range_header: RangeHeader = None,
+):
     return await _serve(job, path, storage, settings, range_header)
 
 
-@signed_router.get("/jobs/{job_id}/signed/{token}/{path:path}", response_class=StreamingResponse,
-                   summary="One file of a job's output through a signed link (no API key)",
-                   responses={206: {"description": "One byte range"}, 403: {"description": "The link is invalid or expired"},
-                              404: {"description": "No such job or file"}, 416: {"description": "The range starts past the end"}})  # fmt: skip
-async def get_signed_file(job_id: str, token: Annotated[str, Path(max_length=100)], path: FilePath, request: Request,
-                          store: StoreDep, storage: StorageDep, settings: SettingsDep, range_header: RangeHeader = None):  # fmt: skip
+@signed_router.get(
+    "/jobs/{job_id}/signed/{token}/{path:path}",
+    response_class=StreamingResponse,
+    summary="One file of a job's output through a signed link (no API key)",
+    responses={
+        206: {"description": "One byte range"},
+        403: {"description": "The link is invalid or expired"},
+        404: {"description": "No such job or file"},
+        416: {"description": "The range starts past the end"},
+    },
+)
+async def get_signed_file(
+    job_id: str,
+    token: Annotated[str, Path(max_length=100)],
+    path: FilePath,
+    request: Request,
+    store: StoreDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    range_header: RangeHeader = None,
+):
     job = await get_job_for_download(job_id, request, store, token)
     return await _serve(job, path, storage, settings, range_header)
 
@@ -146,15 +206,25 @@ async def _serve(job: Job, path: str, storage, settings, range_header: str | Non
     if len(parts) < 2 or any(p in ("", ".", "..") or "\\" in p for p in parts) or state is None:
         raise HTTPException(404, detail=f"job {job.job_id} has no file {path!r}")
     if state.status != "completed":
-        raise HTTPException(404, detail=f"output {state.name!r} is {state.status}; its files are served once it completed")
+        raise HTTPException(
+            404, detail=f"output {state.name!r} is {state.status}; its files are served once it completed"
+        )
     playlist = path.endswith((".m3u8", ".mpd"))  # served here, so the relative URIs inside resolve here too
-    return await stream_stored(storage.location(output_key(settings, job.job_id, path)), storage, settings,
-                               disposition="inline", range_header=range_header, redirect=not playlist)  # fmt: skip
+    return await stream_stored(
+        storage.location(output_key(settings, job.job_id, path)),
+        storage,
+        settings,
+        disposition="inline",
+        range_header=range_header,
+        redirect=not playlist,
+    )
 
 
 async def _manifest(job: Job, storage, settings) -> list[dict]:
     if not job.has_outputs:
-        raise HTTPException(404, detail=f"job {job.job_id} was made by POST /process; it has one output, at /download/{job.job_id}")
+        raise HTTPException(
+            404, detail=f"job {job.job_id} was made by POST /process; it has one output, at /download/{job.job_id}"
+        )
     try:
         stored = await storage.open_read(output_key(settings, job.job_id, FILES_MANIFEST))
     except ObjectNotFoundError:

@@ -24,35 +24,56 @@ from mediaflow.media.operations import allowed_formats, default_format
 
 router = authenticated_router(Tag.JOBS)
 
-IdempotencyKeyHeader = Annotated[str | None, Header(min_length=1, max_length=200, description=(
-    "Repeat a request safely: the same key (per API key) with the same body returns the first job"))]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description=("Repeat a request safely: the same key (per API key) with the same body returns the first job"),
+    ),
+]
 
 
 @router.post(
     "/process",
     response_model=ProcessResponse,
     summary="Queue a processing job",
-    responses={409: {"description": "Idempotency-Key reused with a different request"},
-               413: {"description": "Body larger than MAX_REQUEST_BODY_BYTES"},
-               422: {"description": "Invalid source, method or output format"},
-               429: {"description": "MAX_ACTIVE_JOBS_PER_KEY jobs queued or processing already; see Retry-After"},
-               503: {"description": "The queue did not accept the job"}},
+    responses={
+        409: {"description": "Idempotency-Key reused with a different request"},
+        413: {"description": "Body larger than MAX_REQUEST_BODY_BYTES"},
+        422: {"description": "Invalid source, method or output format"},
+        429: {"description": "MAX_ACTIVE_JOBS_PER_KEY jobs queued or processing already; see Retry-After"},
+        503: {"description": "The queue did not accept the job"},
+    },
 )
-async def process(body: ProcessRequest, jobs: JobsDep, owner: OwnerDep,
-                  idempotency_key: IdempotencyKeyHeader = None) -> ProcessResponse:
-    request = JobRequest(source=body.source, method_name=body.method_name, output_format=body.output_format,
-                         callback_url=body.callback_url, callback_progress=body.callback_progress)
+async def process(
+    body: ProcessRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None
+) -> ProcessResponse:
+    request = JobRequest(
+        source=body.source,
+        method_name=body.method_name,
+        output_format=body.output_format,
+        callback_url=body.callback_url,
+        callback_progress=body.callback_progress,
+    )
     job = await jobs.submit(request, owner=owner, idempotency_key=idempotency_key)
     return ProcessResponse(job_id=job.job_id, status=job.status)
 
 
 @router.get("/methods", response_model=MethodsResponse, summary="The processing methods and their output formats")
 async def methods() -> MethodsResponse:
-    return MethodsResponse(methods=[
-        MethodInfo(name=method, label=label, description=description,
-                   formats=list(allowed_formats(method)), default_format=default_format(method))
-        for method, (label, description) in METHOD_LABELS.items()
-    ])
+    return MethodsResponse(
+        methods=[
+            MethodInfo(
+                name=method,
+                label=label,
+                description=description,
+                formats=list(allowed_formats(method)),
+                default_format=default_format(method),
+            )
+            for method, (label, description) in METHOD_LABELS.items()
+        ]
+    )
 
 
 @router.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
@@ -62,9 +83,17 @@ async def list_jobs(
     limit: PageLimit = 10,
     skip: PageSkip = 0,
     status: JobStatus | None = None,
-    idempotency_key: Annotated[str | None, Query(min_length=1, max_length=200, description=(
-        "Only the job submitted with this Idempotency-Key, if any (e.g. to resume a client that "
-        "uploads its file anew on each try)"))] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description=(
+                "Only the job submitted with this Idempotency-Key, if any (e.g. to resume a client that "
+                "uploads its file anew on each try)"
+            ),
+        ),
+    ] = None,
 ) -> JobListResponse:
     if idempotency_key is not None:
         found = await store.find_by_idempotency_key(owner, idempotency_key)
@@ -74,7 +103,11 @@ async def list_jobs(
     return JobListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
 
 
-@router.get("/status/{job_id}", response_model=JobStatusResponse, summary="A job's status and progress",
-            responses={404: {"description": "Unknown job id"}})
+@router.get(
+    "/status/{job_id}",
+    response_model=JobStatusResponse,
+    summary="A job's status and progress",
+    responses={404: {"description": "Unknown job id"}},
+)
 async def status(job: JobDep) -> JobStatusResponse:
     return JobStatusResponse.from_job(job)

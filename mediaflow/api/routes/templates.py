@@ -45,8 +45,9 @@ class TemplatesResponse(BaseModel):
 
 
 def _saved(template: StoredTemplate) -> TemplateResponse:
-    return TemplateResponse(name=template.name, description=template.description, builtin=False,
-                            outputs=json.loads(template.outputs))  # fmt: skip
+    return TemplateResponse(
+        name=template.name, description=template.description, builtin=False, outputs=json.loads(template.outputs)
+    )
 
 
 def _builtin(name: str) -> TemplateResponse | None:
@@ -60,8 +61,12 @@ async def list_templates(store: StoreDep, owner: OwnerDep) -> TemplatesResponse:
     return TemplatesResponse(templates=[*builtins, *(_saved(t) for t in await store.templates.list(owner))])
 
 
-@router.get("/templates/{name}", response_model=TemplateResponse, summary="One template",
-            responses={404: {"description": "No such template"}})  # fmt: skip
+@router.get(
+    "/templates/{name}",
+    response_model=TemplateResponse,
+    summary="One template",
+    responses={404: {"description": "No such template"}},
+)
 async def get_template(name: TemplateName, store: StoreDep, owner: OwnerDep) -> TemplateResponse:
     found = _builtin(name) or ((saved := await store.templates.get(owner, name)) and _saved(saved))
     if not found:
@@ -69,23 +74,43 @@ async def get_template(name: TemplateName, store: StoreDep, owner: OwnerDep) -> 
     return found
 
 
-@router.post("/templates", status_code=201, response_model=TemplateResponse, summary="Save a template",
-             responses={409: {"description": "The name is taken (or is a built-in's)"},
-                        422: {"description": "Invalid outputs; the message says what is accepted"}})  # fmt: skip
-async def create_template(body: NewTemplate, store: StoreDep, owner: OwnerDep, settings: SettingsDep) -> TemplateResponse:
+@router.post(
+    "/templates",
+    status_code=201,
+    response_model=TemplateResponse,
+    summary="Save a template",
+    responses={
+        409: {"description": "The name is taken (or is a built-in's)"},
+        422: {"description": "Invalid outputs; the message says what is accepted"},
+    },
+)
+async def create_template(
+    body: NewTemplate, store: StoreDep, owner: OwnerDep, settings: SettingsDep
+) -> TemplateResponse:
     return await _put(body.name, body, store, owner, settings, create_only=True)
 
 
-@router.put("/templates/{name}", response_model=TemplateResponse, summary="Save or replace a template",
-            responses={409: {"description": "A built-in template is read-only"},
-                        422: {"description": "Invalid outputs; the message says what is accepted"}})  # fmt: skip
-async def replace_template(name: TemplateName, body: TemplateBody, store: StoreDep, owner: OwnerDep,
-                           settings: SettingsDep) -> TemplateResponse:  # fmt: skip
+@router.put(
+    "/templates/{name}",
+    response_model=TemplateResponse,
+    summary="Save or replace a template",
+    responses={
+        409: {"description": "A built-in template is read-only"},
+        422: {"description": "Invalid outputs; the message says what is accepted"},
+    },
+)
+async def replace_template(
+    name: TemplateName, body: TemplateBody, store: StoreDep, owner: OwnerDep, settings: SettingsDep
+) -> TemplateResponse:
     return await _put(name, body, store, owner, settings, create_only=False)
 
 
-@router.delete("/templates/{name}", status_code=204, summary="Remove a saved template",
-               responses={404: {"description": "No such template"}, 409: {"description": "A built-in template"}})  # fmt: skip
+@router.delete(
+    "/templates/{name}",
+    status_code=204,
+    summary="Remove a saved template",
+    responses={404: {"description": "No such template"}, 409: {"description": "A built-in template"}},
+)
 async def delete_template(name: TemplateName, store: StoreDep, owner: OwnerDep) -> Response:
     _refuse_builtin(name)
     if not await store.templates.delete(owner, name):
@@ -95,20 +120,34 @@ async def delete_template(name: TemplateName, store: StoreDep, owner: OwnerDep) 
 
 def _refuse_builtin(name: str) -> None:
     if name in builtin_templates():
-        raise HTTPException(409, detail=f"{name!r} is a built-in template and cannot be changed; save yours under another name")
+        raise HTTPException(
+            409, detail=f"{name!r} is a built-in template and cannot be changed; save yours under another name"
+        )
 
 
-async def _put(name: str, body: TemplateBody, store, owner: str | None, settings, *, create_only: bool) -> TemplateResponse:
+async def _put(
+    name: str, body: TemplateBody, store, owner: str | None, settings, *, create_only: bool
+) -> TemplateResponse:
     _refuse_builtin(name)
     problems = dimension_problems(body.outputs, settings.MAX_INPUT_DIMENSION)
     if problems:  # the same 422 shape as the model's own checks
-        raise RequestValidationError([{"type": "value_error", "loc": ("body", "outputs"), "msg": p, "input": None}
-                                      for p in problems])  # fmt: skip
-    if await store.templates.get(owner, name) is None and len(await store.templates.list(owner)) >= MAX_TEMPLATES_PER_OWNER:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "outputs"), "msg": p, "input": None} for p in problems]
+        )
+    if (
+        await store.templates.get(owner, name) is None
+        and len(await store.templates.list(owner)) >= MAX_TEMPLATES_PER_OWNER
+    ):
         raise HTTPException(409, detail=f"at most {MAX_TEMPLATES_PER_OWNER} saved templates; remove one first")
     now = utcnow()
-    template = StoredTemplate(name=name, owner=owner, description=body.description, created_at=now, updated_at=now,
-                              outputs=json.dumps([o.model_dump(mode="json") for o in body.outputs]))  # fmt: skip
+    template = StoredTemplate(
+        name=name,
+        owner=owner,
+        description=body.description,
+        created_at=now,
+        updated_at=now,
+        outputs=json.dumps([o.model_dump(mode="json") for o in body.outputs]),
+    )
     if not await store.templates.put(template, create_only=create_only):
         raise HTTPException(409, detail=f"a template named {name!r} exists; PUT /templates/{name} replaces it")
     return _saved(template)

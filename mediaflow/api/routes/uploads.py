@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from mediaflow.api.deps import OwnerDep, SettingsDep, StorageDep
-from mediaflow.api.openapi import UPLOAD_BODY, Tag
 from mediaflow.api.numbers import ascii_decimal
+from mediaflow.api.openapi import UPLOAD_BODY, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.api.uploads import UploadFormatError, open_upload
 from mediaflow.jobs.schemas import UploadResponse

@@ -15,9 +15,16 @@ from mediaflow.jobs.model import Timestamp, utcnow
 
 router = authenticated_router(Tag.WORKERS)
 
-WORKER_EXAMPLE = {"worker_id": "encoder-1-4242-3f9a1c", "host": "encoder-1", "pid": 4242, "slots": 2, "busy": 1,
-                  "started_at": "2026-11-25T09:00:00.000000Z", "seen_at": "2026-11-25T09:15:00.000000Z",
-                  "expires_at": "2026-11-25T09:15:30.000000Z"}  # fmt: skip
+WORKER_EXAMPLE = {
+    "worker_id": "encoder-1-4242-3f9a1c",
+    "host": "encoder-1",
+    "pid": 4242,
+    "slots": 2,
+    "busy": 1,
+    "started_at": "2026-11-25T09:00:00.000000Z",
+    "seen_at": "2026-11-25T09:15:00.000000Z",
+    "expires_at": "2026-11-25T09:15:30.000000Z",
+}
 
 
 class WorkerResponse(BaseModel):
@@ -32,7 +39,9 @@ class WorkerResponse(BaseModel):
 
 
 class WorkersResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"workers": [WORKER_EXAMPLE], "count": 1, "slots": 2, "busy": 1}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"workers": [WORKER_EXAMPLE], "count": 1, "slots": 2, "busy": 1}]}
+    )
 
     workers: list[WorkerResponse] = Field(description="Oldest started first")
     count: int = Field(description="Worker processes alive")
@@ -44,5 +53,6 @@ class WorkersResponse(BaseModel):
 async def list_workers(store: StoreDep) -> WorkersResponse:
     live = await store.workers.live(utcnow())
     workers = [WorkerResponse(**vars(presence)) for presence in live]
-    return WorkersResponse(workers=workers, count=len(workers), slots=sum(w.slots for w in workers),
-                           busy=sum(w.busy for w in workers))  # fmt: skip
+    return WorkersResponse(
+        workers=workers, count=len(workers), slots=sum(w.slots for w in workers), busy=sum(w.busy for w in workers)
+    )

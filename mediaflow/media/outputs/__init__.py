@@ -14,4 +14,4 @@ __all__ = [
     "MAX_OUTPUTS", "MAX_RENDITIONS", "OUTPUT_TYPES", "OutputError", "OutputFile", "OutputPlan", "OutputResult",
     "OutputSpec", "OutputsProgress", "Source", "Step", "builtin_template", "builtin_templates", "method_outputs",
     "mime_type", "parse_outputs", "plan_output", "run_outputs",
-]  # fmt: skip
+]

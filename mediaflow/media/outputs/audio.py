@@ -117,6 +117,6 @@ def audio_plan(output: AudioOutput, source: Source, out_dir: Path, measured: Lou
     start, duration = clip_range(output.clip, source)
     target = out_dir / f"{output.name}.{output.format}"
     argv = [*source.head(start, duration), "-map", "0:a:0", "-vn", *audio_args(output.audio, codec, source, measured),
-            *source.tail(AUDIO_MUXERS[output.format], target)]  # fmt: skip
+            *source.tail(AUDIO_MUXERS[output.format], target)]
     seconds = media_seconds(start, duration, source)
     return OutputPlan(steps=[Step("encode", argv, seconds)], weight=0.03 * (seconds or 60))

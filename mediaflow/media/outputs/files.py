@@ -11,7 +11,7 @@ MIME_TYPES = {
     "m4s": "video/iso.segment", "mp3": "audio/mpeg", "m4a": "audio/mp4", "opus": "audio/ogg",
     "flac": "audio/flac", "wav": "audio/wav", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp",
     "gif": "image/gif", "vtt": "text/vtt", "csv": "text/csv",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def thumbnails_plan(output: ThumbnailsOutput, source: Source, out_dir: Path) -> 
     for i in range(len(times)):
         target = out_dir / f"thumbnail_{i + 1:03d}.{output.format}"
         argv += ["-map", f"{i}:V:0", "-frames:v", "1", *scale, *IMAGE_ENCODERS[output.format], "-update", "1",
-                 "-f", "image2", file_url(target)]  # fmt: skip
+                 "-f", "image2", file_url(target)]
     return OutputPlan(steps=[Step("encode", argv, None)], weight=0.05 * len(times))
 
 
@@ -89,7 +89,7 @@ def storyboard_plan(output: StoryboardOutput, source: Source, out_dir: Path) -> 
     )
     pattern = out_dir / f"sprite_%03d.{output.format}"
     argv = [*source.head(), "-map", "0:V:0", "-vf", chain, *IMAGE_ENCODERS[output.format], "-start_number", "1",
-            *source.tail("image2", pattern)]  # fmt: skip
+            *source.tail("image2", pattern)]
 
     def write_vtt(directory: Path) -> None:
         (directory / STORYBOARD_VTT).write_text(
@@ -142,7 +142,7 @@ def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> Ou
         argv = [*head, "-filter_complex", graph, "-map", "[out]", "-loop", "0", *source.tail("gif", target)]
     else:
         argv = [*head, "-map", "0:V:0", "-vf", f"fps={fps},scale={width}:{height},setsar=1", "-c:v", "libwebp",
-                "-quality", "75", "-loop", "0", "-an", *source.tail("webp", target)]  # fmt: skip
+                "-quality", "75", "-loop", "0", "-an", *source.tail("webp", target)]
     return OutputPlan(steps=[Step("encode", argv, duration)], weight=duration * 0.3)
 
 
@@ -155,5 +155,5 @@ def waveform_plan(output: WaveformOutput, source: Source, out_dir: Path) -> Outp
     graph = f"[0:a:0]aformat=channel_layouts=mono,showwavespic=s={output.width}x{output.height}:colors={color}[out]"
     target = out_dir / f"{output.name}.png"
     argv = [*source.head(), "-filter_complex", graph, "-map", "[out]", "-frames:v", "1", "-c:v", "png", "-update", "1",
-            *source.tail("image2", target)]  # fmt: skip
+            *source.tail("image2", target)]
     return OutputPlan(steps=[Step("encode", argv, None)], weight=0.02 * (source.duration or 60))

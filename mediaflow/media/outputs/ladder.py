@@ -134,7 +134,7 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         # is, so a "file:" prefix would create a "file:/…" tree in the worker's current directory.
         # Starting with "/" it is neither an option nor a URL.
         os.path.abspath(out_dir / "%v" / "index.m3u8"),
-    ]  # fmt: skip
+    ]
 
 
 def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
@@ -144,7 +144,7 @@ def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool)
         "-adaptation_sets", sets, "-init_seg_name", "init_$RepresentationID$.m4s",
         "-media_seg_name", "chunk_$RepresentationID$_$Number%05d$.m4s",
         file_url(out_dir / DASH_MANIFEST),
-    ]  # fmt: skip
+    ]
 
 
 

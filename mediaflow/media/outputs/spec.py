@@ -224,7 +224,7 @@ OutputSpec = Annotated[
         WaveformOutput,
     ],
     Field(discriminator="type"),
-]  # fmt: skip
+]
 OUTPUT_TYPES = ("video", "audio", "hls", "dash", "thumbnails", "storyboard", "animation", "waveform")
 
 

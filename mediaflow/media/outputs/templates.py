@@ -33,7 +33,7 @@ def method_outputs(method: Method, fmt: str) -> list[dict]:
     bitrate = "192k" if method is Method.CONVERT_FORMAT else "128k"
     audio = {"codec": "opus" if webm else "aac", "bitrate": bitrate}
     return [{"type": "video", "name": method.value, "format": fmt, "video": video, "audio": audio,
-             "faststart": method is Method.CONVERT_FORMAT}]  # fmt: skip
+             "faststart": method is Method.CONVERT_FORMAT}]
 
 
 _EXTRA: dict[str, tuple[str, list[dict]]] = {
@@ -53,7 +53,7 @@ _EXTRA: dict[str, tuple[str, list[dict]]] = {
             {"type": "storyboard", "name": "storyboard", "interval_seconds": 5, "columns": 5, "width": 160},
         ],
     ),
-}  # fmt: skip
+}
 
 _METHOD_DESCRIPTIONS = {
     Method.COMPRESS: "The seed's compress: H.264 CRF 28 (VP9 for webm), audio re-encoded.",

@@ -28,10 +28,10 @@ VIDEO_MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
 CODEC_COST = {"h264": 1.0, "h265": 3.0, "vp9": 3.0, "av1": 2.0}
 
 _SVT_AV1_PRESETS = {"ultrafast": 13, "superfast": 12, "veryfast": 11, "faster": 10, "fast": 9, "medium": 8,
-                    "slow": 6, "slower": 4, "veryslow": 2}  # fmt: skip
+                    "slow": 6, "slower": 4, "veryslow": 2}
 # libvpx-vp9 `-cpu-used` (with -deadline good, 0 is slowest); 4 is what the seed's presets use.
 _VP9_CPU_USED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 5, "medium": 4,
-                 "slow": 2, "slower": 1, "veryslow": 0}  # fmt: skip
+                 "slow": 2, "slower": 1, "veryslow": 0}
 _VP9_DEFAULT_CRF = 31
 
 

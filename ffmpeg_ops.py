@@ -1,9 +1,11 @@
 """FFmpeg operations, public face (re-exports only; the code is in `mediaflow/media/`):
-the presets as argv (`operations`), running ffmpeg with progress (`ffmpeg`), the input safety options
-and binaries (`inputs`), and the errors.
+the seed methods' formats (`operations`) and their ffmpeg commands (`outputs.templates`: each method is
+a built-in template), running ffmpeg with progress (`ffmpeg`), the input safety options and binaries
+(`inputs`), and the errors.
 
     fmt = resolve_output_format(Method.COMPRESS, "mp4")
-    argv = build_argv(ffmpeg_binary(settings), Method.COMPRESS, Path("in.mp4"), Path("out.mp4"), fmt)
+    source = Source(Path("in.mp4"), await probe(Path("in.mp4"), settings), ffmpeg_binary(settings))
+    argv = method_argv(Method.COMPRESS, fmt.name, source, Path("out"))  # writes out/compress.mp4
     check(await run_ffmpeg(argv, log_path=Path("ffmpeg.log"), on_progress=print_progress))
 """
 
@@ -13,11 +15,11 @@ from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffmpeg_b
 from mediaflow.media.operations import (
     OutputFormat,
     allowed_formats,
-    build_argv,
     default_format,
     mime_type_for,
     resolve_output_format,
 )
+from mediaflow.media.outputs import Source, method_argv
 
 __all__ = [
     "FfmpegError",
@@ -30,13 +32,14 @@ __all__ = [
     "ProbeError",
     "ProgressParser",
     "ProgressUpdate",
+    "Source",
     "allowed_formats",
-    "build_argv",
     "check",
     "default_format",
     "ffmpeg_binary",
     "ffprobe_binary",
     "file_url",
+    "method_argv",
     "mime_type_for",
     "resolve_output_format",
     "run_ffmpeg",

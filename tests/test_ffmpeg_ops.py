@@ -25,12 +25,13 @@ from ffmpeg_ops import (
     ProbeError,
     ProgressParser,
     ProgressUpdate,
+    Source,
     allowed_formats,
-    build_argv,
     check,
     default_format,
     ffmpeg_binary,
     ffprobe_binary,
+    method_argv,
     mime_type_for,
     resolve_output_format,
     run_ffmpeg,
@@ -41,6 +42,7 @@ from mediaflow.media import probe as probe_module
 from mediaflow.media.probe import MediaInfo, check_safe_input, media_info_from_ffprobe, probe
 from mediaflow.settings import Settings
 from tests import media
+from tests.golden_argv import CLAIMED, FF, GOLDEN, HEAD, WHITELIST, seed_argv
 from tests.servers.process import server_unavailable
 
 NO_FFPROBE = Settings(_env_file=None, FFPROBE_BINARY=None)
@@ -82,278 +84,42 @@ def ff() -> str:
     return media.ffmpeg()
 
 
-def out_path(tmp_path: Path, fmt: str) -> Path:
-    return tmp_path / f"out-{uuid.uuid4().hex[:8]}.{fmt}"
+def out_dir(tmp_path: Path) -> Path:
+    return tmp_path / f"out-{uuid.uuid4().hex[:8]}"
 
 
-# --- golden argv ---------------------------------------------------------------------------------------
-
-FF = "/opt/ffmpeg/bin/ffmpeg"
-WHITELIST = (
-    "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf,dv,nut,rm,wtv,ivf,obu,h264,hevc,m4v,mpegvideo,gif,"
-    "yuv4mpegpipe,wav,w64,mp3,aac,flac,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,au,mpc,mpc8,loas,tak"
-)
-HEAD = [
-    FF,
-    "-hide_banner",
-    "-nostdin",
-    "-y",
-    "-nostats",
-    "-progress",
-    "pipe:1",
-    "-loglevel",
-    "info",
-    "-protocol_whitelist",
-    "file",
-    "-format_whitelist",
-    WHITELIST,
-    "-i",
-    "file:/in/src.mov",
-]
-MAPS = ["-map", "0:V:0", "-map", "0:a:0?"]
-X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
-VP9 = [
-    "-c:v",
-    "libvpx-vp9",
-    "-crf",
-    "31",
-    "-b:v",
-    "0",
-    "-deadline",
-    "good",
-    "-cpu-used",
-    "4",
-    "-row-mt",
-    "1",
-    "-pix_fmt",
-    "yuv420p",
-]
-GOLDEN = {
-    (Method.COMPRESS, "mp4"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-crf",
-        "28",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "mp4",
-    ],
-    (Method.COMPRESS, "mov"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-crf",
-        "28",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "mov",
-    ],
-    (Method.COMPRESS, "mkv"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-crf",
-        "28",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "matroska",
-    ],
-    (Method.COMPRESS, "webm"): [
-        *MAPS,
-        "-c:v",
-        "libvpx-vp9",
-        "-crf",
-        "36",
-        "-b:v",
-        "0",
-        "-deadline",
-        "good",
-        "-cpu-used",
-        "4",
-        "-row-mt",
-        "1",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "128k",
-        "-f",
-        "webm",
-    ],
-    (Method.EXTRACT_AUDIO, "mp3"): ["-map", "0:a:0", "-vn", "-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"],
-    (Method.RESIZE, "mp4"): [
-        *MAPS,
-        "-vf",
-        "scale=1280:720",
-        "-c:v",
-        "libx264",
-        "-crf",
-        "23",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "mp4",
-    ],
-    (Method.RESIZE, "webm"): [*MAPS, "-vf", "scale=1280:720", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
-    (Method.CONVERT_FORMAT, "mp4"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-profile:v",
-        "high",
-        "-level:v",
-        "4.2",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        "-f",
-        "mp4",
-    ],
-    (Method.CONVERT_FORMAT, "mov"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-profile:v",
-        "high",
-        "-level:v",
-        "4.2",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        "-f",
-        "mov",
-    ],
-    (Method.CONVERT_FORMAT, "mkv"): [
-        *MAPS,
-        "-c:v",
-        "libx264",
-        "-profile:v",
-        "high",
-        "-level:v",
-        "4.2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        "-f",
-        "matroska",
-    ],
-    (Method.CONVERT_FORMAT, "webm"): [*MAPS, *VP9, "-c:a", "libopus", "-b:a", "192k", "-f", "webm"],
-    (Method.BLACK_AND_WHITE, "mp4"): [
-        *MAPS,
-        "-vf",
-        "hue=s=0",
-        "-c:v",
-        "libx264",
-        "-crf",
-        "23",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "mp4",
-    ],
-    (Method.BLACK_AND_WHITE, "mkv"): [
-        *MAPS,
-        "-vf",
-        "hue=s=0",
-        "-c:v",
-        "libx264",
-        "-crf",
-        "23",
-        "-preset",
-        "medium",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-f",
-        "matroska",
-    ],
-    (Method.BLACK_AND_WHITE, "webm"): [*MAPS, "-vf", "hue=s=0", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
-}
+# --- golden argv (the table is in tests/golden_argv.py) --------------------------------------------
 
 
 @pytest.mark.parametrize(("method", "fmt"), list(GOLDEN), ids=[f"{m.value}-{f}" for m, f in GOLDEN])
 def test_golden_argv(method: Method, fmt: str) -> None:
-    argv = build_argv(FF, method, Path("/in/src.mov"), Path(f"/out/result.{fmt}"), resolve_output_format(method, fmt))
-    assert argv == [*HEAD, *GOLDEN[method, fmt], f"file:/out/result.{fmt}"]
+    argv = method_argv(method, fmt, Source(Path("/in/src.mov"), CLAIMED, FF), Path("/out"))
+    assert argv == [*HEAD, *GOLDEN[method, fmt], f"file:/out/{method.value}.{fmt}"]
 
 
-def test_golden_covers_every_method() -> None:
-    assert {method for method, _ in GOLDEN} == set(Method)
+def test_golden_covers_every_method_in_every_format() -> None:
+    assert set(GOLDEN) == {(method, fmt) for method in Method for fmt in allowed_formats(method)}
     assert ffmpeg_ops.INPUT_SAFETY_OPTIONS == ("-protocol_whitelist", "file", "-format_whitelist", WHITELIST)
 
 
 def test_threads_come_just_before_the_muxer() -> None:
-    fmt = resolve_output_format(Method.COMPRESS, "mkv")
-    argv = build_argv(FF, Method.COMPRESS, Path("/in/src.mov"), Path("/out/r.mkv"), fmt, threads=2)
-    assert argv[-5:] == ["-threads", "2", "-f", "matroska", "file:/out/r.mkv"]
-    assert "-threads" not in build_argv(FF, Method.COMPRESS, Path("/in/src.mov"), Path("/out/r.mkv"), fmt, threads=0)
+    argv = method_argv(Method.COMPRESS, "mkv", Source(Path("/in/src.mov"), CLAIMED, FF, threads=2), Path("/out"))
+    assert argv[-5:] == ["-threads", "2", "-f", "matroska", "file:/out/compress.mkv"]
+    unthreaded = method_argv(Method.COMPRESS, "mkv", Source(Path("/in/src.mov"), CLAIMED, FF, threads=0), Path("/out"))
+    assert "-threads" not in unthreaded
 
 
 def test_paths_are_absolute_file_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    fmt = resolve_output_format(Method.EXTRACT_AUDIO, None)
-    argv = build_argv(FF, Method.EXTRACT_AUDIO, Path("-i.mp4"), Path("http:evil.mp3"), fmt)
+    argv = method_argv(Method.EXTRACT_AUDIO, "mp3", Source(Path("-i.mp4"), CLAIMED, FF), Path("http:evil"))
     assert argv[argv.index("-i") + 1] == f"file:{tmp_path}/-i.mp4"
-    assert argv[-1] == f"file:{tmp_path}/http:evil.mp3"
-    assert "-i.mp4" not in argv and "http:evil.mp3" not in argv
+    assert argv[-1] == f"file:{tmp_path}/http:evil/extract_audio.mp3"
+    assert "-i.mp4" not in argv and not any(arg.startswith("http:") for arg in argv)
 
 
-def test_build_argv_refuses_a_format_the_method_cannot_produce() -> None:
+def test_method_argv_refuses_a_format_the_method_cannot_produce() -> None:
     with pytest.raises(InvalidFormatError, match="choose one of: mp3"):
-        build_argv(
-            FF, Method.EXTRACT_AUDIO, Path("/a.mp4"), Path("/b.mp4"), resolve_output_format(Method.COMPRESS, "mp4")
-        )
+        method_argv(Method.EXTRACT_AUDIO, "mp4", Source(Path("/a.mp4"), CLAIMED, FF), Path("/out"))
 
 
 # --- formats ---------------------------------------------------------------------------------------------
@@ -647,8 +413,7 @@ def test_check_safe_input_accepts(format_name: str) -> None:
 
 
 async def _run(ff: str, method: Method, source: Path, tmp_path: Path, fmt: str = "mp4", *, safe: bool = True):
-    output = out_path(tmp_path, fmt)
-    argv = build_argv(ff, method, source, output, resolve_output_format(method, fmt))
+    argv, output = seed_argv(ff, method, source, out_dir(tmp_path), fmt)
     if not safe:  # the control experiment: what the safety options prevent
         i = argv.index("-protocol_whitelist")
         del argv[i : i + len(ffmpeg_ops.INPUT_SAFETY_OPTIONS)]
@@ -728,13 +493,12 @@ def top_level_boxes(path: Path) -> list[str]:
 
 
 async def run_method(ff: str, method: Method, source: Path, tmp_path: Path, fmt: str):
-    output = out_path(tmp_path, fmt)
     updates: list[ProgressUpdate] = []
 
     async def on_progress(update: ProgressUpdate) -> None:
         updates.append(update)
 
-    argv = build_argv(ff, method, source, output, resolve_output_format(method, fmt), threads=2)
+    argv, output = seed_argv(ff, method, source, out_dir(tmp_path), fmt, threads=2)
     result = await run_ffmpeg(argv, log_path=tmp_path / "logs" / f"{output.stem}.log", on_progress=on_progress)
     check(result)
     assert updates and updates[-1].ended and updates[-1].out_time_s == pytest.approx(2.0, abs=0.1)
@@ -805,8 +569,7 @@ async def test_black_and_white(ff, clips, tmp_path, fmt: str) -> None:
 
 
 async def test_video_methods_accept_a_source_without_audio(ff, clips, tmp_path) -> None:
-    output = out_path(tmp_path, "mp4")
-    argv = build_argv(ff, Method.COMPRESS, clips["video_only"], output, resolve_output_format(Method.COMPRESS, "mp4"))
+    argv, output = seed_argv(ff, Method.COMPRESS, clips["video_only"], out_dir(tmp_path), "mp4")
     check(await run_ffmpeg(argv, log_path=tmp_path / "c.log"))
     info = await probe(output, NO_FFPROBE)
     assert info.audio is None and info.video.codec == "h264"

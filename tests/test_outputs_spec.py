@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from mediaflow.jobs.model import Method
-from mediaflow.media.operations import allowed_formats, build_argv, resolve_output_format
+from mediaflow.media.operations import allowed_formats
 from mediaflow.media.outputs import builtin_template, builtin_templates, method_outputs, parse_outputs, plan_output
 from mediaflow.media.outputs.audio import parse_loudness
 from mediaflow.media.outputs.images import storyboard_vtt, thumbnail_times
@@ -19,6 +19,7 @@ from mediaflow.media.outputs.plan import OutputError, Source, scaled_size
 from mediaflow.media.outputs.spec import dimension_problems
 from mediaflow.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
 from tests import media
+from tests.golden_argv import GOLDEN, HEAD
 
 FF = "/opt/ffmpeg/bin/ffmpeg"
 INFO = MediaInfo(
@@ -168,18 +169,12 @@ def test_dimension_limits_follow_the_server_setting() -> None:
 )
 @pytest.mark.parametrize("threads", [0, 2])
 def test_method_templates_give_exactly_the_seed_argv(method: Method, fmt: str, threads: int, tmp_path: Path) -> None:
-    source = Source(Path("/in/src.mov"), INFO, FF, threads)
+    source = Source(Path("/in/src.mov"), INFO, HEAD[0], threads)
     (output,) = parse_outputs(method_outputs(method, fmt))
     plan = plan_output(output, source, tmp_path, None)
-    expected = build_argv(
-        FF,
-        method,
-        Path("/in/src.mov"),
-        tmp_path / f"{method.value}.{fmt}",
-        resolve_output_format(method, fmt),
-        threads=threads,
-    )
-    assert [step.argv for step in plan.steps] == [expected]
+    *options, muxer_flag, muxer = GOLDEN[method, fmt]
+    expected = [*HEAD, *options, *(["-threads", str(threads)] if threads else []), muxer_flag, muxer]
+    assert [step.argv for step in plan.steps] == [[*expected, f"file:{tmp_path}/{method.value}.{fmt}"]]
 
 
 def test_builtin_templates() -> None:

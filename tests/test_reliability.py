@@ -16,8 +16,9 @@ from mediaflow.jobs.events import FailureReason
 from mediaflow.jobs.model import Phase
 from mediaflow.jobs.progress import PHASE_SPAN, RunProgress
 from mediaflow.storage import StorageError
-from mediaflow.worker.job_run import Run
-from mediaflow.worker.loop import Worker
+from mediaflow.worker.lease_keeper import time_limit
+from mediaflow.worker.outcomes import StopCause
+from mediaflow.worker.run_context import with_storage_retries
 from tests import media
 from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final, worker_events
 
@@ -182,18 +183,19 @@ async def test_a_job_over_its_time_limit_fails_with_that_reason(settings):
 
 
 def test_stall_detector_fires_only_while_encoding(settings, tmp_path):
-    worker = Worker(settings.model_copy(update={"STALL_TIMEOUT_S": 5}), store=None, queue=None, storage=None)
-    run = Run(job=None, progress=RunProgress(), started=time.monotonic())
+    limits = settings.model_copy(update={"STALL_TIMEOUT_S": 5})
+    progress, started = RunProgress(), time.monotonic()
     now = time.monotonic()
-    run.progress.enter(Phase.DOWNLOADING)
-    run.progress.last_advance = now - 60  # a slow download is not a stall
-    assert worker.runner.time_limit_reason(run, now) == (None, FailureReason.OTHER)
-    run.progress.enter(Phase.ENCODING)
-    run.progress.encoding(1.0, 10.0, 1.0)
-    assert worker.runner.time_limit_reason(run, time.monotonic())[0] is None
-    run.progress.last_advance = now - 6
-    reason, reason_class = worker.runner.time_limit_reason(run, now)
-    assert "no progress for 5 s" in reason and reason_class is FailureReason.STALLED
+    progress.enter(Phase.DOWNLOADING)
+    progress.last_advance = now - 60  # a slow download is not a stall
+    assert time_limit(limits, progress, started, now) is None
+    progress.enter(Phase.ENCODING)
+    progress.encoding(1.0, 10.0, 1.0)
+    assert time_limit(limits, progress, started, time.monotonic()) is None
+    progress.last_advance = now - 6
+    stop = time_limit(limits, progress, started, now)
+    assert stop is not None and "no progress for 5 s" in stop.reason
+    assert (stop.cause, stop.failure) == (StopCause.TIME_LIMIT, FailureReason.STALLED)
 
 
 def y4m_claiming(path: Path, width: int, height: int) -> Path:
@@ -242,7 +244,6 @@ async def test_hostile_and_broken_media_fail_readably(settings, tmp_path, maker,
 
 
 async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_ones_are_not(settings):
-    worker = Worker(settings.model_copy(update={"STORAGE_RETRIES": 2}), store=None, queue=None, storage=None)
     calls: list[float] = []
 
     async def flaky():
@@ -251,7 +252,7 @@ async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_o
             raise StorageError("connection reset", transient=True)
         return "stored"
 
-    assert await worker.runner.with_retries(flaky, "test") == "stored"
+    assert await with_storage_retries(2, flaky, "test") == "stored"  # STORAGE_RETRIES=2
     assert len(calls) == 3
     assert [round(b - a) for a, b in zip(calls, calls[1:], strict=False)] == [1, 2]  # exponential backoff
 
@@ -262,5 +263,5 @@ async def test_transient_storage_errors_are_retried_with_backoff_and_permanent_o
         raise StorageError("access denied", transient=False)
 
     with pytest.raises(StorageError, match="access denied"):
-        await worker.runner.with_retries(denied, "test")
+        await with_storage_retries(2, denied, "test")
     assert len(permanent_calls) == 1

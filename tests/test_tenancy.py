@@ -23,7 +23,8 @@ from mediaflow.aws import client_kwargs
 from mediaflow.settings import Settings
 from mediaflow.storage import PermanentStorageError
 from mediaflow.storage.s3 import S3Storage
-from mediaflow.worker.job_run import PERMANENT_ERRORS, JobRunner
+from mediaflow.worker.run_context import with_storage_retries
+from mediaflow.worker.settle import PERMANENT_ERRORS
 from tests import media
 from tests.apptools import make_settings, running_app, wait_for_final
 
@@ -165,7 +166,6 @@ async def test_a_request_s3_refuses_is_permanent_not_retried(tmp_path, s3_settin
     await put_object(settings, bucket, "in.mp4", clip)
     storage = await S3Storage.open(settings)
     try:
-        runner = JobRunner(settings, None, None, storage, "w", None)  # only its retry policy is used
         calls = 0
 
         async def fetch():
@@ -174,7 +174,7 @@ async def test_a_request_s3_refuses_is_permanent_not_retried(tmp_path, s3_settin
             await storage.fetch_uri(f"s3://{bucket}/./in.mp4", tmp_path / "x.mp4")
 
         with pytest.raises(PermanentStorageError) as caught:
-            await runner.with_retries(fetch, "fetch source")
+            await with_storage_retries(settings.STORAGE_RETRIES, fetch, "fetch source")
         assert calls == 1, "not retried"
         assert isinstance(caught.value, PERMANENT_ERRORS), "the job fails at once instead of being released"
         assert "InvalidRequest" in str(caught.value)

@@ -21,7 +21,9 @@ from benchmarks.stacks import STACKS, Bench
 from benchmarks.table import Row
 from mediaflow.jobs.model import Method
 from mediaflow.media.inputs import ffmpeg_binary
-from mediaflow.media.operations import build_argv, resolve_output_format
+from mediaflow.media.operations import resolve_output_format
+from mediaflow.media.outputs import Source, method_argv
+from mediaflow.media.probe import probe
 from tests import media
 
 
@@ -48,7 +50,9 @@ async def run(bench: Bench) -> list[Row]:
         alone = {}
         for name, clip, method in (("tiny", tiny, Method.EXTRACT_AUDIO), ("long", long, Method.COMPRESS)):
             fmt = resolve_output_format(method, None)
-            argv = build_argv(ffmpeg, method, clip, base / f"alone-{name}.{fmt.extension}", fmt)
+            source = Source(clip, await probe(clip, settings), ffmpeg)
+            (base / f"alone-{name}").mkdir(exist_ok=True)
+            argv = method_argv(method, fmt.name, source, base / f"alone-{name}")  # what the job itself runs
             alone[name] = tools.ffmpeg_seconds(argv, repeat_tiny if name == "tiny" else repeat_long)
         workers = []
         if stack == "embedded":

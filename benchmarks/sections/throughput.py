@@ -19,7 +19,9 @@ from benchmarks.stacks import STACKS, Bench
 from benchmarks.table import Row
 from mediaflow.jobs.model import Method
 from mediaflow.media.inputs import ffmpeg_binary
-from mediaflow.media.operations import build_argv, resolve_output_format
+from mediaflow.media.operations import resolve_output_format
+from mediaflow.media.outputs import Source, method_argv
+from mediaflow.media.probe import probe
 from tests import media
 
 WORKER_COUNTS = (1, 2, 3)
@@ -50,14 +52,10 @@ async def run(bench: Bench) -> list[Row]:
     clip = media.make_clip(clips, "short.mp4", width=320, height=240, seconds=2)
     jobs = 12 if bench.quick else 30
     fmt = resolve_output_format(Method.COMPRESS, None)
-    argv = build_argv(
-        ffmpeg_binary(bench.settings("embedded")),
-        Method.COMPRESS,
-        clip,
-        bench.workdir / "alone-short.mp4",
-        fmt,
-        threads=1,
-    )
+    settings = bench.settings("embedded")
+    source = Source(clip, await probe(clip, settings), ffmpeg_binary(settings), threads=1)
+    (bench.workdir / "alone-short").mkdir(exist_ok=True)
+    argv = method_argv(Method.COMPRESS, fmt.name, source, bench.workdir / "alone-short")  # what the job itself runs
     alone = tools.ffmpeg_seconds(["taskset", "-c", "0", *argv], 5)
     cpus = tools.cpu_count()
     rows = []

@@ -7,8 +7,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from mediaflow.media.operations import mime_type_for
-from mediaflow.media.outputs.files import MIME_TYPES as OUTPUT_MIME_TYPES
+from mediaflow.media.outputs.files import MIME_TYPES
 from mediaflow.settings import Settings
 from mediaflow.storage import (
     ByteRange,
@@ -64,4 +63,4 @@ async def stream_stored(
 def content_type_for(filename: str, fallback: str) -> str:
     if filename.endswith(".log"):
         return "text/plain; charset=utf-8"
-    return mime_type_for(filename) or OUTPUT_MIME_TYPES.get(filename.rpartition(".")[2].lower()) or fallback
+    return MIME_TYPES.get(filename.rpartition(".")[2].lower()) or fallback

@@ -1,12 +1,13 @@
-"""Turning POST /jobs's `outputs` or `template` into what a job record carries: the outputs as
-validated JSON, the template's name, and one queued state per output."""
+"""Turning POST /jobs's `outputs` or `template`, or POST /process's method, into what a job record
+carries: the outputs as validated JSON, the template's name, and one queued state per output."""
 
 from __future__ import annotations
 
 import json
 
+from mediaflow.jobs.model import Method
 from mediaflow.jobs.outputs import encode_states, initial_states
-from mediaflow.media.outputs import OutputSpec, builtin_templates, parse_outputs
+from mediaflow.media.outputs import OutputSpec, builtin_templates, method_outputs, parse_outputs
 from mediaflow.media.outputs.spec import dimension_problems
 from mediaflow.settings import Settings
 from mediaflow.store.templates import TemplateStore
@@ -36,6 +37,19 @@ async def resolve_outputs(
     problems = dimension_problems(outputs, settings.MAX_INPUT_DIMENSION)
     if problems:
         raise OutputsRequestError("; ".join(problems))
+    return _record_fields(outputs, template)
+
+
+def method_job_fields(method: Method, fmt: str) -> dict[str, str | None]:
+    """A POST /process job: one output, its method's built-in template in `fmt`. It is made whole on
+    the worker that claims it (the seed's one encode, stored under the seed's key), never in chunks."""
+    spec = [
+        {**output, "parallel": False} if output["type"] == "video" else output for output in method_outputs(method, fmt)
+    ]
+    return _record_fields(parse_outputs(spec), Method(method).value)
+
+
+def _record_fields(outputs: list[OutputSpec], template: str | None) -> dict[str, str | None]:
     spec = [output.model_dump(mode="json") for output in outputs]
     return {"template": template, "outputs_spec": json.dumps(spec), "outputs": encode_states(initial_states(spec))}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
-from mediaflow.jobs.output_requests import OutputsRequestError, resolve_outputs
+from mediaflow.jobs.output_requests import OutputsRequestError, method_job_fields, resolve_outputs
 from mediaflow.jobs.retention import remove_job, remove_tasks_folder
 from mediaflow.logs import bind_job_id, get_logger
 from mediaflow.media.errors import InvalidFormatError
@@ -182,7 +182,14 @@ class JobService:
         )
         if request.method_name is None:
             return Job(**common, **outputs_job)
-        return Job(method_name=request.method_name, output_format=fmt.name, **common)
+        # The record keeps the method and format (what /status, listings and the CLI show) beside the
+        # one output its template makes: the worker runs every job the same way.
+        return Job(
+            method_name=request.method_name,
+            output_format=fmt.name,
+            **common,
+            **method_job_fields(request.method_name, fmt.name),
+        )
 
     async def _check_active_limit(self, owner: str | None) -> None:
         limit = self.settings.MAX_ACTIVE_JOBS_PER_KEY
@@ -212,15 +219,10 @@ class JobService:
 
 def _replayed(existing: Job, requested: Job) -> Job:
     def request_of(job: Job) -> tuple:
-        return (
-            job.source,
-            job.method_name,
-            job.output_format,
-            job.callback_url,
-            job.callback_progress,
-            job.template,
-            job.outputs_spec,
-        )
+        # A /process job's outputs follow from its method and format (a record stored before they were
+        # written on it has none), so they are not part of what was asked.
+        outputs = (job.template, job.outputs_spec) if job.method_name is None else ()
+        return (job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress, *outputs)
 
     if request_of(existing) != request_of(requested):
         raise IdempotencyConflictError("this Idempotency-Key was already used with a different request body")

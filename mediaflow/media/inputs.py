@@ -19,15 +19,56 @@ from typing import Any
 # or URLs (hls, dash, concat, imf, sdp, image2, dvdvideo...) is left out. Extend with care.
 INPUT_FORMATS: tuple[str, ...] = (
     # video containers and raw video streams
-    "mov", "matroska", "avi", "flv", "mpegts", "mpeg", "asf", "ogg", "mxf", "dv", "nut", "rm",
-    "wtv", "ivf", "obu", "h264", "hevc", "m4v", "mpegvideo", "gif", "yuv4mpegpipe",
+    "mov",
+    "matroska",
+    "avi",
+    "flv",
+    "mpegts",
+    "mpeg",
+    "asf",
+    "ogg",
+    "mxf",
+    "dv",
+    "nut",
+    "rm",
+    "wtv",
+    "ivf",
+    "obu",
+    "h264",
+    "hevc",
+    "m4v",
+    "mpegvideo",
+    "gif",
+    "yuv4mpegpipe",
     # audio
-    "wav", "w64", "mp3", "aac", "flac", "aiff", "caf", "amr", "ac3", "eac3", "dts", "truehd",
-    "wv", "ape", "tta", "au", "mpc", "mpc8", "loas", "tak",
+    "wav",
+    "w64",
+    "mp3",
+    "aac",
+    "flac",
+    "aiff",
+    "caf",
+    "amr",
+    "ac3",
+    "eac3",
+    "dts",
+    "truehd",
+    "wv",
+    "ape",
+    "tta",
+    "au",
+    "mpc",
+    "mpc8",
+    "loas",
+    "tak",
 )
+# Before every input: quiet banner, never read stdin, overwrite, machine-readable progress on stdout.
+GLOBAL_OPTIONS = ("-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info")
 INPUT_SAFETY_OPTIONS: tuple[str, ...] = (
-    "-protocol_whitelist", "file",
-    "-format_whitelist", ",".join(INPUT_FORMATS),
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    ",".join(INPUT_FORMATS),
 )
 
 

@@ -11,6 +11,7 @@ Backends: `backends/sqlite_store.py` (embedded default), `backends/mongo_store.p
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,7 +79,7 @@ class JobStore(Protocol):
         status: JobStatus | None = None,
         owner: str | None = None,
         oldest_first: bool = False,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Jobs ordered by created_at (newest first unless oldest_first), job_id as tie-breaker.
         Task records (parent_id set) are never listed or counted here: see `list_tasks`."""
 
@@ -100,14 +101,14 @@ class JobStore(Protocol):
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
 
-    async def list_tasks(self, parent_id: str) -> list[Job]:
+    async def list_tasks(self, parent_id: str) -> builtins.list[Job]:
         """The task records of one job, oldest first (created_at, then job_id). Served by an index
         holding task records only."""
 
-    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         """Processing jobs whose lease_expires_at is before `now`."""
 
-    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         """Jobs whose webhook_due_at is at or before `now`, earliest first (the webhook outbox; only
         final jobs carry it, see webhook_outbox.py). Served by an index holding pending jobs only."""
 

@@ -24,7 +24,7 @@ from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs import OutputResult, run_outputs
-from mediaflow.media.outputs.audio import audio_args, loudness_key, measure_step, parse_loudness
+from mediaflow.media.outputs.audio import Loudness, audio_args, loudness_key, measure_step, parse_loudness
 from mediaflow.media.outputs.executor import LOG_DIR
 from mediaflow.media.outputs.files import list_files
 from mediaflow.media.outputs.measured import measure_output, search_target_crf
@@ -33,14 +33,14 @@ from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
 from mediaflow.media.outputs.video import VIDEO_MUXERS, video_codec_args, video_filters
 from mediaflow.media.probe import MediaInfo
 from mediaflow.media.timeline import read_timeline
+from mediaflow.settings import Settings
 from mediaflow.storage.keys import task_key
-from mediaflow.worker.outputs_run import JobRunner, Run
+from mediaflow.worker.run_context import RunContext
 
 log = get_logger("worker")
 
 
-def _source(runner: JobRunner, input_path: Path, info: MediaInfo) -> Source:
-    settings = runner.settings
+def _source(settings: Settings, input_path: Path, info: MediaInfo) -> Source:
     return Source(
         input_path,
         info,
@@ -56,9 +56,7 @@ def _clip(output: VideoOutput, source: Source) -> tuple[float, float | None]:
 
 
 async def chunk_tasks(
-    runner: JobRunner,
-    run: Run,
-    workdir: Path,
+    ctx: RunContext,
     output: VideoOutput,
     input_path: Path,
     info: MediaInfo,
@@ -66,8 +64,8 @@ async def chunk_tasks(
 ) -> list[TaskSpec]:
     """The chunk and audio tasks of `output` (their `total` is set by the caller). Raises ChunkingError
     when the source cannot be cut (no keyframes): the caller makes the output whole instead."""
-    settings, job = runner.settings, run.job
-    source = _source(runner, input_path, info)
+    settings, job, workdir = ctx.settings, ctx.job, ctx.workdir
+    source = _source(settings, input_path, info)
     timeline = await read_timeline(input_path)
     if timeline.video is None:
         raise ChunkingError("the source has no video")
@@ -83,9 +81,7 @@ async def chunk_tasks(
     specs = []
     for chunk, piece in zip(chunks, pieces, strict=True):
         key = task_key(settings, job.job_id, f"{output.name}.{piece.name}")
-        await runner.with_retries(
-            lambda k=key, p=piece: runner.storage.put_file(k, p, "video/mp4"), f"store {piece.name}"
-        )
+        await _store_piece(ctx, key, piece)
         result = task_key(settings, job.job_id, f"{output.name}.encoded{chunk.index:05d}.mp4")
         specs.append(
             TaskSpec.of_chunk(chunk, total=0, output=output.name, piece=key, options=video_options, result=result)
@@ -109,7 +105,11 @@ async def chunk_tasks(
     return specs
 
 
-async def _measure_loudness(output: VideoOutput, source: Source, workdir: Path):
+async def _store_piece(ctx: RunContext, key: str, piece: Path) -> None:
+    await ctx.with_retries(lambda: ctx.storage.put_file(key, piece, "video/mp4"), f"store {piece.name}")
+
+
+async def _measure_loudness(output: VideoOutput, source: Source, workdir: Path) -> Loudness | None:
     """audio.loudness: measure the source's loudness once (the first loudnorm pass); None if not asked."""
     if output.audio is False or output.audio.loudness is None:
         return None
@@ -124,9 +124,7 @@ async def _measure_loudness(output: VideoOutput, source: Source, workdir: Path):
 
 
 async def join_chunks(
-    runner: JobRunner,
-    run: Run,
-    workdir: Path,
+    ctx: RunContext,
     output: VideoOutput,
     specs: list[TaskSpec],
     input_path: Path,
@@ -134,15 +132,15 @@ async def join_chunks(
     state: OutputState,
 ) -> tuple[OutputResult, Path]:
     """Join the output's encoded chunks with its audio, check, measure; returns the result and its folder."""
-    settings = runner.settings
-    source = _source(runner, input_path, info)
+    settings, workdir = ctx.settings, ctx.workdir
+    source = _source(settings, input_path, info)
     clip_start, clip_end = _clip(output, source)
     encoded_dir, out_dir = workdir / "encoded" / output.name, workdir / "outputs"
     encoded_dir.mkdir(parents=True)
     encoded, audio = [], None
     for spec in sorted(specs, key=lambda s: (s.kind != "chunk", s.index)):
         local = encoded_dir / (f"chunk{spec.index:05d}.mp4" if spec.kind == "chunk" else "audio")
-        await runner.with_retries(lambda k=spec.result, p=local: runner.storage.get_file(k, p), f"fetch {local.name}")
+        await _fetch(ctx, spec.result, local)
         if spec.kind == "chunk":
             encoded.append(local)
         else:
@@ -196,6 +194,10 @@ async def join_chunks(
     )
     result.notes.append(f"the joined chunks did not match the source ({why}); encoded in one piece instead")
     return result, out_dir
+
+
+async def _fetch(ctx: RunContext, key: str, local: Path) -> None:
+    await ctx.with_retries(lambda: ctx.storage.get_file(key, local), f"fetch {local.name}")
 
 
 async def _measure(

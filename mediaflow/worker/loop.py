@@ -2,12 +2,13 @@
 
 One job's way through a worker:
     queue.receive() → lifecycle.claim (atomic; lost races are skipped) → delivery.ack()
-    → JobRunner.process (job_run.py): fetch the source → probe and check it → ffmpeg with -progress
-      → store output and log → lifecycle.complete (only if this worker still holds the lease)
+    → JobRunner.run (job_run.py): fetch the source → probe and check it → make its outputs (ffmpeg
+      with -progress) → store them and the log → lifecycle.complete (only if this worker still holds
+      the lease); or split it into tasks, or put it together from them
 While a job runs, a lease keeper renews the lease and writes progress (throttled); if the lease is
 lost (the job was canceled, or re-queued after this worker looked dead), ffmpeg is stopped at once.
-This module owns the loop: receiving, claiming, shutdown, and `python worker.py`; expired leases are
-re-queued by the reaper (reaper.py), one per process that hosts workers.
+This module only receives, claims and dispatches (and drains on shutdown), and runs `python worker.py`;
+expired leases are re-queued by the reaper (reaper.py), one per process that hosts workers.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import structlog
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
 from mediaflow.jobs.model import Job, JobStatus, utcnow
-from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.logs import configure_logging, get_logger
 from mediaflow.observability import tracing
 from mediaflow.observability.metrics import Metrics, MetricsServerError, worker_metrics_server
@@ -38,9 +38,10 @@ from mediaflow.storage import Storage
 from mediaflow.store import JobStore
 from mediaflow.store.queued_tasks import queued_tasks
 from mediaflow.worker.job_run import JobRunner
+from mediaflow.worker.outcomes import SHUTDOWN
 from mediaflow.worker.presence import PresenceBeat
 from mediaflow.worker.reaper import LeaseReaper
-from mediaflow.worker.tasks_run import take_parent_if_done
+from mediaflow.worker.run_context import WorkerServices
 
 log = get_logger("worker")
 
@@ -69,7 +70,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.jobs_done = 0
         self.running = False  # inside `run` (read by the metrics' worker gauges)
-        self.runner = JobRunner(settings, store, queue, storage, self.worker_id, self.events)
+        self.runner = JobRunner(WorkerServices(settings, store, queue, storage, self.events, self.worker_id))
         self._current: asyncio.Task | None = None
         self._next_task_sweep = 0.0  # event-loop time of the store sweep's next look for queued tasks
 
@@ -102,9 +103,9 @@ class Worker:
                     if burst and not await self._work_left():
                         break
                     continue
-                self._current = asyncio.create_task(self.process(job))
+                current = self._current = asyncio.create_task(self._dispatch(job))
                 try:
-                    await self._finish_or_release_on_stop(stop)
+                    await self._finish_or_release_on_stop(current, stop)
                 except Exception:
                     # The job's record could not be settled (store unreachable?): its lease will
                     # expire and the reaper re-queues it. The worker itself carries on.
@@ -188,40 +189,24 @@ class Worker:
         # Task records are left out of listings: a chunked job's queued tasks are work left too.
         return bool(await self.store.list(limit=1, status=JobStatus.QUEUED) or await queued_tasks(self.store, limit=1))
 
-    async def _finish_or_release_on_stop(self, stop: asyncio.Event) -> None:
+    async def _finish_or_release_on_stop(self, current: asyncio.Task, stop: asyncio.Event) -> None:
         """Wait for the current job; on shutdown, give it SHUTDOWN_GRACE_S, then release it."""
-        current = self._current
         stop_waiter = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({current, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
             if not current.done():
                 log.info("worker.draining", grace_s=self.settings.SHUTDOWN_GRACE_S)
                 await asyncio.wait({current}, timeout=self.settings.SHUTDOWN_GRACE_S)
-            if not current.done() and self.runner.current is not None:
-                self.runner.current.abort("worker shutting down", release=True)
+            if not current.done():
+                self.runner.stop_current(SHUTDOWN)
             await current
         finally:
             stop_waiter.cancel()
             self._current = None
 
-    async def process(self, job: Job) -> None:
-        await self.runner.process(job)
+    async def _dispatch(self, job: Job) -> None:
+        await self.runner.run(job)
         self.jobs_done += 1
-        if job.is_task:
-            # The worker that settles a job's last task finishes the job (join, or fail) right away.
-            parent = await take_parent_if_done(self.runner, self.worker_id, job)
-            if parent is not None:
-                await self.runner.process(parent)
-            await self._remove_pieces_if_stopped(job.parent_id)
-        elif job.has_outputs:  # a POST /jobs job may have been spread over tasks (and split, then canceled)
-            await self._remove_pieces_if_stopped(job.job_id)
-
-    async def _remove_pieces_if_stopped(self, job_id: str) -> None:
-        """Cancel removes a spread job's `.tasks/` folder, but a task (or the split) that was storing
-        its file at that moment stores it after: once its run is over, remove what it left."""
-        job = await self.store.get(job_id)
-        if job is None or job.status in (JobStatus.CANCELED, JobStatus.FAILED):
-            await remove_tasks_folder(self.settings, self.storage, job_id)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

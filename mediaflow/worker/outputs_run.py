@@ -1,6 +1,9 @@
-"""The run of a POST /jobs job inside a worker: fetch and probe the source once, make every output
+"""A job's outputs made on this worker: fetch and probe the source once, make every output
 (media/outputs), store each output's files under `OUTPUT_PREFIX/<job_id>/<output name>/`, then the
 list of every file (`files.json`) and one log holding all ffmpeg runs.
+
+A POST /process job is a one-output job from its method's template; its one file keeps the seed's key,
+`OUTPUT_PREFIX/<job_id>/<source stem>_<method>.<ext>`, and its error is that output's own.
 
 The record's per-output states ride on the lease keeper's writes (like progress). An output is marked
 completed only once all its files are stored, and the API serves files of completed outputs only, so
@@ -11,11 +14,12 @@ after the others were stored: they stay downloadable.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from mediaflow.jobs.model import Phase
+from mediaflow.jobs.events import FailureReason
+from mediaflow.jobs.model import Job, Method, Phase
 from mediaflow.jobs.outputs import (
     FILES_MANIFEST,
     CrfSearchInfo,
@@ -30,104 +34,82 @@ from mediaflow.logs import get_logger
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
-from mediaflow.media.outputs import OutputResult, OutputsProgress, parse_outputs, run_outputs
+from mediaflow.media.outputs import OutputFile, OutputResult, OutputSpec, OutputsProgress, run_outputs
 from mediaflow.media.policy import check_input, check_output
 from mediaflow.media.probe import MediaInfo, probe
 from mediaflow.media.sources import fetch_source, parse_source
 from mediaflow.storage.keys import output_key
+from mediaflow.worker.outcomes import Done
+from mediaflow.worker.run_context import RunContext
 
 log = get_logger("worker")
 
 
-class Run(Protocol):
-    """What this module uses of job_run.Run (a protocol: job_run imports this module)."""
-
-    job: Any
-    progress: Any
-    phases: Any
-    log_file: Path | None
-    encode_speed: float | None
-
-    def record(self, **changes: object) -> None: ...
-
-
-class JobRunner(Protocol):
-    """What this module uses of job_run.JobRunner."""
-
-    settings: Any
-    storage: Any
-    store: Any
-
-    async def with_retries(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any: ...
-
-    async def store_log(self, run: Any) -> str: ...
-
-    async def flush(self, run: Any) -> None: ...
-
-
 class OutputsFailedError(FfmpegError):
-    """One or more outputs failed; the others were stored. Permanent: running again fails the same way."""
+    """One or more outputs failed; the others were stored. Permanent: running again fails the same way.
+    `reason`: the failure's class for metrics (a source found damaged is the input's fault)."""
+
+    def __init__(self, message: str, reason: FailureReason = FailureReason.FFMPEG) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-async def execute_outputs(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
-    """Make every output of the job on this worker (fetch and probe first)."""
-    outputs = parse_outputs(json.loads(run.job.outputs_spec or "[]"))
-    input_path, info = await fetch_and_probe(runner, run, workdir)
-    return await make_outputs(runner, run, workdir, outputs, input_path, info)
+@dataclass(frozen=True)
+class FetchedSource:
+    path: Path  # the local copy in the work dir
+    info: MediaInfo
+    name: str  # the source's own file name (a /process output is named after it)
 
 
-async def fetch_and_probe(runner: JobRunner, run: Run, workdir: Path) -> tuple[Path, MediaInfo]:
-    """The job's source as a local file, probed and checked against the input policy."""
-    job, settings, progress = run.job, runner.settings, run.progress
-    progress.enter(Phase.DOWNLOADING)
-    run.phases.enter("job.download")
-    source = parse_source(job.source, settings, runner.storage, job.owner)
-    input_path = await runner.with_retries(
-        lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
+async def fetch_and_probe(ctx: RunContext) -> FetchedSource:
+    """The record's source as a local file, probed and checked against the input policy (a /process
+    job's method says which streams it needs, with the seed's words)."""
+    job, settings, progress = ctx.job, ctx.settings, ctx.progress
+    ctx.enter(Phase.DOWNLOADING)
+    source = parse_source(job.source, settings, ctx.storage, job.owner)
+    input_path = await ctx.with_retries(
+        lambda: fetch_source(source, ctx.workdir, ctx.storage, settings, progress.transfer), "fetch source"
     )
-    progress.enter(Phase.PROBING)
-    run.phases.enter("job.probe")
+    ctx.enter(Phase.PROBING)
     info = await probe(input_path, settings)
-    check_input(info, None, settings)
+    check_input(info, job.method_name, settings)
     if not job.is_task:
-        run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
-    return input_path, info
+        ctx.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+    return FetchedSource(input_path, info, source.name)
 
 
-async def make_outputs(
-    runner: JobRunner, run: Run, workdir: Path, outputs: list, input_path: Path, info: MediaInfo
-) -> tuple[str, str]:
+async def make_outputs(ctx: RunContext, outputs: Sequence[OutputSpec], source: FetchedSource) -> Done:
     """Make `outputs` from the fetched source, store them, and fail the job if one failed."""
-    progress = run.progress
     states = initial_states([{"name": o.name, "type": o.type} for o in outputs])
-    run.record(outputs=encode_states(states))  # a retried job starts from fresh states
-    results, out_dir = await encode_outputs(runner, run, workdir, outputs, input_path, info, states)
-    run.log_file = combined_log(results, workdir / "ffmpeg.log")
-    log_location = await runner.store_log(run)
+    ctx.record(outputs=encode_states(states))  # a retried job starts from fresh states
+    encoded = await encode_outputs(ctx, outputs, source.path, source.info, states)
+    results, out_dir = encoded.results, encoded.out_dir
+    if ctx.job.method_name is not None:
+        _name_as_seed_output(results[0], out_dir, source.name, ctx.job.method_name)
+    ctx.log_file = combined_log(results, ctx.workdir / "ffmpeg.log")
+    log_location = await ctx.store_log()
 
-    progress.enter(Phase.UPLOADING)
-    run.phases.enter("job.upload")
-    stored = await store_outputs(runner, run, results, {state.name: state for state in states}, out_dir)
-    run.record(outputs=encode_states(states))
-    await runner.flush(run)  # the final states are on the record before the job turns final
-    raise_if_failed(states)
-    return stored, log_location
+    ctx.enter(Phase.UPLOADING)
+    stored = await store_outputs(ctx, results, {state.name: state for state in states}, out_dir)
+    ctx.record(outputs=encode_states(states))
+    await ctx.flush()  # the final states are on the record before the job turns final
+    raise_if_failed(ctx.job, states, {r.name for r in results if r.input_fault})
+    return Done(stored, log_location)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    results: list[OutputResult]  # in the order of the outputs
+    out_dir: Path  # where their files are: `<out_dir>/<file path>`
 
 
 async def encode_outputs(
-    runner: JobRunner,
-    run: Run,
-    workdir: Path,
-    outputs: list,
-    input_path: Path,
-    info: MediaInfo,
-    states: list[OutputState],
-) -> tuple[list[OutputResult], Path]:
+    ctx: RunContext, outputs: Sequence[OutputSpec], input_path: Path, info: MediaInfo, states: list[OutputState]
+) -> Encoded:
     """Run ffmpeg for `outputs` into `<workdir>/outputs/`, keeping `states` and the run's progress current."""
-    settings, progress = runner.settings, run.progress
-    progress.enter(Phase.ENCODING)
-    run.phases.enter("job.encode")
-    out_dir = workdir / "outputs"
+    settings, progress = ctx.settings, ctx.progress
+    ctx.enter(Phase.ENCODING)
+    out_dir = ctx.workdir / "outputs"
     limits = DecodeLimits.from_settings(settings)
     by_name = {state.name: state for state in states}
 
@@ -138,7 +120,7 @@ async def encode_outputs(
                 state.progress = min(99, int(value))
                 state.status = "processing" if name == update.current and value < 100 else state.status
         progress.encoding_share(update.overall / 100, update.speed)
-        run.record(outputs=encode_states(states))
+        ctx.record(outputs=encode_states(states))
 
     log.info("outputs.started", outputs=len(outputs), duration_s=info.duration)
     results = await run_outputs(
@@ -151,23 +133,41 @@ async def encode_outputs(
         limits=limits,
         on_progress=on_progress,
     )
-    run.encode_speed = progress.speed
-    await _check_durations(outputs, results, out_dir, info, settings, limits)
-    return results, out_dir
+    ctx.encode_speed = progress.speed
+    await _check_durations(ctx, outputs, results, out_dir, info, limits)
+    return Encoded(results, out_dir)
 
 
-def raise_if_failed(states: list[OutputState]) -> None:
+def _name_as_seed_output(result: OutputResult, out_dir: Path, source_name: str, method: Method) -> None:
+    """A /process job's one file is `<source stem>_<method>.<ext>` at the top of its job's folder (the
+    seed's key, which its /download and every stored link already use)."""
+    if result.status != "completed":
+        return
+    [made] = result.files
+    extension = made.path.rpartition(".")[2]
+    seed_name = f"{Path(source_name).stem or 'output'}_{Method(method).value}.{extension}"
+    (out_dir / made.path).rename(out_dir / seed_name)
+    result.files = [OutputFile(seed_name, made.size, made.mime_type)]
+
+
+def raise_if_failed(job: Job, states: list[OutputState], input_faults: Collection[str] = ()) -> None:
+    """Fail the job when an output failed, with the first failure's error; `input_faults`: outputs that
+    failed because of the source (the failure's class, for metrics)."""
     failed = [s for s in states if s.status != "completed"]
-    if failed:
-        first = failed[0]
-        summary = f"output {first.name!r} failed: {first.error}"
-        if len(failed) > 1:
-            summary = f"{len(failed)} of {len(states)} outputs failed; " + summary
-        raise OutputsFailedError(summary)
+    if not failed:
+        return
+    first = failed[0]
+    reason = FailureReason.INVALID_INPUT if first.name in input_faults else FailureReason.FFMPEG
+    if job.method_name is not None:  # a /process job has one output: its error is the job's, as the seed said it
+        raise OutputsFailedError(first.error or "the output was not made", reason)
+    summary = f"output {first.name!r} failed: {first.error}"
+    if len(failed) > 1:
+        summary = f"{len(failed)} of {len(states)} outputs failed; " + summary
+    raise OutputsFailedError(summary, reason)
 
 
 async def store_outputs(
-    runner: JobRunner, run: Run, results: list[OutputResult], by_name: dict[str, OutputState], out_dir: Path
+    ctx: RunContext, results: list[OutputResult], by_name: dict[str, OutputState], out_dir: Path
 ) -> str:
     """Store every completed output's files and the job's file list; returns the location of the first file."""
     total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
@@ -176,19 +176,18 @@ async def store_outputs(
     def on_stored(size: int) -> None:
         nonlocal stored
         stored += size
-        run.progress.transfer(stored, total)
+        ctx.progress.transfer(stored, total)
 
     every_file: list[dict] = []
     for result in results:
-        every_file += await store_result(runner, run, result, by_name[result.name], out_dir, on_stored=on_stored)
-    await store_manifest(runner, run, out_dir, every_file)
+        every_file += await store_result(ctx, result, by_name[result.name], out_dir, on_stored=on_stored)
+    await store_manifest(ctx, out_dir, every_file)
     first = every_file[0]["path"] if every_file else None
-    return runner.storage.location(output_key(runner.settings, run.job.job_id, first)) if first else ""
+    return ctx.storage.location(output_key(ctx.settings, ctx.job.job_id, first)) if first else ""
 
 
 async def store_result(
-    runner: JobRunner,
-    run: Run,
+    ctx: RunContext,
     result: OutputResult,
     state: OutputState,
     out_dir: Path,
@@ -198,18 +197,14 @@ async def store_result(
 ) -> list[dict]:
     """Store one output's files at their final keys and settle its state; returns every file stored (as
     dicts, for the job's file list). `skip`: paths kept local (a rendition task's own master playlist)."""
-    settings, job = runner.settings, run.job
+    job = ctx.job
     owner_job = job.parent_id or job.job_id  # a task stores its output's files in its job's folder
     if result.status != "completed":
         state.status, state.error, state.notes, state.progress = "failed", result.error, result.notes, 0
         return []
     kept = [f for f in result.files if f.path not in skip]
     for file in kept:
-        key = output_key(settings, owner_job, file.path)
-        await runner.with_retries(
-            lambda key=key, file=file: runner.storage.put_file(key, out_dir / file.path, file.mime_type),
-            f"store {file.path}",
-        )
+        await _store_file(ctx, output_key(ctx.settings, owner_job, file.path), out_dir / file.path, file.mime_type)
         if on_stored is not None:
             on_stored(file.size)
     files = [OutputFileInfo(path=f.path, size=f.size, mime_type=f.mime_type) for f in kept]
@@ -220,21 +215,26 @@ async def store_result(
     return [f.model_dump() for f in files]
 
 
-async def store_manifest(runner: JobRunner, run: Run, out_dir: Path, every_file: list[dict]) -> None:
+async def _store_file(ctx: RunContext, key: str, path: Path, mime_type: str) -> str:
+    return await ctx.with_retries(lambda: ctx.storage.put_file(key, path, mime_type), f"store {path.name}")
+
+
+async def store_manifest(ctx: RunContext, out_dir: Path, every_file: list[dict]) -> None:
     """`files.json`: every file of the job (segments included), for downloads of the whole job."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / FILES_MANIFEST
     manifest.write_text(json.dumps({"files": every_file}))
-    await runner.with_retries(
-        lambda: runner.storage.put_file(
-            output_key(runner.settings, run.job.job_id, FILES_MANIFEST), manifest, "application/json"
-        ),
-        "store the file list",
-    )
+    key = output_key(ctx.settings, ctx.job.job_id, FILES_MANIFEST)
+    await ctx.with_retries(lambda: ctx.storage.put_file(key, manifest, "application/json"), "store the file list")
 
 
 async def _check_durations(
-    outputs: list, results: list[OutputResult], out_dir: Path, info: Any, settings: Any, limits: DecodeLimits
+    ctx: RunContext,
+    outputs: Sequence[OutputSpec],
+    results: list[OutputResult],
+    out_dir: Path,
+    info: MediaInfo,
+    limits: DecodeLimits,
 ) -> None:
     """ffmpeg can exit 0 on a damaged source (a truncated faststart MP4 decodes until its data ends):
     a whole-source video or audio output much shorter than the source fails as damaged input."""
@@ -242,11 +242,11 @@ async def _check_durations(
         if result.status != "completed" or spec.type not in ("video", "audio") or spec.clip is not None:
             continue
         try:
-            made = await probe(out_dir / result.files[0].path, settings)
+            made = await probe(out_dir / result.files[0].path, ctx.settings)
             limits.check_decoded_duration(made.duration)
             check_output(made, info)
         except ProbeError as exc:
-            result.status, result.error = "failed", str(exc)
+            result.status, result.error, result.input_fault = "failed", str(exc), True
 
 
 def combined_log(results: list[OutputResult], path: Path) -> Path:

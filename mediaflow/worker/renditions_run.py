@@ -9,7 +9,6 @@ playlist with what it measured (BANDWIDTH, RESOLUTION, CODECS); the join merges 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from mediaflow.jobs.outputs import OutputFileInfo, OutputState, split_files
 from mediaflow.jobs.tasks import TaskSpec
@@ -19,7 +18,7 @@ from mediaflow.media.outputs.spec import HlsOutput, Rendition
 from mediaflow.media.probe import MediaInfo
 from mediaflow.settings import Settings
 from mediaflow.storage.keys import output_key, task_key
-from mediaflow.worker.outputs_run import JobRunner
+from mediaflow.worker.run_context import RunContext
 
 MASTER_FIELD = "master"  # a rendition task's result (JSON): its files and its one-variant master playlist
 
@@ -54,23 +53,17 @@ def master_path(output_name: str) -> str:
 
 
 async def join_renditions(
-    runner: JobRunner,
-    job_id: str,
-    output: HlsOutput,
-    specs: list[TaskSpec],
-    results: list[dict],
-    state: OutputState,
-    workdir: Path,
+    ctx: RunContext, output: HlsOutput, specs: list[TaskSpec], results: list[dict], state: OutputState
 ) -> list[dict]:
     """Write the ladder's master playlist from the renditions' results (in `specs` order), store it, settle
     `state`; returns every file of the output (segments included) for the job's file list."""
     ordered = [result for _, result in sorted(zip(specs, results, strict=True), key=lambda pair: pair[0].index)]
-    master = workdir / "renditions" / output.name / MASTER_PLAYLIST
+    master = ctx.workdir / "renditions" / output.name / MASTER_PLAYLIST
     master.parent.mkdir(parents=True, exist_ok=True)
     master.write_text(merge_master_playlists([result[MASTER_FIELD] for result in ordered]))
     path = master_path(output.name)
-    key = output_key(runner.settings, job_id, path)
-    await runner.with_retries(lambda: runner.storage.put_file(key, master, mime_type(path)), f"store {path}")
+    key = output_key(ctx.settings, ctx.job.job_id, path)
+    await ctx.with_retries(lambda: ctx.storage.put_file(key, master, mime_type(path)), f"store {path}")
     files = [OutputFileInfo(path=path, size=master.stat().st_size, mime_type=mime_type(path))]
     files += [OutputFileInfo.model_validate(f) for result in ordered for f in result["files"]]
     files.sort(key=lambda f: f.path)

@@ -1,12 +1,14 @@
-"""A task's run inside a worker (a spread job's piece of work; see fanout_run.py for the job's side).
+"""A task's run inside a worker (a spread job's piece of work; task_split.py and task_join.py are the
+job's side), and what the worker does once a run is settled. The worker's task-specific calls live here.
 
-A task is claimed, leased and settled by job_run exactly like a job; this module does its work by
+A task is claimed, leased and settled by job_run exactly like a job; `run_task` does its work by
 kind — `chunk`: fetch the split piece from storage, encode it with the output's options, store the
 result; `audio`: fetch the source, encode that output's audio once, store it; `output` and
 `rendition`: fetch the source, make the output (or the one rendition) as a whole job would, store its
-files at their final keys and its file list as the result — and, once the task is settled,
-`take_parent_if_done` renews the job's lease with its progress (tasks done / all) and, when no task is
-left running (all done, or one failed), takes the job back from TASKS_HOLDER for this worker to finish.
+files at their final keys and its file list as the result.
+Once a task is settled, `after_run` renews its job's lease with its progress (tasks done / all) and,
+when no task is left running (all done, or one failed), takes the job back from TASKS_HOLDER for this
+worker to finish; and it removes what a stopped job's tasks left in its `.tasks/` folder.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mediaflow.jobs import lifecycle
 from mediaflow.jobs.fanout import outputs_progress
 from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
 from mediaflow.jobs.outputs import encode_states, initial_states
+from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
 from mediaflow.logs import get_logger
 from mediaflow.media import ffmpeg
@@ -25,37 +28,40 @@ from mediaflow.media.chunking import encode_audio, encode_chunk
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.sources import fetch_source, parse_source
-from mediaflow.worker.outputs_run import JobRunner, Run, combined_log, encode_outputs, fetch_and_probe, store_result
+from mediaflow.worker.outcomes import Done
+from mediaflow.worker.outputs_run import combined_log, encode_outputs, fetch_and_probe, store_result
 from mediaflow.worker.renditions_run import master_path, rendition_result
+from mediaflow.worker.run_context import RunContext, WorkerServices
 
 log = get_logger("worker")
 
 
-async def execute_task(runner: JobRunner, run: Run, workdir: Path) -> tuple[str, str]:
-    """Do one task's work; returns where its result was stored (the task record's output_path)."""
-    spec = task_spec(run.job)
-    run.log_file = workdir / "ffmpeg.log"
+async def run_task(ctx: RunContext) -> Done:
+    """Do one task's work; its result's location is the task record's output_path."""
+    spec = task_spec(ctx.job)
+    ctx.log_file = ctx.workdir / "ffmpeg.log"
     if spec.kind in ("output", "rendition"):
-        result_file = await _make_output(runner, run, workdir, spec)
+        result_file = await _make_output(ctx, spec)
     else:
-        result_file = await _encode_piece(runner, run, workdir, spec)
-    run.progress.enter(Phase.UPLOADING)
-    location = await runner.with_retries(
-        lambda: runner.storage.put_file(spec.result, result_file, "application/octet-stream"),
+        result_file = await _encode_piece(ctx, spec, ctx.log_file)
+    ctx.progress.enter(Phase.UPLOADING)
+    location = await ctx.with_retries(
+        lambda: ctx.storage.put_file(spec.result, result_file, "application/octet-stream"),
         f"store the {spec.kind} result",
     )
-    log.info("task.done", kind=spec.kind, output=spec.output, index=spec.index, parent_id=run.job.parent_id)
-    return location, await runner.store_log(run)  # the job's run joins the tasks' logs into its own
+    log.info("task.done", kind=spec.kind, output=spec.output, index=spec.index, parent_id=ctx.job.parent_id)
+    return Done(location, await ctx.store_log())  # the job's run joins the tasks' logs into its own
 
 
-async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpec) -> Path:
-    task, settings, progress = run.job, runner.settings, run.progress
+async def _encode_piece(ctx: RunContext, spec: TaskSpec, log_path: Path) -> Path:
+    task, settings, progress, workdir = ctx.job, ctx.settings, ctx.progress, ctx.workdir
     binary = ffmpeg_binary(settings)
     progress.enter(Phase.DOWNLOADING)
     result = workdir / "result"
     if spec.kind == "chunk":
         piece = workdir / "piece.mp4"
-        await runner.with_retries(lambda: runner.storage.get_file(spec.piece, piece), "fetch the chunk's piece")
+        piece_key = spec.piece or ""
+        await ctx.with_retries(lambda: ctx.storage.get_file(piece_key, piece), "fetch the chunk's piece")
         seconds = (
             (None if spec.end is None else spec.end - spec.start)
             if spec.trim_end is None
@@ -73,13 +79,13 @@ async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSp
             result,
             spec.options,
             threads=settings.FFMPEG_THREADS,
-            log_path=run.log_file,
+            log_path=log_path,
             on_progress=on_progress,
         )
     else:
-        source = parse_source(task.source, settings, runner.storage, task.owner)
-        input_path = await runner.with_retries(
-            lambda: fetch_source(source, workdir, runner.storage, settings, progress.transfer), "fetch source"
+        source = parse_source(task.source, settings, ctx.storage, task.owner)
+        input_path = await ctx.with_retries(
+            lambda: fetch_source(source, workdir, ctx.storage, settings, progress.transfer), "fetch source"
         )
         progress.enter(Phase.ENCODING)
         await encode_audio(
@@ -91,26 +97,27 @@ async def _encode_piece(runner: JobRunner, run: Run, workdir: Path, spec: TaskSp
             clip_start=spec.clip_start,
             clip_end=spec.clip_end,
             threads=settings.FFMPEG_THREADS,
-            log_path=run.log_file,
+            log_path=log_path,
         )
-    run.encode_speed = progress.speed
+    ctx.encode_speed = progress.speed
     return result
 
 
-async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpec) -> Path:
+async def _make_output(ctx: RunContext, spec: TaskSpec) -> Path:
     """A whole output, or one rendition: its files go to their final keys (the job's folder), its state
     onto the task record; the result file lists every file stored (and a rendition's master playlist)."""
     [output] = parse_outputs([json.loads(spec.spec or "null")])  # our own JSON, validated again all the same
-    input_path, info = await fetch_and_probe(runner, run, workdir)
+    source = await fetch_and_probe(ctx)
     states = initial_states([{"name": output.name, "type": output.type}])
-    results, out_dir = await encode_outputs(runner, run, workdir, [output], input_path, info, states)
-    run.log_file = combined_log(results, workdir / "ffmpeg.log")
-    run.progress.enter(Phase.UPLOADING)
+    encoded = await encode_outputs(ctx, [output], source.path, source.info, states)
+    results, out_dir = encoded.results, encoded.out_dir
+    ctx.log_file = combined_log(results, ctx.workdir / "ffmpeg.log")
+    ctx.progress.enter(Phase.UPLOADING)
     master = master_path(output.name) if spec.kind == "rendition" else None
-    files = await store_result(runner, run, results[0], states[0], out_dir, skip=(master,) if master else ())
-    run.record(outputs=encode_states(states))
-    await runner.flush(run)  # the join reads the output's state from the task record
-    result_file = workdir / "result.json"
+    files = await store_result(ctx, results[0], states[0], out_dir, skip=(master,) if master else ())
+    ctx.record(outputs=encode_states(states))
+    await ctx.flush()  # the join reads the output's state from the task record
+    result_file = ctx.workdir / "result.json"
     if master is not None and results[0].status == "completed":
         result_file.write_text(rendition_result(files, (out_dir / master).read_text()))
     else:
@@ -118,20 +125,40 @@ async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpe
     return result_file
 
 
-async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> Job | None:
-    """After a task settled: write the job's progress (and renew its long lease); return the job, taken
-    over by this worker, when every task is done or one failed, else None."""
-    tasks = await runner.store.list_tasks(task.parent_id)
+async def after_run(services: WorkerServices, job: Job) -> Job | None:
+    """What follows a settled run: for a task, its job's progress, and the job itself (taken back from
+    its tasks, for this worker to run next) once no task is left running. Cancel removes a spread
+    job's `.tasks/` folder, but a task (or the split) storing its file at that moment stores it after:
+    once a stopped job's run (or one of its tasks') is over, what it left is removed."""
+    if job.parent_id is None:
+        await _remove_pieces_if_stopped(services, job.job_id)
+        return None
+    parent = await take_parent_if_done(services, job.parent_id)
+    await _remove_pieces_if_stopped(services, job.parent_id)
+    return parent
+
+
+async def _remove_pieces_if_stopped(services: WorkerServices, job_id: str) -> None:
+    job = await services.store.get(job_id)
+    if job is None or job.status in (JobStatus.CANCELED, JobStatus.FAILED):
+        await remove_tasks_folder(services.settings, services.storage, job_id)
+
+
+async def take_parent_if_done(services: WorkerServices, parent_id: str) -> Job | None:
+    """After a task of `parent_id` settled: write the job's progress (and renew its long lease); return
+    the job, taken over by this worker, when every task is done or one failed, else None."""
+    store = services.store
+    tasks = await store.list_tasks(parent_id)
     if not tasks:
         return None
-    lease = runner.settings.JOB_TIMEOUT_S
-    parent = await runner.store.get(task.parent_id)
+    lease = services.settings.JOB_TIMEOUT_S
+    parent = await store.get(parent_id)
     if parent is None:
         return None
     states = outputs_progress(parent.outputs, tasks)
     held = await lifecycle.renew(
-        runner.store,
-        task.parent_id,
+        store,
+        parent_id,
         TASKS_HOLDER,
         lease,
         progress=tasks_progress(tasks),
@@ -142,7 +169,7 @@ async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> J
     if any(t.status is JobStatus.FAILED or t.status is JobStatus.CANCELED for t in tasks) or all(
         t.status is JobStatus.COMPLETED for t in tasks
     ):
-        taken = await lifecycle.take_from_tasks(runner.store, task.parent_id, worker_id, runner.settings.LEASE_SECONDS)
+        taken = await lifecycle.take_from_tasks(store, parent_id, services.worker_id, services.settings.LEASE_SECONDS)
         if taken is not None:
             log.info("job.taken_back", job_id=taken.job_id, tasks=len(tasks))
         return taken

@@ -8,7 +8,7 @@ the same token, so a player streams an HLS ladder with no header to send.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
@@ -42,7 +42,7 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "source": "upload://3f0c…/talk.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
@@ -199,11 +199,14 @@ async def get_signed_file(
 
 
 async def _serve(job: Job, path: str, storage, settings, range_header: str | None):
-    """Only files of an output that completed (its folder is named after it), never outside the job."""
+    """Only files of an output that completed (its folder is named after it, or, for a /process job's
+    one file at the top of the job's folder, it lists the file), never outside the job."""
     parts = path.split("/")
-    states = {state.name: state for state in decode_states(job.outputs)}
-    state = states.get(parts[0])
-    if len(parts) < 2 or any(p in ("", ".", "..") or "\\" in p for p in parts) or state is None:
+    states = decode_states(job.outputs)
+    state = next((s for s in states if s.name == parts[0] and len(parts) > 1), None) or next(
+        (s for s in states if len(parts) == 1 and any(f.path == path for f in s.files)), None
+    )
+    if any(p in ("", ".", "..") or "\\" in p for p in parts) or state is None:
         raise HTTPException(404, detail=f"job {job.job_id} has no file {path!r}")
     if state.status != "completed":
         raise HTTPException(

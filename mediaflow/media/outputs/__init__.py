@@ -8,10 +8,26 @@ from mediaflow.media.outputs.executor import OutputResult, OutputsProgress, plan
 from mediaflow.media.outputs.files import OutputFile, mime_type
 from mediaflow.media.outputs.plan import OutputError, OutputPlan, Source, Step
 from mediaflow.media.outputs.spec import MAX_OUTPUTS, MAX_RENDITIONS, OUTPUT_TYPES, OutputSpec, parse_outputs
-from mediaflow.media.outputs.templates import builtin_template, builtin_templates, method_outputs
+from mediaflow.media.outputs.templates import builtin_template, builtin_templates, method_argv, method_outputs
 
 __all__ = [
-    "MAX_OUTPUTS", "MAX_RENDITIONS", "OUTPUT_TYPES", "OutputError", "OutputFile", "OutputPlan", "OutputResult",
-    "OutputSpec", "OutputsProgress", "Source", "Step", "builtin_template", "builtin_templates", "method_outputs",
-    "mime_type", "parse_outputs", "plan_output", "run_outputs",
+    "MAX_OUTPUTS",
+    "MAX_RENDITIONS",
+    "OUTPUT_TYPES",
+    "OutputError",
+    "OutputFile",
+    "OutputPlan",
+    "OutputResult",
+    "OutputSpec",
+    "OutputsProgress",
+    "Source",
+    "Step",
+    "builtin_template",
+    "builtin_templates",
+    "method_argv",
+    "method_outputs",
+    "mime_type",
+    "parse_outputs",
+    "plan_output",
+    "run_outputs",
 ]

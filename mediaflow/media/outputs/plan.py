@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
-from mediaflow.media.operations import GLOBAL_OPTIONS
+from mediaflow.media.inputs import GLOBAL_OPTIONS, INPUT_SAFETY_OPTIONS, file_url
 from mediaflow.media.outputs.params import Clip
 from mediaflow.media.probe import MediaInfo, VideoStreamInfo
 
@@ -108,7 +107,9 @@ def pixels_factor(width: int, height: int) -> float:
     return max(0.05, width * height / (1280 * 720))
 
 
-def scaled_size(src_w: int, src_h: int, width: int | None, height: int | None, fit: str, upscale: bool) -> tuple[int, int, int, int] | None:
+def scaled_size(
+    src_w: int, src_h: int, width: int | None, height: int | None, fit: str, upscale: bool
+) -> tuple[int, int, int, int] | None:
     """The frame size for a requested width/height: (scaled_w, scaled_h, out_w, out_h), or None to keep it.
 
     One side given keeps the aspect ratio. Both: `contain` fits inside the box, `cover` fills it and

@@ -1,0 +1,271 @@
+"""The seed methods' ffmpeg commands, pinned: every method in every format gives exactly these argv
+(tests/test_ffmpeg_ops.py runs them through the one builder, `method_argv`; tests/test_outputs_spec.py
+checks the templates' plans against them), and a helper that builds a method's argv without probing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mediaflow.jobs.model import Method
+from mediaflow.media.outputs import Source, method_argv
+from mediaflow.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo
+
+# What a source is taken to hold when an argv is built without probing it (hostile and broken files
+# cannot be probed): a video and an audio stream. A method's argv depends on nothing else of it.
+CLAIMED = MediaInfo(
+    format_name="mov,mp4,m4a,3gp,3g2,mj2",
+    duration=2.0,
+    video=VideoStreamInfo("h264", 320, 240, 30.0),
+    audio=AudioStreamInfo("aac", 48000, 2, 128000),
+    stream_count=2,
+    bit_rate=1_000_000,
+)
+
+
+def seed_argv(
+    ffmpeg: str, method: Method, source: Path, out_dir: Path, fmt: str, *, threads: int = 0
+) -> tuple[list[str], Path]:
+    """A seed method's ffmpeg command for `source`, and the file it writes (`<out_dir>/<method>.<fmt>`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    argv = method_argv(method, fmt, Source(source, CLAIMED, ffmpeg, threads), out_dir)
+    return argv, out_dir / f"{Method(method).value}.{fmt}"
+
+
+FF = "/opt/ffmpeg/bin/ffmpeg"
+WHITELIST = (
+    "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf,dv,nut,rm,wtv,ivf,obu,h264,hevc,m4v,mpegvideo,gif,"
+    "yuv4mpegpipe,wav,w64,mp3,aac,flac,aiff,caf,amr,ac3,eac3,dts,truehd,wv,ape,tta,au,mpc,mpc8,loas,tak"
+)
+HEAD = [
+    FF,
+    "-hide_banner",
+    "-nostdin",
+    "-y",
+    "-nostats",
+    "-progress",
+    "pipe:1",
+    "-loglevel",
+    "info",
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    WHITELIST,
+    "-i",
+    "file:/in/src.mov",
+]
+MAPS = ["-map", "0:V:0", "-map", "0:a:0?"]
+X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+VP9 = [
+    "-c:v",
+    "libvpx-vp9",
+    "-crf",
+    "31",
+    "-b:v",
+    "0",
+    "-deadline",
+    "good",
+    "-cpu-used",
+    "4",
+    "-row-mt",
+    "1",
+    "-pix_fmt",
+    "yuv420p",
+]
+X264_23 = ["-c:v", "libx264", "-crf", "23", "-preset", "medium", "-pix_fmt", "yuv420p"]
+AAC_128K = ["-c:a", "aac", "-b:a", "128k"]
+GOLDEN = {
+    (Method.COMPRESS, "mp4"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
+    (Method.COMPRESS, "mov"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mov",
+    ],
+    (Method.COMPRESS, "mkv"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "28",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "matroska",
+    ],
+    (Method.COMPRESS, "webm"): [
+        *MAPS,
+        "-c:v",
+        "libvpx-vp9",
+        "-crf",
+        "36",
+        "-b:v",
+        "0",
+        "-deadline",
+        "good",
+        "-cpu-used",
+        "4",
+        "-row-mt",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "128k",
+        "-f",
+        "webm",
+    ],
+    (Method.EXTRACT_AUDIO, "mp3"): ["-map", "0:a:0", "-vn", "-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"],
+    (Method.RESIZE, "mp4"): [
+        *MAPS,
+        "-vf",
+        "scale=1280:720",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
+    (Method.RESIZE, "webm"): [*MAPS, "-vf", "scale=1280:720", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
+    (Method.CONVERT_FORMAT, "mp4"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "mp4",
+    ],
+    (Method.CONVERT_FORMAT, "mov"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "mov",
+    ],
+    (Method.CONVERT_FORMAT, "mkv"): [
+        *MAPS,
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-level:v",
+        "4.2",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-f",
+        "matroska",
+    ],
+    (Method.CONVERT_FORMAT, "webm"): [*MAPS, *VP9, "-c:a", "libopus", "-b:a", "192k", "-f", "webm"],
+    (Method.BLACK_AND_WHITE, "mp4"): [
+        *MAPS,
+        "-vf",
+        "hue=s=0",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "mp4",
+    ],
+    (Method.BLACK_AND_WHITE, "mkv"): [
+        *MAPS,
+        "-vf",
+        "hue=s=0",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-f",
+        "matroska",
+    ],
+    (Method.BLACK_AND_WHITE, "webm"): [*MAPS, "-vf", "hue=s=0", *VP9, "-c:a", "libopus", "-b:a", "128k", "-f", "webm"],
+    # The seed's own builder made these too (checked against it before it was deleted).
+    (Method.RESIZE, "mov"): [*MAPS, "-vf", "scale=1280:720", *X264_23, *AAC_128K, "-f", "mov"],
+    (Method.RESIZE, "mkv"): [*MAPS, "-vf", "scale=1280:720", *X264_23, *AAC_128K, "-f", "matroska"],
+    (Method.BLACK_AND_WHITE, "mov"): [*MAPS, "-vf", "hue=s=0", *X264_23, *AAC_128K, "-f", "mov"],
+}

@@ -90,7 +90,9 @@ async def make_outputs(ctx: RunContext, outputs: Sequence[OutputSpec], source: F
     log_location = await ctx.store_log()
 
     ctx.enter(Phase.UPLOADING)
-    stored = await store_outputs(ctx, results, {state.name: state for state in states}, out_dir)
+    # A /process job's folder keeps the seed's shape (its file and its log): its one file is listed on the record.
+    with_manifest = ctx.job.method_name is None
+    stored = await store_outputs(ctx, results, {s.name: s for s in states}, out_dir, with_manifest=with_manifest)
     ctx.record(outputs=encode_states(states))
     await ctx.flush()  # the final states are on the record before the job turns final
     raise_if_failed(ctx.job, states, {r.name for r in results if r.input_fault})
@@ -167,9 +169,15 @@ def raise_if_failed(job: Job, states: list[OutputState], input_faults: Collectio
 
 
 async def store_outputs(
-    ctx: RunContext, results: list[OutputResult], by_name: dict[str, OutputState], out_dir: Path
+    ctx: RunContext,
+    results: list[OutputResult],
+    by_name: dict[str, OutputState],
+    out_dir: Path,
+    *,
+    with_manifest: bool = True,
 ) -> str:
-    """Store every completed output's files and the job's file list; returns the location of the first file."""
+    """Store every completed output's files and (`with_manifest`) the job's file list; returns the location
+    of the first file."""
     total = sum(f.size for r in results if r.status == "completed" for f in r.files) or 1
     stored = 0
 
@@ -181,7 +189,8 @@ async def store_outputs(
     every_file: list[dict] = []
     for result in results:
         every_file += await store_result(ctx, result, by_name[result.name], out_dir, on_stored=on_stored)
-    await store_manifest(ctx, out_dir, every_file)
+    if with_manifest:
+        await store_manifest(ctx, out_dir, every_file)
     first = every_file[0]["path"] if every_file else None
     return ctx.storage.location(output_key(ctx.settings, ctx.job.job_id, first)) if first else ""
 

@@ -224,10 +224,12 @@ async def _serve(job: Job, path: str, storage, settings, range_header: str | Non
 
 
 async def _manifest(job: Job, storage, settings) -> list[dict]:
-    if not job.has_outputs:
+    if not job.has_outputs:  # a /process job stored before its record carried its output
         raise HTTPException(
             404, detail=f"job {job.job_id} was made by POST /process; it has one output, at /download/{job.job_id}"
         )
+    if job.method_name is not None:  # a /process job: its one file is on the record (its folder keeps the seed's shape)
+        return [f.model_dump() for s in decode_states(job.outputs) if s.status == "completed" for f in s.files]
     try:
         stored = await storage.open_read(output_key(settings, job.job_id, FILES_MANIFEST))
     except ObjectNotFoundError:

@@ -91,7 +91,7 @@ class JobRunner:
             keeper = asyncio.create_task(keep_lease(ctx, work))
             outcome: Outcome | None = None
             try:
-                outcome = await _outcome(ctx, work)
+                outcome = await outcome_of(ctx, work)
                 await settle(ctx, outcome)
             finally:
                 ctx.phases.end(_span_error(outcome))
@@ -101,7 +101,7 @@ class JobRunner:
                 self.current = None
 
 
-async def _outcome(ctx: RunContext, work: asyncio.Task[WorkResult]) -> Outcome:
+async def outcome_of(ctx: RunContext, work: asyncio.Task[WorkResult]) -> Outcome:
     """What the work came to: its result, why it was stopped, or the error it raised."""
     try:
         return await work

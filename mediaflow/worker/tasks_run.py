@@ -59,8 +59,9 @@ async def _encode_piece(ctx: RunContext, spec: TaskSpec, log_path: Path) -> Path
     progress.enter(Phase.DOWNLOADING)
     result = workdir / "result"
     if spec.kind == "chunk":
-        piece = workdir / "piece.mp4"
-        piece_key = spec.piece or ""
+        if spec.piece is None:  # TaskSpec.of_chunk always names it; a record edited by hand may not
+            raise ValueError(f"chunk task {task.job_id} names no piece to encode")
+        piece, piece_key = workdir / "piece.mp4", spec.piece
         await ctx.with_retries(lambda: ctx.storage.get_file(piece_key, piece), "fetch the chunk's piece")
         seconds = (
             (None if spec.end is None else spec.end - spec.start)

@@ -114,6 +114,9 @@ async def encode_outputs(
     out_dir = ctx.workdir / "outputs"
     limits = DecodeLimits.from_settings(settings)
     by_name = {state.name: state for state in states}
+    # One output of the whole source (every /process job) advances with the source's seconds, so it has
+    # an ETA, as the seed's jobs always had; several outputs' runs differ too much in speed for one.
+    whole_source_s = info.duration if len(outputs) == 1 and getattr(outputs[0], "clip", None) is None else None
 
     async def on_progress(update: OutputsProgress) -> None:
         for name, value in update.outputs.items():
@@ -121,7 +124,10 @@ async def encode_outputs(
             if state.status in ("queued", "processing"):
                 state.progress = min(99, int(value))
                 state.status = "processing" if name == update.current and value < 100 else state.status
-        progress.encoding_share(update.overall / 100, update.speed)
+        if whole_source_s:
+            progress.encoding(update.overall / 100 * whole_source_s, whole_source_s, update.speed)
+        else:
+            progress.encoding_share(update.overall / 100, update.speed)
         ctx.record(outputs=encode_states(states))
 
     log.info("outputs.started", outputs=len(outputs), duration_s=info.duration)

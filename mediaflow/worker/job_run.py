@@ -23,7 +23,7 @@ from mediaflow.media.sources import redacted
 from mediaflow.observability import tracing
 from mediaflow.worker.job_work import do_work
 from mediaflow.worker.lease_keeper import keep_lease
-from mediaflow.worker.outcomes import Failed, Outcome, Stop, Stopped, WorkResult
+from mediaflow.worker.outcomes import Done, Failed, Outcome, Stop, Stopped, WorkResult
 from mediaflow.worker.run_context import RunContext, WorkerServices
 from mediaflow.worker.server_paths import ServerPaths
 from mediaflow.worker.settle import settle
@@ -61,10 +61,10 @@ class JobRunner:
         its tasks), until nothing follows."""
         next_job: Job | None = job
         while next_job is not None:
-            await self._run_one(next_job)
-            next_job = await after_run(self.services, next_job)
+            outcome = await self._run_one(next_job)
+            next_job = await after_run(self.services, next_job, completed=isinstance(outcome, Done))
 
-    async def _run_one(self, job: Job) -> None:
+    async def _run_one(self, job: Job) -> Outcome | None:
         with (
             structlog.contextvars.bound_contextvars(job_id=job.job_id, attempt=job.attempts),
             tracing.span(
@@ -99,6 +99,7 @@ class JobRunner:
                 await asyncio.gather(keeper, return_exceptions=True)
                 shutil.rmtree(workdir, ignore_errors=True)
                 self.current = None
+            return outcome
 
 
 async def outcome_of(ctx: RunContext, work: asyncio.Task[WorkResult]) -> Outcome:

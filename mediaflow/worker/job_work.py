@@ -20,7 +20,7 @@ from mediaflow.worker.outcomes import HandedOver, WorkResult
 from mediaflow.worker.outputs_run import fetch_and_probe, make_outputs
 from mediaflow.worker.run_context import RunContext
 from mediaflow.worker.task_join import join_tasks
-from mediaflow.worker.task_split import plan_spread, split_into_tasks
+from mediaflow.worker.task_split import may_spread, plan_spread, split_into_tasks
 from mediaflow.worker.tasks_run import run_task
 
 
@@ -29,7 +29,7 @@ async def do_work(ctx: RunContext) -> WorkResult:
     if job.is_task:
         return await run_task(ctx)
     outputs = job_outputs(job)
-    tasks = await ctx.store.list_tasks(job.job_id)
+    tasks = await ctx.store.list_tasks(job.job_id) if may_spread(outputs) else []
     if tasks and len(tasks) != task_spec(tasks[0]).total:  # a split that died half-way: start over
         for task in tasks:
             await ctx.store.delete(task.job_id)

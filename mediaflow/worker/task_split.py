@@ -28,9 +28,14 @@ from mediaflow.worker.run_context import RunContext
 log = get_logger("worker")
 
 
+def may_spread(outputs: Sequence[OutputSpec]) -> bool:
+    """Whether any output lets the job be spread (`parallel` true or "auto"); if not, it never has tasks."""
+    return any(getattr(output, "parallel", False) is not False for output in outputs)
+
+
 async def plan_spread(ctx: RunContext, outputs: Sequence[OutputSpec], source: FetchedSource) -> FanOut | None:
     """How to spread the job over the workers, or None to make every output here."""
-    if all(getattr(output, "parallel", False) is False for output in outputs):
+    if not may_spread(outputs):
         return None
     slots = await _live_slots(ctx)
     return plan_fanout(outputs, source.info, live_slots=slots, min_source_s=ctx.settings.CHUNK_MIN_SOURCE_S)

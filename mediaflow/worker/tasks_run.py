@@ -126,13 +126,15 @@ async def _make_output(ctx: RunContext, spec: TaskSpec) -> Path:
     return result_file
 
 
-async def after_run(services: WorkerServices, job: Job) -> Job | None:
+async def after_run(services: WorkerServices, job: Job, *, completed: bool) -> Job | None:
     """What follows a settled run: for a task, its job's progress, and the job itself (taken back from
     its tasks, for this worker to run next) once no task is left running. Cancel removes a spread
     job's `.tasks/` folder, but a task (or the split) storing its file at that moment stores it after:
-    once a stopped job's run (or one of its tasks') is over, what it left is removed."""
+    once a stopped job's run (or one of its tasks') is over, what it left is removed. `completed`: the
+    job's run ended in `Done` (made here, or joined, which removes the folder itself): nothing to do."""
     if job.parent_id is None:
-        await _remove_pieces_if_stopped(services, job.job_id)
+        if not completed:
+            await _remove_pieces_if_stopped(services, job.job_id)
         return None
     parent = await take_parent_if_done(services, job.parent_id)
     await _remove_pieces_if_stopped(services, job.parent_id)

@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
+        log_config=None,  # uvicorn's lines go to the handler configure_logging set up, rendered like ours
         **uvicorn_options(settings),
     )
     server = AnnouncingServer(config)

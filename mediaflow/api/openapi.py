@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -129,19 +130,20 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
     move object defaults off union fields (`describe_union_default`)."""
     generate = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            document = generate()
-            used = {
-                tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
-            }
-            document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
-            for name, component in document.get("components", {}).get("schemas", {}).items():
-                model = getattr(models, name, None)
-                if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
-                    component["examples"] = model.model_json_schema()["examples"]
-                for field in component.get("properties", {}).values():
-                    describe_union_default(field)
-        return app.openapi_schema
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()  # FastAPI's own, which also keeps it as app.openapi_schema: completed once
+        used = {
+            tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
+        }
+        document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
+        for name, component in document.get("components", {}).get("schemas", {}).items():
+            model = getattr(models, name, None)
+            if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
+                component["examples"] = model.model_json_schema()["examples"]
+            for field in component.get("properties", {}).values():
+                describe_union_default(field)
+        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema

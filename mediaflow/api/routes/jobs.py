@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from mediaflow.api import download_links
 from mediaflow.api.deps import (
@@ -42,7 +43,7 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "source": "upload://3f0c…/talk.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},

@@ -7,6 +7,7 @@ has no admin keys). It names hosts and process ids, which /readyz's reasons alre
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from mediaflow.api.deps import StoreDep
 from mediaflow.api.openapi import Tag
@@ -15,7 +16,7 @@ from mediaflow.jobs.model import Timestamp, utcnow
 
 router = authenticated_router(Tag.WORKERS)
 
-WORKER_EXAMPLE = {
+WORKER_EXAMPLE: JsonDict = {
     "worker_id": "encoder-1-4242-3f9a1c",
     "host": "encoder-1",
     "pid": 4242,

@@ -44,7 +44,7 @@ class DecodeLimits:
     max_memory_mb: int  # 0: no cap
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "DecodeLimits":
+    def from_settings(cls, settings: Any) -> DecodeLimits:
         return cls(
             max_pixels=min(settings.MAX_INPUT_PIXELS, settings.MAX_INPUT_DIMENSION**2),
             max_duration_s=settings.MAX_INPUT_DURATION_S,

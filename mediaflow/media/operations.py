@@ -69,7 +69,9 @@ def resolve_output_format(method: Method, requested: str | None) -> OutputFormat
 
 def _not_available(method: Method, requested: str) -> InvalidFormatError:
     allowed = ", ".join(allowed_formats(method))
-    return InvalidFormatError(f"output_format {requested!r} is not available for {method.value}; choose one of: {allowed}")
+    return InvalidFormatError(
+        f"output_format {requested!r} is not available for {method.value}; choose one of: {allowed}"
+    )
 
 
 # --- argv ------------------------------------------------------------------------------------------
@@ -86,8 +88,22 @@ def _x264(crf: int) -> list[str]:
 def _vp9(crf: int) -> list[str]:
     # WebM cannot hold H.264/AAC. libvpx's defaults (cpu-used 0/1, no row-mt) are ~3x slower than
     # these for about the same size (measured: 5 s of 720p, 12.6 s → 4.1 s on 2 cores).
-    return ["-c:v", "libvpx-vp9", "-crf", str(crf), "-b:v", "0", "-deadline", "good", "-cpu-used", "4",
-            "-row-mt", "1", "-pix_fmt", "yuv420p"]
+    return [
+        "-c:v",
+        "libvpx-vp9",
+        "-crf",
+        str(crf),
+        "-b:v",
+        "0",
+        "-deadline",
+        "good",
+        "-cpu-used",
+        "4",
+        "-row-mt",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+    ]
 
 
 def _audio(fmt: str, bitrate: str) -> list[str]:
@@ -136,5 +152,3 @@ def build_argv(
         argv += ["-threads", str(threads)]
     argv += ["-f", _MUXERS[fmt.name], file_url(output_path)]
     return argv
-
-

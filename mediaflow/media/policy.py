@@ -6,9 +6,9 @@ point ffmpeg at other files. Each check fails the job with a reason the user can
 
 from __future__ import annotations
 
+from mediaflow.jobs.model import Method
 from mediaflow.media.errors import ProbeError
 from mediaflow.media.probe import MediaInfo, check_safe_input
-from mediaflow.jobs.model import Method
 from mediaflow.settings import Settings
 
 
@@ -47,9 +47,9 @@ def check_input(info: MediaInfo, method: Method | None, settings: Settings) -> N
 def check_output(output: MediaInfo, source: MediaInfo) -> None:
     """ffmpeg can exit 0 on a damaged input (a truncated faststart MP4 decodes until the data ends):
     an output much shorter than the probed input means the input was incomplete."""
-    if source.duration and source.duration > 1 and output.duration is not None:
-        if output.duration < 0.9 * source.duration:
-            raise InputRejectedError(
-                f"the source is damaged or incomplete: only {output.duration:.1f} s of its "
-                f"{source.duration:.1f} s could be decoded"
-            )
+    too_short = output.duration is not None and output.duration < 0.9 * (source.duration or 0)
+    if source.duration and source.duration > 1 and too_short:
+        raise InputRejectedError(
+            f"the source is damaged or incomplete: only {output.duration:.1f} s of its "
+            f"{source.duration:.1f} s could be decoded"
+        )

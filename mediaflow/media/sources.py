@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from mediaflow.logs import get_logger
 from mediaflow.media.s3_sources import s3_source_allowed, unreadable_s3_source
 from mediaflow.settings import Settings
-from mediaflow.logs import get_logger
 from mediaflow.storage import ObjectNotFoundError, PermanentStorageError, Storage, StorageError, TransferProgress
 from mediaflow.storage.keys import parse_s3_uri, upload_key
 
@@ -131,8 +131,9 @@ def _local_source(raw: str, settings: Settings) -> Source:
             raise SourceError(f"{raw}: not a regular file")
         return Source("local", str(resolved), storage_filename(resolved.name), path=resolved)
     s3 = ", or give an s3://bucket/key URI" if _s3_sources_on(settings) else ""
-    raise SourceError(f"{raw}: the server has no such file under {root_names(settings)} "
-                      f"(upload the file with POST /upload{s3})")
+    raise SourceError(
+        f"{raw}: the server has no such file under {root_names(settings)} (upload the file with POST /upload{s3})"
+    )
 
 
 def no_such_upload(source: str) -> str:
@@ -147,8 +148,9 @@ async def check_source_exists(source: Source, storage: Storage) -> None:
         raise SourceError(no_such_upload(source.uri))
 
 
-async def fetch_source(source: Source, workdir: Path, storage: Storage, settings: Settings,
-                       progress: TransferProgress | None = None) -> Path:
+async def fetch_source(
+    source: Source, workdir: Path, storage: Storage, settings: Settings, progress: TransferProgress | None = None
+) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
         return source.path

@@ -11,7 +11,22 @@ from mediaflow.media.outputs.spec import MAX_OUTPUTS, MAX_RENDITIONS, OUTPUT_TYP
 from mediaflow.media.outputs.templates import builtin_template, builtin_templates, method_outputs
 
 __all__ = [
-    "MAX_OUTPUTS", "MAX_RENDITIONS", "OUTPUT_TYPES", "OutputError", "OutputFile", "OutputPlan", "OutputResult",
-    "OutputSpec", "OutputsProgress", "Source", "Step", "builtin_template", "builtin_templates", "method_outputs",
-    "mime_type", "parse_outputs", "plan_output", "run_outputs",
+    "MAX_OUTPUTS",
+    "MAX_RENDITIONS",
+    "OUTPUT_TYPES",
+    "OutputError",
+    "OutputFile",
+    "OutputPlan",
+    "OutputResult",
+    "OutputSpec",
+    "OutputsProgress",
+    "Source",
+    "Step",
+    "builtin_template",
+    "builtin_templates",
+    "method_outputs",
+    "mime_type",
+    "parse_outputs",
+    "plan_output",
+    "run_outputs",
 ]

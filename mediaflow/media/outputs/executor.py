@@ -91,7 +91,9 @@ def _loudness_key(output: OutputSpec, source: Source) -> LoudnessKey | None:
 class _Progress:
     """Per-output and overall progress; overall is weighted by each output's estimated cost."""
 
-    def __init__(self, outputs: Sequence[OutputSpec], weights: dict[str, float], callback: ProgressCallback | None) -> None:
+    def __init__(
+        self, outputs: Sequence[OutputSpec], weights: dict[str, float], callback: ProgressCallback | None
+    ) -> None:
         self.weights = weights
         self.done: dict[str, float] = {o.name: 0.0 for o in outputs}
         self.callback = callback
@@ -161,7 +163,9 @@ async def _run_one(
         if key is not None:
             if key not in measurements:
                 measure = measure_step(key, source)
-                log_text = await _run_step(measure, output.name, workdir, result, progress, limits, base=0.0, share=10.0)
+                log_text = await _run_step(
+                    measure, output.name, workdir, result, progress, limits, base=0.0, share=10.0
+                )
                 measurements[key] = parse_loudness(log_text)
                 done = 10.0
             measured = measurements[key]
@@ -171,7 +175,9 @@ async def _run_one(
         if isinstance(output, VideoOutput) and output.video.target_vmaf is not None:
             searched = await search_target_crf(output, source, workdir / SEARCH_DIR / output.name)
             output, result.crf_search = searched.output, searched.report
-            result.notes.append(f"video.target_vmaf {searched.report['target_vmaf']:g}: CRF {searched.report['crf']} chosen")
+            result.notes.append(
+                f"video.target_vmaf {searched.report['target_vmaf']:g}: CRF {searched.report['crf']} chosen"
+            )
         plan = plan_output(output, source, partial, measured)
         result.notes += plan.notes
         share = (100.0 - done) / len(plan.steps)
@@ -183,7 +189,9 @@ async def _run_one(
         if isinstance(output, VideoOutput) and (output.quality or searched is not None):
             metrics = list(dict.fromkeys([*(output.quality or []), *(["vmaf"] if searched else [])]))
             encoded = partial / f"{output.name}.{output.format}"
-            result.quality = await measure_output(output, source, encoded, partial, workdir / SEARCH_DIR / output.name, metrics)
+            result.quality = await measure_output(
+                output, source, encoded, partial, workdir / SEARCH_DIR / output.name, metrics
+            )
             if result.crf_search is not None:
                 result.crf_search["vmaf"] = result.quality["vmaf"]["mean"]
         files = list_files(partial, prefix=output.name)
@@ -202,8 +210,15 @@ async def _run_one(
 
 
 async def _run_step(
-    step: Step, name: str, workdir: Path, result: OutputResult, progress: _Progress, limits: DecodeLimits | None,
-    *, base: float, share: float,
+    step: Step,
+    name: str,
+    workdir: Path,
+    result: OutputResult,
+    progress: _Progress,
+    limits: DecodeLimits | None,
+    *,
+    base: float,
+    share: float,
 ) -> str:
     """One ffmpeg run, its stderr kept as `<workdir>/.logs/<output>.<step>.log`; returns that text."""
     log_path = workdir / LOG_DIR / f"{name}.{step.label}.log"
@@ -214,9 +229,13 @@ async def _run_step(
             fraction = max(0.0, min(1.0, update.out_time_s / step.duration))
             await progress.report(name, base + share * fraction, update.speed)
 
-    ran = await run_ffmpeg(step.argv, log_path=log_path, on_progress=on_update,
-                           stop_when=limits.breach if limits else None,
-                           max_memory_bytes=limits.memory_bytes if limits else None)
+    ran = await run_ffmpeg(
+        step.argv,
+        log_path=log_path,
+        on_progress=on_update,
+        stop_when=limits.breach if limits else None,
+        max_memory_bytes=limits.memory_bytes if limits else None,
+    )
     if limits is not None and (limit_error := limits.explain_failure(ran.returncode, ran.log)) is not None:
         raise limit_error
     check(ran)

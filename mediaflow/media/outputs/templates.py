@@ -32,17 +32,29 @@ def method_outputs(method: Method, fmt: str) -> list[dict]:
         video["grayscale"] = True
     bitrate = "192k" if method is Method.CONVERT_FORMAT else "128k"
     audio = {"codec": "opus" if webm else "aac", "bitrate": bitrate}
-    return [{"type": "video", "name": method.value, "format": fmt, "video": video, "audio": audio,
-             "faststart": method is Method.CONVERT_FORMAT}]
+    return [
+        {
+            "type": "video",
+            "name": method.value,
+            "format": fmt,
+            "video": video,
+            "audio": audio,
+            "faststart": method is Method.CONVERT_FORMAT,
+        }
+    ]
 
 
 _EXTRA: dict[str, tuple[str, list[dict]]] = {
     "web": (
         "A 720p H.264 MP4 that starts playing at once, and a poster frame.",
         [
-            {"type": "video", "name": "web", "format": "mp4",
-             "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720},
-             "audio": {"codec": "aac", "bitrate": "128k"}},
+            {
+                "type": "video",
+                "name": "web",
+                "format": "mp4",
+                "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720},
+                "audio": {"codec": "aac", "bitrate": "128k"},
+            },
             {"type": "thumbnails", "name": "poster", "count": 1, "height": 720, "format": "jpg"},
         ],
     ),

@@ -355,7 +355,7 @@ class Settings(BaseSettings):
                 return []
             value = [entry.removeprefix("s3://").strip("/") for entry in comma_list(value)]
             value = [entry for entry in value if entry]
-        for entry in value or ():
+        for entry in value if isinstance(value, list) else ():
             if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
                 raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
         return value

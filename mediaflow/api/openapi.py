@@ -77,17 +77,20 @@ UPLOAD_BODY = {
 }
 
 # The output's own type (video/mp4, video/webm, audio/mpeg, …); octet-stream when storage does not know it.
+# A route's `responses=`, as FastAPI types it.
+Responses = dict[int | str, dict[str, Any]]
+
 _OUTPUT_CONTENT = {"video/*": _BINARY, "audio/*": _BINARY, "application/octet-stream": _BINARY}
-OUTPUT_FILE_RESPONSES = {
+OUTPUT_FILE_RESPONSES: Responses = {
     200: {"description": "The output file, with a Content-Disposition file name", "content": _OUTPUT_CONTENT},
     206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
 }
 
-LOG_RESPONSE = {
+LOG_RESPONSE: Responses = {
     200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}
 }
 
-EVENT_STREAM_RESPONSE = {
+EVENT_STREAM_RESPONSE: Responses = {
     200: {
         "description": "`event: job` frames whose data is the GET /status JSON; the stream closes after the "
         "final status",

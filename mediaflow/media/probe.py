@@ -222,12 +222,12 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
                 codec=cc.codec.canonical_name, width=cc.width, height=cc.height, fps=float(rate) if rate else None
             )
         if audio is not None:
-            cc = audio.codec_context
+            acc = audio.codec_context
             audio_info = AudioStreamInfo(
-                codec=cc.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
-                sample_rate=cc.sample_rate or None,
-                channels=cc.channels or None,
-                bit_rate=audio.bit_rate or cc.bit_rate or None,
+                codec=acc.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
+                sample_rate=acc.sample_rate or None,
+                channels=acc.channels or None,
+                bit_rate=audio.bit_rate or acc.bit_rate or None,
             )
         return MediaInfo(
             format_name=container.format.name,

@@ -169,7 +169,7 @@ def _read_raw_size(path: Path) -> int | None:
         stream = container.streams.video[0]
         width, height, pix_fmt = stream.codec_context.width, stream.codec_context.height, stream.codec_context.format
         frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-    if not width or not height or not frames:
+    if not width or not height or not frames or pix_fmt is None:
         return None
     try:
         frame_bytes = sum(plane.buffer_size for plane in av.VideoFrame(width, height, pix_fmt.name).planes)

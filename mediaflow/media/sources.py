@@ -65,7 +65,7 @@ def upload_source(filename: str, owner: str | None) -> tuple[str, str]:
 def upload_key_of(source: str, owner: str | None) -> str | None:
     """The storage key an upload:// source stands for when `owner` names it; None for other sources."""
     match = _UPLOAD_RE.match(source)
-    return upload_key(*match.groups(), owner) if match else None
+    return upload_key(match[1], match[2], owner) if match else None
 
 
 def redacted(source: str) -> str:
@@ -141,10 +141,15 @@ def no_such_upload(source: str) -> str:
     return f"no uploaded file {source!r} for this API key; upload it with POST /upload first"
 
 
+def _upload_key(source: Source) -> str:
+    assert source.key is not None, "parse_source gives every upload source its storage key"
+    return source.key
+
+
 async def check_source_exists(source: Source, storage: Storage) -> None:
     """At submission: an upload must exist. (Local paths were checked by parse_source; S3 objects
     are checked by the worker, which reports a missing object as the job's error.)"""
-    if source.kind == "upload" and not await storage.exists(source.key):
+    if source.kind == "upload" and not await storage.exists(_upload_key(source)):
         raise SourceError(no_such_upload(source.uri))
 
 
@@ -153,12 +158,13 @@ async def fetch_source(
 ) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
+        assert source.path is not None, "parse_source gives every local source its path"
         return source.path
     # A fixed name: ffmpeg picks some demuxers (HLS) by extension, so the user's name is not reused.
     dest = workdir / "source"
     try:
         if source.kind == "upload":
-            await storage.get_file(source.key, dest, progress)
+            await storage.get_file(_upload_key(source), dest, progress)
         else:
             await storage.fetch_uri(source.uri, dest, progress)
     except (ObjectNotFoundError, PermanentStorageError) as exc:

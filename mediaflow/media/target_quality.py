@@ -168,8 +168,9 @@ async def search_crf(
     cut = await prepare_samples(
         ffmpeg, source, workdir, duration=duration, samples=samples, sample_seconds=sample_seconds, fps=frame.fps
     )
-    crf: int | None = first_crf(encoder, target_vmaf)
-    result = CrfSearch(crf=crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
+    start_crf = first_crf(encoder, target_vmaf)
+    crf: int | None = start_crf  # None once the search has nothing left to try
+    result = CrfSearch(crf=start_crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
     try:
         while crf is not None and len(result.probes) < max_probes:
             probe = await _probe(ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample)

@@ -88,6 +88,15 @@ class _SharedProducer:
 _producers: dict[str, _SharedProducer] = {}
 
 
+def _settle(confirmed: asyncio.Future[KafkaError | None], error: KafkaError | None) -> None:
+    if not confirmed.done():  # a publish that timed out has stopped waiting for it
+        confirmed.set_result(error)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
 @dataclass
 class KafkaDelivery:
     job_id: str
@@ -96,7 +105,9 @@ class KafkaDelivery:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {name: value.decode("utf-8", "replace") for name, value in self._message.headers() or [] if value}
+        raw = self._message.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        return {name: _text(value) for name, value in pairs if value}
 
     async def ack(self) -> None:
         await self._queue._commit(self._message)
@@ -163,7 +174,7 @@ class KafkaQueue:
 
         def on_delivery(error: KafkaError | None, _message: Message) -> None:  # producer thread
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone, nobody waits
-                loop.call_soon_threadsafe(lambda: confirmed.done() or confirmed.set_result(error))
+                loop.call_soon_threadsafe(_settle, confirmed, error)
 
         if self._closed:
             raise QueueError("the Kafka queue is closed")
@@ -208,7 +219,7 @@ class KafkaQueue:
         return self._deliver(self._fetched.popleft()) if self._fetched else None
 
     def _deliver(self, message: Message) -> KafkaDelivery:
-        return KafkaDelivery(job_id=message.value().decode(), _queue=self, _message=message)
+        return KafkaDelivery(job_id=(message.value() or b"").decode(), _queue=self, _message=message)
 
     async def _commit(self, message: Message) -> None:
         """Queue the commit on the consumer thread and return: the job's state is already durable, so
@@ -218,11 +229,12 @@ class KafkaQueue:
         future.add_done_callback(_log_commit_failure)
 
     def _commit_now(self, message: Message) -> None:  # consumer thread
-        partition = TopicPartition(message.topic(), message.partition())
-        if partition not in self._consumer.assignment():
+        consumer = self._require_consumer()
+        topic, index = message.topic(), message.partition()
+        if topic is None or index is None or TopicPartition(topic, index) not in consumer.assignment():
             return  # revoked meanwhile: its new owner commits it (the store already decided who runs it)
         try:
-            self._consumer.commit(message=message, asynchronous=False)
+            consumer.commit(message=message, asynchronous=False)
         except (KafkaException, RuntimeError) as exc:
             raise QueueError(
                 f"could not commit offset {message.offset()} of {message.topic()}[{message.partition()}]: {exc}"
@@ -248,6 +260,11 @@ class KafkaQueue:
         consumer.unassign()
         self.assigned_partitions = 0
 
+    def _require_consumer(self) -> Consumer:
+        if self._consumer is None:
+            raise QueueError("this Kafka queue was opened to publish only (consumer=False); it cannot receive")
+        return self._consumer
+
     async def _poll_forever(self) -> None:
         """Poll all the time, busy or not: heartbeats, rebalances and the max.poll.interval.ms clock
         are served (a worker encoding for hours stays in the group), and an id is in hand the moment
@@ -256,8 +273,9 @@ class KafkaQueue:
         while the worker is busy wait here, in order, for its next receive(); if an idle worker takes
         such a job from the store meanwhile, the claim check skips the id."""
         loop = asyncio.get_running_loop()
+        consumer = self._require_consumer()
         while not self._closed:
-            message = await loop.run_in_executor(self._executor, self._consumer.poll, _POLL_S)
+            message = await loop.run_in_executor(self._executor, consumer.poll, _POLL_S)
             if message is None:
                 continue
             if error := message.error():
@@ -300,7 +318,8 @@ class KafkaQueue:
                 # session.timeout/2 instead of after a missed session. Uncommitted ids are redelivered.
                 await self._run(self._consumer.close)
             finally:
-                self._executor.shutdown(wait=False)
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)
         self._shared.users -= 1
         if self._shared.users == 0:
             _producers.pop(self._settings.KAFKA_BOOTSTRAP_SERVERS, None)

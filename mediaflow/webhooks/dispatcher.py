@@ -39,6 +39,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -152,15 +153,20 @@ class WebhookDispatcher:
         if not self._wanted(event):
             return
         job = event.job
-        outboxed = job.webhook_event_id is not None and job.webhook_event == event.type.value
+        # A final event was written to the job's outbox with its id; others get a fresh one.
+        outboxed_id = job.webhook_event_id if job.webhook_event == event.type.value else None
         if self._closing:
-            reason = "shutting down" + ("; left in the outbox for another process" if outboxed else "")
+            reason = "shutting down" + ("; left in the outbox for another process" if outboxed_id else "")
             log.warning("webhook.not_sent", job_id=job.job_id, event_type=event.type.value, reason=reason)
             return
-        self._dispatch(event, job.webhook_event_id if outboxed else str(uuid.uuid4()), outboxed=outboxed)
+        event_id = outboxed_id if outboxed_id is not None else str(uuid.uuid4())
+        self._dispatch(event, event_id, outboxed=outboxed_id is not None)
 
     def resume(self, job: Job) -> None:
         """Deliver the final event waiting in `job`'s outbox, just taken by the sweeper."""
+        if job.webhook_event is None or job.webhook_event_id is None:
+            log.warning("webhook.outbox_empty", job_id=job.job_id)  # the sweeper hands over jobs that hold one
+            return
         event = JobEvent(EventType(job.webhook_event), job, at=job.completed_at or utcnow())
         self._dispatch(event, job.webhook_event_id, outboxed=True, resumed=True)
 
@@ -334,7 +340,7 @@ class WebhookDispatcher:
                 job = await self.store.get(delivery.job_id)
                 if job is None or job.status not in RECORDABLE_STATUSES:
                     return
-                changes = {"webhook_last_result": result[:1000]}
+                changes: dict[str, Any] = {"webhook_last_result": result[:1000]}
                 if count_attempt:
                     changes["webhook_attempts"] = job.webhook_attempts + 1
                 if outbox_update is not None and outbox.holds(job, delivery.event_id):

@@ -276,7 +276,7 @@ def dimension_problems(outputs: list[OutputSpec], max_dimension: int) -> list[st
             "height": getattr(output, "height", None) or getattr(getattr(output, "video", None), "height", None),
         }
         renditions = getattr(output, "renditions", "auto")
-        if renditions != "auto":
+        if isinstance(renditions, list):  # else "auto": a ladder the source's size decides
             sizes["height"] = max(r.height for r in renditions)
         for side, value in sizes.items():
             if value is not None and value > max_dimension:

@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import sys
 
-from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+from mediaflow.client.arguments import add_client_commands  # light (httpx + stdlib): the client commands start quickly
 
 
 def dashboard_url(host: str, port: int) -> str:

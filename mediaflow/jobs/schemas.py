@@ -140,7 +140,7 @@ class DownloadLinkResponse(BaseModel):
     expires_at: Timestamp
 
 
-class JobListResponse(BaseModel):
+class JobStatusListResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"jobs": [STATUS_EXAMPLE], "count": 1}]})
 
     jobs: list[JobStatusResponse]

@@ -115,29 +115,10 @@ async def split(ffmpeg: str, source: Path, chunks: Sequence[Chunk], workdir: Pat
     # Stop after the last planned chunk: the frames past a clip's end are not worth copying.
     last = chunks[-1]
     stop = ["-t", f"{last.start + last.trim_end + 1 - first.start:.6f}"] if last.trim_end is not None else []
-    argv = [
-        *_ffmpeg(ffmpeg),
-        *INPUT_SAFETY_OPTIONS,
-        *seek,
-        "-i",
-        file_url(source),
-        *stop,
-        "-map",
-        "0:V:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-c",
-        "copy",
-        "-f",
-        "segment",
-        "-segment_format",
-        "mp4",
-        "-reset_timestamps",
-        "1",
-        *(["-segment_frames", cuts] if cuts else []),
-        file_url(workdir / "split%05d.mp4"),
-    ]
+    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *seek, "-i", file_url(source), *stop]
+    argv += ["-map", "0:V:0", "-an", "-sn", "-dn", "-c", "copy"]
+    argv += ["-f", "segment", "-segment_format", "mp4", "-reset_timestamps", "1"]
+    argv += [*(["-segment_frames", cuts] if cuts else []), file_url(workdir / "split%05d.mp4")]
     check(await run_ffmpeg(argv, log_path=workdir / "split.log"))
     paths = [workdir / f"split{c.index:05d}.mp4" for c in chunks]
     missing = [p.name for p in paths if not p.is_file()]
@@ -162,25 +143,9 @@ def encode_chunk_argv(
     trim = ["-ss", f"{chunk.trim_start:.6f}"] if chunk.trim_start else []
     if chunk.trim_end is not None:
         trim += ["-t", f"{chunk.trim_end - chunk.trim_start:.6f}"]
-    return [
-        *_ffmpeg(ffmpeg),
-        *INPUT_SAFETY_OPTIONS,
-        *trim,
-        "-i",
-        file_url(piece),
-        "-map",
-        "0:V:0",
-        *chunk_video_options(video_options),
-        "-force_key_frames",
-        "0",
-        "-an",
-        "-sn",
-        "-dn",
-        *(["-threads", str(threads)] if threads else []),
-        "-f",
-        "mp4",
-        file_url(output),
-    ]
+    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *trim, "-i", file_url(piece)]
+    argv += ["-map", "0:V:0", *chunk_video_options(video_options), "-force_key_frames", "0", "-an", "-sn", "-dn"]
+    return [*argv, *(["-threads", str(threads)] if threads else []), "-f", "mp4", file_url(output)]
 
 
 def chunk_video_options(video_options: Sequence[str]) -> list[str]:
@@ -236,23 +201,9 @@ def encode_audio_argv(
     cut = ["-ss", f"{clip_start:.6f}"] if clip_start else []
     if clip_end is not None:
         cut += ["-t", f"{clip_end - clip_start:.6f}"]
-    return [
-        *_ffmpeg(ffmpeg),
-        *INPUT_SAFETY_OPTIONS,
-        *cut,
-        "-i",
-        file_url(source),
-        "-map",
-        "0:a:0",
-        "-vn",
-        "-sn",
-        "-dn",
-        *audio_options,
-        *(["-threads", str(threads)] if threads else []),
-        "-f",
-        muxer,
-        file_url(output),
-    ]
+    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *cut, "-i", file_url(source)]
+    argv += ["-map", "0:a:0", "-vn", "-sn", "-dn", *audio_options, *(["-threads", str(threads)] if threads else [])]
+    return [*argv, "-f", muxer, file_url(output)]
 
 
 async def encode_audio(

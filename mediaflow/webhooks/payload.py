@@ -8,7 +8,7 @@ from typing import Any
 
 from mediaflow.jobs.events import JobEvent
 from mediaflow.jobs.model import format_timestamp
-from mediaflow.jobs.outputs import JobResponse
+from mediaflow.jobs.outputs import JobDetailResponse
 from mediaflow.jobs.schemas import JobStatusResponse
 from mediaflow.media.sources import redacted
 
@@ -24,7 +24,7 @@ def event_payload(event: JobEvent, event_id: str) -> bytes:
         "data": data,
     }
     if event.job.has_outputs:
-        detail = JobResponse.from_job(event.job).model_dump(
+        detail = JobDetailResponse.from_job(event.job).model_dump(
             mode="json", include={"outputs", "source_media", "template"}
         )
         document["data"] |= detail

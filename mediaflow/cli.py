@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
         log_config=None,  # uvicorn's lines go to the handler configure_logging set up, rendered like ours
-        **uvicorn_options(settings),
+        **uvicorn_options(settings.server),
     )
     server = AnnouncingServer(config)
     with contextlib.suppress(KeyboardInterrupt):

@@ -30,6 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mediaflow.logs import get_logger
 from mediaflow.settings import Settings
+from mediaflow.settings_groups import ServerSettings
 
 FD_RESERVE = 256  # files the process needs besides client sockets: store, logs, storage, ffmpeg pipes
 ACCEPT_ERROR_LOG_INTERVAL_S = 10.0
@@ -42,10 +43,10 @@ class ConnectionLimits:
     max_connections: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+    def from_settings(cls, server: ServerSettings) -> ConnectionLimits:
         return cls(
-            header_timeout_s=settings.API_HEADER_TIMEOUT_S,
-            max_connections=settings.API_MAX_CONNECTIONS or default_max_connections(),
+            header_timeout_s=server.header_timeout_s,
+            max_connections=server.max_connections or default_max_connections(),
         )
 
 
@@ -65,7 +66,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         limits = type(self).limits
         if limits is None:
-            limits = type(self).limits = ConnectionLimits.from_settings(Settings())
+            limits = type(self).limits = ConnectionLimits.from_settings(Settings().server)
         self._limits = limits
         self._waiting_since: float | None = None  # when it started waiting for a request's headers
         self._deadline: asyncio.TimerHandle | None = None
@@ -118,16 +119,16 @@ class GuardedH11Protocol(H11Protocol):
         victim.transport.close()
 
 
-def protocol_for(settings: Settings) -> type[GuardedH11Protocol]:
+def protocol_for(server: ServerSettings) -> type[GuardedH11Protocol]:
     """A GuardedH11Protocol subclass bound to these settings (uvicorn instantiates the class itself)."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": ConnectionLimits.from_settings(settings)})
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": ConnectionLimits.from_settings(server)})
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
     """uvicorn.run / uvicorn.Config keyword arguments that bound what clients can hold."""
     return {
-        "http": protocol_for(settings),
-        "timeout_keep_alive": settings.API_KEEPALIVE_TIMEOUT_S,
+        "http": protocol_for(server),
+        "timeout_keep_alive": server.keepalive_timeout_s,
         "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers; uvicorn's default, made explicit
         "backlog": 512,
     }

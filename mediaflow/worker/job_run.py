@@ -262,7 +262,7 @@ class JobRunner:
         progress.enter(Phase.PROBING)
         run.phases.enter("job.probe")
         info = await probe(input_path, settings)
-        check_input(info, job.method_name, settings)
+        check_input(info, job.method_name, settings.limits)
 
         progress.enter(Phase.ENCODING)
         run.phases.enter("job.encode")

@@ -88,7 +88,7 @@ async def fetch_and_probe(runner: JobRunner, run: Run, workdir: Path) -> tuple[P
     progress.enter(Phase.PROBING)
     run.phases.enter("job.probe")
     info = await probe(input_path, settings)
-    check_input(info, None, settings)
+    check_input(info, None, settings.limits)
     if not job.is_task:
         run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
     return input_path, info

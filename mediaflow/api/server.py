@@ -72,7 +72,7 @@ class GuardedH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._cycle_when_armed: object = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own H11Protocol: asyncio hands a protocol a Transport
         super().connection_made(transport)
         self._arm()
         if len(self.connections) > self._limits.max_connections:

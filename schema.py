@@ -2,11 +2,17 @@
 the JSON the API answers with in `mediaflow/jobs/schemas.py`."""
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase
-from mediaflow.jobs.schemas import JobListResponse, JobStatusResponse, ProcessRequest, ProcessResponse, UploadResponse
+from mediaflow.jobs.schemas import (
+    JobStatusListResponse,
+    JobStatusResponse,
+    ProcessRequest,
+    ProcessResponse,
+    UploadResponse,
+)
 
 __all__ = [
     "Job",
-    "JobListResponse",
+    "JobStatusListResponse",
     "JobStatus",
     "JobStatusResponse",
     "Method",

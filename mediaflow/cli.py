@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import sys
 
-from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+from mediaflow.client.arguments import add_client_commands  # light (httpx + stdlib): the client commands start quickly
 
 
 def dashboard_url(host: str, port: int) -> str:
@@ -52,7 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
-        **uvicorn_options(settings),
+        log_config=None,  # uvicorn's lines go to the handler configure_logging set up, rendered like ours
+        **uvicorn_options(settings.server),
     )
     server = AnnouncingServer(config)
     with contextlib.suppress(KeyboardInterrupt):

@@ -7,13 +7,8 @@ the store, and a local output directory.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import hashlib
-import json
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,61 +16,10 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mediaflow.settings_groups import SettingsGroups
+from mediaflow.settings_values import ApiKey, comma_list, parse_api_keys, webhook_signing_key
+
 _SOURCE_BUCKET_ENTRY = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\x00-\x1f\x7f]+)?")
-
-
-def comma_list(value: str) -> list[str]:
-    """`a, b,c` (or a JSON array, as tools that write .env files from lists do) as a list of entries."""
-    if value.strip().startswith("["):
-        return [str(entry).strip() for entry in json.loads(value) if str(entry).strip()]
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    owner: str
-    digest: bytes  # sha256 of the key: compared in constant time, never the key itself
-
-
-def parse_api_keys(raw: str) -> list[ApiKey]:
-    keys = []
-    for entry in (part.strip() for part in raw.split(",")):
-        if not entry:
-            continue
-        name, sep, key = entry.partition(":")
-        if not sep:
-            name, key = "key-" + hashlib.sha256(entry.encode()).hexdigest()[:12], entry
-        if not name or len(key) < 8:
-            raise ValueError("each API_KEYS entry must be name:key or key, with keys of at least 8 characters")
-        keys.append(ApiKey(owner=name, digest=hashlib.sha256(key.encode()).digest()))
-    return keys
-
-
-STANDARD_WEBHOOK_SECRET_PREFIX = "whsec_"
-
-
-class WebhookSecretError(ValueError):
-    pass
-
-
-def webhook_signing_key(secret: str) -> bytes:
-    """The HMAC key WEBHOOK_SECRET stands for (Standard Webhooks): `whsec_<base64>` is the decoded bytes;
-    any other string (MediaFlow's older plain secrets) its UTF-8 bytes. Here, not in webhooks/, so a
-    malformed secret fails when the settings load."""
-    if not secret.startswith(STANDARD_WEBHOOK_SECRET_PREFIX):
-        return secret.encode("utf-8")
-    encoded = secret[len(STANDARD_WEBHOOK_SECRET_PREFIX) :]
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not key:
-        raise WebhookSecretError(
-            "WEBHOOK_SECRET starts with 'whsec_' but the rest is not base64 of a key; generate one with "
-            "python -c \"import base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\" "
-            "or use a plain secret without the 'whsec_' prefix"
-        )
-    return key
 
 
 @functools.lru_cache(maxsize=16)
@@ -84,7 +28,10 @@ def _resolved_roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
     return tuple(root.expanduser().resolve() for root in roots)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, SettingsGroups):
+    """Every setting by its environment name (the contract); `settings.kafka`, `settings.webhooks`, … are
+    the same values grouped by concern (settings_groups.py), for functions that need one concern."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
     # How QUEUE_BACKEND and STORAGE_BACKEND were chosen, for the start-up log and /readyz.
     _backend_choices: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -355,7 +302,7 @@ class Settings(BaseSettings):
                 return []
             value = [entry.removeprefix("s3://").strip("/") for entry in comma_list(value)]
             value = [entry for entry in value if entry]
-        for entry in value or ():
+        for entry in value if isinstance(value, list) else ():
             if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
                 raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
         return value
@@ -393,7 +340,7 @@ class Settings(BaseSettings):
         return self.DYNAMODB_ENDPOINT_URL or self.AWS_ENDPOINT_URL
 
     @cached_property
-    def api_keys(self) -> list:
+    def api_keys(self) -> list[ApiKey]:
         return parse_api_keys(self.API_KEYS.get_secret_value())
 
     @property

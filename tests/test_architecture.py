@@ -17,6 +17,8 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "mediaflow",
         "mediaflow.settings",
+        "mediaflow.settings_groups",
+        "mediaflow.settings_values",
         "mediaflow.logs",
         "mediaflow.aws",
         "mediaflow.sweeper",

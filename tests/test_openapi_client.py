@@ -109,7 +109,7 @@ def test_every_model_has_examples_that_validate(spec):
         "ProcessRequest",
         "ProcessResponse",
         "JobStatusResponse",
-        "JobListResponse",
+        "JobStatusListResponse",
         "UploadResponse",
         "DownloadLinkResponse",
         "MethodsResponse",
@@ -236,7 +236,7 @@ def test_generated_client_creates_a_job_from_a_template(sdk, server):
     from mediaflow_sdk import AuthenticatedClient
     from mediaflow_sdk.api.jobs import create_job, get_job
     from mediaflow_sdk.api.templates import list_templates
-    from mediaflow_sdk.models import JobsRequest
+    from mediaflow_sdk.models import CreateJobRequest
 
     client = AuthenticatedClient(
         base_url=server.url, token=API_KEY, prefix="", auth_header_name="X-API-Key", raise_on_unexpected_status=True
@@ -244,7 +244,7 @@ def test_generated_client_creates_a_job_from_a_template(sdk, server):
     templates = {template.name: template for template in list_templates.sync(client=client).templates}
     assert templates["extract_audio"].builtin
     created = create_job.sync(
-        client=client, body=JobsRequest.from_dict({"source": "media/sample.mp4", "template": "extract_audio"})
+        client=client, body=CreateJobRequest.from_dict({"source": "media/sample.mp4", "template": "extract_audio"})
     )
     deadline = time.monotonic() + 60
     while (job := get_job.sync(created.job_id, client=client)).status.value not in ("completed", "failed", "canceled"):

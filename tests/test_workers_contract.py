@@ -15,13 +15,13 @@ T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 
 def presence(
-    worker_id: str, *, slots: int = 1, busy: int = 0, started: float = 0, expires: float = 30
+    process_id: str, *, slots: int = 1, busy: int = 0, started: float = 0, expires: float = 30
 ) -> WorkerPresence:
     """A process on host "h" that started `started` seconds after T0 and beat at T0, valid `expires` s."""
     return WorkerPresence(
-        worker_id=worker_id,
+        process_id=process_id,
         host="h",
-        pid=100 + len(worker_id),
+        pid=100 + len(process_id),
         slots=slots,
         busy=busy,
         started_at=T0 + timedelta(seconds=started),
@@ -58,7 +58,7 @@ async def test_prune_removes_only_expired_records(store) -> None:  # noqa: F811
     assert await workers.prune(T0) == 2  # expired at or before T0
     assert await workers.prune(T0) == 0
     # The pruned records are gone for good, not just hidden by the expiry filter.
-    assert [p.worker_id for p in await workers.live(T0 - timedelta(hours=1))] == ["alive"]
+    assert [p.process_id for p in await workers.live(T0 - timedelta(hours=1))] == ["alive"]
 
 
 async def test_live_worker_slots_sums_the_live_processes(store) -> None:  # noqa: F811

@@ -153,7 +153,7 @@ async def test_beat_survives_a_store_outage_and_says_how_long_it_is_valid(tmp_pa
         while not (live := await store.workers.live(utcnow())) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         [presence] = live
-        assert (presence.worker_id, presence.slots, presence.busy) == (beat.worker_id, 3, 2)
+        assert (presence.process_id, presence.slots, presence.busy) == (beat.process_id, 3, 2)
         # Valid for three beats, which is one lease: a process alive here is one whose leases hold.
         assert presence.expires_at - presence.seen_at == timedelta(seconds=settings.LEASE_SECONDS)
         assert beat_interval_s(settings.LEASE_SECONDS) * 3 == settings.LEASE_SECONDS

@@ -55,7 +55,7 @@ async def serve_runtime(app: FastAPI, settings: Settings, api_workers: int) -> A
             state.runtime, state.jobs = runtime, runtime.jobs
             state.store, state.storage, state.queue = runtime.store, runtime.storage, runtime.queue
             # One store poller per job followed over SSE, shared by all its followers.
-            state.job_watch = JobWatch(runtime.store, settings.SSE_POLL_INTERVAL_S)
+            state.job_watch = JobWatch(runtime.store, settings.sse.poll_interval_s)
             runtime.stack.push_async_callback(state.job_watch.close)
             stop = asyncio.Event()
             workers = None
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, api_workers: int | None = No
     http_metrics = instrument_app(app, app.state.metrics, job_counts_ttl_s=settings.METRICS_JOB_COUNTS_TTL_S)
     tracing.instrument_app(app)
     # Before the observability middleware: a refused Host or Origin is still logged and counted.
-    app.add_middleware(HostAndOriginGuard, settings=settings)
+    app.add_middleware(HostAndOriginGuard, access=settings.access)
     # Added last: outermost, so its request id, access log line and metrics cover everything.
     app.add_middleware(HttpObservabilityMiddleware, http_metrics=http_metrics)
     # That middleware writes the access log (with request and job ids); uvicorn's own line per request

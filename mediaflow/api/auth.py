@@ -12,7 +12,8 @@ import hmac
 
 from fastapi import HTTPException, Request
 
-from mediaflow.settings import ApiKey, Settings
+from mediaflow.settings import Settings
+from mediaflow.settings_values import ApiKey
 
 
 def presented_key(request: Request) -> str | None:

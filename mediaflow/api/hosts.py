@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from starlette.responses import JSONResponse
 
 from mediaflow.logs import get_logger
-from mediaflow.settings import Settings
+from mediaflow.settings_groups import AccessSettings
 
 log = get_logger("api")
 
@@ -39,13 +39,13 @@ def host_name(host_header: str) -> str:
     return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
-def host_allowed(settings: Settings, host_header: str | None, server_address: str | None) -> bool:
+def host_allowed(access: AccessSettings, host_header: str | None, server_address: str | None) -> bool:
     if host_header is None:  # HTTP/1.0 without Host: no browser sends that
         return True
     name = host_name(host_header)
     if server_address is not None and name == server_address.lower():
         return True  # the address the connection came in on: an address, not a name anyone can rebind
-    entries = settings.ALLOWED_HOSTS
+    entries = access.allowed_hosts
     if entries is None:
         return name in LOOPBACK_NAMES
     for entry in entries:
@@ -54,10 +54,10 @@ def host_allowed(settings: Settings, host_header: str | None, server_address: st
     return False
 
 
-def origin_allowed(settings: Settings, origin: str, host_header: str | None) -> bool:
+def origin_allowed(access: AccessSettings, origin: str, host_header: str | None) -> bool:
     """Same origin as the request's Host, or listed in ALLOWED_ORIGINS. `null` (sandboxed frames,
     file:// pages) is never ours."""
-    if origin.strip().lower() in (entry.lower() for entry in settings.ALLOWED_ORIGINS):
+    if origin.strip().lower() in (entry.lower() for entry in access.allowed_origins):
         return True
     parts = urlsplit(origin.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or host_header is None:
@@ -75,9 +75,9 @@ def _header(scope: dict, name: bytes) -> str | None:
 class HostAndOriginGuard:
     """Pure ASGI (like the observability middleware), so streaming responses pass untouched."""
 
-    def __init__(self, app, settings: Settings) -> None:
+    def __init__(self, app, access: AccessSettings) -> None:
         self.app = app
-        self.settings = settings
+        self.access = access
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -85,7 +85,7 @@ class HostAndOriginGuard:
             return
         host = _header(scope, b"host")
         server = scope.get("server")
-        if not host_allowed(self.settings, host, server[0] if server else None):
+        if not host_allowed(self.access, host, server[0] if server else None):
             log.warning("http.host_refused", host=host)
             await _refuse(
                 scope,
@@ -97,7 +97,7 @@ class HostAndOriginGuard:
             )
             return
         origin = _header(scope, b"origin")
-        if scope["method"] in STATE_CHANGING and origin is not None and not origin_allowed(self.settings, origin, host):
+        if scope["method"] in STATE_CHANGING and origin is not None and not origin_allowed(self.access, origin, host):
             log.warning("http.origin_refused", origin=origin, method=scope["method"], path=scope.get("path"))
             await _refuse(
                 scope,

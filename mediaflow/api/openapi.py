@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -76,17 +77,20 @@ UPLOAD_BODY = {
 }
 
 # The output's own type (video/mp4, video/webm, audio/mpeg, …); octet-stream when storage does not know it.
+# A route's `responses=`, as FastAPI types it.
+Responses = dict[int | str, dict[str, Any]]
+
 _OUTPUT_CONTENT = {"video/*": _BINARY, "audio/*": _BINARY, "application/octet-stream": _BINARY}
-OUTPUT_FILE_RESPONSES = {
+OUTPUT_FILE_RESPONSES: Responses = {
     200: {"description": "The output file, with a Content-Disposition file name", "content": _OUTPUT_CONTENT},
     206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
 }
 
-LOG_RESPONSE = {
+LOG_RESPONSE: Responses = {
     200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}
 }
 
-EVENT_STREAM_RESPONSE = {
+EVENT_STREAM_RESPONSE: Responses = {
     200: {
         "description": "`event: job` frames whose data is the GET /status JSON; the stream closes after the "
         "final status",
@@ -129,19 +133,20 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
     move object defaults off union fields (`describe_union_default`)."""
     generate = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            document = generate()
-            used = {
-                tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
-            }
-            document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
-            for name, component in document.get("components", {}).get("schemas", {}).items():
-                model = getattr(models, name, None)
-                if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
-                    component["examples"] = model.model_json_schema()["examples"]
-                for field in component.get("properties", {}).values():
-                    describe_union_default(field)
-        return app.openapi_schema
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()  # FastAPI's own, which also keeps it as app.openapi_schema: completed once
+        used = {
+            tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
+        }
+        document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
+        for name, component in document.get("components", {}).get("schemas", {}).items():
+            model = getattr(models, name, None)
+            if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
+                component["examples"] = model.model_json_schema()["examples"]
+            for field in component.get("properties", {}).values():
+                describe_union_default(field)
+        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema

@@ -21,7 +21,6 @@ A reverse proxy in front (README, "Exposing MediaFlow to the internet") remains 
 from __future__ import annotations
 
 import asyncio
-import logging
 import resource
 import time
 from dataclasses import dataclass
@@ -29,11 +28,13 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from mediaflow.logs import get_logger
 from mediaflow.settings import Settings
+from mediaflow.settings_groups import ServerSettings
 
 FD_RESERVE = 256  # files the process needs besides client sockets: store, logs, storage, ffmpeg pipes
 ACCEPT_ERROR_LOG_INTERVAL_S = 10.0
-log = logging.getLogger("mediaflow.server")
+log = get_logger("server")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class ConnectionLimits:
     max_connections: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+    def from_settings(cls, server: ServerSettings) -> ConnectionLimits:
         return cls(
-            header_timeout_s=settings.API_HEADER_TIMEOUT_S,
-            max_connections=settings.API_MAX_CONNECTIONS or default_max_connections(),
+            header_timeout_s=server.header_timeout_s,
+            max_connections=server.max_connections or default_max_connections(),
         )
 
 
@@ -63,16 +64,18 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if type(self).limits is None:
-            type(self).limits = ConnectionLimits.from_settings(Settings())
+        limits = type(self).limits
+        if limits is None:
+            limits = type(self).limits = ConnectionLimits.from_settings(Settings().server)
+        self._limits = limits
         self._waiting_since: float | None = None  # when it started waiting for a request's headers
         self._deadline: asyncio.TimerHandle | None = None
         self._cycle_when_armed: object = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own H11Protocol: asyncio hands a protocol a Transport
         super().connection_made(transport)
         self._arm()
-        if len(self.connections) > self.limits.max_connections:
+        if len(self.connections) > self._limits.max_connections:
             self._make_room()
 
     def data_received(self, data: bytes) -> None:
@@ -93,7 +96,7 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()
         self._waiting_since = time.monotonic()
         self._cycle_when_armed = self.cycle
-        self._deadline = self.loop.call_later(self.limits.header_timeout_s, self._headers_too_slow)
+        self._deadline = self.loop.call_later(self._limits.header_timeout_s, self._headers_too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -108,24 +111,24 @@ class GuardedH11Protocol(H11Protocol):
     def _make_room(self) -> None:
         """Close the connection that has waited longest for its headers (this one if none waits)."""
         waiting = [
-            c
+            (c._waiting_since, c)
             for c in self.connections
             if isinstance(c, GuardedH11Protocol) and c._waiting_since is not None and not c.transport.is_closing()
         ]
-        victim = min(waiting, key=lambda c: c._waiting_since, default=self)  # type: ignore[arg-type, return-value]
+        victim = min(waiting, key=lambda pair: pair[0])[1] if waiting else self
         victim.transport.close()
 
 
-def protocol_for(settings: Settings) -> type[GuardedH11Protocol]:
+def protocol_for(server: ServerSettings) -> type[GuardedH11Protocol]:
     """A GuardedH11Protocol subclass bound to these settings (uvicorn instantiates the class itself)."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": ConnectionLimits.from_settings(settings)})
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": ConnectionLimits.from_settings(server)})
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
     """uvicorn.run / uvicorn.Config keyword arguments that bound what clients can hold."""
     return {
-        "http": protocol_for(settings),
-        "timeout_keep_alive": settings.API_KEEPALIVE_TIMEOUT_S,
+        "http": protocol_for(server),
+        "timeout_keep_alive": server.keepalive_timeout_s,
         "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers; uvicorn's default, made explicit
         "backlog": 512,
     }
@@ -150,11 +153,11 @@ def throttle_accept_errors(loop: asyncio.AbstractEventLoop, interval_s: float = 
             state["suppressed"] += 1
             return
         log.error(
-            "%s: %s (%d more since the last report; raise the file limit, lower API_MAX_CONNECTIONS, "
-            "or put a reverse proxy in front)",
-            context.get("message"),
-            context.get("exception"),
-            state["suppressed"],
+            "server.accept_failed",
+            message=context.get("message"),
+            error=str(context.get("exception")),
+            more_since_last_report=state["suppressed"],
+            hint="raise the file limit, lower API_MAX_CONNECTIONS, or put a reverse proxy in front",
         )
         state["last"], state["suppressed"] = now, 0
 

@@ -55,8 +55,12 @@ class WatchedJob:
     loaded: bool = False  # the first read is done (job None then means: not in the store)
     error: BaseException | None = None  # the store failed: followers end their streams
     subscribers: int = 0
-    poller: asyncio.Task | None = None
+    poller: asyncio.Task[None] | None = None  # set by JobWatch.follow as soon as it is made
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop_polling(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
 
     def publish(self, job: Job | None = None, error: BaseException | None = None) -> None:
         self.job, self.error, self.loaded = job, error, True
@@ -94,7 +98,7 @@ class JobWatch:
             watched.subscribers -= 1
             if watched.subscribers == 0:
                 del self._watched[job_id]
-                watched.poller.cancel()
+                watched.stop_polling()
 
     async def _poll(self, watched: WatchedJob) -> None:
         last_version: int | None = None
@@ -115,7 +119,7 @@ class JobWatch:
 
     async def close(self) -> None:
         for watched in list(self._watched.values()):
-            watched.poller.cancel()
+            watched.stop_polling()
 
 
 async def job_event_frames(

@@ -45,7 +45,8 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
             f"{MAX_BOUNDARY_LENGTH} are allowed (RFC 2046 asks for at most 70)"
         )
 
-    pending: list[tuple[str, object]] = []  # events produced by the parser for the current chunk
+    # Events the parser produced for the current chunk: ("start" | "data" | "end", the part, its bytes).
+    pending: list[tuple[str, _Part, bytes]] = []
     current = _Part()
     header_field = bytearray()
     header_value = bytearray()
@@ -70,13 +71,13 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
         current.name = disposition.get(b"name", b"").decode("utf-8", "replace")
         raw_filename = disposition.get(b"filename")
         current.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
-        pending.append(("start", current))
+        pending.append(("start", current, b""))
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        pending.append(("data", (current, data[start:end])))
+        pending.append(("data", current, data[start:end]))
 
     def on_part_end() -> None:
-        pending.append(("end", current))
+        pending.append(("end", current, b""))
 
     parser = MultipartParser(
         boundary,
@@ -92,7 +93,7 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
     )
     body = request.stream()
 
-    async def events() -> AsyncIterator[tuple[str, object]]:
+    async def events() -> AsyncIterator[tuple[str, _Part, bytes]]:
         async for chunk in body:
             try:
                 parser.write(chunk)
@@ -106,20 +107,21 @@ async def open_upload(request: Request, field_name: str = "file") -> UploadStrea
 
     stream = events()
     file_part: _Part | None = None
-    async for kind, payload in stream:
-        if kind == "start" and payload.name == field_name and payload.filename is not None:
-            file_part = payload
+    filename: str | None = None
+    async for kind, part, _ in stream:
+        if kind == "start" and part.name == field_name and part.filename is not None:
+            file_part, filename = part, part.filename
             break
-    if file_part is None:
+    if file_part is None or filename is None:
         raise UploadFormatError("the multipart body has no file part named 'file'")
 
     async def chunks() -> AsyncIterator[bytes]:
-        async for kind, payload in stream:
-            if kind == "data" and payload[0] is file_part:
-                yield bytes(payload[1])
-            elif kind == "end" and payload is file_part:
+        async for kind, part, data in stream:
+            if kind == "data" and part is file_part:
+                yield bytes(data)
+            elif kind == "end" and part is file_part:
                 return
         raise UploadFormatError("the upload ended before the file part was complete")
 
-    content_type = file_part.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
-    return UploadStream(filename=file_part.filename, content_type=content_type, chunks=chunks())
+    file_type = file_part.headers.get(b"content-type", b"application/octet-stream").decode("latin-1")
+    return UploadStream(filename=filename, content_type=file_type, chunks=chunks())

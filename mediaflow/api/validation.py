@@ -55,7 +55,10 @@ def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-async def validation_error_answer(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error_answer(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette types every handler as taking Exception; this one is registered for RequestValidationError only.
+    if not isinstance(exc, RequestValidationError):
+        raise exc
     errors = [_clean_error(dict(error)) for error in exc.errors()[:MAX_ERRORS]]
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 

@@ -13,6 +13,7 @@ transport is httpx.AsyncClient. (Local file reads and writes are plain blocking 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -268,5 +269,5 @@ class AsyncMediaFlow:
         async with self._stream("GET", f"/jobs/{job_id}/log") as response:
             return (await response.aread()).decode("utf-8", "replace")
 
-    async def methods(self) -> list[Method]:
+    async def methods(self) -> builtins.list[Method]:  # `list` is the method above, in this class
         return [Method.from_json(method) for method in (await self._json("GET", "/methods")).get("methods") or []]

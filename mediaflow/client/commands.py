@@ -1,11 +1,12 @@
 """The client half of `mediaflow`: the submit, status, wait, list, download, cancel, retry, delete, logs
-and workers commands, talking to a running MediaFlow server over HTTP. This module is the argparse
-wiring and the commands; the pieces they use live beside it:
+and workers commands, talking to a running MediaFlow server over HTTP. This module is the commands;
+the pieces they use live beside it:
 
-- client_api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
-- client_follow.py: following a job to its end (Server-Sent Events, else polling);
-- client_transfer.py: uploading a file, downloading a job's output (safe file names);
-- client_terminal.py: progress lines, jobs as text, server text made safe to print.
+- arguments.py: the commands' argparse wiring (`add_client_commands`), errors turned into exit codes;
+- api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
+- follow.py: following a job to its end (Server-Sent Events, else polling);
+- transfer.py: uploading a file, downloading a job's output (safe file names);
+- terminal.py: progress lines, jobs as text, server text made safe to print.
 
 Only httpx and the standard library are imported (never the server's modules), so the client starts
 quickly and works on a machine that has none of the server's dependencies. Everything the server
@@ -23,7 +24,6 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -299,141 +299,3 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return EXIT_OK
-
-
-def reporting_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Run a command, turning a CliError into its message on stderr and its exit code (no traceback)."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except CliError as error:
-            print(f"mediaflow {args.command}: {error}", file=sys.stderr)
-            return error.exit_code
-        except BrokenPipeError:  # `mediaflow logs ID | head`: the reader has all it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush stays quiet
-            return EXIT_OK
-        except OSError as exc:  # reading the file to upload, writing where -o points
-            name = f" {exc.filename}" if exc.filename else ""
-            print(f"mediaflow {args.command}:{name}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt:
-            print(f"\nmediaflow {args.command}: interrupted", file=sys.stderr)
-            return 130
-
-    return run
-
-
-# --- argument parsing ------------------------------------------------------------------------------
-
-
-def _non_negative_int(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of 0 or more")
-    return int(value)
-
-
-def _connection_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
-    group = options.add_argument_group("server")
-    group.add_argument(
-        "--server", metavar="URL", help=f"the MediaFlow server (default: $MEDIAFLOW_URL, else {DEFAULT_SERVER})"
-    )
-    group.add_argument("--api-key", metavar="KEY", help="API key sent as X-API-Key (default: $MEDIAFLOW_API_KEY)")
-    return options
-
-
-def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Add submit, status, list, download, cancel, retry and logs to `mediaflow`'s subcommands."""
-    common = [_connection_options()]
-
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(name, help=help_text, description=help_text, parents=common)
-        parser.set_defaults(handler=reporting_errors(handler))
-        return parser
-
-    submit = command("submit", cmd_submit, "queue a job for a local file (uploaded) or a server-side source")
-    submit.add_argument(
-        "source",
-        metavar="FILE|SOURCE",
-        help="a local file to upload, or a source the server reads: upload://…, s3://bucket/key, "
-        "or a path below the server's LOCAL_SOURCE_ROOTS",
-    )
-    submit.add_argument("--method", help=f"what to do: {KNOWN_METHODS}")
-    submit.add_argument(
-        "--template",
-        metavar="NAME",
-        help="many outputs from a template (built-in: web, hls, ...; GET /templates lists them); instead of --method",
-    )
-    submit.add_argument(
-        "--spec",
-        type=Path,
-        metavar="JOB.JSON",
-        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method',
-    )
-    submit.add_argument("--format", help="output container (default: mp4 for video methods, mp3 for extract_audio)")
-    submit.add_argument("--wait", action="store_true", help="follow the job's progress, then download the output")
-    submit.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="PATH",
-        help="with --wait: where to save the output (default: the server's file name, here; "
-        "with --template/--spec a folder, default ./JOB_ID)",
-    )
-    submit.add_argument(
-        "--idempotency-key",
-        metavar="KEY",
-        help="submitting again with the same key returns the same job instead of a new one",
-    )
-
-    status = command("status", cmd_status, "show a job's status and progress")
-    status.add_argument("job_id", type=job_id_argument)
-    status.add_argument("--json", action="store_true", help="print the server's JSON")
-
-    listing = command("list", cmd_list, "list jobs, newest first")
-    listing.add_argument("--status", choices=STATUSES, help="only jobs with this status")
-    listing.add_argument("--limit", type=_non_negative_int, default=10, help="jobs per page, 1-100 (default 10)")
-    listing.add_argument("--skip", type=_non_negative_int, default=0, help="jobs to skip (default 0)")
-    listing.add_argument("--json", action="store_true", help="print the server's JSON")
-
-    wait = command("wait", cmd_wait, "follow a job until it ends (exit 0 completed, 1 failed or canceled)")
-    wait.add_argument("job_id", type=job_id_argument)
-    wait.add_argument("--download", action="store_true", help="then download the output, as `download` does")
-    wait.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="PATH",
-        help="with --download: file or directory to save to (default: the server's file name, here)",
-    )
-
-    download = command("download", cmd_download, "download a completed job's output")
-    download.add_argument("job_id", type=job_id_argument)
-    download.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="PATH",
-        help="file or directory to save to (default: the server's file name, here)",
-    )
-    download.add_argument(
-        "--all",
-        action="store_true",
-        help="every file of a POST /jobs job's outputs, into the -o folder (default ./JOB_ID)",
-    )
-
-    cancel = command("cancel", cmd_cancel, "cancel a queued or running job")
-    cancel.add_argument("job_id", type=job_id_argument)
-
-    retry = command("retry", cmd_retry, "run a failed or canceled job again")
-    retry.add_argument("job_id", type=job_id_argument)
-
-    delete = command("delete", cmd_delete, "remove a finished job with its output and log")
-    delete.add_argument("job_id", type=job_id_argument)
-
-    logs = command("logs", cmd_logs, "print the ffmpeg log of a job's last run")
-    logs.add_argument("job_id", type=job_id_argument)
-
-    workers = command("workers", cmd_workers, "list the worker processes alive on every machine")
-    workers.add_argument("--json", action="store_true", help="print the server's JSON")

@@ -40,7 +40,9 @@ class SseDecoder:
     """
 
     def __init__(self) -> None:
-        self._type, self._data, self._last_id = "", [], None
+        self._type = ""
+        self._data: list[str] = []
+        self._last_id: str | None = None
 
     def feed(self, raw_line: str) -> ServerSentEvent | None:
         """The event this line completes, if any."""

@@ -14,6 +14,7 @@ same pieces (api.py, follow.py, transfer.py), with progress lines on top.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,5 +184,5 @@ class MediaFlow:
         with self._api.stream("GET", f"/jobs/{job_id}/log") as response:
             return response.read().decode("utf-8", "replace")
 
-    def methods(self) -> list[Method]:
+    def methods(self) -> builtins.list[Method]:  # `list` is the method above, in this class
         return [Method.from_json(method) for method in self._api.json("GET", "/methods").get("methods") or []]

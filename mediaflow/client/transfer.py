@@ -111,8 +111,8 @@ def filename_from_disposition(header: str | None) -> str | None:
         value for key, value in message.get_params([], header="content-disposition")[1:] if key.lower() == "filename"
     ]
     extended = [value for value in names if isinstance(value, tuple)]
-    chosen = (extended or names or [None])[0]
-    return email.utils.collapse_rfc2231_value(chosen) if chosen is not None else None
+    candidates = extended or names
+    return email.utils.collapse_rfc2231_value(candidates[0]) if candidates else None
 
 
 def unused_path(path: Path) -> Path:

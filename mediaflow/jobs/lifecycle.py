@@ -262,6 +262,8 @@ async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -
 async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> Job | None:
     """A task failed for good: queue its job again, so a worker takes it now and fails it (its other
     tasks are canceled there) instead of when another task settles or its long lease ends."""
+    if task.parent_id is None:
+        return None  # not a task
     parent = await store.get(task.parent_id)
     if parent is None or parent.worker_id != TASKS_HOLDER:
         return None  # canceled, or already taken back by a worker

@@ -146,7 +146,7 @@ class OutputResponse(BaseModel):
     crf_search: CrfSearchInfo | None = None
 
 
-class JobResponse(BaseModel):
+class JobDetailResponse(BaseModel):
     """GET /jobs/{id}: a job made by POST /jobs (or a seed job, which has no outputs)."""
 
     job_id: str
@@ -172,7 +172,7 @@ class JobResponse(BaseModel):
     )
 
     @classmethod
-    def from_job(cls, job: Job, tasks: list[Job] | None = None) -> JobResponse:
+    def from_job(cls, job: Job, tasks: list[Job] | None = None) -> JobDetailResponse:
         base = f"/jobs/{job.job_id}/files/"
         states = decode_states(job.outputs)
         for state in states:  # a run that ended early (canceled, lease lost, source refused) left them unfinished

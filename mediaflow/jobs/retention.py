@@ -40,7 +40,7 @@ async def remove_job(store: JobStore, storage: Storage, job: Job, settings: Sett
         return False
     for task in await store.list_tasks(job.job_id):  # a chunked job's task records go with it
         await store.delete(task.job_id)
-    keys = {storage.key_for(location) for location in (job.output_path, job.log_path) if location} - {None}
+    keys = {key for location in (job.output_path, job.log_path) if location and (key := storage.key_for(location))}
     if job.has_outputs:  # a POST /jobs job: every file in its folder (its log's, and today's OUTPUT_PREFIX's)
         log_key = storage.key_for(job.log_path) if job.log_path else None
         # A job canceled before it wrote a log still may have a `.tasks/` folder (chunked encoding's pieces).

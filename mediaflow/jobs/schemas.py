@@ -4,12 +4,13 @@ MediaFlow's additions. Built from the stored record in `mediaflow/jobs/model.py`
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
 # Examples shown in /openapi.json and /docs (a test checks every one validates against its model).
 JOB_ID = "2d0c6f5e8a9b4c1d8e7f6a5b4c3d2e1f"
-STATUS_EXAMPLE = {
+STATUS_EXAMPLE: JsonDict = {
     "job_id": JOB_ID,
     "status": "completed",
     "progress": 100,
@@ -31,7 +32,7 @@ STATUS_EXAMPLE = {
     "webhook_attempts": 0,
     "webhook_last_result": None,
 }
-METHOD_EXAMPLE = {
+METHOD_EXAMPLE: JsonDict = {
     "name": "compress",
     "label": "Compress",
     "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",
@@ -139,7 +140,7 @@ class DownloadLinkResponse(BaseModel):
     expires_at: Timestamp
 
 
-class JobListResponse(BaseModel):
+class JobStatusListResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"jobs": [STATUS_EXAMPLE], "count": 1}]})
 
     jobs: list[JobStatusResponse]

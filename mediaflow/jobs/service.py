@@ -60,7 +60,7 @@ class QueueRejectedError(Exception):
 
 
 @dataclass(frozen=True)
-class JobRequest:
+class Submission:
     """What a caller asks for, before it is checked: a seed method (POST /process), or outputs (already
     validated by the route's model) or a template's name (POST /jobs)."""
 
@@ -90,10 +90,10 @@ class JobService:
         self.storage = storage
         self.events = events
 
-    async def submit(self, request: JobRequest, *, owner: str | None, idempotency_key: str | None = None) -> Job:
+    async def submit(self, submission: Submission, *, owner: str | None, idempotency_key: str | None = None) -> Job:
         """Check the request, store the job, queue it. With an idempotency key already used by this
         owner, the first job is returned instead (a different request with it is a conflict)."""
-        job = await self._checked_job(request, owner, idempotency_key)
+        job = await self._checked_job(submission, owner, idempotency_key)
         if idempotency_key:
             existing = await self.store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
@@ -154,41 +154,41 @@ class JobService:
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    async def _checked_job(self, request: JobRequest, owner: str | None, idempotency_key: str | None) -> Job:
+    async def _checked_job(self, submission: Submission, owner: str | None, idempotency_key: str | None) -> Job:
         try:
-            if request.method_name is None:
+            if submission.method_name is None:
                 outputs_job = await resolve_outputs(
-                    request.outputs, request.template, owner, self.settings, self.templates
+                    submission.outputs, submission.template, owner, self.settings, self.templates
                 )
             else:
-                fmt = resolve_output_format(request.method_name, request.output_format)
-            source = parse_source(request.source, self.settings, self.storage, owner)
+                fmt = resolve_output_format(submission.method_name, submission.output_format)
+            source = parse_source(submission.source, self.settings, self.storage, owner)
             await check_source_exists(source, self.storage)
-            if request.callback_url is not None:  # checked again before every delivery (DNS can change)
+            if submission.callback_url is not None:  # checked again before every delivery (DNS can change)
                 await check_callback_url(
-                    request.callback_url,
+                    submission.callback_url,
                     allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
                     timeout=self.settings.WEBHOOK_TIMEOUT_S,
                 )
         except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError) as exc:
             raise JobRequestError(str(exc)) from exc
         common = dict(
-            source=request.source,
+            source=submission.source,
             owner=owner,
             idempotency_key=idempotency_key,
-            callback_url=request.callback_url,
-            callback_progress=request.callback_progress,
+            callback_url=submission.callback_url,
+            callback_progress=submission.callback_progress,
             traceparent=tracing.current_traceparent(),
         )
-        if request.method_name is None:
+        if submission.method_name is None:
             return Job(**common, **outputs_job)
         # The record keeps the method and format (what /status, listings and the CLI show) beside the
         # one output its template makes: the worker runs every job the same way.
         return Job(
-            method_name=request.method_name,
+            method_name=submission.method_name,
             output_format=fmt.name,
             **common,
-            **method_job_fields(request.method_name, fmt.name),
+            **method_job_fields(submission.method_name, fmt.name),
         )
 
     async def _check_active_limit(self, owner: str | None) -> None:

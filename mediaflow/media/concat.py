@@ -46,8 +46,23 @@ async def concat_copy(
     """
     script = directory / "concat.ffconcat"
     script.write_text(concat_list(names))
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info",
-            "-protocol_whitelist", "file", "-f", "concat", "-safe", "1", "-i", file_url(script)]
+    argv = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "concat",
+        "-safe",
+        "1",
+        "-i",
+        file_url(script),
+    ]
     maps = ["-map", "0:V:0"]
     if audio is not None:
         argv += [*INPUT_SAFETY_OPTIONS, "-i", file_url(audio)]

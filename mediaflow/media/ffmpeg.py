@@ -70,8 +70,15 @@ def _speed(value: str | None) -> float | None:
 # --- stderr ------------------------------------------------------------------------------------------
 
 _NOISE_PREFIXES = (
-    "ffmpeg version", "Input #", "Output #", "Stream mapping:", "Press [q]", "frame=", "size=",
-    "Last message repeated", "video:",
+    "ffmpeg version",
+    "Input #",
+    "Output #",
+    "Stream mapping:",
+    "Press [q]",
+    "frame=",
+    "size=",
+    "Last message repeated",
+    "video:",
 )
 _ERRORISH = re.compile(
     r"error|invalid|not found|fail|does not contain|no such file|matches no streams|not on whitelist|"
@@ -168,13 +175,16 @@ async def run_ffmpeg(
             if update is not None and on_progress is not None:
                 await on_progress(update)
 
-    with open(log_path, "wb") as log_file:
+    with open(log_path, "wb") as log_file:  # noqa: ASYNC230 - opening a local file does not wait on I/O worth a thread
         try:
             proc = await start_in_own_group(argv, max_memory_bytes=max_memory_bytes)
         except OSError as exc:
             raise FfmpegError(f"cannot start ffmpeg ({argv[0]}): {exc.strerror or exc}") from exc
         assert proc.stdout is not None and proc.stderr is not None
-        pumps = [asyncio.create_task(pump_progress(proc.stdout)), asyncio.create_task(pump_stderr(proc.stderr, log_file))]
+        pumps = [
+            asyncio.create_task(pump_progress(proc.stdout)),
+            asyncio.create_task(pump_stderr(proc.stderr, log_file)),
+        ]
         try:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 import signal
 from dataclasses import dataclass
-from typing import Any
 
 from mediaflow.media.errors import InputLimitError
+from mediaflow.settings import Settings
 
 # `-t` reads this much past the limit, so a source of exactly the limit passes and a longer one
 # shows up as a decoded duration past limit + DURATION_TOLERANCE_S.
@@ -44,11 +44,12 @@ class DecodeLimits:
     max_memory_mb: int  # 0: no cap
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "DecodeLimits":
+    def from_settings(cls, settings: Settings) -> DecodeLimits:
+        limits = settings.limits
         return cls(
-            max_pixels=min(settings.MAX_INPUT_PIXELS, settings.MAX_INPUT_DIMENSION**2),
-            max_duration_s=settings.MAX_INPUT_DURATION_S,
-            max_memory_mb=settings.FFMPEG_MAX_MEMORY_MB,
+            max_pixels=min(limits.max_pixels, limits.max_dimension**2),
+            max_duration_s=limits.max_duration_s,
+            max_memory_mb=settings.ffmpeg.max_memory_mb,
         )
 
     @property

@@ -46,7 +46,8 @@ class ProbeThreads:
             if self._stuck >= self.size:
                 raise ProbeThreadsBusyError(
                     f"all {self.size} PyAV probe threads are held by probes that did not finish; install "
-                    "ffprobe (it runs as a killable process) or restart this worker")
+                    "ffprobe (it runs as a killable process) or restart this worker"
+                )
         future = self._pool.submit(function, *args)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)

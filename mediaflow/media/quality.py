@@ -88,25 +88,46 @@ def comparison_argv(
     rate = f"fps={frame.fps!r}"
     reference = [rate, f"scale={frame.width}:{frame.height}:flags=bicubic", "format=yuv420p", "setpts=PTS-STARTPTS"]
     features = "|".join(_FEATURES[m] for m in metrics if m in _FEATURES)
-    vmaf_options = ":".join([
-        "log_fmt=json",
-        f"log_path={_filter_value(str(json_log))}",
-        *([f"feature={features}"] if features else []),
-        f"n_threads={threads or os.cpu_count() or 1}",
-        f"n_subsample={max(1, subsample)}",
-        "shortest=1",
-        "ts_sync_mode=nearest",
-    ])
+    vmaf_options = ":".join(
+        [
+            "log_fmt=json",
+            f"log_path={_filter_value(str(json_log))}",
+            *([f"feature={features}"] if features else []),
+            f"n_threads={threads or os.cpu_count() or 1}",
+            f"n_subsample={max(1, subsample)}",
+            "shortest=1",
+            "ts_sync_mode=nearest",
+        ]
+    )
     graph = (
         f"[0:v:0]{rate},format=yuv420p,setpts=PTS-STARTPTS[distorted];"
         f"[1:v:0]{','.join(reference)}[reference];"
         f"[distorted][reference]libvmaf={vmaf_options}"
     )
     return [
-        ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info",
-        *INPUT_SAFETY_OPTIONS, "-i", file_url(encoded),
-        *INPUT_SAFETY_OPTIONS, *source_cut, "-i", file_url(source),
-        "-filter_complex", graph, "-an", "-sn", "-f", "null", "-",
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-loglevel",
+        "info",
+        *INPUT_SAFETY_OPTIONS,
+        "-i",
+        file_url(encoded),
+        *INPUT_SAFETY_OPTIONS,
+        *source_cut,
+        "-i",
+        file_url(source),
+        "-filter_complex",
+        graph,
+        "-an",
+        "-sn",
+        "-f",
+        "null",
+        "-",
     ]
 
 
@@ -136,8 +157,19 @@ async def measure_quality(
     With `csv_path`, also writes one row per compared frame (frame, then one column per metric).
     """
     metrics = check_metrics(metrics)
-    frames = await score_frames(ffmpeg, encoded, source, frame, workdir, clip_start=clip_start, clip_end=clip_end,
-                                metrics=metrics, threads=threads, subsample=subsample, on_progress=on_progress)
+    frames = await score_frames(
+        ffmpeg,
+        encoded,
+        source,
+        frame,
+        workdir,
+        clip_start=clip_start,
+        clip_end=clip_end,
+        metrics=metrics,
+        threads=threads,
+        subsample=subsample,
+        on_progress=on_progress,
+    )
     if csv_path is not None:
         write_csv(csv_path, frames, metrics)
     return {name: pool([f[_FRAME_KEYS[name]] for f in frames]) for name in metrics}
@@ -161,8 +193,18 @@ async def score_frames(
     workdir.mkdir(parents=True, exist_ok=True)
     json_log = workdir / "quality.json"
     json_log.unlink(missing_ok=True)
-    argv = comparison_argv(ffmpeg, encoded, source, frame, json_log, clip_start=clip_start, clip_end=clip_end,
-                           metrics=metrics, threads=threads, subsample=subsample)
+    argv = comparison_argv(
+        ffmpeg,
+        encoded,
+        source,
+        frame,
+        json_log,
+        clip_start=clip_start,
+        clip_end=clip_end,
+        metrics=metrics,
+        threads=threads,
+        subsample=subsample,
+    )
     check(await run_ffmpeg(argv, log_path=workdir / "quality.log", on_progress=on_progress))
     return _frames(json_log)
 

@@ -85,9 +85,27 @@ async def prepare_samples(
     if raw_bytes is None or raw_bytes > min(raw_budget, shutil.disk_usage(workdir).free // 2):
         return found
     raw = workdir / "samples.nut"
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,
-            "-i", file_url(found.path), "-map", "0:V:0", "-c:v", "rawvideo", "-an", "-sn", "-dn",
-            "-f", "nut", file_url(raw)]
+    argv = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        *INPUT_SAFETY_OPTIONS,
+        "-i",
+        file_url(found.path),
+        "-map",
+        "0:V:0",
+        "-c:v",
+        "rawvideo",
+        "-an",
+        "-sn",
+        "-dn",
+        "-f",
+        "nut",
+        file_url(raw),
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / "decode.log"))
     if found.path != source:
         found.path.unlink(missing_ok=True)  # the raw frames replace the cut: keep one copy on disk
@@ -98,10 +116,33 @@ async def _cut_and_join(ffmpeg: str, source: Path, workdir: Path, starts: list[f
     names = []
     for i, start in enumerate(starts):
         cut = workdir / f"sample{i}.mkv"
-        argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *INPUT_SAFETY_OPTIONS,
-                "-ss", f"{start:.3f}", "-i", file_url(source), "-map", "0:V:0", "-frames:v", str(frames),
-                "-c:v", "copy", "-an", "-sn", "-dn", "-avoid_negative_ts", "make_zero",
-                "-f", "matroska", file_url(cut)]
+        argv = [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-loglevel",
+            "error",
+            *INPUT_SAFETY_OPTIONS,
+            "-ss",
+            f"{start:.3f}",
+            "-i",
+            file_url(source),
+            "-map",
+            "0:V:0",
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "copy",
+            "-an",
+            "-sn",
+            "-dn",
+            "-avoid_negative_ts",
+            "make_zero",
+            "-f",
+            "matroska",
+            file_url(cut),
+        ]
         check(await run_ffmpeg(argv, log_path=workdir / f"sample{i}.log"))
         names.append(cut.name)
     joined = workdir / "samples.mkv"
@@ -115,7 +156,7 @@ async def _raw_size(path: Path) -> int | None:
     """Bytes the first video stream of `path` takes decoded; None when it cannot be told."""
     try:
         return await PROBE_THREADS.run(_read_raw_size, path, timeout=30)
-    except Exception:  # noqa: BLE001 - not knowing the size only means: do not decode ahead
+    except Exception:
         return None
 
 
@@ -128,10 +169,10 @@ def _read_raw_size(path: Path) -> int | None:
         stream = container.streams.video[0]
         width, height, pix_fmt = stream.codec_context.width, stream.codec_context.height, stream.codec_context.format
         frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-    if not width or not height or not frames:
+    if not width or not height or not frames or pix_fmt is None:
         return None
     try:
         frame_bytes = sum(plane.buffer_size for plane in av.VideoFrame(width, height, pix_fmt.name).planes)
-    except Exception:  # noqa: BLE001 - a format PyAV cannot allocate: assume a big one
+    except Exception:
         frame_bytes = int(width * height * _FALLBACK_BYTES_PER_PIXEL)
     return frames * frame_bytes

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from mediaflow.logs import get_logger
 from mediaflow.media.s3_sources import s3_source_allowed, unreadable_s3_source
 from mediaflow.settings import Settings
-from mediaflow.logs import get_logger
 from mediaflow.storage import ObjectNotFoundError, PermanentStorageError, Storage, StorageError, TransferProgress
 from mediaflow.storage.keys import parse_s3_uri, upload_key
 
@@ -65,7 +65,7 @@ def upload_source(filename: str, owner: str | None) -> tuple[str, str]:
 def upload_key_of(source: str, owner: str | None) -> str | None:
     """The storage key an upload:// source stands for when `owner` names it; None for other sources."""
     match = _UPLOAD_RE.match(source)
-    return upload_key(*match.groups(), owner) if match else None
+    return upload_key(match[1], match[2], owner) if match else None
 
 
 def redacted(source: str) -> str:
@@ -131,8 +131,9 @@ def _local_source(raw: str, settings: Settings) -> Source:
             raise SourceError(f"{raw}: not a regular file")
         return Source("local", str(resolved), storage_filename(resolved.name), path=resolved)
     s3 = ", or give an s3://bucket/key URI" if _s3_sources_on(settings) else ""
-    raise SourceError(f"{raw}: the server has no such file under {root_names(settings)} "
-                      f"(upload the file with POST /upload{s3})")
+    raise SourceError(
+        f"{raw}: the server has no such file under {root_names(settings)} (upload the file with POST /upload{s3})"
+    )
 
 
 def no_such_upload(source: str) -> str:
@@ -140,23 +141,30 @@ def no_such_upload(source: str) -> str:
     return f"no uploaded file {source!r} for this API key; upload it with POST /upload first"
 
 
+def _upload_key(source: Source) -> str:
+    assert source.key is not None, "parse_source gives every upload source its storage key"
+    return source.key
+
+
 async def check_source_exists(source: Source, storage: Storage) -> None:
     """At submission: an upload must exist. (Local paths were checked by parse_source; S3 objects
     are checked by the worker, which reports a missing object as the job's error.)"""
-    if source.kind == "upload" and not await storage.exists(source.key):
+    if source.kind == "upload" and not await storage.exists(_upload_key(source)):
         raise SourceError(no_such_upload(source.uri))
 
 
-async def fetch_source(source: Source, workdir: Path, storage: Storage, settings: Settings,
-                       progress: TransferProgress | None = None) -> Path:
+async def fetch_source(
+    source: Source, workdir: Path, storage: Storage, settings: Settings, progress: TransferProgress | None = None
+) -> Path:
     """Make the source readable as a local file for ffmpeg. Local sources are read in place."""
     if source.kind == "local":
+        assert source.path is not None, "parse_source gives every local source its path"
         return source.path
     # A fixed name: ffmpeg picks some demuxers (HLS) by extension, so the user's name is not reused.
     dest = workdir / "source"
     try:
         if source.kind == "upload":
-            await storage.get_file(source.key, dest, progress)
+            await storage.get_file(_upload_key(source), dest, progress)
         else:
             await storage.fetch_uri(source.uri, dest, progress)
     except (ObjectNotFoundError, PermanentStorageError) as exc:

@@ -7,6 +7,7 @@ machine's memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import os
@@ -54,10 +55,8 @@ async def kill_group_and_wait(proc: asyncio.subprocess.Process, pumps: Iterable[
     """SIGKILL the process group, stop the tasks reading its pipes, and reap it."""
     # Kill first, synchronously: even if this task is cancelled again below, the child is already dying.
     if proc.returncode is None:  # not yet reaped, so the pid (= pgid) cannot have been reused
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     pumps = list(pumps)
     for task in pumps:
         task.cancel()

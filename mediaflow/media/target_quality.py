@@ -114,8 +114,10 @@ def next_crf(probes: list[Probe], target: float, lowest: int, highest: int, typi
         return min(max(guess, good.crf + 1), bad.crf - 1)
     nearest = good or bad
     assert nearest is not None
-    side = sorted((p for p in probes if p is not nearest and (p in above) == (nearest in above)),
-                  key=lambda p: abs(p.crf - nearest.crf))
+    side = sorted(
+        (p for p in probes if p is not nearest and (p in above) == (nearest in above)),
+        key=lambda p: abs(p.crf - nearest.crf),
+    )
     slope = typical_slope
     if side and side[0].crf != nearest.crf and side[0].vmaf != nearest.vmaf:
         secant = (distortion(nearest.vmaf) - distortion(side[0].vmaf)) / (nearest.crf - side[0].crf)
@@ -163,10 +165,12 @@ async def search_crf(
     samples = auto_count if samples is None else samples
     sample_seconds = auto_seconds if sample_seconds is None else sample_seconds
     started = time.monotonic()
-    cut = await prepare_samples(ffmpeg, source, workdir, duration=duration, samples=samples,
-                                sample_seconds=sample_seconds, fps=frame.fps)
-    crf: int | None = first_crf(encoder, target_vmaf)
-    result = CrfSearch(crf=crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
+    cut = await prepare_samples(
+        ffmpeg, source, workdir, duration=duration, samples=samples, sample_seconds=sample_seconds, fps=frame.fps
+    )
+    start_crf = first_crf(encoder, target_vmaf)
+    crf: int | None = start_crf  # None once the search has nothing left to try
+    result = CrfSearch(crf=start_crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
     try:
         while crf is not None and len(result.probes) < max_probes:
             probe = await _probe(ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample)
@@ -195,12 +199,32 @@ async def _probe(
 ) -> Probe:
     started = time.monotonic()
     encoded = workdir / f"crf{crf}.mkv"
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info", *INPUT_SAFETY_OPTIONS,
-            "-i", file_url(probed), "-map", "0:V:0", *video_options(crf), "-an", "-sn", "-dn",
-            *(["-threads", str(threads)] if threads else []), "-f", "matroska", file_url(encoded)]
+    argv = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-loglevel",
+        "info",
+        *INPUT_SAFETY_OPTIONS,
+        "-i",
+        file_url(probed),
+        "-map",
+        "0:V:0",
+        *video_options(crf),
+        "-an",
+        "-sn",
+        "-dn",
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        "matroska",
+        file_url(encoded),
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / f"crf{crf}.log"))
     # the samples are cut, not scaled: score the encode against them at the output's size and rate
-    scores = await score_frames(ffmpeg, encoded, probed, frame, workdir / f"vmaf{crf}", threads=threads,
-                                subsample=vmaf_subsample)
+    scores = await score_frames(
+        ffmpeg, encoded, probed, frame, workdir / f"vmaf{crf}", threads=threads, subsample=vmaf_subsample
+    )
     encoded.unlink(missing_ok=True)
     return Probe(crf=crf, vmaf=sum(f["vmaf"] for f in scores) / len(scores), seconds=time.monotonic() - started)

@@ -87,14 +87,14 @@ def _read(path: Path) -> Timeline:
         )
 
 
-def _is_attached_picture(stream) -> bool:  # noqa: ANN001 - av.VideoStream
+def _is_attached_picture(stream) -> bool:
     import av
 
     return bool(stream.disposition & av.stream.Disposition.attached_pic)  # cover art, not the video
 
 
 class _Accumulator:
-    def __init__(self, stream) -> None:  # noqa: ANN001 - av.Stream
+    def __init__(self, stream) -> None:
         self.time_base = stream.time_base
         self.codec = stream.codec_context.name
         self.count = 0
@@ -108,7 +108,7 @@ class _Accumulator:
         self.pts_unique = True
         self.durations: dict[int, int] = {}
 
-    def add(self, packet) -> None:  # noqa: ANN001 - av.Packet
+    def add(self, packet) -> None:
         self.count += 1
         pts, dts, duration = packet.pts, packet.dts, packet.duration or 0
         if dts is not None:

@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 
 from mediaflow.jobs.events import EventType, FailureReason, JobEvent, JobEvents
 from mediaflow.jobs.model import JobStatus, Method
-from mediaflow.jobs.outputs import JobResponse
+from mediaflow.jobs.outputs import JobDetailResponse
 from mediaflow.logs import get_logger
 from mediaflow.media.outputs.spec import OUTPUT_TYPES
 from mediaflow.observability.presence_gauges import PresenceGauges
@@ -137,7 +137,7 @@ class JobMetrics:
     def on_event(self, event: JobEvent) -> None:
         if event.type in (EventType.COMPLETED, EventType.FAILED, EventType.CANCELED):
             self.finished.labels(event.job.status.value, event.job.kind).inc()
-            for state in JobResponse.from_job(event.job).outputs if event.job.has_outputs else ():
+            for state in JobDetailResponse.from_job(event.job).outputs if event.job.has_outputs else ():
                 self.outputs.labels(state.type, state.status).inc()
         if event.type is EventType.STARTED:
             self._observe_queue_wait(event)

@@ -42,8 +42,13 @@ class QueueReport:
 
 @runtime_checkable
 class Delivery(Protocol):
-    job_id: str
-    headers: Mapping[str, str]  # sent with the job id (Kafka message headers: the trace context); may be empty
+    # Read-only members: a worker reads a delivery, never changes it (a backend may compute them).
+    @property
+    def job_id(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Sent with the job id (Kafka message headers: the trace context); may be empty."""
 
     async def ack(self) -> None:
         """Acknowledge (commit) this delivery; call only once the job's state is durable."""

@@ -30,6 +30,7 @@ from mediaflow.logs import get_logger
 from mediaflow.queue.base import QueueError, QueueReport, QueueUnavailableError
 from mediaflow.queue.kafka_topic import describe, ensure_topic, raise_partitions_hint, unreachable
 from mediaflow.settings import Settings
+from mediaflow.settings_groups import KafkaSettings
 
 log = get_logger(__name__)
 
@@ -45,10 +46,10 @@ class _SharedProducer:
     the process (one per worker slot, plus the API's) shares it; the first open() configures it and
     the last close() flushes it."""
 
-    def __init__(self, settings: Settings) -> None:
-        timeout_ms = int(settings.KAFKA_DELIVERY_TIMEOUT_S * 1000)
+    def __init__(self, kafka: KafkaSettings) -> None:
+        timeout_ms = int(kafka.delivery_timeout_s * 1000)
         self.conf = {
-            "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+            "bootstrap.servers": kafka.bootstrap_servers,
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": 5,  # one job id at a time: latency matters more than batching
@@ -88,6 +89,15 @@ class _SharedProducer:
 _producers: dict[str, _SharedProducer] = {}
 
 
+def _settle(confirmed: asyncio.Future[KafkaError | None], error: KafkaError | None) -> None:
+    if not confirmed.done():  # a publish that timed out has stopped waiting for it
+        confirmed.set_result(error)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
 @dataclass
 class KafkaDelivery:
     job_id: str
@@ -96,16 +106,18 @@ class KafkaDelivery:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {name: value.decode("utf-8", "replace") for name, value in self._message.headers() or [] if value}
+        raw = self._message.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        return {name: _text(value) for name, value in pairs if value}
 
     async def ack(self) -> None:
         await self._queue._commit(self._message)
 
 
 class KafkaQueue:
-    def __init__(self, settings: Settings, producer: _SharedProducer, consumer: Consumer | None) -> None:
-        self._settings = settings
-        self._topic = settings.KAFKA_TOPIC
+    def __init__(self, kafka: KafkaSettings, producer: _SharedProducer, consumer: Consumer | None) -> None:
+        self._kafka = kafka
+        self._topic = kafka.topic
         self._shared = producer
         self._consumer = consumer
         # Every consumer call runs on this one thread (poll, commit, close), in the order submitted.
@@ -126,31 +138,32 @@ class KafkaQueue:
         """Connect (failing within a few seconds if the broker is unreachable), create the topic if
         absent, and with consumer=True join the consumer group. `extra_consumer_config` is merged
         into the consumer's librdkafka configuration (tests use it for max.poll.interval.ms)."""
-        await asyncio.to_thread(ensure_topic, settings)
-        shared = _producers.get(settings.KAFKA_BOOTSTRAP_SERVERS)
+        kafka = settings.kafka
+        await asyncio.to_thread(ensure_topic, kafka)
+        shared = _producers.get(kafka.bootstrap_servers)
         if shared is None:
-            shared = _producers[settings.KAFKA_BOOTSTRAP_SERVERS] = _SharedProducer(settings)
+            shared = _producers[kafka.bootstrap_servers] = _SharedProducer(kafka)
         shared.users += 1
         kafka_consumer = None
         if consumer:
             kafka_consumer = Consumer(
                 {
-                    "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                    "bootstrap.servers": kafka.bootstrap_servers,
                     # How long the broker may hold a fetch that has no data yet. A real Kafka broker answers
                     # as soon as one byte arrives (fetch.min.bytes=1), so this only sets the idle fetch rate
                     # there; a broker that waits it out (Tansu) adds it to every job's time in the queue.
-                    "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
-                    "group.id": settings.KAFKA_CONSUMER_GROUP,
+                    "fetch.wait.max.ms": kafka.fetch_wait_max_ms,
+                    "group.id": kafka.consumer_group,
                     "enable.auto.commit": False,  # commit only after the job is durably claimed
                     "auto.offset.reset": "earliest",  # ids published before the first worker joined
-                    "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
-                    "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
+                    "session.timeout.ms": kafka.session_timeout_ms,
+                    "heartbeat.interval.ms": kafka.heartbeat_interval_ms,
                     **(extra_consumer_config or {}),
                 }
             )
-        queue = cls(settings, shared, kafka_consumer)
+        queue = cls(kafka, shared, kafka_consumer)
         if kafka_consumer is not None:
-            kafka_consumer.subscribe([settings.KAFKA_TOPIC], on_assign=queue._on_assign, on_revoke=queue._on_revoke)
+            kafka_consumer.subscribe([kafka.topic], on_assign=queue._on_assign, on_revoke=queue._on_revoke)
             # Join the group now: by the first receive() the partitions are usually assigned.
             queue._poller = asyncio.get_running_loop().create_task(queue._poll_forever(), name="kafka-poll")
         return queue
@@ -163,12 +176,12 @@ class KafkaQueue:
 
         def on_delivery(error: KafkaError | None, _message: Message) -> None:  # producer thread
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop is gone, nobody waits
-                loop.call_soon_threadsafe(lambda: confirmed.done() or confirmed.set_result(error))
+                loop.call_soon_threadsafe(_settle, confirmed, error)
 
         if self._closed:
             raise QueueError("the Kafka queue is closed")
-        timeout = self._settings.KAFKA_DELIVERY_TIMEOUT_S
-        what = f"job {job_id} on topic {self._topic!r} at {self._settings.KAFKA_BOOTSTRAP_SERVERS}"
+        timeout = self._kafka.delivery_timeout_s
+        what = f"job {job_id} on topic {self._topic!r} at {self._kafka.bootstrap_servers}"
         try:
             # Keyed by job id: ids spread over the partitions, so several consumers share the work.
             self._shared.producer.produce(
@@ -208,7 +221,7 @@ class KafkaQueue:
         return self._deliver(self._fetched.popleft()) if self._fetched else None
 
     def _deliver(self, message: Message) -> KafkaDelivery:
-        return KafkaDelivery(job_id=message.value().decode(), _queue=self, _message=message)
+        return KafkaDelivery(job_id=(message.value() or b"").decode(), _queue=self, _message=message)
 
     async def _commit(self, message: Message) -> None:
         """Queue the commit on the consumer thread and return: the job's state is already durable, so
@@ -218,11 +231,12 @@ class KafkaQueue:
         future.add_done_callback(_log_commit_failure)
 
     def _commit_now(self, message: Message) -> None:  # consumer thread
-        partition = TopicPartition(message.topic(), message.partition())
-        if partition not in self._consumer.assignment():
+        consumer = self._require_consumer()
+        topic, index = message.topic(), message.partition()
+        if topic is None or index is None or TopicPartition(topic, index) not in consumer.assignment():
             return  # revoked meanwhile: its new owner commits it (the store already decided who runs it)
         try:
-            self._consumer.commit(message=message, asynchronous=False)
+            consumer.commit(message=message, asynchronous=False)
         except (KafkaException, RuntimeError) as exc:
             raise QueueError(
                 f"could not commit offset {message.offset()} of {message.topic()}[{message.partition()}]: {exc}"
@@ -238,8 +252,8 @@ class KafkaQueue:
                 "kafka.no_partition_assigned",
                 topic=self._topic,
                 consequence="this worker receives no job ids from Kafka; it takes queued jobs from "
-                f"the store after QUEUED_SWEEP_AFTER_S={self._settings.QUEUED_SWEEP_AFTER_S:g} s",
-                fix="more partitions than workers: " + raise_partitions_hint(self._settings),
+                f"the store after QUEUED_SWEEP_AFTER_S={self._kafka.queued_sweep_after_s:g} s",
+                fix="more partitions than workers: " + raise_partitions_hint(self._kafka),
             )
         else:
             log.info("kafka.partitions_assigned", topic=self._topic, partitions=len(partitions))
@@ -247,6 +261,11 @@ class KafkaQueue:
     def _on_revoke(self, consumer: Consumer, partitions: list) -> None:  # consumer thread, inside poll()
         consumer.unassign()
         self.assigned_partitions = 0
+
+    def _require_consumer(self) -> Consumer:
+        if self._consumer is None:
+            raise QueueError("this Kafka queue was opened to publish only (consumer=False); it cannot receive")
+        return self._consumer
 
     async def _poll_forever(self) -> None:
         """Poll all the time, busy or not: heartbeats, rebalances and the max.poll.interval.ms clock
@@ -256,8 +275,9 @@ class KafkaQueue:
         while the worker is busy wait here, in order, for its next receive(); if an idle worker takes
         such a job from the store meanwhile, the claim check skips the id."""
         loop = asyncio.get_running_loop()
+        consumer = self._require_consumer()
         while not self._closed:
-            message = await loop.run_in_executor(self._executor, self._consumer.poll, _POLL_S)
+            message = await loop.run_in_executor(self._executor, consumer.poll, _POLL_S)
             if message is None:
                 continue
             if error := message.error():
@@ -279,13 +299,13 @@ class KafkaQueue:
         try:
             await asyncio.to_thread(self._shared.producer.list_topics, timeout=_PING_TIMEOUT_S)
         except KafkaException as exc:
-            raise unreachable(self._settings, exc.args[0].str()) from exc
+            raise unreachable(self._kafka, exc.args[0].str()) from exc
 
     async def report(self) -> QueueReport:
         """Partitions against group members (cached briefly: /readyz and /metrics may be polled often)."""
         loop = asyncio.get_running_loop()
         if self._report is None or loop.time() - self._report[0] > _REPORT_TTL_S:
-            self._report = (loop.time(), await asyncio.to_thread(describe, self._settings))
+            self._report = (loop.time(), await asyncio.to_thread(describe, self._kafka))
         return self._report[1]
 
     async def close(self) -> None:
@@ -300,11 +320,12 @@ class KafkaQueue:
                 # session.timeout/2 instead of after a missed session. Uncommitted ids are redelivered.
                 await self._run(self._consumer.close)
             finally:
-                self._executor.shutdown(wait=False)
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)
         self._shared.users -= 1
         if self._shared.users == 0:
-            _producers.pop(self._settings.KAFKA_BOOTSTRAP_SERVERS, None)
-            left = await asyncio.to_thread(self._shared.close, self._settings.KAFKA_DELIVERY_TIMEOUT_S)
+            _producers.pop(self._kafka.bootstrap_servers, None)
+            left = await asyncio.to_thread(self._shared.close, self._kafka.delivery_timeout_s)
             if left:
                 log.warning("kafka.unflushed_messages", count=left)
 

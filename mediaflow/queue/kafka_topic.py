@@ -15,102 +15,102 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from mediaflow.logs import get_logger
 from mediaflow.queue.base import QueueReport, QueueUnavailableError
-from mediaflow.settings import Settings
+from mediaflow.settings_groups import KafkaSettings
 
 log = get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # a reachable broker answers metadata in milliseconds
 
 
-def unreachable(settings: Settings, detail: object) -> QueueUnavailableError:
+def unreachable(kafka: KafkaSettings, detail: object) -> QueueUnavailableError:
     return QueueUnavailableError(
-        f"cannot reach Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} ({detail}); check KAFKA_BOOTSTRAP_SERVERS"
+        f"cannot reach Kafka at {kafka.bootstrap_servers} ({detail}); check KAFKA_BOOTSTRAP_SERVERS"
     )
 
 
-def raise_partitions_hint(settings: Settings) -> str:
+def raise_partitions_hint(kafka: KafkaSettings) -> str:
     return (
-        f"kafka-topics.sh --bootstrap-server {settings.KAFKA_BOOTSTRAP_SERVERS} --alter --topic "
-        f"{settings.KAFKA_TOPIC} --partitions {settings.KAFKA_TOPIC_PARTITIONS}"
+        f"kafka-topics.sh --bootstrap-server {kafka.bootstrap_servers} --alter --topic "
+        f"{kafka.topic} --partitions {kafka.topic_partitions}"
     )
 
 
-def _admin(settings: Settings) -> AdminClient:
+def _admin(kafka: KafkaSettings) -> AdminClient:
     # log_level 0: failures are reported by the readable errors here; librdkafka's own
     # connection-refused lines would otherwise keep printing until the process exits.
-    return AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "log_level": 0})
+    return AdminClient({"bootstrap.servers": kafka.bootstrap_servers, "log_level": 0})
 
 
-def ensure_topic(settings: Settings) -> int:
+def ensure_topic(kafka: KafkaSettings) -> int:
     """Create KAFKA_TOPIC with KAFKA_TOPIC_PARTITIONS if absent; returns its partition count. Runs in a
     thread. The AdminClient stays referenced until its futures resolved: a temporary one is destroyed
     first and its futures fail with _DESTROY."""
-    admin = _admin(settings)
+    admin = _admin(kafka)
     try:
         metadata = admin.list_topics(timeout=CONNECT_TIMEOUT_S)
     except KafkaException as exc:
-        raise unreachable(settings, exc.args[0].str()) from exc
-    if (existing := metadata.topics.get(settings.KAFKA_TOPIC)) is not None:
+        raise unreachable(kafka, exc.args[0].str()) from exc
+    if (existing := metadata.topics.get(kafka.topic)) is not None:
         partitions = len(existing.partitions)
-        if partitions < settings.KAFKA_TOPIC_PARTITIONS:
+        if partitions < kafka.topic_partitions:
             log.warning(
                 "kafka.topic_has_few_partitions",
-                topic=settings.KAFKA_TOPIC,
+                topic=kafka.topic,
                 partitions=partitions,
-                wanted=settings.KAFKA_TOPIC_PARTITIONS,
+                wanted=kafka.topic_partitions,
                 consequence=f"at most {partitions} workers receive jobs from Kafka; the others take "
                 f"jobs from the store after QUEUED_SWEEP_AFTER_S",
-                fix=raise_partitions_hint(settings),
+                fix=raise_partitions_hint(kafka),
             )
         return partitions
     # No replication factor given: the broker's default (KIP-464), right for one broker or many.
-    topic = NewTopic(settings.KAFKA_TOPIC, num_partitions=settings.KAFKA_TOPIC_PARTITIONS)
-    future = admin.create_topics([topic], operation_timeout=CONNECT_TIMEOUT_S)[settings.KAFKA_TOPIC]
+    topic = NewTopic(kafka.topic, num_partitions=kafka.topic_partitions)
+    future = admin.create_topics([topic], operation_timeout=CONNECT_TIMEOUT_S)[kafka.topic]
     try:
         future.result(timeout=2 * CONNECT_TIMEOUT_S)
-        log.info("kafka.topic_created", topic=settings.KAFKA_TOPIC, partitions=settings.KAFKA_TOPIC_PARTITIONS)
-        return settings.KAFKA_TOPIC_PARTITIONS
+        log.info("kafka.topic_created", topic=kafka.topic, partitions=kafka.topic_partitions)
+        return kafka.topic_partitions
     except KafkaException as exc:
         if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
-            return ensure_topic(settings)
+            return ensure_topic(kafka)
         detail = exc.args[0].str()
     except TimeoutError:
         detail = "no answer"
-    raise QueueUnavailableError(f"cannot create Kafka topic {settings.KAFKA_TOPIC!r}: {detail}")
+    raise QueueUnavailableError(f"cannot create Kafka topic {kafka.topic!r}: {detail}")
 
 
-def describe(settings: Settings) -> QueueReport:
+def describe(kafka: KafkaSettings) -> QueueReport:
     """Partitions of the topic and members of the consumer group (runs in a thread). Brokers that do not
     list a group's members (Tansu) leave `group_members` None."""
-    admin = _admin(settings)
+    admin = _admin(kafka)
     try:
-        topic = admin.list_topics(settings.KAFKA_TOPIC, timeout=CONNECT_TIMEOUT_S).topics.get(settings.KAFKA_TOPIC)
+        topic = admin.list_topics(kafka.topic, timeout=CONNECT_TIMEOUT_S).topics.get(kafka.topic)
         partitions = len(topic.partitions) if topic is not None and topic.error is None else None
-        group = admin.describe_consumer_groups([settings.KAFKA_CONSUMER_GROUP])[settings.KAFKA_CONSUMER_GROUP]
+        group = admin.describe_consumer_groups([kafka.consumer_group])[kafka.consumer_group]
         members = len(group.result(timeout=CONNECT_TIMEOUT_S).members) or None
     except (KafkaException, TimeoutError) as exc:
         return QueueReport(details={"kafka": f"could not describe topic and group: {exc}"})
     report = QueueReport(partitions=partitions, group_members=members)
-    report.details["kafka_partitions"] = partitions_line(settings, report)
+    report.details["kafka_partitions"] = partitions_line(kafka, report)
     return report
 
 
-def partitions_line(settings: Settings, report: QueueReport) -> str:
+def partitions_line(kafka: KafkaSettings, report: QueueReport) -> str:
     """One line for /readyz: the partitions, the members, and what to do when they do not match."""
     partitions, members = report.partitions, report.group_members
     line = (
-        f"topic {settings.KAFKA_TOPIC!r}: {partitions} partitions; consumer group "
-        f"{settings.KAFKA_CONSUMER_GROUP!r}: {members if members is not None else 'unknown (not listed by the broker)'} members"
+        f"topic {kafka.topic!r}: {partitions} partitions; consumer group "
+        f"{kafka.consumer_group!r}: {members if members is not None else 'unknown (not listed by the broker)'} members"
     )
     idle = report.members_without_partition
     if idle:
         line += (
             f"; {idle} workers hold no partition and only take jobs that waited QUEUED_SWEEP_AFTER_S in "
-            f"the store; raise the partitions: {raise_partitions_hint(settings)}"
+            f"the store; raise the partitions: {raise_partitions_hint(kafka)}"
         )
-    elif partitions is not None and partitions < settings.KAFKA_TOPIC_PARTITIONS:
+    elif partitions is not None and partitions < kafka.topic_partitions:
         line += (
-            f"; fewer than KAFKA_TOPIC_PARTITIONS={settings.KAFKA_TOPIC_PARTITIONS}: at most {partitions} workers "
-            f"receive jobs from Kafka; raise them: {raise_partitions_hint(settings)}"
+            f"; fewer than KAFKA_TOPIC_PARTITIONS={kafka.topic_partitions}: at most {partitions} workers "
+            f"receive jobs from Kafka; raise them: {raise_partitions_hint(kafka)}"
         )
     return line

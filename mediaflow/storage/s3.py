@@ -117,7 +117,7 @@ class _BodyChunks:
 def _content_range(value: str | None) -> tuple[int, int, int] | None:
     """(first, last, total) of a `bytes first-last/total` Content-Range; None if absent (whole object)."""
     match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", value or "")
-    return tuple(int(v) for v in match.groups()) if match else None  # type: ignore[return-value]
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 class S3Storage:

@@ -30,13 +30,13 @@ class DynamoWorkerRegistry:
     async def ensure_table(self) -> None:
         await ensure_side_table(self._client, self.table, "pk", "worker_id")
 
-    def _key(self, worker_id: str) -> dict:
-        return {"pk": {"S": PARTITION}, "worker_id": {"S": worker_id}}
+    def _key(self, process_id: str) -> dict:
+        return {"pk": {"S": PARTITION}, "worker_id": {"S": process_id}}
 
     @staticmethod
     def _presence(item: dict) -> WorkerPresence:
         return WorkerPresence(
-            worker_id=item["worker_id"]["S"],
+            process_id=item["worker_id"]["S"],
             host=item["host"]["S"],
             pid=int(item["pid"]["N"]),
             slots=int(item["slots"]["N"]),
@@ -48,7 +48,7 @@ class DynamoWorkerRegistry:
 
     async def beat(self, presence: WorkerPresence) -> None:
         item = {
-            **self._key(presence.worker_id),
+            **self._key(presence.process_id),
             "host": {"S": presence.host},
             "pid": {"N": str(presence.pid)},
             "slots": {"N": str(presence.slots)},
@@ -59,10 +59,10 @@ class DynamoWorkerRegistry:
         }
         await self._client.put_item(TableName=self.table, Item=item)
 
-    async def leave(self, worker_id: str) -> bool:
+    async def leave(self, process_id: str) -> bool:
         try:
             await self._client.delete_item(
-                TableName=self.table, Key=self._key(worker_id), ConditionExpression="attribute_exists(worker_id)"
+                TableName=self.table, Key=self._key(process_id), ConditionExpression="attribute_exists(worker_id)"
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -92,7 +92,7 @@ class DynamoWorkerRegistry:
 
     async def live(self, now: datetime) -> list[WorkerPresence]:
         found = [self._presence(item) for item in await self._query(">", now)]
-        return sorted(found, key=lambda presence: (presence.started_at, presence.worker_id))
+        return sorted(found, key=lambda presence: (presence.started_at, presence.process_id))
 
     async def prune(self, now: datetime) -> int:
         removed = 0

@@ -32,7 +32,7 @@ class MongoWorkerRegistry:
     @staticmethod
     def _presence(document: dict) -> WorkerPresence:
         return WorkerPresence(
-            worker_id=document["worker_id"],
+            process_id=document["worker_id"],
             host=document["host"],
             pid=document["pid"],
             slots=document["slots"],
@@ -52,10 +52,10 @@ class MongoWorkerRegistry:
             "seen_at": format_timestamp(presence.seen_at),
             "expires_at": format_timestamp(presence.expires_at),
         }
-        await self._workers.update_one({"worker_id": presence.worker_id}, {"$set": fields}, upsert=True)
+        await self._workers.update_one({"worker_id": presence.process_id}, {"$set": fields}, upsert=True)
 
-    async def leave(self, worker_id: str) -> bool:
-        return (await self._workers.delete_one({"worker_id": worker_id})).deleted_count == 1
+    async def leave(self, process_id: str) -> bool:
+        return (await self._workers.delete_one({"worker_id": process_id})).deleted_count == 1
 
     async def live(self, now: datetime) -> list[WorkerPresence]:
         cursor = (

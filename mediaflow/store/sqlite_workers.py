@@ -40,7 +40,7 @@ class SqliteWorkerRegistry:
     @staticmethod
     def _presence(row: aiosqlite.Row) -> WorkerPresence:
         return WorkerPresence(
-            worker_id=row["worker_id"],
+            process_id=row["worker_id"],
             host=row["host"],
             pid=row["pid"],
             slots=row["slots"],
@@ -61,7 +61,7 @@ class SqliteWorkerRegistry:
             "INSERT OR REPLACE INTO workers (worker_id, host, pid, slots, busy, started_at, seen_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                presence.worker_id,
+                presence.process_id,
                 presence.host,
                 presence.pid,
                 presence.slots,
@@ -72,8 +72,8 @@ class SqliteWorkerRegistry:
             ),
         )
 
-    async def leave(self, worker_id: str) -> bool:
-        return bool(await self._write("DELETE FROM workers WHERE worker_id = ? RETURNING worker_id", (worker_id,)))
+    async def leave(self, process_id: str) -> bool:
+        return bool(await self._write("DELETE FROM workers WHERE worker_id = ? RETURNING worker_id", (process_id,)))
 
     async def live(self, now: datetime) -> list[WorkerPresence]:
         rows = await self._read(

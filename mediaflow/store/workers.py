@@ -20,7 +20,9 @@ MAX_LIVE_WORKERS = 1000
 
 @dataclass(frozen=True)
 class WorkerPresence:
-    worker_id: str  # the process's id, new at every start: "<host>-<pid>-<random>"
+    # The process's id, new at every start: "<host>-<pid>-<random>". Stored and served (GET /workers) as
+    # `worker_id`; named process_id here so it is not taken for a job's worker_id, which names one slot.
+    process_id: str
     host: str
     pid: int
     slots: int  # jobs it runs at once (its WORKER_CONCURRENCY)
@@ -35,7 +37,7 @@ class WorkerRegistry(Protocol):
     async def beat(self, presence: WorkerPresence) -> None:
         """Store the process's presence, replacing its previous beat."""
 
-    async def leave(self, worker_id: str) -> bool:
+    async def leave(self, process_id: str) -> bool:
         """Remove it (a clean shutdown). False when it was not there."""
 
     async def live(self, now: datetime) -> list[WorkerPresence]:

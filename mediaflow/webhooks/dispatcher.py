@@ -39,6 +39,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -113,19 +114,19 @@ class WebhookDispatcher:
         backoff_base_s: float | None = None,
         verify: ssl.SSLContext | bool = True,  # certificate checks; a context trusting a private CA, in tests
     ) -> None:
-        self.settings = settings
+        self.config = settings.webhooks  # all it reads: the WEBHOOK_* settings
         self.store = store
-        self.backoff_base_s = backoff_base_s if backoff_base_s is not None else settings.WEBHOOK_BACKOFF_BASE_S
-        self._secret = settings.WEBHOOK_SECRET.get_secret_value() if settings.WEBHOOK_SECRET else None
-        self._sender = WebhookSender(settings, self._secret, verify)
+        self.backoff_base_s = backoff_base_s if backoff_base_s is not None else self.config.backoff_base_s
+        self._secret = self.config.secret.get_secret_value() if self.config.secret else None
+        self._sender = WebhookSender(self.config, self._secret, verify)
         self._tasks: dict[asyncio.Task, WebhookDelivery] = {}
         self._lanes: dict[tuple[str, str], asyncio.Task] = {}  # the newest delivery per (job, target)
         # Outboxed events being delivered here -> their targets not done yet (the entry is cleared
         # when the last one is done; the sweeper leaves these events alone).
         self._outboxed_targets: dict[str, set[str]] = {}
-        self.sweeper = outbox.OutboxSweeper(settings, store, self)
+        self.sweeper = outbox.OutboxSweeper(self.config, store, self)
         self._closing = False
-        if settings.WEBHOOK_URL and self._secret is None:
+        if self.config.url and self._secret is None:
             log.warning(
                 "webhook.unsigned",
                 reason="WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries "
@@ -145,22 +146,27 @@ class WebhookDispatcher:
         """The outbox fields lifecycle writes with a final transition; {} when nobody is to be told."""
         if event_type not in FINAL_EVENTS or not self._targets(job):
             return {}
-        return outbox.new_entry(event_type, outbox.attempt_window_s(self.settings))
+        return outbox.new_entry(event_type, outbox.attempt_window_s(self.config))
 
     def on_event(self, event: JobEvent) -> None:
         """The bus listener: returns at once; the deliveries run as tasks."""
         if not self._wanted(event):
             return
         job = event.job
-        outboxed = job.webhook_event_id is not None and job.webhook_event == event.type.value
+        # A final event was written to the job's outbox with its id; others get a fresh one.
+        outboxed_id = job.webhook_event_id if job.webhook_event == event.type.value else None
         if self._closing:
-            reason = "shutting down" + ("; left in the outbox for another process" if outboxed else "")
+            reason = "shutting down" + ("; left in the outbox for another process" if outboxed_id else "")
             log.warning("webhook.not_sent", job_id=job.job_id, event_type=event.type.value, reason=reason)
             return
-        self._dispatch(event, job.webhook_event_id if outboxed else str(uuid.uuid4()), outboxed=outboxed)
+        event_id = outboxed_id if outboxed_id is not None else str(uuid.uuid4())
+        self._dispatch(event, event_id, outboxed=outboxed_id is not None)
 
     def resume(self, job: Job) -> None:
         """Deliver the final event waiting in `job`'s outbox, just taken by the sweeper."""
+        if job.webhook_event is None or job.webhook_event_id is None:
+            log.warning("webhook.outbox_empty", job_id=job.job_id)  # the sweeper hands over jobs that hold one
+            return
         event = JobEvent(EventType(job.webhook_event), job, at=job.completed_at or utcnow())
         self._dispatch(event, job.webhook_event_id, outboxed=True, resumed=True)
 
@@ -174,7 +180,7 @@ class WebhookDispatcher:
                 log.warning("webhook.no_target", job_id=event.job.job_id, event_id=event_id)
             return
         body = event_payload(event, event_id)
-        retry_until = outbox.retry_deadline(event.job, self.settings)
+        retry_until = outbox.retry_deadline(event.job, self.config)
         if outboxed:
             self._outboxed_targets[event_id] = {target.url for target in targets}
         for target in targets:
@@ -200,8 +206,8 @@ class WebhookDispatcher:
         targets = []
         if job.callback_url:
             targets.append(Target(job.callback_url, "callback_url", address_checked=True))
-        if self.settings.WEBHOOK_URL and job.callback_url != self.settings.WEBHOOK_URL:
-            targets.append(Target(self.settings.WEBHOOK_URL, "WEBHOOK_URL", address_checked=False))
+        if self.config.url and job.callback_url != self.config.url:
+            targets.append(Target(self.config.url, "WEBHOOK_URL", address_checked=False))
         return targets
 
     def _schedule(self, delivery: WebhookDelivery) -> None:
@@ -268,7 +274,7 @@ class WebhookDispatcher:
         if not delivery.outboxed:
             return None
         if delivery.next_attempt_at is not None:  # retrying: no other process takes it until that attempt is over
-            window = timedelta(seconds=outbox.attempt_window_s(self.settings))
+            window = timedelta(seconds=outbox.attempt_window_s(self.config))
             return outbox.due_no_earlier_than(delivery.next_attempt_at + window)
         return outbox.cleared if self._target_done(delivery) else None
 
@@ -287,7 +293,7 @@ class WebhookDispatcher:
         # A little jitter, so receivers that failed for many jobs at once are not retried in lockstep.
         delay = round(delay * random.uniform(1.0, 1.1), 2)
         if utcnow() + timedelta(seconds=delay) > delivery.retry_until:
-            retry_for = self.settings.WEBHOOK_RETRY_FOR_S
+            retry_for = self.config.retry_for_s
             return None, f"{result}, gave up after {delivery.attempt} attempts (WEBHOOK_RETRY_FOR_S={retry_for:g} s)"
         return delay, f"{result}, retrying in {delay:g} s"
 
@@ -298,7 +304,7 @@ class WebhookDispatcher:
         return delivery.event_type is EventType.PROGRESS and self._lanes.get(delivery.lane) is not current
 
     async def _attempt(self, delivery: WebhookDelivery) -> Outcome:
-        timeout = self.settings.WEBHOOK_TIMEOUT_S
+        timeout = self.config.timeout_s
         try:
             addresses = await self._sender.checked_addresses(delivery.target.url, delivery.target.address_checked)
             async with asyncio.timeout(timeout):  # the whole attempt, not only each read (slow drip)
@@ -334,7 +340,7 @@ class WebhookDispatcher:
                 job = await self.store.get(delivery.job_id)
                 if job is None or job.status not in RECORDABLE_STATUSES:
                     return
-                changes = {"webhook_last_result": result[:1000]}
+                changes: dict[str, Any] = {"webhook_last_result": result[:1000]}
                 if count_attempt:
                     changes["webhook_attempts"] = job.webhook_attempts + 1
                 if outbox_update is not None and outbox.holds(job, delivery.event_id):
@@ -355,7 +361,7 @@ class WebhookDispatcher:
         await self.sweeper.stop()
         pending = set(self._tasks)
         if pending:
-            grace = self.settings.WEBHOOK_SHUTDOWN_GRACE_S
+            grace = self.config.shutdown_grace_s
             log.info("webhook.draining", deliveries=len(pending), grace_s=grace)
             unfinished = pending
             if grace > 0:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from mediaflow.jobs.events import EventType
 from mediaflow.jobs.model import FINAL_STATUSES, WEBHOOK_OUTBOX_FIELDS, Job, utcnow
 from mediaflow.logs import get_logger
-from mediaflow.settings import Settings
+from mediaflow.settings_groups import WebhookSettings
 from mediaflow.store import Expect, JobStore
 from mediaflow.sweeper import Sweeper
 
@@ -42,10 +42,10 @@ SWEEP_BATCH = 50  # due events taken per sweep; the rest wait for the next one
 OutboxUpdate = Callable[[Job], dict[str, Any]]
 
 
-def attempt_window_s(settings: Settings) -> float:
+def attempt_window_s(config: WebhookSettings) -> float:
     """How long one attempt holds the entry: resolving the callback host and the POST may each take
     WEBHOOK_TIMEOUT_S; one second more for the store writes and for clocks a little apart."""
-    return 2 * settings.WEBHOOK_TIMEOUT_S + 1
+    return 2 * config.timeout_s + 1
 
 
 def new_entry(event_type: EventType, hold_s: float) -> dict[str, Any]:
@@ -89,9 +89,9 @@ def due_no_later_than(when: datetime) -> OutboxUpdate:
     return lambda job: {"webhook_due_at": min(when, job.webhook_due_at or when)}
 
 
-def retry_deadline(job: Job, settings: Settings) -> datetime:
+def retry_deadline(job: Job, config: WebhookSettings) -> datetime:
     """Attempts of a final event start until then, whichever process makes them."""
-    return (job.completed_at or utcnow()) + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_S)
+    return (job.completed_at or utcnow()) + timedelta(seconds=config.retry_for_s)
 
 
 class Resumer(Protocol):
@@ -107,8 +107,8 @@ class Resumer(Protocol):
 class OutboxSweeper(Sweeper):
     """Takes final events whose delivery is due and hands them to this process's dispatcher."""
 
-    def __init__(self, settings: Settings, store: JobStore, dispatcher: Resumer) -> None:
-        self.settings = settings
+    def __init__(self, config: WebhookSettings, store: JobStore, dispatcher: Resumer) -> None:
+        self.config = config
         self.store = store
         self.dispatcher = dispatcher
         super().__init__()
@@ -116,7 +116,7 @@ class OutboxSweeper(Sweeper):
     name = "webhook.sweep"
 
     def interval_s(self) -> float:
-        return self.settings.WEBHOOK_SWEEP_INTERVAL_S
+        return self.config.sweep_interval_s
 
     async def sweep_once(self) -> object:
         return await self.sweep()
@@ -128,7 +128,7 @@ class OutboxSweeper(Sweeper):
         for job in await self.store.list_webhooks_due(now, limit=SWEEP_BATCH):
             if job.webhook_event_id is None or self.dispatcher.delivering(job.webhook_event_id):
                 continue  # this process is on it already (its due-time write may have failed)
-            if now > retry_deadline(job, self.settings):
+            if now > retry_deadline(job, self.config):
                 await self._expire(job)
                 continue
             leased = await self._take(job, now)
@@ -143,14 +143,14 @@ class OutboxSweeper(Sweeper):
     async def _take(self, job: Job, now: datetime) -> Job | None:
         """Lease the event for one attempt. Conditional on the version listed (and a final status):
         of two sweepers that listed it, one takes it; a job changed meanwhile is left alone."""
-        until = now + timedelta(seconds=attempt_window_s(self.settings))
+        until = now + timedelta(seconds=attempt_window_s(self.config))
         return await self.store.update(
             job.job_id, {"webhook_due_at": until}, Expect(status=FINAL_STATUSES, version=job.version)
         )
 
     async def _expire(self, job: Job) -> None:
         """Every process that could deliver it was gone for longer than WEBHOOK_RETRY_FOR_S."""
-        retry_for = self.settings.WEBHOOK_RETRY_FOR_S
+        retry_for = self.config.retry_for_s
         note = (
             f"{job.webhook_event} not delivered: WEBHOOK_RETRY_FOR_S={retry_for:g} s passed since the job "
             f"finished; last: {job.webhook_last_result or 'no attempt'}"

@@ -10,7 +10,7 @@ import httpx
 
 from mediaflow.logs import get_logger
 from mediaflow.observability import tracing
-from mediaflow.settings import Settings
+from mediaflow.settings_groups import WebhookSettings
 from mediaflow.webhooks.callback_urls import IPAddress, check_callback_url
 from mediaflow.webhooks.signing import signature_headers
 
@@ -18,15 +18,15 @@ log = get_logger("webhooks")
 
 
 class WebhookSender:
-    def __init__(self, settings: Settings, secret: str | None, verify: ssl.SSLContext | bool = True) -> None:
-        self.settings = settings
+    def __init__(self, config: WebhookSettings, secret: str | None, verify: ssl.SSLContext | bool = True) -> None:
+        self.config = config
         self._secret = secret
         self._warned_unsigned = False
         self._client = httpx.AsyncClient(
             verify=verify,
             follow_redirects=False,  # a redirect could point anywhere, past the address check
             trust_env=False,  # no HTTP(S)_PROXY: a proxy would connect to the host itself, unchecked
-            timeout=httpx.Timeout(settings.WEBHOOK_TIMEOUT_S),
+            timeout=httpx.Timeout(config.timeout_s),
             # No kept-alive connections: the pool is keyed by address, so an HTTPS connection opened
             # (and its certificate checked) for one host name could be reused for another host name
             # on the same address. Webhooks are few; a fresh connection each is cheap enough.
@@ -38,9 +38,7 @@ class WebhookSender:
         None for a target whose address is not checked (the operator's WEBHOOK_URL)."""
         if not address_checked:
             return None
-        return await check_callback_url(
-            url, allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE, timeout=self.settings.WEBHOOK_TIMEOUT_S
-        )
+        return await check_callback_url(url, allow_private=self.config.allow_private, timeout=self.config.timeout_s)
 
     async def post(
         self, target_url: str, event_id: str, body: bytes, addresses: list[IPAddress] | None

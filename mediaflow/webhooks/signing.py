@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import time
 
-from mediaflow.settings import STANDARD_WEBHOOK_SECRET_PREFIX, WebhookSecretError, webhook_signing_key
+from mediaflow.settings_values import STANDARD_WEBHOOK_SECRET_PREFIX, WebhookSecretError, webhook_signing_key
 
 __all__ = [
     "WebhookSecretError",

@@ -49,7 +49,7 @@ class PresenceBeat(Sweeper):
         self.interval = beat_interval_s(lease_seconds)
         self.valid_for = timedelta(seconds=3 * self.interval)
         self.host, self.pid = socket.gethostname(), os.getpid()
-        self.worker_id = f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
+        self.process_id = f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.started_at = utcnow()
         self._beats = 0
 
@@ -59,7 +59,7 @@ class PresenceBeat(Sweeper):
     def presence(self) -> WorkerPresence:
         now = utcnow()
         return WorkerPresence(
-            worker_id=self.worker_id,
+            process_id=self.process_id,
             host=self.host,
             pid=self.pid,
             slots=len(self.slots),
@@ -84,6 +84,6 @@ class PresenceBeat(Sweeper):
         if not was_running:
             return
         try:
-            await asyncio.wait_for(self.registry.leave(self.worker_id), LEAVE_TIMEOUT_S)
+            await asyncio.wait_for(self.registry.leave(self.process_id), LEAVE_TIMEOUT_S)
         except Exception as exc:  # its record expires by itself
             log.warning("presence.leave_failed", error=f"{type(exc).__name__}: {exc}")

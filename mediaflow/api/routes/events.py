@@ -31,8 +31,8 @@ async def job_events(
     frames = job_event_frames(
         request.app.state.job_watch,
         job.job_id,
-        keepalive_s=settings.SSE_KEEPALIVE_S,
-        max_stream_s=settings.SSE_MAX_STREAM_S,
+        keepalive_s=settings.sse.keepalive_s,
+        max_stream_s=settings.sse.max_stream_s,
         last_event_id=last_event_id,
     )
     return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -61,6 +61,10 @@ async def download(
         raise HTTPException(
             409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output"
         )
+    if job.output_path is None:
+        raise HTTPException(
+            409, detail=f"job {job.job_id} has no single output file; list its files with GET /jobs/{job.job_id}"
+        )
     return await stream_stored(job.output_path, storage, settings, disposition="attachment", range_header=range_header)
 
 

@@ -7,6 +7,7 @@ MongoDB host, a file path) only to a caller with a valid API key, or to everyone
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +18,14 @@ from mediaflow.api.openapi import Tag
 from mediaflow.logs import get_logger
 
 log = get_logger("api")
+
+
+class _Pingable(Protocol):
+    """What /readyz needs of a store, a queue and a storage alike."""
+
+    async def ping(self) -> None: ...
+
+
 router = APIRouter(tags=[Tag.HEALTH])
 
 
@@ -37,7 +46,7 @@ async def healthz() -> dict:
 async def readyz(
     request: Request, store: StoreDep, queue: QueueDep, storage: StorageDep, settings: SettingsDep
 ) -> JSONResponse:
-    checks = {
+    checks: dict[str, _Pingable] = {
         f"store:{settings.DB_BACKEND}": store,
         f"queue:{settings.QUEUE_BACKEND}": queue,
         f"storage:{settings.STORAGE_BACKEND}": storage,

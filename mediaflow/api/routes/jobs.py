@@ -8,11 +8,12 @@ the same token, so a player streams an HLS ladder with no header to send.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from mediaflow.api import download_links
 from mediaflow.api.deps import (
@@ -32,8 +33,8 @@ from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.api.routes.process import IdempotencyKeyHeader
 from mediaflow.jobs.model import Job, JobStatus
-from mediaflow.jobs.outputs import FILES_MANIFEST, JobResponse, OutputFileResponse, decode_states
-from mediaflow.jobs.service import JobRequest
+from mediaflow.jobs.outputs import FILES_MANIFEST, JobDetailResponse, OutputFileResponse, decode_states
+from mediaflow.jobs.service import Submission
 from mediaflow.media.outputs.params import NAME_PATTERN
 from mediaflow.media.outputs.spec import OutputList
 from mediaflow.storage import ObjectNotFoundError
@@ -42,7 +43,7 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
-EXAMPLE: dict[str, Any] = {
+EXAMPLE: JsonDict = {
     "source": "upload://3f0c…/talk.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
@@ -52,7 +53,7 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-class JobsRequest(BaseModel):
+class CreateJobRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]}
     )
@@ -68,13 +69,13 @@ class JobsRequest(BaseModel):
     callback_progress: bool = False
 
 
-class JobCreated(BaseModel):
+class CreateJobResponse(BaseModel):
     job_id: str
     status: JobStatus
 
 
-class JobsListResponse(BaseModel):
-    jobs: list[JobResponse]
+class JobDetailListResponse(BaseModel):
+    jobs: list[JobDetailResponse]
     count: int
 
 
@@ -89,7 +90,7 @@ class JobFilesResponse(BaseModel):
 @router.post(
     "/jobs",
     status_code=201,
-    response_model=JobCreated,
+    response_model=CreateJobResponse,
     summary="Queue a job with many outputs",
     responses={
         409: {"description": "Idempotency-Key reused with a different request"},
@@ -98,39 +99,39 @@ class JobFilesResponse(BaseModel):
     },
 )
 async def create_job(
-    body: JobsRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None
-) -> JobCreated:
-    request = JobRequest(
+    body: CreateJobRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None
+) -> CreateJobResponse:
+    submission = Submission(
         source=body.source,
         outputs=body.outputs,
         template=body.template,
         callback_url=body.callback_url,
         callback_progress=body.callback_progress,
     )
-    job = await jobs.submit(request, owner=owner, idempotency_key=idempotency_key)
-    return JobCreated(job_id=job.job_id, status=job.status)
+    job = await jobs.submit(submission, owner=owner, idempotency_key=idempotency_key)
+    return CreateJobResponse(job_id=job.job_id, status=job.status)
 
 
-@router.get("/jobs", response_model=JobsListResponse, summary="List jobs with their outputs, newest first")
+@router.get("/jobs", response_model=JobDetailListResponse, summary="List jobs with their outputs, newest first")
 async def list_job_details(
     store: StoreDep,
     owner: OwnerDep,
     limit: PageLimit = 10,
     skip: PageSkip = 0,
     status: JobStatus | None = None,
-) -> JobsListResponse:
+) -> JobDetailListResponse:
     found = await store.list(limit=limit, skip=skip, status=status, owner=owner)
-    return JobsListResponse(jobs=[JobResponse.from_job(job) for job in found], count=len(found))
+    return JobDetailListResponse(jobs=[JobDetailResponse.from_job(job) for job in found], count=len(found))
 
 
 @router.get(
     "/jobs/{job_id}",
-    response_model=JobResponse,
+    response_model=JobDetailResponse,
     summary="A job, its probed source and its outputs",
     responses={404: {"description": "Unknown job id"}},
 )
-async def get_job(job: JobDep, store: StoreDep) -> JobResponse:
-    return JobResponse.from_job(job, await store.list_tasks(job.job_id) if job.has_outputs else [])
+async def get_job(job: JobDep, store: StoreDep) -> JobDetailResponse:
+    return JobDetailResponse.from_job(job, await store.list_tasks(job.job_id) if job.has_outputs else [])
 
 
 @router.get(

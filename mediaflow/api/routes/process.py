@@ -12,14 +12,14 @@ from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import JobStatus
 from mediaflow.jobs.schemas import (
     METHOD_LABELS,
-    JobListResponse,
+    JobStatusListResponse,
     JobStatusResponse,
     MethodInfo,
     MethodsResponse,
     ProcessRequest,
     ProcessResponse,
 )
-from mediaflow.jobs.service import JobRequest
+from mediaflow.jobs.service import Submission
 from mediaflow.media.operations import allowed_formats, default_format
 
 router = authenticated_router(Tag.JOBS)
@@ -49,14 +49,14 @@ IdempotencyKeyHeader = Annotated[
 async def process(
     body: ProcessRequest, jobs: JobsDep, owner: OwnerDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> ProcessResponse:
-    request = JobRequest(
+    submission = Submission(
         source=body.source,
         method_name=body.method_name,
         output_format=body.output_format,
         callback_url=body.callback_url,
         callback_progress=body.callback_progress,
     )
-    job = await jobs.submit(request, owner=owner, idempotency_key=idempotency_key)
+    job = await jobs.submit(submission, owner=owner, idempotency_key=idempotency_key)
     return ProcessResponse(job_id=job.job_id, status=job.status)
 
 
@@ -76,7 +76,7 @@ async def methods() -> MethodsResponse:
     )
 
 
-@router.get("/process", response_model=JobListResponse, summary="List jobs, newest first")
+@router.get("/process", response_model=JobStatusListResponse, summary="List jobs, newest first")
 async def list_jobs(
     store: StoreDep,
     owner: OwnerDep,
@@ -94,13 +94,13 @@ async def list_jobs(
             ),
         ),
     ] = None,
-) -> JobListResponse:
+) -> JobStatusListResponse:
     if idempotency_key is not None:
         found = await store.find_by_idempotency_key(owner, idempotency_key)
         jobs = [found] if found is not None and (status is None or found.status is status) and skip == 0 else []
     else:
         jobs = await store.list(limit=limit, skip=skip, status=status, owner=owner)
-    return JobListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
+    return JobStatusListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
 
 
 @router.get(

@@ -7,15 +7,17 @@ has no admin keys). It names hosts and process ids, which /readyz's reasons alre
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from mediaflow.api.deps import StoreDep
 from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import Timestamp, utcnow
+from mediaflow.store.workers import WorkerPresence
 
 router = authenticated_router(Tag.WORKERS)
 
-WORKER_EXAMPLE = {
+WORKER_EXAMPLE: JsonDict = {
     "worker_id": "encoder-1-4242-3f9a1c",
     "host": "encoder-1",
     "pid": 4242,
@@ -37,6 +39,19 @@ class WorkerResponse(BaseModel):
     seen_at: Timestamp = Field(description="Its last beat")
     expires_at: Timestamp = Field(description="It drops out then unless it beats again")
 
+    @classmethod
+    def from_presence(cls, presence: WorkerPresence) -> WorkerResponse:
+        return cls(
+            worker_id=presence.process_id,  # the JSON keeps the name it always had
+            host=presence.host,
+            pid=presence.pid,
+            slots=presence.slots,
+            busy=presence.busy,
+            started_at=presence.started_at,
+            seen_at=presence.seen_at,
+            expires_at=presence.expires_at,
+        )
+
 
 class WorkersResponse(BaseModel):
     model_config = ConfigDict(
@@ -52,7 +67,7 @@ class WorkersResponse(BaseModel):
 @router.get("/workers", response_model=WorkersResponse, summary="Worker processes alive on every machine")
 async def list_workers(store: StoreDep) -> WorkersResponse:
     live = await store.workers.live(utcnow())
-    workers = [WorkerResponse(**vars(presence)) for presence in live]
+    workers = [WorkerResponse.from_presence(presence) for presence in live]
     return WorkersResponse(
         workers=workers, count=len(workers), slots=sum(w.slots for w in workers), busy=sum(w.busy for w in workers)
     )

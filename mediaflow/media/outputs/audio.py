@@ -67,7 +67,9 @@ def parse_loudness(log: str) -> Loudness | None:
         return None
     data = json.loads(blocks[-1])
     try:
-        values = {key: float(data[key]) for key in ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")}
+        values = {
+            key: float(data[key]) for key in ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+        }
     except (KeyError, ValueError):
         return None
     if not all(math.isfinite(v) for v in values.values()):  # silence measures -inf: no gain can fix that
@@ -116,7 +118,13 @@ def audio_plan(output: AudioOutput, source: Source, out_dir: Path, measured: Lou
     codec = AUDIO_FORMAT_CODECS[output.format]
     start, duration = clip_range(output.clip, source)
     target = out_dir / f"{output.name}.{output.format}"
-    argv = [*source.head(start, duration), "-map", "0:a:0", "-vn", *audio_args(output.audio, codec, source, measured),
-            *source.tail(AUDIO_MUXERS[output.format], target)]
+    argv = [
+        *source.head(start, duration),
+        "-map",
+        "0:a:0",
+        "-vn",
+        *audio_args(output.audio, codec, source, measured),
+        *source.tail(AUDIO_MUXERS[output.format], target),
+    ]
     seconds = media_seconds(start, duration, source)
     return OutputPlan(steps=[Step("encode", argv, seconds)], weight=0.03 * (seconds or 60))

@@ -9,13 +9,13 @@ ffmpeg is killed by `run_ffmpeg`, and the caller decides what to do with the job
 
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mediaflow.logs import get_logger
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
 from mediaflow.media.limits import DecodeLimits
@@ -29,7 +29,7 @@ from mediaflow.media.outputs.spec import AudioOutput, OutputSpec, VideoOutput
 from mediaflow.media.outputs.video import video_plan
 from mediaflow.media.probe import MediaInfo
 
-log = logging.getLogger("mediaflow.outputs")
+log = get_logger("outputs")
 
 LOG_DIR = ".logs"
 PARTIAL_DIR = ".partial"
@@ -203,7 +203,7 @@ async def _run_one(
     except (OutputError, FfmpegError) as exc:
         result.error = str(exc)
         result.input_fault = isinstance(exc, ProbeError)
-        log.info("output.failed", extra={"output": output.name, "error": result.error})
+        log.info("output.failed", output=output.name, error=result.error)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(workdir / SEARCH_DIR / output.name, ignore_errors=True)

@@ -6,11 +6,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIME_TYPES = {
-    "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm",
-    "m3u8": "application/vnd.apple.mpegurl", "ts": "video/mp2t", "mpd": "application/dash+xml",
-    "m4s": "video/iso.segment", "mp3": "audio/mpeg", "m4a": "audio/mp4", "opus": "audio/ogg",
-    "flac": "audio/flac", "wav": "audio/wav", "jpg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-    "gif": "image/gif", "vtt": "text/vtt", "csv": "text/csv",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "mkv": "video/x-matroska",
+    "webm": "video/webm",
+    "m3u8": "application/vnd.apple.mpegurl",
+    "ts": "video/mp2t",
+    "mpd": "application/dash+xml",
+    "m4s": "video/iso.segment",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+    "opus": "audio/ogg",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "vtt": "text/vtt",
+    "csv": "text/csv",
 }
 
 

@@ -116,10 +116,13 @@ def scaled_size(
     crops the overflow, `stretch` is exactly the box. Never larger than the source unless `upscale`
     (a `cover` box then shrinks with the same aspect ratio rather than enlarging the frame).
     """
-    if width is None and height is None:
-        return None
-    if width is None or height is None:
-        scale = width / src_w if width is not None else height / src_h  # type: ignore[operator]
+    if width is None or height is None:  # one side given (or none): keep the aspect ratio
+        if width is not None:
+            scale = width / src_w
+        elif height is not None:
+            scale = height / src_h
+        else:
+            return None
         scale = scale if upscale else min(scale, 1.0)
         w, h = even(src_w * scale), even(src_h * scale)
         return w, h, w, h

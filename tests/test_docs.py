@@ -1,4 +1,5 @@
-"""The documentation stays true: every setting is in .env.example, every endpoint in the README."""
+"""The documentation stays true: every setting is in .env.example and in docs/configuration.md, every
+endpoint in docs/api.md, and the README stays a front door that leads into docs/."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 from mediaflow.settings import Settings
 from tests.apptools import REPO
 
+DOCS = REPO / "docs"
+README_MAX_LINES = 250
+
 
 def test_every_setting_is_in_env_example():
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
@@ -14,13 +18,39 @@ def test_every_setting_is_in_env_example():
     assert not missing, f"settings missing from .env.example: {missing}"
 
 
-def test_every_endpoint_is_in_the_readme(tmp_path):
+def test_every_setting_has_a_row_in_the_configuration_reference():
+    # A row of one of its tables: "| `NAME` | default | what |".
+    rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", (DOCS / "configuration.md").read_text(), re.MULTILINE))
+    missing = sorted(set(Settings.model_fields) - rows)
+    assert not missing, f"settings missing from docs/configuration.md: {missing}"
+    unknown = sorted(rows - set(Settings.model_fields))
+    assert not unknown, f"docs/configuration.md describes settings that do not exist: {unknown}"
+
+
+def test_every_endpoint_is_in_the_api_reference(tmp_path):
     from mediaflow.api.app import create_app
 
-    readme = (REPO / "README.md").read_text()
+    reference = (DOCS / "api.md").read_text()
     paths = create_app(Settings(_env_file=None, SQLITE_PATH=tmp_path / "db")).openapi()["paths"]
-    missing = sorted(path for path in paths if f"`{path}" not in readme)
-    assert not missing, f"endpoints missing from the README: {missing}"
+    missing = sorted(path for path in paths if f"`{path}" not in reference)
+    assert not missing, f"endpoints missing from docs/api.md: {missing}"
+
+
+def test_the_readme_is_a_front_door():
+    readme = (REPO / "README.md").read_text()
+    lines = readme.count("\n")
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines; move detail into docs/ (at most {README_MAX_LINES})"
+    )
+    two_commands = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    assert "scripts/serve.sh" in two_commands and "scripts/test.sh" in two_commands
+    assert "exec scripts/test.sh" in (REPO / ".ci" / "run").read_text(), "CI runs the README's test command"
+    first_job = readme.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    for step in ("/upload", "POST http://127.0.0.1:8000/process", "/status/", "/download/", "/jobs"):
+        assert step in first_job.replace("-X POST http", "POST http"), f"the first job lacks {step}"
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)", readme))
+    every_page = {f"docs/{page.name}" for page in DOCS.glob("*.md") if page.name != "README.md"}
+    assert not every_page - linked, f"README.md links no way into {sorted(every_page - linked)}"
 
 
 def test_docker_compose_sets_only_real_settings():

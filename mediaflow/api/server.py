@@ -15,7 +15,7 @@ of 1024 down (every new accept failed with EMFILE, and asyncio logged each failu
 
 The request body's idle timeout is in request_limits.py (it concerns the ASGI app, not the socket).
 `mediaflow serve` uses all of this; with plain uvicorn pass `--http mediaflow.api.server:GuardedH11Protocol`.
-A reverse proxy in front (README, "Exposing MediaFlow to the internet") remains the first line.
+A reverse proxy in front (docs/security.md, "Exposing MediaFlow to the internet") remains the first line.
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if type(self).limits is None:
-            type(self).limits = ConnectionLimits.from_settings(Settings())
+        limits = type(self).limits
+        if limits is None:  # read from the environment once, for every later connection
+            limits = type(self).limits = ConnectionLimits.from_settings(Settings())
+        self._limits = limits
         self._waiting_since: float | None = None  # when it started waiting for a request's headers
         self._deadline: asyncio.TimerHandle | None = None
         self._cycle_when_armed: object = None
@@ -72,7 +74,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
-        if len(self.connections) > self.limits.max_connections:
+        if len(self.connections) > self._limits.max_connections:
             self._make_room()
 
     def data_received(self, data: bytes) -> None:
@@ -93,7 +95,7 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()
         self._waiting_since = time.monotonic()
         self._cycle_when_armed = self.cycle
-        self._deadline = self.loop.call_later(self.limits.header_timeout_s, self._headers_too_slow)
+        self._deadline = self.loop.call_later(self._limits.header_timeout_s, self._headers_too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:

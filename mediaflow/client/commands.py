@@ -2,10 +2,10 @@
 and workers commands, talking to a running MediaFlow server over HTTP. This module is the argparse
 wiring and the commands; the pieces they use live beside it:
 
-- client_api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
-- client_follow.py: following a job to its end (Server-Sent Events, else polling);
-- client_transfer.py: uploading a file, downloading a job's output (safe file names);
-- client_terminal.py: progress lines, jobs as text, server text made safe to print.
+- api.py: the server over HTTP (`Api`), failures as `CliError`s with exit codes;
+- follow.py: following a job to its end (Server-Sent Events, else polling);
+- transfer.py: uploading a file, downloading a job's output (safe file names);
+- terminal.py: progress lines, jobs as text, server text made safe to print.
 
 Only httpx and the standard library are imported (never the server's modules), so the client starts
 quickly and works on a machine that has none of the server's dependencies. Everything the server
@@ -369,7 +369,7 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
         "--spec",
         type=Path,
         metavar="JOB.JSON",
-        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method',
+        help='many outputs as written in a file: {"outputs": [...]} (see docs/outputs.md); instead of --method',
     )
     submit.add_argument("--format", help="output container (default: mp4 for video methods, mp3 for extract_audio)")
     submit.add_argument("--wait", action="store_true", help="follow the job's progress, then download the output")

@@ -14,6 +14,7 @@ same pieces (api.py, follow.py, transfer.py), with progress lines on top.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,7 +125,7 @@ class MediaFlow:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
-        """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (README, Outputs)."""
+        """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (docs/outputs.md)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -183,5 +184,5 @@ class MediaFlow:
         with self._api.stream("GET", f"/jobs/{job_id}/log") as response:
             return response.read().decode("utf-8", "replace")
 
-    def methods(self) -> list[Method]:
+    def methods(self) -> builtins.list[Method]:  # `list` in this class is the method above
         return [Method.from_json(method) for method in self._api.json("GET", "/methods").get("methods") or []]

@@ -3,11 +3,11 @@
 A `WebhookDispatcher` listens on the process's `JobEvents` bus and delivers `job.completed`,
 `job.failed`, `job.canceled` (and `job.progress` milestones for jobs submitted with
 `callback_progress`). Each event becomes one delivery per target, retried with exponential backoff
-for `WEBHOOK_RETRY_FOR_S` (the policy: webhook_retries.py); deliveries of one job to one target go
+for `WEBHOOK_RETRY_FOR_S` (the policy: retries.py); deliveries of one job to one target go
 out in event order. How each attempt went is written on the job (`webhook_attempts`,
 `webhook_last_result`).
 
-Wire format (documented in README "Webhooks"):
+Wire format (documented in docs/webhooks.md):
 
     POST <url>
     Content-Type: application/json
@@ -24,7 +24,7 @@ and again before every attempt, and the request is then sent to the very address
 redirect a delivery to an internal host.
 
 The process that saw an event delivers it at once. Final events are also kept in the job's outbox
-(webhook_outbox.py), written with the final transition: while this process retries it keeps the
+(outbox.py), written with the final transition: while this process retries it keeps the
 entry's due time ahead of its next attempt, and clears the entry when done; should it die or stop,
 another process's sweeper resumes the event with the same event id (at least once). Progress
 milestones are best effort: in memory only, abandoned when their process stops.
@@ -39,6 +39,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -88,7 +89,7 @@ class WebhookDelivery:
     target: Target
     body: bytes
     retry_until: datetime  # attempts start until then (wall clock: another process may carry on)
-    outboxed: bool = False  # a final event kept in the job's outbox (see webhook_outbox.py)
+    outboxed: bool = False  # a final event kept in the job's outbox (see outbox.py)
     resumed: bool = False  # taken from the outbox by the sweeper, after its first process went away
     attempt: int = 0
     next_attempt_at: datetime | None = None  # while waiting between retries
@@ -152,15 +153,18 @@ class WebhookDispatcher:
         if not self._wanted(event):
             return
         job = event.job
-        outboxed = job.webhook_event_id is not None and job.webhook_event == event.type.value
+        # The id of this event in the job's outbox, when it waits there (final events with a target).
+        outboxed_id = job.webhook_event_id if job.webhook_event == event.type.value else None
         if self._closing:
-            reason = "shutting down" + ("; left in the outbox for another process" if outboxed else "")
+            reason = "shutting down" + ("; left in the outbox for another process" if outboxed_id else "")
             log.warning("webhook.not_sent", job_id=job.job_id, event_type=event.type.value, reason=reason)
             return
-        self._dispatch(event, job.webhook_event_id if outboxed else str(uuid.uuid4()), outboxed=outboxed)
+        self._dispatch(event, outboxed_id or str(uuid.uuid4()), outboxed=outboxed_id is not None)
 
     def resume(self, job: Job) -> None:
         """Deliver the final event waiting in `job`'s outbox, just taken by the sweeper."""
+        if job.webhook_event is None or job.webhook_event_id is None:
+            raise ValueError(f"job {job.job_id} has no event in its outbox to resume")
         event = JobEvent(EventType(job.webhook_event), job, at=job.completed_at or utcnow())
         self._dispatch(event, job.webhook_event_id, outboxed=True, resumed=True)
 
@@ -334,7 +338,7 @@ class WebhookDispatcher:
                 job = await self.store.get(delivery.job_id)
                 if job is None or job.status not in RECORDABLE_STATUSES:
                     return
-                changes = {"webhook_last_result": result[:1000]}
+                changes: dict[str, Any] = {"webhook_last_result": result[:1000]}
                 if count_attempt:
                     changes["webhook_attempts"] = job.webhook_attempts + 1
                 if outbox_update is not None and outbox.holds(job, delivery.event_id):

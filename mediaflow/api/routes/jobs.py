@@ -8,7 +8,7 @@ the same token, so a player streams an HLS ladder with no header to send.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
@@ -42,7 +42,7 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {  # JSON for OpenAPI (Any: mypy takes it as pydantic's JsonValue)
     "source": "upload://3f0c…/talk.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
@@ -61,7 +61,7 @@ class JobsRequest(BaseModel):
         min_length=1, max_length=2048, description="As for POST /process: s3://…, upload://…, or a local path."
     )
     outputs: OutputList | None = Field(
-        default=None, description="1 to 16 outputs (see README, Outputs); or give template."
+        default=None, description="1 to 16 outputs (see docs/outputs.md); or give template."
     )
     template: str | None = Field(default=None, pattern=NAME_PATTERN, description="A built-in or saved template's name.")
     callback_url: str | None = Field(default=None, max_length=2048, description="As for POST /process.")

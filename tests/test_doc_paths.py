@@ -1,5 +1,5 @@
-"""Every path the documentation names exists: README.md, ARCHITECTURE.md and docs/*.md, and the
-comments and docstrings of the code. Files move when the code is reshaped; a comment that still
+"""Every path the documentation names exists: README.md, ARCHITECTURE.md and docs/*.md, the comments
+and docstrings of the code, and the configuration files and scripts. Files move when the code is reshaped; a comment that still
 sends the reader to the old place costs the next engineer a search, so the names are checked here.
 
 Checked: repository paths (`mediaflow/jobs/model.py`, `scripts/bench.py`, `tests/servers/`), module
@@ -63,12 +63,18 @@ def markdown_files() -> list[Path]:
     return [REPO / "README.md", REPO / "ARCHITECTURE.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
+def project_files() -> list[Path]:
+    """Configuration and scripts whose comments and values name repository paths."""
+    named = [".env.example", "Dockerfile", "docker-compose.yml", "pyproject.toml", ".ci/run"]
+    return [REPO / name for name in named] + sorted(REPO.glob("scripts/*.sh")) + sorted(REPO.glob("deploy/**/*.yaml"))
+
+
 def code_files() -> list[Path]:
     in_folders = [path for path in repository_files() if path.startswith(CODE_FOLDERS) and path.endswith(".py")]
     return sorted(REPO.glob("*.py")) + [REPO / path for path in in_folders]
 
 
-def prose_of_markdown(path: Path) -> Iterator[tuple[int, str]]:
+def lines_of(path: Path) -> Iterator[tuple[int, str]]:
     yield from enumerate(path.read_text().splitlines(), start=1)
 
 
@@ -96,8 +102,13 @@ def missing_paths(path: Path, prose: Iterator[tuple[int, str]]) -> list[str]:
 
 
 def test_every_path_named_in_the_docs_exists():
-    missing = [problem for doc in markdown_files() for problem in missing_paths(doc, prose_of_markdown(doc))]
+    missing = [problem for doc in markdown_files() for problem in missing_paths(doc, lines_of(doc))]
     assert not missing, "the docs name paths that do not exist:\n" + "\n".join(missing)
+
+
+def test_every_path_named_in_configuration_and_scripts_exists():
+    missing = [problem for file in project_files() for problem in missing_paths(file, lines_of(file))]
+    assert not missing, "configuration and scripts name paths that do not exist:\n" + "\n".join(missing)
 
 
 def test_every_path_named_in_comments_and_docstrings_exists():
@@ -128,7 +139,7 @@ def anchors_of(path: Path) -> set[str]:
 def test_every_relative_link_in_the_docs_leads_somewhere():
     broken = []
     for doc in markdown_files():
-        for line, text in prose_of_markdown(doc):
+        for line, text in lines_of(doc):
             for target in MARKDOWN_LINK.findall(text):
                 if re.match(r"[a-z]+:", target):
                     continue  # http(s), mailto: not ours to check here
@@ -146,7 +157,7 @@ def test_every_mediaflow_name_in_the_docs_imports():
     """`mediaflow.media.quality.measure_quality` in the docs is a promise that it is there."""
     unknown = []
     for doc in markdown_files():
-        for line, text in prose_of_markdown(doc):
+        for line, text in lines_of(doc):
             for name in DOTTED_NAME.findall(text):
                 if not resolves(name):
                     unknown.append(f"{doc.relative_to(REPO)}:{line}: {name}")

@@ -1,6 +1,7 @@
 """Every path the documentation names exists: README.md, ARCHITECTURE.md and docs/*.md, the comments
-and docstrings of the code, and the configuration files and scripts. Files move when the code is reshaped; a comment that still
-sends the reader to the old place costs the next engineer a search, so the names are checked here.
+and docstrings of the code, and the configuration files and scripts. Files move when the code is
+reshaped; a comment that still sends the reader to the old place costs the next engineer a search,
+so the names are checked here.
 
 Checked: repository paths (`mediaflow/jobs/model.py`, `scripts/bench.py`, `tests/servers/`), module
 file names written without their folder (`worker/reaper.py`, `sqlite.py`), relative Markdown links

@@ -12,18 +12,23 @@ DOCS = REPO / "docs"
 README_MAX_LINES = 250
 
 
+def setting_names() -> set[str]:
+    """The environment variable of every setting: what the documentation must name."""
+    return set(Settings.model_fields)
+
+
 def test_every_setting_is_in_env_example():
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.MULTILINE))
-    missing = sorted(set(Settings.model_fields) - documented)
+    missing = sorted(setting_names() - documented)
     assert not missing, f"settings missing from .env.example: {missing}"
 
 
 def test_every_setting_has_a_row_in_the_configuration_reference():
     # A row of one of its tables: "| `NAME` | default | what |".
     rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", (DOCS / "configuration.md").read_text(), re.MULTILINE))
-    missing = sorted(set(Settings.model_fields) - rows)
-    assert not missing, f"settings missing from docs/configuration.md: {missing}"
-    unknown = sorted(rows - set(Settings.model_fields))
+    missing = sorted(setting_names() - rows)
+    assert not missing, f"settings missing from docs/configuration.md (add a row to its table): {missing}"
+    unknown = sorted(rows - setting_names())
     assert not unknown, f"docs/configuration.md describes settings that do not exist: {unknown}"
 
 

@@ -1,5 +1,6 @@
 """The documentation stays true: every setting is in .env.example and in docs/configuration.md, every
-endpoint in docs/api.md, and the README stays a front door that leads into docs/."""
+setting the docs name exists, every endpoint is in docs/api.md, and the README stays a front door that
+leads into docs/."""
 
 from __future__ import annotations
 
@@ -30,6 +31,21 @@ def test_every_setting_has_a_row_in_the_configuration_reference():
     assert not missing, f"settings missing from docs/configuration.md (add a row to its table): {missing}"
     unknown = sorted(rows - setting_names())
     assert not unknown, f"docs/configuration.md describes settings that do not exist: {unknown}"
+
+
+# Upper-case names in the docs that are not settings: the SDK's, the client's, the kernel's.
+NOT_SETTINGS_PREFIXES = ("OTEL_", "MEDIAFLOW_")
+NOT_SETTINGS = {"RLIMIT_AS"}
+
+
+def test_every_setting_the_docs_name_exists():
+    """A renamed or mistyped setting in the docs would send the reader to a variable nothing reads."""
+    unknown = []
+    for page in [REPO / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for name in sorted(set(re.findall(r"`([A-Z][A-Z0-9]*_[A-Z0-9_]+)(?:=[^`]*)?`", page.read_text()))):
+            if name not in setting_names() and name not in NOT_SETTINGS and not name.startswith(NOT_SETTINGS_PREFIXES):
+                unknown.append(f"{page.relative_to(REPO)}: {name}")
+    assert not unknown, "the docs name settings that do not exist:\n" + "\n".join(unknown)
 
 
 def test_every_endpoint_is_in_the_api_reference(tmp_path):

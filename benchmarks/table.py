@@ -24,7 +24,7 @@ class Row:
 
 
 def render(rows: list[Row]) -> str:
-    """A Markdown table (pastes into the README and issue notes as is)."""
+    """A Markdown table (pastes into docs/performance.md and issue notes as is)."""
     header = ["section", "figure", "stack", "MediaFlow", "reference", "ratio", "target", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:

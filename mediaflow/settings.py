@@ -64,7 +64,7 @@ class Settings(BaseSettings, SettingsGroups):
     KAFKA_CONSUMER_GROUP: str = "video-processors"
     # Partitions of KAFKA_TOPIC when MediaFlow creates it. A consumer group gives each partition to one
     # member, so this caps how many workers Kafka feeds; partitions are cheap, so size for the cluster.
-    # An existing topic is never changed (see README, "Worker scaling").
+    # An existing topic is never changed (see docs/deployment.md, "Worker scaling").
     KAFKA_TOPIC_PARTITIONS: int = Field(default=32, ge=1)
     KAFKA_SESSION_TIMEOUT_MS: int = Field(default=10_000, ge=1000)
     KAFKA_HEARTBEAT_INTERVAL_MS: int = Field(default=3_000, ge=100)
@@ -85,7 +85,7 @@ class Settings(BaseSettings, SettingsGroups):
     S3_PRESIGNED_DOWNLOADS: bool = False
     S3_PRESIGN_EXPIRES_S: int = Field(default=3600, ge=60)
     # Jobs that finished more than this many hours ago are removed with their output and log by the
-    # API process (job_removal.py), and so are older uploads no queued or running job needs; 0 keeps
+    # API process (jobs/retention.py), and so are older uploads no queued or running job needs; 0 keeps
     # everything. RETENTION_SWEEP_INTERVAL_S: how often it looks.
     JOB_RETENTION_HOURS: float = Field(default=0, ge=0)
     RETENTION_SWEEP_INTERVAL_S: float = Field(default=600, gt=0)
@@ -153,7 +153,7 @@ class Settings(BaseSettings, SettingsGroups):
     # much source and more than one worker slot is alive: below it, a task's overhead outweighs the gain.
     CHUNK_MIN_SOURCE_S: float = Field(default=120.0, ge=0, le=86_400)
 
-    # --- Webhooks (webhooks.py) ----------------------------------------------------------------------
+    # --- Webhooks (mediaflow/webhooks/) ---------------------------------------------------------------
     # Every job's events (completed/failed/canceled; progress for jobs that asked) are POSTed here too,
     # besides the job's own callback_url. Operator configuration, so it may name an internal host: it is
     # not address-checked.
@@ -175,7 +175,7 @@ class Settings(BaseSettings, SettingsGroups):
     # outbox (final events) for another process to resume, or abandoned (progress milestones).
     WEBHOOK_SHUTDOWN_GRACE_S: float = Field(default=5, ge=0)
     # Every API and worker process looks this often for final events whose delivery is due and that no
-    # live process is handling (its process crashed or stopped): webhook_outbox.py.
+    # live process is handling (its process crashed or stopped): webhooks/outbox.py.
     WEBHOOK_SWEEP_INTERVAL_S: float = Field(default=5, gt=0)
 
     # --- Metrics (metrics.py) ------------------------------------------------------------------------

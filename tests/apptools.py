@@ -102,6 +102,27 @@ def start_worker(settings: Settings, cwd: Path, *args: str, **env_overrides: str
     return process
 
 
+def stop_workers(workers, timeout: float = 60) -> None:
+    """SIGTERM every worker process at once (each finishes or hands back its job), then wait for them.
+    One still running after `timeout` is killed, so it cannot outlive its test, and the test fails:
+    a worker that ignores SIGTERM that long is a bug (SHUTDOWN_GRACE_S is 30 s by default)."""
+    import signal
+    import subprocess
+
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    stuck = []
+    for worker in workers:
+        try:
+            worker.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+            stuck.append(worker.pid)
+    assert not stuck, f"workers {stuck} were still running {timeout:g} s after SIGTERM (killed)"
+
+
 def worker_events(process) -> list[dict]:
     import json
 

@@ -28,13 +28,17 @@ from mediaflow.client.follow import (
 from mediaflow.client.terminal import job_progress_text
 from mediaflow.client.transfer import download_filename, filename_from_disposition
 from tests import media
-from tests.apptools import REPO, ApiServer, make_settings
+from tests.apptools import ApiServer, make_settings
+from tests.helpers import cli
+from tests.helpers.cli import assert_no_traceback, cli_env, mediaflow
 from tests.servers.process import free_port
 
 UNKNOWN_JOB = "00000000-0000-0000-0000-000000000000"
 ALICE_KEY = "alice-secret-key"
 BOB_KEY = "bob-secret-key-2"
 UPLOAD_LIMIT = 1_000_000
+
+server = cli.server  # the fixture: a real API with one in-process worker, for this module
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------
@@ -47,15 +51,6 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "clip": media.make_clip(directory, "clip.mp4", width=320, height=240, seconds=2),
         "text": media.text_as_mp4(directory, "notes.mp4"),
     }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> ApiServer:
-    """The embedded default with one in-process worker: jobs really run."""
-    base = tmp_path_factory.mktemp("cli-server")
-    with ApiServer(make_settings(base), base, api_workers=1) as api_server:
-        api_server.media_root = base / "media"  # type: ignore[attr-defined]
-        yield api_server
 
 
 @pytest.fixture(scope="module")
@@ -74,33 +69,6 @@ def workdir(tmp_path) -> Path:
     directory = tmp_path / "client"
     directory.mkdir()
     return directory
-
-
-def cli_env(server_url: str, api_key: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAFLOW_")}
-    env["MEDIAFLOW_URL"] = server_url
-    if api_key:
-        env["MEDIAFLOW_API_KEY"] = api_key
-    # `-m cli` from another directory: this checkout's modules, whatever the installed entry point knows.
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def mediaflow(
-    server_url: str, cwd: Path, *args: str, api_key: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mediaflow", *args],
-        cwd=cwd,
-        env=cli_env(server_url, api_key),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
-    assert "Traceback" not in result.stderr, result.stderr
 
 
 def assert_playable_video(path: Path, *, seconds: float) -> None:

@@ -14,16 +14,15 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import aioboto3
 import httpx
 import pytest
 
-from mediaflow.aws import client_kwargs
 from mediaflow.jobs.model import Phase
 from mediaflow.jobs.progress import PHASE_SPAN
 from mediaflow.media.probe import probe
 from tests import media
-from tests.apptools import ApiServer, make_settings, start_worker, worker_events
+from tests.apptools import ApiServer, make_settings, start_worker, stop_workers, worker_events
+from tests.helpers.s3 import bucket_keys, put_source
 
 pytestmark = pytest.mark.backend
 
@@ -47,19 +46,6 @@ def stack(request, tmp_path, kafka_settings, s3_settings):
     return make_settings(tmp_path, **overrides)
 
 
-async def put_source(settings, bucket: str, key: str, path: Path) -> str:
-    async with aioboto3.Session().client("s3", **client_kwargs(settings, "s3")) as s3:
-        await s3.create_bucket(Bucket=bucket)
-        await s3.upload_file(str(path), bucket, key)
-    return f"s3://{bucket}/{key}"
-
-
-async def bucket_keys(settings, prefix: str) -> list[str]:
-    async with aioboto3.Session().client("s3", **client_kwargs(settings, "s3")) as s3:
-        response = await s3.list_objects_v2(Bucket=settings.OUTPUT_BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for item in response.get("Contents", []))
-
-
 def wait_all_final(server: ApiServer, job_ids: list[str], timeout: float) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,14 +54,6 @@ def wait_all_final(server: ApiServer, job_ids: list[str], timeout: float) -> dic
             return statuses
         time.sleep(0.3)
     raise AssertionError(f"not all jobs finished in {timeout} s: {Counter(s['status'] for s in statuses.values())}")
-
-
-def stop(workers) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        worker.wait(timeout=60)
 
 
 async def test_readme_flow_on_kafka_s3_and_a_document_store(stack, clips, tmp_path):
@@ -108,7 +86,7 @@ async def test_readme_flow_on_kafka_s3_and_a_document_store(stack, clips, tmp_pa
             assert (await probe(tmp_path / "out.mp4", stack)).video.codec == "h264"
             assert httpx.get(f"{server.url}/jobs/{job_ids[0]}/log").text.strip()
         finally:
-            stop(workers)
+            stop_workers(workers)
         completed_by = [
             [e["job_id"] for e in worker_events(worker) if e["event"] == "job.completed"] for worker in workers
         ]
@@ -146,7 +124,7 @@ async def test_a_worker_killed_mid_encode_on_kafka_and_a_document_store(stack, c
             assert await bucket_keys(stack, prefix) == [prefix + "ffmpeg.log", prefix + "long_compress.mp4"]
             assert [e["job_id"] for e in worker_events(survivor) if e["event"] == "job.completed"] == [job_id]
         finally:
-            stop(workers)
+            stop_workers(workers)
 
 
 async def test_download_redirects_to_a_presigned_url_when_configured(tmp_path, s3_settings, clips):

@@ -1,10 +1,11 @@
 """A newcomer's first requests: `/` answers a browser with the dashboard and programs with the seed's
-JSON, `mediaflow serve` says where the dashboard is, each request is logged once, HEAD works on
-downloads (and every other GET endpoint)."""
+JSON, the README's first jobs are accepted as printed, `mediaflow serve` says where the dashboard is,
+each request is logged once, HEAD works on downloads (and every other GET endpoint)."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,28 @@ async def test_root_sends_browsers_to_the_dashboard_and_keeps_json_for_programs(
             assert answer.headers["vary"] == "Accept"
             dashboard = await api.get("/ui/", headers={"Accept": accept})  # where "ui/" resolves from /
             assert dashboard.status_code == 200 and "<title>MediaFlow</title>" in dashboard.text
+
+
+def readme_request_bodies() -> list[tuple[str, dict]]:
+    """(endpoint, JSON body) of every `curl -X POST … -d '{…}'` in the README's "Try it"."""
+    first_job = (REPO / "README.md").read_text().split("## Try it", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"curl -s -X POST http://127\.0\.0\.1:8000(/\w+).*?-d '(\{.*?\})'", first_job, re.DOTALL)
+    return [(endpoint, json.loads(body)) for endpoint, body in found]
+
+
+async def test_the_readme_first_jobs_are_accepted_as_printed(tmp_path):
+    bodies = readme_request_bodies()
+    assert sorted({endpoint for endpoint, _ in bodies}) == ["/jobs", "/process"], bodies
+    settings = make_settings(tmp_path)
+    clip = media.make_clip(tmp_path / "media", "sample.mp4", width=160, height=120, seconds=1)
+    async with running_app(settings) as api:
+        uploaded = (await api.post("/upload", files={"file": ("sample.mp4", clip.read_bytes())})).json()
+        for endpoint, body in bodies:
+            # The README's clip sits in ./media, its upload id is made up: this server's equivalents.
+            source = uploaded["source"] if body["source"].startswith("upload://") else "sample.mp4"
+            answer = await api.post(endpoint, json={**body, "source": source})
+            assert answer.status_code in (200, 201), (endpoint, body, answer.text)
+            assert answer.json()["status"] == "queued"
 
 
 async def test_head_on_a_download_gives_its_headers_without_a_body(tmp_path):

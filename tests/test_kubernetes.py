@@ -16,7 +16,7 @@ from tests.apptools import REPO
 
 DEPLOY = REPO / "deploy" / "kubernetes"
 KUBERNETES_VERSIONS = ["1.29.0", "1.37.0"]  # the oldest we claim to support, and the newest the validator knows
-# The seed's variable names, all of which a deployment sets (README "Configuration").
+# The seed's variable names, all of which a deployment sets (docs/configuration.md).
 SEED_NAMES = {
     "DB_BACKEND",
     "MONGO_URL",

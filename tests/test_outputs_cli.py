@@ -13,7 +13,10 @@ import pytest
 from mediaflow.client.api import CliError
 from mediaflow.client.outputs import safe_relative_path
 from tests import media
-from tests.test_cli import assert_no_traceback, mediaflow, server  # noqa: F401  (server: a fixture)
+from tests.helpers import cli
+from tests.helpers.cli import assert_no_traceback, mediaflow
+
+server = cli.server  # the fixture: a real API with one in-process worker, for this module
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def clip(tmp_path: Path) -> Path:
     return directory / "talk.mp4"
 
 
-def test_submit_a_spec_wait_and_get_every_file(server, clip: Path) -> None:  # noqa: F811
+def test_submit_a_spec_wait_and_get_every_file(server, clip: Path) -> None:
     spec = {
         "outputs": [
             {
@@ -60,7 +63,7 @@ def test_submit_a_spec_wait_and_get_every_file(server, clip: Path) -> None:  # n
     ]
 
 
-def test_submit_a_template(server, clip: Path) -> None:  # noqa: F811
+def test_submit_a_template(server, clip: Path) -> None:
     result = mediaflow(server.url, clip.parent, "submit", "talk.mp4", "--template", "extract_audio", "--wait")
     assert result.returncode == 0, result.stderr
     job_id, saved = result.stdout.split()
@@ -77,7 +80,7 @@ def test_submit_a_template(server, clip: Path) -> None:  # noqa: F811
         (["submit", "talk.mp4", "--spec", "missing.json"], "cannot read missing.json"),
     ],
 )
-def test_usage_errors(server, clip: Path, args: list[str], message: str) -> None:  # noqa: F811
+def test_usage_errors(server, clip: Path, args: list[str], message: str) -> None:
     result = mediaflow(server.url, clip.parent, *args)
     assert_no_traceback(result)
     assert result.returncode == 2 and message in result.stderr, result.stderr

@@ -5,13 +5,15 @@ MongoDB + S3. Every output's files land in the bucket under OUTPUT_PREFIX/<job>/
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import av
 import httpx
 import pytest
 
-from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
-from tests.test_distributed import bucket_keys, clips, put_source, stop  # noqa: F401  (clips: a fixture)
+from tests import media
+from tests.apptools import ApiServer, make_settings, start_worker, stop_workers, wait_for_final
+from tests.helpers.s3 import bucket_keys, put_source
 
 pytestmark = pytest.mark.backend
 
@@ -28,9 +30,15 @@ SPEC = [
 ]
 
 
-async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, clips, kafka_settings, s3_settings, mongo_settings):  # noqa: F811
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("outputs-distributed-clips")
+    return media.make_clip(directory, "small.mp4", width=320, height=240, seconds=2)
+
+
+async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, small_clip, kafka_settings, s3_settings, mongo_settings):
     settings = make_settings(tmp_path, **mongo_settings, **kafka_settings, **s3_settings, QUEUED_SWEEP_AFTER_S=5)
-    source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/small.mp4", clips["small"])
+    source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/small.mp4", small_clip)
     with ApiServer(settings, tmp_path) as server:
         worker = start_worker(settings, tmp_path)
         try:
@@ -54,4 +62,4 @@ async def test_outputs_on_kafka_mongodb_and_s3(tmp_path, clips, kafka_settings, 
                 assert sorted(s.codec_context.height for s in player.streams.video) == [120, 240]
                 assert sum(1 for _ in player.decode(video=0)) >= 55  # 2 s at 30 fps, every segment fetched
         finally:
-            stop([worker])
+            stop_workers([worker])

@@ -1,5 +1,5 @@
 """The documented Python client (`from mediaflow.client import MediaFlow, AsyncMediaFlow`) against a real
-API (`uvicorn main:app` with an in-process worker) encoding real clips: the README's script as printed,
+API (`uvicorn main:app` with an in-process worker) encoding real clips: docs/cli.md's script as printed,
 every method of the sync client, and the async client."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def server(tmp_path_factory):
         yield api
 
 
-def readme_script() -> str:
-    section = (REPO / "README.md").read_text().split("## Python client", 1)[1]
+def documented_script() -> str:
+    section = (REPO / "docs" / "cli.md").read_text().split("## Python client", 1)[1]
     return next(
         block for block in section.split("```python\n")[1:] if "from mediaflow.client import MediaFlow" in block
     ).split("```", 1)[0]
@@ -42,8 +42,8 @@ def duration_of(path: Path) -> float:
         return container.duration / av.time_base
 
 
-def test_the_readme_script_runs_as_printed(server, tmp_path):
-    script = readme_script()
+def test_the_documented_script_runs_as_printed(server, tmp_path):
+    script = documented_script()
     assert len([line for line in script.splitlines() if line.strip()]) <= 6, "a five-line script (and its import)"
     (tmp_path / "media").mkdir()
     (tmp_path / "media" / "sample.mp4").write_bytes((server.base / "media" / "sample.mp4").read_bytes())

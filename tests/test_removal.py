@@ -17,8 +17,8 @@ from mediaflow.media.sources import parse_source, upload_source
 from mediaflow.storage import open_storage
 from mediaflow.store import open_store
 from tests.apptools import make_settings, running_app, wait_for_final
+from tests.helpers.stores import BACKENDS, backend_overrides
 from tests.media import make_clip
-from tests.test_store_contract import BACKENDS, backend_overrides
 
 S = JobStatus
 

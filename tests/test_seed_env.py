@@ -12,9 +12,9 @@ import pytest
 
 from mediaflow.settings import Settings
 from tests import media
+from tests.helpers.s3 import bucket_keys, put_source
 from tests.seed_stack import seed_environment, start_api, start_worker, wait_all_final, wait_until
 from tests.servers.s3 import ACCESS_KEY, SECRET_KEY
-from tests.test_distributed import bucket_keys, put_source
 
 pytestmark = pytest.mark.backend
 

@@ -14,9 +14,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from mediaflow.jobs.events import EventType, JobEvent
 from mediaflow.webhooks.signing import WebhookSecretError, signature_headers, signing_key, standard_secret
 from tests.apptools import REPO, make_settings, running_app
+from tests.helpers import webhooks
+from tests.helpers.webhooks import dispatcher_for, eventually, final_job
 from tests.media import make_clip
-from tests.test_webhooks import dispatcher_for, eventually, final_job, store  # noqa: F401 (fixture)
 from tests.webhook_receiver import Receiver
+
+store = webhooks.store  # the fixture: one SQLite store
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 PLAIN_SECRET = "a plain secret, kept working"
@@ -57,7 +60,7 @@ async def test_a_real_delivery_verifies_with_the_standardwebhooks_library(tmp_pa
         verify(STANDARD_SECRET, delivery.body, replayed)
 
 
-async def test_a_plain_webhook_secret_is_the_whsec_key_of_its_bytes(store, tmp_path):  # noqa: F811
+async def test_a_plain_webhook_secret_is_the_whsec_key_of_its_bytes(store, tmp_path):
     with Receiver() as receiver:
         dispatcher, events = dispatcher_for(store, tmp_path, WEBHOOK_SECRET=PLAIN_SECRET)
         job = await final_job(store, receiver.url())
@@ -81,7 +84,7 @@ def test_a_malformed_whsec_secret_fails_at_start_up(tmp_path):
             make_settings(tmp_path, WEBHOOK_SECRET=bad)
 
 
-def test_readme_shows_the_standardwebhooks_receiver():
-    readme = (REPO / "README.md").read_text().split("## Webhooks", 1)[1]
-    assert "from standardwebhooks" in readme and "webhook-signature" in readme
-    assert "deprecated" in readme.split("MediaFlow-Signature", 1)[1][:400].lower()
+def test_the_docs_show_the_standardwebhooks_receiver():
+    docs = (REPO / "docs" / "webhooks.md").read_text()
+    assert "from standardwebhooks" in docs and "webhook-signature" in docs
+    assert "deprecated" in docs.split("MediaFlow-Signature", 1)[1][:400].lower()

@@ -18,39 +18,14 @@ from mediaflow import store as db
 from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
 from mediaflow.settings import Settings
 from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
+from tests.helpers import stores
+from tests.helpers.stores import BACKENDS, backend_overrides, make_job
 from tests.servers.process import free_port
+
+store = stores.store  # the fixture: each test runs once per backend
 
 S = JobStatus
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("mongodb", id="mongodb", marks=pytest.mark.backend),
-    pytest.param("dynamodb", id="dynamodb", marks=pytest.mark.backend),
-]
-SERVER_SETTINGS = {"mongodb": "mongo_settings", "dynamodb": "dynamo_settings"}
-
-
-def backend_overrides(request: pytest.FixtureRequest, backend: str, tmp_path) -> dict:
-    if backend == "sqlite":
-        return {"DB_BACKEND": "sqlite", "SQLITE_PATH": str(tmp_path / "jobs.db")}
-    # Lazily: a server starts only when one of its tests runs.
-    return request.getfixturevalue(SERVER_SETTINGS[backend])
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path):
-    settings = Settings(_env_file=None, **backend_overrides(request, request.param, tmp_path))
-    opened = await db.open_store(settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-def make_job(**fields) -> Job:
-    defaults = {"method_name": Method.COMPRESS, "source": "media/in.mp4", "output_format": "mp4"}
-    return Job(**{**defaults, **fields})
 
 
 def order_key(job: Job):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,9 +15,8 @@ from pydantic import ValidationError
 from mediaflow.media.outputs import parse_outputs
 from mediaflow.media.timeline import read_timeline
 from tests import media
-from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, wait_for_final
-
-PARALLEL = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "crf": 30}}
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, stop_workers, wait_for_final
+from tests.helpers.tasks import PARALLEL, SLOW, slow_clip, wait_task_running
 
 
 @pytest.fixture
@@ -28,31 +26,8 @@ def settings(tmp_path):
     return make_settings(tmp_path, WORK_DIR=tmp_path / "work", CHUNK_SECONDS=0.8, LEASE_SECONDS=3)
 
 
-def stop(workers) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 async def wait_final(client, job_id: str, timeout: float = 120) -> dict:
     return await wait_for_final(client, job_id, timeout, view="/jobs/{}")
-
-
-async def wait_task_running(client, job_id: str, kind: str = "chunk", timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = (await client.get(f"/jobs/{job_id}")).json()
-        running = [t for t in job["tasks"] if t["kind"] == kind and t["status"] == "processing"]
-        if running:
-            return running[0]
-        assert time.monotonic() < deadline and job["status"] in ("queued", "processing"), job
-        await asyncio.sleep(0.05)
 
 
 async def download(client, job_id: str, path: Path) -> Path:
@@ -79,7 +54,7 @@ async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings,
             whole = await read_timeline(await download(client, single_id, tmp_path / "single.mp4"))
             listed = (await client.get("/jobs")).json()
     finally:
-        stop(workers)
+        stop_workers(workers)
     tasks = chunked["tasks"]
     assert sorted(t["kind"] for t in tasks) == ["audio", "chunk", "chunk", "chunk"], tasks
     assert all(t["status"] == "completed" and t["started_at"] and t["completed_at"] for t in tasks), tasks
@@ -96,14 +71,6 @@ async def test_a_chunked_encode_on_two_workers_matches_a_single_encode(settings,
     assert listed["count"] == 2, "task records must stay out of GET /jobs"
     pieces = list((Path(settings.LOCAL_STORAGE_DIR) / settings.OUTPUT_PREFIX / chunked_id).rglob(".tasks/*"))
     assert pieces == [], f"the split pieces and encoded chunks must be removed: {pieces}"
-
-
-def slow_clip(tmp_path: Path) -> None:
-    # 480x270 noise at preset slower on one thread: a 1 s chunk takes ~4 s to encode (time to kill it)
-    media.detailed_clip(tmp_path / "media", "clip.mp4", width=480, height=270, seconds=3, gop_seconds=0.5, noise=20)
-
-
-SLOW = {**PARALLEL, "video": {"preset": "slower", "crf": 20}}
 
 
 async def kill_a_worker_mid_chunk(settings, tmp_path: Path, *, timeout: float) -> tuple[dict, dict]:
@@ -123,7 +90,7 @@ async def kill_a_worker_mid_chunk(settings, tmp_path: Path, *, timeout: float) -
             workers.append(start_worker(settings, tmp_path, FFMPEG_THREADS="1"))
             return await wait_final(client, job_id, timeout=timeout), running
     finally:
-        stop(workers)
+        stop_workers(workers)
 
 
 async def test_a_worker_killed_during_a_chunk_task_leaves_the_job_to_complete(settings, tmp_path):
@@ -165,7 +132,7 @@ async def test_cancel_stops_every_task(settings, tmp_path):
                 assert time.monotonic() < deadline, (job, [ffmpeg_processes(f"mediaflow-w{w.pid}-") for w in workers])
                 await asyncio.sleep(0.2)
     finally:
-        stop(workers)
+        stop_workers(workers)
     assert job["status"] == "canceled", job
     assert any(t["status"] == "canceled" for t in job["tasks"]), job["tasks"]
 
@@ -214,7 +181,7 @@ async def test_a_job_of_many_outputs_spreads_them_as_tasks_and_puts_each_togethe
             low = (await client.get(f"/jobs/{job_id}/files/stream/90p/index.m3u8")).text
             job_log = (await client.get(f"/jobs/{job_id}/log")).text
     finally:
-        stop(workers)
+        stop_workers(workers)
     assert job["status"] == "failed" and "'late'" in job["error"], (job["outputs"], job["tasks"])
     by_kind = sorted((t["output"], t["kind"]) for t in job["tasks"])
     assert by_kind == [

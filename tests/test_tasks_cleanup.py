@@ -12,9 +12,9 @@ import pytest
 
 from mediaflow.storage.keys import task_key
 from tests import media
-from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker
-from tests.test_distributed import bucket_keys
-from tests.test_tasks_chunked import SLOW, slow_clip, stop, wait_task_running
+from tests.apptools import ffmpeg_processes, make_settings, running_app, start_worker, stop_workers
+from tests.helpers.s3 import bucket_keys
+from tests.helpers.tasks import SLOW, slow_clip, wait_task_running
 
 STORAGES = ["local", pytest.param("s3", marks=pytest.mark.backend)]
 
@@ -58,7 +58,7 @@ async def test_cancel_of_a_running_chunked_job_leaves_no_pieces(settings, tmp_pa
             await asyncio.sleep(1.5)  # a worker that was still settling a task: nothing comes back after
             assert await task_files(settings, job_id) == []
     finally:
-        stop(workers)
+        stop_workers(workers)
     assert job["status"] == "canceled", job
 
 

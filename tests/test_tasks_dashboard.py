@@ -8,11 +8,9 @@ import httpx
 import pytest
 
 from tests import media
-from tests.apptools import ApiServer, make_settings, start_worker
+from tests.apptools import ApiServer, make_settings, start_worker, stop_workers
 from tests.browser import ApiServerLog, axe_violations, chromium_page, screenshot
-from tests.test_tasks_chunked import stop
-
-PARALLEL = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "crf": 30}}
+from tests.helpers.tasks import PARALLEL
 
 
 @pytest.mark.browser
@@ -62,5 +60,5 @@ async def test_the_job_detail_shows_its_tasks_and_their_workers(tmp_path):
                 assert labels == ["output web", "rendition hls #0", "rendition hls #1", "audio"], labels
                 await screenshot(page, "job-tasks")
         finally:
-            stop(workers)
+            stop_workers(workers)
     assert len(ran_on) == 2, f"both workers should have run tasks: {job['tasks']}"

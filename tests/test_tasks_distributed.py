@@ -14,8 +14,8 @@ import pytest
 
 from mediaflow.media.timeline import read_timeline
 from tests import media
-from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
-from tests.test_distributed import bucket_keys, put_source, stop
+from tests.apptools import ApiServer, make_settings, start_worker, stop_workers, wait_for_final
+from tests.helpers.s3 import bucket_keys, put_source
 
 pytestmark = pytest.mark.backend
 
@@ -55,7 +55,7 @@ async def test_chunked_encode_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, 
             joined = tmp_path / "joined.mp4"
             joined.write_bytes(httpx.get(f"{server.url}/jobs/{job_id}/files/main/main.mp4").content)
         finally:
-            stop(workers)
+            stop_workers(workers)
     assert job["status"] == "completed", job
     timeline = await read_timeline(joined)  # the chunks joined through the bucket: every source frame, A/V aligned
     assert timeline.video.frames == 90 and abs(timeline.audio.duration - timeline.video.duration) <= 0.040, timeline
@@ -106,7 +106,7 @@ async def test_a_worker_killed_mid_chunk_on_kafka_costs_that_chunk_only(
             async with httpx.AsyncClient(base_url=server.url) as client:
                 job = await wait_for_final(client, job_id, 180, view="/jobs/{}")
         finally:
-            stop(workers)
+            stop_workers(workers)
     assert job["status"] == "completed" and job["attempts"] == 1, job
     assert max(t["attempts"] for t in job["tasks"]) == 2, job["tasks"]
     keys = await bucket_keys(settings, f"{settings.OUTPUT_PREFIX}/{job_id}/")

@@ -14,8 +14,7 @@ from mediaflow.jobs.tasks import TaskSpec, new_task
 from mediaflow.storage.keys import task_key
 from mediaflow.store import open_store
 from tests import media
-from tests.apptools import make_settings, start_worker, worker_events
-from tests.test_tasks_chunked import stop
+from tests.apptools import make_settings, start_worker, stop_workers, worker_events
 
 pytestmark = pytest.mark.backend
 
@@ -47,7 +46,7 @@ async def test_a_kafka_worker_sweeps_a_queued_task_nobody_published(tmp_path, ka
                 assert time.monotonic() < deadline, f"the queued task was never swept: {found}"
                 await asyncio.sleep(0.2)
         finally:
-            stop([worker])
+            stop_workers([worker])
         assert f"-{worker.pid}-" in found.worker_id, found
         swept = [e for e in worker_events(worker) if e.get("event") == "job.swept"]
         assert [e["job_id"] for e in swept] == [task.job_id], swept

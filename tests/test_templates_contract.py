@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from mediaflow.store.templates import StoredTemplate
 from tests.apptools import make_settings, running_app
-from tests.test_store_contract import store  # noqa: F401  (the fixture, over every backend)
+from tests.helpers import stores
+
+store = stores.store  # the fixture: each test runs once per backend
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 OUTPUTS = json.dumps([{"type": "thumbnails", "name": "poster", "count": 1}])
@@ -20,7 +22,7 @@ def template(name: str, owner: str | None, outputs: str = OUTPUTS, at: datetime 
     )
 
 
-async def test_templates_per_owner(store) -> None:  # noqa: F811
+async def test_templates_per_owner(store) -> None:
     templates = store.templates
     assert await templates.get(None, "a") is None and await templates.list(None) == []
     assert await templates.put(template("b", None), create_only=True)

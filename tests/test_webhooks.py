@@ -26,18 +26,11 @@ from mediaflow.webhooks.dispatcher import WebhookDispatcher
 from mediaflow.webhooks.retries import MAX_BACKOFF_S, Verdict, backoff_delay, outcome_of_status, parse_retry_after
 from mediaflow.webhooks.signing import sign, verify_signature
 from tests.apptools import REPO, make_settings, running_app, start_worker
+from tests.helpers import webhooks
+from tests.helpers.webhooks import dispatcher_for, eventually, final_job
 from tests.media import make_clip, text_as_mp4
 from tests.servers.process import free_port
 from tests.webhook_receiver import SECRET, Receiver, Reply
-
-
-async def eventually(check: Callable[[], object], what: str, timeout: float = 20) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 async def status_of(client: httpx.AsyncClient, job_id: str) -> dict:
@@ -78,9 +71,8 @@ def test_signature_verifies_and_rejects_tampering():
 
 
 def readme_verify_signature() -> Callable[..., bool]:
-    """The verification snippet from README.md's Webhooks section, run as it is printed there."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Webhooks", 1)[1]
+    """The verification snippet from docs/webhooks.md, run as it is printed there."""
+    section = (REPO / "docs" / "webhooks.md").read_text()
     snippet = next(block for block in section.split("```python\n")[1:] if "def verify_signature" in block)
     namespace: dict = {}
     exec(snippet.split("```", 1)[0], namespace)
@@ -351,37 +343,7 @@ async def test_overlong_callback_url_is_a_422(strict_api):
 
 # --- the dispatcher on a real store ----------------------------------------------------------------
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def store(tmp_path):
-    store = await open_store(make_settings(tmp_path))
-    yield store
-    await store.close()
-
-
-async def final_job(store, callback_url: str | None, status: JobStatus = JobStatus.COMPLETED) -> Job:
-    job = Job(
-        method_name=Method.COMPRESS, source="clip.mp4", output_format="mp4", status=status, callback_url=callback_url
-    )
-    await store.create(job)
-    return job
-
-
-def dispatcher_for(store, tmp_path, **overrides) -> tuple[WebhookDispatcher, JobEvents]:
-    settings = make_settings(
-        tmp_path,
-        **{
-            "WEBHOOK_SECRET": SECRET,
-            "WEBHOOK_ALLOW_PRIVATE": True,
-            "WEBHOOK_BACKOFF_BASE_S": 0.05,
-            "WEBHOOK_TIMEOUT_S": 2,
-            **overrides,
-        },
-    )
-    dispatcher = WebhookDispatcher(settings, store)
-    events = JobEvents()
-    dispatcher.attach(events)
-    return dispatcher, events
+store = webhooks.store  # the fixture: one SQLite store
 
 
 async def eventually_recorded(store, job_id: str, attempts: int = 1) -> Job:

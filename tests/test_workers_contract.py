@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from mediaflow.jobs.model import JobStatus
 from mediaflow.store.workers import WorkerPresence, live_worker_slots
-from tests.test_store_contract import make_job, store  # noqa: F401  (the fixture, over every backend)
+from tests.helpers import stores
+from tests.helpers.stores import make_job
+
+store = stores.store  # the fixture: each test runs once per backend
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
@@ -30,7 +33,7 @@ def presence(
     )
 
 
-async def test_beat_live_leave(store) -> None:  # noqa: F811
+async def test_beat_live_leave(store) -> None:
     workers = store.workers
     assert await workers.live(T0) == []
     a, b = presence("a", slots=4, started=2, expires=30), presence("b", slots=2, started=1, expires=10)
@@ -51,7 +54,7 @@ async def test_beat_live_leave(store) -> None:  # noqa: F811
     assert not await workers.leave("never-beat")
 
 
-async def test_prune_removes_only_expired_records(store) -> None:  # noqa: F811
+async def test_prune_removes_only_expired_records(store) -> None:
     workers = store.workers
     for record in (presence("gone-1", expires=-5), presence("gone-2", expires=0), presence("alive", expires=1)):
         await workers.beat(record)
@@ -61,7 +64,7 @@ async def test_prune_removes_only_expired_records(store) -> None:  # noqa: F811
     assert [p.process_id for p in await workers.live(T0 - timedelta(hours=1))] == ["alive"]
 
 
-async def test_live_worker_slots_sums_the_live_processes(store) -> None:  # noqa: F811
+async def test_live_worker_slots_sums_the_live_processes(store) -> None:
     assert await live_worker_slots(store, T0) == 0
     await store.workers.beat(presence("two", slots=2))
     await store.workers.beat(presence("three", slots=3, busy=3))
@@ -71,7 +74,7 @@ async def test_live_worker_slots_sums_the_live_processes(store) -> None:  # noqa
     assert await live_worker_slots(store, T0) == 3
 
 
-async def test_presence_records_never_show_among_jobs(store) -> None:  # noqa: F811
+async def test_presence_records_never_show_among_jobs(store) -> None:
     queued = make_job(created_at=T0, owner="alice")
     stale = make_job(
         created_at=T0 + timedelta(seconds=1), status=JobStatus.PROCESSING, worker_id="w", lease_expires_at=T0

@@ -18,7 +18,7 @@ from mediaflow.jobs.model import utcnow
 from mediaflow.worker.presence import PresenceBeat, beat_interval_s
 from tests import media
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final
-from tests.test_store_contract import BACKENDS, backend_overrides
+from tests.helpers.stores import BACKENDS, backend_overrides
 
 KEY = {"X-API-Key": "alice-key-1"}
 

@@ -15,7 +15,7 @@ of 1024 down (every new accept failed with EMFILE, and asyncio logged each failu
 
 The request body's idle timeout is in request_limits.py (it concerns the ASGI app, not the socket).
 `mediaflow serve` uses all of this; with plain uvicorn pass `--http mediaflow.api.server:GuardedH11Protocol`.
-A reverse proxy in front (README, "Exposing MediaFlow to the internet") remains the first line.
+A reverse proxy in front (docs/security.md, "Exposing MediaFlow to the internet") remains the first line.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
         "--spec",
         type=Path,
         metavar="JOB.JSON",
-        help='many outputs as written in a file: {"outputs": [...]} (see README); instead of --method',
+        help='many outputs as written in a file: {"outputs": [...]} (see docs/outputs.md); instead of --method',
     )
     submit.add_argument("--format", help="output container (default: mp4 for video methods, mp3 for extract_audio)")
     submit.add_argument("--wait", action="store_true", help="follow the job's progress, then download the output")

@@ -125,7 +125,7 @@ class MediaFlow:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
-        """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (README, Outputs)."""
+        """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (docs/outputs.md)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

@@ -115,7 +115,7 @@ class Job(BaseModel):
     webhook_attempts: int = 0
     webhook_last_result: str | None = None
     # The webhook outbox: the final event still to be delivered (set in the same update that made the
-    # job final; see webhook_outbox.py). `webhook_event_id` is the webhook-id of every attempt
+    # job final; see webhooks/outbox.py). `webhook_event_id` is the webhook-id of every attempt
     # of it; `webhook_due_at` is when any process may next attempt it. All None: nothing pending.
     webhook_event: str | None = None
     webhook_event_id: str | None = None

@@ -71,7 +71,7 @@ class ProcessRequest(BaseModel):
         default=None,
         max_length=2048,
         description="An http(s) URL that receives job.completed / job.failed / job.canceled as signed JSON "
-        "POSTs (see README, Webhooks). Its host must resolve to public addresses; no credentials in the URL.",
+        "POSTs (see docs/webhooks.md). Its host must resolve to public addresses; no credentials in the URL.",
     )
     callback_progress: bool = Field(default=False, description="Also send job.progress at 25, 50 and 75 %.")
 

@@ -6,7 +6,7 @@ S3). `location(key)` is what users see in `output_path`/`log_path`: the key itse
 for S3. Writes are atomic (temp file + rename locally, single PUT or
 completed multipart upload on S3), so a location never points at a partial file.
 
-Backends: `backends/local_storage.py` (default) and `backends/s3_storage.py`.
+Backends: `storage/local.py` (default) and `storage/s3.py`.
 """
 
 from __future__ import annotations

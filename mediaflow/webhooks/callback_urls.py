@@ -4,7 +4,7 @@ A callback URL must be http(s) without credentials, and every address its host r
 public (not loopback, private, link-local, multicast, reserved, or an IPv4 address smuggled inside an
 IPv6 one), unless the operator sets WEBHOOK_ALLOW_PRIVATE. `check_callback_url` runs at POST /process
 and again before every delivery attempt; the dispatcher then connects to exactly the addresses it
-returned (webhooks.py), so a DNS answer that changes in between cannot redirect a delivery.
+returned (sender.py), so a DNS answer that changes in between cannot redirect a delivery.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 A `WebhookDispatcher` listens on the process's `JobEvents` bus and delivers `job.completed`,
 `job.failed`, `job.canceled` (and `job.progress` milestones for jobs submitted with
 `callback_progress`). Each event becomes one delivery per target, retried with exponential backoff
-for `WEBHOOK_RETRY_FOR_S` (the policy: webhook_retries.py); deliveries of one job to one target go
+for `WEBHOOK_RETRY_FOR_S` (the policy: retries.py); deliveries of one job to one target go
 out in event order. How each attempt went is written on the job (`webhook_attempts`,
 `webhook_last_result`).
 
-Wire format (documented in README "Webhooks"):
+Wire format (documented in docs/webhooks.md):
 
     POST <url>
     Content-Type: application/json
@@ -24,7 +24,7 @@ and again before every attempt, and the request is then sent to the very address
 redirect a delivery to an internal host.
 
 The process that saw an event delivers it at once. Final events are also kept in the job's outbox
-(webhook_outbox.py), written with the final transition: while this process retries it keeps the
+(outbox.py), written with the final transition: while this process retries it keeps the
 entry's due time ahead of its next attempt, and clears the entry when done; should it die or stop,
 another process's sweeper resumes the event with the same event id (at least once). Progress
 milestones are best effort: in memory only, abandoned when their process stops.
@@ -89,7 +89,7 @@ class WebhookDelivery:
     target: Target
     body: bytes
     retry_until: datetime  # attempts start until then (wall clock: another process may carry on)
-    outboxed: bool = False  # a final event kept in the job's outbox (see webhook_outbox.py)
+    outboxed: bool = False  # a final event kept in the job's outbox (see outbox.py)
     resumed: bool = False  # taken from the outbox by the sweeper, after its first process went away
     attempt: int = 0
     next_attempt_at: datetime | None = None  # while waiting between retries

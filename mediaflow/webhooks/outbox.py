@@ -6,7 +6,7 @@ writes an outbox entry on the job in the same conditional update (lifecycle._fin
 made here by `new_entry`): `webhook_event`, `webhook_event_id` (the MediaFlow-Event-Id of every
 attempt) and `webhook_due_at`, when any process may next attempt it.
 
-The entry's due time is a lease. The process that saw the event delivers it at once (webhooks.py) and
+The entry's due time is a lease. The process that saw the event delivers it at once (dispatcher.py) and
 keeps the due time ahead of its next attempt while it waits between retries (`due_no_earlier_than`),
 so nobody else takes it; it clears the entry when the event is delivered, refused for good, or out of
 WEBHOOK_RETRY_FOR_S (counted from the job's completed_at). Every write is conditional on the version

@@ -1,6 +1,6 @@
 """The webhook retry policy: which answers count as delivered, retried or refused for good, how long to
 wait before the next attempt (exponential backoff, a receiver's Retry-After), and how a failed
-attempt is described on the job (`webhook_last_result`). Pure functions; webhooks.py applies them."""
+attempt is described on the job (`webhook_last_result`). Pure functions; dispatcher.py applies them."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ decoded bytes); any other string keeps working and is used as its UTF-8 bytes, w
 `whsec_` + base64(secret) (`standard_secret` prints it for receivers).
 
 Deprecated, sent for one more release: `MediaFlow-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`
-with the secret's UTF-8 bytes as configured (`sign` / `verify_signature`, the old README snippet).
+with the secret's UTF-8 bytes as configured (`sign` / `verify_signature`, the snippet in docs/webhooks.md).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class CreateJobRequest(BaseModel):
         min_length=1, max_length=2048, description="As for POST /process: s3://…, upload://…, or a local path."
     )
     outputs: OutputList | None = Field(
-        default=None, description="1 to 16 outputs (see README, Outputs); or give template."
+        default=None, description="1 to 16 outputs (see docs/outputs.md); or give template."
     )
     template: str | None = Field(default=None, pattern=NAME_PATTERN, description="A built-in or saved template's name.")
     callback_url: str | None = Field(default=None, max_length=2048, description="As for POST /process.")

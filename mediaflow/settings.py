@@ -332,7 +332,7 @@ class Settings(BaseSettings):
     @field_validator("WEBHOOK_URL")
     @classmethod
     def _check_webhook_url(cls, value: str | None) -> str | None:
-        from mediaflow.webhooks.callback_urls import check_url_shape
+        from mediaflow.ssrf import check_url_shape
 
         if value is not None:
             check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up

@@ -169,7 +169,7 @@ def check_literal_host(parsed: httpx.URL, *, name: str, allow_private: bool, hin
 
 
 async def check_url(
-    url: str | httpx.URL,
+    url: str,
     *,
     name: str,
     allow_private: bool,
@@ -182,7 +182,7 @@ async def check_url(
 
     Every resolved address must pass: a host with one public and one private address is refused
     (otherwise which one is reached would be up to the resolver's order)."""
-    parsed = url if isinstance(url, httpx.URL) else check_url_shape(url, name=name, allow_credentials=allow_credentials)
+    parsed = check_url_shape(url, name=name, allow_credentials=allow_credentials)
     check_literal_host(parsed, name=name, allow_private=allow_private, hint=hint)
     host = parsed.raw_host.decode("ascii")
     literal = host_literal(host)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -77,12 +78,12 @@ UPLOAD_BODY = {
 
 # The output's own type (video/mp4, video/webm, audio/mpeg, …); octet-stream when storage does not know it.
 _OUTPUT_CONTENT = {"video/*": _BINARY, "audio/*": _BINARY, "application/octet-stream": _BINARY}
-OUTPUT_FILE_RESPONSES = {
+OUTPUT_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The output file, with a Content-Disposition file name", "content": _OUTPUT_CONTENT},
     206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
 }
 
-LOG_RESPONSE = {
+LOG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}
 }
 
@@ -129,19 +130,20 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
     move object defaults off union fields (`describe_union_default`)."""
     generate = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            document = generate()
-            used = {
-                tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
-            }
-            document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
-            for name, component in document.get("components", {}).get("schemas", {}).items():
-                model = getattr(models, name, None)
-                if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
-                    component["examples"] = model.model_json_schema()["examples"]
-                for field in component.get("properties", {}).values():
-                    describe_union_default(field)
-        return app.openapi_schema
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()  # FastAPI's; it keeps the document in app.openapi_schema, which we complete
+        used = {
+            tag for path in document.get("paths", {}).values() for op in path.values() for tag in op.get("tags", [])
+        }
+        document["tags"] = [tag for tag in TAGS_METADATA if tag["name"] in used]
+        for name, component in document.get("components", {}).get("schemas", {}).items():
+            model = getattr(models, name, None)
+            if isinstance(model, type) and issubclass(model, BaseModel) and "examples" in component:
+                component["examples"] = model.model_json_schema()["examples"]
+            for field in component.get("properties", {}).values():
+                describe_union_default(field)
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]

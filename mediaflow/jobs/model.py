@@ -112,6 +112,8 @@ class Job(BaseModel):
     # Webhooks: where to send job events, whether progress milestones are wanted, and how delivery went.
     callback_url: str | None = None
     callback_progress: bool = False
+    # Where the job's files are delivered ("s3://bucket/prefix/", storage/destinations.py); None: OUTPUT_PREFIX.
+    destination: str | None = None
     webhook_attempts: int = 0
     webhook_last_result: str | None = None
     # The webhook outbox: the final event still to be delivered (set in the same update that made the

@@ -4,12 +4,13 @@ MediaFlow's additions. Built from the stored record in `mediaflow/jobs/model.py`
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
 # Examples shown in /openapi.json and /docs (a test checks every one validates against its model).
 JOB_ID = "2d0c6f5e8a9b4c1d8e7f6a5b4c3d2e1f"
-STATUS_EXAMPLE = {
+STATUS_EXAMPLE: JsonDict = {
     "job_id": JOB_ID,
     "status": "completed",
     "progress": 100,
@@ -31,13 +32,19 @@ STATUS_EXAMPLE = {
     "webhook_attempts": 0,
     "webhook_last_result": None,
 }
-METHOD_EXAMPLE = {
+METHOD_EXAMPLE: JsonDict = {
     "name": "compress",
     "label": "Compress",
     "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",
     "formats": ["mp4", "mov", "mkv", "webm"],
     "default_format": "mp4",
 }
+
+
+DESTINATION_DESCRIPTION = (
+    "s3://bucket/prefix/: deliver the job's files to <prefix><job_id>/ in that bucket instead of the server's "
+    "OUTPUT_PREFIX (S3 storage only; S3_DESTINATION_BUCKETS lists the allowed buckets). See docs/sources.md."
+)
 
 
 class ProcessRequest(BaseModel):
@@ -57,8 +64,8 @@ class ProcessRequest(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=2048,
-        description="An s3://bucket/key URI, an upload://… value returned by POST /upload, "
-        "or a path below one of the server's LOCAL_SOURCE_ROOTS.",
+        description="An http(s):// URL (a public or presigned link, fetched by the worker), an s3://bucket/key "
+        "URI, an upload://… value returned by POST /upload, or a path below one of the server's LOCAL_SOURCE_ROOTS.",
     )
     method_name: Method
     output_format: str | None = Field(
@@ -73,8 +80,9 @@ class ProcessRequest(BaseModel):
         "POSTs (see README, Webhooks). Its host must resolve to public addresses; no credentials in the URL.",
     )
     callback_progress: bool = Field(default=False, description="Also send job.progress at 25, 50 and 75 %.")
+    destination: str | None = Field(default=None, max_length=1024, description=DESTINATION_DESCRIPTION)
 
-    @field_validator("source", "output_format", "callback_url")
+    @field_validator("source", "output_format", "callback_url", "destination")
     @classmethod
     def _valid_unicode(cls, value: str | None) -> str | None:
         # JSON allows "\ud800" (a lone surrogate), which no file name, URL or UTF-8 encoder accepts.
@@ -120,6 +128,7 @@ class JobStatusResponse(BaseModel):
     webhook_last_result: str | None = Field(
         default=None, description='How the last attempt went, e.g. "job.completed attempt 3: 200 OK".'
     )
+    destination: str | None = Field(default=None, description="Where the job's files are delivered, if asked.")
 
     @classmethod
     def from_job(cls, job: Job) -> JobStatusResponse:

@@ -26,6 +26,7 @@ from mediaflow.observability import tracing
 from mediaflow.queue import JobQueue, QueueError
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
+from mediaflow.storage.destinations import DestinationError, check_destination
 from mediaflow.store import JobExistsError, JobStore
 from mediaflow.store.templates import TemplateStore
 from mediaflow.webhooks.callback_urls import CallbackUrlError, check_callback_url
@@ -71,6 +72,7 @@ class JobRequest:
     callback_progress: bool = False
     outputs: list[OutputSpec] | None = None
     template: str | None = None
+    destination: str | None = None
 
 
 class JobService:
@@ -163,14 +165,16 @@ class JobService:
             else:
                 fmt = resolve_output_format(request.method_name, request.output_format)
             source = parse_source(request.source, self.settings, self.storage, owner)
-            await check_source_exists(source, self.storage)
+            if request.destination is not None:
+                check_destination(request.destination, self.settings, self.storage)
+            await check_source_exists(source, self.storage, self.settings)
             if request.callback_url is not None:  # checked again before every delivery (DNS can change)
                 await check_callback_url(
                     request.callback_url,
                     allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
                     timeout=self.settings.WEBHOOK_TIMEOUT_S,
                 )
-        except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError) as exc:
+        except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError, DestinationError) as exc:
             raise JobRequestError(str(exc)) from exc
         common = dict(
             source=request.source,
@@ -178,6 +182,7 @@ class JobService:
             idempotency_key=idempotency_key,
             callback_url=request.callback_url,
             callback_progress=request.callback_progress,
+            destination=request.destination,
             traceparent=tracing.current_traceparent(),
         )
         if request.method_name is None:
@@ -218,6 +223,7 @@ def _replayed(existing: Job, requested: Job) -> Job:
             job.output_format,
             job.callback_url,
             job.callback_progress,
+            job.destination,
             job.template,
             job.outputs_spec,
         )

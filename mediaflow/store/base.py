@@ -21,6 +21,9 @@ from mediaflow.jobs.model import Job, JobStatus
 from .templates import TemplateStore
 from .workers import WorkerRegistry
 
+# `list[Job]` under another name: inside JobStore, `list` is the method of that name.
+JobList = list[Job]
+
 
 class JobExistsError(Exception):
     """`create` was called with a job_id that is already stored."""
@@ -100,14 +103,14 @@ class JobStore(Protocol):
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
 
-    async def list_tasks(self, parent_id: str) -> list[Job]:
+    async def list_tasks(self, parent_id: str) -> JobList:
         """The task records of one job, oldest first (created_at, then job_id). Served by an index
         holding task records only."""
 
-    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> JobList:
         """Processing jobs whose lease_expires_at is before `now`."""
 
-    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> JobList:
         """Jobs whose webhook_due_at is at or before `now`, earliest first (the webhook outbox; only
         final jobs carry it, see webhook_outbox.py). Served by an index holding pending jobs only."""
 

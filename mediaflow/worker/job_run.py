@@ -35,6 +35,7 @@ from mediaflow.observability import tracing
 from mediaflow.queue import JobQueue
 from mediaflow.settings import Settings
 from mediaflow.storage import PermanentStorageError, Storage, StorageError
+from mediaflow.storage.destinations import job_storage
 from mediaflow.storage.keys import log_key, output_key
 from mediaflow.store import JobStore
 from mediaflow.worker.fanout_run import HandedToTasks, run_job_outputs
@@ -115,7 +116,7 @@ class JobRunner:
         self.settings = settings
         self.store = store
         self.queue = queue
-        self.storage = storage
+        self.home_storage = self.storage = storage  # storage: the run's (a job's destination), see process()
         self.worker_id = worker_id
         self.events = events
         self.current: Run | None = None  # the run in progress, if any
@@ -129,6 +130,8 @@ class JobRunner:
                 {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts},
             ),
         ):
+            # A job with a `destination` stores its folder there, through a view (storage/destinations.py).
+            self.storage = job_storage(self.home_storage, self.settings, job.parent_id or job.job_id, job.destination)
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
             log.info("job.claimed", method=job.kind, source=redacted(job.source))
@@ -153,7 +156,7 @@ class JobRunner:
                 keeper.cancel()
                 await asyncio.gather(keeper, return_exceptions=True)
                 shutil.rmtree(workdir, ignore_errors=True)
-                self.current = None
+                self.current, self.storage = None, self.home_storage
 
     async def _settle(self, run: Run, execute: asyncio.Task) -> None:
         """Turn the run's outcome into the job's next state."""

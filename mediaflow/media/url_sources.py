@@ -40,7 +40,6 @@ from mediaflow.ssrf import (
 
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
-_CHUNK_SIZE = 256 * 1024
 _BACKOFF_BASE_S = 0.5
 _MAX_BACKOFF_S = 30.0
 # An HTML page where a video was expected: a login page, an expired share link, a 200 error page.
@@ -300,7 +299,8 @@ def _too_large(size: int, limit: int) -> str:
 async def _receive(response: httpx.Response, partial: _Partial, settings: Settings, progress: Progress | None) -> None:
     limit = settings.SOURCE_URL_MAX_BYTES or settings.UPLOAD_MAX_BYTES
     with open(partial.dest, "ab") as out:  # noqa: ASYNC230  (opening is cheap; writes go through a thread)
-        async for chunk in response.aiter_raw(_CHUNK_SIZE):
+        # No chunk_size: httpx would hold back bytes to fill a chunk, and lose them when the connection drops.
+        async for chunk in response.aiter_raw():
             if partial.size == 0 and chunk.lstrip()[:16].lower().startswith(_PAGE_STARTS):
                 raise SourceError(f"{NOT_MEDIA} (it returned a web page); check the link")
             if partial.size + len(chunk) > limit:  # a missing or lying Content-Length

@@ -163,7 +163,7 @@ async def test_a_4xx_fails_at_once_with_the_status(tmp_path, origin):
 # --- through the API and an in-process worker ------------------------------------------------------
 
 
-async def test_a_url_source_runs_as_a_job_and_shows_the_downloading_phase(tmp_path, origin):
+async def test_a_url_source_runs_as_a_job_and_shows_the_downloading_phase(tmp_path, origin, clip):
     settings = settings_for(tmp_path)
     async with running_app(settings, api_workers=1) as api:
         submitted = await api.post(
@@ -171,16 +171,19 @@ async def test_a_url_source_runs_as_a_job_and_shows_the_downloading_phase(tmp_pa
         )
         assert submitted.status_code == 200, submitted.text
         job_id = submitted.json()["job_id"]
-        phases = set()
+        phases, fetched = set(), set()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             status = (await api.get(f"/status/{job_id}")).json()
             phases.add((status["phase"], status["progress"] > 0))
+            if status["phase"] == "downloading":
+                fetched.add((status["downloaded_bytes"], status["source_size_bytes"]))
             if status["status"] in ("completed", "failed"):
                 break
             await asyncio.sleep(0.1)
         assert status["status"] == "completed", status
         assert ("downloading", True) in phases, phases
+        assert any(done and 0 < done < len(clip) and size == len(clip) for done, size in fetched), fetched
         assert status["output_path"].endswith("slow_extract_audio.mp3")
 
         outputs = await api.post(

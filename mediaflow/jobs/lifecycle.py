@@ -42,6 +42,8 @@ _RUN_RESET = {
     "progress": 0,
     "eta_seconds": None,
     "speed": None,
+    "downloaded_bytes": None,
+    "source_size_bytes": None,
 }
 # A retried job's old final event is obsolete (its new run will have its own): nothing left to deliver.
 _NO_PENDING_WEBHOOK = dict.fromkeys(WEBHOOK_OUTBOX_FIELDS)
@@ -262,7 +264,7 @@ async def retry(store: JobStore, job_id: str, events: JobEvents | None = None) -
 async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> Job | None:
     """A task failed for good: queue its job again, so a worker takes it now and fails it (its other
     tasks are canceled there) instead of when another task settles or its long lease ends."""
-    parent = await store.get(task.parent_id)
+    parent = await store.get(task.parent_id) if task.parent_id else None
     if parent is None or parent.worker_id != TASKS_HOLDER:
         return None  # canceled, or already taken back by a worker
     # The claim that finishes it is not a new attempt at the work: give back the one it will count.

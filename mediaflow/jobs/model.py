@@ -109,6 +109,9 @@ class Job(BaseModel):
     idempotency_key: str | None = None
     eta_seconds: float | None = None
     speed: float | None = None
+    # The downloading phase: bytes of the source fetched so far, and its size when the origin says it.
+    downloaded_bytes: int | None = None
+    source_size_bytes: int | None = None
     # Webhooks: where to send job events, whether progress milestones are wanted, and how delivery went.
     callback_url: str | None = None
     callback_progress: bool = False

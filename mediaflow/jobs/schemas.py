@@ -122,6 +122,8 @@ class JobStatusResponse(BaseModel):
     attempts: int
     eta_seconds: float | None
     speed: float | None
+    downloaded_bytes: int | None = Field(default=None, description="Bytes of the source fetched so far.")
+    source_size_bytes: int | None = Field(default=None, description="The source's size, when its server says it.")
     callback_url: str | None = None
     callback_progress: bool = False
     webhook_attempts: int = Field(default=0, description="Webhook delivery attempts made for this job so far.")

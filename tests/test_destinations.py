@@ -124,6 +124,30 @@ async def test_a_jobs_outputs_are_delivered_and_listed_with_their_locations(deli
         assert served.status_code == 200 and served.headers["content-type"] == files[0]["mime_type"]
 
 
+async def test_a_job_spread_over_tasks_is_delivered_whole(delivery, clip):
+    """Chunk and rendition tasks carry the job's destination; their scratch stays in the server's bucket."""
+    settings, bucket = delivery
+    async with running_app(settings, api_workers=1) as api:
+        source = await upload(api, clip)
+        outputs = [
+            {"name": "web", "type": "video", "format": "mp4", "parallel": True},
+            {"name": "stream", "type": "hls", "parallel": True},
+        ]
+        body = {"source": source, "outputs": outputs, "destination": f"s3://{bucket}/deliveries/spread/"}
+        submitted = await api.post("/jobs", json=body)
+        assert submitted.status_code == 201, submitted.text
+        job_id = submitted.json()["job_id"]
+        done = await wait_for_final(api, job_id, view="/jobs/{}", timeout=120)
+        assert done["status"] == "completed", done
+        assert done["tasks"], "the job was not spread"
+        delivered = await objects(settings, bucket, f"deliveries/spread/{job_id}/")
+        folder = f"deliveries/spread/{job_id}/"
+        expected = {"web/web.mp4", "stream/master.m3u8", "stream/120p/index.m3u8", "files.json", "ffmpeg.log"}
+        assert {folder + name for name in expected} <= set(delivered), delivered
+        assert not [k for k in delivered if "/.tasks/" in k]
+        assert await objects(settings, settings.OUTPUT_BUCKET, f"processed/{job_id}/") == {}
+
+
 @pytest.mark.parametrize(
     "destination, message",
     [
@@ -181,3 +205,16 @@ async def test_local_storage_refuses_a_destination(tmp_path, clip):
         body = {"source": source, "method_name": "compress", "destination": "s3://bucket/prefix/"}
         response = await api.post("/process", json=body)
     assert response.status_code == 422 and "destination needs S3 storage (STORAGE_BACKEND=s3)" in response.text
+
+
+async def test_an_idempotency_key_replays_only_the_same_destination(delivery, clip):
+    settings, bucket = delivery
+    async with running_app(settings) as api:
+        source = await upload(api, clip)
+        body = {"source": source, "method_name": "compress", "destination": f"s3://{bucket}/deliveries/a/"}
+        headers = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+        first = await api.post("/process", json=body, headers=headers)
+        again = await api.post("/process", json=body, headers=headers)
+        other = await api.post("/process", json=body | {"destination": f"s3://{bucket}/deliveries/b/"}, headers=headers)
+    assert first.status_code == again.status_code == 200 and first.json()["job_id"] == again.json()["job_id"]
+    assert other.status_code == 409, other.text

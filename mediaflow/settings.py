@@ -153,8 +153,7 @@ class Settings(BaseSettings):
     # set (tenants send files through POST /upload), any bucket otherwise (single tenant). Uploads and
     # outputs in OUTPUT_BUCKET are never readable this way, whatever is listed.
     S3_SOURCE_BUCKETS: Annotated[list[str] | None, NoDecode] = None
-    # Sources by http(s) URL (media/url_sources.py): private networks allowed (cloud metadata never),
-    # the largest file fetched (unset: UPLOAD_MAX_BYTES), seconds to connect and per stall without bytes.
+    # Sources by http(s) URL (media/url_sources.py; .env.example and docs/sources.md say what each does).
     SOURCE_URL_ALLOW_PRIVATE: bool = False
     SOURCE_URL_MAX_BYTES: int | None = Field(default=None, ge=1)
     SOURCE_URL_TIMEOUT_S: float = Field(default=30, gt=0)
@@ -297,6 +296,7 @@ class Settings(BaseSettings):
         "WEBHOOK_SECRET",
         "WORKER_METRICS_PORT",
         "API_MAX_CONNECTIONS",
+        "SOURCE_URL_MAX_BYTES",
         mode="before",
     )
     @classmethod

@@ -218,3 +218,11 @@ async def test_an_idempotency_key_replays_only_the_same_destination(delivery, cl
         other = await api.post("/process", json=body | {"destination": f"s3://{bucket}/deliveries/b/"}, headers=headers)
     assert first.status_code == again.status_code == 200 and first.json()["job_id"] == again.json()["job_id"]
     assert other.status_code == 409, other.text
+
+
+def test_the_python_client_sends_a_destination_only_when_given():
+    from mediaflow.client.sdk import jobs_body, process_body
+
+    assert process_body("s", "compress", None, None, False, "s3://b-1/p/")["destination"] == "s3://b-1/p/"
+    assert "destination" not in process_body("s", "compress", None, None, False)
+    assert jobs_body("s", "web", None, None, destination="s3://b-1/p/")["destination"] == "s3://b-1/p/"

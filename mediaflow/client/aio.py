@@ -13,6 +13,7 @@ transport is httpx.AsyncClient. (Local file reads and writes are plain blocking 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -121,12 +122,13 @@ class AsyncMediaFlow:
         *,
         callback_url: str | None = None,
         callback_progress: bool = False,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = process_body(str(source), method, output_format, callback_url, callback_progress)
+        body = process_body(str(source), method, output_format, callback_url, callback_progress, destination)
         return await self.status((await self._json("POST", "/process", json=body, headers=headers))["job_id"])
 
     async def create_job(
@@ -136,12 +138,13 @@ class AsyncMediaFlow:
         template: str | None = None,
         outputs: list[dict] | None = None,
         callback_url: str | None = None,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = jobs_body(str(source), template, outputs, callback_url)
+        body = jobs_body(str(source), template, outputs, callback_url, destination)
         return await self.status((await self._json("POST", "/jobs", json=body, headers=headers))["job_id"])
 
     async def templates(self) -> list[Template]:
@@ -268,5 +271,5 @@ class AsyncMediaFlow:
         async with self._stream("GET", f"/jobs/{job_id}/log") as response:
             return (await response.aread()).decode("utf-8", "replace")
 
-    async def methods(self) -> list[Method]:
+    async def methods(self) -> builtins.list[Method]:  # `list` here is the method
         return [Method.from_json(method) for method in (await self._json("GET", "/methods")).get("methods") or []]

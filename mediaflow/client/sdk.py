@@ -14,6 +14,7 @@ same pieces (api.py, follow.py, transfer.py), with progress lines on top.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,9 +47,16 @@ def is_local_file(source: str | os.PathLike) -> bool:
 
 
 def process_body(
-    source: str, method: str, output_format: str | None, callback_url: str | None, callback_progress: bool
+    source: str,
+    method: str,
+    output_format: str | None,
+    callback_url: str | None,
+    callback_progress: bool,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"source": source, "method_name": method}
+    if destination:
+        body["destination"] = destination
     if output_format:
         body["output_format"] = output_format
     if callback_url:
@@ -58,13 +66,19 @@ def process_body(
 
 
 def jobs_body(
-    source: str, template: str | None, outputs: list[dict] | None, callback_url: str | None
+    source: str,
+    template: str | None,
+    outputs: list[dict] | None,
+    callback_url: str | None,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     if (template is None) == (outputs is None):
         raise MediaFlowError("create_job needs either template= (a name from templates()) or outputs= (a list)")
     body: dict[str, Any] = {"source": source, **({"template": template} if template else {"outputs": outputs})}
     if callback_url:
         body["callback_url"] = callback_url
+    if destination:
+        body["destination"] = destination
     return body
 
 
@@ -105,6 +119,7 @@ class MediaFlow:
         *,
         callback_url: str | None = None,
         callback_progress: bool = False,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. `source`: a local file (uploaded first), or what the server reads itself
@@ -112,7 +127,7 @@ class MediaFlow:
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = process_body(str(source), method, output_format, callback_url, callback_progress)
+        body = process_body(str(source), method, output_format, callback_url, callback_progress, destination)
         return self.status(self._api.json("POST", "/process", json=body, headers=headers)["job_id"])
 
     def create_job(
@@ -122,13 +137,14 @@ class MediaFlow:
         template: str | None = None,
         outputs: list[dict] | None = None,
         callback_url: str | None = None,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (README, Outputs)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = jobs_body(str(source), template, outputs, callback_url)
+        body = jobs_body(str(source), template, outputs, callback_url, destination)
         return self.status(self._api.json("POST", "/jobs", json=body, headers=headers)["job_id"])
 
     def templates(self) -> list[Template]:
@@ -183,5 +199,5 @@ class MediaFlow:
         with self._api.stream("GET", f"/jobs/{job_id}/log") as response:
             return response.read().decode("utf-8", "replace")
 
-    def methods(self) -> list[Method]:
+    def methods(self) -> builtins.list[Method]:  # `list` here is the method
         return [Method.from_json(method) for method in self._api.json("GET", "/methods").get("methods") or []]

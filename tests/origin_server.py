@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 
 CHANGED = b"\x00\x00\x00\x18ftypisom" + b"B" * 200_000  # the "new version" of /changed.mp4
@@ -45,17 +46,18 @@ class Origin:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[Request] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None  # serve https with this context
     _server: asyncio.AbstractServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def asked(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
 
     async def start(self) -> Origin:
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self._server = await asyncio.start_server(self._handle, self.host, 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -74,6 +76,43 @@ async def test_the_connection_goes_to_the_checked_address_with_the_names_host_he
     )
     assert dest.read_bytes() == clip
     assert origin.requests[0].headers["host"] == f"origin.test:{origin.port}"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for the name origin.test only: the server's context, and a client
+    context that trusts it."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=origin.test"]
+        + ["-addext", "subjectAltName=DNS:origin.test", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+async def test_https_to_the_checked_address_still_verifies_the_host_name(tmp_path, clip, certificate):
+    """Connected by address, TLS still sends the URL's name (SNI) and checks the certificate against it:
+    origin.test passes; the same server reached as 127.0.0.1 (not in the certificate) fails at once."""
+    server_tls, client_tls = certificate
+    origin = await Origin(clip, tls=server_tls).start()
+    try:
+        resolver = loopback_only({"origin.test": "127.0.0.1"})
+        dest = tmp_path / "source"
+        url = f"https://origin.test:{origin.port}/clip.mp4"
+        await download_url_source(url, dest, settings_for(tmp_path), resolver=resolver, verify=client_tls)
+        assert dest.read_bytes() == clip
+        with pytest.raises(SourceError, match="did not prove it is that host"):
+            await download_url_source(
+                f"{origin.url}/clip.mp4", dest, settings_for(tmp_path), resolver=resolver, verify=client_tls
+            )
+        assert len(origin.requests) == 1  # no request went out over the refused handshake
+    finally:
+        await origin.stop()
 
 
 async def test_up_to_five_redirects_are_followed(tmp_path, origin, clip):

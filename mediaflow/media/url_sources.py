@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +120,19 @@ class _Partial:
 
 
 async def download_url_source(
-    url: str, dest: Path, settings: Settings, progress: Progress | None = None, *, resolver: Resolver = resolve
+    url: str,
+    dest: Path,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    resolver: Resolver = resolve,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     """Download `url` to `dest`, streamed, checked and retried as the module says. SourceError with a
-    message for the user when it cannot be had."""
+    message for the user when it cannot be had. (`resolver` and `verify`: the system's, unless a test
+    brings its own names and certificate authority.)"""
     client = httpx.AsyncClient(
+        verify=verify,
         follow_redirects=False,  # each hop is checked before it is followed (_open)
         trust_env=False,  # no HTTP(S)_PROXY: a proxy would connect to the host itself, unchecked
         timeout=httpx.Timeout(settings.SOURCE_URL_TIMEOUT_S),  # connect, and each read: a stall
@@ -169,6 +178,13 @@ async def _attempt(
         partial.restart()  # nothing identifies the file: resuming could splice two versions
     try:
         response = await _open(client, url, headers, settings, resolver)
+    except httpx.ConnectError as exc:
+        if (reason := _certificate_problem(exc)) is not None:  # a retry meets the same certificate
+            raise SourceError(
+                f"the source's server {httpx.URL(url).host!r} did not prove it is that host ({reason}); "
+                "check the URL's host name"
+            ) from exc
+        raise _Retry(_transport_problem(exc, settings)) from exc
     except httpx.TransportError as exc:
         raise _Retry(_transport_problem(exc, settings)) from exc
     except UnresolvableSourceError as exc:  # DNS trouble now need not be DNS trouble in a second
@@ -320,6 +336,16 @@ async def _receive(response: httpx.Response, partial: _Partial, settings: Settin
             out.write(pending)  # what arrived before a drop stays: the next attempt resumes after it
     if partial.total is not None and partial.size < partial.total:  # closed early without an error
         raise _Retry(f"the connection closed after {partial.size} of {partial.total} bytes")
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The TLS certificate check's complaint, if that is why the connection failed."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _transport_problem(exc: httpx.TransportError, settings: Settings) -> str:

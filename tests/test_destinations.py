@@ -158,6 +158,7 @@ async def test_a_job_spread_over_tasks_is_delivered_whole(delivery, clip):
         ("s3://{bucket}/deliveries//x/", "invalid storage key"),
         ("https://{bucket}.s3.amazonaws.com/deliveries/", "must be an s3://bucket/prefix/ URI"),
         ("s3://Bad_Bucket/deliveries/", "invalid bucket name"),
+        ("s3://{bucket}/deliveries/a\nb/", "printable text"),
     ],
 )
 async def test_refused_destinations_are_422s_that_name_the_setting(delivery, clip, destination, message):
@@ -174,6 +175,20 @@ async def test_refused_destinations_are_422s_that_name_the_setting(delivery, cli
     assert message in detail, detail
     if "may write" in message:
         assert "S3_DESTINATION_BUCKETS" in detail and f"s3://{bucket}/deliveries/" in detail
+
+
+async def test_a_lone_surrogate_in_a_destination_is_a_422_not_a_crash(delivery, clip):
+    settings, bucket = delivery
+    async with running_app(settings) as api:
+        source = await upload(api, clip)
+        for path, body in (
+            ("/jobs", {"source": source, "template": "web"}),
+            ("/process", {"source": source, "method_name": "compress"}),
+        ):
+            body["destination"] = f"s3://{bucket}/deliveries/\ud800/"
+            sent = json.dumps(body)  # ASCII, with the surrogate escaped as JSON allows
+            response = await api.post(path, content=sent, headers={"Content-Type": "application/json"})
+            assert response.status_code == 422, response.text
 
 
 async def test_the_servers_own_folders_are_never_a_destination(tmp_path, s3_settings, clip):

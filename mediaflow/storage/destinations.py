@@ -50,6 +50,8 @@ def parse_destination(raw: str) -> Destination:
             f"destination must be an s3://bucket/prefix/ URI (got {raw[:64]!r}); S3_DESTINATION_BUCKETS lists "
             "the buckets this server may deliver to"
         )
+    if not raw.isprintable():  # control characters, and lone surrogates (which no UTF-8 encoder takes)
+        raise DestinationError("destination must be printable text (it has a control character or a lone surrogate)")
     if any(part in (".", "..") for part in raw[len("s3://") :].split("/")):
         raise DestinationError(f"destination {raw!r} has a '.' or '..' segment; name the prefix plainly")
     try:

@@ -292,3 +292,13 @@ async def test_other_refusals_at_submission(tmp_path, url, message):
     async with running_app(make_settings(tmp_path)) as api:
         response = await api.post("/process", json={"source": url, "method_name": "compress"})
     assert response.status_code == 422 and message in response.json()["detail"], response.text
+
+
+def test_the_cli_shows_the_bytes_fetched_while_downloading():
+    from mediaflow.client.terminal import job_progress_text
+
+    job = {"status": "processing", "progress": 4, "phase": "downloading"}
+    line = job_progress_text(job | {"downloaded_bytes": 5_500_000, "source_size_bytes": 11_000_000})
+    assert "fetching the source  5.2 MB of 10.5 MB" in line
+    assert job_progress_text(job | {"downloaded_bytes": 5_500_000, "source_size_bytes": None}).endswith("5.2 MB")
+    assert "MB" not in job_progress_text(job | {"phase": "encoding", "downloaded_bytes": 5_500_000})

@@ -11,6 +11,8 @@ Routes (the query string is ignored, as a presigned URL's signature would be):
     /to-metadata         302 to http://169.254.169.254/latest/meta-data/
     /to-name             302 to http://metadata.test/ (a name the test's resolver maps)
     /flaky.mp4           503 on the first request, then the clip
+    /throttled.mp4       429 with Retry-After: 1 on the first request, then the clip
+    /to-ftp              302 to ftp://127.0.0.1/clip.mp4
     /drop.mp4            the first response stops after half the body; later ones honour Range
     /changed.mp4         like /drop.mp4, but the file (and its ETag) changes after the first response
     /no-validator.mp4    like /drop.mp4, but without ETag or Last-Modified (cannot be resumed)
@@ -110,6 +112,13 @@ class Origin:
                 await _send(writer, 503, {"Content-Length": "0"})
             else:
                 await self._file(request, writer, self.clip, '"clip-v1"')
+        elif path == "/throttled.mp4":
+            if times == 1:
+                await _send(writer, 429, {"Retry-After": "1", "Content-Length": "0"})
+            else:
+                await self._file(request, writer, self.clip, '"clip-v1"')
+        elif path == "/to-ftp":
+            await _send(writer, 302, {"Location": "ftp://127.0.0.1/clip.mp4", "Content-Length": "0"})
         elif path in ("/drop.mp4", "/no-validator.mp4"):
             etag = '"clip-v1"' if path == "/drop.mp4" else None
             await self._file(request, writer, self.clip, etag, cut_short=times == 1)
@@ -171,7 +180,14 @@ class Origin:
         await writer.drain()
 
 
-_REASONS = {200: "OK", 206: "Partial Content", 302: "Found", 404: "Not Found", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    302: "Found",
+    404: "Not Found",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 
 
 async def _send(writer: asyncio.StreamWriter, status: int, headers: dict[str, str]) -> None:

@@ -142,6 +142,19 @@ async def test_a_503_is_retried(tmp_path, origin, clip):
     assert len(origin.asked("/flaky.mp4")) == 2
 
 
+async def test_a_429_waits_as_long_as_retry_after_says(tmp_path, origin, clip):
+    dest = tmp_path / "source"
+    started = time.monotonic()
+    await download_url_source(f"{origin.url}/throttled.mp4", dest, settings_for(tmp_path))
+    assert dest.read_bytes() == clip
+    assert len(origin.asked("/throttled.mp4")) == 2 and time.monotonic() - started >= 1.0
+
+
+async def test_a_redirect_to_another_scheme_is_refused(tmp_path, origin):
+    with pytest.raises(SourceError, match=r"must start with http:// or https:// \(got 'ftp'\)"):
+        await download_url_source(f"{origin.url}/to-ftp", tmp_path / "source", settings_for(tmp_path))
+
+
 async def test_a_dropped_body_resumes_with_range_and_if_range(tmp_path, origin, clip):
     dest = tmp_path / "source"
     await download_url_source(f"{origin.url}/drop.mp4", dest, settings_for(tmp_path))

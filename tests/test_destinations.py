@@ -89,6 +89,11 @@ async def test_a_process_job_is_delivered_to_the_users_bucket(delivery, clip):
         log = await api.get(f"/jobs/{job_id}/log")
         assert log.status_code == 200 and "Input #0" in log.text
 
+        # Removing the job removes its record; the delivered files are the user's and stay.
+        assert (await api.delete(f"/jobs/{job_id}")).status_code == 204
+        assert (await api.get(f"/status/{job_id}")).status_code == 404
+        assert set(await objects(settings, bucket, folder)) == set(delivered)
+
     # The final webhook carries the delivered location.
     payload = json.loads(event_payload(finals[-1], "msg_1"))
     assert payload["data"]["output_path"] == done["output_path"]

@@ -62,7 +62,10 @@ Progress = Callable[[int, "int | None"], None]
 
 def shown(url: httpx.URL | str) -> str:
     """A URL as errors and logs show it: without its query, which holds a presigned URL's signature."""
-    return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
+    try:
+        return str(httpx.URL(str(url)).copy_with(query=None, fragment=None))
+    except (httpx.InvalidURL, ValueError):  # not even a URL: cut at the query by hand
+        return str(url).split("?", 1)[0].split("#", 1)[0]
 
 
 def check_url_source_shape(raw: str, settings: Settings) -> httpx.URL:

@@ -50,6 +50,7 @@ class Origin:
     requests: list[Request] = field(default_factory=list)
     tls: ssl.SSLContext | None = None  # serve https with this context
     _server: asyncio.AbstractServer | None = None
+    _handlers: set[asyncio.Task] = field(default_factory=set)  # stopped with the server (a stalled one sleeps)
 
     @property
     def url(self) -> str:
@@ -64,12 +65,17 @@ class Origin:
         return self
 
     async def stop(self) -> None:
+        for handler in list(self._handlers):
+            handler.cancel()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             request_line = (await reader.readline()).decode("latin-1").split()
             headers: dict[str, str] = {}
@@ -83,6 +89,8 @@ class Origin:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            if handler is not None:
+                self._handlers.discard(handler)
             with contextlib.suppress(Exception):
                 writer.close()
 

@@ -163,7 +163,7 @@ async def test_a_job_spread_over_tasks_is_delivered_whole(delivery, clip):
         ("s3://{bucket}/deliveries//x/", "invalid storage key"),
         ("https://{bucket}.s3.amazonaws.com/deliveries/", "must be an s3://bucket/prefix/ URI"),
         ("s3://Bad_Bucket/deliveries/", "invalid bucket name"),
-        ("s3://{bucket}/deliveries/a\nb/", "printable text"),
+        ("s3://{bucket}/deliveries/a\nb/", "a control character"),
     ],
 )
 async def test_refused_destinations_are_422s_that_name_the_setting(delivery, clip, destination, message):
@@ -178,8 +178,9 @@ async def test_refused_destinations_are_422s_that_name_the_setting(delivery, cli
     assert response.status_code == jobs.status_code == 422, response.text
     detail = response.json()["detail"]
     assert message in detail, detail
+    assert "S3_DESTINATION_BUCKETS" in detail, detail  # every refusal names the setting
     if "may write" in message:
-        assert "S3_DESTINATION_BUCKETS" in detail and f"s3://{bucket}/deliveries/" in detail
+        assert f"s3://{bucket}/deliveries/" in detail
 
 
 async def test_a_lone_surrogate_in_a_destination_is_a_422_not_a_crash(delivery, clip):

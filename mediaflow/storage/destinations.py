@@ -21,6 +21,8 @@ from .base import Storage, StorageError
 from .delivery import DeliveringStorage
 from .keys import SYSTEM_PREFIX, UPLOAD_PREFIX, output_dir_prefix, parse_s3_prefix
 
+_FORM = "a destination is s3://bucket/prefix/, in a place S3_DESTINATION_BUCKETS allows"
+
 
 class DestinationError(ValueError):
     """The destination is refused; the message says what is accepted."""
@@ -51,13 +53,13 @@ def parse_destination(raw: str) -> Destination:
             "the buckets this server may deliver to"
         )
     if not raw.isprintable():  # control characters, and lone surrogates (which no UTF-8 encoder takes)
-        raise DestinationError("destination must be printable text (it has a control character or a lone surrogate)")
+        raise DestinationError(f"destination has a control character or a lone surrogate ({_FORM})")
     if any(part in (".", "..") for part in raw[len("s3://") :].split("/")):
-        raise DestinationError(f"destination {raw!r} has a '.' or '..' segment; name the prefix plainly")
+        raise DestinationError(f"destination {raw!r} has a '.' or '..' segment; name the prefix plainly ({_FORM})")
     try:
         bucket, prefix = parse_s3_prefix(raw)
     except StorageError as exc:
-        raise DestinationError(f"destination: {exc}") from exc
+        raise DestinationError(f"destination: {exc} ({_FORM})") from exc
     return Destination(bucket, prefix)
 
 

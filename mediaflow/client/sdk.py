@@ -123,7 +123,8 @@ class MediaFlow:
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. `source`: a local file (uploaded first), or what the server reads itself
-        (`upload://…`, `s3://…`, a path under its LOCAL_SOURCE_ROOTS)."""
+        (an http(s):// URL, `upload://…`, `s3://…`, a path under its LOCAL_SOURCE_ROOTS). `destination`:
+        `s3://bucket/prefix/` to have the files delivered there (docs/sources.md)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

@@ -100,6 +100,12 @@ class Settings(BaseSettings, SettingsGroups):
     # set (tenants send files through POST /upload), any bucket otherwise (single tenant). Uploads and
     # outputs in OUTPUT_BUCKET are never readable this way, whatever is listed.
     S3_SOURCE_BUCKETS: Annotated[list[str] | None, NoDecode] = None
+    # Sources by http(s) URL (media/url_sources.py; .env.example and docs/sources.md say what each does).
+    SOURCE_URL_ALLOW_PRIVATE: bool = False
+    SOURCE_URL_MAX_BYTES: int | None = Field(default=None, ge=1)
+    SOURCE_URL_TIMEOUT_S: float = Field(default=30, gt=0)
+    # Where `destination` may deliver a job's files (storage/destinations.py); as S3_SOURCE_BUCKETS.
+    S3_DESTINATION_BUCKETS: Annotated[list[str] | None, NoDecode] = None
 
     # Limits checked on the probed input before encoding (a header can claim anything), and again
     # while ffmpeg decodes (media/limits.py): frame size through -max_pixels, duration through -t.
@@ -237,6 +243,7 @@ class Settings(BaseSettings, SettingsGroups):
         "WEBHOOK_SECRET",
         "WORKER_METRICS_PORT",
         "API_MAX_CONNECTIONS",
+        "SOURCE_URL_MAX_BYTES",
         mode="before",
     )
     @classmethod
@@ -279,7 +286,7 @@ class Settings(BaseSettings, SettingsGroups):
     @field_validator("WEBHOOK_URL")
     @classmethod
     def _check_webhook_url(cls, value: str | None) -> str | None:
-        from mediaflow.webhooks.callback_urls import check_url_shape
+        from mediaflow.ssrf import check_url_shape
 
         if value is not None:
             check_url_shape(value, name="WEBHOOK_URL", allow_credentials=True)  # fail at start-up
@@ -292,9 +299,9 @@ class Settings(BaseSettings, SettingsGroups):
             webhook_signing_key(value.get_secret_value())  # a malformed whsec_ key fails at start-up
         return value
 
-    @field_validator("S3_SOURCE_BUCKETS", mode="before")
+    @field_validator("S3_SOURCE_BUCKETS", "S3_DESTINATION_BUCKETS", mode="before")
     @classmethod
-    def _split_source_buckets(cls, value: object) -> object:
+    def _split_buckets(cls, value: object, info) -> object:
         if isinstance(value, str):
             if not value.strip():
                 return None  # `S3_SOURCE_BUCKETS=` in a .env file means "not set": the default
@@ -304,7 +311,7 @@ class Settings(BaseSettings, SettingsGroups):
             value = [entry for entry in value if entry]
         for entry in value if isinstance(value, list) else ():
             if entry != "*" and not _SOURCE_BUCKET_ENTRY.fullmatch(entry):
-                raise ValueError(f"S3_SOURCE_BUCKETS entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
+                raise ValueError(f"{info.field_name} entry {entry!r} is not `*`, `bucket` or `bucket/prefix`")
         return value
 
     @field_validator("ALLOWED_HOSTS", "ALLOWED_ORIGINS", mode="before")
@@ -346,9 +353,13 @@ class Settings(BaseSettings, SettingsGroups):
     @property
     def s3_source_buckets(self) -> list[str]:
         """S3_SOURCE_BUCKETS, or its default: nothing with API keys, any bucket without."""
-        if self.S3_SOURCE_BUCKETS is not None:
-            return self.S3_SOURCE_BUCKETS
-        return [] if self.api_keys else ["*"]
+        return self.S3_SOURCE_BUCKETS if self.S3_SOURCE_BUCKETS is not None else [] if self.api_keys else ["*"]
+
+    @property
+    def s3_destination_buckets(self) -> list[str]:
+        """S3_DESTINATION_BUCKETS, or its default: nothing with API keys, any bucket without."""
+        value = self.S3_DESTINATION_BUCKETS
+        return value if value is not None else [] if self.api_keys else ["*"]
 
     @property
     def source_roots(self) -> list[Path]:

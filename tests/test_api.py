@@ -77,7 +77,7 @@ async def test_default_output_format_depends_on_method(api):
         ({"method_name": "extract_audio", "output_format": "mp4"}, "mp3"),
         ({"source": "/etc/passwd"}, "no such file under media/"),
         ({"source": "../../etc/passwd"}, "no such file under media/"),
-        ({"source": "http://169.254.169.254/latest"}, "unsupported source"),
+        ({"source": "http://169.254.169.254/latest"}, "169.254.169.254, a link-local address"),
         ({"source": "s3://bucket/video.mp4"}, "S3 is not configured"),
         ({"source": "upload://" + "0" * 32 + "/missing.mp4"}, "no uploaded file"),
         ({"source": ""}, "source"),

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "mediaflow.aws",
         "mediaflow.sweeper",
         "mediaflow.jobs.model",
+        "mediaflow.ssrf",
         "mediaflow.webhooks.callback_urls",
     ),
     # ports and backends, media work

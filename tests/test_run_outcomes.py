@@ -23,7 +23,12 @@ def context(tmp_path: Path) -> RunContext:
     # Only the run's own state is used here; no store, queue or storage is reached.
     services = WorkerServices(settings, None, None, None, None, "w1")  # type: ignore[arg-type]
     return RunContext(
-        services, Job(source="clip.mp4"), tmp_path, ServerPaths(settings, tmp_path), tracing.PhaseSpans("j")
+        services,
+        Job(source="clip.mp4"),
+        tmp_path,
+        ServerPaths(settings, tmp_path),
+        tracing.PhaseSpans("j"),
+        storage=None,  # type: ignore[arg-type]
     )
 
 

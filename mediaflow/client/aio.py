@@ -122,12 +122,13 @@ class AsyncMediaFlow:
         *,
         callback_url: str | None = None,
         callback_progress: bool = False,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = process_body(str(source), method, output_format, callback_url, callback_progress)
+        body = process_body(str(source), method, output_format, callback_url, callback_progress, destination)
         return await self.status((await self._json("POST", "/process", json=body, headers=headers))["job_id"])
 
     async def create_job(
@@ -137,12 +138,13 @@ class AsyncMediaFlow:
         template: str | None = None,
         outputs: list[dict] | None = None,
         callback_url: str | None = None,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         if is_local_file(source):
             source = (await self.upload(source)).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = jobs_body(str(source), template, outputs, callback_url)
+        body = jobs_body(str(source), template, outputs, callback_url, destination)
         return await self.status((await self._json("POST", "/jobs", json=body, headers=headers))["job_id"])
 
     async def templates(self) -> list[Template]:

@@ -82,8 +82,8 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     submit.add_argument(
         "source",
         metavar="FILE|SOURCE",
-        help="a local file to upload, or a source the server reads: upload://…, s3://bucket/key, "
-        "or a path below the server's LOCAL_SOURCE_ROOTS",
+        help="a local file to upload, or a source the server reads: an http(s):// URL, upload://…, "
+        "s3://bucket/key, or a path below the server's LOCAL_SOURCE_ROOTS",
     )
     submit.add_argument("--method", help=f"what to do: {KNOWN_METHODS}")
     submit.add_argument(

@@ -47,9 +47,16 @@ def is_local_file(source: str | os.PathLike) -> bool:
 
 
 def process_body(
-    source: str, method: str, output_format: str | None, callback_url: str | None, callback_progress: bool
+    source: str,
+    method: str,
+    output_format: str | None,
+    callback_url: str | None,
+    callback_progress: bool,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"source": source, "method_name": method}
+    if destination:
+        body["destination"] = destination
     if output_format:
         body["output_format"] = output_format
     if callback_url:
@@ -59,13 +66,19 @@ def process_body(
 
 
 def jobs_body(
-    source: str, template: str | None, outputs: list[dict] | None, callback_url: str | None
+    source: str,
+    template: str | None,
+    outputs: list[dict] | None,
+    callback_url: str | None,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     if (template is None) == (outputs is None):
         raise MediaFlowError("create_job needs either template= (a name from templates()) or outputs= (a list)")
     body: dict[str, Any] = {"source": source, **({"template": template} if template else {"outputs": outputs})}
     if callback_url:
         body["callback_url"] = callback_url
+    if destination:
+        body["destination"] = destination
     return body
 
 
@@ -106,14 +119,16 @@ class MediaFlow:
         *,
         callback_url: str | None = None,
         callback_progress: bool = False,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job. `source`: a local file (uploaded first), or what the server reads itself
-        (`upload://…`, `s3://…`, a path under its LOCAL_SOURCE_ROOTS)."""
+        (an http(s):// URL, `upload://…`, `s3://…`, a path under its LOCAL_SOURCE_ROOTS). `destination`:
+        `s3://bucket/prefix/` to have the files delivered there (docs/sources.md)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = process_body(str(source), method, output_format, callback_url, callback_progress)
+        body = process_body(str(source), method, output_format, callback_url, callback_progress, destination)
         return self.status(self._api.json("POST", "/process", json=body, headers=headers)["job_id"])
 
     def create_job(
@@ -123,13 +138,14 @@ class MediaFlow:
         template: str | None = None,
         outputs: list[dict] | None = None,
         callback_url: str | None = None,
+        destination: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job with many outputs (POST /jobs): a template's, or `outputs` (docs/outputs.md)."""
         if is_local_file(source):
             source = self.upload(source).source
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = jobs_body(str(source), template, outputs, callback_url)
+        body = jobs_body(str(source), template, outputs, callback_url, destination)
         return self.status(self._api.json("POST", "/jobs", json=body, headers=headers)["job_id"])
 
     def templates(self) -> list[Template]:

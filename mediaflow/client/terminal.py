@@ -131,6 +131,9 @@ def job_progress_text(job: dict) -> str:
     phase = phase_text(job.get("phase"))
     if phase and status == "processing":
         parts.append(phase)
+    if (fetched := _number(job.get("downloaded_bytes"))) is not None and job.get("phase") == "downloading":
+        size = _number(job.get("source_size_bytes"))
+        parts.append(human_bytes(fetched) + (f" of {human_bytes(size)}" if size else ""))
     if (eta := _number(job.get("eta_seconds"))) is not None and status == "processing":
         parts.append(f"ETA {human_duration(eta)}")
     if speed := _number(job.get("speed")):

@@ -42,6 +42,8 @@ _RUN_RESET = {
     "progress": 0,
     "eta_seconds": None,
     "speed": None,
+    "downloaded_bytes": None,
+    "source_size_bytes": None,
 }
 # A retried job's old final event is obsolete (its new run will have its own): nothing left to deliver.
 _NO_PENDING_WEBHOOK = dict.fromkeys(WEBHOOK_OUTBOX_FIELDS)

@@ -109,9 +109,14 @@ class Job(BaseModel):
     idempotency_key: str | None = None
     eta_seconds: float | None = None
     speed: float | None = None
+    # The downloading phase: bytes of the source fetched so far, and its size when the origin says it.
+    downloaded_bytes: int | None = None
+    source_size_bytes: int | None = None
     # Webhooks: where to send job events, whether progress milestones are wanted, and how delivery went.
     callback_url: str | None = None
     callback_progress: bool = False
+    # Where the job's files are delivered ("s3://bucket/prefix/", storage/destinations.py); None: OUTPUT_PREFIX.
+    destination: str | None = None
     webhook_attempts: int = 0
     webhook_last_result: str | None = None
     # The webhook outbox: the final event still to be delivered (set in the same update that made the

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from mediaflow.jobs.model import Job, JobStatus, Phase, Timestamp
 from mediaflow.jobs.tasks import TaskView, task_views
 from mediaflow.media.probe import MediaInfo
+from mediaflow.storage.destinations import parse_destination
 
 OutputStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 SEGMENT_SUFFIXES = (".ts", ".m4s")
@@ -131,6 +132,9 @@ class SourceMedia(BaseModel):
 
 class OutputFileResponse(OutputFileInfo):
     url: str = Field(description="GET it (relative to the API's base URL); send the API key as for other calls.")
+    location: str | None = Field(
+        default=None, description="Where the file was delivered (s3://…), for a job with a destination."
+    )
 
 
 class OutputResponse(BaseModel):
@@ -166,6 +170,7 @@ class JobDetailResponse(BaseModel):
     outputs: list[OutputResponse]
     outputs_spec: list[dict] | None = Field(description="The outputs as validated (a template expanded).")
     callback_url: str | None
+    destination: str | None = Field(default=None, description="Where the job's files are delivered, if asked.")
     log_url: str | None = Field(description="The ffmpeg runs' log, once there is one.")
     tasks: list[TaskView] = Field(
         default=[], description='"parallel": true: the chunk and audio tasks, who ran them, when.'
@@ -174,6 +179,11 @@ class JobDetailResponse(BaseModel):
     @classmethod
     def from_job(cls, job: Job, tasks: list[Job] | None = None) -> JobDetailResponse:
         base = f"/jobs/{job.job_id}/files/"
+        destination = parse_destination(job.destination) if job.destination else None
+
+        def delivered(path: str) -> str | None:
+            return destination.location(job.job_id, path) if destination else None
+
         states = decode_states(job.outputs)
         for state in states:  # a run that ended early (canceled, lease lost, source refused) left them unfinished
             if job.status.is_final and state.status in ("queued", "processing"):
@@ -184,7 +194,10 @@ class JobDetailResponse(BaseModel):
         outputs = [
             OutputResponse(
                 **state.model_dump(exclude={"files"}),
-                files=[OutputFileResponse(**f.model_dump(), url=base + f.path) for f in state.files],
+                files=[
+                    OutputFileResponse(**f.model_dump(), url=base + f.path, location=delivered(f.path))
+                    for f in state.files
+                ],
             )
             for state in states
         ]
@@ -205,6 +218,7 @@ class JobDetailResponse(BaseModel):
                     "eta_seconds",
                     "speed",
                     "callback_url",
+                    "destination",
                 }
             ),
             source_media=SourceMedia.model_validate_json(job.source_media) if job.source_media else None,

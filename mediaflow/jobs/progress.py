@@ -30,6 +30,8 @@ class RunProgress:
     speed: float | None = None
     eta_seconds: float | None = None
     last_advance: float = field(default_factory=time.monotonic)  # for the stall detector
+    downloaded_bytes: int | None = None  # the source's bytes fetched so far (downloading phase)
+    source_size_bytes: int | None = None
     dirty: bool = True
     _encoded_s: float = 0.0
 
@@ -64,6 +66,9 @@ class RunProgress:
     def transfer(self, done_bytes: int, total_bytes: int | None) -> None:
         """Bytes moved in the current phase (downloading or uploading); a `TransferProgress` callback."""
         self.last_advance = time.monotonic()
+        if self.phase is Phase.DOWNLOADING:
+            self.downloaded_bytes, self.source_size_bytes = done_bytes, total_bytes
+            self.dirty = True
         if total_bytes:
             start, end = PHASE_SPAN[self.phase]
             self._advance_to(start + int((end - start) * min(done_bytes / total_bytes, 1.0)))
@@ -76,4 +81,7 @@ class RunProgress:
             self.last_advance = time.monotonic()
 
     def as_changes(self) -> dict:
-        return {"phase": self.phase, "progress": self.percent, "speed": self.speed, "eta_seconds": self.eta_seconds}
+        changes = {"phase": self.phase, "progress": self.percent, "speed": self.speed, "eta_seconds": self.eta_seconds}
+        if self.downloaded_bytes is not None:
+            changes |= {"downloaded_bytes": self.downloaded_bytes, "source_size_bytes": self.source_size_bytes}
+        return changes

@@ -41,6 +41,12 @@ METHOD_EXAMPLE: JsonDict = {
 }
 
 
+DESTINATION_DESCRIPTION = (
+    "s3://bucket/prefix/: deliver the job's files to <prefix><job_id>/ in that bucket instead of the server's "
+    "OUTPUT_PREFIX (S3 storage only; S3_DESTINATION_BUCKETS lists the allowed buckets). See docs/sources.md."
+)
+
+
 class ProcessRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -58,8 +64,8 @@ class ProcessRequest(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=2048,
-        description="An s3://bucket/key URI, an upload://… value returned by POST /upload, "
-        "or a path below one of the server's LOCAL_SOURCE_ROOTS.",
+        description="An http(s):// URL (a public or presigned link, fetched by the worker), an s3://bucket/key "
+        "URI, an upload://… value returned by POST /upload, or a path below one of the server's LOCAL_SOURCE_ROOTS.",
     )
     method_name: Method
     output_format: str | None = Field(
@@ -74,8 +80,9 @@ class ProcessRequest(BaseModel):
         "POSTs (see docs/webhooks.md). Its host must resolve to public addresses; no credentials in the URL.",
     )
     callback_progress: bool = Field(default=False, description="Also send job.progress at 25, 50 and 75 %.")
+    destination: str | None = Field(default=None, max_length=1024, description=DESTINATION_DESCRIPTION)
 
-    @field_validator("source", "output_format", "callback_url")
+    @field_validator("source", "output_format", "callback_url", "destination")
     @classmethod
     def _valid_unicode(cls, value: str | None) -> str | None:
         # JSON allows "\ud800" (a lone surrogate), which no file name, URL or UTF-8 encoder accepts.
@@ -115,12 +122,15 @@ class JobStatusResponse(BaseModel):
     attempts: int
     eta_seconds: float | None
     speed: float | None
+    downloaded_bytes: int | None = Field(default=None, description="Bytes of the source fetched so far.")
+    source_size_bytes: int | None = Field(default=None, description="The source's size, when its server says it.")
     callback_url: str | None = None
     callback_progress: bool = False
     webhook_attempts: int = Field(default=0, description="Webhook delivery attempts made for this job so far.")
     webhook_last_result: str | None = Field(
         default=None, description='How the last attempt went, e.g. "job.completed attempt 3: 200 OK".'
     )
+    destination: str | None = Field(default=None, description="Where the job's files are delivered, if asked.")
 
     @classmethod
     def from_job(cls, job: Job) -> JobStatusResponse:

@@ -26,6 +26,7 @@ from mediaflow.observability import tracing
 from mediaflow.queue import JobQueue, QueueError
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
+from mediaflow.storage.destinations import DestinationError, check_destination
 from mediaflow.store import JobExistsError, JobStore
 from mediaflow.store.templates import TemplateStore
 from mediaflow.webhooks.callback_urls import CallbackUrlError, check_callback_url
@@ -71,6 +72,7 @@ class Submission:
     callback_progress: bool = False
     outputs: list[OutputSpec] | None = None
     template: str | None = None
+    destination: str | None = None
 
 
 class JobService:
@@ -163,14 +165,16 @@ class JobService:
             else:
                 fmt = resolve_output_format(submission.method_name, submission.output_format)
             source = parse_source(submission.source, self.settings, self.storage, owner)
-            await check_source_exists(source, self.storage)
+            if submission.destination is not None:
+                check_destination(submission.destination, self.settings, self.storage)
+            await check_source_exists(source, self.storage, self.settings)
             if submission.callback_url is not None:  # checked again before every delivery (DNS can change)
                 await check_callback_url(
                     submission.callback_url,
                     allow_private=self.settings.WEBHOOK_ALLOW_PRIVATE,
                     timeout=self.settings.WEBHOOK_TIMEOUT_S,
                 )
-        except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError) as exc:
+        except (InvalidFormatError, SourceError, CallbackUrlError, OutputsRequestError, DestinationError) as exc:
             raise JobRequestError(str(exc)) from exc
         common = dict(
             source=submission.source,
@@ -178,6 +182,7 @@ class JobService:
             idempotency_key=idempotency_key,
             callback_url=submission.callback_url,
             callback_progress=submission.callback_progress,
+            destination=submission.destination,
             traceparent=tracing.current_traceparent(),
         )
         if submission.method_name is None:
@@ -222,7 +227,15 @@ def _replayed(existing: Job, requested: Job) -> Job:
         # A /process job's outputs follow from its method and format (a record stored before they were
         # written on it has none), so they are not part of what was asked.
         outputs = (job.template, job.outputs_spec) if job.method_name is None else ()
-        return (job.source, job.method_name, job.output_format, job.callback_url, job.callback_progress, *outputs)
+        return (
+            job.source,
+            job.method_name,
+            job.output_format,
+            job.callback_url,
+            job.callback_progress,
+            job.destination,
+            *outputs,
+        )
 
     if request_of(existing) != request_of(requested):
         raise IdempotencyConflictError("this Idempotency-Key was already used with a different request body")

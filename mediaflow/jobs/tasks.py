@@ -71,6 +71,7 @@ def new_task(parent: Job, spec: TaskSpec) -> Job:
         parent_id=parent.job_id,
         task=spec.model_dump_json(),
         traceparent=parent.traceparent,
+        destination=parent.destination,  # an output or rendition task stores its files where the job's go
     )
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class SourceError(ValueError):
+    """The source is not acceptable or cannot be had; the message tells the user what to do."""
+
+
 class FfmpegError(Exception):
     """Base class of everything that goes wrong while probing or running ffmpeg."""
 

@@ -1,11 +1,13 @@
 """Sources: turn the user's `source` string into something a worker may read, and fetch it.
 
-Three kinds are accepted, and nothing else:
+Four kinds are accepted, and nothing else:
 - `upload://<id>/<name>`: a file uploaded through POST /upload with the same API key (kept in storage
   under uploads/, in a folder of that key's own: storage/keys.py);
 - `s3://bucket/key`: an object in S3, when the S3 storage backend is configured, in a place
   S3_SOURCE_BUCKETS allows (s3_sources.py);
-- a local path that, after resolving symlinks and "..", lies below one of LOCAL_SOURCE_ROOTS.
+- a local path that, after resolving symlinks and "..", lies below one of LOCAL_SOURCE_ROOTS;
+- an `http://` or `https://` URL (a public link, a presigned URL), downloaded by the worker with the
+  SSRF checks and fault handling of url_sources.py.
 The string is untrusted: it is validated here, at submission and again in the worker. Errors name what
 the user sent and what is accepted in their terms (`media/`), never a path on the server.
 """
@@ -19,26 +21,25 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from mediaflow.logs import get_logger
+from mediaflow.media.errors import SourceError
 from mediaflow.media.s3_sources import s3_source_allowed, unreadable_s3_source
+from mediaflow.media.url_sources import check_url_source, check_url_source_shape, download_url_source, shown
 from mediaflow.settings import Settings
 from mediaflow.storage import ObjectNotFoundError, PermanentStorageError, Storage, StorageError, TransferProgress
 from mediaflow.storage.keys import parse_s3_uri, upload_key
 
 UPLOAD_SCHEME = "upload://"
 S3_SCHEME = "s3://"
+_URL_RE = re.compile(r"^https?://", re.IGNORECASE)
 _UPLOAD_RE = re.compile(r"^upload://([0-9a-f]{32})/([A-Za-z0-9][A-Za-z0-9._-]{0,127})$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 log = get_logger("sources")
 
 
-class SourceError(ValueError):
-    """The source is not acceptable; the message tells the user what is."""
-
-
 @dataclass(frozen=True)
 class Source:
-    kind: Literal["local", "upload", "s3"]
+    kind: Literal["local", "upload", "s3", "url"]
     uri: str  # as given (local: the resolved path)
     name: str  # a safe file name, used to name the output
     path: Path | None = None  # local
@@ -69,7 +70,10 @@ def upload_key_of(source: str, owner: str | None) -> str | None:
 
 
 def redacted(source: str) -> str:
-    """The source for logs: an upload's id left out (`upload://…/clip.mp4`)."""
+    """The source for logs: an upload's id left out (`upload://…/clip.mp4`), a URL's query (a presigned
+    URL's signature) too."""
+    if _URL_RE.match(source):
+        return shown(source)
     match = _UPLOAD_RE.match(source)
     return f"{UPLOAD_SCHEME}…/{match.group(2)}" if match else source
 
@@ -85,7 +89,7 @@ def _s3_sources_on(settings: Settings) -> bool:
 
 def _accepted(settings: Settings) -> str:
     s3 = ", an s3://bucket/key URI" if _s3_sources_on(settings) else ""
-    return f"an upload://… value from POST /upload{s3}, or a file under {root_names(settings)}"
+    return f"an upload://… value from POST /upload{s3}, an http(s):// URL, or a file under {root_names(settings)}"
 
 
 def parse_source(raw: str, settings: Settings, storage: Storage, owner: str | None = None) -> Source:
@@ -110,6 +114,9 @@ def parse_source(raw: str, settings: Settings, storage: Storage, owner: str | No
         if not s3_source_allowed(bucket, key, settings):
             raise SourceError(unreadable_s3_source(raw, settings))
         return Source("s3", raw, storage_filename(key))
+    if _URL_RE.match(raw):
+        parsed = check_url_source_shape(raw, settings)  # the host's addresses: check_source_exists
+        return Source("url", raw, storage_filename(parsed.path.rsplit("/", 1)[-1]))
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", raw):
         raise SourceError(f"unsupported source {raw!r}; source must be {_accepted(settings)}")
     return _local_source(raw, settings)
@@ -146,11 +153,14 @@ def _upload_key(source: Source) -> str:
     return source.key
 
 
-async def check_source_exists(source: Source, storage: Storage) -> None:
-    """At submission: an upload must exist. (Local paths were checked by parse_source; S3 objects
-    are checked by the worker, which reports a missing object as the job's error.)"""
+async def check_source_exists(source: Source, storage: Storage, settings: Settings | None = None) -> None:
+    """At submission: an upload must exist, a URL's host must resolve to addresses a source may come
+    from (with `settings`). Local paths were checked by parse_source; S3 objects and what a URL serves
+    are checked by the worker, which reports a missing object as the job's error."""
     if source.kind == "upload" and not await storage.exists(_upload_key(source)):
         raise SourceError(no_such_upload(source.uri))
+    if source.kind == "url" and settings is not None:
+        await check_url_source(source.uri, settings)
 
 
 async def fetch_source(
@@ -162,6 +172,9 @@ async def fetch_source(
         return source.path
     # A fixed name: ffmpeg picks some demuxers (HLS) by extension, so the user's name is not reused.
     dest = workdir / "source"
+    if source.kind == "url":
+        await download_url_source(source.uri, dest, settings, progress)
+        return dest
     try:
         if source.kind == "upload":
             await storage.get_file(_upload_key(source), dest, progress)

@@ -161,6 +161,10 @@ class Storage(Protocol):
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         """Copy an external source (s3://bucket/key) to `dest`, streamed."""
 
+    def in_bucket(self, bucket: str) -> Storage | None:
+        """The same storage and credentials on another bucket (a job's `destination`), sharing this
+        one's clients (close only this one); None for a backend without buckets (local)."""
+
     async def ping(self) -> None:
         """Raise StorageUnavailableError unless the backend answers."""
 

@@ -80,6 +80,30 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/key")
     bucket, _, key = uri[len("s3://") :].partition("/")
+    _check_bucket_name(bucket, uri)
+    if not key or key.endswith("/"):
+        raise StorageError(f"{uri!r} has no object key; expected s3://bucket/key")
+    if len(key.encode()) > 1024 or any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise StorageError(f"invalid object key in {uri!r}")
+    return bucket, key
+
+
+def parse_s3_prefix(uri: str) -> tuple[str, str]:
+    """`s3://bucket/prefix/` → (bucket, "prefix/"), strictly (a destination is user input): the prefix
+    is "" or ends in "/", and has no "", "." or ".." segment that a server could fold into another."""
+    if not uri.startswith("s3://"):
+        raise StorageError(f"not an S3 URI: {uri!r}; expected s3://bucket/prefix/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    _check_bucket_name(bucket, uri)
+    prefix = prefix.removesuffix("/")
+    if prefix:
+        validate_key(prefix)
+        if len(prefix.encode()) > 512 or any(ord(char) < 32 or ord(char) == 127 for char in prefix):
+            raise StorageError(f"invalid prefix in {uri!r}")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def _check_bucket_name(bucket: str, uri: str) -> None:
     if (
         not _BUCKET_NAME.fullmatch(bucket)
         or ".." in bucket
@@ -91,8 +115,3 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
             f"invalid bucket name {bucket!r} in {uri!r}: 3-63 lowercase letters, digits, dots and hyphens, "
             "starting and ending with a letter or digit"
         )
-    if not key or key.endswith("/"):
-        raise StorageError(f"{uri!r} has no object key; expected s3://bucket/key")
-    if len(key.encode()) > 1024 or any(ord(char) < 32 or ord(char) == 127 for char in key):
-        raise StorageError(f"invalid object key in {uri!r}")
-    return bucket, key

@@ -172,6 +172,9 @@ class LocalStorage:
     async def fetch_uri(self, uri: str, dest: Path, progress: TransferProgress | None = None) -> None:
         raise StorageError(f"cannot read {uri!r}: S3 is not configured (set STORAGE_BACKEND=s3 and the AWS_* settings)")
 
+    def in_bucket(self, bucket: str) -> None:
+        return None  # a directory has no buckets: a `destination` is refused at submission
+
     async def ping(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

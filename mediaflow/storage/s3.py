@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import re
 from contextlib import AsyncExitStack
 from datetime import datetime
@@ -354,6 +355,13 @@ class S3Storage:
                         if len(found) >= limit:
                             return found
         return found
+
+    def in_bucket(self, bucket: str) -> S3Storage:
+        """This storage on `bucket` (a job's destination): the same clients, another bucket. The copy
+        must not be closed; the clients belong to this one."""
+        view = copy.copy(self)
+        view.bucket = bucket
+        return view
 
     # --- health and shutdown -------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ from mediaflow.jobs.model import Job, JobStatus
 from .templates import TemplateStore
 from .workers import WorkerRegistry
 
+# `list[Job]` under another name: inside JobStore, `list` is the method of that name.
+JobList = list[Job]
+
 
 class JobExistsError(Exception):
     """`create` was called with a job_id that is already stored."""

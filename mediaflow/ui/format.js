@@ -135,6 +135,9 @@ const EXTRA_LABELS = {
   callback_progress: 'Webhook progress',
   webhook_attempts: 'Webhook deliveries',
   webhook_last_result: 'Webhook result',
+  destination: 'Delivered to',
+  downloaded_bytes: 'Source fetched (bytes)',
+  source_size_bytes: 'Source size (bytes)',
 };
 
 function humanize(key) {

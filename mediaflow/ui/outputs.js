@@ -28,7 +28,7 @@ function buildCard() {
   const form = el('form', 'submit-form');
   form.noValidate = true;
   const source = el('input');
-  Object.assign(source, { type: 'text', placeholder: 'media/clip.mp4, upload://… or s3://…', spellcheck: false });
+  Object.assign(source, { type: 'text', placeholder: 'https://…, s3://…, upload://… or media/clip.mp4', spellcheck: false });
   source.dataset.testid = 'outputs-source';
   const file = el('input');
   Object.assign(file, { type: 'file', accept: 'video/*,audio/*,.mkv,.mov,.ts,.m4a' });

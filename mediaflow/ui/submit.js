@@ -168,7 +168,7 @@ async function onSubmit(event) {
       }
     } else {
       source = $('source-input').value.trim();
-      if (!source) throw new ApiError(0, 'Type a source: an s3:// URI or a path on the server.');
+      if (!source) throw new ApiError(0, 'Type a source: an https:// link, an s3:// URI or a path on the server.');
     }
     button.textContent = 'Starting…';
     const body = { source, method_name: method };

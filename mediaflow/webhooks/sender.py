@@ -11,6 +11,7 @@ import httpx
 from mediaflow.logs import get_logger
 from mediaflow.observability import tracing
 from mediaflow.settings_groups import WebhookSettings
+from mediaflow.ssrf import pinned
 from mediaflow.webhooks.callback_urls import IPAddress, check_callback_url
 from mediaflow.webhooks.signing import signature_headers
 
@@ -51,12 +52,11 @@ class WebhookSender:
         headers = self._headers(event_id, body)
         if addresses is None:
             return await self._send(url, headers, body, {})
-        headers["Host"] = url.netloc.decode("ascii")
-        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
         last_error: Exception | None = None
         for ip in addresses:
+            pinned_url, host_header, extensions = pinned(url, ip)
             try:
-                return await self._send(url.copy_with(host=str(ip)), headers, body, extensions)
+                return await self._send(pinned_url, headers | host_header, body, extensions)
             except httpx.ConnectError as exc:
                 last_error = exc
         raise last_error or httpx.ConnectError("no address to connect to")

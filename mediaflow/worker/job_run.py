@@ -21,6 +21,7 @@ from mediaflow.jobs.model import Job
 from mediaflow.logs import get_logger
 from mediaflow.media.sources import redacted
 from mediaflow.observability import tracing
+from mediaflow.storage.destinations import job_storage
 from mediaflow.worker.job_work import do_work
 from mediaflow.worker.lease_keeper import keep_lease
 from mediaflow.worker.outcomes import Done, Failed, Outcome, Stop, Stopped, WorkResult
@@ -85,6 +86,8 @@ class JobRunner:
                 workdir,
                 paths=ServerPaths(settings, workdir),
                 phases=tracing.PhaseSpans(job.job_id),
+                # A job with a `destination` stores its folder there, through a view (storage/destinations.py).
+                storage=job_storage(self.services.storage, settings, job.parent_id or job.job_id, job.destination),
             )
             self.current = ctx
             work = ctx.work = asyncio.create_task(do_work(ctx))

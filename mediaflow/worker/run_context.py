@@ -60,6 +60,7 @@ class RunContext:
     workdir: Path
     paths: ServerPaths  # scrubs the work dir and source roots from what the user sees
     phases: tracing.PhaseSpans  # the download/probe/encode/upload spans (no-ops when tracing is off)
+    storage: Storage  # the run's storage: the worker's, or a view of the job's `destination`
     progress: RunProgress = field(default_factory=RunProgress)
     started: float = field(default_factory=time.monotonic)
     log_file: Path | None = None  # ffmpeg's log in the work dir, once ffmpeg ran
@@ -76,10 +77,6 @@ class RunContext:
     @property
     def store(self) -> JobStore:
         return self.services.store
-
-    @property
-    def storage(self) -> Storage:
-        return self.services.storage
 
     def enter(self, phase: Phase) -> None:
         """Move the run to `phase`: progress (written with the next renewal) and its tracing span."""

@@ -16,6 +16,7 @@ from mediaflow.api.openapi import LOG_RESPONSE, OUTPUT_FILE_RESPONSES, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import Job, JobStatus
 from mediaflow.jobs.schemas import DownloadLinkResponse
+from mediaflow.storage.destinations import job_storage
 
 router = authenticated_router(Tag.FILES)
 # Not behind the key check: a signed link stands in for the API key (checked in get_job_for_download).
@@ -65,6 +66,7 @@ async def download(
         raise HTTPException(
             409, detail=f"job {job.job_id} has no single output file; list its files with GET /jobs/{job.job_id}"
         )
+    storage = job_storage(storage, settings, job.job_id, job.destination)  # a delivered output is read there
     return await stream_stored(job.output_path, storage, settings, disposition="attachment", range_header=range_header)
 
 
@@ -77,4 +79,5 @@ async def download(
 async def job_log(job: JobDep, storage: StorageDep, settings: SettingsDep):
     if not job.log_path:
         raise HTTPException(404, detail=f"job {job.job_id} has no ffmpeg log yet")
+    storage = job_storage(storage, settings, job.job_id, job.destination)
     return await stream_stored(job.log_path, storage, settings, disposition="inline")

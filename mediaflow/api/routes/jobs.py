@@ -34,10 +34,12 @@ from mediaflow.api.routes import authenticated_router
 from mediaflow.api.routes.process import IdempotencyKeyHeader
 from mediaflow.jobs.model import Job, JobStatus
 from mediaflow.jobs.outputs import FILES_MANIFEST, JobDetailResponse, OutputFileResponse, decode_states
+from mediaflow.jobs.schemas import DESTINATION_DESCRIPTION
 from mediaflow.jobs.service import Submission
 from mediaflow.media.outputs.params import NAME_PATTERN
 from mediaflow.media.outputs.spec import OutputList
 from mediaflow.storage import ObjectNotFoundError
+from mediaflow.storage.destinations import job_storage, parse_destination
 from mediaflow.storage.keys import output_key
 
 router = authenticated_router(Tag.JOBS)
@@ -67,6 +69,7 @@ class CreateJobRequest(BaseModel):
     template: str | None = Field(default=None, pattern=NAME_PATTERN, description="A built-in or saved template's name.")
     callback_url: str | None = Field(default=None, max_length=2048, description="As for POST /process.")
     callback_progress: bool = False
+    destination: str | None = Field(default=None, max_length=1024, description=DESTINATION_DESCRIPTION)
 
 
 class CreateJobResponse(BaseModel):
@@ -107,6 +110,7 @@ async def create_job(
         template=body.template,
         callback_url=body.callback_url,
         callback_progress=body.callback_progress,
+        destination=body.destination,
     )
     job = await jobs.submit(submission, owner=owner, idempotency_key=idempotency_key)
     return CreateJobResponse(job_id=job.job_id, status=job.status)
@@ -145,7 +149,10 @@ async def list_files(job: JobDep, storage: StorageDep, settings: SettingsDep) ->
     signed = f"/jobs/{job.job_id}/signed/{token}/"
     base = f"/jobs/{job.job_id}/files/"
     return JobFilesResponse(
-        files=[OutputFileResponse(**f, url=base + f["path"]) for f in await _manifest(job, storage, settings)],
+        files=[
+            OutputFileResponse(**f, url=base + f["path"], location=_delivered(job, f["path"]))
+            for f in await _manifest(job, storage, settings)
+        ],
         signed_base_url=signed,
     )
 
@@ -214,6 +221,7 @@ async def _serve(job: Job, path: str, storage, settings, range_header: str | Non
             404, detail=f"output {state.name!r} is {state.status}; its files are served once it completed"
         )
     playlist = path.endswith((".m3u8", ".mpd"))  # served here, so the relative URIs inside resolve here too
+    storage = job_storage(storage, settings, job.job_id, job.destination)  # delivered files are read there
     return await stream_stored(
         storage.location(output_key(settings, job.job_id, path)),
         storage,
@@ -231,9 +239,15 @@ async def _manifest(job: Job, storage, settings) -> list[dict]:
         )
     if job.method_name is not None:  # a /process job: its one file is on the record (its folder keeps the seed's shape)
         return [f.model_dump() for s in decode_states(job.outputs) if s.status == "completed" for f in s.files]
+    storage = job_storage(storage, settings, job.job_id, job.destination)
     try:
         stored = await storage.open_read(output_key(settings, job.job_id, FILES_MANIFEST))
     except ObjectNotFoundError:
         return []  # no output finished yet
     data = b"".join([chunk async for chunk in stored.chunks])
     return json.loads(data)["files"]
+
+
+def _delivered(job: Job, path: str) -> str | None:
+    """Where a file of the job was delivered, for a job with a destination."""
+    return parse_destination(job.destination).location(job.job_id, path) if job.destination else None

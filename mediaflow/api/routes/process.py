@@ -55,6 +55,7 @@ async def process(
         output_format=body.output_format,
         callback_url=body.callback_url,
         callback_progress=body.callback_progress,
+        destination=body.destination,
     )
     job = await jobs.submit(submission, owner=owner, idempotency_key=idempotency_key)
     return ProcessResponse(job_id=job.job_id, status=job.status)

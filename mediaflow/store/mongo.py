@@ -232,7 +232,8 @@ class MongoJobStore:
         if limit <= 0:
             return []
         oldest_first = [("created_at", ASCENDING), ("job_id", ASCENDING)]
-        cursor = self._jobs.find(_QUEUED_TASKS, _NO_ID).sort(oldest_first).limit(limit)
+        # Named, so no planner walks status_created through a backlog of queued jobs instead.
+        cursor = self._jobs.find(_QUEUED_TASKS, _NO_ID).sort(oldest_first).hint("queued_tasks").limit(limit)
         return [Job.from_document(document) async for document in cursor]
 
     async def list_expired_leases(self, now: datetime, limit: int = 100) -> builtins.list[Job]:

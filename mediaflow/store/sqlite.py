@@ -52,7 +52,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owne
     WHERE idempotency_key IS NOT NULL;
 -- Partial: task records only, by their job; listings leave them out with `record_kind = 'job'`.
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, created_at, job_id) WHERE parent_id IS NOT NULL;
--- Partial: queued tasks only, oldest first (list_queued_tasks; its WHERE must repeat these literals).
+-- Partial: queued tasks only, oldest first (list_queued_tasks names it: the planner would otherwise walk
+-- jobs_by_status_created through every queued job too).
 CREATE INDEX IF NOT EXISTS jobs_queued_tasks ON jobs (created_at, job_id)
     WHERE record_kind = 'task' AND status = 'queued';
 -- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
@@ -66,7 +67,8 @@ _BACKFILL = {
 # Every query for jobs carries this, so no task record is ever read as a job.
 _JOBS_ONLY = f"record_kind = '{RecordKind.JOB.value}'"
 _QUEUED_TASKS = f"""
-SELECT * FROM jobs WHERE record_kind = '{RecordKind.TASK.value}' AND status = '{JobStatus.QUEUED.value}'
+SELECT * FROM jobs INDEXED BY jobs_queued_tasks
+WHERE record_kind = '{RecordKind.TASK.value}' AND status = '{JobStatus.QUEUED.value}'
 ORDER BY created_at, job_id LIMIT ?
 """
 

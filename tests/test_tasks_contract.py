@@ -115,9 +115,7 @@ async def test_hand_over_leaves_the_job_processing_awaiting_its_tasks_with_no_wo
 
 async def test_of_two_workers_settling_the_last_tasks_one_takes_the_job_back(store):  # noqa: F811
     held = await handed_over(store)
-    taken = await asyncio.gather(
-        *(lifecycle.take_from_tasks(store, held.job_id, f"w{i}", LEASE_S) for i in range(8))
-    )
+    taken = await asyncio.gather(*(lifecycle.take_from_tasks(store, held.job_id, f"w{i}", LEASE_S) for i in range(8)))
     winners = [job for job in taken if job is not None]
     assert len(winners) == 1
     [winner] = winners
@@ -209,5 +207,57 @@ async def test_mongodb_documents_stored_before_record_kinds_are_upgraded(request
         assert [job.job_id for job in await store.list(limit=10)] == [parent.job_id]
         assert await store.count() == 1
         assert [t.job_id for t in await store.list_queued_tasks()] == [task.job_id]
+    finally:
+        await store.close()
+
+
+@pytest.mark.backend
+async def test_dynamodb_tasks_queued_before_by_queued_existed_are_found(request):
+    """An older table (no by_queued index) with tasks stored by an older MediaFlow: start-up adds the
+    index and files the queued ones in it; every item tells its kind by list_pk already."""
+    import aioboto3
+
+    from mediaflow.aws import client_kwargs
+    from mediaflow.store.dynamo_items import item_from_job
+
+    settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
+    parent = make_job(status=S.PROCESSING)
+    queued, done = make_task(parent), make_task(parent, status=S.COMPLETED)
+
+    def index(name: str, partition: str) -> dict:
+        return {
+            "IndexName": name,
+            "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [
+                {"AttributeName": partition, "KeyType": "HASH"},
+                {"AttributeName": "created_key", "KeyType": "RANGE"},
+            ],
+        }
+
+    async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
+        await client.create_table(
+            TableName=settings.DB_NAME,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("job_id", "created_key", "list_pk", "status", "owner")
+            ],
+            GlobalSecondaryIndexes=[
+                index("by_created", "list_pk"),
+                index("by_status", "status"),
+                index("by_owner", "owner"),
+            ],
+        )
+        for record in (parent, queued, done):
+            item = item_from_job(record)
+            for newer in ("queued_in", "record_kind", "awaiting_tasks"):
+                item.pop(newer, None)
+            await client.put_item(TableName=settings.DB_NAME, Item=item)
+    store = await db.open_store(settings)  # noqa: F811
+    try:
+        assert [task.job_id for task in await store.list_queued_tasks()] == [queued.job_id]
+        assert await store.get(queued.job_id) is None and await store.get_record(queued.job_id) == queued
+        assert [job.job_id for job in await store.list(limit=10)] == [parent.job_id]
     finally:
         await store.close()

@@ -26,7 +26,7 @@ Global secondary indexes (projection ALL, so a listing is one Query without per-
 - `by_queued` (queued_in, created_key): queued records. Sparse: `queued_in` (a copy of list_pk) is
   set while the record is queued and removed by the update that takes it out of the queue, so the
   "tasks" partition holds exactly the queued tasks (`list_queued_tasks`: one Query, oldest first).
-  Records queued before the index existed have no `queued_in` until their next status change.
+  When start-up adds it to an older table, the tasks queued then get `queued_in` at once.
 - `by_webhook_due` (list_pk, webhook_due_at): the webhook outbox, earliest due first. Sparse: only
   jobs with a final event pending carry webhook_due_at (it is REMOVEd when cleared), so the index
   holds a handful of items however big the table. Added to a table made before it existed
@@ -62,12 +62,13 @@ import aioboto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mediaflow.aws import client_kwargs, probe_client_kwargs
-from mediaflow.jobs.model import Job, format_timestamp, utcnow
+from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
 from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
 from .dynamo_items import (
     LIST_PK,
+    TASKS_PK,
     TRANSACTION_ATTEMPTS,
     active_owner_change,
     attribute_value,
@@ -109,7 +110,8 @@ class DynamoJobStore(DynamoQueries):
             )
             store = cls(stack, client, probe, settings.DB_NAME, where)
             try:
-                await ensure_jobs_table(client, probe, settings.DB_NAME)
+                if "by_queued" in await ensure_jobs_table(client, probe, settings.DB_NAME):
+                    await store._file_older_queued_tasks()
                 await store.templates.ensure_table()
                 await store.workers.ensure_table()
             except (BotoCoreError, ClientError) as exc:
@@ -118,6 +120,27 @@ class DynamoJobStore(DynamoQueries):
             await stack.aclose()
             raise
         return store
+
+    async def _file_older_queued_tasks(self) -> None:
+        """When by_queued was just added: the tasks queued before it get `queued_in`, so
+        list_queued_tasks finds them (queued jobs are found through by_status, they need none)."""
+        params = self._query_for(JobStatus.QUEUED, None, with_tasks=True)
+        params["FilterExpression"] = "#list_pk = :tasks AND attribute_not_exists(#queued_in)"
+        params["ExpressionAttributeNames"].update({"#list_pk": "list_pk", "#queued_in": "queued_in"})
+        params["ExpressionAttributeValues"][":tasks"] = {"S": TASKS_PK}
+        for item in await self._collect(params):
+            try:
+                await self._client.update_item(
+                    TableName=self._table,
+                    Key={"job_id": item["job_id"]},
+                    UpdateExpression="SET #queued_in = #list_pk",
+                    ConditionExpression="#status = :queued",
+                    ExpressionAttributeNames={"#queued_in": "queued_in", "#list_pk": "list_pk", "#status": "status"},
+                    ExpressionAttributeValues={":queued": {"S": JobStatus.QUEUED.value}},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":  # claimed meanwhile: nothing to file
+                    raise
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
         return StoreUnavailableError(

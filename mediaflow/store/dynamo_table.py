@@ -25,8 +25,9 @@ from .dynamo_items import (
 log = get_logger("store")
 
 
-async def ensure_jobs_table(client: Any, probe: Any, table: str) -> None:
-    """Make `table` ready for the job store. Raises StoreUnavailableError (or boto's errors)."""
+async def ensure_jobs_table(client: Any, probe: Any, table: str) -> frozenset[str]:
+    """Make `table` ready for the job store; returns the indexes it added to an older table (whose
+    items may need the new key). Raises StoreUnavailableError (or boto's errors)."""
     try:
         await probe.describe_table(TableName=table)
     except ClientError as exc:
@@ -41,9 +42,11 @@ async def ensure_jobs_table(client: Any, probe: Any, table: str) -> None:
             f"DynamoDB table {table!r} lacks the indexes {missing}; it was not created by MediaFlow. "
             "Use another DB_NAME or delete the table."
         )
-    for name in sorted(INDEXES_ADDED_LATER - set(present)):  # a table made by an older MediaFlow
+    added = INDEXES_ADDED_LATER - set(present)
+    for name in sorted(added):  # a table made by an older MediaFlow
         await _add_index(client, table, name)
     await _wait_until_indexes_active(client, table)
+    return added
 
 
 async def _create_table(client: Any, table: str) -> None:

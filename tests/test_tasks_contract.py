@@ -16,11 +16,13 @@ from mediaflow.jobs import lifecycle
 from mediaflow.jobs.model import Job, JobStatus, RecordKind, utcnow
 from mediaflow.settings import Settings
 from mediaflow.store import Expect
+from mediaflow.store.base import OLD_TASKS_HOLDER
 from tests.test_store_contract import T0, make_job, store  # noqa: F401  (the fixture, over every backend)
 
 S = JobStatus
 LEASE_S = 30
 JOB_TIMEOUT_S = 3600
+HOUR = timedelta(hours=1)
 
 
 def make_task(parent: Job, **fields) -> Job:
@@ -159,15 +161,33 @@ async def test_cancel_ends_the_wait_for_tasks(store):  # noqa: F811
     assert await lifecycle.take_from_tasks(store, held.job_id, "w1", LEASE_S) is None
 
 
+def older_records() -> tuple[Job, Job, Job]:
+    """As an older MediaFlow left them: a job held by the old sentinel worker while its task is
+    queued, and a job a worker runs."""
+    held = make_job(status=S.PROCESSING, worker_id=OLD_TASKS_HOLDER, created_at=T0)
+    return held, make_task(held, created_at=T0), make_job(status=S.PROCESSING, worker_id="w1", created_at=T0 + HOUR)
+
+
+async def assert_upgraded(store, held: Job, task: Job, running: Job) -> None:  # noqa: F811
+    awaiting = held.model_copy(update={"awaiting_tasks": True, "worker_id": None})
+    assert await store.get(held.job_id) == awaiting  # no sentinel worker any more
+    assert await store.get(running.job_id) == running
+    assert await store.get(task.job_id) is None and await store.get_record(task.job_id) == task
+    assert [job.job_id for job in await store.list(limit=10)] == [running.job_id, held.job_id]
+    assert await store.count() == 2
+    assert [t.job_id for t in await store.list_queued_tasks()] == [task.job_id]
+    taken = await lifecycle.take_from_tasks(store, held.job_id, "w2", LEASE_S)
+    assert taken is not None and (taken.worker_id, taken.awaiting_tasks) == ("w2", False)
+
+
 async def test_sqlite_records_stored_before_record_kinds_are_upgraded(tmp_path):
     """A jobs table without record_kind and awaiting_tasks: its rows with a parent become tasks."""
     path = tmp_path / "old.db"
     old_fields = [name for name in Job.model_fields if name not in ("record_kind", "awaiting_tasks")]
-    parent = make_job(status=S.PROCESSING)
-    task = make_task(parent)
+    records = older_records()
     with sqlite3.connect(path) as connection:
         connection.execute(f"CREATE TABLE jobs ({', '.join(old_fields)}, PRIMARY KEY (job_id))")
-        for record in (parent, task):
+        for record in records:
             document = record.to_document()
             connection.execute(
                 f"INSERT INTO jobs ({', '.join(old_fields)}) VALUES ({', '.join('?' for _ in old_fields)})",
@@ -175,10 +195,7 @@ async def test_sqlite_records_stored_before_record_kinds_are_upgraded(tmp_path):
             )
     store = await db.open_store(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))  # noqa: F811
     try:
-        assert await store.get(parent.job_id) == parent
-        assert await store.get(task.job_id) is None and await store.get_record(task.job_id) == task
-        assert [job.job_id for job in await store.list(limit=10)] == [parent.job_id]
-        assert [t.job_id for t in await store.list_queued_tasks()] == [task.job_id]
+        await assert_upgraded(store, *records)
     finally:
         await store.close()
 
@@ -189,12 +206,11 @@ async def test_mongodb_documents_stored_before_record_kinds_are_upgraded(request
     from pymongo import AsyncMongoClient
 
     settings = Settings(_env_file=None, **request.getfixturevalue("mongo_settings"))
-    parent = make_job(status=S.PROCESSING)
-    task = make_task(parent)
+    records = older_records()
     client: AsyncMongoClient = AsyncMongoClient(settings.MONGO_URL)
     try:
         collection = client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION]
-        for record in (parent, task):
+        for record in records:
             document = record.to_document()
             del document["record_kind"], document["awaiting_tasks"]
             await collection.insert_one(document)
@@ -202,27 +218,23 @@ async def test_mongodb_documents_stored_before_record_kinds_are_upgraded(request
         await client.close()
     store = await db.open_store(settings)  # noqa: F811
     try:
-        assert await store.get(parent.job_id) == parent
-        assert await store.get(task.job_id) is None and await store.get_record(task.job_id) == task
-        assert [job.job_id for job in await store.list(limit=10)] == [parent.job_id]
-        assert await store.count() == 1
-        assert [t.job_id for t in await store.list_queued_tasks()] == [task.job_id]
+        await assert_upgraded(store, *records)
     finally:
         await store.close()
 
 
 @pytest.mark.backend
-async def test_dynamodb_tasks_queued_before_by_queued_existed_are_found(request):
-    """An older table (no by_queued index) with tasks stored by an older MediaFlow: start-up adds the
-    index and files the queued ones in it; every item tells its kind by list_pk already."""
+async def test_dynamodb_items_stored_before_record_kinds_are_upgraded(request):
+    """An older table (no by_queued index) with items of an older MediaFlow: start-up adds the index,
+    files the queued tasks in it and turns the sentinel-held job into one awaiting its tasks; every
+    item told its kind by list_pk already."""
     import aioboto3
 
     from mediaflow.aws import client_kwargs
     from mediaflow.store.dynamo_items import item_from_job
 
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
-    parent = make_job(status=S.PROCESSING)
-    queued, done = make_task(parent), make_task(parent, status=S.COMPLETED)
+    records = older_records()
 
     def index(name: str, partition: str) -> dict:
         return {
@@ -249,15 +261,13 @@ async def test_dynamodb_tasks_queued_before_by_queued_existed_are_found(request)
                 index("by_owner", "owner"),
             ],
         )
-        for record in (parent, queued, done):
+        for record in records:
             item = item_from_job(record)
             for newer in ("queued_in", "record_kind", "awaiting_tasks"):
                 item.pop(newer, None)
             await client.put_item(TableName=settings.DB_NAME, Item=item)
     store = await db.open_store(settings)  # noqa: F811
     try:
-        assert [task.job_id for task in await store.list_queued_tasks()] == [queued.job_id]
-        assert await store.get(queued.job_id) is None and await store.get_record(queued.job_id) == queued
-        assert [job.job_id for job in await store.list(limit=10)] == [parent.job_id]
+        await assert_upgraded(store, *records)
     finally:
         await store.close()

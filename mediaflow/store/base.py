@@ -75,6 +75,9 @@ class Expect:
 # record never changes kind (nor the job a task belongs to).
 _FIXED_FIELDS = {"job_id", "created_at", "version", "updated_at", "record_kind", "parent_id"}
 UPDATABLE_FIELDS = frozenset(Job.model_fields) - _FIXED_FIELDS
+# Before record kinds, a job whose work was out in tasks was "held" by this worker_id; stores opening
+# older data turn such a job into one awaiting its tasks (no worker), so a worker can take it back.
+OLD_TASKS_HOLDER = "tasks"
 # How many queued tasks `list_queued_tasks` hands out when not told: a few, for workers to try in turn.
 QUEUED_TASKS_BATCH = 8
 

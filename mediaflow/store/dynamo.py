@@ -65,7 +65,7 @@ from mediaflow.aws import client_kwargs, probe_client_kwargs
 from mediaflow.jobs.model import Job, JobStatus, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .base import OLD_TASKS_HOLDER, Expect, JobExistsError, StoreUnavailableError, check_changes
 from .dynamo_items import (
     LIST_PK,
     TASKS_PK,
@@ -111,7 +111,7 @@ class DynamoJobStore(DynamoQueries):
             store = cls(stack, client, probe, settings.DB_NAME, where)
             try:
                 if "by_queued" in await ensure_jobs_table(client, probe, settings.DB_NAME):
-                    await store._file_older_queued_tasks()
+                    await store._upgrade_older_items()  # a table from before record kinds
                 await store.templates.ensure_table()
                 await store.workers.ensure_table()
             except (BotoCoreError, ClientError) as exc:
@@ -121,26 +121,43 @@ class DynamoJobStore(DynamoQueries):
             raise
         return store
 
-    async def _file_older_queued_tasks(self) -> None:
-        """When by_queued was just added: the tasks queued before it get `queued_in`, so
-        list_queued_tasks finds them (queued jobs are found through by_status, they need none)."""
-        params = self._query_for(JobStatus.QUEUED, None, with_tasks=True)
-        params["FilterExpression"] = "#list_pk = :tasks AND attribute_not_exists(#queued_in)"
-        params["ExpressionAttributeNames"].update({"#list_pk": "list_pk", "#queued_in": "queued_in"})
-        params["ExpressionAttributeValues"][":tasks"] = {"S": TASKS_PK}
-        for item in await self._collect(params):
-            try:
-                await self._client.update_item(
-                    TableName=self._table,
-                    Key={"job_id": item["job_id"]},
-                    UpdateExpression="SET #queued_in = #list_pk",
-                    ConditionExpression="#status = :queued",
-                    ExpressionAttributeNames={"#queued_in": "queued_in", "#list_pk": "list_pk", "#status": "status"},
-                    ExpressionAttributeValues={":queued": {"S": JobStatus.QUEUED.value}},
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":  # claimed meanwhile: nothing to file
-                    raise
+    async def _upgrade_older_items(self) -> None:
+        """When by_queued was just added (the table is from before record kinds): the tasks queued
+        then get `queued_in`, so list_queued_tasks finds them (queued jobs are found through
+        by_status), and a job held by the old sentinel worker awaits its tasks instead."""
+        queued = self._query_for(JobStatus.QUEUED, None, with_tasks=True)
+        queued["FilterExpression"] = "#list_pk = :tasks AND attribute_not_exists(#queued_in)"
+        queued["ExpressionAttributeNames"].update({"#list_pk": "list_pk", "#queued_in": "queued_in"})
+        queued["ExpressionAttributeValues"][":tasks"] = {"S": TASKS_PK}
+        for item in await self._collect(queued):
+            names = {"#queued_in": "queued_in", "#list_pk": "list_pk"}
+            await self._upgrade(item, JobStatus.QUEUED, "SET #queued_in = #list_pk", names, {})
+        held = self._query_for(JobStatus.PROCESSING, None, with_tasks=True)
+        held["FilterExpression"] = "#worker = :holder"
+        held["ExpressionAttributeNames"]["#worker"] = "worker_id"
+        held["ExpressionAttributeValues"][":holder"] = {"S": OLD_TASKS_HOLDER}
+        for item in await self._collect(held):
+            names = {"#awaiting": "awaiting_tasks", "#worker": "worker_id"}
+            values = {":true": {"BOOL": True}}
+            await self._upgrade(item, JobStatus.PROCESSING, "SET #awaiting = :true REMOVE #worker", names, values)
+
+    async def _upgrade(
+        self, item: dict[str, Any], status: JobStatus, expression: str, names: dict[str, str], values: dict[str, Any]
+    ) -> None:
+        """One item's upgrade, conditional on its status still being `status` (so a record that moved
+        on meanwhile is left as it is)."""
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": item["job_id"]},
+                UpdateExpression=expression,
+                ConditionExpression="#status = :status",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={**values, ":status": {"S": status.value}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
         return StoreUnavailableError(

@@ -27,7 +27,7 @@ from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailu
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, RecordKind, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
-from .base import QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
+from .base import OLD_TASKS_HOLDER, QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
 from .mongo_templates import MongoTemplateStore
 from .mongo_workers import MongoWorkerRegistry
 
@@ -135,7 +135,7 @@ class MongoJobStore:
             store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
             await store.ping()
             await store._jobs.create_indexes(_INDEXES)
-            await store._mark_older_tasks()
+            await store._upgrade_older_records()
             await store.templates.create_indexes()
             await store.workers.create_indexes()
         except PyMongoError as exc:
@@ -154,11 +154,14 @@ class MongoJobStore:
             raise
         return store
 
-    async def _mark_older_tasks(self) -> None:
-        """Task documents stored before record_kind existed get it (jobs without it read as jobs).
-        Served by the parent_created index; once done, later starts find nothing to change."""
-        older = {"parent_id": {"$type": "string"}, "record_kind": {"$ne": RecordKind.TASK.value}}
-        await self._jobs.update_many(older, {"$set": {"record_kind": RecordKind.TASK.value}})
+    async def _upgrade_older_records(self) -> None:
+        """Documents stored before record kinds: tasks get record_kind (jobs without it read as jobs),
+        and a job held by the old sentinel worker awaits its tasks instead. Served by the
+        parent_created and status_lease indexes; once done, later starts find nothing to change."""
+        older_tasks = {"parent_id": {"$type": "string"}, "record_kind": {"$ne": RecordKind.TASK.value}}
+        await self._jobs.update_many(older_tasks, {"$set": {"record_kind": RecordKind.TASK.value}})
+        held = {"status": JobStatus.PROCESSING.value, "worker_id": OLD_TASKS_HOLDER}
+        await self._jobs.update_many(held, {"$set": {"awaiting_tasks": True, "worker_id": None}})
 
     async def create(self, job: Job) -> None:
         try:

@@ -16,7 +16,7 @@ import aiosqlite
 
 from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, RecordKind, format_timestamp, utcnow
 
-from .base import QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
+from .base import OLD_TASKS_HOLDER, QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
 from .sqlite_templates import TABLE as TEMPLATES_TABLE
 from .sqlite_templates import SqliteTemplateStore
 from .sqlite_workers import TABLE as WORKERS_TABLE
@@ -62,7 +62,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_webhook_due ON jobs (webhook_due_at) WHERE we
 # A column added to an older database: what its existing rows hold (SQL run right after ADD COLUMN).
 _BACKFILL = {
     "record_kind": "UPDATE jobs SET record_kind = CASE WHEN parent_id IS NULL THEN 'job' ELSE 'task' END",
-    "awaiting_tasks": "UPDATE jobs SET awaiting_tasks = 0",
+    "awaiting_tasks": f"""
+        UPDATE jobs SET awaiting_tasks = (status = 'processing' AND worker_id IS '{OLD_TASKS_HOLDER}'),
+            worker_id = CASE WHEN status = 'processing' AND worker_id IS '{OLD_TASKS_HOLDER}' THEN NULL
+                ELSE worker_id END""",
 }
 # Every query for jobs carries this, so no task record is ever read as a job.
 _JOBS_ONLY = f"record_kind = '{RecordKind.JOB.value}'"
@@ -117,11 +120,14 @@ class SqliteJobStore:
         """A database made by an older MediaFlow gets the columns of fields added since."""
         async with connection.execute("PRAGMA table_info(jobs)") as cursor:
             existing = {row["name"] for row in await cursor.fetchall()}
-        for name, field in Job.model_fields.items():
-            if name not in existing:
-                await connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(field.annotation)}")
-                if name in _BACKFILL:
-                    await connection.execute(_BACKFILL[name])
+        added = [name for name in Job.model_fields if name not in existing]
+        for name in added:
+            await connection.execute(
+                f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(Job.model_fields[name].annotation)}"
+            )
+        for name in added:  # once every column is there: a backfill may read another new one
+            if name in _BACKFILL:
+                await connection.execute(_BACKFILL[name])
 
     async def _read(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
         """Run a statement to its end in one call on the connection's thread.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mediaflow import store as db
-from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase
+from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, Phase, RecordKind
 from mediaflow.settings import Settings
 from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
 from tests.helpers import stores
@@ -72,12 +72,14 @@ async def test_create_get_round_trips_every_field(store):
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         parent_id="a-parent-job",
         task='{"kind": "chunk", "index": 3}',
+        awaiting_tasks=True,
     )
+    assert full.record_kind is RecordKind.TASK  # a record with a parent is a task
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here
     minimal = make_job()  # every optional field None
     for job in (full, minimal):
         await store.create(job)
-        stored = await store.get(job.job_id)
+        stored = await store.get_record(job.job_id)  # a job or a task
         assert stored == job
         assert isinstance(stored.status, JobStatus) and isinstance(stored.phase, Phase)
         assert stored.created_at.utcoffset() == timedelta(0)
@@ -268,6 +270,9 @@ EXPECTATIONS = {  # against a job in PROCESSING, held by w1, at version 3
     "all-but-version": (Expect.of(S.PROCESSING, worker_id="w1", version=4), False),
     "all-but-worker": (Expect.of(S.PROCESSING, worker_id="w2", version=3), False),
     "all-but-status": (Expect.of(S.COMPLETED, worker_id="w1", version=3), False),
+    "not-awaiting-tasks": (Expect(awaiting_tasks=False), True),
+    "awaiting-tasks": (Expect(awaiting_tasks=True), False),
+    "all-but-awaiting-tasks": (Expect.of(S.PROCESSING, worker_id="w1", version=3, awaiting_tasks=True), False),
 }
 
 

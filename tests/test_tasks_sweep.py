@@ -24,7 +24,7 @@ async def test_a_kafka_worker_sweeps_a_queued_task_nobody_published(tmp_path, ka
     media.make_clip(tmp_path / "media", "clip.mp4", width=160, height=90, seconds=1)
     store = await open_store(settings)
     try:
-        # A job a (gone) worker split and handed to its tasks: held by TASKS_HOLDER for an hour.
+        # A job a (gone) worker split and handed to its tasks: awaiting them, with a lease of an hour.
         parent = Job(source="clip.mp4", method_name=Method.EXTRACT_AUDIO, output_format="mp3")
         await store.create(parent)
         assert await lifecycle.claim(store, parent.job_id, "splitter", 30, 3) is not None
@@ -41,7 +41,7 @@ async def test_a_kafka_worker_sweeps_a_queued_task_nobody_published(tmp_path, ka
         worker = start_worker(settings, tmp_path)
         try:
             deadline = time.monotonic() + 60
-            while (found := await store.get(task.job_id)).status is not JobStatus.COMPLETED:
+            while (found := await store.get_record(task.job_id)).status is not JobStatus.COMPLETED:
                 assert found.status in (JobStatus.QUEUED, JobStatus.PROCESSING), found
                 assert time.monotonic() < deadline, f"the queued task was never swept: {found}"
                 await asyncio.sleep(0.2)

@@ -5,6 +5,10 @@
       │ └─release/expire─┘  └────cancel───▶ canceled ─retry──┤
       └──────────────cancel / give up─────────────────────────┘  (retry goes back to queued)
 
+A job whose work is out in its tasks (jobs/tasks.py) stays `processing` with `awaiting_tasks` set and
+no worker: `hand_to_tasks` sets it, `take_from_tasks` clears it for the worker that finishes the job,
+and every move out of processing clears it too.
+
 `TRANSITIONS` is the one table of allowed moves. Each function below names the statuses it moves
 from; the store applies the change only if the record is still in one of them (and, for worker
 moves, still held by that worker), so a slow or zombie worker can never overwrite a newer state.
@@ -22,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mediaflow.jobs.events import EVENT_FOR_STATUS, EventType, FailureReason, JobEvent, JobEvents
-from mediaflow.jobs.model import TASKS_HOLDER, WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
+from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Phase, utcnow
 from mediaflow.store import Expect, JobStore
 
 S = JobStatus
@@ -37,6 +41,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 # Fields describing one run; cleared when a job goes back to the queue.
 _RUN_RESET = {
     "worker_id": None,
+    "awaiting_tasks": False,
     "lease_expires_at": None,
     "phase": Phase.QUEUED,
     "progress": 0,
@@ -109,8 +114,8 @@ async def claim(
     max_attempts: int,
     events: JobEvents | None = None,
 ) -> Job | None:
-    """Take a queued job for `worker_id`. None if it is gone, not queued, or another worker won."""
-    job = await store.get(job_id)
+    """Take a queued job (or task) for `worker_id`. None if it is gone, not queued, or another worker won."""
+    job = await store.get_record(job_id)
     if job is None or job.status is not S.QUEUED:
         return None
     if job.attempts >= max_attempts:
@@ -163,18 +168,27 @@ async def renew(store: JobStore, job_id: str, worker_id: str, lease_seconds: flo
 async def hand_to_tasks(
     store: JobStore, job_id: str, worker_id: str, lease_seconds: float, **changes: Any
 ) -> Job | None:
-    """The job's work now runs as task records: it stays `processing` (no status move), held by
-    TASKS_HOLDER with a lease of `lease_seconds` (JOB_TIMEOUT_S) that each finished task renews, so the
-    reaper leaves it alone while the tasks run. None: this worker no longer held it (canceled)."""
-    held = {"worker_id": TASKS_HOLDER, "lease_expires_at": lease_until(lease_seconds), **changes}
-    return await store.update(job_id, held, Expect.of(S.PROCESSING, worker_id=worker_id))
+    """The job's work now runs as task records: it stays `processing` (no status move), awaiting its
+    tasks, held by no worker, with a lease of `lease_seconds` (JOB_TIMEOUT_S) that each settled task
+    renews, so the reaper leaves it alone while the tasks run. None: this worker no longer held it
+    (canceled)."""
+    awaiting = {"worker_id": None, "awaiting_tasks": True, "lease_expires_at": lease_until(lease_seconds)}
+    return await store.update(job_id, {**awaiting, **changes}, Expect.of(S.PROCESSING, worker_id=worker_id))
+
+
+async def renew_awaiting_tasks(store: JobStore, job_id: str, lease_seconds: float, **progress: Any) -> Job | None:
+    """Extend the long lease of a job awaiting its tasks (and record their progress). None: the job no
+    longer awaits them (canceled, re-queued, or taken back by a worker to finish it)."""
+    changes = {"lease_expires_at": lease_until(lease_seconds), **progress}
+    return await store.update(job_id, changes, Expect.of(S.PROCESSING, awaiting_tasks=True))
 
 
 async def take_from_tasks(store: JobStore, job_id: str, worker_id: str, lease_seconds: float) -> Job | None:
-    """Take a job back from TASKS_HOLDER to finish it (join or fail). The update is conditional on that
-    holder, so of two workers finishing the last tasks at once only one gets it."""
-    changes = {"worker_id": worker_id, "lease_expires_at": lease_until(lease_seconds)}
-    return await store.update(job_id, changes, Expect.of(S.PROCESSING, worker_id=TASKS_HOLDER))
+    """Take a job awaiting its tasks for `worker_id` to finish it (join or fail). The update is
+    conditional on the job still awaiting them, so of two workers settling the last tasks at once only
+    one gets it."""
+    changes = {"worker_id": worker_id, "awaiting_tasks": False, "lease_expires_at": lease_until(lease_seconds)}
+    return await store.update(job_id, changes, Expect.of(S.PROCESSING, awaiting_tasks=True))
 
 
 async def complete(
@@ -267,7 +281,7 @@ async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> 
     if task.parent_id is None:
         return None  # not a task
     parent = await store.get(task.parent_id)
-    if parent is None or parent.worker_id != TASKS_HOLDER:
+    if parent is None or not parent.awaiting_tasks:
         return None  # canceled, or already taken back by a worker
     # The claim that finishes it is not a new attempt at the work: give back the one it will count.
     changes = {
@@ -281,8 +295,7 @@ async def _wake_parent(store: JobStore, task: Job, events: JobEvents | None) -> 
         [S.PROCESSING],
         S.QUEUED,
         changes,
-        worker_id=TASKS_HOLDER,
-        version=parent.version,
+        version=parent.version,  # read while awaiting its tasks: a worker taking it back meanwhile wins
         events=events,
         event=EventType.REQUEUED,
     )
@@ -296,13 +309,13 @@ async def requeue_expired(
     now = now or utcnow()
     requeued = []
     for job in await store.list_expired_leases(now):
+        stopped = (
+            "its tasks did not finish within its lease (JOB_TIMEOUT_S)"
+            if job.awaiting_tasks
+            else f"worker {job.worker_id} stopped responding"
+        )
         if job.attempts >= max_attempts:
-            changes = {
-                **_RUN_RESET,
-                "phase": Phase.DONE,
-                "completed_at": now,
-                "error": f"worker {job.worker_id} stopped responding; {_gave_up(job)}",
-            }
+            changes = {**_RUN_RESET, "phase": Phase.DONE, "completed_at": now, "error": f"{stopped}; {_gave_up(job)}"}
             failed = await _finish(
                 store,
                 job,
@@ -326,7 +339,7 @@ async def requeue_expired(
             job.job_id,
             [S.PROCESSING],
             S.QUEUED,
-            {**_RUN_RESET, "error": f"worker {job.worker_id} stopped responding; re-queued"},
+            {**_RUN_RESET, "error": f"{stopped}; re-queued"},
             version=job.version,
             events=events,
             event=EventType.REQUEUED,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 # Timestamps are stored and sent as fixed-width UTC ISO strings ("2026-11-25T09:15:10.000000Z") so
 # that string order equals time order in every store (SQLite text columns, DynamoDB sort keys).
@@ -47,9 +47,6 @@ class JobStatus(StrEnum):
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
 # The statuses that count against MAX_ACTIVE_JOBS_PER_KEY: waiting for a worker or on one.
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.PROCESSING})
-# The worker_id of a job whose work is out in task records (chunked encoding): no worker holds it
-# while its tasks run; whoever finishes the last task takes it over from this holder to join them.
-TASKS_HOLDER = "tasks"
 # The Job fields of the webhook outbox; all None means no final event is waiting for delivery.
 WEBHOOK_OUTBOX_FIELDS = ("webhook_event", "webhook_event_id", "webhook_due_at")
 
@@ -71,6 +68,14 @@ class Phase(StrEnum):
     ENCODING = "encoding"
     UPLOADING = "uploading"
     DONE = "done"
+
+
+class RecordKind(StrEnum):
+    """What a stored record is. A job is what users submit and see; a task is one piece of a spread
+    job's work (jobs/tasks.py), claimed, leased and reaped like a job but never shown or counted as one."""
+
+    JOB = "job"
+    TASK = "task"
 
 
 def new_job_id() -> str:
@@ -134,23 +139,46 @@ class Job(BaseModel):
     outputs_spec: str | None = None
     outputs: str | None = None
     source_media: str | None = None
-    # A task: one piece of a job's work (an output, a chunk, the audio, the join) with its own record,
-    # claimed, leased, reaped and retried like a job. `parent_id` names the job it belongs to, `task`
-    # is its spec as JSON text. Listings and counts leave task records out; `list_tasks` finds them.
+    # A task: one piece of a job's work (an output, a chunk, the audio, a rendition) with its own
+    # record, claimed, leased, reaped and retried like a job. `parent_id` names the job it belongs to,
+    # `task` is its spec as JSON text. Stores answer `get`, listings and counts with jobs only;
+    # `get_record`, `list_tasks` and `list_queued_tasks` reach tasks.
+    record_kind: RecordKind = RecordKind.JOB
     parent_id: str | None = None
     task: str | None = None
+    # A job whose work is out in its tasks: still `processing`, held by no worker, with a lease as long
+    # as JOB_TIMEOUT_S. The lifecycle sets it (hand_to_tasks) and clears it (take_from_tasks, and every
+    # move out of processing); taking the job back is conditional on it, so only one worker gets it.
+    awaiting_tasks: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _record_kind_of_older_records(cls, data: Any) -> Any:
+        """Records stored before `record_kind` existed are tasks exactly when they have a parent."""
+        if isinstance(data, dict) and data.get("record_kind") is None:
+            kind = RecordKind.TASK if data.get("parent_id") is not None else RecordKind.JOB
+            return {**data, "record_kind": kind}
+        return data
+
+    @model_validator(mode="after")
+    def _a_task_has_a_job(self) -> Job:
+        if (self.record_kind is RecordKind.TASK) != (self.parent_id is not None):
+            rule = "needs a parent_id" if self.parent_id is None else "has no parent_id"
+            raise ValueError(f"a {self.record_kind.value} record {rule}")
+        return self
 
     @property
     def is_task(self) -> bool:
-        return self.parent_id is not None
+        return self.record_kind is RecordKind.TASK
 
     @property
     def has_outputs(self) -> bool:
         return self.outputs_spec is not None
 
     @property
-    def kind(self) -> str:
-        """The method's name, or "outputs" for a POST /jobs job (a bounded label for logs and metrics)."""
+    def label(self) -> str:
+        """What the job makes: the method's name, or "outputs" for a POST /jobs job (a bounded value
+        for logs and metric labels; not a task's kind, which is `TaskSpec.kind`)."""
         return self.method_name.value if self.method_name is not None else "outputs"
 
     def to_document(self) -> dict[str, Any]:

@@ -110,7 +110,7 @@ class JobService:
             return _replayed(existing, job)  # a concurrent request with the same key won the insert
         bind_job_id(job.job_id)
         await self._publish(job, "could not be queued")
-        log.info("job.queued", job_id=job.job_id, method=job.kind)
+        log.info("job.queued", job_id=job.job_id, method=job.label)
         return job
 
     async def cancel(self, job: Job) -> Job:

@@ -1,8 +1,9 @@
 """Tasks of a spread job (jobs/fanout.py): what a task record's `task` JSON holds, and how a job shows them.
 
 Kinds: `chunk` (one keyframe-aligned piece of a video output) and `audio` (that output's audio, once),
-`rendition` (one rendition of an HLS ladder), `output` (one whole output). Each is a job record with
-`parent_id` (see ARCHITECTURE.md, "Tasks"), claimed, leased, reaped and retried alone. The spec carries
+`rendition` (one rendition of an HLS ladder), `output` (one whole output). Each is a task record
+(`RecordKind.TASK`, with `parent_id` naming its job; see ARCHITECTURE.md, "Tasks"), claimed, leased,
+reaped and retried alone, and never shown or counted as a job. The spec carries
 everything a worker needs: the storage keys of its input and result, a chunk's frame range, and either
 the output's ffmpeg options as the splitting worker built them from the validated output spec, or
 (output, rendition) that validated spec itself — never raw user text.
@@ -14,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mediaflow.jobs.model import Job, JobStatus, Timestamp
+from mediaflow.jobs.model import Job, JobStatus, RecordKind, Timestamp
 from mediaflow.media.chunking import Chunk
 
 
@@ -66,6 +67,7 @@ def task_spec(task: Job) -> TaskSpec:
 def new_task(parent: Job, spec: TaskSpec) -> Job:
     """A queued task record of `parent` (same source and owner, so the audio task can fetch the source)."""
     return Job(
+        record_kind=RecordKind.TASK,
         source=parent.source,
         owner=parent.owner,
         parent_id=parent.job_id,

@@ -136,7 +136,7 @@ class JobMetrics:
 
     def on_event(self, event: JobEvent) -> None:
         if event.type in (EventType.COMPLETED, EventType.FAILED, EventType.CANCELED):
-            self.finished.labels(event.job.status.value, event.job.kind).inc()
+            self.finished.labels(event.job.status.value, event.job.label).inc()
             for state in JobDetailResponse.from_job(event.job).outputs if event.job.has_outputs else ():
                 self.outputs.labels(state.type, state.status).inc()
         if event.type is EventType.STARTED:
@@ -153,7 +153,7 @@ class JobMetrics:
             self.queue_wait.observe(_seconds_between(event.queued_since, event.job.started_at))
 
     def _observe_completed_run(self, event: JobEvent) -> None:
-        job, method = event.job, event.job.kind
+        job, method = event.job, event.job.label
         if job.started_at is not None and job.completed_at is not None:
             self.duration.labels(method).observe(_seconds_between(job.started_at, job.completed_at))
         if event.speed:  # None when ffmpeg never reported one (e.g. a run too short to measure)

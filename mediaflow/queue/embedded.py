@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from mediaflow.jobs.model import JobStatus
 from mediaflow.queue.base import QueueReport
 from mediaflow.store import JobStore
-from mediaflow.store.queued_tasks import queued_tasks
 
 
 @dataclass
@@ -47,7 +46,7 @@ class EmbeddedQueue:
                 queued = await self._store.list(limit=self._BATCH, status=JobStatus.QUEUED, oldest_first=True)
                 # Task records are left out of `list`; only asked when no job is queued, so jobs go first.
                 self._candidates = [job.job_id for job in queued] or [
-                    task.job_id for task in await queued_tasks(self._store, limit=self._BATCH)
+                    task.job_id for task in await self._store.list_queued_tasks(limit=self._BATCH)
                 ]
             if self._candidates:
                 return StoreDelivery(self._candidates.pop(0))

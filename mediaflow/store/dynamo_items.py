@@ -12,12 +12,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, RecordKind, format_timestamp
 
 from .base import Expect
 
 LIST_PK = "jobs"
 TASKS_PK = "tasks"  # task records' list_pk: by_created's "jobs" partition never holds them
+LIST_PK_OF = {RecordKind.JOB: LIST_PK, RecordKind.TASK: TASKS_PK}  # the record's kind as an index key
 # name -> (partition key, sort key); all string attributes
 INDEXES = {
     "by_created": ("list_pk", "created_key"),
@@ -26,10 +27,10 @@ INDEXES = {
     "by_webhook_due": ("list_pk", "webhook_due_at"),
     "by_active_owner": ("active_owner", "created_key"),
     "by_parent": ("parent_id", "created_key"),
+    "by_queued": ("queued_in", "created_key"),
 }
-INDEXES_ADDED_LATER = frozenset(
-    {"by_webhook_due", "by_active_owner", "by_parent"}
-)  # added to an existing table at start-up if it lacks them
+# Added to an existing table at start-up if it lacks them.
+INDEXES_ADDED_LATER = frozenset({"by_webhook_due", "by_active_owner", "by_parent", "by_queued"})
 INDEX_WAIT_S = 900  # at most this long for a new index to be built (backfilled) at start-up
 TRANSACTION_ATTEMPTS = 5
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
@@ -51,9 +52,11 @@ def attribute_value(value: Any) -> dict[str, Any]:
 
 def item_from_job(job: Job) -> dict[str, Any]:
     document = {k: v for k, v in job.to_document().items() if v is not None}
-    document["list_pk"] = TASKS_PK if job.is_task else LIST_PK
+    document["list_pk"] = LIST_PK_OF[job.record_kind]
     document["created_key"] = f"{document['created_at']}#{job.job_id}"
-    if job.is_task:  # its job is what counts against the owner's active jobs, not its tasks
+    if job.status is JobStatus.QUEUED:
+        document["queued_in"] = document["list_pk"]
+    if job.record_kind is RecordKind.TASK:  # its job counts against the owner's active jobs, not its tasks
         return {name: attribute_value(value) for name, value in document.items()}
     document["owner_key"] = owner_key(job.owner)
     if job.status in ACTIVE_STATUSES:
@@ -78,6 +81,16 @@ def active_owner_change(
     # Items written before owner_key existed get a key no owner has: they are not counted.
     names["#owner_key"], values[":no_owner_key"] = "owner_key", {"S": "legacy"}
     return "#active_owner = if_not_exists(#owner_key, :no_owner_key)", None
+
+
+def queued_change(status: JobStatus, names: dict[str, str]) -> tuple[str | None, str | None]:
+    """(SET clause, REMOVE clause) that keep `queued_in` in step with a status change: present, a copy
+    of `list_pk` ("jobs" or "tasks"), while the record is queued; absent otherwise. That makes by_queued
+    sparse, and its "tasks" partition holds exactly the queued tasks (list_queued_tasks)."""
+    names["#queued_in"] = "queued_in"
+    if JobStatus(status) is not JobStatus.QUEUED:
+        return None, "#queued_in"
+    return "#queued_in = #list_pk", None  # every job and task item has list_pk (the condition checks it)
 
 
 def job_from_item(item: dict[str, Any]) -> Job:
@@ -123,6 +136,10 @@ def condition_expression(expect: Expect, names: dict[str, str], values: dict[str
     if expect.version is not None:
         values[":version"] = {"N": str(expect.version)}
         conditions.append("#version = :version")
+    if expect.awaiting_tasks is not None:
+        names["#awaiting"], values[":awaiting"] = "awaiting_tasks", {"BOOL": True}
+        # Items stored before the field existed have none: not awaiting tasks.
+        conditions.append("#awaiting = :awaiting" if expect.awaiting_tasks else "NOT #awaiting = :awaiting")
     return " AND ".join(conditions)
 
 

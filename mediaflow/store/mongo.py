@@ -15,6 +15,7 @@ claim or a stale write is decided atomically by the server, with no read-modify-
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -23,16 +24,21 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure, PyMongoError
 
-from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, RecordKind, format_timestamp, utcnow
 from mediaflow.settings import Settings
 
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .base import OLD_TASKS_HOLDER, QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
 from .mongo_templates import MongoTemplateStore
 from .mongo_workers import MongoWorkerRegistry
 
 # Short enough that a wrong MONGO_URL fails start-up in seconds rather than pymongo's default 30 s.
 _SERVER_SELECTION_TIMEOUT_MS = 3000
 _NO_ID = {"_id": False}
+# Every query for jobs carries this, so no task record is ever read as a job. `$ne` rather than an
+# equality: documents stored before record_kind existed have none (their tasks get it at open).
+_JOBS_ONLY = {"record_kind": {"$ne": RecordKind.TASK.value}}
+# The queued tasks' partial index filter; the query repeats it, so the planner can use that index.
+_QUEUED_TASKS = {"record_kind": RecordKind.TASK.value, "status": JobStatus.QUEUED.value}
 
 _INDEXES = [
     IndexModel([("job_id", ASCENDING)], name="job_id_unique", unique=True),
@@ -48,11 +54,17 @@ _INDEXES = [
         unique=True,
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     ),
-    # Partial: task records only, by their job (listings filter them out with parent_id: null).
+    # Partial: task records only, by their job (listings filter them out by record_kind).
     IndexModel(
         [("parent_id", ASCENDING), ("created_at", ASCENDING), ("job_id", ASCENDING)],
         name="parent_created",
         partialFilterExpression={"parent_id": {"$type": "string"}},
+    ),
+    # Partial: queued tasks only, oldest first (list_queued_tasks).
+    IndexModel(
+        [("created_at", ASCENDING), ("job_id", ASCENDING)],
+        name="queued_tasks",
+        partialFilterExpression=_QUEUED_TASKS,
     ),
     # Partial: only jobs with a webhook event pending (the outbox), however many jobs there are.
     IndexModel(
@@ -85,11 +97,14 @@ def _match(job_id: str, expect: Expect) -> dict[str, Any]:
         query["worker_id"] = expect.worker_id
     if expect.version is not None:
         query["version"] = expect.version
+    if expect.awaiting_tasks is not None:
+        # Documents stored before the field existed have none: not awaiting tasks.
+        query["awaiting_tasks"] = True if expect.awaiting_tasks else {"$ne": True}
     return query
 
 
 def _filter(status: JobStatus | None, owner: str | None) -> dict[str, Any]:
-    query: dict[str, Any] = {"parent_id": None}  # null or absent (records written before tasks existed)
+    query: dict[str, Any] = dict(_JOBS_ONLY)
     if status is not None:
         query["status"] = status.value
     if owner is not None:
@@ -120,6 +135,7 @@ class MongoJobStore:
             store = cls(client, client[settings.DB_NAME][settings.MONGO_JOBS_COLLECTION], url)
             await store.ping()
             await store._jobs.create_indexes(_INDEXES)
+            await store._upgrade_older_records()
             await store.templates.create_indexes()
             await store.workers.create_indexes()
         except PyMongoError as exc:
@@ -138,6 +154,15 @@ class MongoJobStore:
             raise
         return store
 
+    async def _upgrade_older_records(self) -> None:
+        """Documents stored before record kinds: tasks get record_kind (jobs without it read as jobs),
+        and a job held by the old sentinel worker awaits its tasks instead. Served by the
+        parent_created and status_lease indexes; once done, later starts find nothing to change."""
+        older_tasks = {"parent_id": {"$type": "string"}, "record_kind": {"$ne": RecordKind.TASK.value}}
+        await self._jobs.update_many(older_tasks, {"$set": {"record_kind": RecordKind.TASK.value}})
+        held = {"status": JobStatus.PROCESSING.value, "worker_id": OLD_TASKS_HOLDER}
+        await self._jobs.update_many(held, {"$set": {"awaiting_tasks": True, "worker_id": None}})
+
     async def create(self, job: Job) -> None:
         try:
             await self._jobs.insert_one(job.to_document())
@@ -146,7 +171,11 @@ class MongoJobStore:
             raise JobExistsError(job.job_id) from exc
 
     async def get(self, job_id: str) -> Job | None:
-        document = await self._jobs.find_one({"job_id": job_id}, _NO_ID)
+        document = await self._jobs.find_one({"job_id": job_id, **_JOBS_ONLY}, _NO_ID)
+        return Job.from_document(document) if document else None
+
+    async def get_record(self, record_id: str) -> Job | None:
+        document = await self._jobs.find_one({"job_id": record_id}, _NO_ID)
         return Job.from_document(document) if document else None
 
     async def list(
@@ -157,7 +186,7 @@ class MongoJobStore:
         status: JobStatus | None = None,
         owner: str | None = None,
         oldest_first: bool = False,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         if limit <= 0:
             return []  # Mongo reads limit 0 as "no limit"
         direction = ASCENDING if oldest_first else DESCENDING
@@ -174,7 +203,7 @@ class MongoJobStore:
 
     async def count_active(self, owner: str | None) -> int:
         statuses = sorted(status.value for status in ACTIVE_STATUSES)
-        return await self._jobs.count_documents({"owner": owner, "status": {"$in": statuses}, "parent_id": None})
+        return await self._jobs.count_documents({"owner": owner, "status": {"$in": statuses}, **_JOBS_ONLY})
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
@@ -195,14 +224,22 @@ class MongoJobStore:
         document = await self._jobs.find_one({"owner": owner, "idempotency_key": key}, _NO_ID)
         return Job.from_document(document) if document else None
 
-    async def list_tasks(self, parent_id: str) -> list[Job]:
+    async def list_tasks(self, parent_id: str) -> builtins.list[Job]:
         # The $type condition is the partial index's filter: it lets the planner use that index.
         cursor = self._jobs.find({"parent_id": {"$type": "string", "$eq": parent_id}}, _NO_ID).sort(
             [("created_at", ASCENDING), ("job_id", ASCENDING)]
         )
         return [Job.from_document(document) async for document in cursor]
 
-    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_queued_tasks(self, limit: int = QUEUED_TASKS_BATCH) -> builtins.list[Job]:
+        if limit <= 0:
+            return []
+        oldest_first = [("created_at", ASCENDING), ("job_id", ASCENDING)]
+        # Named, so no planner walks status_created through a backlog of queued jobs instead.
+        cursor = self._jobs.find(_QUEUED_TASKS, _NO_ID).sort(oldest_first).hint("queued_tasks").limit(limit)
+        return [Job.from_document(document) async for document in cursor]
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         if limit <= 0:
             return []
         # $lt on a string never matches null, so jobs without a lease are left out.
@@ -216,7 +253,7 @@ class MongoJobStore:
         )
         return [Job.from_document(document) async for document in cursor]
 
-    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         if limit <= 0:
             return []
         # The $type condition is the partial index's filter: it lets the planner use that index.

@@ -4,6 +4,7 @@ worker processes on the same machine (WAL mode; every change is a single conditi
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 import typing
 from collections.abc import Mapping
@@ -13,9 +14,9 @@ from typing import Any
 
 import aiosqlite
 
-from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, format_timestamp, utcnow
+from mediaflow.jobs.model import ACTIVE_STATUSES, Job, JobStatus, RecordKind, format_timestamp, utcnow
 
-from .base import Expect, JobExistsError, StoreUnavailableError, check_changes
+from .base import OLD_TASKS_HOLDER, QUEUED_TASKS_BATCH, Expect, JobExistsError, StoreUnavailableError, check_changes
 from .sqlite_templates import TABLE as TEMPLATES_TABLE
 from .sqlite_templates import SqliteTemplateStore
 from .sqlite_workers import TABLE as WORKERS_TABLE
@@ -49,10 +50,29 @@ CREATE INDEX IF NOT EXISTS jobs_by_owner_status ON jobs (owner, status);
 DROP INDEX IF EXISTS jobs_by_idempotency;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_owner_idempotency ON jobs (ifnull(owner, ''), idempotency_key)
     WHERE idempotency_key IS NOT NULL;
--- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
--- Partial: task records only, by their job; listings leave them out with `parent_id IS NULL`.
+-- Partial: task records only, by their job; listings leave them out with `record_kind = 'job'`.
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id, created_at, job_id) WHERE parent_id IS NOT NULL;
+-- Partial: queued tasks only, oldest first (list_queued_tasks names it: the planner would otherwise walk
+-- jobs_by_status_created through every queued job too).
+CREATE INDEX IF NOT EXISTS jobs_queued_tasks ON jobs (created_at, job_id)
+    WHERE record_kind = 'task' AND status = 'queued';
+-- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
 CREATE INDEX IF NOT EXISTS jobs_by_webhook_due ON jobs (webhook_due_at) WHERE webhook_due_at IS NOT NULL;
+"""
+# A column added to an older database: what its existing rows hold (SQL run right after ADD COLUMN).
+_BACKFILL = {
+    "record_kind": "UPDATE jobs SET record_kind = CASE WHEN parent_id IS NULL THEN 'job' ELSE 'task' END",
+    "awaiting_tasks": f"""
+        UPDATE jobs SET awaiting_tasks = (status = 'processing' AND worker_id IS '{OLD_TASKS_HOLDER}'),
+            worker_id = CASE WHEN status = 'processing' AND worker_id IS '{OLD_TASKS_HOLDER}' THEN NULL
+                ELSE worker_id END""",
+}
+# Every query for jobs carries this, so no task record is ever read as a job.
+_JOBS_ONLY = f"record_kind = '{RecordKind.JOB.value}'"
+_QUEUED_TASKS = f"""
+SELECT * FROM jobs INDEXED BY jobs_queued_tasks
+WHERE record_kind = '{RecordKind.TASK.value}' AND status = '{JobStatus.QUEUED.value}'
+ORDER BY created_at, job_id LIMIT ?
 """
 
 
@@ -100,9 +120,14 @@ class SqliteJobStore:
         """A database made by an older MediaFlow gets the columns of fields added since."""
         async with connection.execute("PRAGMA table_info(jobs)") as cursor:
             existing = {row["name"] for row in await cursor.fetchall()}
-        for name, field in Job.model_fields.items():
-            if name not in existing:
-                await connection.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(field.annotation)}")
+        added = [name for name in Job.model_fields if name not in existing]
+        for name in added:
+            await connection.execute(
+                f"ALTER TABLE jobs ADD COLUMN {name} {_column_type(Job.model_fields[name].annotation)}"
+            )
+        for name in added:  # once every column is there: a backfill may read another new one
+            if name in _BACKFILL:
+                await connection.execute(_BACKFILL[name])
 
     async def _read(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
         """Run a statement to its end in one call on the connection's thread.
@@ -136,7 +161,10 @@ class SqliteJobStore:
                 raise JobExistsError(job.job_id) from exc
 
     async def get(self, job_id: str) -> Job | None:
-        return self._one(await self._read("SELECT * FROM jobs WHERE job_id = ?", (job_id,)))
+        return self._one(await self._read(f"SELECT * FROM jobs WHERE job_id = ? AND {_JOBS_ONLY}", (job_id,)))
+
+    async def get_record(self, record_id: str) -> Job | None:
+        return self._one(await self._read("SELECT * FROM jobs WHERE job_id = ?", (record_id,)))
 
     async def list(
         self,
@@ -146,7 +174,7 @@ class SqliteJobStore:
         status: JobStatus | None = None,
         owner: str | None = None,
         oldest_first: bool = False,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         where, params = self._filters(status, owner)
         order = "ASC" if oldest_first else "DESC"
         sql = f"SELECT * FROM jobs{where} ORDER BY created_at {order}, job_id {order} LIMIT ? OFFSET ?"
@@ -160,15 +188,15 @@ class SqliteJobStore:
     async def count_active(self, owner: str | None) -> int:
         # `IS` matches NULL to NULL (the jobs without an owner) and still uses the index.
         [(total,)] = await self._read(
-            "SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?) AND parent_id IS NULL",
+            f"SELECT COUNT(*) FROM jobs WHERE owner IS ? AND status IN (?, ?) AND {_JOBS_ONLY}",
             [owner, *sorted(status.value for status in ACTIVE_STATUSES)],
         )
         return total
 
     @staticmethod
-    def _filters(status: JobStatus | None, owner: str | None) -> tuple[str, list[Any]]:
-        where: list[str] = ["parent_id IS NULL"]
-        params: list[Any] = []
+    def _filters(status: JobStatus | None, owner: str | None) -> tuple[str, builtins.list[Any]]:
+        where: builtins.list[str] = [_JOBS_ONLY]
+        params: builtins.list[Any] = []
         if status is not None:
             where.append("status = ?")
             params.append(status.value)
@@ -180,7 +208,7 @@ class SqliteJobStore:
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
         check_changes(changes)
         assignments = [f"{name} = ?" for name in changes] + ["updated_at = ?", "version = version + 1"]
-        params: list[Any] = [_to_column(value) for value in changes.values()] + [format_timestamp(utcnow())]
+        params: builtins.list[Any] = [_to_column(value) for value in changes.values()] + [format_timestamp(utcnow())]
         where, where_params = self._match(job_id, expect)
         sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *"
         async with self._write_lock:
@@ -196,9 +224,10 @@ class SqliteJobStore:
         return bool(rows)
 
     @staticmethod
-    def _match(job_id: str, expect: Expect) -> tuple[str, list[Any]]:
+    def _match(job_id: str, expect: Expect) -> tuple[str, builtins.list[Any]]:
         """The WHERE clause (and its parameters) of a conditional change of one job."""
-        where, params = ["job_id = ?"], [job_id]
+        where: builtins.list[str] = ["job_id = ?"]
+        params: builtins.list[Any] = [job_id]
         if expect.status is not None:
             where.append(f"status IN ({', '.join('?' for _ in expect.status)})")
             params.extend(status.value for status in expect.status)
@@ -208,17 +237,23 @@ class SqliteJobStore:
         if expect.version is not None:
             where.append("version = ?")
             params.append(expect.version)
+        if expect.awaiting_tasks is not None:
+            where.append("awaiting_tasks = ?")
+            params.append(int(expect.awaiting_tasks))
         return " AND ".join(where), params
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None:
         return self._one(await self._read("SELECT * FROM jobs WHERE owner IS ? AND idempotency_key = ?", (owner, key)))
 
-    async def list_tasks(self, parent_id: str) -> list[Job]:
+    async def list_tasks(self, parent_id: str) -> builtins.list[Job]:
         return self._all(
             await self._read("SELECT * FROM jobs WHERE parent_id = ? ORDER BY created_at, job_id", (parent_id,))
         )
 
-    async def list_expired_leases(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_queued_tasks(self, limit: int = QUEUED_TASKS_BATCH) -> builtins.list[Job]:
+        return self._all(await self._read(_QUEUED_TASKS, (limit,)))
+
+    async def list_expired_leases(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         return self._all(
             await self._read(
                 "SELECT * FROM jobs WHERE status = ? AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
@@ -226,7 +261,7 @@ class SqliteJobStore:
             )
         )
 
-    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> list[Job]:
+    async def list_webhooks_due(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         return self._all(
             await self._read(
                 "SELECT * FROM jobs WHERE webhook_due_at IS NOT NULL AND webhook_due_at <= ? "

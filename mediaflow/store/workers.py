@@ -49,7 +49,8 @@ class WorkerRegistry(Protocol):
 
 
 class HasWorkerRegistry(Protocol):
-    workers: WorkerRegistry
+    @property
+    def workers(self) -> WorkerRegistry: ...
 
 
 async def live_worker_slots(store: HasWorkerRegistry, now: datetime) -> int:

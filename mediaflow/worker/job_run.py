@@ -74,7 +74,7 @@ class JobRunner:
                 {tracing.TRACED_JOB_ATTRIBUTE: job.job_id, "mediaflow.attempt": job.attempts},
             ),
         ):
-            log.info("job.claimed", method=job.kind, source=redacted(job.source))
+            log.info("job.claimed", method=job.label, source=redacted(job.source))
             settings = self.services.settings
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(

@@ -73,8 +73,8 @@ async def fetch_and_probe(ctx: RunContext) -> FetchedSource:
     ctx.enter(Phase.PROBING)
     info = await probe(input_path, settings)
     check_input(info, job.method_name, settings.limits)
-    if not job.is_task:
-        ctx.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+    # A task records it on its own record too: harmless, and the run needs no job-or-task branch.
+    ctx.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
     return FetchedSource(input_path, info, source.name)
 
 

@@ -69,9 +69,9 @@ async def _complete(ctx: RunContext, output_path: str, log_path: str) -> None:
 
 
 async def _hand_over(ctx: RunContext, queued: list[str]) -> None:
-    """The job's work is out in tasks: let TASKS_HOLDER hold it (a lease as long as JOB_TIMEOUT_S,
-    renewed by every finished task) before publishing them, so the reaper leaves it alone and the
-    worker finishing the last task finds it to take back."""
+    """The job's work is out in tasks: mark it awaiting them (no worker, a lease as long as
+    JOB_TIMEOUT_S, renewed by every settled task) before publishing them, so the reaper leaves it
+    alone and the worker settling the last task finds it to take back."""
     services = ctx.services
     held = await lifecycle.hand_to_tasks(
         services.store,

@@ -1,7 +1,7 @@
 """Spreading a job over the workers: whether to (jobs/fanout.py decides, from the probed source and
 the live worker slots), and the split itself — one task per whole output, one per HLS rendition
 (renditions_run.py), chunk and audio tasks per chunked video output (chunked_run.py). The task records
-are created here; job_run hands the job to TASKS_HOLDER and then publishes them (in that order, so a
+are created here; settle marks the job awaiting them and then publishes them (in that order, so a
 task that finishes at once finds the job to take back).
 """
 

@@ -7,7 +7,7 @@ result; `audio`: fetch the source, encode that output's audio once, store it; `o
 `rendition`: fetch the source, make the output (or the one rendition) as a whole job would, store its
 files at their final keys and its file list as the result.
 Once a task is settled, `after_run` renews its job's lease with its progress (tasks done / all) and,
-when no task is left running (all done, or one failed), takes the job back from TASKS_HOLDER for this
+when no task is left running (all done, or one failed), takes the job (awaiting its tasks) for this
 worker to finish; and it removes what a stopped job's tasks left in its `.tasks/` folder.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.fanout import outputs_progress
-from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
+from mediaflow.jobs.model import Job, JobStatus, Phase
 from mediaflow.jobs.outputs import encode_states, initial_states
 from mediaflow.jobs.retention import remove_tasks_folder
 from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
@@ -159,10 +159,9 @@ async def take_parent_if_done(services: WorkerServices, parent_id: str) -> Job |
     if parent is None:
         return None
     states = outputs_progress(parent.outputs, tasks)
-    held = await lifecycle.renew(
+    held = await lifecycle.renew_awaiting_tasks(
         store,
         parent_id,
-        TASKS_HOLDER,
         lease,
         progress=tasks_progress(tasks),
         **({"outputs": states} if states is not None else {}),

@@ -126,12 +126,13 @@ class JobStore(Protocol):
         jobs the owner has (MAX_ACTIVE_JOBS_PER_KEY checks it on every submission)."""
 
     async def update(self, job_id: str, changes: Mapping[str, Any], expect: Expect = Expect()) -> Job | None:
-        """(A job or a task.) Atomically apply `changes` (and version += 1, updated_at = now) if the record matches
-        `expect`. Returns the updated job, or None if it does not exist or did not match."""
+        """Atomically apply `changes` to a job or a task (and version += 1, updated_at = now) if the
+        record matches `expect`. Returns the updated record, or None if it does not exist or did not
+        match."""
 
     async def delete(self, job_id: str, expect: Expect = Expect()) -> bool:
-        """Remove the job or task (and anything the store keeps for it, such as an idempotency guard) if the
-        record matches `expect`, atomically. True if it was removed."""
+        """Remove the job or task (and anything the store keeps for it, such as an idempotency guard)
+        if the record matches `expect`, atomically. True if it was removed."""
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> Job | None: ...
 

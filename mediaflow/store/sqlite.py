@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS jobs_queued_tasks ON jobs (created_at, job_id)
 -- Partial: only jobs with a webhook event pending, a handful, whatever the table's size.
 CREATE INDEX IF NOT EXISTS jobs_by_webhook_due ON jobs (webhook_due_at) WHERE webhook_due_at IS NOT NULL;
 """
-# A column added to an older database: what its existing rows hold (SQL run right after ADD COLUMN).
+# A column added to an older database: what its existing rows hold (run once every new column is there).
 _BACKFILL = {
     "record_kind": "UPDATE jobs SET record_kind = CASE WHEN parent_id IS NULL THEN 'job' ELSE 'task' END",
     "awaiting_tasks": f"""

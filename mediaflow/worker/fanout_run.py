@@ -3,7 +3,7 @@
 First run (no tasks yet): fetch and probe the source, then ask jobs/fanout.py whether to spread it.
 If not, every output is made here (outputs_run.py). If so, the job is split: one task per whole output,
 one per HLS rendition, chunk and audio tasks per chunked video output (chunked_run.py); the task
-records are created, then `HandedToTasks` tells job_run to hand the job to TASKS_HOLDER and publish them
+records are created, then `HandedToTasks` tells job_run to mark the job awaiting them and publish them
 (in that order, so a task that finishes at once finds the job to take back).
 Later run (the worker that settled the last task took the job back): every output is put together
 from its tasks — a whole output's state comes from its task, a ladder gets its master playlist, chunks

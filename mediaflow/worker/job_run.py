@@ -131,7 +131,7 @@ class JobRunner:
         ):
             run = Run(job=job, progress=RunProgress(), started=time.monotonic(), phases=tracing.PhaseSpans(job.job_id))
             self.current = run
-            log.info("job.claimed", method=job.kind, source=redacted(job.source))
+            log.info("job.claimed", method=job.label, source=redacted(job.source))
             # The worker's PID in the name lets other workers remove it if this process is killed.
             workdir = Path(
                 tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{job.job_id[:8]}-", dir=self.settings.WORK_DIR)
@@ -202,9 +202,9 @@ class JobRunner:
             log.info("job.completed", output=output_path, seconds=round(time.monotonic() - run.started, 2))
 
     async def _hand_to_tasks(self, run: Run, queued: list[str]) -> None:
-        """The job's work is out in tasks: let TASKS_HOLDER hold it (a lease as long as JOB_TIMEOUT_S,
-        renewed by every finished task) before publishing them, so the reaper leaves it alone and the
-        worker finishing the last task finds it to take back."""
+        """The job's work is out in tasks: mark it awaiting them (no worker, a lease as long as
+        JOB_TIMEOUT_S, renewed by every settled task) before publishing them, so the reaper leaves it
+        alone and the worker settling the last task finds it to take back."""
         held = await lifecycle.hand_to_tasks(
             self.store,
             run.job.job_id,

@@ -36,7 +36,6 @@ from mediaflow.runtime import BACKEND_UNAVAILABLE, Runtime, open_runtime
 from mediaflow.settings import Settings
 from mediaflow.storage import Storage
 from mediaflow.store import JobStore
-from mediaflow.store.queued_tasks import queued_tasks
 from mediaflow.worker.job_run import JobRunner
 from mediaflow.worker.presence import PresenceBeat
 from mediaflow.worker.reaper import LeaseReaper
@@ -166,9 +165,9 @@ class Worker:
         waiting = stale(await self.store.list(limit=_SWEEP_BATCH, status=JobStatus.QUEUED, oldest_first=True))
         if not waiting and asyncio.get_running_loop().time() >= self._next_task_sweep:
             # A task whose publish was lost would otherwise wait for its job's lease (JOB_TIMEOUT_S).
-            # Looked for once per QUEUED_SWEEP_AFTER_S at most: it reads the running jobs and their tasks.
+            # Looked for once per QUEUED_SWEEP_AFTER_S at most (one indexed query of queued tasks).
             self._next_task_sweep = asyncio.get_running_loop().time() + cutoff
-            waiting = stale(await queued_tasks(self.store, limit=_SWEEP_BATCH))
+            waiting = stale(await self.store.list_queued_tasks(limit=_SWEEP_BATCH))
         random.shuffle(waiting)
         for job in waiting:
             claimed = await lifecycle.claim(
@@ -186,7 +185,9 @@ class Worker:
 
     async def _work_left(self) -> bool:
         # Task records are left out of listings: a chunked job's queued tasks are work left too.
-        return bool(await self.store.list(limit=1, status=JobStatus.QUEUED) or await queued_tasks(self.store, limit=1))
+        return bool(
+            await self.store.list(limit=1, status=JobStatus.QUEUED) or await self.store.list_queued_tasks(limit=1)
+        )
 
     async def _finish_or_release_on_stop(self, stop: asyncio.Event) -> None:
         """Wait for the current job; on shutdown, give it SHUTDOWN_GRACE_S, then release it."""

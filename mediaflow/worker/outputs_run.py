@@ -89,8 +89,8 @@ async def fetch_and_probe(runner: JobRunner, run: Run, workdir: Path) -> tuple[P
     run.phases.enter("job.probe")
     info = await probe(input_path, settings)
     check_input(info, None, settings)
-    if not job.is_task:
-        run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
+    # A task records it on its own record too: harmless, and the run needs no job-or-task branch.
+    run.record(source_media=SourceMedia.from_info(info, input_path.stat().st_size).model_dump_json())
     return input_path, info
 
 

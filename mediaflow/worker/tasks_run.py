@@ -6,7 +6,7 @@ result; `audio`: fetch the source, encode that output's audio once, store it; `o
 `rendition`: fetch the source, make the output (or the one rendition) as a whole job would, store its
 files at their final keys and its file list as the result — and, once the task is settled,
 `take_parent_if_done` renews the job's lease with its progress (tasks done / all) and, when no task is
-left running (all done, or one failed), takes the job back from TASKS_HOLDER for this worker to finish.
+left running (all done, or one failed), takes the job (awaiting its tasks) for this worker to finish.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.fanout import outputs_progress
-from mediaflow.jobs.model import TASKS_HOLDER, Job, JobStatus, Phase
+from mediaflow.jobs.model import Job, JobStatus, Phase
 from mediaflow.jobs.outputs import encode_states, initial_states
 from mediaflow.jobs.tasks import TaskSpec, task_spec, tasks_progress
 from mediaflow.logs import get_logger
@@ -121,18 +121,20 @@ async def _make_output(runner: JobRunner, run: Run, workdir: Path, spec: TaskSpe
 async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> Job | None:
     """After a task settled: write the job's progress (and renew its long lease); return the job, taken
     over by this worker, when every task is done or one failed, else None."""
-    tasks = await runner.store.list_tasks(task.parent_id)
+    job_id = task.parent_id
+    if job_id is None:  # never, for a task record (the model checks it); narrows the type
+        return None
+    tasks = await runner.store.list_tasks(job_id)
     if not tasks:
         return None
     lease = runner.settings.JOB_TIMEOUT_S
-    parent = await runner.store.get(task.parent_id)
+    parent = await runner.store.get(job_id)
     if parent is None:
         return None
     states = outputs_progress(parent.outputs, tasks)
-    held = await lifecycle.renew(
+    held = await lifecycle.renew_awaiting_tasks(
         runner.store,
-        task.parent_id,
-        TASKS_HOLDER,
+        job_id,
         lease,
         progress=tasks_progress(tasks),
         **({"outputs": states} if states is not None else {}),
@@ -142,7 +144,7 @@ async def take_parent_if_done(runner: JobRunner, worker_id: str, task: Job) -> J
     if any(t.status is JobStatus.FAILED or t.status is JobStatus.CANCELED for t in tasks) or all(
         t.status is JobStatus.COMPLETED for t in tasks
     ):
-        taken = await lifecycle.take_from_tasks(runner.store, task.parent_id, worker_id, runner.settings.LEASE_SECONDS)
+        taken = await lifecycle.take_from_tasks(runner.store, job_id, worker_id, runner.settings.LEASE_SECONDS)
         if taken is not None:
             log.info("job.taken_back", job_id=taken.job_id, tasks=len(tasks))
         return taken

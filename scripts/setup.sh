@@ -47,4 +47,15 @@ else
   echo "==> installing MediaFlow"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -e .
 fi
+
+# hls.js, which the dashboard serves (/ui/vendor/hls.min.js) to play HLS in browsers that cannot by
+# themselves (Firefox). Optional: without npm the dashboard plays HLS natively where it can.
+if [ ! -f .deps/hls/node_modules/hls.js/dist/hls.min.js ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "==> installing hls.js (npm)"
+    npm install --silent --no-audit --no-fund --prefix .deps/hls hls.js@1.7.4
+  else
+    echo "!! npm is missing: the dashboard's HLS players work only where the browser plays HLS itself" >&2
+  fi
+fi
 echo "==> setup done"

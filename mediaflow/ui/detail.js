@@ -1,5 +1,8 @@
 // The detail panel of the selected job: status, progress and phase kept live (events.js), the
-// field list, the player, the ffmpeg log, the tasks (tasks.js), and Download / Cancel / Retry / Delete.
+// field list, the ffmpeg log, and Download / Cancel / Retry / Delete; from the job's full record
+// (record.js, GET /jobs/{id}) its outputs with their players and files (outputs.js) and its tasks
+// (tasks.js). A job without outputs (made by POST /process before every job had them) gets the one
+// player and Download of /download/{id}.
 import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
@@ -8,13 +11,16 @@ import {
   jobTitle, progressLine, setBadge, tookSeconds,
 } from './format.js';
 import { markSelected, refreshList, updateListedJob } from './jobs.js';
-import { refreshTasks, resetTasks } from './tasks.js';
+import { renderOutputs, resetOutputs } from './outputs.js';
+import { refreshRecord, resetRecord } from './record.js';
+import { renderTasks, resetTasks } from './tasks.js';
 
 const enc = encodeURIComponent;
 
 const state = {
   selectedId: null,
   detail: null, // the job as shown
+  record: null, // its full record (GET /jobs/{id}), once fetched
   detailCtl: null, // aborts following the shown job
   live: '',
   playerFor: null,
@@ -28,6 +34,7 @@ export function selectJob(jobId, { force = false } = {}) {
   if (state.detailCtl) state.detailCtl.abort();
   state.selectedId = jobId;
   state.detail = null;
+  state.record = null;
   resetPlayerAndLog();
   showAlert($('action-error'), '');
   markSelected(jobId);
@@ -64,6 +71,8 @@ function clearDetail(jobId) {
   $('detail-phase').textContent = '';
   ['download-button', 'cancel-button', 'retry-button', 'delete-button', 'detail-error'].forEach((id) => show($(id), false));
   $('detail-fields').replaceChildren();
+  resetRecord();
+  resetOutputs();
   resetTasks();
   setLive('', '');
 }
@@ -98,7 +107,7 @@ function renderDetail(job) {
     pct = Math.max(pct, clampPct(previous.progress));
     job.progress = pct;
   }
-  $('detail-name').textContent = jobTitle(job);
+  $('detail-name').textContent = jobTitle(withRecord(job));
   $('detail-name').title = job.source;
   if (!previous || previous.status !== job.status) {
     // One short sentence per status change: the card itself is not a live region (it changes many times a second).
@@ -125,7 +134,7 @@ function renderDetail(job) {
   setProgressValue(track, pct, phase);
   if (FINAL.has(job.status)) setLive('final', `Finished ${fmtTime(job.completed_at) || ''}`.trim());
 
-  show($('download-button'), job.status === 'completed');
+  show($('download-button'), job.status === 'completed' && hasOneFile(state.record));
   show($('cancel-button'), job.status === 'queued' || job.status === 'processing');
   show($('retry-button'), job.status === 'failed' || job.status === 'canceled');
   show($('delete-button'), FINAL.has(job.status));
@@ -136,19 +145,56 @@ function renderDetail(job) {
   show(errorBox, Boolean(job.error) && job.status !== 'completed');
 
   if (previous && previous.status !== job.status && !FINAL.has(job.status)) resetPlayerAndLog();
-  if (job.status === 'completed' && state.playerFor !== job.job_id) showPlayer(job);
+  if (job.status === 'completed' && state.playerFor !== job.job_id && hasNoOutputs(state.record)) showPlayer(job);
   if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
 
   renderFields(job);
-  refreshTasks(job);
+  refreshRecord(job, onRecord);
 }
 
-function renderFields(job) {
+// The job as /status tells it, with what only its record knows (template, outputs) once fetched.
+function withRecord(job) {
+  const record = state.record && state.record.job_id === job.job_id ? state.record : null;
+  return record ? { ...job, template: record.template, outputs: record.outputs } : job;
+}
+
+const hasNoOutputs = (record) => Boolean(record) && record.outputs.length === 0;
+
+// One file in all (a seed job's output, or one output of one file): Download fetches /download/{id}.
+// A job of many files has a link per file in its outputs instead (/download/{id} answers 409 for it).
+function hasOneFile(record) {
+  if (!record) return false;
+  const files = record.outputs.flatMap((o) => o.files || []);
+  return record.outputs.length === 0 || (files.length === 1 && !record.outputs.some((o) => o.segments));
+}
+
+function onRecord(record, signed) {
+  if (record.job_id !== state.selectedId) return;
+  state.record = record;
+  renderOutputs(record, signed);
+  renderTasks(record);
+  const job = state.detail;
+  if (!job) return;
+  show($('download-button'), job.status === 'completed' && hasOneFile(record));
+  $('detail-name').textContent = jobTitle(withRecord(job));
+  if (job.status === 'completed' && state.playerFor !== job.job_id && hasNoOutputs(record)) showPlayer(job);
+  renderFields(job);
+}
+
+// A job made of outputs has no method, format or single output path: those rows go, its template
+// (from the record) comes instead.
+const SEED_ONLY = new Set(['method_name', 'output_format', 'output_path']);
+
+function renderFields(status) {
+  const job = { ...status, template: withRecord(status).template };
+  const hasOutputs = Boolean(state.record) && state.record.outputs.length > 0;
   const rows = [];
   const known = new Set();
   const add = (key, label) => {
     known.add(key);
     const value = fieldValue(key, job[key], job);
+    if (value === null && (key === 'template' || (SEED_ONLY.has(key) && !job.method_name))) return;
+    if (key === 'output_path' && hasOutputs) return; // the first of many files: each output lists its own
     const dt = el('dt', null, label);
     const dd = el('dd', value === null ? 'none' : '', value === null ? '—' : value);
     if (value !== null && ['job_id', 'source', 'output_path', 'log_path'].includes(key)) dd.classList.add('mono');
@@ -300,7 +346,10 @@ export function clearSelection() {
   state.selectedId = null;
   state.detail = null;
   state.detailCtl = null;
+  state.record = null;
   resetPlayerAndLog();
+  resetRecord();
+  resetOutputs();
   resetTasks();
   markSelected(null);
   show($('detail-body'), false);

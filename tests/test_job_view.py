@@ -52,6 +52,17 @@ NO_NATIVE_HLS = """(() => {
 })();"""
 
 
+# The page's and the view's width, and the innermost elements that reach past the view (to name the culprit).
+WIDTHS = """() => ({
+    page: document.documentElement.scrollWidth, view: window.innerWidth,
+    detail: document.querySelector('[data-testid=job-detail]').getBoundingClientRect().right,
+    past: [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth && !e.closest('.tasks-scroll'))
+        .filter((e) => ![...e.children].some((c) => c.getBoundingClientRect().right > window.innerWidth))
+        .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().width)}px`),
+})"""
+
+
 def submit(server: ApiServer, outputs: list[dict], headers: dict | None = None) -> str:
     created = httpx.post(f"{server.url}/jobs", json={"source": "talk.mp4", "outputs": outputs}, headers=headers)
     assert created.status_code == 201, created.text
@@ -138,10 +149,7 @@ async def test_the_page_fits_a_phone_and_a_desktop_with_a_job_that_has_tasks(tmp
                 await expect(page.get_by_test_id("job-tasks")).to_be_visible()
                 await expect(page.get_by_test_id("output-main")).to_have_attribute("data-status", "completed")
                 await page.wait_for_function("() => document.querySelector('img.output-image')?.naturalWidth > 0")
-                widths = await page.evaluate(
-                    "() => ({page: document.documentElement.scrollWidth, view: window.innerWidth,"
-                    " detail: document.querySelector('[data-testid=job-detail]').getBoundingClientRect().right})"
-                )
+                widths = await page.evaluate(WIDTHS)
                 assert widths["page"] <= widths["view"], f"{size}: the page scrolls sideways: {widths}"
                 assert widths["detail"] <= widths["view"], f"{size}: the job panel is cut off: {widths}"
                 # the New job form's custom outputs builder fits too

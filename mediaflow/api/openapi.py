@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -77,12 +78,13 @@ UPLOAD_BODY = {
 
 # The output's own type (video/mp4, video/webm, audio/mpeg, …); octet-stream when storage does not know it.
 _OUTPUT_CONTENT = {"video/*": _BINARY, "audio/*": _BINARY, "application/octet-stream": _BINARY}
-OUTPUT_FILE_RESPONSES = {
+# Typed for the `responses=` of a route, which merges these with its own (keys int or str).
+OUTPUT_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The output file, with a Content-Disposition file name", "content": _OUTPUT_CONTENT},
     206: {"description": "One byte range of the output (a `Range: bytes=…` request)", "content": _OUTPUT_CONTENT},
 }
 
-LOG_RESPONSE = {
+LOG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The ffmpeg log, as text", "content": {"text/plain": {"schema": {"type": "string"}}}}
 }
 
@@ -142,6 +144,7 @@ def complete_openapi(app: FastAPI, models: ModuleType) -> None:
                     component["examples"] = model.model_json_schema()["examples"]
                 for field in component.get("properties", {}).values():
                     describe_union_default(field)
+            return document  # FastAPI's generate() kept it as app.openapi_schema too
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

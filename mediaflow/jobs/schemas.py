@@ -3,13 +3,15 @@ MediaFlow's additions. Built from the stored record in `mediaflow/jobs/model.py`
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediaflow.jobs.model import Job, JobStatus, Method, Phase, Timestamp
 
 # Examples shown in /openapi.json and /docs (a test checks every one validates against its model).
 JOB_ID = "2d0c6f5e8a9b4c1d8e7f6a5b4c3d2e1f"
-STATUS_EXAMPLE = {
+STATUS_EXAMPLE: dict[str, Any] = {
     "job_id": JOB_ID,
     "status": "completed",
     "progress": 100,
@@ -31,7 +33,7 @@ STATUS_EXAMPLE = {
     "webhook_attempts": 0,
     "webhook_last_result": None,
 }
-METHOD_EXAMPLE = {
+METHOD_EXAMPLE: dict[str, Any] = {
     "name": "compress",
     "label": "Compress",
     "description": "Smaller file: H.264 CRF 28 with AAC audio (VP9/Opus for webm).",

@@ -84,3 +84,16 @@ def test_the_walk_skips_the_union_tag_and_knows_the_fields_there():
     written, parent, _ = walk.follow(["outputs", 0, "video", "video", "heigth"])
     assert written == ["outputs", 0, "video", "heigth"]
     assert "height" in parent["properties"] and "crf" in parent["properties"]
+
+
+async def test_key_mistakes_are_named(tmp_path: Path):
+    """A whole API_KEYS entry sent as the key, and a job another key (or no key) made: the answer says why."""
+    async with running_app(make_settings(tmp_path, API_KEYS="alice:secret-1")) as client:
+        entry = await client.get("/process", headers={"X-API-Key": "alice:secret-1"})
+        assert entry.status_code == 401
+        assert "send only the key after the colon" in entry.json()["detail"]
+        wrong = await client.get("/process", headers={"X-API-Key": "nope"})
+        assert wrong.json()["detail"] == "the API key is not valid"  # no hint where none applies
+        unknown = await client.get("/status/0123abcd", headers={"X-API-Key": "secret-1"})
+        assert unknown.status_code == 404
+        assert "before API_KEYS was set belong to no key" in unknown.json()["detail"]

@@ -8,7 +8,7 @@ the same token, so a player streams an HLS ladder with no header to send.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import StreamingResponse
@@ -42,8 +42,10 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
-EXAMPLE = {
-    "source": "upload://3f0c…/talk.mp4",
+# The README's sample clip, as for POST /process, so /docs' "Try it out" works as shown (the first example
+# is the one it fills in); for a file of your own, POST /upload first and use the upload://… it returns.
+EXAMPLE: dict[str, Any] = {
+    "source": "media/sample.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
         {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
@@ -54,7 +56,7 @@ EXAMPLE = {
 
 class JobsRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]}
+        extra="forbid", json_schema_extra={"examples": [{"source": "media/sample.mp4", "template": "web"}, EXAMPLE]}
     )
 
     source: str = Field(

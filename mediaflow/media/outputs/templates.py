@@ -32,17 +32,29 @@ def method_outputs(method: Method, fmt: str) -> list[dict]:
         video["grayscale"] = True
     bitrate = "192k" if method is Method.CONVERT_FORMAT else "128k"
     audio = {"codec": "opus" if webm else "aac", "bitrate": bitrate}
-    return [{"type": "video", "name": method.value, "format": fmt, "video": video, "audio": audio,
-             "faststart": method is Method.CONVERT_FORMAT}]
+    return [
+        {
+            "type": "video",
+            "name": method.value,
+            "format": fmt,
+            "video": video,
+            "audio": audio,
+            "faststart": method is Method.CONVERT_FORMAT,
+        }
+    ]
 
 
 _EXTRA: dict[str, tuple[str, list[dict]]] = {
     "web": (
         "A 720p H.264 MP4 that starts playing at once, and a poster frame.",
         [
-            {"type": "video", "name": "web", "format": "mp4",
-             "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720},
-             "audio": {"codec": "aac", "bitrate": "128k"}},
+            {
+                "type": "video",
+                "name": "web",
+                "format": "mp4",
+                "video": {"codec": "h264", "crf": 23, "preset": "medium", "height": 720},
+                "audio": {"codec": "aac", "bitrate": "128k"},
+            },
             {"type": "thumbnails", "name": "poster", "count": 1, "height": 720, "format": "jpg"},
         ],
     ),
@@ -55,12 +67,13 @@ _EXTRA: dict[str, tuple[str, list[dict]]] = {
     ),
 }
 
+# In the words of someone choosing what to make (the dashboard and GET /templates show them).
 _METHOD_DESCRIPTIONS = {
-    Method.COMPRESS: "The seed's compress: H.264 CRF 28 (VP9 for webm), audio re-encoded.",
-    Method.EXTRACT_AUDIO: "The seed's extract_audio: the first audio track as a 192 kb/s MP3.",
-    Method.RESIZE: "The seed's resize: exactly 1280x720.",
-    Method.CONVERT_FORMAT: "The seed's convert_format: a web-ready H.264 High 4.2 MP4.",
-    Method.BLACK_AND_WHITE: "The seed's black_and_white: colour removed.",
+    Method.COMPRESS: "A smaller copy of the video (H.264 at CRF 28, audio re-encoded): the same size, far fewer bytes.",
+    Method.EXTRACT_AUDIO: "Just the sound: the first audio track as a 192 kb/s MP3.",
+    Method.RESIZE: "The video scaled to exactly 1280x720 (720p).",
+    Method.CONVERT_FORMAT: "An MP4 that plays in every browser and starts before it has fully loaded (H.264 High 4.2).",
+    Method.BLACK_AND_WHITE: "The video in black and white.",
 }
 
 

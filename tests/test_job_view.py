@@ -11,6 +11,7 @@ Screenshots: test-artifacts/dashboard-job-view-*.png.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -158,3 +159,51 @@ async def test_the_page_fits_a_phone_and_a_desktop_with_a_job_that_has_tasks(tmp
                 assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
                 await screenshot(page, f"job-view-{size}")
                 assert await axe_violations(page) == [], size
+
+
+async def test_the_new_job_form_makes_template_and_custom_jobs(tmp_path):
+    """One form: a template described in plain words, custom outputs from the builder with the JSON kept
+    in sync both ways, and a typo answered in the user's words."""
+    from playwright.async_api import expect
+
+    settings = make_settings(tmp_path)
+    shutil.copyfile(media.make_clip(tmp_path, "src.mp4", width=320, height=180, seconds=1), tmp_path / "media/talk.mp4")
+    with ApiServer(settings, tmp_path, api_workers=1) as server, ApiServerLog(server):
+        async with chromium_page(tmp_path / "downloads", offline=True) as page:
+            await page.goto(f"{server.url}/ui/")
+            await page.get_by_test_id("mode-source").click()
+            await page.get_by_test_id("source-input").fill("talk.mp4")
+            what = page.get_by_test_id("method-select")
+            await what.select_option("template:web")
+            await expect(page.get_by_test_id("method-description")).to_contain_text(
+                "Makes web (a video) and poster (thumbnails)."
+            )
+            await expect(page.get_by_test_id("format-select")).to_be_hidden()
+            await page.get_by_test_id("submit-button").click()
+            await expect(page.get_by_test_id("detail-name")).to_have_text("talk.mp4 → template web")
+            await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=60_000)
+            await expect(page.get_by_test_id("output-web")).to_have_attribute("data-status", "completed")
+            await expect(page.locator("dd[data-field=template]")).to_have_text("web")
+
+            # custom outputs: the builder writes the JSON ...
+            await what.select_option("custom")
+            json_box = page.get_by_test_id("outputs-json")
+            await page.get_by_test_id("builder-1-type").select_option("waveform")
+            await page.get_by_test_id("builder-add").click()
+            outputs = json.loads(await json_box.input_value())
+            assert [o["type"] for o in outputs] == ["video", "waveform", "video"], outputs
+            assert outputs[1] == {"name": "poster", "type": "waveform"}  # the thumbnails' fields went with the type
+            # ... and the JSON redraws the builder
+            await page.locator("details.builder-json summary").click()
+            await json_box.fill(json.dumps([{"name": "a", "type": "video", "video": {"heigth": 90}}]))
+            await expect(page.get_by_test_id("builder-output")).to_have_count(1)
+            await expect(page.get_by_test_id("builder-0-name")).to_have_value("a")
+            await page.get_by_test_id("submit-button").click()
+            await expect(page.get_by_test_id("submit-error")).to_have_text(
+                re.compile(r'^outputs\[0\]\.video\.heigth: unknown field "heigth" \(did you mean "height"\?\)')
+            )
+            await json_box.fill("[{")
+            await expect(page.get_by_test_id("outputs-json-note")).to_contain_text("Not valid JSON yet")
+            await expect(page.get_by_test_id("builder-output")).to_have_count(1)  # the last valid outputs stay
+            await screenshot(page, "new-job-custom")
+            assert await axe_violations(page) == []

@@ -62,14 +62,19 @@ else
   echo "$wanted" > "$STAMP"
 fi
 
-# hls.js, which the dashboard serves (/ui/vendor/hls.min.js) to play HLS in browsers that cannot by
-# themselves (Firefox). Optional: without npm the dashboard plays HLS natively where it can.
-if [ ! -f .deps/hls/node_modules/hls.js/dist/hls.min.js ]; then
-  if command -v npm >/dev/null 2>&1; then
-    echo "==> installing hls.js (npm)"
-    npm install --silent --no-audit --no-fund --prefix .deps/hls hls.js@1.7.4
-  else
-    echo "!! npm is missing: the dashboard's HLS players work only where the browser plays HLS itself" >&2
+# hls.js and dash.js, which the dashboard serves (/ui/vendor/) to play HLS in browsers that cannot by
+# themselves (Firefox) and DASH in any. Optional: without npm the dashboard plays HLS natively where it
+# can, and lists a DASH stream's files.
+player() {  # folder, package@version, the file the dashboard serves
+  if [ ! -f ".deps/$1/node_modules/$3" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> installing $2 (npm)"
+      npm install --silent --no-audit --no-fund --prefix ".deps/$1" "$2"
+    else
+      echo "!! npm is missing: the dashboard cannot play $2's streams where the browser does not itself" >&2
+    fi
   fi
-fi
+}
+player hls hls.js@1.7.4 hls.js/dist/hls.min.js
+player dash dashjs@5.2.1 dashjs/dist/modern/umd/dash.all.min.js
 echo "==> setup done"

@@ -1,6 +1,6 @@
 """The one job view in headless Chromium against the real API: a job of many outputs (POST /jobs) shows
 each output with its status and files, and what fits each file — the HLS ladder playing (natively, and
-through the hls.js this server serves when the browser cannot), thumbnails, the storyboard sprite and
+through the hls.js this server serves when the browser cannot), DASH through dash.js, thumbnails, the storyboard sprite and
 the waveform as pictures that load, the storyboard as a scrubbing preview, the VMAF table and plot
 when only VMAF is asked for (its CSV has CRLF line ends) — all from GET /jobs/{id}, so a reload or a
 shared #job= link shows the same; with API keys on (files through signed links).
@@ -32,6 +32,13 @@ OUTPUTS = [
         "segment_seconds": 1,
         "video": {"preset": "ultrafast"},
         "renditions": [{"height": 180, "bitrate": "300k"}, {"height": 90, "bitrate": "120k"}],
+    },
+    {
+        "name": "dash",
+        "type": "dash",
+        "segment_seconds": 1,
+        "video": {"preset": "ultrafast"},
+        "renditions": [{"height": 90, "bitrate": "120k"}],
     },
     {"name": "poster", "type": "thumbnails", "count": 2, "width": 160},
     {"name": "scrub", "type": "storyboard", "interval_seconds": 1, "columns": 3, "width": 64},
@@ -70,16 +77,13 @@ def submit(server: ApiServer, outputs: list[dict], headers: dict | None = None) 
     return created.json()["job_id"]
 
 
-async def hls_plays(page) -> None:
-    video = page.get_by_test_id("output-stream").get_by_test_id("hls-player")
-    # play() only once the source is attached and has data: hls.js attaches its own source after load
-    await page.wait_for_function(
-        "() => document.querySelector('[data-testid=output-stream] video')?.readyState >= 2", timeout=20_000
-    )
-    await video.evaluate("v => { v.muted = true; return v.play(); }")
-    await page.wait_for_function(
-        "() => document.querySelector('[data-testid=output-stream] video').currentTime > 0.3", timeout=20_000
-    )
+async def plays(page, output: str) -> None:
+    """The output's player gets data and its time moves on."""
+    selector = f"[data-testid=output-{output}] video"
+    # play() only once the source is attached and has data: hls.js and dash.js attach theirs after loading
+    await page.wait_for_function(f"() => document.querySelector('{selector}')?.readyState >= 2", timeout=20_000)
+    await page.locator(selector).evaluate("v => { v.muted = true; return v.play(); }")
+    await page.wait_for_function(f"() => document.querySelector('{selector}').currentTime > 0.3", timeout=20_000)
 
 
 async def test_a_job_of_many_outputs_in_the_one_job_view(tmp_path):
@@ -100,7 +104,7 @@ async def test_a_job_of_many_outputs_in_the_one_job_view(tmp_path):
                 item = box.get_by_test_id(f"output-{output['name']}")
                 await expect(item).to_have_attribute("data-status", "completed")
                 await expect(item.get_by_test_id("output-status")).to_have_text("Completed")
-            await expect(page.get_by_test_id("outputs-summary")).to_have_text("5 of 5 made")
+            await expect(page.get_by_test_id("outputs-summary")).to_have_text("6 of 6 made")
             # many files: a link per file, no single Download button, no seed-only rows
             await expect(page.get_by_test_id("download-button")).to_be_hidden()
             await expect(page.locator("dd[data-field=method_name]")).to_have_count(0)
@@ -111,7 +115,9 @@ async def test_a_job_of_many_outputs_in_the_one_job_view(tmp_path):
                 "() => [...document.querySelectorAll('img.output-image')].every(i => i.complete && i.naturalWidth > 0)"
             )
             await expect(box.get_by_test_id("hls-player")).to_have_attribute("data-engine", "native")
-            await hls_plays(page)
+            await plays(page, "stream")
+            await expect(box.get_by_test_id("dash-player")).to_have_attribute("data-engine", "dash.js")
+            await plays(page, "dash")  # dash.js, served by this server
             quality = box.get_by_test_id("quality-measured")
             await expect(quality.locator("tr[data-metric]")).to_have_count(1)  # VMAF only: the CRLF case
             await expect(quality.locator("tr[data-metric=vmaf] td").first).to_have_text(re.compile(r"^\d+\.\d\d$"))
@@ -131,7 +137,7 @@ async def test_a_job_of_many_outputs_in_the_one_job_view(tmp_path):
             await page.reload()
             await expect(page.get_by_test_id("detail-status")).to_have_text("Completed")
             await expect(box.get_by_test_id("hls-player")).to_have_attribute("data-engine", "hls.js")
-            await hls_plays(page)
+            await plays(page, "stream")
 
 
 async def test_the_page_fits_a_phone_and_a_desktop_with_a_job_that_has_tasks(tmp_path):

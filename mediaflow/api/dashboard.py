@@ -13,10 +13,14 @@ from mediaflow.logs import get_logger
 
 log = get_logger("api")
 
-# hls.js plays HLS where the browser cannot by itself (Firefox, Chrome on some systems). It comes from
-# npm (pinned in scripts/setup.sh, which installs it into .deps/hls), never from a CDN and never
-# committed; without it the dashboard still plays HLS natively where it can and says so elsewhere.
-HLS_JS = Path(".deps/hls/node_modules/hls.js/dist/hls.min.js")
+# The players the dashboard loads when the browser cannot play a stream by itself: hls.js for HLS
+# (Firefox), dash.js for DASH (every browser). They come from npm (pinned in scripts/setup.sh, which
+# installs them into .deps/), never from a CDN and never committed; without them the dashboard plays
+# HLS natively where it can and says why a stream does not play elsewhere.
+VENDOR = {
+    "hls.min.js": Path(".deps/hls/node_modules/hls.js/dist/hls.min.js"),
+    "dash.all.min.js": Path(".deps/dash/node_modules/dashjs/dist/modern/umd/dash.all.min.js"),
+}
 
 
 def dashboard_dir() -> Path | None:
@@ -26,11 +30,12 @@ def dashboard_dir() -> Path | None:
     return candidate if (candidate / "index.html").is_file() else None
 
 
-def hls_js_file() -> Path | None:
-    """hls.js as scripts/setup.sh installs it: beside the checkout, or in the directory the server runs from."""
+def vendor_file(name: str) -> Path | None:
+    """A player script as scripts/setup.sh installs it: beside the checkout, or where the server runs."""
+    relative = VENDOR.get(name)
     for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / HLS_JS).is_file():
-            return root / HLS_JS
+        if relative is not None and (root / relative).is_file():
+            return root / relative
     return None
 
 
@@ -45,14 +50,15 @@ def register_dashboard(app: FastAPI) -> None:
     async def dashboard_redirect() -> RedirectResponse:
         return RedirectResponse("ui/", status_code=307)  # relative: keeps working behind a path prefix
 
-    hls_js = hls_js_file()
+    vendor = {name: vendor_file(name) for name in VENDOR}  # looked up once: they change only with setup.sh
 
-    @app.get("/ui/vendor/hls.min.js", include_in_schema=False)
-    async def dashboard_hls_js() -> FileResponse:
-        if hls_js is None:
-            raise HTTPException(404, detail="hls.js is not installed on this server: run scripts/setup.sh")
+    @app.get("/ui/vendor/{name}", include_in_schema=False)
+    async def dashboard_vendor_script(name: str) -> FileResponse:
+        found = vendor.get(name)
+        if found is None:
+            raise HTTPException(404, detail=f"{name} is not installed on this server: run scripts/setup.sh")
         return FileResponse(
-            hls_js, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=86400"}
+            found, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=86400"}
         )
 
     app.mount("/ui", StaticFiles(directory=directory, html=True), name="ui")

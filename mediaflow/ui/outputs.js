@@ -6,7 +6,7 @@
 // Server text reaches the page through textContent only.
 import { $, el, show } from './dom.js';
 import { STATUS_LABELS, clampPct, fmtBytes, setBadge } from './format.js';
-import { attachScrubber, audioPlayer, hlsPlayer, image, storyboardCues, videoPlayer } from './players.js';
+import { attachScrubber, audioPlayer, dashPlayer, hlsPlayer, image, storyboardCues, videoPlayer } from './players.js';
 import { qualityNode } from './quality.js';
 import { apiUrl } from './api.js';
 
@@ -133,7 +133,10 @@ function previews(output, files, url) {
     const master = files.find((f) => f.path.endsWith('/master.m3u8')) || files.find((f) => f.path.endsWith('.m3u8'));
     return master ? [hlsPlayer(url(master), label)] : [];
   }
-  if (output.type === 'dash') return [];
+  if (output.type === 'dash') {
+    const manifest = files.find((f) => f.path.endsWith('.mpd'));
+    return manifest ? [dashPlayer(url(manifest), label)] : [];
+  }
   const videos = byMime((mime, path) => mime.startsWith('video/') && !path.endsWith('.ts')).map((f) => videoPlayer(url(f), label));
   const audios = byMime((mime) => mime.startsWith('audio/')).map((f) => audioPlayer(url(f), label));
   const images = byMime((mime) => mime.startsWith('image/')).map((f, i, all) => ({

@@ -1,25 +1,27 @@
 // What fits each file of an output: a player for video, HLS and audio, the picture for images, and a
 // storyboard's scrubbing preview under a player. URLs are signed links (record.js), since a <video>
 // or <img> cannot send the X-API-Key header; a playlist's relative URIs resolve under the same link.
-// HLS plays natively where the browser can (Safari, Chromium); elsewhere through hls.js, served by
-// this server from the npm package scripts/setup.sh installs (never a CDN: the dashboard works offline).
+// HLS plays natively where the browser can (Safari, Chromium); elsewhere through hls.js. DASH plays
+// through dash.js. Both are served by this server from the npm packages scripts/setup.sh installs
+// (never a CDN: the dashboard works offline), loaded only when a stream needs them.
 import { el } from './dom.js';
 
 const HLS_MIME = 'application/vnd.apple.mpegurl';
-let hlsScript = null; // one load of vendor/hls.min.js per page, shared by every player
+const scripts = new Map(); // one load per player script and page, shared by every player
 
-function loadHlsJs() {
-  if (window.Hls) return Promise.resolve(window.Hls);
-  if (!hlsScript) {
-    hlsScript = new Promise((resolve, reject) => {
+// vendor/<file>, which sets window[global]; rejects with the reason to show.
+function loadVendor(file, global, name) {
+  if (window[global]) return Promise.resolve(window[global]);
+  if (!scripts.has(file)) {
+    scripts.set(file, new Promise((resolve, reject) => {
       const script = document.createElement('script');
-      script.src = 'vendor/hls.min.js';
-      script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error('hls.js did not load')));
-      script.onerror = () => { hlsScript = null; reject(new Error('this server has no hls.js')); };
+      script.src = `vendor/${file}`;
+      script.onload = () => (window[global] ? resolve(window[global]) : reject(new Error(`${name} did not load`)));
+      script.onerror = () => { scripts.delete(file); reject(new Error(`this server has no ${name} (scripts/setup.sh installs it)`)); };
       document.head.append(script);
-    });
+    }));
   }
-  return hlsScript;
+  return scripts.get(file);
 }
 
 function note(text) {
@@ -47,7 +49,7 @@ export function hlsPlayer(url, label) {
     return { node: wrap, video };
   }
   video.dataset.engine = 'hls.js';
-  loadHlsJs().then((Hls) => {
+  loadVendor('hls.min.js', 'Hls', 'hls.js').then((Hls) => {
     if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions');
     const hls = new Hls();
     hls.loadSource(url);
@@ -55,6 +57,24 @@ export function hlsPlayer(url, label) {
     video.addEventListener('emptied', () => { if (!video.isConnected) hls.destroy(); });
   }).catch((err) => {
     wrap.replaceChildren(note(`This browser cannot play HLS by itself, and ${err.message}: open the playlist in a player such as VLC, or download the files.`));
+  });
+  return { node: wrap, video };
+}
+
+// A DASH manifest, through dash.js (no browser plays DASH by itself).
+export function dashPlayer(url, label) {
+  const wrap = el('div', 'output-player');
+  const video = videoElement(label);
+  video.dataset.testid = 'dash-player';
+  video.dataset.engine = 'dash.js';
+  wrap.append(video);
+  loadVendor('dash.all.min.js', 'dashjs', 'dash.js').then((dashjs) => {
+    if (!window.MediaSource) throw new Error('this browser has no Media Source Extensions');
+    const player = dashjs.MediaPlayer().create();
+    player.initialize(video, url, false);
+    video.addEventListener('emptied', () => { if (!video.isConnected) player.destroy(); });
+  }).catch((err) => {
+    wrap.replaceChildren(note(`The DASH stream cannot play here: ${err.message}. Open the manifest in a DASH player, or download the files.`));
   });
   return { node: wrap, video };
 }

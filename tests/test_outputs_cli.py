@@ -147,3 +147,16 @@ def test_a_file_the_server_can_read_is_not_uploaded(server) -> None:  # noqa: F8
     assert "where it is (not uploaded)" in result.stderr and "uploaded here.mp4 as" not in result.stderr
     job = httpx.get(f"{server.url}/status/{result.stdout.strip()}").json()
     assert job["source"] == str((server.media_root / "here.mp4").resolve()) and job["template"] == "web"
+
+
+def test_the_default_server_is_named_when_used(monkeypatch) -> None:
+    """A submit to whatever answers on the default port says where it went (the port may be another's)."""
+    import argparse
+
+    from mediaflow.client.session import uses_default_server
+
+    monkeypatch.delenv("MEDIAFLOW_URL", raising=False)
+    assert uses_default_server(argparse.Namespace(server=None))
+    assert not uses_default_server(argparse.Namespace(server="http://127.0.0.1:9"))
+    monkeypatch.setenv("MEDIAFLOW_URL", "http://127.0.0.1:9")
+    assert not uses_default_server(argparse.Namespace(server=None))

@@ -22,6 +22,12 @@ def job_id_argument(value: str) -> str:
     return value
 
 
+def uses_default_server(args: argparse.Namespace) -> bool:
+    """Neither --server nor MEDIAFLOW_URL: whatever listens on the default port gets the request, maybe
+    another user's server if ours could not take the port."""
+    return not (args.server or os.environ.get("MEDIAFLOW_URL"))
+
+
 def open_api(args: argparse.Namespace) -> Api:
     server = args.server or os.environ.get("MEDIAFLOW_URL") or DEFAULT_SERVER
     api_key = args.api_key or os.environ.get("MEDIAFLOW_API_KEY") or None

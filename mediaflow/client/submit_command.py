@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from mediaflow.client.api import EXIT_OK, EXIT_SERVER, EXIT_USAGE, Api, CliError
 from mediaflow.client.follow import job_ended_error, wait_for_job
 from mediaflow.client.outputs import check_template, download_all, read_spec, submit_outputs_job
-from mediaflow.client.session import JOB_ID, open_api
+from mediaflow.client.session import DEFAULT_SERVER, JOB_ID, open_api, uses_default_server
 from mediaflow.client.terminal import printable
 from mediaflow.client.transfer import download_output, upload_file
 
@@ -192,6 +192,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise CliError(f"say what to make: --method NAME ({KNOWN_METHODS}), --template NAME, or --spec job.json")
     if args.format and args.method is None:
         raise CliError("--format goes with --method; with --template or --spec each output names its format")
+    if uses_default_server(args):  # said once, so a job sent to an unexpected server does not go unnoticed
+        print(f"server: {DEFAULT_SERVER} (the default; --server URL or MEDIAFLOW_URL for another)", file=sys.stderr)
     with open_api(args) as api:
         job_id = upload_and_submit(api, args)
         print(job_id, flush=True)  # first, so a script has the id even if waiting is interrupted

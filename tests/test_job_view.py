@@ -213,3 +213,17 @@ async def test_the_new_job_form_makes_template_and_custom_jobs(tmp_path):
             await expect(page.get_by_test_id("builder-output")).to_have_count(1)  # the last valid outputs stay
             await screenshot(page, "new-job-custom")
             assert await axe_violations(page) == []
+
+            # one output of one video file: the panel's own player and Download, as for a seed job
+            await json_box.fill(json.dumps([{"name": "one", "type": "video", "video": {"preset": "ultrafast"}}]))
+            await page.get_by_test_id("submit-button").click()
+            await expect(page.get_by_test_id("detail-name")).to_have_text("talk.mp4 → 1 output")
+            await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=60_000)
+            await expect(page.get_by_test_id("download-button")).to_be_visible()
+            player = page.get_by_test_id("player-media")
+            await page.wait_for_function(
+                "() => document.querySelector('[data-testid=player-media]')?.readyState >= 1", timeout=20_000
+            )
+            assert await player.evaluate("v => v.tagName") == "VIDEO"
+            await expect(page.get_by_test_id("output-one").locator("video")).to_have_count(0)  # no second player
+            await expect(page.get_by_test_id("output-one").locator(".output-files a")).to_have_text("one/one.mp4")

@@ -145,7 +145,8 @@ function renderDetail(job) {
   show(errorBox, Boolean(job.error) && job.status !== 'completed');
 
   if (previous && previous.status !== job.status && !FINAL.has(job.status)) resetPlayerAndLog();
-  if (job.status === 'completed' && state.playerFor !== job.job_id && hasNoOutputs(state.record)) showPlayer(job);
+  const media = playable(job, state.record);
+  if (job.status === 'completed' && state.playerFor !== job.job_id && media) showPlayer(job, media);
   if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
 
   renderFields(job);
@@ -158,8 +159,6 @@ function withRecord(job) {
   return record ? { ...job, template: record.template, outputs: record.outputs } : job;
 }
 
-const hasNoOutputs = (record) => Boolean(record) && record.outputs.length === 0;
-
 // One file in all (a seed job's output, or one output of one file): Download fetches /download/{id}.
 // A job of many files has a link per file in its outputs instead (/download/{id} answers 409 for it).
 function hasOneFile(record) {
@@ -168,16 +167,28 @@ function hasOneFile(record) {
   return record.outputs.length === 0 || (files.length === 1 && !record.outputs.some((o) => o.segments));
 }
 
+// The job's one file, when it is a video or a sound: it plays in the panel's own player, from
+// /download/{id} like Download, as a seed job's always did. {audio, format} or null.
+function playable(job, record) {
+  if (!hasOneFile(record)) return null;
+  if (!record.outputs.length) return { audio: job.output_format === 'mp3', format: job.output_format };
+  const [file] = record.outputs.flatMap((o) => o.files || []);
+  const mime = String((file && file.mime_type) || '');
+  if (!mime.startsWith('video/') && !mime.startsWith('audio/')) return null;
+  return { audio: mime.startsWith('audio/'), format: file.path.split('.').pop() };
+}
+
 function onRecord(record, signed) {
   if (record.job_id !== state.selectedId) return;
   state.record = record;
-  renderOutputs(record, signed);
-  renderTasks(record);
   const job = state.detail;
+  const media = job ? playable(job, record) : null;
+  renderOutputs(record, signed, { mediaInPanel: Boolean(media) });
+  renderTasks(record);
   if (!job) return;
   show($('download-button'), job.status === 'completed' && hasOneFile(record));
   $('detail-name').textContent = jobTitle(withRecord(job));
-  if (job.status === 'completed' && state.playerFor !== job.job_id && hasNoOutputs(record)) showPlayer(job);
+  if (job.status === 'completed' && state.playerFor !== job.job_id && media) showPlayer(job, media);
   renderFields(job);
 }
 
@@ -220,10 +231,9 @@ function resetPlayerAndLog() {
   show($('log-box'), false);
 }
 
-function showPlayer(job) {
+function showPlayer(job, { audio, format }) {
   state.playerFor = job.job_id;
   const player = $('player');
-  const audio = job.output_format === 'mp3';
   player.classList.toggle('audio', audio);
   player.replaceChildren();
   show(player, true);
@@ -238,7 +248,7 @@ function showPlayer(job) {
     const reachable = await fetch(apiUrl('healthz'), { cache: 'no-store' }).then((r) => r.ok, () => false);
     if (state.playerFor !== job.job_id) return;
     const note = el('div', 'player-note', reachable
-      ? `This browser cannot play the ${String(job.output_format).toUpperCase()} file; use Download instead.`
+      ? `This browser cannot play the ${String(format).toUpperCase()} file; use Download instead.`
       : 'The preview stopped: the MediaFlow server cannot be reached. Check that it is running, then reload the page.');
     note.dataset.testid = 'player-note';
     note.dataset.reason = reachable ? 'format' : 'network';

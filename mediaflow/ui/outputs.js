@@ -26,7 +26,9 @@ export function resetOutputs() {
   show($('outputs-box'), false);
 }
 
-export function renderOutputs(record, signed) {
+// options.mediaInPanel: the job's one file plays in the panel's own player (detail.js), so its card
+// lists the file without a second player.
+export function renderOutputs(record, signed, { mediaInPanel = false } = {}) {
   if (state.jobId !== record.job_id) {
     resetOutputs();
     state.jobId = record.job_id;
@@ -44,7 +46,7 @@ export function renderOutputs(record, signed) {
       state.items.set(output.name, item);
     }
     updateItem(item, output, record);
-    if (signed && output.status === 'completed' && !item.filesShown) showFiles(item, output, record, signed);
+    if (signed && output.status === 'completed' && !item.filesShown) showFiles(item, output, signed, mediaInPanel);
     if (list.children[index] !== item.node) list.insertBefore(item.node, list.children[index] || null);
   });
   attachStoryboard(record, signed);
@@ -108,12 +110,12 @@ function updateItem(item, output, record) {
 
 function fileUrl(signed, path) { return apiUrl(signed.replace(/^\//, '') + path); }
 
-function showFiles(item, output, record, signed) {
+function showFiles(item, output, signed, mediaInPanel) {
   item.filesShown = true;
   const files = Array.isArray(output.files) ? output.files : [];
   const url = (file) => fileUrl(signed, file.path);
   if (output.quality) item.quality.replaceChildren(qualityNode(output, (file) => url(file)));
-  for (const preview of previews(output, files, url)) item.media.append(preview.node);
+  if (!mediaInPanel) for (const preview of previews(output, files, url)) item.media.append(preview.node);
   item.files.replaceChildren(...files.map((file) => {
     const link = el('a', 'mono', file.path);
     Object.assign(link, { href: url(file), download: file.path.split('/').pop() });

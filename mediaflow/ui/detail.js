@@ -192,20 +192,20 @@ function onRecord(record, signed) {
   renderFields(job);
 }
 
-// A job made of outputs has no method, format or single output path: those rows go, its template
-// (from the record) comes instead.
+// A job made of outputs has no method or format, and a job of many files no single output path:
+// those rows go; its template (from the record) comes instead.
 const SEED_ONLY = new Set(['method_name', 'output_format', 'output_path']);
 
 function renderFields(status) {
   const job = { ...status, template: withRecord(status).template };
-  const hasOutputs = Boolean(state.record) && state.record.outputs.length > 0;
+  const manyFiles = Boolean(state.record) && !hasOneFile(state.record);
   const rows = [];
   const known = new Set();
   const add = (key, label) => {
     known.add(key);
     const value = fieldValue(key, job[key], job);
     if (value === null && (key === 'template' || (SEED_ONLY.has(key) && !job.method_name))) return;
-    if (key === 'output_path' && hasOutputs) return; // the first of many files: each output lists its own
+    if (key === 'output_path' && manyFiles) return; // the first of many files: each output lists its own
     const dt = el('dt', null, label);
     const dd = el('dd', value === null ? 'none' : '', value === null ? '—' : value);
     if (value !== null && ['job_id', 'source', 'output_path', 'log_path'].includes(key)) dd.classList.add('mono');

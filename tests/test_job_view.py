@@ -149,8 +149,14 @@ async def test_the_page_fits_a_phone_and_a_desktop_with_a_job_that_has_tasks(tmp
     parallel = {"name": "main", "type": "video", "parallel": True, "video": {"preset": "ultrafast", "crf": 30}}
     with ApiServer(settings, tmp_path, api_workers=2) as server, ApiServerLog(server):
         job_id = submit(server, [parallel, {"name": "poster", "type": "thumbnails", "count": 1, "width": 160}])
-        for size, viewport in (("mobile", MOBILE), ("desktop", DESKTOP)):
-            async with chromium_page(tmp_path / "downloads", viewport=viewport, offline=True) as page:
+        for size, viewport, scheme in (
+            ("mobile", MOBILE, "light"),
+            ("desktop", DESKTOP, "light"),
+            ("mobile", MOBILE, "dark"),
+        ):
+            async with chromium_page(
+                tmp_path / "downloads", viewport=viewport, color_scheme=scheme, offline=True
+            ) as page:
                 await page.goto(f"{server.url}/ui/#job={job_id}")
                 await expect(page.get_by_test_id("detail-status")).to_have_text("Completed", timeout=90_000)
                 await expect(page.get_by_test_id("job-tasks")).to_be_visible()
@@ -163,8 +169,8 @@ async def test_the_page_fits_a_phone_and_a_desktop_with_a_job_that_has_tasks(tmp
                 await page.get_by_test_id("method-select").select_option("custom")
                 await expect(page.get_by_test_id("builder-output")).to_have_count(2)
                 assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-                await screenshot(page, f"job-view-{size}")
-                assert await axe_violations(page) == [], size
+                await screenshot(page, f"job-view-{size}-{scheme}")
+                assert await axe_violations(page) == [], (size, scheme)
 
 
 async def test_the_new_job_form_makes_template_and_custom_jobs(tmp_path):

@@ -6,7 +6,8 @@
 //   app.js     this entry point: wires the modules together and starts the page
 //   submit.js  the "New job" form: source (upload, path, s3://), then a method, a template or custom
 //              outputs (outputs_form.js); POST /process or POST /jobs
-//   detail.js  the selected job: detail panel, ffmpeg log, download, cancel/retry/delete
+//   detail.js  the selected job: detail panel, download, cancel/retry/delete
+//   panel_media.js  the panel's own player (a job of one video or sound file) and the ffmpeg log
 //   record.js  the selected job's full record (GET /jobs/{id}) and its signed file links
 //   outputs.js its outputs, each with status, progress, notes, quality (quality.js), files and
 //              what fits them (players.js); tasks.js its tasks per worker

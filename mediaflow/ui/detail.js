@@ -1,9 +1,8 @@
 // The detail panel of the selected job: status, progress and phase kept live (events.js), the
-// field list, the ffmpeg log, and Download / Cancel / Retry / Delete; from the job's full record
-// (record.js, GET /jobs/{id}) its outputs with their players and files (outputs.js) and its tasks
-// (tasks.js). A job without outputs (made by POST /process before every job had them) gets the one
-// player and Download of /download/{id}.
-import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
+// field list, and Download / Cancel / Retry / Delete; from the job's full record (record.js,
+// GET /jobs/{id}) its outputs with their players and files (outputs.js) and its tasks (tasks.js).
+// A job of one video or sound file plays it in the panel's own player (panel_media.js, with the log).
+import { apiFetch, apiJson, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
 import {
@@ -12,6 +11,7 @@ import {
 } from './format.js';
 import { markSelected, refreshList, updateListedJob } from './jobs.js';
 import { renderOutputs, resetOutputs } from './outputs.js';
+import { downloadUrl, loadLog, logShownFor, playerShownFor, resetPlayerAndLog, showPlayer } from './panel_media.js';
 import { refreshRecord, resetRecord } from './record.js';
 import { renderTasks, resetTasks } from './tasks.js';
 
@@ -23,8 +23,6 @@ const state = {
   record: null, // its full record (GET /jobs/{id}), once fetched
   detailCtl: null, // aborts following the shown job
   live: '',
-  playerFor: null,
-  logFor: null,
 };
 
 export const selectedJobId = () => state.selectedId;
@@ -146,8 +144,8 @@ function renderDetail(job) {
 
   if (previous && previous.status !== job.status && !FINAL.has(job.status)) resetPlayerAndLog();
   const media = playable(job, state.record);
-  if (job.status === 'completed' && state.playerFor !== job.job_id && media) showPlayer(job, media);
-  if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
+  if (job.status === 'completed' && !playerShownFor(job.job_id) && media) showPlayer(job, media);
+  if ((job.status === 'failed' || job.status === 'completed') && job.log_path && !logShownFor(job.job_id)) loadLog(job);
 
   renderFields(job);
   refreshRecord(job, onRecord);
@@ -188,7 +186,7 @@ function onRecord(record, signed) {
   if (!job) return;
   show($('download-button'), job.status === 'completed' && hasOneFile(record));
   $('detail-name').textContent = jobTitle(withRecord(job));
-  if (job.status === 'completed' && state.playerFor !== job.job_id && media) showPlayer(job, media);
+  if (job.status === 'completed' && !playerShownFor(job.job_id) && media) showPlayer(job, media);
   renderFields(job);
 }
 
@@ -216,79 +214,6 @@ function renderFields(status) {
   FIELD_ORDER.forEach(([key, label]) => add(key, label));
   Object.keys(job).filter((key) => !known.has(key)).forEach((key) => add(key, fieldLabel(key)));
   $('detail-fields').replaceChildren(...rows);
-}
-
-// --- player and log ------------------------------------------------------------------------------
-
-function resetPlayerAndLog() {
-  state.playerFor = null;
-  state.logFor = null;
-  const player = $('player');
-  player.querySelectorAll('video, audio').forEach((media) => { media.pause(); media.removeAttribute('src'); media.load(); });
-  player.replaceChildren();
-  show(player, false);
-  $('log-text').textContent = '';
-  show($('log-box'), false);
-}
-
-function showPlayer(job, { audio, format }) {
-  state.playerFor = job.job_id;
-  const player = $('player');
-  player.classList.toggle('audio', audio);
-  player.replaceChildren();
-  show(player, true);
-  const media = document.createElement(audio ? 'audio' : 'video');
-  media.controls = true;
-  media.preload = 'metadata';
-  media.dataset.testid = 'player-media';
-  if (!audio) media.playsInline = true;
-  media.addEventListener('error', async () => {
-    // A media element reports "cannot load" the same way for a network failure and for a format it
-    // cannot decode: ask the server whether it is there before blaming the format.
-    const reachable = await fetch(apiUrl('healthz'), { cache: 'no-store' }).then((r) => r.ok, () => false);
-    if (state.playerFor !== job.job_id) return;
-    const note = el('div', 'player-note', reachable
-      ? `This browser cannot play the ${String(format).toUpperCase()} file; use Download instead.`
-      : 'The preview stopped: the MediaFlow server cannot be reached. Check that it is running, then reload the page.');
-    note.dataset.testid = 'player-note';
-    note.dataset.reason = reachable ? 'format' : 'network';
-    player.classList.add('audio');
-    player.replaceChildren(note);
-  });
-  player.append(media);
-  // With an API key the media element cannot send the header: it gets a signed link instead, and
-  // still streams and seeks (Range requests) rather than loading the whole file first.
-  downloadUrl(job).then((url) => {
-    if (state.playerFor === job.job_id) media.src = url;
-  }).catch((err) => {
-    player.classList.add('audio');
-    player.replaceChildren(el('div', 'player-note', `Could not load the preview: ${errorText(err)}`));
-  });
-}
-
-// The output's URL: the plain download path when the API is open, else a signed, expiring link
-// (GET /jobs/{id}/download-url) that works without the key header.
-async function downloadUrl(job) {
-  const path = `download/${enc(job.job_id)}`;
-  if (!apiKey()) return apiUrl(path);
-  const link = await apiJson(`jobs/${enc(job.job_id)}/download-url`, { cache: 'no-store' });
-  return apiUrl(link.url.replace(/^\//, ''));
-}
-
-async function loadLog(job) {
-  state.logFor = job.job_id;
-  const box = $('log-box');
-  try {
-    const text = await (await apiFetch(`jobs/${enc(job.job_id)}/log`, { cache: 'no-store' })).text();
-    if (state.logFor !== job.job_id) return;
-    $('log-text').textContent = text.length > 200000 ? `…${text.slice(-200000)}` : text;
-    box.open = job.status === 'failed';
-    show(box, true);
-  } catch (err) {
-    if (state.logFor !== job.job_id) return;
-    $('log-text').textContent = `The log could not be loaded: ${errorText(err)}`;
-    show(box, job.status === 'failed');
-  }
 }
 
 // --- download, cancel, retry, delete ---------------------------------------------------------------------

@@ -12,8 +12,12 @@ import contextlib
 import errno
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+
+if TYPE_CHECKING:
+    from mediaflow.settings import Settings
 
 
 def dashboard_url(host: str, port: int) -> str:
@@ -48,30 +52,14 @@ def port_taken_message(host: str, port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from mediaflow.api.app import create_app
-    from mediaflow.api.server import uvicorn_options
     from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
 
-    class AnnouncingServer(uvicorn.Server):
-        """Says where the dashboard is once the socket is open: uvicorn's own line names only the
-        server's root, which answers JSON."""
-
-        async def startup(self, sockets=None) -> None:
-            await super().startup(sockets)
-            if self.started and self.servers and self.servers[0].sockets:
-                port = self.servers[0].sockets[0].getsockname()[1]  # the real one, also for --port 0
-                print(f"Dashboard: {dashboard_url(self.config.host, port)}", file=sys.stderr, flush=True)
-
     settings = Settings()
-    overrides = {}
     if args.workers is not None:
-        overrides["API_WORKERS"] = args.workers
-    if overrides:
-        settings = settings.model_copy(update=overrides)
+        settings = settings.model_copy(update={"API_WORKERS": args.workers})
     host = args.host or settings.API_HOST
     port = settings.API_PORT if args.port is None else args.port
+    # Bound before uvicorn and the app are even imported: a taken port is said within a second.
     try:
         sock = bind_listening_socket(host, port)
     except OSError as exc:
@@ -80,9 +68,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 3
         print(f"mediaflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 3
-    app = create_app(settings)
+    with sock:
+        return run_server(settings, sock, host, port)
+
+
+def run_server(settings: Settings, sock: socket.socket, host: str, port: int) -> int:
+    import uvicorn
+
+    from mediaflow.api.app import create_app
+    from mediaflow.api.server import uvicorn_options
+
+    class AnnouncingServer(uvicorn.Server):
+        """Says where the dashboard is once the socket is open: uvicorn's own line names only the
+        server's root, which answers JSON."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers and self.servers[0].sockets:
+                real = self.servers[0].sockets[0].getsockname()[1]  # the real port, also for --port 0
+                print(f"Dashboard: {dashboard_url(self.config.host, real)}", file=sys.stderr, flush=True)
+
     config = uvicorn.Config(
-        app,
+        create_app(settings),
         host=host,
         port=port,
         log_level=settings.LOG_LEVEL.lower(),
@@ -91,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **uvicorn_options(settings),
     )
     server = AnnouncingServer(config)
-    with contextlib.suppress(KeyboardInterrupt), sock:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 

@@ -232,5 +232,9 @@ def format_workers(body: dict) -> str:
         f"last seen {str(worker.get('seen_at') or '')[:19].replace('T', ' ')}"
         for worker in workers
     ]
-    lines.append(f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy")
+    # Busy counts come from each process's presence beat, so a job that just ended may still count a while.
+    lines.append(
+        f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy "
+        "(as of each process's last beat)"
+    )
     return "\n".join(printable(line) for line in lines)

@@ -6,7 +6,9 @@
 // Server text reaches the page through textContent only.
 import { $, el, show } from './dom.js';
 import { STATUS_LABELS, clampPct, fmtBytes, setBadge } from './format.js';
-import { attachScrubber, audioPlayer, dashPlayer, hlsPlayer, image, storyboardCues, videoPlayer } from './players.js';
+import {
+  attachScrubber, audioPlayer, dashPlayer, hlsPlayer, image, stopPlayers, storyboardCues, videoPlayer,
+} from './players.js';
 import { qualityNode } from './quality.js';
 import { apiUrl } from './api.js';
 
@@ -20,6 +22,7 @@ export function resetOutputs() {
   state.jobId = null;
   state.items.clear();
   state.scrubbed = false;
+  stopPlayers();
   $('outputs-list').querySelectorAll('video, audio').forEach((media) => { media.pause(); media.removeAttribute('src'); media.load(); });
   $('outputs-list').replaceChildren();
   $('outputs-summary').textContent = '';

@@ -8,6 +8,13 @@ import { el } from './dom.js';
 
 const HLS_MIME = 'application/vnd.apple.mpegurl';
 const scripts = new Map(); // one load per player script and page, shared by every player
+const engines = new Set(); // hls.js and dash.js instances of the players on the page
+
+// Stops every stream player (their engines keep fetching segments otherwise): the shown job changed.
+export function stopPlayers() {
+  engines.forEach((engine) => engine.destroy());
+  engines.clear();
+}
 
 // vendor/<file>, which sets window[global]; rejects with the reason to show.
 function loadVendor(file, global, name) {
@@ -51,10 +58,11 @@ export function hlsPlayer(url, label) {
   video.dataset.engine = 'hls.js';
   loadVendor('hls.min.js', 'Hls', 'hls.js').then((Hls) => {
     if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions');
+    if (!video.isConnected) return; // another job was shown while hls.js loaded
     const hls = new Hls();
+    engines.add(hls);
     hls.loadSource(url);
     hls.attachMedia(video);
-    video.addEventListener('emptied', () => { if (!video.isConnected) hls.destroy(); });
   }).catch((err) => {
     wrap.replaceChildren(note(`This browser cannot play HLS by itself, and ${err.message}: open the playlist in a player such as VLC, or download the files.`));
   });
@@ -70,9 +78,10 @@ export function dashPlayer(url, label) {
   wrap.append(video);
   loadVendor('dash.all.min.js', 'dashjs', 'dash.js').then((dashjs) => {
     if (!window.MediaSource) throw new Error('this browser has no Media Source Extensions');
+    if (!video.isConnected) return; // another job was shown while dash.js loaded
     const player = dashjs.MediaPlayer().create();
+    engines.add({ destroy: () => player.reset() });
     player.initialize(video, url, false);
-    video.addEventListener('emptied', () => { if (!video.isConnected) player.destroy(); });
   }).catch((err) => {
     wrap.replaceChildren(note(`The DASH stream cannot play here: ${err.message}. Open the manifest in a DASH player, or download the files.`));
   });

@@ -233,3 +233,29 @@ async def test_the_new_job_form_makes_template_and_custom_jobs(tmp_path):
             assert await player.evaluate("v => v.tagName") == "VIDEO"
             await expect(page.get_by_test_id("output-one").locator("video")).to_have_count(0)  # no second player
             await expect(page.get_by_test_id("output-one").locator(".output-files a")).to_have_text("one/one.mp4")
+
+
+async def test_a_file_link_outlives_its_signed_token(tmp_path):
+    """A page left open past DOWNLOAD_URL_EXPIRES_S: clicking a file link still downloads the file (the
+    link is renewed first), where the old signed link would answer 403."""
+    from playwright.async_api import expect
+
+    settings = make_settings(tmp_path, API_KEYS=f"me:{KEY}", DOWNLOAD_URL_EXPIRES_S=10)
+    shutil.copyfile(media.make_clip(tmp_path, "src.mp4", width=160, height=90, seconds=1), tmp_path / "media/talk.mp4")
+    with ApiServer(settings, tmp_path, api_workers=1) as server, ApiServerLog(server):
+        job_id = submit(server, [{"name": "poster", "type": "thumbnails", "count": 1}], {"X-API-Key": KEY})
+        async with chromium_page(tmp_path / "downloads", offline=True) as page:
+            await page.goto(f"{server.url}/ui/")
+            await page.evaluate(f"localStorage.setItem('mediaflow.apiKey', '{KEY}')")
+            await page.goto(f"{server.url}/ui/#job={job_id}")
+            await page.reload()
+            link = page.get_by_test_id("output-poster").locator(".output-files a")
+            await expect(link).to_have_text("poster/thumbnail_001.jpg", timeout=60_000)
+            old = await link.get_attribute("href")
+            await page.wait_for_timeout(11_000)  # the token in the link has expired
+            assert httpx.get(old).status_code == 403
+            async with page.expect_download() as download:
+                await link.click()
+            saved = await (await download.value).path()
+            assert saved.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG, not an error page
+            assert await link.get_attribute("href") != old

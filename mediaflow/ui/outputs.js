@@ -11,6 +11,7 @@ import {
 } from './players.js';
 import { qualityNode } from './quality.js';
 import { apiUrl } from './api.js';
+import { expiresSoon, signedBase } from './record.js';
 
 const TYPE_LABELS = {
   video: 'Video', audio: 'Audio', hls: 'HLS stream', dash: 'DASH stream', thumbnails: 'Thumbnails',
@@ -49,7 +50,7 @@ export function renderOutputs(record, signed, { mediaInPanel = false } = {}) {
       state.items.set(output.name, item);
     }
     updateItem(item, output, record);
-    if (signed && output.status === 'completed' && !item.filesShown) showFiles(item, output, signed, mediaInPanel);
+    if (signed && output.status === 'completed' && !item.filesShown) showFiles(item, output, signed, mediaInPanel, record.job_id);
     if (list.children[index] !== item.node) list.insertBefore(item.node, list.children[index] || null);
   });
   attachStoryboard(record, signed);
@@ -113,7 +114,19 @@ function updateItem(item, output, record) {
 
 function fileUrl(signed, path) { return apiUrl(signed.replace(/^\//, '') + path); }
 
-function showFiles(item, output, signed, mediaInPanel) {
+// A link whose signed token is about to expire (the page was left open) is followed with a new one.
+async function renewBeforeFollowing(event, link, jobId, signed, file) {
+  if (!expiresSoon(signed) || link.dataset.renewed) return;
+  event.preventDefault();
+  try {
+    link.href = fileUrl(await signedBase(jobId), file.path);
+  } catch { /* the old link then says why it no longer works */ }
+  link.dataset.renewed = 'yes'; // this click goes through; the next one checks again
+  link.click();
+  delete link.dataset.renewed;
+}
+
+function showFiles(item, output, signed, mediaInPanel, jobId) {
   item.filesShown = true;
   const files = Array.isArray(output.files) ? output.files : [];
   const url = (file) => fileUrl(signed, file.path);
@@ -122,6 +135,7 @@ function showFiles(item, output, signed, mediaInPanel) {
   item.files.replaceChildren(...files.map((file) => {
     const link = el('a', 'mono', file.path);
     Object.assign(link, { href: url(file), download: file.path.split('/').pop() });
+    link.addEventListener('click', (event) => renewBeforeFollowing(event, link, jobId, signed, file));
     const li = el('li');
     li.append(link, el('span', 'muted small', ` ${fmtBytes(file.size)}`));
     return li;

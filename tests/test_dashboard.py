@@ -106,7 +106,9 @@ async def test_dashboard_upload_process_download_play_and_failure(tmp_path, clip
             await page.goto(f"{server.url}/ui")
             assert page.url == f"{server.url}/ui/"
             methods = page.get_by_test_id("method-select")
-            await expect(methods.locator("option")).to_have_count(5)
+            await expect(methods.locator("option")).to_have_count(
+                8
+            )  # 5 methods, the web and hls templates, custom outputs
             await expect(page.get_by_test_id("job-empty")).to_be_visible()
             await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "ok")
             await screenshot(page, "1-empty")
@@ -269,7 +271,9 @@ async def test_dashboard_api_key_prompt_and_readable_errors(tmp_path, clips):
             await page.get_by_test_id("api-key-input").fill(key)
             await page.get_by_test_id("api-key-save").click()
             await expect(form).to_be_hidden()
-            await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(5)
+            await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(
+                8
+            )  # 5 methods, 2 templates, custom
             assert await page.evaluate("() => localStorage.getItem('mediaflow.apiKey')") == key
 
             # an invalid source: the API's 422 detail is shown as text, and markup in it stays text

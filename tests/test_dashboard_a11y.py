@@ -55,7 +55,9 @@ async def test_axe_finds_no_serious_violation_on_the_main_views(server, tmp_path
     async with chromium_page(tmp_path, viewport=SIZES[size], color_scheme=scheme, offline=True) as page:
         await page.goto(f"{server.url}/ui/")
         await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "ok")
-        await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(5)
+        await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(
+            8
+        )  # 5 methods, 2 templates, custom
         found["start"] = await axe_violations(page)
         await screenshot(page, f"a11y-{size}-{scheme}-start")
         for view in ("completed", "failed"):
@@ -74,7 +76,9 @@ async def test_phone_header_fits_and_the_job_comes_into_view_after_submit(server
 
     async with chromium_page(tmp_path, viewport=MOBILE) as page:
         await page.goto(f"{server.url}/ui/")
-        await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(5)
+        await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(
+            8
+        )  # 5 methods, 2 templates, custom
         assert await page.evaluate("() => document.documentElement.scrollWidth") <= MOBILE["width"]
         docs = await page.get_by_role("link", name="API docs").bounding_box()
         assert docs["x"] >= 0 and docs["x"] + docs["width"] <= MOBILE["width"], docs

@@ -36,7 +36,9 @@ async def test_api_key_flow_and_a_player_whose_server_went_away(tmp_path):
 
             await page.get_by_test_id("api-key-input").fill(KEY)
             await page.get_by_test_id("api-key-save").click()
-            await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(5)
+            await expect(page.get_by_test_id("method-select").locator("option")).to_have_count(
+                8
+            )  # 5 methods, 2 templates, custom
             await expect(key_button).to_have_text("API key ✓")
 
             await page.get_by_test_id("mode-source").click()

@@ -214,7 +214,7 @@ async def test_templates_and_validation(settings) -> None:
                 "outputs": [{"name": "a", "type": "video", "format": "webm", "video": {"codec": "h264"}}],
             }
         )
-        assert "does not match any of the expected tags" in await refused(
+        assert 'no type "gif" (did you mean "animation"?)' in await refused(
             {"source": "talk.mp4", "outputs": [{"name": "a", "type": "gif"}]}
         )
         assert "at most 16 items" in await refused(

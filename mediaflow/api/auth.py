@@ -40,7 +40,9 @@ def authenticate(request: Request) -> str | None:
         if hmac.compare_digest(digest, key.digest):
             owner = key.owner
     if owner is None:
-        raise HTTPException(401, detail="the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+        # An API_KEYS entry is "name:key": a client handed the whole entry sends the name along.
+        hint = " (from an API_KEYS entry name:key, send only the key after the colon)" if ":" in presented else ""
+        raise HTTPException(401, detail=f"the API key is not valid{hint}", headers={"WWW-Authenticate": "Bearer"})
     return owner
 
 

@@ -63,7 +63,13 @@ async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
     """The job, if it exists and belongs to the caller's key (another key's job is a 404 too)."""
     job = await store.get(job_id) if len(job_id) <= 64 else None
     if job is None or (owner is not None and job.owner != owner):
-        raise HTTPException(404, detail=f"no job with id {job_id!r}")
+        # The same words whether the job is missing or another key's: a 404 tells no one what exists.
+        why = (
+            " for this API key (a key sees only the jobs it made; jobs made before API_KEYS was set belong to no key)"
+            if owner is not None
+            else ""
+        )
+        raise HTTPException(404, detail=f"no job with id {job_id!r}{why}")
     bind_job_id(job.job_id)
     return job
 

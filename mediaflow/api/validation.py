@@ -3,8 +3,9 @@
 FastAPI's default handler echoes each offending `input` back as it came. That broke on hostile
 bodies: Python's JSON parser accepts `NaN` and `Infinity`, which the response encoder refuses, and a
 lone surrogate (`"\\ud800"`) cannot be encoded as UTF-8 — both became 500s. It also sent a 10 MB field
-back in full. Here every echoed value is made printable and cut short; the error list is otherwise
-FastAPI's own (`type`, `loc`, `msg`, `input`, `ctx`).
+back in full. Here every echoed value is made printable and cut short. The error list keeps FastAPI's
+shape (`type`, `loc`, `msg`, `input`, `ctx`) with the words of `error_words.py`: the path as the user
+wrote it (also as text, `field`), and a message that names what is accepted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from mediaflow.api.error_words import errors_in_words
 
 ECHO_MAX_CHARS = 200  # per echoed string
 ECHO_MAX_ITEMS = 20  # per echoed list or object
@@ -59,7 +62,8 @@ async def validation_error_answer(request: Request, exc: Exception) -> JSONRespo
     # Starlette types every handler as taking Exception; this one is registered for RequestValidationError only.
     if not isinstance(exc, RequestValidationError):
         raise exc
-    errors = [_clean_error(dict(error)) for error in exc.errors()[:MAX_ERRORS]]
+    raw = [dict(error) for error in exc.errors()[:MAX_ERRORS]]
+    errors = [_clean_error(error) for error in errors_in_words(raw, request.scope.get("route"))]
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 

@@ -90,6 +90,8 @@ def _describe_validation_error(item: Any) -> str:
         return str(item)
     location = [str(part) for part in item.get("loc", []) if part not in ("body", "query", "path", "header")]
     field = _OPTION_FOR_FIELD.get(location[-1], location[-1]) if location else ""
+    if len(location) > 1 and isinstance(item.get("field"), str):  # a spec's nested field: "outputs[0].video.height"
+        field = item["field"]
     message = str(item.get("msg", "invalid value"))
     return f"{field}: {message}" if field else message
 

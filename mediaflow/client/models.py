@@ -41,6 +41,7 @@ class Job:
     method_name: str | None = None
     source: str | None = None
     output_format: str | None = None
+    template: str | None = None  # the template a POST /jobs job was made from (None: a method, or custom outputs)
     error: str | None = None
     output_path: str | None = None
     log_path: str | None = None
@@ -62,6 +63,7 @@ class Job:
             method_name=_text(body.get("method_name")),
             source=_text(body.get("source")),
             output_format=_text(body.get("output_format")),
+            template=_text(body.get("template")),
             error=_text(body.get("error")),
             output_path=_text(body.get("output_path")),
             log_path=_text(body.get("log_path")),

@@ -1,5 +1,5 @@
 """The CLI's side of POST /jobs: submitting a template or a spec file, and downloading every file of a
-job's outputs into a folder (`download JOB --all -o DIR`).
+job's outputs into a folder (`download JOB --all -o DIR`) or one of them (`download JOB --file NAME`).
 
 File paths come from the server: each is checked to stay inside the target folder (no absolute path,
 no "..", no control characters) before anything is written.
@@ -15,7 +15,7 @@ from typing import Any
 
 from mediaflow.client.api import EXIT_SERVER, EXIT_USAGE, Api, CliError
 from mediaflow.client.terminal import printable
-from mediaflow.client.transfer import save_stream
+from mediaflow.client.transfer import save_stream, unused_path
 
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -84,4 +84,49 @@ def download_all(api: Api, job_id: str, directory: Path | None) -> Path:
         with api.download(f"/jobs/{job_id}/files/{relative.as_posix()}") as response:
             save_stream(response.iter_bytes(), destination)
         print(f"[{number}/{len(files)}] {printable(relative.as_posix())}", file=sys.stderr)
+    return target
+
+
+def _job_files(api: Api, job_id: str) -> list[str]:
+    files = api.json("GET", f"/jobs/{job_id}/files").get("files")
+    if not isinstance(files, list):
+        return []
+    return [f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
+
+
+def pick_file(paths: list[str], wanted: str, job_id: str) -> str:
+    """`wanted` is a file's path ("stream/master.m3u8") or an output's name with a single file ("web")."""
+    if wanted in paths:
+        return wanted
+    inside = [p for p in paths if p.startswith(wanted.rstrip("/") + "/")]
+    if len(inside) == 1:
+        return inside[0]
+    shown = ", ".join(printable(p) for p in (inside or paths)[:8]) + (", …" if len(inside or paths) > 8 else "")
+    if inside:
+        raise CliError(
+            f"output {printable(wanted)!r} of job {job_id} has {len(inside)} files ({shown}): name one with "
+            f"--file PATH, or save them all with --all",
+            EXIT_USAGE,
+        )
+    raise CliError(
+        f"job {job_id} has no output or file {printable(wanted)!r}; its files: {shown or 'none yet'}", EXIT_USAGE
+    )
+
+
+def download_one(api: Api, job_id: str, wanted: str, output: Path | None) -> Path:
+    """One file of a job's outputs, to `output` (a file, or a folder for its own name) or here. A file
+    name given with -o keeps the file's type: a GIF is never saved as x.mp4."""
+    path = safe_relative_path(pick_file(_job_files(api, job_id), wanted, job_id))
+    if output is None or output.is_dir():
+        target = unused_path((output or Path()) / path.name)
+    elif output.suffix.lower() != path.suffix.lower():
+        raise CliError(
+            f"{printable(path.as_posix())} is a {path.suffix or 'suffix-less'} file; -o {printable(str(output))} would "
+            f"give it another type's name: use -o {printable(output.with_suffix(path.suffix).name)}, or a folder",
+            EXIT_USAGE,
+        )
+    else:
+        target = output
+    with api.download(f"/jobs/{job_id}/files/{path.as_posix()}") as response:
+        save_stream(response.iter_bytes(), target)
     return target

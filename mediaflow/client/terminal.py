@@ -150,6 +150,39 @@ def job_milestone(job: dict) -> tuple:
 # --- jobs as text ----------------------------------------------------------------------------------
 
 
+def job_makes(job: dict) -> str:
+    """What a job makes: "compress -> mp4" (POST /process), "template web", or "custom outputs"."""
+    if job.get("method_name"):
+        return f"{job.get('method_name')} -> {job.get('output_format')}"
+    return f"template {job.get('template')}" if job.get("template") else "custom outputs"
+
+
+def job_makes_row(job: dict) -> tuple[str, str]:
+    if job.get("method_name"):
+        return "method", job_makes(job)
+    return ("template", str(job.get("template"))) if job.get("template") else ("makes", "custom outputs")
+
+
+def format_outputs(record: dict) -> str:
+    """A job's outputs (GET /jobs/{id}), one line each: name, type, status, and its files."""
+    outputs = [o for o in record.get("outputs") or [] if isinstance(o, dict)]
+    if not outputs:
+        return "outputs    none yet"
+    width = max(len(str(o.get("name"))) for o in outputs)
+    lines = ["outputs"]
+    for output in outputs:
+        files = [str(f.get("path")) for f in output.get("files") or [] if isinstance(f, dict)]
+        shown = ", ".join(files[:3]) + (f" (+{len(files) - 3} more)" if len(files) > 3 else "")
+        status = str(output.get("status"))
+        if status == "processing":
+            status += f" {job_percent(output)}%"
+        line = f"  {str(output.get('name')):<{width}}  {str(output.get('type')):<10}  {status:<10}  {shown}"
+        if output.get("error"):
+            line += f"  ({output.get('error')})"
+        lines.append(line.rstrip())
+    return "\n".join(printable(line) for line in lines)
+
+
 def format_job(job: dict) -> str:
     """A job as aligned `field  value` lines, leaving out what is not set."""
     status = job.get("status")
@@ -157,7 +190,7 @@ def format_job(job: dict) -> str:
     rows = [
         ("job", job.get("job_id")),
         ("status", state),
-        ("method", f"{job.get('method_name')} -> {job.get('output_format')}"),
+        job_makes_row(job),
         ("source", job.get("source")),
         ("created", job.get("created_at")),
         ("started", job.get("started_at")),
@@ -170,7 +203,7 @@ def format_job(job: dict) -> str:
 
 
 def format_job_table(jobs: list) -> str:
-    header = ("JOB ID", "STATUS", "PROGRESS", "METHOD", "CREATED", "SOURCE")
+    header = ("JOB ID", "STATUS", "PROGRESS", "MAKES", "CREATED", "SOURCE")
     rows = [header]
     for job in (job for job in jobs if isinstance(job, dict)):
         created = str(job.get("created_at") or "")[:19].replace("T", " ")
@@ -180,9 +213,9 @@ def format_job_table(jobs: list) -> str:
                 str(job.get("job_id")),
                 str(job.get("status")),
                 f"{job_percent(job)}%",
-                str(job.get("method_name")),
+                job_makes(job),
                 created,
-                source if len(source) <= 48 else "…" + source[-47:],
+                source,  # the last column: shown whole, so the name at its end is never cut
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
@@ -202,5 +235,9 @@ def format_workers(body: dict) -> str:
         f"last seen {str(worker.get('seen_at') or '')[:19].replace('T', ' ')}"
         for worker in workers
     ]
-    lines.append(f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy")
+    # Busy counts come from each process's presence beat, so a job that just ended may still count a while.
+    lines.append(
+        f"{body.get('count')} worker process(es) alive, {body.get('busy')}/{body.get('slots')} slots busy "
+        "(as of each process's last beat)"
+    )
     return "\n".join(printable(line) for line in lines)

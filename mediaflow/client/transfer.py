@@ -216,4 +216,12 @@ def job_not_downloadable(api: Api, job_id: str, error: CliError) -> CliError:
     job = api.json("GET", f"/status/{job_id}")
     if job.get("status") in ("failed", "canceled"):
         return job_ended_error(job)
+    if job.get("status") == "completed":  # completed, yet no one file: it made several
+        return CliError(
+            f"job {job_id} made more than one file, so there is no one file to save: "
+            f"`mediaflow download {job_id} --all -o DIR` saves every file, `--file NAME` one output's file "
+            f"(`mediaflow status {job_id}` lists them)",
+            EXIT_USAGE,
+            http_status=409,
+        )
     return CliError(f"{error} — wait for it: `mediaflow wait {job_id} && mediaflow download {job_id}`", EXIT_USAGE)

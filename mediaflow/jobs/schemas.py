@@ -117,6 +117,7 @@ class JobStatusResponse(BaseModel):
     method_name: Method | None = Field(description="null for a job made by POST /jobs (see GET /jobs/{id}).")
     source: str
     output_format: str | None
+    template: str | None = Field(default=None, description="The template a POST /jobs job was made from, if any.")
     phase: Phase
     started_at: Timestamp | None
     attempts: int

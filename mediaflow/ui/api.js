@@ -73,6 +73,8 @@ function formatDetail(detail) {
   if (Array.isArray(detail)) return detail.map(formatDetail).filter(Boolean).join('\n');
   if (typeof detail === 'object') {
     if (typeof detail.msg === 'string') {
+      // `field` is the path as the user wrote it ("outputs[0].video.height"); older servers send only loc
+      if (typeof detail.field === 'string') return detail.field ? `${detail.field}: ${detail.msg}` : detail.msg;
       const where = Array.isArray(detail.loc)
         ? detail.loc.filter((part) => !['body', 'query', 'path', 'header'].includes(part)).join('.')
         : '';

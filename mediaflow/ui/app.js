@@ -4,9 +4,13 @@
 //
 // Modules (imports only go down this list, so there are no cycles):
 //   app.js     this entry point: wires the modules together and starts the page
-//   submit.js  the "New job" form: methods/formats, upload with progress, POST /process
-//   outputs.js the "Many outputs" card: POST /jobs from a template or JSON, each output with its files
-//   detail.js  the selected job: detail panel, player, ffmpeg log, download, cancel/retry
+//   submit.js  the "New job" form: source (upload, path, s3://), then a method, a template or custom
+//              outputs (outputs_form.js); POST /process or POST /jobs
+//   detail.js  the selected job: detail panel, download, cancel/retry/delete
+//   panel_media.js  the panel's own player (a job of one video or sound file) and the ffmpeg log
+//   record.js  the selected job's full record (GET /jobs/{id}) and its signed file links
+//   outputs.js its outputs, each with status, progress, notes, quality (quality.js), files and
+//              what fits them (players.js); tasks.js its tasks per worker
 //   jobs.js    the job list: filter, paging, polling, the connection indicator
 //   events.js  following one job: SSE over fetch, reconnects, polling fallback
 //   api.js     fetch with the API key, the key prompt, readable errors
@@ -17,7 +21,6 @@ import { initKeyPrompt } from './api.js';
 import { clearSelection, initDetail, selectJob, selectedJobId } from './detail.js';
 import { initJobs, refreshList, startPolling } from './jobs.js';
 import { initSubmit, loadMethods } from './submit.js';
-import { initOutputs } from './outputs.js';
 
 function reloadEverything({ forgotten }) {
   loadMethods();
@@ -38,7 +41,6 @@ initKeyPrompt(reloadEverything);
 initSubmit();
 initJobs({ select: selectJob });
 initDetail();
-initOutputs();
 
 loadMethods();
 startPolling();

@@ -1,6 +1,8 @@
 // The detail panel of the selected job: status, progress and phase kept live (events.js), the
-// field list, the player, the ffmpeg log, the tasks (tasks.js), and Download / Cancel / Retry / Delete.
-import { apiFetch, apiJson, apiKey, apiUrl, errorText } from './api.js';
+// field list, and Download / Cancel / Retry / Delete; from the job's full record (record.js,
+// GET /jobs/{id}) its outputs with their players and files (outputs.js) and its tasks (tasks.js).
+// A job of one video or sound file plays it in the panel's own player (panel_media.js, with the log).
+import { apiFetch, apiJson, errorText } from './api.js';
 import { $, el, show, showAlert } from './dom.js';
 import { followJob } from './events.js';
 import {
@@ -8,17 +10,19 @@ import {
   jobTitle, progressLine, setBadge, tookSeconds,
 } from './format.js';
 import { markSelected, refreshList, updateListedJob } from './jobs.js';
-import { refreshTasks, resetTasks } from './tasks.js';
+import { renderOutputs, resetOutputs } from './outputs.js';
+import { downloadUrl, loadLog, logShownFor, playerShownFor, resetPlayerAndLog, showPlayer } from './panel_media.js';
+import { refreshRecord, resetRecord } from './record.js';
+import { renderTasks, resetTasks } from './tasks.js';
 
 const enc = encodeURIComponent;
 
 const state = {
   selectedId: null,
   detail: null, // the job as shown
+  record: null, // its full record (GET /jobs/{id}), once fetched
   detailCtl: null, // aborts following the shown job
   live: '',
-  playerFor: null,
-  logFor: null,
 };
 
 export const selectedJobId = () => state.selectedId;
@@ -28,6 +32,7 @@ export function selectJob(jobId, { force = false } = {}) {
   if (state.detailCtl) state.detailCtl.abort();
   state.selectedId = jobId;
   state.detail = null;
+  state.record = null;
   resetPlayerAndLog();
   showAlert($('action-error'), '');
   markSelected(jobId);
@@ -64,6 +69,8 @@ function clearDetail(jobId) {
   $('detail-phase').textContent = '';
   ['download-button', 'cancel-button', 'retry-button', 'delete-button', 'detail-error'].forEach((id) => show($(id), false));
   $('detail-fields').replaceChildren();
+  resetRecord();
+  resetOutputs();
   resetTasks();
   setLive('', '');
 }
@@ -98,7 +105,7 @@ function renderDetail(job) {
     pct = Math.max(pct, clampPct(previous.progress));
     job.progress = pct;
   }
-  $('detail-name').textContent = jobTitle(job);
+  $('detail-name').textContent = jobTitle(withRecord(job));
   $('detail-name').title = job.source;
   if (!previous || previous.status !== job.status) {
     // One short sentence per status change: the card itself is not a live region (it changes many times a second).
@@ -125,7 +132,7 @@ function renderDetail(job) {
   setProgressValue(track, pct, phase);
   if (FINAL.has(job.status)) setLive('final', `Finished ${fmtTime(job.completed_at) || ''}`.trim());
 
-  show($('download-button'), job.status === 'completed');
+  show($('download-button'), job.status === 'completed' && hasOneFile(state.record));
   show($('cancel-button'), job.status === 'queued' || job.status === 'processing');
   show($('retry-button'), job.status === 'failed' || job.status === 'canceled');
   show($('delete-button'), FINAL.has(job.status));
@@ -136,19 +143,67 @@ function renderDetail(job) {
   show(errorBox, Boolean(job.error) && job.status !== 'completed');
 
   if (previous && previous.status !== job.status && !FINAL.has(job.status)) resetPlayerAndLog();
-  if (job.status === 'completed' && state.playerFor !== job.job_id) showPlayer(job);
-  if ((job.status === 'failed' || job.status === 'completed') && job.log_path && state.logFor !== job.job_id) loadLog(job);
+  const media = playable(job, state.record);
+  if (job.status === 'completed' && !playerShownFor(job.job_id) && media) showPlayer(job, media);
+  if ((job.status === 'failed' || job.status === 'completed') && job.log_path && !logShownFor(job.job_id)) loadLog(job);
 
   renderFields(job);
-  refreshTasks(job);
+  refreshRecord(job, onRecord);
 }
 
-function renderFields(job) {
+// The job as /status tells it, with what only its record knows (template, outputs) once fetched.
+function withRecord(job) {
+  const record = state.record && state.record.job_id === job.job_id ? state.record : null;
+  return record ? { ...job, template: record.template, outputs: record.outputs } : job;
+}
+
+// One file in all (a seed job's output, or one output of one file): Download fetches /download/{id}.
+// A job of many files has a link per file in its outputs instead (/download/{id} answers 409 for it).
+function hasOneFile(record) {
+  if (!record) return false;
+  const files = record.outputs.flatMap((o) => o.files || []);
+  return record.outputs.length === 0 || (files.length === 1 && !record.outputs.some((o) => o.segments));
+}
+
+// The job's one file, when it is a video or a sound: it plays in the panel's own player, from
+// /download/{id} like Download, as a seed job's always did. {audio, format} or null.
+function playable(job, record) {
+  if (!hasOneFile(record)) return null;
+  if (!record.outputs.length) return { audio: job.output_format === 'mp3', format: job.output_format };
+  const [file] = record.outputs.flatMap((o) => o.files || []);
+  const mime = String((file && file.mime_type) || '');
+  if (!mime.startsWith('video/') && !mime.startsWith('audio/')) return null;
+  return { audio: mime.startsWith('audio/'), format: file.path.split('.').pop() };
+}
+
+function onRecord(record, signed) {
+  if (record.job_id !== state.selectedId) return;
+  state.record = record;
+  const job = state.detail;
+  const media = job ? playable(job, record) : null;
+  renderOutputs(record, signed, { mediaInPanel: Boolean(media) });
+  renderTasks(record);
+  if (!job) return;
+  show($('download-button'), job.status === 'completed' && hasOneFile(record));
+  $('detail-name').textContent = jobTitle(withRecord(job));
+  if (job.status === 'completed' && !playerShownFor(job.job_id) && media) showPlayer(job, media);
+  renderFields(job);
+}
+
+// A job made of outputs has no method or format, and a job of many files no single output path:
+// those rows go; its template (from the record) comes instead.
+const SEED_ONLY = new Set(['method_name', 'output_format', 'output_path']);
+
+function renderFields(status) {
+  const job = { ...status, template: withRecord(status).template };
+  const manyFiles = Boolean(state.record) && !hasOneFile(state.record);
   const rows = [];
   const known = new Set();
   const add = (key, label) => {
     known.add(key);
     const value = fieldValue(key, job[key], job);
+    if (value === null && (key === 'template' || (SEED_ONLY.has(key) && !job.method_name))) return;
+    if (key === 'output_path' && manyFiles) return; // the first of many files: each output lists its own
     const dt = el('dt', null, label);
     const dd = el('dd', value === null ? 'none' : '', value === null ? '—' : value);
     if (value !== null && ['job_id', 'source', 'output_path', 'log_path'].includes(key)) dd.classList.add('mono');
@@ -159,80 +214,6 @@ function renderFields(job) {
   FIELD_ORDER.forEach(([key, label]) => add(key, label));
   Object.keys(job).filter((key) => !known.has(key)).forEach((key) => add(key, fieldLabel(key)));
   $('detail-fields').replaceChildren(...rows);
-}
-
-// --- player and log ------------------------------------------------------------------------------
-
-function resetPlayerAndLog() {
-  state.playerFor = null;
-  state.logFor = null;
-  const player = $('player');
-  player.querySelectorAll('video, audio').forEach((media) => { media.pause(); media.removeAttribute('src'); media.load(); });
-  player.replaceChildren();
-  show(player, false);
-  $('log-text').textContent = '';
-  show($('log-box'), false);
-}
-
-function showPlayer(job) {
-  state.playerFor = job.job_id;
-  const player = $('player');
-  const audio = job.output_format === 'mp3';
-  player.classList.toggle('audio', audio);
-  player.replaceChildren();
-  show(player, true);
-  const media = document.createElement(audio ? 'audio' : 'video');
-  media.controls = true;
-  media.preload = 'metadata';
-  media.dataset.testid = 'player-media';
-  if (!audio) media.playsInline = true;
-  media.addEventListener('error', async () => {
-    // A media element reports "cannot load" the same way for a network failure and for a format it
-    // cannot decode: ask the server whether it is there before blaming the format.
-    const reachable = await fetch(apiUrl('healthz'), { cache: 'no-store' }).then((r) => r.ok, () => false);
-    if (state.playerFor !== job.job_id) return;
-    const note = el('div', 'player-note', reachable
-      ? `This browser cannot play the ${String(job.output_format).toUpperCase()} file; use Download instead.`
-      : 'The preview stopped: the MediaFlow server cannot be reached. Check that it is running, then reload the page.');
-    note.dataset.testid = 'player-note';
-    note.dataset.reason = reachable ? 'format' : 'network';
-    player.classList.add('audio');
-    player.replaceChildren(note);
-  });
-  player.append(media);
-  // With an API key the media element cannot send the header: it gets a signed link instead, and
-  // still streams and seeks (Range requests) rather than loading the whole file first.
-  downloadUrl(job).then((url) => {
-    if (state.playerFor === job.job_id) media.src = url;
-  }).catch((err) => {
-    player.classList.add('audio');
-    player.replaceChildren(el('div', 'player-note', `Could not load the preview: ${errorText(err)}`));
-  });
-}
-
-// The output's URL: the plain download path when the API is open, else a signed, expiring link
-// (GET /jobs/{id}/download-url) that works without the key header.
-async function downloadUrl(job) {
-  const path = `download/${enc(job.job_id)}`;
-  if (!apiKey()) return apiUrl(path);
-  const link = await apiJson(`jobs/${enc(job.job_id)}/download-url`, { cache: 'no-store' });
-  return apiUrl(link.url.replace(/^\//, ''));
-}
-
-async function loadLog(job) {
-  state.logFor = job.job_id;
-  const box = $('log-box');
-  try {
-    const text = await (await apiFetch(`jobs/${enc(job.job_id)}/log`, { cache: 'no-store' })).text();
-    if (state.logFor !== job.job_id) return;
-    $('log-text').textContent = text.length > 200000 ? `…${text.slice(-200000)}` : text;
-    box.open = job.status === 'failed';
-    show(box, true);
-  } catch (err) {
-    if (state.logFor !== job.job_id) return;
-    $('log-text').textContent = `The log could not be loaded: ${errorText(err)}`;
-    show(box, job.status === 'failed');
-  }
 }
 
 // --- download, cancel, retry, delete ---------------------------------------------------------------------
@@ -300,7 +281,10 @@ export function clearSelection() {
   state.selectedId = null;
   state.detail = null;
   state.detailCtl = null;
+  state.record = null;
   resetPlayerAndLog();
+  resetRecord();
+  resetOutputs();
   resetTasks();
   markSelected(null);
   show($('detail-body'), false);

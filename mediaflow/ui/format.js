@@ -44,11 +44,13 @@ export function baseName(source) {
   return name || String(source || '');
 }
 
-// What a job makes: "Compress → MP4" for a /process job, "3 outputs" for a POST /jobs one (no method).
+// What a job makes: "Compress → MP4" for a /process job; for a POST /jobs one (no method) its
+// template ("template web"), else its outputs ("3 outputs") when known, else "custom outputs".
 export function jobMakes(job, separator = ' → ') {
   if (!job.method_name) {
+    if (job.template) return `template ${job.template}`;
     const count = Array.isArray(job.outputs) ? job.outputs.length : null;
-    return count === null ? 'outputs' : `${count} output${count === 1 ? '' : 's'}`;
+    return count === null ? 'custom outputs' : `${count} output${count === 1 ? '' : 's'}`;
   }
   return `${methodLabel(job.method_name)}${separator}${String(job.output_format || '').toUpperCase()}`;
 }
@@ -123,7 +125,7 @@ export function clampPct(value) {
 
 export const FIELD_ORDER = [
   ['job_id', 'Job ID'], ['status', 'Status'], ['progress', 'Progress'], ['phase', 'Phase'],
-  ['method_name', 'Method'], ['output_format', 'Output format'], ['source', 'Source'],
+  ['method_name', 'Method'], ['output_format', 'Output format'], ['template', 'Template'], ['source', 'Source'],
   ['created_at', 'Created'], ['started_at', 'Started'], ['completed_at', 'Finished'],
   ['attempts', 'Attempts'], ['eta_seconds', 'ETA'], ['speed', 'Speed'],
   ['output_path', 'Output'], ['log_path', 'Log'], ['error', 'Error'],

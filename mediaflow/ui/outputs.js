@@ -1,183 +1,188 @@
-// "Many outputs": a job from a template or a JSON list of outputs (POST /jobs), then each output with
-// its status, progress and files: players for video and audio (HLS where the browser plays it),
-// images for thumbnails, storyboards, animations and waveforms, measured quality (quality.js). Its own card, built here, so the
-// rest of the dashboard is untouched. Files load through the job's signed base URL: a <video> or
-// <img> cannot send the X-API-Key header. Server text goes in with textContent only.
-import { apiJson, apiUrl, errorText } from './api.js';
-import { el, show, showAlert } from './dom.js';
+// The shown job's outputs, from its record (GET /jobs/{id}, record.js): each output with its status,
+// progress, notes and error, its measured quality (quality.js), what fits its files (players.js: a
+// player for video, HLS and audio, pictures for thumbnails, storyboard, animation and waveform, the
+// storyboard as a scrubbing preview under the job's first player) and a link to every file.
+// Items are keyed by output name and updated in place, so a playing video is never rebuilt by an update.
+// Server text reaches the page through textContent only.
+import { $, el, show } from './dom.js';
+import { STATUS_LABELS, clampPct, fmtBytes, setBadge } from './format.js';
+import {
+  attachScrubber, audioPlayer, dashPlayer, hlsPlayer, image, stopPlayers, storyboardCues, videoPlayer,
+} from './players.js';
 import { qualityNode } from './quality.js';
+import { apiUrl } from './api.js';
+import { expiresSoon, signedBase } from './record.js';
 
-const EXAMPLE = [
-  { name: 'web', type: 'video', format: 'mp4', video: { codec: 'h264', crf: 23, height: 720 } },
-  { name: 'poster', type: 'thumbnails', count: 3, width: 320 },
-];
-const FINAL = new Set(['completed', 'failed', 'canceled']);
-let following = 0; // the id of the current follow loop; a newer job stops the older loop
+const TYPE_LABELS = {
+  video: 'Video', audio: 'Audio', hls: 'HLS stream', dash: 'DASH stream', thumbnails: 'Thumbnails',
+  storyboard: 'Storyboard', animation: 'Animation', waveform: 'Waveform',
+};
+const state = { jobId: null, items: new Map(), scrubbed: false };
 
-function field(labelText, control) {
-  const wrap = el('label', 'field');
-  wrap.append(el('span', 'label', labelText), control);
-  return wrap;
+export function resetOutputs() {
+  state.jobId = null;
+  state.items.clear();
+  state.scrubbed = false;
+  stopPlayers();
+  $('outputs-list').querySelectorAll('video, audio').forEach((media) => { media.pause(); media.removeAttribute('src'); media.load(); });
+  $('outputs-list').replaceChildren();
+  $('outputs-summary').textContent = '';
+  show($('outputs-box'), false);
 }
 
-function buildCard() {
-  const card = el('section', 'card card-outputs');
-  card.dataset.testid = 'outputs-card';
-  const head = el('div', 'card-head');
-  head.append(el('h2', null, 'Many outputs'));
-  const form = el('form', 'submit-form');
-  form.noValidate = true;
-  const source = el('input');
-  Object.assign(source, { type: 'text', placeholder: 'https://…, s3://…, upload://… or media/clip.mp4', spellcheck: false });
-  source.dataset.testid = 'outputs-source';
-  const file = el('input');
-  Object.assign(file, { type: 'file', accept: 'video/*,audio/*,.mkv,.mov,.ts,.m4a' });
-  file.dataset.testid = 'outputs-file';
-  const template = el('select');
-  template.dataset.testid = 'outputs-template';
-  const spec = el('textarea');
-  Object.assign(spec, { rows: 8, spellcheck: false, value: JSON.stringify(EXAMPLE, null, 2) });
-  spec.dataset.testid = 'outputs-spec';
-  const specField = field('Outputs (JSON, see the README)', spec);
-  const error = el('div', 'alert alert-error');
-  error.setAttribute('role', 'alert');
-  error.dataset.testid = 'outputs-error';
-  show(error, false);
-  const button = el('button', 'btn btn-primary', 'Start job');
-  button.type = 'submit';
-  button.dataset.testid = 'outputs-submit';
-  const actions = el('div', 'actions');
-  actions.append(button);
-  const result = el('div', 'outputs-result');
-  result.dataset.testid = 'outputs-result';
-  form.append(field('Source', source), field('…or upload a file', file), field('Template', template), specField, error, actions);
-  card.append(head, form, result);
-  template.addEventListener('change', () => show(specField, template.value === ''));
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    submit({ source, file, template, spec, error, button, result });
+// options.mediaInPanel: the job's one file plays in the panel's own player (detail.js), so its card
+// lists the file without a second player.
+export function renderOutputs(record, signed, { mediaInPanel = false } = {}) {
+  if (state.jobId !== record.job_id) {
+    resetOutputs();
+    state.jobId = record.job_id;
+  }
+  const outputs = Array.isArray(record.outputs) ? record.outputs : [];
+  show($('outputs-box'), outputs.length > 0);
+  if (!outputs.length) return;
+  const done = outputs.filter((o) => o.status === 'completed').length;
+  $('outputs-summary').textContent = `${done} of ${outputs.length} made`;
+  const list = $('outputs-list');
+  outputs.forEach((output, index) => {
+    let item = state.items.get(output.name);
+    if (!item) {
+      item = buildItem(output);
+      state.items.set(output.name, item);
+    }
+    updateItem(item, output, record);
+    if (signed && output.status === 'completed' && !item.filesShown) showFiles(item, output, signed, mediaInPanel, record.job_id);
+    if (list.children[index] !== item.node) list.insertBefore(item.node, list.children[index] || null);
   });
-  return { card, template, specField };
+  attachStoryboard(record, signed);
 }
 
-async function loadTemplates(select, specField) {
-  select.replaceChildren(el('option', null, 'Custom outputs (JSON)'));
-  select.firstChild.value = '';
+function buildItem(output) {
+  const node = el('li', 'output-item');
+  node.dataset.testid = `output-${output.name}`;
+  const head = el('div', 'output-head');
+  const title = el('div', 'output-title');
+  title.append(el('strong', null, output.name), el('span', 'muted small', TYPE_LABELS[output.type] || output.type));
+  const badge = el('span', 'badge');
+  badge.dataset.testid = 'output-status';
+  head.append(title, badge);
+  const progress = el('div', 'output-progress');
+  const track = el('div', 'progress');
+  track.setAttribute('role', 'progressbar');
+  track.setAttribute('aria-valuemin', '0');
+  track.setAttribute('aria-valuemax', '100');
+  track.setAttribute('aria-label', `Progress of ${output.name}`);
+  track.append(el('div', 'bar'));
+  const text = el('span', 'muted small');
+  text.dataset.testid = 'output-progress';
+  progress.append(track, text);
+  const notes = el('ul', 'output-notes');
+  const error = el('p', 'alert alert-error');
+  error.dataset.testid = 'output-error';
+  const quality = el('div', 'output-quality-slot');
+  const media = el('div', 'output-media');
+  const files = el('ul', 'output-files');
+  files.dataset.testid = 'output-files';
+  node.append(head, progress, error, notes, quality, media, files);
+  return { node, badge, progress, track, text, notes, error, quality, media, files, filesShown: false, qualityShown: false };
+}
+
+// "Waiting for a worker" rather than "Processing" while every task of the output is still queued.
+function waitingForWorkers(output, record) {
+  const tasks = (record.tasks || []).filter((t) => !t.output || t.output === output.name);
+  return output.status === 'processing' && tasks.length > 0 && tasks.every((t) => t.status === 'queued');
+}
+
+function updateItem(item, output, record) {
+  item.node.dataset.status = output.status;
+  setBadge(item.badge, output.status);
+  const active = output.status === 'processing' || output.status === 'queued';
+  show(item.progress, active);
+  if (active) {
+    const pct = clampPct(output.progress);
+    item.progress.dataset.status = output.status;
+    item.track.firstChild.style.width = `${pct}%`;
+    item.track.setAttribute('aria-valuenow', String(pct));
+    const words = waitingForWorkers(output, record) ? 'Waiting for a worker' : STATUS_LABELS[output.status];
+    item.text.textContent = output.status === 'queued' ? 'Waiting for its turn' : `${words} · ${pct}%`;
+  }
+  item.error.textContent = output.error || '';
+  show(item.error, Boolean(output.error));
+  const notes = Array.isArray(output.notes) ? output.notes : [];
+  if (item.notes.childElementCount !== notes.length) item.notes.replaceChildren(...notes.map((n) => el('li', null, n)));
+  show(item.notes, notes.length > 0);
+}
+
+function fileUrl(signed, path) { return apiUrl(signed.replace(/^\//, '') + path); }
+
+// A link whose signed token is about to expire (the page was left open) is followed with a new one.
+async function renewBeforeFollowing(event, link, jobId, signed, file) {
+  if (!expiresSoon(signed) || link.dataset.renewed) return;
+  event.preventDefault();
   try {
-    const { templates } = await apiJson('templates');
-    for (const t of templates) {
-      const option = el('option', null, `${t.name}${t.description ? ' — ' + t.description : ''}`);
-      option.value = t.name;
-      select.append(option);
-    }
-  } catch { /* without templates the JSON field still works */ }
-  show(specField, select.value === '');
+    link.href = fileUrl(await signedBase(jobId), file.path);
+  } catch { /* the old link then says why it no longer works */ }
+  link.dataset.renewed = 'yes'; // this click goes through; the next one checks again
+  link.click();
+  delete link.dataset.renewed;
 }
 
-async function submit({ source, file, template, spec, error, button, result }) {
-  showAlert(error, '');
-  let body;
-  try {
-    body = template.value ? { template: template.value } : { outputs: JSON.parse(spec.value) };
-  } catch (err) {
-    showAlert(error, `The outputs are not valid JSON: ${err.message}`);
-    return;
-  }
-  button.disabled = true;
-  try {
-    let src = source.value.trim();
-    if (file.files.length) {
-      const form = new FormData();
-      form.append('file', file.files[0]);
-      src = (await apiJson('upload', { method: 'POST', body: form })).source;
-    }
-    if (!src) throw new Error('Give a source, or choose a file to upload.');
-    const created = await apiJson('jobs', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ source: src, ...body }),
-    });
-    follow(created.job_id, result);
-  } catch (err) {
-    showAlert(error, errorText(err));
-  } finally {
-    button.disabled = false;
+function showFiles(item, output, signed, mediaInPanel, jobId) {
+  item.filesShown = true;
+  const files = Array.isArray(output.files) ? output.files : [];
+  const url = (file) => fileUrl(signed, file.path);
+  if (output.quality) item.quality.replaceChildren(qualityNode(output, (file) => url(file)));
+  if (!mediaInPanel) for (const preview of previews(output, files, url)) item.media.append(preview.node);
+  item.files.replaceChildren(...files.map((file) => {
+    const link = el('a', 'mono', file.path);
+    Object.assign(link, { href: url(file), download: file.path.split('/').pop() });
+    link.addEventListener('click', (event) => renewBeforeFollowing(event, link, jobId, signed, file));
+    const li = el('li');
+    li.append(link, el('span', 'muted small', ` ${fmtBytes(file.size)}`));
+    return li;
+  }));
+  if (output.segments) {
+    item.files.append(el('li', 'muted small', `+ ${output.segments.count} media segments (${fmtBytes(output.segments.bytes)})`));
   }
 }
 
-async function follow(jobId, result) {
-  const mine = ++following;
-  while (mine === following) {
-    let job;
-    try {
-      job = await apiJson(`jobs/${encodeURIComponent(jobId)}`);
-    } catch (err) {
-      result.replaceChildren(el('p', 'alert alert-error', errorText(err)));
-      return;
-    }
-    const files = FINAL.has(job.status) ? await signedBase(jobId) : null;
-    if (mine !== following) return;
-    render(job, files, result);
-    if (FINAL.has(job.status)) return;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+function previews(output, files, url) {
+  const label = `${output.name} (${TYPE_LABELS[output.type] || output.type})`;
+  const byMime = (test) => files.filter((f) => test(String(f.mime_type || ''), f.path));
+  if (output.type === 'hls') {
+    const master = files.find((f) => f.path.endsWith('/master.m3u8')) || files.find((f) => f.path.endsWith('.m3u8'));
+    return master ? [hlsPlayer(url(master), label)] : [];
   }
-}
-
-async function signedBase(jobId) {
-  try {
-    return (await apiJson(`jobs/${encodeURIComponent(jobId)}/files`)).signed_base_url;
-  } catch { return null; }
-}
-
-function render(job, signed, result) {
-  const head = el('p', 'outputs-job');
-  head.append(el('strong', null, `Job ${job.job_id.slice(0, 8)}: ${job.status}`), el('span', 'muted', ` ${job.progress}%`));
-  head.dataset.testid = 'outputs-job-status';
-  const list = el('ul', 'outputs-list');
-  for (const output of job.outputs) list.append(renderOutput(output, signed));
-  result.replaceChildren(head, ...(job.error ? [el('p', 'alert alert-error', job.error)] : []), list);
-}
-
-function renderOutput(output, signed) {
-  const item = el('li', 'output');
-  item.dataset.testid = `output-${output.name}`;
-  item.dataset.status = output.status;
-  item.append(el('strong', null, `${output.name} `), el('span', 'muted', `${output.type} · ${output.status}`));
-  if (output.status === 'processing') {
-    const bar = el('progress');
-    Object.assign(bar, { max: 100, value: output.progress });
-    item.append(bar);
+  if (output.type === 'dash') {
+    const manifest = files.find((f) => f.path.endsWith('.mpd'));
+    return manifest ? [dashPlayer(url(manifest), label)] : [];
   }
-  if (output.error) item.append(el('p', 'alert alert-error', output.error));
-  if (output.quality) item.append(qualityNode(output, signed, apiUrl));
-  if (signed && output.status === 'completed') item.append(...output.files.map((f) => preview(f, apiUrl(signed + f.path))));
-  return item;
+  const videos = byMime((mime, path) => mime.startsWith('video/') && !path.endsWith('.ts')).map((f) => videoPlayer(url(f), label));
+  const audios = byMime((mime) => mime.startsWith('audio/')).map((f) => audioPlayer(url(f), label));
+  const images = byMime((mime) => mime.startsWith('image/')).map((f, i, all) => ({
+    node: image(url(f), all.length > 1 ? `${label}, picture ${i + 1} of ${all.length}` : label),
+  }));
+  return [...videos, ...audios, ...(images.length ? [{ node: gallery(images) }] : [])];
 }
 
-function preview(file, url) {
-  const mime = file.mime_type;
-  let node;
-  if (mime.startsWith('image/')) {
-    node = el('img', 'output-image');
-    Object.assign(node, { src: url, alt: file.path, loading: 'lazy' });
-  } else if (mime === 'application/vnd.apple.mpegurl' && file.path.endsWith('master.m3u8')) {
-    const probe = document.createElement('video');
-    if (probe.canPlayType(mime)) node = Object.assign(el('video', 'output-video'), { src: url, controls: true, preload: 'metadata' });
-  } else if (mime.startsWith('video/') && !file.path.endsWith('.ts')) {
-    node = Object.assign(el('video', 'output-video'), { src: url, controls: true, preload: 'metadata' });
-  } else if (mime.startsWith('audio/')) {
-    node = Object.assign(el('audio'), { src: url, controls: true, preload: 'metadata' });
-  }
-  if (node) Object.assign(node.style, { display: 'block', maxWidth: '100%', margin: '4px 0' }); // inline: this card brings no stylesheet
-  const wrap = el('div', 'output-file');
-  const link = el('a', null, `${file.path} (${Math.max(1, Math.round(file.size / 1024))} KB)`);
-  Object.assign(link, { href: url, target: '_blank', rel: 'noopener' });
-  wrap.append(...(node ? [node] : []), link);
+function gallery(images) {
+  const wrap = el('div', 'output-gallery');
+  wrap.append(...images.map((i) => i.node));
   return wrap;
 }
 
-export function initOutputs() {
-  const column = document.querySelector('.col-left');
-  if (!column) return;
-  const { card, template, specField } = buildCard();
-  column.append(card);
-  loadTemplates(template, specField);
+// The storyboard's tiles as a scrubbing preview under the job's first player, once both are there.
+async function attachStoryboard(record, signed) {
+  if (state.scrubbed || !signed) return;
+  const board = record.outputs.find((o) => o.type === 'storyboard' && o.status === 'completed');
+  const player = $('outputs-list').querySelector('video');
+  const vtt = board && board.files.find((f) => f.path.endsWith('.vtt'));
+  if (!vtt || !player) return;
+  state.scrubbed = true;
+  const jobId = record.job_id;
+  const folder = vtt.path.slice(0, vtt.path.lastIndexOf('/') + 1); // the sprites sit beside their WebVTT
+  try {
+    const answer = await fetch(fileUrl(signed, vtt.path));
+    const cues = storyboardCues(answer.ok ? await answer.text() : '');
+    if (cues.length && state.jobId === jobId) attachScrubber(player, cues, (file) => fileUrl(signed, folder + file));
+  } catch { /* the player works without its preview */ }
 }

@@ -1,6 +1,7 @@
 // A video output's measured quality: a table of the pooled scores (mean, min, 5th percentile) and,
 // from the output's per-frame CSV, VMAF over time as an inline SVG line. The CSV loads through the
 // job's signed URL like every other file; numbers only reach the page as textContent or SVG attributes.
+// The CSV is written with CRLF line ends (Python's csv module): lines split on either, cells trimmed.
 import { el } from './dom.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -27,8 +28,8 @@ function table(quality) {
   return node;
 }
 
-function vmafSeries(text) {
-  const [header, ...rows] = text.trim().split('\n').map((line) => line.split(','));
+export function vmafSeries(text) {
+  const [header, ...rows] = text.trim().split(/\r?\n/).map((line) => line.split(',').map((cell) => cell.trim()));
   const column = header.indexOf('vmaf');
   if (column < 0) return [];
   return rows.map((cells) => Number(cells[column])).filter((v) => Number.isFinite(v));
@@ -38,8 +39,7 @@ function vmafSeries(text) {
 function plot(values) {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`);
-  svg.setAttribute('width', String(WIDTH));
-  svg.setAttribute('height', String(HEIGHT));
+  svg.setAttribute('class', 'vmaf-plot'); // scales down with the panel (style.css), so a phone never scrolls sideways
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', 'VMAF per frame');
   svg.dataset.testid = 'vmaf-plot';
@@ -57,7 +57,8 @@ function plot(values) {
   return svg;
 }
 
-export function qualityNode(output, signed, apiUrl) {
+// urlFor(file): where one of the output's files loads from (a signed link).
+export function qualityNode(output, urlFor) {
   const wrap = el('div', 'output-quality');
   wrap.dataset.testid = `quality-${output.name}`;
   if (output.crf_search) {
@@ -66,8 +67,8 @@ export function qualityNode(output, signed, apiUrl) {
   }
   wrap.append(table(output.quality));
   const csv = output.files.find((f) => f.path.endsWith('.quality.csv'));
-  if (signed && csv && 'vmaf' in output.quality) {
-    fetch(apiUrl(signed + csv.path))
+  if (csv && 'vmaf' in output.quality) {
+    fetch(urlFor(csv))
       .then((answer) => (answer.ok ? answer.text() : ''))
       .then((text) => {
         const values = vmafSeries(text);

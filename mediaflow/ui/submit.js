@@ -1,10 +1,17 @@
-// The "New job" form: the methods and formats from GET /methods, upload or server path / S3 URI,
-// the upload with its progress bar (XMLHttpRequest), then POST /process; the new job is selected.
+// The "New job" form: the source (upload, or a server path / S3 URI), then what to make: one of the
+// methods from GET /methods with its format (POST /process), a template from GET /templates, or
+// custom outputs (outputs_form.js; both POST /jobs). The upload has its progress bar (XMLHttpRequest);
+// the new job is selected.
 import { ApiError, apiJson, apiKey, apiUrl, describeError, errorText, needKey } from './api.js';
 import { selectJob } from './detail.js';
 import { $, el, show, showAlert } from './dom.js';
 import { baseName, clampPct, findMethod, fmtBytes, fmtDuration, methodLabel, setMethods } from './format.js';
 import { filterJobs, renderList } from './jobs.js';
+import { customOutputs, initOutputsBuilder } from './outputs_form.js';
+
+const TEMPLATE = 'template:'; // the select's value for a template is "template:NAME"; a method's is its name
+const CUSTOM = 'custom';
+let templates = []; // GET /templates, less the ones that are the methods themselves
 
 const state = {
   mode: 'upload',
@@ -12,19 +19,35 @@ const state = {
   uploaded: null, // {file, source}: a file already uploaded is not sent again if /process is retried
 };
 
+function option(label, value) {
+  const node = el('option', null, label);
+  node.value = value;
+  return node;
+}
+
+function group(label, options) {
+  const node = el('optgroup');
+  node.label = label;
+  node.append(...options);
+  return node;
+}
+
 export async function loadMethods() {
   try {
     const data = await apiJson('methods');
     const methods = Array.isArray(data.methods) ? data.methods : [];
     setMethods(methods);
+    // Templates are a bonus: without them (an older server) the methods still work.
+    const listed = await apiJson('templates').then((t) => t.templates || [], () => []);
+    templates = listed.filter((t) => !methods.some((m) => m.name === t.name));
     const select = $('method-select');
     const previous = select.value;
-    select.replaceChildren(...methods.map((m) => {
-      const option = el('option', null, m.label);
-      option.value = m.name;
-      return option;
-    }));
-    if (methods.some((m) => m.name === previous)) select.value = previous;
+    select.replaceChildren(
+      group('One file', methods.map((m) => option(m.label, m.name))),
+      ...(templates.length ? [group('Several files (templates)', templates.map((t) => option(t.name, TEMPLATE + t.name)))] : []),
+      group('Your own', [option('Custom outputs…', CUSTOM)]),
+    );
+    if ([...select.options].some((o) => o.value === previous)) select.value = previous;
     onMethodChange();
     renderList(); // labels
     showAlert($('submit-error'), '');
@@ -53,8 +76,30 @@ function showMethodsPrompt(text) {
   $('method-desc').textContent = '';
 }
 
+const TYPE_WORDS = { thumbnails: 'thumbnails', storyboard: 'a storyboard', hls: 'an HLS stream', dash: 'a DASH stream', video: 'a video', audio: 'an audio file', animation: 'an animation', waveform: 'a waveform' };
+
+// "Makes web (a video) and poster (thumbnails)."
+function templateMakes(template) {
+  const parts = (template.outputs || []).map((o) => `${o.name} (${TYPE_WORDS[o.type] || o.type})`);
+  if (!parts.length) return '';
+  const list = parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}` : parts[0];
+  return ` Makes ${list}.`;
+}
+
 function onMethodChange() {
-  const method = findMethod($('method-select').value);
+  const choice = $('method-select').value;
+  const template = choice.startsWith(TEMPLATE) ? templates.find((t) => TEMPLATE + t.name === choice) : null;
+  show($('format-field'), !template && choice !== CUSTOM);
+  show($('custom-pane'), choice === CUSTOM);
+  if (template) {
+    $('method-desc').textContent = `${template.description}${templateMakes(template)}`.trim();
+    return;
+  }
+  if (choice === CUSTOM) {
+    $('method-desc').textContent = 'Say what to make: add outputs below, or write them as JSON (Advanced).';
+    return;
+  }
+  const method = findMethod(choice);
   const select = $('format-select');
   const formats = method ? method.formats : [];
   const previous = select.value;
@@ -171,16 +216,15 @@ async function onSubmit(event) {
       if (!source) throw new ApiError(0, 'Type a source: an https:// link, an s3:// URI or a path on the server.');
     }
     button.textContent = 'Starting…';
-    const body = { source, method_name: method };
-    if (format) body.output_format = format;
-    const job = await apiJson('process', {
+    const { path, body, what } = jobRequest(source, method, format);
+    const job = await apiJson(path, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
     // Says what was sent, not the job's state: that is in the job panel, and would soon be out of date here.
     const ok = $('submit-ok');
-    const note = `Submitted ${baseName(source)} → ${methodLabel(method)}. Its progress is in the job panel.`;
+    const note = `Submitted ${baseName(source)} → ${what}. Its progress is in the job panel.`;
     ok.textContent = note;
     show(ok, true);
     setTimeout(() => { if (ok.textContent === note) show(ok, false); }, 4000);
@@ -199,6 +243,21 @@ async function onSubmit(event) {
     button.disabled = false;
     button.textContent = 'Start processing';
   }
+}
+
+// What to send for the choice in "What to make": POST /process for a method, POST /jobs otherwise.
+function jobRequest(source, choice, format) {
+  if (choice.startsWith(TEMPLATE)) {
+    const name = choice.slice(TEMPLATE.length);
+    return { path: 'jobs', body: { source, template: name }, what: `template ${name}` };
+  }
+  if (choice === CUSTOM) {
+    const outputs = customOutputs();
+    return { path: 'jobs', body: { source, outputs }, what: `${outputs.length} output${outputs.length === 1 ? '' : 's'}` };
+  }
+  const body = { source, method_name: choice };
+  if (format) body.output_format = format;
+  return { path: 'process', body, what: methodLabel(choice) };
 }
 
 // One column (a phone): the job panel is below the form and the list; take the reader there, since
@@ -238,5 +297,6 @@ export function initSubmit() {
     if (event.dataTransfer && event.dataTransfer.files.length) setFile(event.dataTransfer.files[0]);
   });
   $('method-select').addEventListener('change', onMethodChange);
+  initOutputsBuilder($('custom-pane'));
   $('submit-form').addEventListener('submit', onSubmit);
 }

@@ -1,56 +1,17 @@
-// The tasks of the selected job (a `"parallel": true` output split over workers): one row per task
-// with its worker, status, attempts and times, and a bar from its start to its end on the job's own
-// clock, coloured by worker, so the spread of the work over the workers shows at a glance.
-// GET /status and the event stream carry no tasks, so they come from GET /jobs/{id}: fetched on the
-// detail panel's own updates (events.js), at most every REFRESH_MS (and every REFRESH_MS on their own
-// while tasks run), and once more when the job ends.
+// The tasks of the shown job (outputs split over workers): one row per task with its worker, status,
+// attempts and times, and a bar from its start to its end on the job's own clock, coloured by worker,
+// so the spread of the work over the workers shows at a glance. The job's record (GET /jobs/{id})
+// comes from record.js; this module only draws it.
 // Server text (worker ids, errors, output names) reaches the page through textContent and title only.
-import { apiJson } from './api.js';
 import { $, el, show } from './dom.js';
-import { FINAL, STATUS_LABELS, fmtTime } from './format.js';
+import { STATUS_LABELS, fmtTime } from './format.js';
 
-const REFRESH_MS = 1500;
 const WORKER_COLOURS = 8; // .lane-bar[data-colour="0".."7"] in style.css; more workers reuse them
 
-const state = { jobId: null, status: null, lastFetch: 0, timer: null, fetched: null };
-
 export function resetTasks() {
-  clearTimeout(state.timer);
-  Object.assign(state, { jobId: null, status: null, lastFetch: 0, timer: null, fetched: null });
   $('tasks-body').replaceChildren();
   $('tasks-summary').textContent = '';
   show($('tasks-box'), false);
-}
-
-// Called with every state of the shown job; fetches its tasks when they may have changed.
-export function refreshTasks(job) {
-  if (job.method_name) return; // a POST /process job: one ffmpeg run, never split into tasks
-  if (state.jobId !== job.job_id) {
-    resetTasks();
-    state.jobId = job.job_id;
-  }
-  state.status = job.status;
-  if (state.fetched === job.status && FINAL.has(job.status)) return; // a finished job's tasks no longer change
-  if (state.timer) return; // a fetch is due already; it reads the latest status then
-  const wait = Math.max(0, state.lastFetch + REFRESH_MS - Date.now());
-  state.timer = setTimeout(() => load(job.job_id), wait);
-}
-
-async function load(jobId) {
-  state.timer = null;
-  state.lastFetch = Date.now();
-  let job;
-  try {
-    job = await apiJson(`jobs/${encodeURIComponent(jobId)}`, { cache: 'no-store' });
-  } catch {
-    return; // the panel shows the connection problem already; the next update tries again
-  }
-  if (state.jobId !== jobId) return; // another job was selected meanwhile
-  state.fetched = job.status;
-  render(job);
-  // A task starting or ending changes no field of the job itself, so no update comes for it: while
-  // the job runs with tasks, look again on our own.
-  if (!FINAL.has(job.status) && job.tasks && job.tasks.length) refreshTasks(job);
 }
 
 function seconds(value) {
@@ -77,7 +38,7 @@ export function taskLabel(task, tasks) {
   return parts.join(' ');
 }
 
-function render(job) {
+export function renderTasks(job) {
   const tasks = Array.isArray(job.tasks) ? job.tasks : [];
   show($('tasks-box'), tasks.length > 0);
   if (!tasks.length) return;

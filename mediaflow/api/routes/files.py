@@ -15,6 +15,7 @@ from mediaflow.api.downloads import stream_stored
 from mediaflow.api.openapi import LOG_RESPONSE, OUTPUT_FILE_RESPONSES, Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import Job, JobStatus
+from mediaflow.jobs.outputs import decode_states
 from mediaflow.jobs.schemas import DownloadLinkResponse
 from mediaflow.storage.destinations import job_storage
 
@@ -47,7 +48,10 @@ async def download_url(job: JobDep, settings: SettingsDep) -> DownloadLinkRespon
         401: {"description": "Missing or invalid API key (only when API_KEYS is set)"},
         403: {"description": "The signed link is invalid or expired"},
         404: {"description": "Unknown job id"},
-        409: {"description": "The job has not completed"},
+        409: {
+            "description": "The job has not completed, or it made more than one file: "
+            "GET /jobs/{job_id}/files lists them, each with its own URL"
+        },
         416: {"description": "The requested range starts past the end of the file"},
     },
 )
@@ -62,12 +66,30 @@ async def download(
         raise HTTPException(
             409, detail=f"job {job.job_id} is {job.status.value}{reason}; only a completed job has an output"
         )
-    if job.output_path is None:
-        raise HTTPException(
-            409, detail=f"job {job.job_id} has no single output file; list its files with GET /jobs/{job.job_id}"
-        )
+    if job.has_outputs:
+        refuse_many_files(job)
+    if job.output_path is None:  # completed without a file: only a record written by hand could be so
+        raise HTTPException(404, detail=f"job {job.job_id} completed without an output file")
     storage = job_storage(storage, settings, job.job_id, job.destination)  # a delivered output is read there
     return await stream_stored(job.output_path, storage, settings, disposition="attachment", range_header=range_header)
+
+
+def refuse_many_files(job: Job) -> None:
+    """One URL, one file: a job of many files (several outputs, an HLS ladder) is never answered with
+    its first file under the job's name; the answer names where each file is."""
+    states = decode_states(job.outputs)
+    paths = [f.path for state in states for f in state.files]
+    segments = sum(state.segments.count for state in states if state.segments)
+    if len(paths) + segments <= 1:
+        return
+    shown = ", ".join(paths[:4]) + (", …" if len(paths) > 4 else "")
+    more = f" and {segments} media segments" if segments else ""
+    raise HTTPException(
+        409,
+        detail=f"job {job.job_id} made {len(paths)} files ({shown}){more}, so /download/{job.job_id} has no one "
+        f"file to send: GET /jobs/{job.job_id}/files lists them, each with its own URL "
+        f"(the CLI: `mediaflow download {job.job_id} --all`)",
+    )
 
 
 @router.get(

@@ -45,8 +45,10 @@ from mediaflow.storage.keys import output_key
 router = authenticated_router(Tag.JOBS)
 signed_router = APIRouter(tags=[Tag.FILES])  # the token in the path stands in for the API key
 
+# The README's sample clip, as for POST /process, so /docs' "Try it out" works as shown (the first example
+# is the one it fills in); for a file of your own, POST /upload first and use the upload://… it returns.
 EXAMPLE: JsonDict = {
-    "source": "upload://3f0c…/talk.mp4",
+    "source": "media/sample.mp4",
     "outputs": [
         {"name": "web", "type": "video", "format": "mp4", "video": {"codec": "h264", "crf": 23, "height": 720}},
         {"name": "stream", "type": "hls", "renditions": "auto", "segment_seconds": 4},
@@ -57,7 +59,7 @@ EXAMPLE: JsonDict = {
 
 class CreateJobRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [EXAMPLE, {"source": "media/a.mov", "template": "web"}]}
+        extra="forbid", json_schema_extra={"examples": [{"source": "media/sample.mp4", "template": "web"}, EXAMPLE]}
     )
 
     source: str = Field(

@@ -99,12 +99,13 @@ _EXTRA: dict[str, tuple[str, list[dict]]] = {
     ),
 }
 
+# In the words of someone choosing what to make (the dashboard and GET /templates show them).
 _METHOD_DESCRIPTIONS = {
-    Method.COMPRESS: "The seed's compress: H.264 CRF 28 (VP9 for webm), audio re-encoded.",
-    Method.EXTRACT_AUDIO: "The seed's extract_audio: the first audio track as a 192 kb/s MP3.",
-    Method.RESIZE: "The seed's resize: exactly 1280x720.",
-    Method.CONVERT_FORMAT: "The seed's convert_format: a web-ready H.264 High 4.2 MP4.",
-    Method.BLACK_AND_WHITE: "The seed's black_and_white: colour removed.",
+    Method.COMPRESS: "A smaller copy of the video (H.264 at CRF 28, audio re-encoded): the same size, far fewer bytes.",
+    Method.EXTRACT_AUDIO: "Just the sound: the first audio track as a 192 kb/s MP3.",
+    Method.RESIZE: "The video scaled to exactly 1280x720 (720p).",
+    Method.CONVERT_FORMAT: "An MP4 that plays in every browser and starts before it has fully loaded (H.264 High 4.2).",
+    Method.BLACK_AND_WHITE: "The video in black and white.",
 }
 
 

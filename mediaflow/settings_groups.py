@@ -84,6 +84,7 @@ class StorageSettings:
     local_dir: Path = env("LOCAL_STORAGE_DIR")
     presigned_downloads: bool = env("S3_PRESIGNED_DOWNLOADS")
     presign_expires_s: int = env("S3_PRESIGN_EXPIRES_S")
+    destination_buckets: list[str] | None = env("S3_DESTINATION_BUCKETS")  # see Settings' default for it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,9 @@ class SourceSettings:
     local_roots: list[Path] = env("LOCAL_SOURCE_ROOTS")
     upload_max_bytes: int = env("UPLOAD_MAX_BYTES")
     s3_buckets: list[str] | None = env("S3_SOURCE_BUCKETS")  # as configured; see Settings.s3_source_buckets
+    url_allow_private: bool = env("SOURCE_URL_ALLOW_PRIVATE")
+    url_max_bytes: int | None = env("SOURCE_URL_MAX_BYTES")  # None: UPLOAD_MAX_BYTES
+    url_timeout_s: float = env("SOURCE_URL_TIMEOUT_S")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -19,13 +19,12 @@ from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, 
 from mediaflow.settings import Settings
 from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
 from tests.helpers import stores
-from tests.helpers.stores import BACKENDS, backend_overrides, make_job
+from tests.helpers.stores import BACKENDS, T0, backend_overrides, make_job
 from tests.servers.process import free_port
 
 store = stores.store  # the fixture: each test runs once per backend
 
 S = JobStatus
-T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 
 def order_key(job: Job):

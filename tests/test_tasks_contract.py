@@ -17,7 +17,10 @@ from mediaflow.jobs.model import Job, JobStatus, RecordKind, utcnow
 from mediaflow.settings import Settings
 from mediaflow.store import Expect
 from mediaflow.store.base import OLD_TASKS_HOLDER
-from tests.test_store_contract import T0, make_job, store  # noqa: F401  (the fixture, over every backend)
+from tests.helpers import stores
+from tests.helpers.stores import T0, make_job
+
+store = stores.store  # the fixture: each test runs once per backend
 
 S = JobStatus
 LEASE_S = 30
@@ -29,7 +32,7 @@ def make_task(parent: Job, **fields) -> Job:
     return make_job(parent_id=parent.job_id, task='{"kind": "chunk"}', **fields)
 
 
-async def test_a_record_is_a_job_or_a_task_and_get_answers_jobs_only(store):  # noqa: F811
+async def test_a_record_is_a_job_or_a_task_and_get_answers_jobs_only(store):
     parent = make_job(status=S.PROCESSING)
     task = make_task(parent)
     assert (parent.record_kind, task.record_kind) == (RecordKind.JOB, RecordKind.TASK)
@@ -54,7 +57,7 @@ async def test_a_record_is_a_job_or_a_task_and_get_answers_jobs_only(store):  # 
     assert await store.get_record(task.job_id) is None
 
 
-async def test_list_queued_tasks_is_the_queued_tasks_oldest_first(store):  # noqa: F811
+async def test_list_queued_tasks_is_the_queued_tasks_oldest_first(store):
     parents = [make_job(status=S.PROCESSING, created_at=T0 + timedelta(seconds=i)) for i in range(3)]
     queued_job = make_job(created_at=T0 - timedelta(hours=1))  # a queued job is no task
     statuses = [S.QUEUED, S.PROCESSING, S.COMPLETED, S.FAILED, S.CANCELED, S.QUEUED]
@@ -89,7 +92,7 @@ async def test_list_queued_tasks_is_the_queued_tasks_oldest_first(store):  # noq
     assert ids(await store.list(limit=100, status=S.QUEUED)) == [queued_job.job_id]
 
 
-async def handed_over(store, worker: str = "splitter") -> Job:  # noqa: F811
+async def handed_over(store, worker: str = "splitter") -> Job:
     """A job a worker claimed, split and handed to its tasks (one queued task)."""
     job = make_job()
     await store.create(job)
@@ -100,7 +103,7 @@ async def handed_over(store, worker: str = "splitter") -> Job:  # noqa: F811
     return held
 
 
-async def test_hand_over_leaves_the_job_processing_awaiting_its_tasks_with_no_worker(store):  # noqa: F811
+async def test_hand_over_leaves_the_job_processing_awaiting_its_tasks_with_no_worker(store):
     held = await handed_over(store)
     assert (held.status, held.awaiting_tasks, held.worker_id, held.progress) == (S.PROCESSING, True, None, 10)
     assert held.lease_expires_at > utcnow() + timedelta(seconds=JOB_TIMEOUT_S - 60)
@@ -115,7 +118,7 @@ async def test_hand_over_leaves_the_job_processing_awaiting_its_tasks_with_no_wo
     assert await lifecycle.requeue_expired(store, 3) == []
 
 
-async def test_of_two_workers_settling_the_last_tasks_one_takes_the_job_back(store):  # noqa: F811
+async def test_of_two_workers_settling_the_last_tasks_one_takes_the_job_back(store):
     held = await handed_over(store)
     taken = await asyncio.gather(*(lifecycle.take_from_tasks(store, held.job_id, f"w{i}", LEASE_S) for i in range(8)))
     winners = [job for job in taken if job is not None]
@@ -131,7 +134,7 @@ async def test_of_two_workers_settling_the_last_tasks_one_takes_the_job_back(sto
     assert finished is not None and (finished.status, finished.awaiting_tasks) == (S.COMPLETED, False)
 
 
-async def test_a_job_awaiting_tasks_past_its_long_lease_is_requeued_and_no_longer_awaits(store):  # noqa: F811
+async def test_a_job_awaiting_tasks_past_its_long_lease_is_requeued_and_no_longer_awaits(store):
     held = await handed_over(store)
     later = utcnow() + timedelta(seconds=JOB_TIMEOUT_S + 1)
     [requeued] = await lifecycle.requeue_expired(store, 3, now=later)
@@ -140,7 +143,7 @@ async def test_a_job_awaiting_tasks_past_its_long_lease_is_requeued_and_no_longe
     assert await lifecycle.take_from_tasks(store, held.job_id, "w1", LEASE_S) is None
 
 
-async def test_a_task_the_reaper_gives_up_on_wakes_its_job(store):  # noqa: F811
+async def test_a_task_the_reaper_gives_up_on_wakes_its_job(store):
     held = await handed_over(store)
     [task] = await store.list_tasks(held.job_id)
     claimed = await lifecycle.claim(store, task.job_id, "w1", LEASE_S, max_attempts=1)
@@ -154,7 +157,7 @@ async def test_a_task_the_reaper_gives_up_on_wakes_its_job(store):  # noqa: F811
     assert job.error.startswith("a task failed")
 
 
-async def test_cancel_ends_the_wait_for_tasks(store):  # noqa: F811
+async def test_cancel_ends_the_wait_for_tasks(store):
     held = await handed_over(store)
     canceled = await lifecycle.cancel(store, held)
     assert canceled is not None and (canceled.status, canceled.awaiting_tasks) == (S.CANCELED, False)
@@ -168,7 +171,7 @@ def older_records() -> tuple[Job, Job, Job]:
     return held, make_task(held, created_at=T0), make_job(status=S.PROCESSING, worker_id="w1", created_at=T0 + HOUR)
 
 
-async def assert_upgraded(store, held: Job, task: Job, running: Job) -> None:  # noqa: F811
+async def assert_upgraded(store, held: Job, task: Job, running: Job) -> None:
     awaiting = held.model_copy(update={"awaiting_tasks": True, "worker_id": None})
     assert await store.get(held.job_id) == awaiting  # no sentinel worker any more
     assert await store.get(running.job_id) == running
@@ -193,7 +196,7 @@ async def test_sqlite_records_stored_before_record_kinds_are_upgraded(tmp_path):
                 f"INSERT INTO jobs ({', '.join(old_fields)}) VALUES ({', '.join('?' for _ in old_fields)})",
                 [document[name] for name in old_fields],
             )
-    store = await db.open_store(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))  # noqa: F811
+    store = await db.open_store(Settings(_env_file=None, DB_BACKEND="sqlite", SQLITE_PATH=str(path)))
     try:
         await assert_upgraded(store, *records)
     finally:
@@ -216,7 +219,7 @@ async def test_mongodb_documents_stored_before_record_kinds_are_upgraded(request
             await collection.insert_one(document)
     finally:
         await client.close()
-    store = await db.open_store(settings)  # noqa: F811
+    store = await db.open_store(settings)
     try:
         await assert_upgraded(store, *records)
     finally:
@@ -266,7 +269,7 @@ async def test_dynamodb_items_stored_before_record_kinds_are_upgraded(request):
             for newer in ("queued_in", "record_kind", "awaiting_tasks"):
                 item.pop(newer, None)
             await client.put_item(TableName=settings.DB_NAME, Item=item)
-    store = await db.open_store(settings)  # noqa: F811
+    store = await db.open_store(settings)
     try:
         await assert_upgraded(store, *records)
     finally:

@@ -149,7 +149,7 @@ class JobStore(Protocol):
 
     async def list_webhooks_due(self, now: datetime, limit: int = 100) -> builtins.list[Job]:
         """Jobs whose webhook_due_at is at or before `now`, earliest first (the webhook outbox; only
-        final jobs carry it, see webhook_outbox.py). Served by an index holding pending jobs only."""
+        final jobs carry it, see webhooks/outbox.py). Served by an index holding pending jobs only."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the backend answers."""

@@ -3,6 +3,8 @@ MongoDB and DynamoDB test servers, started lazily), and a `Job` with the seed's 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from mediaflow import store as db
@@ -33,6 +35,10 @@ async def store(request: pytest.FixtureRequest, tmp_path):
         yield opened
     finally:
         await opened.close()
+
+
+# A fixed, microsecond-precise instant: stores must round-trip it exactly.
+T0 = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
 
 def make_job(**fields) -> Job:

@@ -62,8 +62,19 @@ def thumbnails_plan(output: ThumbnailsOutput, source: Source, out_dir: Path) -> 
         argv += source.input(t)
     for i in range(len(times)):
         target = out_dir / f"thumbnail_{i + 1:03d}.{output.format}"
-        argv += ["-map", f"{i}:V:0", "-frames:v", "1", *scale, *IMAGE_ENCODERS[output.format], "-update", "1",
-                 "-f", "image2", file_url(target)]
+        argv += [
+            "-map",
+            f"{i}:V:0",
+            "-frames:v",
+            "1",
+            *scale,
+            *IMAGE_ENCODERS[output.format],
+            "-update",
+            "1",
+            "-f",
+            "image2",
+            file_url(target),
+        ]
     return OutputPlan(steps=[Step("encode", argv, None)], weight=0.05 * len(times))
 
 
@@ -88,8 +99,17 @@ def storyboard_plan(output: StoryboardOutput, source: Source, out_dir: Path) -> 
         f"trim=end_frame={frames},scale={tile_w}:{tile_h},setsar=1,tile={columns}x{rows}"
     )
     pattern = out_dir / f"sprite_%03d.{output.format}"
-    argv = [*source.head(), "-map", "0:V:0", "-vf", chain, *IMAGE_ENCODERS[output.format], "-start_number", "1",
-            *source.tail("image2", pattern)]
+    argv = [
+        *source.head(),
+        "-map",
+        "0:V:0",
+        "-vf",
+        chain,
+        *IMAGE_ENCODERS[output.format],
+        "-start_number",
+        "1",
+        *source.tail("image2", pattern),
+    ]
 
     def write_vtt(directory: Path) -> None:
         (directory / STORYBOARD_VTT).write_text(
@@ -100,7 +120,9 @@ def storyboard_plan(output: StoryboardOutput, source: Source, out_dir: Path) -> 
     return OutputPlan(steps=[Step("encode", argv, duration)], weight=weight, finish=write_vtt)
 
 
-def storyboard_vtt(frames: int, interval: float, duration: float, columns: int, rows: int, tile_w: int, tile_h: int, ext: str) -> str:
+def storyboard_vtt(
+    frames: int, interval: float, duration: float, columns: int, rows: int, tile_w: int, tile_h: int, ext: str
+) -> str:
     """WebVTT whose cues name a sprite and a tile in it (`sprite_001.jpg#xywh=x,y,w,h`), as players expect."""
     per_sheet = columns * rows
     lines = ["WEBVTT", ""]
@@ -108,7 +130,11 @@ def storyboard_vtt(frames: int, interval: float, duration: float, columns: int, 
         sheet, index = divmod(k, per_sheet)
         x, y = (index % columns) * tile_w, (index // columns) * tile_h
         start, end = k * interval, min((k + 1) * interval, duration)
-        lines += [f"{_vtt_time(start)} --> {_vtt_time(end)}", f"sprite_{sheet + 1:03d}.{ext}#xywh={x},{y},{tile_w},{tile_h}", ""]
+        lines += [
+            f"{_vtt_time(start)} --> {_vtt_time(end)}",
+            f"sprite_{sheet + 1:03d}.{ext}#xywh={x},{y},{tile_w},{tile_h}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -125,7 +151,9 @@ def _vtt_time(seconds: float) -> str:
 def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> OutputPlan:
     stream = source.need_video(f"animation {output.name!r}")
     if source.duration is not None and output.start >= source.duration:
-        raise OutputError(f"animation start ({output.start:g} s) is at or past the end of the source ({source.duration:.2f} s)")
+        raise OutputError(
+            f"animation start ({output.start:g} s) is at or past the end of the source ({source.duration:.2f} s)"
+        )
     duration = output.duration if source.duration is None else min(output.duration, source.duration - output.start)
     width = min(output.width, stream.width)  # never upscaled
     height = even(width * stream.height / stream.width)
@@ -141,8 +169,21 @@ def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> Ou
         )
         argv = [*head, "-filter_complex", graph, "-map", "[out]", "-loop", "0", *source.tail("gif", target)]
     else:
-        argv = [*head, "-map", "0:V:0", "-vf", f"fps={fps},scale={width}:{height},setsar=1", "-c:v", "libwebp",
-                "-quality", "75", "-loop", "0", "-an", *source.tail("webp", target)]
+        argv = [
+            *head,
+            "-map",
+            "0:V:0",
+            "-vf",
+            f"fps={fps},scale={width}:{height},setsar=1",
+            "-c:v",
+            "libwebp",
+            "-quality",
+            "75",
+            "-loop",
+            "0",
+            "-an",
+            *source.tail("webp", target),
+        ]
     return OutputPlan(steps=[Step("encode", argv, duration)], weight=duration * 0.3)
 
 
@@ -154,6 +195,18 @@ def waveform_plan(output: WaveformOutput, source: Source, out_dir: Path) -> Outp
     color = "0x" + output.color.removeprefix("#")  # validated #RRGGBB
     graph = f"[0:a:0]aformat=channel_layouts=mono,showwavespic=s={output.width}x{output.height}:colors={color}[out]"
     target = out_dir / f"{output.name}.png"
-    argv = [*source.head(), "-filter_complex", graph, "-map", "[out]", "-frames:v", "1", "-c:v", "png", "-update", "1",
-            *source.tail("image2", target)]
+    argv = [
+        *source.head(),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "png",
+        "-update",
+        "1",
+        *source.tail("image2", target),
+    ]
     return OutputPlan(steps=[Step("encode", argv, None)], weight=0.02 * (source.duration or 60))

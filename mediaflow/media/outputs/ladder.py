@@ -62,7 +62,9 @@ def build_ladder(output: HlsOutput | DashOutput, src_w: int, src_h: int) -> tupl
         above = [h for h, _ in wanted if h > src_h]
         wanted = [(h, b) for h, b in wanted if h <= src_h]
         if above:
-            notes.append(f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)")
+            notes.append(
+                f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)"
+            )
         if not wanted:
             lowest = min(output.renditions, key=lambda r: bits_per_second(r.bitrate))
             wanted = [(src_h, lowest.bitrate)]
@@ -105,7 +107,11 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     rungs, notes = build_ladder(output, stream.width, stream.height)
     start, duration = clip_range(output.clip, source)
     with_audio = output.audio is not False and source.info.audio is not None
-    argv = [*source.head(start, duration), "-filter_complex", _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}")]
+    argv = [
+        *source.head(start, duration),
+        "-filter_complex",
+        _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}"),
+    ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
     if output.type == "hls":
@@ -115,7 +121,11 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     argv += _video_args(output, rungs)
     argv += _audio_args(output) if with_audio else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    argv += _hls_muxer(output, rungs, out_dir, with_audio) if output.type == "hls" else _dash_muxer(output, out_dir, with_audio)
+    argv += (
+        _hls_muxer(output, rungs, out_dir, with_audio)
+        if output.type == "hls"
+        else _dash_muxer(output, out_dir, with_audio)
+    )
     seconds = media_seconds(start, duration, source)
     weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
     return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
@@ -126,10 +136,22 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         f"v:{i},a:{i},name:{r.label}" if with_audio else f"v:{i},name:{r.label}" for i, r in enumerate(rungs)
     )
     return [
-        "-f", "hls", "-hls_time", number(output.segment_seconds), "-hls_playlist_type", "vod",
-        "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
-        "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts"),
-        "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", variants,
+        "-f",
+        "hls",
+        "-hls_time",
+        number(output.segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_type",
+        "mpegts",
+        "-hls_segment_filename",
+        str(out_dir / "%v" / "segment_%05d.ts"),
+        "-master_pl_name",
+        MASTER_PLAYLIST,
+        "-var_stream_map",
+        variants,
         # A plain absolute path, not file_url: the muxer makes the %v folders from this string as it
         # is, so a "file:" prefix would create a "file:/…" tree in the worker's current directory.
         # Starting with "/" it is neither an option nor a URL.
@@ -140,12 +162,22 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
 def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
     sets = "id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v"
     return [
-        "-f", "dash", "-seg_duration", number(output.segment_seconds), "-use_template", "1", "-use_timeline", "1",
-        "-adaptation_sets", sets, "-init_seg_name", "init_$RepresentationID$.m4s",
-        "-media_seg_name", "chunk_$RepresentationID$_$Number%05d$.m4s",
+        "-f",
+        "dash",
+        "-seg_duration",
+        number(output.segment_seconds),
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        sets,
+        "-init_seg_name",
+        "init_$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk_$RepresentationID$_$Number%05d$.m4s",
         file_url(out_dir / DASH_MANIFEST),
     ]
-
 
 
 def merge_master_playlists(masters: list[str]) -> str:

@@ -108,7 +108,9 @@ def pixels_factor(width: int, height: int) -> float:
     return max(0.05, width * height / (1280 * 720))
 
 
-def scaled_size(src_w: int, src_h: int, width: int | None, height: int | None, fit: str, upscale: bool) -> tuple[int, int, int, int] | None:
+def scaled_size(
+    src_w: int, src_h: int, width: int | None, height: int | None, fit: str, upscale: bool
+) -> tuple[int, int, int, int] | None:
     """The frame size for a requested width/height: (scaled_w, scaled_h, out_w, out_h), or None to keep it.
 
     One side given keeps the aspect ratio. Both: `contain` fits inside the box, `cover` fills it and

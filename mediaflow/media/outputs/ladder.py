@@ -25,6 +25,7 @@ from mediaflow.media.outputs.plan import (
     number,
     pixels_factor,
 )
+from mediaflow.media.outputs.shaping import shape
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
@@ -36,52 +37,67 @@ DASH_MANIFEST = "manifest.mpd"
 
 @dataclass(frozen=True)
 class Rung:
-    width: int
-    height: int
+    """One rendition. `height` names it the way people do ("720p"): the picture's SHORT side, so a
+    portrait phone video's 720p rung is 720x1280, as tall as a landscape 720p one is wide."""
+
+    width: int  # of the frames
+    height: int  # the rung's name: its short side (the frames' height unless the picture is portrait)
     bitrate: str
+    frame_height: int | None = None  # the frames' height when the picture is portrait
 
     @property
     def label(self) -> str:
         return f"{self.height}p"
 
+    @property
+    def frame(self) -> tuple[int, int]:
+        return self.width, self.frame_height or self.height
+
 
 def build_ladder(output: HlsOutput | DashOutput, src_w: int, src_h: int) -> tuple[list[Rung], list[str]]:
-    """The renditions for this source, highest first, and notes on what was left out.
+    """The renditions for a picture of src_w x src_h (upright, square pixels), highest first, and notes
+    on what was left out.
 
-    Never above the source's height: upscaling spends bits on detail that is not there. `auto` takes
-    the standard rungs at or below the source (up to four; three or more from 720p up); a source
+    Never above the source's short side: upscaling spends bits on detail that is not there. `auto`
+    takes the standard rungs at or below the source (up to four; three or more from 720p up); a source
     smaller than the smallest rung gets one rendition at its own size.
     """
     notes: list[str] = []
+    portrait = src_h > src_w
+    short, long_ = (src_w, src_h) if portrait else (src_h, src_w)
+    side = "short side" if portrait else "height"
     if output.renditions == "auto":
-        wanted = [(h, b) for h, b in AUTO_RUNGS if h <= src_h][:MAX_AUTO_RENDITIONS]
+        wanted = [(h, b) for h, b in AUTO_RUNGS if h <= short][:MAX_AUTO_RENDITIONS]
         if not wanted:
-            wanted = [(src_h, AUTO_RUNGS[-1][1])]
+            wanted = [(short, AUTO_RUNGS[-1][1])]
     else:
         wanted = sorted(((r.height, r.bitrate) for r in output.renditions), key=lambda hb: -hb[0])
-        above = [h for h, _ in wanted if h > src_h]
-        wanted = [(h, b) for h, b in wanted if h <= src_h]
+        above = [h for h, _ in wanted if h > short]
+        wanted = [(h, b) for h, b in wanted if h <= short]
         if above:
             notes.append(
-                f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)"
+                f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's {side} ({short} px)"
             )
         if not wanted:
             lowest = min(output.renditions, key=lambda r: bits_per_second(r.bitrate))
-            wanted = [(src_h, lowest.bitrate)]
-            notes.append(f"one rendition at the source's height ({src_h} px) instead")
-    return [Rung(even(src_w * h / src_h), even(h), b) for h, b in wanted], notes
+            wanted = [(short, lowest.bitrate)]
+            notes.append(f"one rendition at the source's {side} ({short} px) instead")
+    if portrait:
+        return [Rung(even(h), even(h), b, frame_height=even(long_ * h / short)) for h, b in wanted], notes
+    return [Rung(even(long_ * h / short), even(h), b) for h, b in wanted], notes
 
 
-def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str) -> str:
+def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str, shaping: str | None = None) -> str:
     # setdar: even-rounded sides (426x240) must keep the source's display aspect exactly, or the DASH
     # muxer refuses renditions whose aspect ratios differ by a pixel in one adaptation set.
-    pre = f"fps={number(fps)}," if fps else ""
+    # `shaping` (deinterlacing, colour) runs once, before the split.
+    pre = "".join(f"{part}," for part in (shaping, f"fps={number(fps)}" if fps else None) if part)
+    scales = [f"scale={r.frame[0]}:{r.frame[1]},setdar={aspect}" for r in rungs]
     if len(rungs) == 1:
-        r = rungs[0]
-        return f"[0:V:0]{pre}scale={r.width}:{r.height},setdar={aspect}[v0]"
+        return f"[0:V:0]{pre}{scales[0]}[v0]"
     branches = "".join(f"[s{i}]" for i in range(len(rungs)))
     graph = [f"[0:V:0]{pre}split={len(rungs)}{branches}"]
-    graph += [f"[s{i}]scale={r.width}:{r.height},setdar={aspect}[v{i}]" for i, r in enumerate(rungs)]
+    graph += [f"[s{i}]{scale}[v{i}]" for i, scale in enumerate(scales)]
     return ";".join(graph)
 
 
@@ -104,13 +120,15 @@ def _audio_args(output: HlsOutput | DashOutput) -> list[str]:
 
 def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -> OutputPlan:
     stream = source.need_video(f"{output.type} output {output.name!r}")
-    rungs, notes = build_ladder(output, stream.width, stream.height)
+    shaping = shape(stream)  # HLS and DASH ladders are H.264: always SDR
+    display_w, display_h = shaping.display
+    rungs, notes = build_ladder(output, display_w, display_h)
     start, duration = clip_range(output.clip, source)
     with_audio = output.audio is not False and source.info.audio is not None
     argv = [
         *source.head(start, duration),
         "-filter_complex",
-        _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}"),
+        _filter_graph(rungs, output.video.fps, f"{display_w}/{display_h}", shaping.chain),
     ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
@@ -127,8 +145,8 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
         else _dash_muxer(output, out_dir, with_audio)
     )
     seconds = media_seconds(start, duration, source)
-    weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+    weight = (seconds or 60) * sum(pixels_factor(*r.frame) for r in rungs)
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=[*shaping.notes, *notes])
 
 
 def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:

@@ -132,6 +132,8 @@ def broadcast_1080i(directory: Path) -> Path:
             "ultrafast",
             "-flags",
             "+ilme+ildct",
+            "-g",
+            "12",  # a keyframe every half second, as broadcast has: thumbnails seek in a TS by byte position
             "-pix_fmt",
             "yuv420p",
             "-colorspace",

@@ -1,0 +1,259 @@
+"""Real-world pictures through POST /jobs (issue 23): each generated source (tests/corpus.py) makes a web
+MP4, an HLS ladder and a JPEG poster on the embedded stack, and the files are measured with PyAV and
+ffmpeg: display size and aspect, where the bright corner went, colour tags and tone-mapped levels,
+field order by idet on the output, and the notes. Plus the pure argv rules the builders follow."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from mediaflow.media.outputs import Source, parse_outputs, plan_output
+from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, TONE_MAP
+from mediaflow.media.picture import Picture
+from mediaflow.media.probe import MediaInfo, VideoStreamInfo
+from tests import corpus, media
+from tests.apptools import make_settings, running_app, wait_for_final
+
+SPEC = [
+    {"name": "web", "type": "video", "video": {"preset": "ultrafast"}, "audio": {"bitrate": "96k"}},
+    {"name": "stream", "type": "hls", "segment_seconds": 1, "video": {"preset": "ultrafast"}},
+    {"name": "poster", "type": "thumbnails", "count": 1, "format": "jpg"},
+]
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("corpus")
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory):
+    return make_settings(tmp_path_factory.mktemp("picture"))
+
+
+async def _run(settings, source: Path, tmp_path: Path, spec: list[dict] = SPEC) -> tuple[dict, dict[str, Path]]:
+    """POST /jobs with `source` (copied under the source root); the finished job and its files saved."""
+    root = Path(settings.LOCAL_SOURCE_ROOTS[0])
+    (root / source.name).write_bytes(source.read_bytes())
+    async with running_app(settings, api_workers=1) as client:
+        answer = await client.post("/jobs", json={"source": source.name, "outputs": spec})
+        assert answer.status_code == 201, answer.text
+        job = await wait_for_final(client, answer.json()["job_id"], 120, view="/jobs/{}")
+        files = {}
+        for output in job["outputs"]:
+            for file in output["files"]:
+                target = tmp_path / file["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes((await client.get(file["url"])).content)
+                files[file["path"]] = target
+                if file["path"].endswith("/index.m3u8"):  # a variant: its first segment too
+                    segment = file["path"].replace("index.m3u8", "segment_00000.ts")
+                    answer = await client.get(f"/jobs/{job['job_id']}/files/{segment}")
+                    assert answer.status_code == 200, segment
+                    (tmp_path / segment).write_bytes(answer.content)
+                    files[segment] = tmp_path / segment
+    assert job["status"] == "completed", job
+    return job, files
+
+
+def _first_frame(path: Path) -> tuple[av.VideoFrame, av.video.stream.VideoStream]:
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    frame = next(container.decode(stream))
+    return frame, stream
+
+
+def _luma(path: Path) -> np.ndarray:
+    frame, _ = _first_frame(path)
+    return frame.reformat(format="gray").to_ndarray().astype(float)
+
+
+def _code_values(path: Path) -> np.ndarray:
+    """The luma plane's code values as stored (16-235 in limited range), no range conversion."""
+    frame, _ = _first_frame(path)
+    plane = frame.planes[0]
+    return (
+        np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width].astype(float)
+    )
+
+
+def _bright_quadrant(path: Path) -> str:
+    y = _luma(path)
+    h, w = y.shape
+    quadrants = {
+        "top-left": y[: h // 2, : w // 2],
+        "top-right": y[: h // 2, w // 2 :],
+        "bottom-left": y[h // 2 :, : w // 2],
+        "bottom-right": y[h // 2 :, w // 2 :],
+    }
+    return max(quadrants, key=lambda name: quadrants[name].mean())
+
+
+def _video(path: Path) -> dict:
+    frame, stream = _first_frame(path)
+    cc = stream.codec_context
+    return {
+        "size": (frame.width, frame.height),
+        "sar": stream.sample_aspect_ratio or Fraction(1),
+        "rotation": frame.rotation,
+        "pix_fmt": cc.format.name,
+        "tags": (int(cc.color_primaries), int(cc.color_trc), int(cc.colorspace), int(cc.color_range)),
+    }
+
+
+def _idet(path: Path) -> dict[str, int]:
+    run = subprocess.run(
+        [media.ffmpeg(), "-hide_banner", "-nostats", "-i", str(path), "-vf", "idet", "-an", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # ffmpeg may configure the graph twice and print a summary of zeros first: the last one counts
+    found = re.findall(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)", run.stderr)
+    assert found, run.stderr[-500:]
+    return dict(zip(("tff", "bff", "progressive"), map(int, found[-1]), strict=True))
+
+
+def _notes(job: dict) -> dict[str, list[str]]:
+    return {o["name"]: o["notes"] for o in job["outputs"]}
+
+
+BT709_TAGS = (1, 1, 1, 1)  # primaries, transfer, matrix: BT.709; range: limited ("tv")
+
+
+async def test_rotated_phone_video_is_upright_everywhere(settings, src: Path, tmp_path: Path) -> None:
+    source = corpus.rotated(src, "hevc", degrees_ccw=90)  # stored 320x180, shown 180x320
+    job, files = await _run(settings, source, tmp_path)
+    web = _video(files["web/web.mp4"])
+    assert web["size"] == (180, 320) and web["rotation"] == 0
+    rung = _video(files["stream/144p/segment_00000.ts"])
+    assert rung["size"] == (144, 256)  # "144p" on a portrait picture: its short side
+    poster = files["poster/thumbnail_001.jpg"]
+    assert _video(poster)["size"] == (180, 320)
+    # turned 90° counter-clockwise, the stored top-left corner is shown bottom-left
+    for path in (files["web/web.mp4"], files["stream/144p/segment_00000.ts"], poster):
+        assert _bright_quadrant(path) == "bottom-left", path
+    assert all("rotated 90° counter-clockwise" in notes for notes in _notes(job).values())
+
+
+async def test_hdr10_is_tone_mapped_to_bt709(settings, src: Path, tmp_path: Path) -> None:
+    job, files = await _run(settings, corpus.hdr(src, "pq"), tmp_path)
+    web = _video(files["web/web.mp4"])
+    assert web["pix_fmt"] == "yuv420p" and web["tags"] == BT709_TAGS
+    white = _luma(files["web/web.mp4"])[:20, :40].mean()
+    # SDR white 235; the HDR code values copied as they were would read ~147 here (measured)
+    assert white > 200, white
+    assert _video(files["stream/144p/segment_00000.ts"])["tags"] == BT709_TAGS
+    assert _luma(files["poster/thumbnail_001.jpg"])[:20, :40].mean() > 200
+    assert "tone-mapped from HDR10 (PQ) to SDR BT.709" in _notes(job)["web"]
+
+
+async def test_hlg_can_stay_hdr_in_hevc(settings, src: Path, tmp_path: Path) -> None:
+    spec = [{"name": "hdr", "type": "video", "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}}]
+    job, files = await _run(settings, corpus.hdr(src, "hlg"), tmp_path, spec)
+    kept = _video(files["hdr/hdr.mp4"])
+    assert kept["pix_fmt"] == "yuv420p10le" and kept["tags"][:3] == (9, 18, 9)  # BT.2020, HLG, BT.2020 NCL
+    assert _notes(job)["hdr"] == ["HDR kept: HLG, 10-bit BT.2020"]
+
+
+async def test_hdr_keep_needs_a_codec_that_carries_it(settings) -> None:
+    async with running_app(settings) as client:
+        spec = [{"name": "hdr", "type": "video", "video": {"hdr": "keep"}}]
+        answer = await client.post("/jobs", json={"source": "any.mp4", "outputs": spec})
+    assert answer.status_code == 422
+    assert "h265 or av1" in answer.text
+
+
+async def test_anamorphic_interlaced_dvd(settings, src: Path, tmp_path: Path) -> None:
+    job, files = await _run(settings, corpus.pal_dvd(src), tmp_path)
+    web = _video(files["web/web.mp4"])
+    assert web["size"] == (1024, 576) and web["sar"] == 1
+    rung = _video(files["stream/480p/segment_00000.ts"])
+    assert rung["size"] == (854, 480)  # 16:9, not 600x480
+    assert _video(files["poster/thumbnail_001.jpg"])["size"] == (1024, 576)
+    source_fields = _idet(src / "pal_dvd.mpg")
+    assert source_fields["tff"] > source_fields["progressive"]  # the measurement does see the combing
+    for path in (files["web/web.mp4"], files["stream/480p/segment_00000.ts"]):
+        fields = _idet(path)
+        assert fields["progressive"] > 3 * (fields["tff"] + fields["bff"]), (path, fields)
+    assert {"deinterlaced", "anamorphic 16:9 made square pixels (1024x576)"} <= set(_notes(job)["web"])
+
+
+async def test_1080i_broadcast_poster_and_deinterlacing(settings, src: Path, tmp_path: Path) -> None:
+    spec = [*SPEC[:1], {"name": "poster", "type": "thumbnails", "count": 2, "width": 480, "format": "jpg"}]
+    job, files = await _run(settings, corpus.broadcast_1080i(src), tmp_path, spec)
+    poster = _video(files["poster/thumbnail_001.jpg"])
+    assert poster["size"] == (480, 270)
+    fields = _idet(files["web/web.mp4"])
+    assert fields["progressive"] > 3 * (fields["tff"] + fields["bff"]), fields
+    assert "deinterlaced" in _notes(job)["poster"]
+
+
+async def test_prores_and_full_range_sources(settings, src: Path, tmp_path: Path) -> None:
+    job, files = await _run(settings, corpus.prores_422_10bit(src), tmp_path, SPEC[:1])
+    assert _video(files["web/web.mp4"])["pix_fmt"] == "yuv420p"
+    assert "10-bit 4:2:2 reduced to 8-bit 4:2:0" in _notes(job)["web"]
+    job, files = await _run(settings, corpus.full_range_bt601(src), tmp_path, SPEC[:1])
+    web = _video(files["web/web.mp4"])
+    assert web["tags"] == BT709_TAGS and web["pix_fmt"] == "yuv420p"
+    y = _code_values(files["web/web.mp4"])
+    # limited range after the conversion: white near 235 and black near 16, not 255 / 0 relabelled
+    assert 225 < y[:20, :40].mean() < 245 and 10 < y[-20:, -40:].mean() < 22
+    assert _notes(job)["web"] == ["colour converted from full-range BT.601 to BT.709 limited range"]
+
+
+# --- the argv rules, without running ffmpeg ---------------------------------------------------------------
+
+
+def _source(picture: Picture, width: int = 1920, height: int = 1080) -> Source:
+    video = VideoStreamInfo("h264", width, height, 25.0, picture=picture)
+    return Source(Path("/in.mp4"), MediaInfo("mov,mp4", 10.0, video, None, 1, None), "ffmpeg")
+
+
+def _filters(output: dict, picture: Picture, width: int = 1920, height: int = 1080) -> str:
+    (spec,) = parse_outputs([output])
+    argv = plan_output(spec, _source(picture, width, height), Path("/out"), None).steps[0].argv
+    return next(argv[i + 1] for i, arg in enumerate(argv) if arg in ("-vf", "-filter_complex"))
+
+
+def test_interlaced_sources_are_deinterlaced_before_scaling() -> None:
+    flagged = Picture(field_order="tff")
+    chain = _filters({"type": "video", "name": "v", "video": {"height": 720}}, flagged)
+    assert chain.startswith("bwdif=mode=send_frame:parity=tff:deint=interlaced,scale=1280:720")
+    measured = Picture(field_order="bff", field_order_measured=True)
+    assert "bwdif=mode=send_frame:parity=bff:deint=all" in _filters({"type": "hls", "name": "h"}, measured)
+
+
+def test_tone_mapping_and_range_rules() -> None:
+    pq = Picture(color_transfer="smpte2084", color_primaries="bt2020", color_matrix="bt2020nc", bit_depth=10)
+    assert _filters({"type": "video", "name": "v"}, pq) == f"{TONE_MAP},{SDR_TAGS}"
+    kept = parse_outputs([{"type": "video", "name": "v", "video": {"codec": "av1", "hdr": "keep"}}])[0]
+    argv = plan_output(kept, _source(pq), Path("/out"), None).steps[0].argv
+    assert "-vf" not in argv and argv[argv.index("-pix_fmt") + 1] == "yuv420p10le"
+    assert _filters({"type": "thumbnails", "name": "t"}, pq).endswith(f"{TONE_MAP},{JPEG_RANGE}")
+    tagged_tv = Picture(color_range="tv", color_matrix="bt709")
+    assert _filters({"type": "thumbnails", "name": "t"}, tagged_tv) == JPEG_RANGE
+    full_hd = Picture(color_range="pc")  # no matrix: HD is taken as BT.709
+    assert _filters({"type": "video", "name": "v"}, full_hd).startswith("colorspace=all=bt709:iall=bt709:irange=pc")
+
+
+def test_portrait_rungs_are_named_by_their_short_side() -> None:
+    phone = Picture(rotation=90)  # stored 1920x1080, shown 1080x1920
+    graph = _filters({"type": "hls", "name": "h"}, phone)
+    assert "scale=1080:1920,setdar=1080/1920" in graph and "scale=720:1280," in graph
+    assert "scale=1920:1080" not in graph
+
+
+def test_a_plain_source_gets_no_picture_filters() -> None:
+    plain = Picture(field_order="progressive", color_primaries="bt709", color_transfer="bt709", bit_depth=8)
+    (spec,) = parse_outputs([{"type": "video", "name": "v"}])
+    argv = plan_output(spec, _source(plain), Path("/out"), None).steps[0].argv
+    assert "-vf" not in argv
+    assert _filters({"type": "hls", "name": "h"}, plain).startswith("[0:V:0]split=4")

@@ -17,7 +17,8 @@ import pytest
 from mediaflow.media.outputs import Source, parse_outputs, plan_output
 from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, TONE_MAP
 from mediaflow.media.picture import Picture
-from mediaflow.media.probe import MediaInfo, VideoStreamInfo
+from mediaflow.media.probe import MediaInfo, VideoStreamInfo, probe
+from mediaflow.settings import Settings
 from tests import corpus, media
 from tests.apptools import make_settings, running_app, wait_for_final
 
@@ -133,6 +134,8 @@ async def test_rotated_phone_video_is_upright_everywhere(settings, src: Path, tm
     job, files = await _run(settings, source, tmp_path)
     web = _video(files["web/web.mp4"])
     assert web["size"] == (180, 320) and web["rotation"] == 0
+    picture = job["source_media"]["video"]["picture"]
+    assert (picture["rotation"], picture["display_width"], picture["display_height"]) == (270, 180, 320)
     rung = _video(files["stream/144p/segment_00000.ts"])
     assert rung["size"] == (144, 256)  # "144p" on a portrait picture: its short side
     poster = files["poster/thumbnail_001.jpg"]
@@ -153,6 +156,21 @@ async def test_hdr10_is_tone_mapped_to_bt709(settings, src: Path, tmp_path: Path
     assert _video(files["stream/144p/segment_00000.ts"])["tags"] == BT709_TAGS
     assert _luma(files["poster/thumbnail_001.jpg"])[:20, :40].mean() > 200
     assert "tone-mapped from HDR10 (PQ) to SDR BT.709" in _notes(job)["web"]
+    picture = job["source_media"]["video"]["picture"]
+    assert (picture["hdr"], picture["bit_depth"], picture["color_primaries"]) == ("HDR10 (PQ)", 10, "bt2020")
+    assert picture["mastering_display"] == corpus.HDR10_MASTERING
+    assert picture["content_light"] == {"max_cll": 1000, "max_fall": 400}
+
+
+async def test_hdr10_can_stay_hdr_with_its_mastering_metadata(settings, src: Path, tmp_path: Path) -> None:
+    spec = [{"name": "hdr", "type": "video", "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}}]
+    job, files = await _run(settings, corpus.hdr(src, "pq"), tmp_path, spec)
+    kept = await probe(files["hdr/hdr.mp4"], Settings(_env_file=None, FFPROBE_BINARY=None))
+    assert kept.video is not None
+    picture = kept.video.picture
+    assert (picture.hdr, picture.bit_depth, picture.color_primaries) == ("HDR10 (PQ)", 10, "bt2020")
+    assert picture.mastering_display is not None and picture.mastering_display.x265() == corpus.HDR10_MASTERING
+    assert picture.content_light == (1000, 400)
 
 
 async def test_hlg_can_stay_hdr_in_hevc(settings, src: Path, tmp_path: Path) -> None:
@@ -175,6 +193,8 @@ async def test_anamorphic_interlaced_dvd(settings, src: Path, tmp_path: Path) ->
     job, files = await _run(settings, corpus.pal_dvd(src), tmp_path)
     web = _video(files["web/web.mp4"])
     assert web["size"] == (1024, 576) and web["sar"] == 1
+    picture = job["source_media"]["video"]["picture"]
+    assert (picture["sample_aspect_ratio"], picture["field_order"], picture["display_width"]) == ("64:45", "tff", 1024)
     rung = _video(files["stream/480p/segment_00000.ts"])
     assert rung["size"] == (854, 480)  # 16:9, not 600x480
     assert _video(files["poster/thumbnail_001.jpg"])["size"] == (1024, 576)

@@ -91,9 +91,11 @@ def video_filters(video: VideoSettings, stream: VideoStreamInfo) -> tuple[str | 
     return (",".join(filters) or None), size
 
 
-def video_codec_args(video: VideoSettings, *, hdr_kept: bool = False) -> list[str]:
-    """The encoder's options; `hdr_kept`: 10-bit, the frames' HDR tags and HDR10 metadata written by
-    the encoder (ffmpeg hands libx265 and libsvtav1 the mastering display and light level side data)."""
+def video_codec_args(video: VideoSettings) -> list[str]:
+    """The encoder's options. `hdr: keep` (h265/av1 only) encodes 10-bit whatever the source, so every
+    path that builds its options here alone (the chunked path's pieces too) keeps an HDR source's
+    precision; the frames' HDR tags and HDR10 side data are written by the encoder (ffmpeg hands
+    libx265 and libsvtav1 the mastering display and content light level)."""
     codec = video.codec
     args: list[str]
     if codec in ("h264", "h265"):
@@ -120,7 +122,7 @@ def video_codec_args(video: VideoSettings, *, hdr_kept: bool = False) -> list[st
     else:  # av1
         args = ["-c:v", "libsvtav1", *_quality(video)]
         args += ["-preset", str(_SVT_AV1_PRESETS[video.preset])] if video.preset else []
-    return [*args, "-pix_fmt", "yuv420p10le" if hdr_kept else "yuv420p"]
+    return [*args, "-pix_fmt", "yuv420p10le" if video.hdr == "keep" else "yuv420p"]
 
 
 def _quality(video: VideoSettings) -> list[str]:
@@ -145,7 +147,7 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     argv = [*source.head(start, duration), "-map", "0:V:0"]
     argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
     argv += ["-vf", vf] if vf else []
-    argv += video_codec_args(output.video, hdr_kept=shaping.hdr_kept)
+    argv += video_codec_args(output.video)
     if output.faststart and output.format in ("mp4", "mov"):
         argv += ["-movflags", "+faststart"]  # index first: browsers start playing before the end arrives
     if output.audio is False:
@@ -160,5 +162,5 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     weight = (seconds or 60) * pixels_factor(width, height) * CODEC_COST[output.video.codec] * fps_factor
     notes = list(shaping.notes)
     if output.video.hdr == "keep" and not shaping.hdr_kept:
-        notes.append("video.hdr keep: the source is SDR, so there was no HDR to keep")
+        notes.append("video.hdr keep: the source is SDR, so there was no HDR to keep (encoded 10-bit SDR)")
     return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)

@@ -131,7 +131,12 @@ BT709_TAGS = (1, 1, 1, 1)  # primaries, transfer, matrix: BT.709; range: limited
 
 async def test_rotated_phone_video_is_upright_everywhere(settings, src: Path, tmp_path: Path) -> None:
     source = corpus.rotated(src, "hevc", degrees_ccw=90)  # stored 320x180, shown 180x320
-    job, files = await _run(settings, source, tmp_path)
+    more = [
+        {"name": "scrub", "type": "storyboard", "interval_seconds": 0.5, "columns": 2, "rows": 1, "width": 90},
+        {"name": "preview", "type": "animation", "format": "gif", "duration": 0.5, "width": 160, "fps": 4},
+        {"name": "dash", "type": "dash", "segment_seconds": 1, "video": {"preset": "ultrafast"}},
+    ]
+    job, files = await _run(settings, source, tmp_path, [*SPEC, *more])
     web = _video(files["web/web.mp4"])
     assert web["size"] == (180, 320) and web["rotation"] == 0
     picture = job["source_media"]["video"]["picture"]
@@ -141,8 +146,16 @@ async def test_rotated_phone_video_is_upright_everywhere(settings, src: Path, tm
     poster = files["poster/thumbnail_001.jpg"]
     assert _video(poster)["size"] == (180, 320)
     # turned 90° counter-clockwise, the stored top-left corner is shown bottom-left
-    for path in (files["web/web.mp4"], files["stream/144p/segment_00000.ts"], poster):
+    animation = files["preview/preview.gif"]
+    assert _video(animation)["size"] == (160, 284)
+    for path in (files["web/web.mp4"], files["stream/144p/segment_00000.ts"], poster, animation):
         assert _bright_quadrant(path) == "bottom-left", path
+    sprite = _luma(files["scrub/sprite_001.jpg"])
+    assert sprite.shape == (160, 180)  # two 90x160 tiles side by side
+    first_tile = sprite[:, :90]
+    assert first_tile[120:, :45].mean() > 4 * first_tile[:40, 45:].mean() + 20  # its bright corner: bottom-left
+    manifest = files["dash/manifest.mpd"].read_text()
+    assert re.search(r'width="144" height="256"', manifest), manifest
     assert all("rotated 90° counter-clockwise" in notes for notes in _notes(job).values())
 
 

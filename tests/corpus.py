@@ -219,3 +219,41 @@ def full_range_bt601(directory: Path) -> Path:
             "pc",
         ],
     )
+
+
+def _film(width: int, height: int, seconds: float) -> str:
+    """A block sweeping sideways at film's 24000/1001 frames a second."""
+    rate = "24000/1001"
+    return (
+        f"color=gray:s={width}x{height}:r={rate}:d={seconds}[bg];"
+        f"color=white:s={width // 6}x{height // 2}:r={rate}:d={seconds}[block];"
+        f"[bg][block]overlay=x='mod(t*{width * 2},{width - width // 6})':y={height // 4}"
+    )
+
+
+def film_master(directory: Path) -> Path:
+    """The film itself, 24000/1001 progressive frames, lossless (FFV1): what telecine started from."""
+    return _generate(
+        Path(directory) / "film_master.mkv", ["-filter_complex", _film(320, 240, 2) + ",format=yuv420p", "-c:v", "ffv1"]
+    )
+
+
+def telecined(directory: Path) -> Path:
+    """That film telecined (3:2 pulldown) into 30000/1001 interlaced frames, top field first, H.264."""
+    return _generate(
+        Path(directory) / "telecined.mkv",
+        [
+            "-filter_complex",
+            _film(320, 240, 2) + ",telecine=first_field=top:pattern=23,setfield=tff",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            "-flags",
+            "+ilme+ildct",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )

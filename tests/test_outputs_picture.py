@@ -229,6 +229,24 @@ async def test_1080i_broadcast_poster_and_deinterlacing(settings, src: Path, tmp
     assert "deinterlaced" in _notes(job)["poster"]
 
 
+async def test_telecined_film_is_rebuilt_not_deinterlaced(settings, src: Path, tmp_path: Path) -> None:
+    job, files = await _run(settings, corpus.telecined(src), tmp_path, [{**SPEC[0], "video": {"crf": 10}}])
+    with av.open(str(corpus.film_master(src))) as master:
+        film = [frame.to_ndarray(format="gray").astype(float) for frame in master.decode(video=0)]
+    with av.open(str(files["web/web.mp4"])) as web:
+        out = [frame.to_ndarray(format="gray").astype(float) for frame in web.decode(video=0)]
+    assert len(out) == 60  # 2 s at 30000/1001: the frame count and rate stay the source's
+
+    def psnr_to_film(frame: np.ndarray) -> float:
+        mse = min(float(((frame - picture) ** 2).mean()) for picture in film)
+        return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+    # every output frame is a whole film frame (bwdif's interpolated fields measure ~41 dB here)
+    assert min(psnr_to_film(frame) for frame in out) > 50
+    assert _notes(job)["web"] == ["telecined film: fields matched back into whole film frames (cadence kept)"]
+    assert job["source_media"]["video"]["picture"]["telecined"] is True
+
+
 async def test_prores_and_full_range_sources(settings, src: Path, tmp_path: Path) -> None:
     job, files = await _run(settings, corpus.prores_422_10bit(src), tmp_path, SPEC[:1])
     assert _video(files["web/web.mp4"])["pix_fmt"] == "yuv420p"

@@ -93,6 +93,14 @@ async def test_idet_decides_when_the_container_does_not_say(corpus_dir: Path) ->
     assert progressive.video.picture.field_order == "progressive"
 
 
+async def test_telecined_film_is_told_from_interlaced_video(corpus_dir: Path) -> None:
+    film = await _both(corpus.telecined(corpus_dir))
+    assert film.video is not None
+    assert (film.video.picture.field_order, film.video.picture.telecined) == ("tff", True)
+    video = await _both(corpus.broadcast_1080i(corpus_dir))
+    assert video.video is not None and not video.video.picture.telecined
+
+
 async def test_prores_and_full_range(corpus_dir: Path) -> None:
     prores = await _both(corpus.prores_422_10bit(corpus_dir))
     assert prores.video is not None

@@ -23,6 +23,7 @@ class PictureMedia(BaseModel):
     sample_aspect_ratio: str = Field(description='The pixels\' shape: "1:1" square, "64:45" for a 16:9 PAL DVD.')
     field_order: Literal["progressive", "tff", "bff"] | None = Field(description="null: could not be told.")
     field_order_detected: bool = Field(description="true: measured with idet, the container did not say.")
+    telecined: bool = Field(description="true: the interlaced frames carry film (3:2 pulldown).")
     frame_rate_mode: Literal["constant", "variable"] | None
     pixel_format: str | None
     bit_depth: int | None
@@ -50,6 +51,7 @@ class PictureMedia(BaseModel):
             sample_aspect_ratio=f"{aspect.numerator}:{aspect.denominator}",
             field_order=picture.field_order,
             field_order_detected=picture.field_order_measured,
+            telecined=picture.telecined,
             frame_rate_mode=picture.frame_rate_mode,
             pixel_format=picture.pixel_format,
             bit_depth=picture.bit_depth,

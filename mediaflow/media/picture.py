@@ -32,6 +32,9 @@ HDR_TRANSFERS = {"smpte2084": "HDR10 (PQ)", "arib-std-b67": "HLG"}
 # needs a clear majority of the frames it could decide.
 IDET_FRAMES = 48
 IDET_MAJORITY = 0.6
+# Film telecined into interlaced video (3:2 pulldown) repeats a field in 2 frames of 5 (40 %); true
+# interlaced video repeats none. A fifth or more says the pictures are whole film frames in fields.
+TELECINE_REPEATS = 0.2
 
 # ffmpeg's enum values (libavutil/pixfmt.h) → the names ffprobe prints; PyAV gives the numbers.
 _PRIMARIES = {
@@ -116,6 +119,7 @@ class Picture:
     sample_aspect: Fraction = Fraction(1)  # the pixels' shape: 64/45 for a 16:9 PAL DVD
     field_order: FieldOrder | None = None  # None: nobody could tell
     field_order_measured: bool = False  # True: idet decided, the container did not say
+    telecined: bool = False  # interlaced frames that carry film (3:2 pulldown): fields can be matched back
     frame_rate_mode: FrameRateMode | None = None
     pixel_format: str | None = None  # "yuv420p10le"
     bit_depth: int | None = None
@@ -288,8 +292,8 @@ def read_frame_facts(path: Path, stream_index: int, picture: Picture, options: d
                 picture = replace(picture, mastering_display=_mastering(data))
             elif side.type.name == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
                 picture = replace(picture, content_light=struct.unpack("2I", data[:8]))
-        if picture.field_order is None:
-            picture = replace(picture, **_idet(first, frames, stream))
+        if picture.field_order is None or picture.interlaced:
+            picture = replace(picture, **_idet(first, frames, stream, picture.field_order is None))
     return picture
 
 
@@ -315,9 +319,10 @@ def _mastering(data: bytes) -> MasteringDisplay | None:
     )
 
 
-def _idet(first: Any, frames: Any, stream: Any) -> dict[str, Any]:
-    """idet's cumulative "multiple frame" counts after up to IDET_FRAMES frames, fed one at a time
-    (never held together: a 4K frame is tens of megabytes)."""
+def _idet(first: Any, frames: Any, stream: Any, decide_order: bool) -> dict[str, Any]:
+    """idet's cumulative counts after up to IDET_FRAMES frames, fed one at a time (never held together:
+    a 4K frame is tens of megabytes): the field order when `decide_order` (the container did not say),
+    and whether the interlaced pictures are telecined film."""
     import av
     import av.filter
 
@@ -339,11 +344,18 @@ def _idet(first: Any, frames: Any, stream: Any) -> dict[str, Any]:
             except (av.BlockingIOError, av.EOFError):
                 break
         frame = next(frames, None)
-    counts = {name: float(verdict.get(f"lavfi.idet.multiple.{name}", 0)) for name in ("tff", "bff", "progressive")}
+
+    def count(kind: str, name: str) -> float:
+        return float(verdict.get(f"lavfi.idet.{kind}.{name}", 0))
+
+    facts: dict[str, Any] = {}
+    counts = {name: count("multiple", name) for name in ("tff", "bff", "progressive")}
     decided = sum(counts.values())
-    if decided < 4:
-        return {}
-    winner = max(counts, key=lambda name: counts[name])
-    if counts[winner] < IDET_MAJORITY * decided:
-        return {}
-    return {"field_order": winner, "field_order_measured": True}
+    if decide_order and decided >= 4:
+        winner = max(counts, key=lambda name: counts[name])
+        if counts[winner] >= IDET_MAJORITY * decided:
+            facts.update(field_order=winner, field_order_measured=True)
+    repeats = [count("repeated", name) for name in ("neither", "top", "bottom")]
+    if sum(repeats) >= 4 and (repeats[1] + repeats[2]) >= TELECINE_REPEATS * sum(repeats):
+        facts["telecined"] = facts.get("field_order") != "progressive"
+    return facts

@@ -9,6 +9,7 @@ before its scaler, the encoder's colour tags and the notes a user reads:
 - interlacing: bwdif before any scaling (scaling interlaced frames blends the fields into combs),
   one frame per frame; with the container's flag only the frames marked interlaced are touched
   (soft-telecined film and progressive stretches pass as they are), with idet's verdict all of them;
+  film telecined into interlaced frames is field-matched back into whole frames instead;
 - colour, for an SDR target (H.264 and anything not asking for HDR): PQ and HLG are tone-mapped
   (zscale to linear light with HDR reference white 203 cd/m² at 1.0, mobius, BT.709), full range and
   BT.601 matrices converted with the colorspace filter, and the output tagged BT.709 limited range;
@@ -65,7 +66,10 @@ def shape(stream: VideoStreamInfo, *, keep_hdr: bool = False, image: str | None 
     notes: list[str] = []
     if picture.rotation in _ROTATIONS:
         notes.append(_ROTATIONS[picture.rotation])
-    if picture.interlaced:
+    if picture.interlaced and picture.telecined:
+        filters.append(field_match(picture))
+        notes.append("telecined film: fields matched back into whole film frames (cadence kept)")
+    elif picture.interlaced:
         filters.append(deinterlace(picture))
         notes.append("deinterlaced" + (" (interlacing detected with idet)" if picture.field_order_measured else ""))
     hdr_kept = keep_hdr and picture.hdr is not None
@@ -83,6 +87,16 @@ def shape(stream: VideoStreamInfo, *, keep_hdr: bool = False, image: str | None 
     if colour and image is None:  # labelled only where we converted: untagged SD stays untagged (BT.601)
         filters.append(SDR_TAGS)
     return Shaping(filters, (width, height), resample, notes, hdr_kept, last)
+
+
+def field_match(picture: Picture) -> str:
+    """Inverse telecine without decimation: fieldmatch pairs each frame's fields with the neighbour
+    that completes the film frame, so every picture is a whole film frame again (no field is
+    interpolated); the frames it cannot match are left marked interlaced for bwdif. The repeated
+    frame of each five is kept, so frame count, rate and timestamps stay the source's (the chunked
+    path's join counts on it) and the 3:2 cadence the source plays with is unchanged."""
+    order = picture.field_order
+    return f"fieldmatch=order={order},bwdif=mode=send_frame:parity={order}:deint=interlaced"
 
 
 def deinterlace(picture: Picture) -> str:

@@ -54,12 +54,16 @@ async def _run(settings, source: Path, tmp_path: Path, spec: list[dict] = SPEC) 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes((await client.get(file["url"])).content)
                 files[file["path"]] = target
-                if file["path"].endswith("/index.m3u8"):  # a variant: its first segment too
-                    segment = file["path"].replace("index.m3u8", "segment_00000.ts")
-                    answer = await client.get(f"/jobs/{job['job_id']}/files/{segment}")
-                    assert answer.status_code == 200, segment
-                    (tmp_path / segment).write_bytes(answer.content)
-                    files[segment] = tmp_path / segment
+                if file["path"].endswith("/index.m3u8"):  # a variant: its init section and first segment too
+                    folder = file["path"].rsplit("/", 1)[0]
+                    text = target.read_text()
+                    names = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+                    names.append(next(line for line in text.splitlines() if line and not line.startswith("#")))
+                    for name in names:
+                        answer = await client.get(f"/jobs/{job['job_id']}/files/{folder}/{name}")
+                        assert answer.status_code == 200, name
+                        (tmp_path / folder / name).write_bytes(answer.content)
+                        files[f"{folder}/{name}"] = tmp_path / folder / name
     assert job["status"] == "completed", job
     return job, files
 
@@ -196,10 +200,33 @@ async def test_hlg_can_stay_hdr_in_hevc(settings, src: Path, tmp_path: Path) -> 
 
 async def test_hdr_keep_needs_a_codec_that_carries_it(settings) -> None:
     async with running_app(settings) as client:
-        spec = [{"name": "hdr", "type": "video", "video": {"hdr": "keep"}}]
-        answer = await client.post("/jobs", json={"source": "any.mp4", "outputs": spec})
-    assert answer.status_code == 422
-    assert "h265 or av1" in answer.text
+        for output, expected in (
+            ({"type": "video", "video": {"hdr": "keep"}}, "h265 or av1"),
+            ({"type": "hls", "video": {"hdr": "keep"}}, "needs video.codec h265"),
+        ):
+            answer = await client.post("/jobs", json={"source": "any.mp4", "outputs": [{"name": "hdr", **output}]})
+            assert answer.status_code == 422 and expected in answer.text, answer.text
+
+
+async def test_an_hdr10_ladder_stays_hdr_in_hevc(settings, src: Path, tmp_path: Path) -> None:
+    video = {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}
+    spec = [
+        {"name": "stream", "type": "hls", "segment_seconds": 1, "video": video},
+        {"name": "dash", "type": "dash", "segment_seconds": 1, "video": video},
+    ]
+    job, files = await _run(settings, corpus.hdr(src, "pq"), tmp_path, spec)
+    variants = [line for line in files["stream/master.m3u8"].read_text().splitlines() if "STREAM-INF" in line]
+    assert variants and all('CODECS="hvc1.2.' in line and "VIDEO-RANGE=PQ" in line for line in variants)
+    joined = tmp_path / "first.mp4"  # init section + first segment: a playable fragment
+    joined.write_bytes(files["stream/144p/init.mp4"].read_bytes() + files["stream/144p/segment_00000.m4s"].read_bytes())
+    kept = await probe(joined, Settings(_env_file=None, FFPROBE_BINARY=None))
+    assert kept.video is not None
+    assert (kept.video.picture.hdr, kept.video.picture.bit_depth) == ("HDR10 (PQ)", 10)
+    assert kept.video.picture.mastering_display is not None
+    manifest = files["dash/manifest.mpd"].read_text()
+    assert 'codecs="hvc1.2.' in manifest
+    assert '<SupplementalProperty schemeIdUri="urn:mpeg:mpegB:cicp:TransferCharacteristics" value="16"/>' in manifest
+    assert _notes(job)["stream"] == ["HDR kept: HDR10 (PQ), 10-bit BT.2020"]
 
 
 async def test_anamorphic_interlaced_dvd(settings, src: Path, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ or the MPD (bandwidth, codecs, width/height per representation).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from mediaflow.media.outputs.plan import (
 )
 from mediaflow.media.outputs.shaping import shape
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
+from mediaflow.media.outputs.stream_hdr import VIDEO_RANGES, mark_dash_transfer, mark_hls_video_range
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
 AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
@@ -101,11 +103,19 @@ def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str, shaping: st
     return ";".join(graph)
 
 
-def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung]) -> list[str]:
+def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung], hdr_kept: bool) -> list[str]:
     seg = number(output.segment_seconds)
-    args = ["-c:v", "libx264"]
-    args += ["-preset", output.video.preset] if output.video.preset else []
-    args += ["-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
+    if output.video.codec == "h265":
+        # hvc1: what Apple's players and the DASH muxer's codecs string need; no scene-cut keyframes
+        # and forced keyframes as IDR, so every rendition's segments start at the same instants
+        args = ["-c:v", "libx265", "-tag:v", "hvc1"]
+        args += ["-preset", output.video.preset] if output.video.preset else []
+        args += ["-pix_fmt", "yuv420p10le" if hdr_kept else "yuv420p", "-x265-params", "scenecut=0:log-level=error"]
+        args += ["-forced-idr", "1", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
+    else:
+        args = ["-c:v", "libx264"]
+        args += ["-preset", output.video.preset] if output.video.preset else []
+        args += ["-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
     for i, r in enumerate(rungs):
         rate = bits_per_second(r.bitrate)
         # capped VBR: peaks up to 110 % of the target, a two-second-ish buffer
@@ -120,7 +130,7 @@ def _audio_args(output: HlsOutput | DashOutput) -> list[str]:
 
 def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -> OutputPlan:
     stream = source.need_video(f"{output.type} output {output.name!r}")
-    shaping = shape(stream)  # HLS and DASH ladders are H.264: always SDR
+    shaping = shape(stream, keep_hdr=output.video.hdr == "keep")  # validated: keep comes with h265
     display_w, display_h = shaping.display
     rungs, notes = build_ladder(output, display_w, display_h)
     start, duration = clip_range(output.clip, source)
@@ -136,7 +146,7 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
         argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
     elif with_audio:
         argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
-    argv += _video_args(output, rungs)
+    argv += _video_args(output, rungs, shaping.hdr_kept)
     argv += _audio_args(output) if with_audio else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
     argv += (
@@ -145,8 +155,26 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
         else _dash_muxer(output, out_dir, with_audio)
     )
     seconds = media_seconds(start, duration, source)
-    weight = (seconds or 60) * sum(pixels_factor(*r.frame) for r in rungs)
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=[*shaping.notes, *notes])
+    weight = (
+        (seconds or 60) * sum(pixels_factor(*r.frame) for r in rungs) * (3.0 if output.video.codec == "h265" else 1.0)
+    )
+    finish = _mark_hdr(output, stream.picture.color_transfer) if shaping.hdr_kept else None
+    return OutputPlan(
+        steps=[Step("encode", argv, seconds)], weight=weight, finish=finish, notes=[*shaping.notes, *notes]
+    )
+
+
+def _mark_hdr(output: HlsOutput | DashOutput, transfer: str | None) -> Callable[[Path], None] | None:
+    if transfer not in VIDEO_RANGES:
+        return None
+
+    def mark(directory: Path) -> None:
+        if output.type == "hls":
+            mark_hls_video_range(directory / MASTER_PLAYLIST, transfer)
+        else:
+            mark_dash_transfer(directory / DASH_MANIFEST, transfer)
+
+    return mark
 
 
 def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:
@@ -162,10 +190,7 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         "vod",
         "-hls_flags",
         "independent_segments",
-        "-hls_segment_type",
-        "mpegts",
-        "-hls_segment_filename",
-        str(out_dir / "%v" / "segment_%05d.ts"),
+        *_hls_segments(output, out_dir),
         "-master_pl_name",
         MASTER_PLAYLIST,
         "-var_stream_map",
@@ -175,6 +200,19 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         # Starting with "/" it is neither an option nor a URL.
         os.path.abspath(out_dir / "%v" / "index.m3u8"),
     ]
+
+
+def _hls_segments(output: HlsOutput | DashOutput, out_dir: Path) -> list[str]:
+    if output.video.codec == "h265":  # HEVC in HLS is fragmented MP4 (Apple's authoring spec)
+        return [
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-hls_segment_filename",
+            str(out_dir / "%v" / "segment_%05d.m4s"),
+        ]
+    return ["-hls_segment_type", "mpegts", "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts")]
 
 
 def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:

@@ -257,3 +257,39 @@ def telecined(directory: Path) -> Path:
             "yuv420p",
         ],
     )
+
+
+def phone_hlg(directory: Path, seconds: float = 3) -> Path:
+    """What an iPhone records held upright: HEVC 10-bit HLG, stored landscape (640x360) with a display
+    matrix of -90° (shown 360x640), AAC audio; closed GOPs of half a second so the chunked path can cut
+    (with x265's default open GOPs a piece cut at a CRA frame loses its leading pictures: the join
+    check then finds 69 frames of 75 and the output is encoded again in one piece)."""
+    trc = "arib-std-b67"
+    to_hlg = (
+        f"zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t={trc}:m=bt2020nc:r=tv:npl=203,format=yuv420p10le"
+    )
+    plain = _generate(
+        Path(directory) / "phone_unrotated.mp4",
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"{_corner(640, 360, seconds, 25)},{BT709},{to_hlg}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            f"log-level=error:keyint=12:min-keyint=12:open-gop=0:colorprim=bt2020:transfer={trc}:colormatrix=bt2020nc",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+    return _generate(Path(directory) / "phone_hlg.mp4", ["-display_rotation", "-90", "-i", str(plain), "-c", "copy"])

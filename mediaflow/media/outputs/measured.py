@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mediaflow.media.outputs.plan import OutputError, Source, clip_range
 from mediaflow.media.outputs.spec import VideoOutput
-from mediaflow.media.outputs.video import video_codec_args, video_filters
+from mediaflow.media.outputs.video import video_codec_args, video_filters, video_shaping
 from mediaflow.media.quality import Frame, measure_quality
 from mediaflow.media.target_quality import search_crf
 
@@ -49,25 +49,44 @@ async def search_target_crf(output: VideoOutput, source: Source, workdir: Path) 
     vf, _ = video_filters(video, stream)
 
     def options(crf: int) -> list[str]:
-        return [*(["-vf", vf] if vf else []), *video_codec_args(video.model_copy(update={"target_vmaf": None, "crf": crf}))]
+        return [
+            *(["-vf", vf] if vf else []),
+            *video_codec_args(video.model_copy(update={"target_vmaf": None, "crf": crf})),
+        ]
 
     found = await search_crf(
-        source.ffmpeg, source.path, workdir, target_vmaf=video.target_vmaf, duration=source.duration,
-        video_options=options, frame=output_frame(output, source), encoder=_ENCODERS[video.codec],
-        max_probes=video.max_probes or DEFAULT_MAX_PROBES, threads=source.threads,
+        source.ffmpeg,
+        source.path,
+        workdir,
+        target_vmaf=video.target_vmaf,
+        duration=source.duration,
+        video_options=options,
+        frame=output_frame(output, source),
+        encoder=_ENCODERS[video.codec],
+        max_probes=video.max_probes or DEFAULT_MAX_PROBES,
+        threads=source.threads,
     )
     chosen = output.model_copy(update={"video": video.model_copy(update={"crf": found.crf})})
     return Searched(chosen, found.as_dict())
 
 
-async def measure_output(output: VideoOutput, source: Source, encoded: Path, csv_dir: Path, workdir: Path,
-                         metrics: list[str]) -> dict[str, dict[str, float | None]]:
+async def measure_output(
+    output: VideoOutput, source: Source, encoded: Path, csv_dir: Path, workdir: Path, metrics: list[str]
+) -> dict[str, dict[str, float | None]]:
     """Pooled scores of `encoded` against the source; per-frame scores in `<csv_dir>/<name>.quality.csv`."""
     start, duration = clip_range(output.clip, source)
     report = await measure_quality(
-        source.ffmpeg, encoded, source.path, output_frame(output, source), workdir, metrics=metrics,
-        clip_start=start, clip_end=None if duration is None else start + duration, threads=source.threads,
+        source.ffmpeg,
+        encoded,
+        source.path,
+        output_frame(output, source),
+        workdir,
+        metrics=metrics,
+        clip_start=start,
+        clip_end=None if duration is None else start + duration,
+        threads=source.threads,
         csv_path=csv_dir / f"{output.name}{CSV_SUFFIX}",
+        reference_filters=video_shaping(output.video, source.need_video(f"video output {output.name!r}")).filters,
     )
     # identical frames score PSNR inf, which JSON cannot carry: null says "no difference to measure"
     return {m: {k: (v if math.isfinite(v) else None) for k, v in pooled.items()} for m, pooled in report.items()}

@@ -257,13 +257,16 @@ async def test_anamorphic_interlaced_dvd(settings, src: Path, tmp_path: Path) ->
 
 
 async def test_1080i_broadcast_poster_and_deinterlacing(settings, src: Path, tmp_path: Path) -> None:
-    spec = [*SPEC[:1], {"name": "poster", "type": "thumbnails", "count": 2, "width": 480, "format": "jpg"}]
+    spec = [*SPEC[:2], {"name": "poster", "type": "thumbnails", "count": 2, "width": 480, "format": "jpg"}]
     job, files = await _run(settings, corpus.broadcast_1080i(src), tmp_path, spec)
-    poster = _video(files["poster/thumbnail_001.jpg"])
-    assert poster["size"] == (480, 270)
-    fields = _idet(files["web/web.mp4"])
-    assert fields["progressive"] > 3 * (fields["tff"] + fields["bff"]), fields
-    assert "deinterlaced" in _notes(job)["poster"]
+    poster = _video(files["poster/thumbnail_001.jpg"])  # this failed: "Could not open encoder" (mjpeg)
+    assert poster["size"] == (480, 270) and poster["pix_fmt"] == "yuvj420p"
+    assert _video(files["poster/thumbnail_002.jpg"])["size"] == (480, 270)
+    for path in (files["web/web.mp4"], files["stream/1080p/segment_00000.ts"], files["stream/360p/segment_00000.ts"]):
+        fields = _idet(path)
+        assert fields["progressive"] > 3 * (fields["tff"] + fields["bff"]), (path, fields)
+    assert _video(files["web/web.mp4"])["size"] == (1920, 1080)
+    assert all("deinterlaced" in notes for notes in _notes(job).values())
 
 
 async def test_telecined_film_is_rebuilt_not_deinterlaced(settings, src: Path, tmp_path: Path) -> None:
@@ -285,16 +288,20 @@ async def test_telecined_film_is_rebuilt_not_deinterlaced(settings, src: Path, t
 
 
 async def test_prores_and_full_range_sources(settings, src: Path, tmp_path: Path) -> None:
-    job, files = await _run(settings, corpus.prores_422_10bit(src), tmp_path, SPEC[:1])
-    assert _video(files["web/web.mp4"])["pix_fmt"] == "yuv420p"
+    job, files = await _run(settings, corpus.prores_422_10bit(src), tmp_path)
+    for path in (files["web/web.mp4"], files["stream/144p/segment_00000.ts"]):
+        assert _video(path)["pix_fmt"] == "yuv420p", path
+    assert _bright_quadrant(files["poster/thumbnail_001.jpg"]) == "top-left"
     assert "10-bit 4:2:2 reduced to 8-bit 4:2:0" in _notes(job)["web"]
-    job, files = await _run(settings, corpus.full_range_bt601(src), tmp_path, SPEC[:1])
-    web = _video(files["web/web.mp4"])
-    assert web["tags"] == BT709_TAGS and web["pix_fmt"] == "yuv420p"
+    job, files = await _run(settings, corpus.full_range_bt601(src), tmp_path)
+    for path in (files["web/web.mp4"], files["stream/144p/segment_00000.ts"]):
+        assert _video(path)["tags"] == BT709_TAGS and _video(path)["pix_fmt"] == "yuv420p", path
     y = _code_values(files["web/web.mp4"])
     # limited range after the conversion: white near 235 and black near 16, not 255 / 0 relabelled
     assert 225 < y[:20, :40].mean() < 245 and 10 < y[-20:, -40:].mean() < 22
     assert _notes(job)["web"] == ["colour converted from full-range BT.601 to BT.709 limited range"]
+    poster = _code_values(files["poster/thumbnail_001.jpg"])  # JPEG: full range again, white 255
+    assert poster[:20, :40].mean() > 245 and poster[-20:, -40:].mean() < 8
 
 
 # --- the argv rules, without running ffmpeg ---------------------------------------------------------------

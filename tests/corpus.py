@@ -68,17 +68,23 @@ def rotated(directory: Path, codec: str = "h264", *, degrees_ccw: int = 90) -> P
     return _generate(Path(directory) / name, ["-display_rotation", str(degrees_ccw), "-i", str(plain), "-c", "copy"])
 
 
-def hdr(directory: Path, transfer: str = "pq") -> Path:
-    """10-bit HEVC, BT.2020, PQ (with HDR10 mastering display and content light metadata) or HLG."""
+def hdr(directory: Path, transfer: str = "pq", *, transfer_only: bool = False) -> Path:
+    """10-bit HEVC, BT.2020, PQ (with HDR10 mastering display and content light metadata) or HLG.
+    `transfer_only`: the stream states its transfer and nothing else (no primaries, matrix, metadata),
+    as some editing tools write it."""
     trc = {"pq": "smpte2084", "hlg": "arib-std-b67"}[transfer]
     to_hdr = (
         f"zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t={trc}:m=bt2020nc:r=tv:npl=203,format=yuv420p10le"
     )
-    params = f"log-level=error:colorprim=bt2020:transfer={trc}:colormatrix=bt2020nc"
-    if transfer == "pq":
+    if transfer_only:
+        to_hdr += ",setparams=color_primaries=unknown:colorspace=unknown"
+        params = f"log-level=error:transfer={trc}"
+    else:
+        params = f"log-level=error:colorprim=bt2020:transfer={trc}:colormatrix=bt2020nc"
+    if transfer == "pq" and not transfer_only:
         params += f":hdr10=1:master-display={HDR10_MASTERING}:max-cll=1000,400"
     return _generate(
-        Path(directory) / f"hdr_{transfer}.mp4",
+        Path(directory) / f"hdr_{transfer}{'_transfer_only' if transfer_only else ''}.mp4",
         [
             "-f",
             "lavfi",

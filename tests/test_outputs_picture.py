@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mediaflow.media.outputs import Source, parse_outputs, plan_output
-from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, TONE_MAP
+from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, tone_map
 from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, VideoStreamInfo, probe
 from mediaflow.settings import Settings
@@ -200,6 +200,14 @@ async def test_hdr10_can_stay_hdr_with_its_mastering_metadata(settings, src: Pat
     assert picture.content_light == (1000, 400)
 
 
+async def test_hdr_stating_only_its_transfer_is_tone_mapped_too(settings, src: Path, tmp_path: Path) -> None:
+    source = corpus.hdr(src, "pq", transfer_only=True)
+    job, files = await _run(settings, source, tmp_path, [SPEC[0]])
+    picture = job["source_media"]["video"]["picture"]
+    assert (picture["color_transfer"], picture["color_primaries"], picture["color_matrix"]) == ("smpte2084", None, None)
+    assert _luma(files["web/web.mp4"])[:20, :40].mean() > 200  # zscale, told BT.2020, found its way
+
+
 async def test_hlg_can_stay_hdr_in_hevc(settings, src: Path, tmp_path: Path) -> None:
     spec = [{"name": "hdr", "type": "video", "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}}]
     job, files = await _run(settings, corpus.hdr(src, "hlg"), tmp_path, spec)
@@ -328,11 +336,12 @@ def test_interlaced_sources_are_deinterlaced_before_scaling() -> None:
 
 def test_tone_mapping_and_range_rules() -> None:
     pq = Picture(color_transfer="smpte2084", color_primaries="bt2020", color_matrix="bt2020nc", bit_depth=10)
-    assert _filters({"type": "video", "name": "v"}, pq) == f"{TONE_MAP},{SDR_TAGS}"
+    assert _filters({"type": "video", "name": "v"}, pq) == f"{tone_map(pq)},{SDR_TAGS}"
+    assert tone_map(pq).startswith("zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv:t=linear:p=bt2020:npl=203,")
     kept = parse_outputs([{"type": "video", "name": "v", "video": {"codec": "av1", "hdr": "keep"}}])[0]
     argv = plan_output(kept, _source(pq), Path("/out"), None).steps[0].argv
     assert "-vf" not in argv and argv[argv.index("-pix_fmt") + 1] == "yuv420p10le"
-    assert _filters({"type": "thumbnails", "name": "t"}, pq).endswith(f"{TONE_MAP},{JPEG_RANGE}")
+    assert _filters({"type": "thumbnails", "name": "t"}, pq).endswith(f"{tone_map(pq)},{JPEG_RANGE}")
     tagged_tv = Picture(color_range="tv", color_matrix="bt709")
     assert _filters({"type": "thumbnails", "name": "t"}, tagged_tv) == JPEG_RANGE
     full_hd = Picture(color_range="pc")  # no matrix: HD is taken as BT.709

@@ -34,10 +34,22 @@ SDR_TAGS = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:ran
 # HDR reference white (BT.2408: 203 cd/m²) at linear 1.0, so mobius keeps everything up to it nearly
 # linear and rolls the highlights off towards the mastering peak: reference white lands at ~90 % of
 # SDR white (measured: Y 214 of 235).
-TONE_MAP = (
-    "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,"
-    "zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
+TONE_MAP_TAIL = (
+    "format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
 )
+
+
+def tone_map(picture: Picture) -> str:
+    """zscale is told the source's colour explicitly (what the probe found, BT.2020 where a tag is
+    missing): with an untagged field it finds "no path between colorspaces" and the run fails."""
+    primaries = picture.color_primaries or "bt2020"
+    source = (
+        f"tin={picture.color_transfer}:pin={primaries}:min={picture.color_matrix or 'bt2020nc'}"
+        f":rin={picture.color_range or 'tv'}"
+    )
+    return f"zscale={source}:t=linear:p={primaries}:npl=203,{TONE_MAP_TAIL}"
+
+
 JPEG_RANGE = "scale=out_range=pc:out_color_matrix=bt601,format=yuvj420p"
 # A BT.601 matrix says which standard the rest of the description follows (625 lines: PAL, 525: NTSC).
 _STANDARDS = {"bt470bg": "bt601-6-625", "smpte170m": "bt601-6-525", "bt709": "bt709", "bt2020nc": "bt2020"}
@@ -110,7 +122,7 @@ def _colour(picture: Picture, stored_height: int, keep_hdr: bool) -> tuple[list[
     if picture.hdr is not None:
         if keep_hdr:  # the frames keep their tags and HDR10 side data; the encoder writes them
             return [], [f"HDR kept: {picture.hdr}, 10-bit BT.2020"]
-        filters = [TONE_MAP]
+        filters = [tone_map(picture)]
         notes = [f"tone-mapped from {picture.hdr} to SDR BT.709"]
     elif picture.full_range or picture.color_matrix in ("bt470bg", "smpte170m"):
         matrix = picture.color_matrix or ("bt709" if stored_height >= 720 else "bt470bg")  # the usual guess

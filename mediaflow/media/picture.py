@@ -271,7 +271,10 @@ def read_frame_facts(path: Path, stream_index: int, picture: Picture, options: d
 
     with av.open(file_url(path), container_options=options) as container:
         stream = container.streams.video[[s.index for s in container.streams.video].index(stream_index)]
-        stream.thread_type = "AUTO"
+        needs_idet = picture.field_order is None or picture.interlaced
+        # One frame comes soonest from one thread (frame threads first fill their pipeline: 1080p H.264
+        # 90 -> 48 ms, a 4K HEVC frame 1.5 -> 0.55 s here); idet's 48 frames go faster on all of them.
+        stream.thread_type = "AUTO" if needs_idet else "NONE"
         frames = container.decode(stream)
         first: Any = next(frames, None)  # a VideoFrame; typed loosely: PyAV's stubs miss side data's items
         if first is None:
@@ -292,7 +295,7 @@ def read_frame_facts(path: Path, stream_index: int, picture: Picture, options: d
                 picture = replace(picture, mastering_display=_mastering(data))
             elif side.type.name == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
                 picture = replace(picture, content_light=struct.unpack("2I", data[:8]))
-        if picture.field_order is None or picture.interlaced:
+        if needs_idet:
             picture = replace(picture, **_idet(first, frames, stream, picture.field_order is None))
     return picture
 

@@ -299,3 +299,10 @@ def phone_hlg(directory: Path, seconds: float = 3) -> Path:
         ],
     )
     return _generate(Path(directory) / "phone_hlg.mp4", ["-display_rotation", "-90", "-i", str(plain), "-c", "copy"])
+
+
+def rgb_screen(directory: Path) -> Path:
+    """An RGB screen recording (QuickTime Animation, rgb24) of a pure red 1280x720 frame."""
+    return _generate(
+        Path(directory) / "rgb_screen.mov", ["-f", "lavfi", "-i", "color=red:s=1280x720:d=1:r=10", "-c:v", "qtrle"]
+    )

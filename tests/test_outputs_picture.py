@@ -312,6 +312,20 @@ async def test_prores_and_full_range_sources(settings, src: Path, tmp_path: Path
     assert poster[:20, :40].mean() > 245 and poster[-20:, -40:].mean() < 8
 
 
+async def test_an_rgb_screen_recording_is_converted_with_the_bt709_matrix(settings, src: Path, tmp_path: Path) -> None:
+    job, files = await _run(settings, corpus.rgb_screen(src), tmp_path, [SPEC[0]])
+    web = files["web/web.mp4"]
+    assert _video(web)["tags"] == BT709_TAGS
+    frame, _ = _first_frame(web)
+    y, cb, cr = (
+        np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[:height, :width].mean()
+        for plane, width, height in zip(frame.planes, (1280, 640, 640), (720, 360, 360), strict=True)
+    )
+    # pure red in BT.709 limited range is Y 63, Cb 102, Cr 240 (BT.601's coefficients give 81, 90, 240)
+    assert abs(y - 63) < 3 and abs(cb - 102) < 3 and abs(cr - 240) < 3, (y, cb, cr)
+    assert _notes(job)["web"] == ["RGB (rgb24) converted to BT.709 limited-range YUV 4:2:0"]
+
+
 # --- the argv rules, without running ffmpeg ---------------------------------------------------------------
 
 

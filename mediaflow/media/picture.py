@@ -148,8 +148,24 @@ class Picture:
         return self.field_order in ("tff", "bff")
 
     @property
+    def rgb(self) -> bool:
+        """Stored as RGB (screen recordings, QuickTime Animation, PNG): no YUV matrix of its own."""
+        return is_rgb(self.pixel_format)
+
+    @property
     def full_range(self) -> bool:
         return self.color_range == "pc" or (self.pixel_format or "").startswith("yuvj")
+
+
+def is_rgb(name: str | None) -> bool:
+    if not name:
+        return False
+    import av
+
+    try:
+        return bool(av.VideoFormat(name, 16, 16).is_rgb)
+    except (ValueError, av.error.FFmpegError):
+        return False
 
 
 def pixel_format_facts(name: str | None) -> tuple[int | None, str | None]:

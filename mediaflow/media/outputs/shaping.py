@@ -124,6 +124,10 @@ def _colour(picture: Picture, stored_height: int, keep_hdr: bool) -> tuple[list[
             return [], [f"HDR kept: {picture.hdr}, 10-bit BT.2020"]
         filters = [tone_map(picture)]
         notes = [f"tone-mapped from {picture.hdr} to SDR BT.709"]
+    elif picture.rgb:
+        # swscale would use BT.601 and write no tag: an HD player then decodes it as BT.709
+        filters = ["scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"]
+        return filters, [f"RGB ({picture.pixel_format}) converted to BT.709 limited-range YUV 4:2:0"]
     elif picture.full_range or picture.color_matrix in ("bt470bg", "smpte170m"):
         matrix = picture.color_matrix or ("bt709" if stored_height >= 720 else "bt470bg")  # the usual guess
         source = _STANDARDS.get(matrix, "bt709")

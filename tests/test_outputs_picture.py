@@ -375,3 +375,16 @@ def test_a_plain_source_gets_no_picture_filters() -> None:
     argv = plan_output(spec, _source(plain), Path("/out"), None).steps[0].argv
     assert "-vf" not in argv
     assert _filters({"type": "hls", "name": "h"}, plain).startswith("[0:V:0]split=4")
+
+
+def test_an_hevc_ladder_uses_fmp4_segments_and_forced_idr_keyframes() -> None:
+    plain = Picture(field_order="progressive")
+    (spec,) = parse_outputs([{"type": "hls", "name": "h", "video": {"codec": "h265"}}])
+    plan = plan_output(spec, _source(plain), Path("/out"), None)
+    argv = plan.steps[0].argv
+    assert argv[argv.index("-c:v") + 1 : argv.index("-c:v") + 4] == ["libx265", "-tag:v", "hvc1"]
+    assert argv[argv.index("-hls_segment_type") + 1] == "fmp4" and argv[argv.index("-pix_fmt") + 1] == "yuv420p"
+    assert "-forced-idr" in argv and plan.finish is None  # SDR: nothing to add to the master playlist
+    (h264,) = parse_outputs([{"type": "hls", "name": "h"}])
+    argv = plan_output(h264, _source(plain), Path("/out"), None).steps[0].argv
+    assert argv[argv.index("-hls_segment_type") + 1] == "mpegts" and "libx265" not in argv

@@ -18,6 +18,7 @@ from mediaflow.media.outputs import Source, parse_outputs, plan_output
 from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, tone_map
 from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, VideoStreamInfo, probe
+from mediaflow.media.quality import Frame, comparison_argv
 from mediaflow.settings import Settings
 from tests import corpus, media
 from tests.apptools import make_settings, running_app, wait_for_final
@@ -388,3 +389,28 @@ def test_an_hevc_ladder_uses_fmp4_segments_and_forced_idr_keyframes() -> None:
     (h264,) = parse_outputs([{"type": "hls", "name": "h"}])
     argv = plan_output(h264, _source(plain), Path("/out"), None).steps[0].argv
     assert argv[argv.index("-hls_segment_type") + 1] == "mpegts" and "libx265" not in argv
+
+
+def test_quality_references_go_through_the_same_picture_rules(tmp_path: Path) -> None:
+    frame = Frame(320, 180, 25.0)
+    argv = comparison_argv("ffmpeg", tmp_path / "out.mp4", tmp_path / "in.mp4", frame, tmp_path / "log.json")
+    plain_graph = argv[argv.index("-filter_complex") + 1]
+    assert "[1:v:0]fps=25.0,scale=320:180" in plain_graph  # unchanged without picture rules
+    pq = Picture(color_transfer="smpte2084", color_primaries="bt2020", color_matrix="bt2020nc")
+    argv = comparison_argv(
+        "ffmpeg",
+        tmp_path / "out.mp4",
+        tmp_path / "in.mp4",
+        frame,
+        tmp_path / "log.json",
+        reference_filters=[tone_map(pq)],
+    )
+    assert f"[1:v:0]{tone_map(pq)},fps=25.0,scale=320:180" in argv[argv.index("-filter_complex") + 1]
+
+
+async def test_a_target_vmaf_search_on_an_hdr_source(settings, src: Path, tmp_path: Path) -> None:
+    spec = [{"name": "web", "type": "video", "video": {"preset": "ultrafast", "target_vmaf": 93, "max_probes": 2}}]
+    job, files = await _run(settings, corpus.hdr(src, "pq"), tmp_path, spec)
+    output = job["outputs"][0]
+    assert output["crf_search"]["probes"] and output["quality"]["vmaf"]["mean"] > 85, output
+    assert _luma(files["web/web.mp4"])[:20, :40].mean() > 200

@@ -65,6 +65,7 @@ async def search_target_crf(output: VideoOutput, source: Source, workdir: Path) 
         encoder=_ENCODERS[video.codec],
         max_probes=video.max_probes or DEFAULT_MAX_PROBES,
         threads=source.threads,
+        reference_filters=video_shaping(video, stream).filters,
     )
     chosen = output.model_copy(update={"video": video.model_copy(update={"crf": found.crf})})
     return Searched(chosen, found.as_dict())

@@ -191,14 +191,23 @@ async def test_quality_of_a_tone_mapped_output_is_measured_against_the_tone_mapp
 
 
 async def test_hdr10_can_stay_hdr_with_its_mastering_metadata(settings, src: Path, tmp_path: Path) -> None:
-    spec = [{"name": "hdr", "type": "video", "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}}]
+    spec = [
+        {"name": "hdr", "type": "video", "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"}},
+        {
+            "name": "av1",
+            "type": "video",
+            "format": "webm",
+            "video": {"codec": "av1", "preset": "ultrafast", "hdr": "keep"},
+        },
+    ]
     job, files = await _run(settings, corpus.hdr(src, "pq"), tmp_path, spec)
-    kept = await probe(files["hdr/hdr.mp4"], Settings(_env_file=None, FFPROBE_BINARY=None))
-    assert kept.video is not None
-    picture = kept.video.picture
-    assert (picture.hdr, picture.bit_depth, picture.color_primaries) == ("HDR10 (PQ)", 10, "bt2020")
-    assert picture.mastering_display is not None and picture.mastering_display.x265() == corpus.HDR10_MASTERING
-    assert picture.content_light == (1000, 400)
+    for path in (files["hdr/hdr.mp4"], files["av1/av1.webm"]):
+        kept = await probe(path, Settings(_env_file=None, FFPROBE_BINARY=None))
+        assert kept.video is not None
+        picture = kept.video.picture
+        assert (picture.hdr, picture.bit_depth, picture.color_primaries) == ("HDR10 (PQ)", 10, "bt2020"), path
+        assert picture.mastering_display is not None and picture.mastering_display.x265() == corpus.HDR10_MASTERING
+        assert picture.content_light == (1000, 400), path
 
 
 async def test_hdr_stating_only_its_transfer_is_tone_mapped_too(settings, src: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mediaflow.media.outputs import Source, parse_outputs, plan_output
+from mediaflow.media.outputs.measured import search_filters
 from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, tone_map
 from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, VideoStreamInfo, probe
@@ -423,3 +424,22 @@ async def test_a_target_vmaf_search_on_an_hdr_source(settings, src: Path, tmp_pa
     output = job["outputs"][0]
     assert output["crf_search"]["probes"] and output["quality"]["vmaf"]["mean"] > 85, output
     assert _luma(files["web/web.mp4"])[:20, :40].mean() > 200
+
+
+async def test_a_target_vmaf_search_on_an_interlaced_source(settings, src: Path, tmp_path: Path) -> None:
+    # the search's samples are raw frames without interlacing flags: its probes deinterlace every frame
+    spec = [{"name": "web", "type": "video", "video": {"preset": "ultrafast", "target_vmaf": 90, "max_probes": 2}}]
+    job, files = await _run(settings, corpus.pal_dvd(src), tmp_path, spec)
+    output = job["outputs"][0]
+    assert output["crf_search"]["probes"] and output["quality"]["vmaf"]["mean"] > 80, output
+    fields = _idet(files["web/web.mp4"])
+    assert fields["progressive"] > 3 * (fields["tff"] + fields["bff"]), fields
+
+
+def test_the_crf_search_deinterlaces_its_flagless_samples_whole() -> None:
+    (spec,) = parse_outputs([{"type": "video", "name": "v", "video": {"target_vmaf": 93, "height": 360}}])
+    stream = _source(Picture(field_order="tff")).need_video("v")
+    vf, reference = search_filters(spec.video, stream)
+    assert vf == "bwdif=mode=send_frame:parity=tff:deint=all,scale=640:360,setsar=1"
+    assert reference == ["bwdif=mode=send_frame:parity=tff:deint=all"]
+    assert search_filters(spec.video, _source(Picture()).need_video("v")) == ("scale=640:360,setsar=1", [])

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow.media.picture import MasteringDisplay, Picture, picture_from_ffprobe, pixel_format_facts
+from mediaflow.media.picture import (
+    MasteringDisplay,
+    Picture,
+    picture_from_ffprobe,
+    pixel_format_facts,
+    read_frame_facts,
+)
 from mediaflow.media.probe import MediaInfo, probe
 from mediaflow.settings import Settings
 from tests import corpus, media
@@ -155,3 +161,15 @@ def test_ffprobe_stream_json() -> None:
     )
     assert picture.display_size(720, 480) == (480, 853)
     assert picture_from_ffprobe({"sample_aspect_ratio": "0:1"}).sample_aspect == 1  # "unknown" in ffprobe's words
+
+
+async def test_frames_beyond_the_input_limits_are_never_decoded_by_the_probe(corpus_dir: Path) -> None:
+    import av
+
+    rotated = corpus.rotated(corpus_dir, "h264", degrees_ccw=90)
+    small = Settings(_env_file=None, FFPROBE_BINARY=None, MAX_INPUT_PIXELS=320 * 180 - 1)
+    info = await probe(rotated, small)
+    assert info.video is not None and info.video.picture.rotation == 0  # the first frame was not read
+    with pytest.raises(av.error.FFmpegError):  # and the decoder itself enforces the limit
+        read_frame_facts(rotated, 0, Picture(), {}, max_pixels=320 * 180 - 1)
+    assert read_frame_facts(rotated, 0, Picture(), {}, max_pixels=320 * 180).rotation == 270

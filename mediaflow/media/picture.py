@@ -279,14 +279,20 @@ def picture_from_pyav(stream: Any) -> Picture:
     )
 
 
-def read_frame_facts(path: Path, stream_index: int, picture: Picture, options: dict[str, str]) -> Picture:
+def read_frame_facts(
+    path: Path, stream_index: int, picture: Picture, options: dict[str, str], max_pixels: int | None = None
+) -> Picture:
     """`picture` completed from the stream's first decoded frames: the display matrix and HDR10
     metadata (which decoders attach to frames), and, when the container does not say whether the
-    video is interlaced, idet's verdict on up to IDET_FRAMES frames. Blocking; run it on a thread."""
+    video is interlaced, idet's verdict on up to IDET_FRAMES frames. Blocking; run it on a thread.
+    `max_pixels`: the decoder refuses larger frames (raising), as the ffmpeg run's -max_pixels does,
+    so an untrusted file cannot make this process allocate a giant frame."""
     import av
 
     with av.open(file_url(path), container_options=options) as container:
         stream = container.streams.video[[s.index for s in container.streams.video].index(stream_index)]
+        if max_pixels is not None:
+            stream.codec_context.options = {"max_pixels": str(max_pixels)}
         needs_idet = picture.field_order is None or picture.interlaced
         # One frame comes soonest from one thread (frame threads first fill their pipeline: 1080p H.264
         # 90 -> 48 ms, a 4K HEVC frame 1.5 -> 0.55 s here); idet's 48 frames go faster on all of them.

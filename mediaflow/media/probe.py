@@ -112,7 +112,10 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
         else:  # PyAV blocks; on threads of its own, so one that never returns starves nothing else
             info = await PROBE_THREADS.run(_probe_with_pyav, path, timeout=timeout)
         if info.video is not None:
-            picture = await PROBE_THREADS.run(_frame_facts, path, info.video, timeout=timeout)
+            max_pixels = min(
+                getattr(settings, "MAX_INPUT_PIXELS", 4096 * 2160), getattr(settings, "MAX_INPUT_DIMENSION", 4096) ** 2
+            )
+            picture = await PROBE_THREADS.run(_frame_facts, path, info.video, max_pixels, timeout=timeout)
             info = replace(info, video=replace(info.video, picture=picture))
     except TimeoutError as exc:
         raise ProbeError(f"probing the source took longer than {timeout:g} s") from exc
@@ -128,13 +131,16 @@ def _safety_options() -> dict[str, str]:
     }
 
 
-def _frame_facts(path: Path, video: VideoStreamInfo) -> Picture:
+def _frame_facts(path: Path, video: VideoStreamInfo, max_pixels: int) -> Picture:
     """What only decoded frames tell (picture.read_frame_facts); a source whose frames cannot be
-    decoded keeps what the container said, and its run reports the decoding error."""
+    decoded, or are larger than the limits allow, keeps what the container said, and its run (or the
+    input policy) reports why."""
     import av
 
+    if video.width * video.height > max_pixels:
+        return video.picture  # refused later by the input policy; never decoded here
     try:
-        return read_frame_facts(path, video.index, video.picture, _safety_options())
+        return read_frame_facts(path, video.index, video.picture, _safety_options(), max_pixels)
     except (av.error.FFmpegError, ValueError, IndexError):
         return video.picture
 

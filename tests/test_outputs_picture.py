@@ -443,3 +443,22 @@ def test_the_crf_search_deinterlaces_its_flagless_samples_whole() -> None:
     assert vf == "bwdif=mode=send_frame:parity=tff:deint=all,scale=640:360,setsar=1"
     assert reference == ["bwdif=mode=send_frame:parity=tff:deint=all"]
     assert search_filters(spec.video, _source(Picture()).need_video("v")) == ("scale=640:360,setsar=1", [])
+
+
+def test_hdr_keep_on_an_sdr_source_says_so() -> None:
+    ten_bit_sdr = Picture(
+        field_order="progressive", pixel_format="yuv420p10le", bit_depth=10, chroma_subsampling="4:2:0"
+    )
+    for output in (
+        {"type": "video", "name": "v", "video": {"codec": "h265", "hdr": "keep"}},
+        {"type": "hls", "name": "h", "video": {"codec": "h265", "hdr": "keep"}},
+    ):
+        (spec,) = parse_outputs([output])
+        plan = plan_output(spec, _source(ten_bit_sdr), Path("/out"), None)
+        argv = plan.steps[0].argv
+        assert argv[argv.index("-pix_fmt") + 1] == "yuv420p10le" and plan.finish is None
+        assert plan.notes == ["video.hdr keep: the source is SDR, so there was no HDR to keep (encoded 10-bit SDR)"]
+    (tone_mapped,) = parse_outputs([{"type": "video", "name": "v"}])
+    assert plan_output(tone_mapped, _source(ten_bit_sdr), Path("/out"), None).notes == [
+        "10-bit 4:2:0 reduced to 8-bit 4:2:0"
+    ]

@@ -103,14 +103,16 @@ def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str, shaping: st
     return ";".join(graph)
 
 
-def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung], hdr_kept: bool) -> list[str]:
+def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung]) -> list[str]:
     seg = number(output.segment_seconds)
     if output.video.codec == "h265":
         # hvc1: what Apple's players and the DASH muxer's codecs string need; no scene-cut keyframes
         # and forced keyframes as IDR, so every rendition's segments start at the same instants
         args = ["-c:v", "libx265", "-tag:v", "hvc1"]
         args += ["-preset", output.video.preset] if output.video.preset else []
-        args += ["-pix_fmt", "yuv420p10le" if hdr_kept else "yuv420p", "-x265-params", "scenecut=0:log-level=error"]
+        # hdr keep: 10 bits whatever the source, as for video outputs (video.video_codec_args)
+        ten_bit = output.video.hdr == "keep"
+        args += ["-pix_fmt", "yuv420p10le" if ten_bit else "yuv420p", "-x265-params", "scenecut=0:log-level=error"]
         args += ["-forced-idr", "1", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
     else:
         args = ["-c:v", "libx264"]
@@ -146,7 +148,7 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
         argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
     elif with_audio:
         argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
-    argv += _video_args(output, rungs, shaping.hdr_kept)
+    argv += _video_args(output, rungs)
     argv += _audio_args(output) if with_audio else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
     argv += (

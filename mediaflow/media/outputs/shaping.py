@@ -1,7 +1,8 @@
 """What an output does to the source's picture before sizing it: the one place for the picture rules.
 
-`shape(stream, target)` turns the probed description (picture.py) into the filters every builder puts
-before its scaler, the encoder's colour tags and the notes a user reads:
+`shape(stream, keep_hdr=..., image=...)` turns the probed description (picture.py) into the filters
+every builder puts before its scaler (colour tags included, as `setparams`), the upright size it sizes
+from, and the notes a user reads:
 - orientation: ffmpeg turns frames upright itself (autorotate, on by default, for -vf and
   -filter_complex alike), so builders size from `display_size`; we only say that it happened;
 - shape: anamorphic pixels are resampled to square ones at the display size (the lines the source has
@@ -13,7 +14,7 @@ before its scaler, the encoder's colour tags and the notes a user reads:
 - colour, for an SDR target (H.264 and anything not asking for HDR): PQ and HLG are tone-mapped
   (zscale to linear light with HDR reference white 203 cd/m² at 1.0, mobius, BT.709), full range and
   BT.601 matrices converted with the colorspace filter, and the output tagged BT.709 limited range;
-  with `keep_hdr` an HDR source stays HDR (10-bit, BT.2020, its transfer, tagged);
+  with `keep_hdr` an HDR source stays HDR (its encoder writes 10 bits, the tags and HDR10 metadata);
 - JPEG (`image="jpg"`): full-range BT.601 YUV, the only kind the mjpeg encoder takes.
 
 A plain source (progressive, SDR BT.709 or untagged, square pixels, upright) gets nothing, so its
@@ -88,6 +89,10 @@ def shape(stream: VideoStreamInfo, *, keep_hdr: bool = False, image: str | None 
     colour, colour_notes = _colour(picture, stream.height, hdr_kept)
     filters += colour
     notes += colour_notes
+    if keep_hdr and not hdr_kept:
+        notes.append("video.hdr keep: the source is SDR, so there was no HDR to keep (encoded 10-bit SDR)")
+    elif not keep_hdr and (depth_note := _depth_note(picture)):
+        notes.append(depth_note)
     resample = picture.sample_aspect != 1
     if resample:
         notes.append(f"anamorphic {_aspect_name(width, height)} made square pixels ({width}x{height})")
@@ -127,7 +132,7 @@ def _colour(picture: Picture, stored_height: int, keep_hdr: bool) -> tuple[list[
     elif picture.rgb:
         # swscale would use BT.601 and write no tag: an HD player then decodes it as BT.709
         filters = ["scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"]
-        return filters, [f"RGB ({picture.pixel_format}) converted to BT.709 limited-range YUV 4:2:0"]
+        notes = [f"RGB ({picture.pixel_format}) converted to BT.709 limited-range YUV 4:2:0"]
     elif picture.full_range or picture.color_matrix in ("bt470bg", "smpte170m"):
         matrix = picture.color_matrix or ("bt709" if stored_height >= 720 else "bt470bg")  # the usual guess
         source = _STANDARDS.get(matrix, "bt709")
@@ -141,14 +146,12 @@ def _colour(picture: Picture, stored_height: int, keep_hdr: bool) -> tuple[list[
         notes = [f"colour converted from {what} to BT.709 limited range"]
     else:
         filters, notes = [], []
-    depth_note = _depth_note(picture, keep_hdr)
-    notes += [depth_note] if depth_note else []
     return filters, notes
 
 
-def _depth_note(picture: Picture, keep_hdr: bool) -> str | None:
+def _depth_note(picture: Picture) -> str | None:
     depth, chroma = picture.bit_depth, picture.chroma_subsampling
-    if keep_hdr or depth is None or (depth <= 8 and chroma in (None, "4:2:0")):
+    if picture.rgb or depth is None or (depth <= 8 and chroma in (None, "4:2:0")):
         return None
     return f"{depth}-bit {chroma or ''} reduced to 8-bit 4:2:0".replace("  ", " ")
 

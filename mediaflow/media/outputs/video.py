@@ -160,7 +160,4 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     seconds = media_seconds(start, duration, source)
     fps_factor = (output.video.fps or stream.fps or 30) / 30
     weight = (seconds or 60) * pixels_factor(width, height) * CODEC_COST[output.video.codec] * fps_factor
-    notes = list(shaping.notes)
-    if output.video.hdr == "keep" and not shaping.hdr_kept:
-        notes.append("video.hdr keep: the source is SDR, so there was no HDR to keep (encoded 10-bit SDR)")
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=list(shaping.notes))

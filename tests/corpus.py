@@ -275,7 +275,7 @@ def phone_hlg(directory: Path, seconds: float = 3) -> Path:
         f"zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t={trc}:m=bt2020nc:r=tv:npl=203,format=yuv420p10le"
     )
     plain = _generate(
-        Path(directory) / "phone_unrotated.mp4",
+        Path(directory) / f"phone_unrotated_{seconds:g}s.mp4",
         [
             "-f",
             "lavfi",
@@ -298,7 +298,9 @@ def phone_hlg(directory: Path, seconds: float = 3) -> Path:
             "-shortest",
         ],
     )
-    return _generate(Path(directory) / "phone_hlg.mp4", ["-display_rotation", "-90", "-i", str(plain), "-c", "copy"])
+    return _generate(
+        Path(directory) / f"phone_hlg_{seconds:g}s.mp4", ["-display_rotation", "-90", "-i", str(plain), "-c", "copy"]
+    )
 
 
 def rgb_screen(directory: Path) -> Path:

@@ -36,11 +36,11 @@ def settings(tmp_path: Path):
 
 
 async def test_a_phone_video_spread_over_two_workers(settings, tmp_path: Path) -> None:
-    corpus.phone_hlg(Path(settings.LOCAL_SOURCE_ROOTS[0]))
+    source = corpus.phone_hlg(Path(settings.LOCAL_SOURCE_ROOTS[0]))
     workers = [start_worker(settings, tmp_path) for _ in range(2)]
     try:
         async with running_app(settings) as client:
-            answer = await client.post("/jobs", json={"source": "phone_hlg.mp4", "outputs": SPEC})
+            answer = await client.post("/jobs", json={"source": source.name, "outputs": SPEC})
             assert answer.status_code == 201, answer.text
             job = await wait_for_final(client, answer.json()["job_id"], 180, view="/jobs/{}")
             assert job["status"] == "completed", job

@@ -39,6 +39,7 @@ from ffmpeg_ops import (
 )
 from mediaflow.jobs.model import Method
 from mediaflow.media import probe as probe_module
+from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, check_safe_input, media_info_from_ffprobe, probe
 from mediaflow.settings import Settings
 from tests import media
@@ -390,7 +391,9 @@ def test_media_info_from_ffprobe_json() -> None:
     assert info == MediaInfo(
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
         duration=12.345,
-        video=probe_module.VideoStreamInfo("h264", 1920, 1080, pytest.approx(29.97, abs=0.001)),
+        video=probe_module.VideoStreamInfo(
+            "h264", 1920, 1080, pytest.approx(29.97, abs=0.001), index=1, picture=Picture(frame_rate_mode="constant")
+        ),
         audio=probe_module.AudioStreamInfo("aac", 44100, 2, 128000),
         stream_count=4,
         bit_rate=None,

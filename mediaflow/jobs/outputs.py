@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from mediaflow.jobs.model import Job, JobStatus, Phase, Timestamp
+from mediaflow.jobs.source_picture import PictureMedia
 from mediaflow.jobs.tasks import TaskView, task_views
 from mediaflow.media.probe import MediaInfo
 
@@ -88,9 +89,10 @@ def split_files(files: list[OutputFileInfo]) -> tuple[list[OutputFileInfo], Segm
 
 class VideoMedia(BaseModel):
     codec: str
-    width: int
+    width: int = Field(description="As stored; picture.display_width/height is what a viewer sees.")
     height: int
     fps: float | None
+    picture: PictureMedia | None = None
 
 
 class AudioMedia(BaseModel):
@@ -120,7 +122,13 @@ class SourceMedia(BaseModel):
             streams=info.stream_count,
             video=None
             if video is None
-            else VideoMedia(codec=video.codec, width=video.width, height=video.height, fps=video.fps),
+            else VideoMedia(
+                codec=video.codec,
+                width=video.width,
+                height=video.height,
+                fps=video.fps,
+                picture=PictureMedia.from_stream(video),
+            ),
             audio=None
             if audio is None
             else AudioMedia(

@@ -71,10 +71,13 @@ def comparison_argv(
     metrics: Sequence[str] = METRICS,
     threads: int = 0,
     subsample: int = 1,
+    reference_filters: Sequence[str] = (),
 ) -> list[str]:
     """The ffmpeg argv that writes libvmaf's per-frame JSON log for `encoded` against `source`.
 
     libvmaf always computes the VMAF model; PSNR and SSIM only when `metrics` names them.
+    `reference_filters` first make the source the picture the output was meant to be (deinterlaced,
+    tone-mapped: outputs/shaping.py), so the score measures the encode, not those choices.
     """
     source_cut: list[str] = []
     if clip_start > 0:
@@ -86,27 +89,54 @@ def comparison_argv(
     # 33 ms frame "before" a 33.33 ms one and compare every frame with its predecessor (measured:
     # VMAF 78 instead of 99.9 on a noisy clip).
     rate = f"fps={frame.fps!r}"
-    reference = [rate, f"scale={frame.width}:{frame.height}:flags=bicubic", "format=yuv420p", "setpts=PTS-STARTPTS"]
+    reference = [
+        *reference_filters,
+        rate,
+        f"scale={frame.width}:{frame.height}:flags=bicubic",
+        "format=yuv420p",
+        "setpts=PTS-STARTPTS",
+    ]
     features = "|".join(_FEATURES[m] for m in metrics if m in _FEATURES)
-    vmaf_options = ":".join([
-        "log_fmt=json",
-        f"log_path={_filter_value(str(json_log))}",
-        *([f"feature={features}"] if features else []),
-        f"n_threads={threads or os.cpu_count() or 1}",
-        f"n_subsample={max(1, subsample)}",
-        "shortest=1",
-        "ts_sync_mode=nearest",
-    ])
+    vmaf_options = ":".join(
+        [
+            "log_fmt=json",
+            f"log_path={_filter_value(str(json_log))}",
+            *([f"feature={features}"] if features else []),
+            f"n_threads={threads or os.cpu_count() or 1}",
+            f"n_subsample={max(1, subsample)}",
+            "shortest=1",
+            "ts_sync_mode=nearest",
+        ]
+    )
     graph = (
         f"[0:v:0]{rate},format=yuv420p,setpts=PTS-STARTPTS[distorted];"
         f"[1:v:0]{','.join(reference)}[reference];"
         f"[distorted][reference]libvmaf={vmaf_options}"
     )
     return [
-        ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-progress", "pipe:1", "-loglevel", "info",
-        *INPUT_SAFETY_OPTIONS, "-i", file_url(encoded),
-        *INPUT_SAFETY_OPTIONS, *source_cut, "-i", file_url(source),
-        "-filter_complex", graph, "-an", "-sn", "-f", "null", "-",
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-loglevel",
+        "info",
+        *INPUT_SAFETY_OPTIONS,
+        "-i",
+        file_url(encoded),
+        *INPUT_SAFETY_OPTIONS,
+        *source_cut,
+        "-i",
+        file_url(source),
+        "-filter_complex",
+        graph,
+        "-an",
+        "-sn",
+        "-f",
+        "null",
+        "-",
     ]
 
 
@@ -130,14 +160,27 @@ async def measure_quality(
     subsample: int = 1,
     csv_path: Path | None = None,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    reference_filters: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
     """{"vmaf": {"mean", "min", "p5"}, "psnr": {...}, "ssim": {...}} for the requested metrics.
 
     With `csv_path`, also writes one row per compared frame (frame, then one column per metric).
     """
     metrics = check_metrics(metrics)
-    frames = await score_frames(ffmpeg, encoded, source, frame, workdir, clip_start=clip_start, clip_end=clip_end,
-                                metrics=metrics, threads=threads, subsample=subsample, on_progress=on_progress)
+    frames = await score_frames(
+        ffmpeg,
+        encoded,
+        source,
+        frame,
+        workdir,
+        clip_start=clip_start,
+        clip_end=clip_end,
+        metrics=metrics,
+        threads=threads,
+        subsample=subsample,
+        on_progress=on_progress,
+        reference_filters=reference_filters,
+    )
     if csv_path is not None:
         write_csv(csv_path, frames, metrics)
     return {name: pool([f[_FRAME_KEYS[name]] for f in frames]) for name in metrics}
@@ -156,13 +199,25 @@ async def score_frames(
     threads: int = 0,
     subsample: int = 1,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    reference_filters: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """libvmaf's per-frame scores (keys "frame", "vmaf", "psnr_y", "float_ssim", ...), in frame order."""
     workdir.mkdir(parents=True, exist_ok=True)
     json_log = workdir / "quality.json"
     json_log.unlink(missing_ok=True)
-    argv = comparison_argv(ffmpeg, encoded, source, frame, json_log, clip_start=clip_start, clip_end=clip_end,
-                           metrics=metrics, threads=threads, subsample=subsample)
+    argv = comparison_argv(
+        ffmpeg,
+        encoded,
+        source,
+        frame,
+        json_log,
+        clip_start=clip_start,
+        clip_end=clip_end,
+        metrics=metrics,
+        threads=threads,
+        subsample=subsample,
+        reference_filters=reference_filters,
+    )
     check(await run_ffmpeg(argv, log_path=workdir / "quality.log", on_progress=on_progress))
     return _frames(json_log)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,8 +114,10 @@ def next_crf(probes: list[Probe], target: float, lowest: int, highest: int, typi
         return min(max(guess, good.crf + 1), bad.crf - 1)
     nearest = good or bad
     assert nearest is not None
-    side = sorted((p for p in probes if p is not nearest and (p in above) == (nearest in above)),
-                  key=lambda p: abs(p.crf - nearest.crf))
+    side = sorted(
+        (p for p in probes if p is not nearest and (p in above) == (nearest in above)),
+        key=lambda p: abs(p.crf - nearest.crf),
+    )
     slope = typical_slope
     if side and side[0].crf != nearest.crf and side[0].vmaf != nearest.vmaf:
         secant = (distortion(nearest.vmaf) - distortion(side[0].vmaf)) / (nearest.crf - side[0].crf)
@@ -147,12 +149,15 @@ async def search_crf(
     tolerance: float = 0.5,
     threads: int = 0,
     vmaf_subsample: int = 3,
+    reference_filters: Sequence[str] = (),
 ) -> CrfSearch:
     """Search the CRF for `target_vmaf`.
 
     `video_options(crf)` returns the output's video options (codec, preset, CRF, filters such as
     scaling) exactly as the full encode will use them; `frame` is the size and rate they produce.
     `samples` and `sample_seconds` default to what `samples.auto_samples` picks for the duration.
+    `reference_filters`: the picture rules the output applies (tone mapping, ...), applied to the
+    samples before scoring, so a probe is scored against the picture it was meant to be.
     """
     if not 0 < target_vmaf <= 100:
         raise ValueError(f"target_vmaf must be between 0 and 100; got {target_vmaf!r}")
@@ -163,13 +168,17 @@ async def search_crf(
     samples = auto_count if samples is None else samples
     sample_seconds = auto_seconds if sample_seconds is None else sample_seconds
     started = time.monotonic()
-    cut = await prepare_samples(ffmpeg, source, workdir, duration=duration, samples=samples,
-                                sample_seconds=sample_seconds, fps=frame.fps)
-    crf: int | None = first_crf(encoder, target_vmaf)
-    result = CrfSearch(crf=crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
+    cut = await prepare_samples(
+        ffmpeg, source, workdir, duration=duration, samples=samples, sample_seconds=sample_seconds, fps=frame.fps
+    )
+    first = first_crf(encoder, target_vmaf)
+    crf: int | None = first
+    result = CrfSearch(crf=first, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
     try:
         while crf is not None and len(result.probes) < max_probes:
-            probe = await _probe(ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample)
+            probe = await _probe(
+                ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample, reference_filters
+            )
             result.probes.append(probe)
             if abs(probe.vmaf - target_vmaf) <= tolerance:
                 break
@@ -192,15 +201,43 @@ async def _probe(
     frame: Frame,
     threads: int,
     vmaf_subsample: int,
+    reference_filters: Sequence[str],
 ) -> Probe:
     started = time.monotonic()
     encoded = workdir / f"crf{crf}.mkv"
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-nostats", "-loglevel", "info", *INPUT_SAFETY_OPTIONS,
-            "-i", file_url(probed), "-map", "0:V:0", *video_options(crf), "-an", "-sn", "-dn",
-            *(["-threads", str(threads)] if threads else []), "-f", "matroska", file_url(encoded)]
+    argv = [
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-nostats",
+        "-loglevel",
+        "info",
+        *INPUT_SAFETY_OPTIONS,
+        "-i",
+        file_url(probed),
+        "-map",
+        "0:V:0",
+        *video_options(crf),
+        "-an",
+        "-sn",
+        "-dn",
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        "matroska",
+        file_url(encoded),
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / f"crf{crf}.log"))
     # the samples are cut, not scaled: score the encode against them at the output's size and rate
-    scores = await score_frames(ffmpeg, encoded, probed, frame, workdir / f"vmaf{crf}", threads=threads,
-                                subsample=vmaf_subsample)
+    scores = await score_frames(
+        ffmpeg,
+        encoded,
+        probed,
+        frame,
+        workdir / f"vmaf{crf}",
+        threads=threads,
+        subsample=vmaf_subsample,
+        reference_filters=reference_filters,
+    )
     encoded.unlink(missing_ok=True)
     return Probe(crf=crf, vmaf=sum(f["vmaf"] for f in scores) / len(scores), seconds=time.monotonic() - started)

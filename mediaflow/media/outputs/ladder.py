@@ -10,6 +10,7 @@ or the MPD (bandwidth, codecs, width/height per representation).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from mediaflow.media.outputs.plan import (
     number,
     pixels_factor,
 )
+from mediaflow.media.outputs.shaping import shape
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
+from mediaflow.media.outputs.stream_hdr import VIDEO_RANGES, mark_dash_transfer, mark_hls_video_range
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
 AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
@@ -36,58 +39,85 @@ DASH_MANIFEST = "manifest.mpd"
 
 @dataclass(frozen=True)
 class Rung:
-    width: int
-    height: int
+    """One rendition. `height` names it the way people do ("720p"): the picture's SHORT side, so a
+    portrait phone video's 720p rung is 720x1280, as tall as a landscape 720p one is wide."""
+
+    width: int  # of the frames
+    height: int  # the rung's name: its short side (the frames' height unless the picture is portrait)
     bitrate: str
+    frame_height: int | None = None  # the frames' height when the picture is portrait
 
     @property
     def label(self) -> str:
         return f"{self.height}p"
 
+    @property
+    def frame(self) -> tuple[int, int]:
+        return self.width, self.frame_height or self.height
+
 
 def build_ladder(output: HlsOutput | DashOutput, src_w: int, src_h: int) -> tuple[list[Rung], list[str]]:
-    """The renditions for this source, highest first, and notes on what was left out.
+    """The renditions for a picture of src_w x src_h (upright, square pixels), highest first, and notes
+    on what was left out.
 
-    Never above the source's height: upscaling spends bits on detail that is not there. `auto` takes
-    the standard rungs at or below the source (up to four; three or more from 720p up); a source
+    Never above the source's short side: upscaling spends bits on detail that is not there. `auto`
+    takes the standard rungs at or below the source (up to four; three or more from 720p up); a source
     smaller than the smallest rung gets one rendition at its own size.
     """
     notes: list[str] = []
+    portrait = src_h > src_w
+    short, long_ = (src_w, src_h) if portrait else (src_h, src_w)
+    side = "short side" if portrait else "height"
     if output.renditions == "auto":
-        wanted = [(h, b) for h, b in AUTO_RUNGS if h <= src_h][:MAX_AUTO_RENDITIONS]
+        wanted = [(h, b) for h, b in AUTO_RUNGS if h <= short][:MAX_AUTO_RENDITIONS]
         if not wanted:
-            wanted = [(src_h, AUTO_RUNGS[-1][1])]
+            wanted = [(short, AUTO_RUNGS[-1][1])]
     else:
         wanted = sorted(((r.height, r.bitrate) for r in output.renditions), key=lambda hb: -hb[0])
-        above = [h for h, _ in wanted if h > src_h]
-        wanted = [(h, b) for h, b in wanted if h <= src_h]
+        above = [h for h, _ in wanted if h > short]
+        wanted = [(h, b) for h, b in wanted if h <= short]
         if above:
-            notes.append(f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)")
+            notes.append(
+                f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's {side} ({short} px)"
+            )
         if not wanted:
             lowest = min(output.renditions, key=lambda r: bits_per_second(r.bitrate))
-            wanted = [(src_h, lowest.bitrate)]
-            notes.append(f"one rendition at the source's height ({src_h} px) instead")
-    return [Rung(even(src_w * h / src_h), even(h), b) for h, b in wanted], notes
+            wanted = [(short, lowest.bitrate)]
+            notes.append(f"one rendition at the source's {side} ({short} px) instead")
+    if portrait:
+        return [Rung(even(h), even(h), b, frame_height=even(long_ * h / short)) for h, b in wanted], notes
+    return [Rung(even(long_ * h / short), even(h), b) for h, b in wanted], notes
 
 
-def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str) -> str:
+def _filter_graph(rungs: list[Rung], fps: float | None, aspect: str, shaping: str | None = None) -> str:
     # setdar: even-rounded sides (426x240) must keep the source's display aspect exactly, or the DASH
     # muxer refuses renditions whose aspect ratios differ by a pixel in one adaptation set.
-    pre = f"fps={number(fps)}," if fps else ""
+    # `shaping` (deinterlacing, colour) runs once, before the split.
+    pre = "".join(f"{part}," for part in (shaping, f"fps={number(fps)}" if fps else None) if part)
+    scales = [f"scale={r.frame[0]}:{r.frame[1]},setdar={aspect}" for r in rungs]
     if len(rungs) == 1:
-        r = rungs[0]
-        return f"[0:V:0]{pre}scale={r.width}:{r.height},setdar={aspect}[v0]"
+        return f"[0:V:0]{pre}{scales[0]}[v0]"
     branches = "".join(f"[s{i}]" for i in range(len(rungs)))
     graph = [f"[0:V:0]{pre}split={len(rungs)}{branches}"]
-    graph += [f"[s{i}]scale={r.width}:{r.height},setdar={aspect}[v{i}]" for i, r in enumerate(rungs)]
+    graph += [f"[s{i}]{scale}[v{i}]" for i, scale in enumerate(scales)]
     return ";".join(graph)
 
 
 def _video_args(output: HlsOutput | DashOutput, rungs: list[Rung]) -> list[str]:
     seg = number(output.segment_seconds)
-    args = ["-c:v", "libx264"]
-    args += ["-preset", output.video.preset] if output.video.preset else []
-    args += ["-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
+    if output.video.codec == "h265":
+        # hvc1: what Apple's players and the DASH muxer's codecs string need; no scene-cut keyframes
+        # and forced keyframes as IDR, so every rendition's segments start at the same instants
+        args = ["-c:v", "libx265", "-tag:v", "hvc1"]
+        args += ["-preset", output.video.preset] if output.video.preset else []
+        # hdr keep: 10 bits whatever the source, as for video outputs (video.video_codec_args)
+        ten_bit = output.video.hdr == "keep"
+        args += ["-pix_fmt", "yuv420p10le" if ten_bit else "yuv420p", "-x265-params", "scenecut=0:log-level=error"]
+        args += ["-forced-idr", "1", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
+    else:
+        args = ["-c:v", "libx264"]
+        args += ["-preset", output.video.preset] if output.video.preset else []
+        args += ["-pix_fmt", "yuv420p", "-sc_threshold", "0", "-force_key_frames", f"expr:gte(t,n_forced*{seg})"]
     for i, r in enumerate(rungs):
         rate = bits_per_second(r.bitrate)
         # capped VBR: peaks up to 110 % of the target, a two-second-ish buffer
@@ -102,10 +132,16 @@ def _audio_args(output: HlsOutput | DashOutput) -> list[str]:
 
 def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -> OutputPlan:
     stream = source.need_video(f"{output.type} output {output.name!r}")
-    rungs, notes = build_ladder(output, stream.width, stream.height)
+    shaping = shape(stream, keep_hdr=output.video.hdr == "keep")  # validated: keep comes with h265
+    display_w, display_h = shaping.display
+    rungs, notes = build_ladder(output, display_w, display_h)
     start, duration = clip_range(output.clip, source)
     with_audio = output.audio is not False and source.info.audio is not None
-    argv = [*source.head(start, duration), "-filter_complex", _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}")]
+    argv = [
+        *source.head(start, duration),
+        "-filter_complex",
+        _filter_graph(rungs, output.video.fps, f"{display_w}/{display_h}", shaping.chain),
+    ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
     if output.type == "hls":
@@ -115,10 +151,32 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     argv += _video_args(output, rungs)
     argv += _audio_args(output) if with_audio else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    argv += _hls_muxer(output, rungs, out_dir, with_audio) if output.type == "hls" else _dash_muxer(output, out_dir, with_audio)
+    argv += (
+        _hls_muxer(output, rungs, out_dir, with_audio)
+        if output.type == "hls"
+        else _dash_muxer(output, out_dir, with_audio)
+    )
     seconds = media_seconds(start, duration, source)
-    weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+    weight = (
+        (seconds or 60) * sum(pixels_factor(*r.frame) for r in rungs) * (3.0 if output.video.codec == "h265" else 1.0)
+    )
+    finish = _mark_hdr(output, stream.picture.color_transfer) if shaping.hdr_kept else None
+    return OutputPlan(
+        steps=[Step("encode", argv, seconds)], weight=weight, finish=finish, notes=[*shaping.notes, *notes]
+    )
+
+
+def _mark_hdr(output: HlsOutput | DashOutput, transfer: str | None) -> Callable[[Path], None] | None:
+    if transfer not in VIDEO_RANGES:
+        return None
+
+    def mark(directory: Path) -> None:
+        if output.type == "hls":
+            mark_hls_video_range(directory / MASTER_PLAYLIST, transfer)
+        else:
+            mark_dash_transfer(directory / DASH_MANIFEST, transfer)
+
+    return mark
 
 
 def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:
@@ -126,10 +184,19 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
         f"v:{i},a:{i},name:{r.label}" if with_audio else f"v:{i},name:{r.label}" for i, r in enumerate(rungs)
     )
     return [
-        "-f", "hls", "-hls_time", number(output.segment_seconds), "-hls_playlist_type", "vod",
-        "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
-        "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts"),
-        "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", variants,
+        "-f",
+        "hls",
+        "-hls_time",
+        number(output.segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        *_hls_segments(output, out_dir),
+        "-master_pl_name",
+        MASTER_PLAYLIST,
+        "-var_stream_map",
+        variants,
         # A plain absolute path, not file_url: the muxer makes the %v folders from this string as it
         # is, so a "file:" prefix would create a "file:/…" tree in the worker's current directory.
         # Starting with "/" it is neither an option nor a URL.
@@ -137,15 +204,38 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
     ]
 
 
+def _hls_segments(output: HlsOutput | DashOutput, out_dir: Path) -> list[str]:
+    if output.video.codec == "h265":  # HEVC in HLS is fragmented MP4 (Apple's authoring spec)
+        return [
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-hls_segment_filename",
+            str(out_dir / "%v" / "segment_%05d.m4s"),
+        ]
+    return ["-hls_segment_type", "mpegts", "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts")]
+
+
 def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
     sets = "id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v"
     return [
-        "-f", "dash", "-seg_duration", number(output.segment_seconds), "-use_template", "1", "-use_timeline", "1",
-        "-adaptation_sets", sets, "-init_seg_name", "init_$RepresentationID$.m4s",
-        "-media_seg_name", "chunk_$RepresentationID$_$Number%05d$.m4s",
+        "-f",
+        "dash",
+        "-seg_duration",
+        number(output.segment_seconds),
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        sets,
+        "-init_seg_name",
+        "init_$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk_$RepresentationID$_$Number%05d$.m4s",
         file_url(out_dir / DASH_MANIFEST),
     ]
-
 
 
 def merge_master_playlists(masters: list[str]) -> str:

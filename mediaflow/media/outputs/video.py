@@ -15,41 +15,75 @@ from mediaflow.media.outputs.plan import (
     Source,
     Step,
     clip_range,
+    even,
     media_seconds,
     number,
     pixels_factor,
     scaled_size,
 )
+from mediaflow.media.outputs.shaping import Shaping, shape
 from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
 from mediaflow.media.probe import VideoStreamInfo
 
 VIDEO_MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
 # Relative encoding cost per frame at the same size (measured roughly on this build, fastest presets).
+# The codecs that can carry HDR10/HLG here (10-bit 4:2:0 in this build's libx265 and libsvtav1).
+HDR_CODECS = ("h265", "av1")
 CODEC_COST = {"h264": 1.0, "h265": 3.0, "vp9": 3.0, "av1": 2.0}
 
-_SVT_AV1_PRESETS = {"ultrafast": 13, "superfast": 12, "veryfast": 11, "faster": 10, "fast": 9, "medium": 8,
-                    "slow": 6, "slower": 4, "veryslow": 2}
+_SVT_AV1_PRESETS = {
+    "ultrafast": 13,
+    "superfast": 12,
+    "veryfast": 11,
+    "faster": 10,
+    "fast": 9,
+    "medium": 8,
+    "slow": 6,
+    "slower": 4,
+    "veryslow": 2,
+}
 # libvpx-vp9 `-cpu-used` (with -deadline good, 0 is slowest); 4 is what the seed's presets use.
-_VP9_CPU_USED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 5, "medium": 4,
-                 "slow": 2, "slower": 1, "veryslow": 0}
+_VP9_CPU_USED = {
+    "ultrafast": 8,
+    "superfast": 7,
+    "veryfast": 6,
+    "faster": 5,
+    "fast": 5,
+    "medium": 4,
+    "slow": 2,
+    "slower": 1,
+    "veryslow": 0,
+}
 _VP9_DEFAULT_CRF = 31
 
 
+def video_shaping(video: VideoSettings, stream: VideoStreamInfo) -> Shaping:
+    """The picture rules (shaping.py) for this output: HDR kept only where asked and possible."""
+    return shape(stream, keep_hdr=video.hdr == "keep" and video.codec in HDR_CODECS)
+
+
 def video_filters(video: VideoSettings, stream: VideoStreamInfo) -> tuple[str | None, tuple[int, int]]:
-    """The -vf chain (or None) and the output frame size."""
-    filters: list[str] = []
-    size = (stream.width, stream.height)
-    scaled = scaled_size(stream.width, stream.height, video.width, video.height, video.fit, video.upscale)
+    """The -vf chain (or None) and the output frame size: the picture rules first (deinterlacing and
+    colour work on the source's own frames), then the size, computed from the upright, square-pixel
+    display size."""
+    shaping = video_shaping(video, stream)
+    filters = list(shaping.filters)
+    display_w, display_h = shaping.display
+    size = (even(display_w), even(display_h)) if shaping.resample else (display_w, display_h)
+    scaled = scaled_size(display_w, display_h, video.width, video.height, video.fit, video.upscale)
     if scaled is not None:
         scaled_w, scaled_h, out_w, out_h = scaled
         if video.fit == "stretch" and video.width is not None and video.height is not None:
             filters.append(f"scale={out_w}:{out_h}")  # exactly the box, as the seed's resize did
+            filters += ["setsar=1"] if shaping.resample else []
         else:
             filters.append(f"scale={scaled_w}:{scaled_h}")
             if (scaled_w, scaled_h) != (out_w, out_h):
                 filters.append(f"crop={out_w}:{out_h}")
             filters.append("setsar=1")  # even-rounded sides must not turn into non-square pixels
         size = (out_w, out_h)
+    elif shaping.resample:
+        filters += [f"scale={size[0]}:{size[1]}", "setsar=1"]
     if video.fps is not None:
         filters.append(f"fps={number(video.fps)}")
     if video.grayscale:
@@ -58,6 +92,10 @@ def video_filters(video: VideoSettings, stream: VideoStreamInfo) -> tuple[str | 
 
 
 def video_codec_args(video: VideoSettings) -> list[str]:
+    """The encoder's options. `hdr: keep` (h265/av1 only) encodes 10-bit whatever the source, so every
+    path that builds its options here alone (the chunked path's pieces too) keeps an HDR source's
+    precision; the frames' HDR tags and HDR10 side data are written by the encoder (ffmpeg hands
+    libx265 and libsvtav1 the mastering display and content light level)."""
     codec = video.codec
     args: list[str]
     if codec in ("h264", "h265"):
@@ -72,14 +110,19 @@ def video_codec_args(video: VideoSettings) -> list[str]:
         if video.bitrate is not None:
             args += ["-b:v", video.bitrate, *_caps(video)]
         else:  # constant quality; -b:v is the cap (0: none) in libvpx's constrained-quality mode
-            args += ["-crf", str(video.crf if video.crf is not None else _VP9_DEFAULT_CRF), "-b:v", video.maxrate or "0"]
+            args += [
+                "-crf",
+                str(video.crf if video.crf is not None else _VP9_DEFAULT_CRF),
+                "-b:v",
+                video.maxrate or "0",
+            ]
             args += ["-bufsize", video.bufsize] if video.bufsize else []
         cpu_used = _VP9_CPU_USED[video.preset] if video.preset else 4
         args += ["-deadline", "good" if cpu_used <= 5 else "realtime", "-cpu-used", str(cpu_used), "-row-mt", "1"]
     else:  # av1
         args = ["-c:v", "libsvtav1", *_quality(video)]
         args += ["-preset", str(_SVT_AV1_PRESETS[video.preset])] if video.preset else []
-    return [*args, "-pix_fmt", "yuv420p"]
+    return [*args, "-pix_fmt", "yuv420p10le" if video.hdr == "keep" else "yuv420p"]
 
 
 def _quality(video: VideoSettings) -> list[str]:
@@ -99,6 +142,7 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     stream = source.need_video(f"video output {output.name!r}")
     start, duration = clip_range(output.clip, source)
     vf, (width, height) = video_filters(output.video, stream)
+    shaping = video_shaping(output.video, stream)
     with_audio = output.audio is not False
     argv = [*source.head(start, duration), "-map", "0:V:0"]
     argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
@@ -116,4 +160,4 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     seconds = media_seconds(start, duration, source)
     fps_factor = (output.video.fps or stream.fps or 30) / 30
     weight = (seconds or 60) * pixels_factor(width, height) * CODEC_COST[output.video.codec] * fps_factor
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight)
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=list(shaping.notes))

@@ -22,6 +22,7 @@ from mediaflow.media.ffmpeg import summarize_stderr
 from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_binary, file_url
 from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
+from mediaflow.media.tracks import SourceTracks, from_ffprobe, from_pyav
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
@@ -60,6 +61,7 @@ class MediaInfo:
     audio: AudioStreamInfo | None  # the first audio stream
     stream_count: int
     bit_rate: int | None
+    tracks: SourceTracks = SourceTracks()  # every audio/subtitle stream, ignored streams, frame-rate mode
 
 
 def check_safe_input(info: MediaInfo) -> None:
@@ -147,6 +149,7 @@ def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         ),
         stream_count=_number(fmt.get("nb_streams"), int) or len(streams),
         bit_rate=_number(fmt.get("bit_rate"), int) or None,
+        tracks=from_ffprobe(streams, video),
     )
 
 
@@ -206,4 +209,5 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             audio=audio_info,
             stream_count=len(streams),
             bit_rate=container.bit_rate or None,
+            tracks=from_pyav(container, video),
         )

@@ -39,6 +39,7 @@ from ffmpeg_ops import (
 from mediaflow.jobs.model import Method
 from mediaflow.media import probe as probe_module
 from mediaflow.media.probe import MediaInfo, check_safe_input, media_info_from_ffprobe, probe
+from mediaflow.media.tracks import AudioTrack, SourceTracks, SubtitleTrack
 from mediaflow.settings import Settings
 from tests import media
 from tests.servers.process import server_unavailable
@@ -628,6 +629,12 @@ def test_media_info_from_ffprobe_json() -> None:
         audio=probe_module.AudioStreamInfo("aac", 44100, 2, 128000),
         stream_count=4,
         bit_rate=None,
+        tracks=SourceTracks(
+            audio=(AudioTrack(0, "aac", 2, None, 44100, "und", default=False, forced=False, title=None),),
+            subtitles=(SubtitleTrack(0, "mov_text", "und", default=False, forced=False, title=None),),
+            ignored=("cover art",),
+            variable_frame_rate=False,
+        ),
     )
     assert media_info_from_ffprobe({"format": {"format_name": "mp3"}, "streams": []}).video is None
 

@@ -63,8 +63,9 @@ class SourceTracks:
 
     @property
     def plain(self) -> bool:
-        """At most one audio track and no subtitles: the argv every builder made before tracks existed."""
-        return len(self.audio) <= 1 and not self.subtitles
+        """At most one audio track, of at most two channels, and no subtitles: what every builder's argv
+        was made for before tracks existed (and stays exactly as it was)."""
+        return len(self.audio) <= 1 and all((t.channels or 0) <= 2 for t in self.audio) and not self.subtitles
 
 
 def language_code(value: object) -> str:

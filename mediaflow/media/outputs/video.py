@@ -21,6 +21,15 @@ from mediaflow.media.outputs.plan import (
     scaled_size,
 )
 from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
+from mediaflow.media.outputs.timing import timing_args, timing_notes
+from mediaflow.media.outputs.track_map import (
+    SUBTITLE_CODECS,
+    TrackChoice,
+    audio_layout_args,
+    choose_tracks,
+    disposition_args,
+    language_args,
+)
 from mediaflow.media.probe import VideoStreamInfo
 
 VIDEO_MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
@@ -99,21 +108,44 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     stream = source.need_video(f"video output {output.name!r}")
     start, duration = clip_range(output.clip, source)
     vf, (width, height) = video_filters(output.video, stream)
-    with_audio = output.audio is not False
+    choice = _track_choice(output, source)
+    with_audio = output.audio is not False and (choice is None or bool(choice.audio))
     argv = [*source.head(start, duration), "-map", "0:V:0"]
-    argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
+    if choice is None:
+        argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
+    else:
+        argv += [arg for track in choice.audio for arg in ("-map", f"0:a:{track.index}")]
+        argv += [arg for sub in choice.subtitles for arg in ("-map", f"0:s:{sub.index}")]
     argv += ["-vf", vf] if vf else []
     argv += video_codec_args(output.video)
+    argv += timing_args(source.info, output.video.fps)
     if output.faststart and output.format in ("mp4", "mov"):
         argv += ["-movflags", "+faststart"]  # index first: browsers start playing before the end arrives
-    if output.audio is False:
+    notes = timing_notes(source.info, output.video.fps)
+    if output.audio is False or not with_audio:
         argv += ["-an"]
     else:
         codec = output.audio.codec or default_audio_codec(output.format)
         argv += audio_args(output.audio, codec, source, measured)
+        if choice is not None:
+            layout, downmixes = audio_layout_args(choice, codec, output.audio.channels)
+            argv += layout
+            notes += downmixes
+    if choice is not None:
+        argv += ["-c:s", SUBTITLE_CODECS[output.format]] if choice.subtitles else []
+        argv += [*language_args(choice), *disposition_args(choice)]
+        notes = [*choice.notes, *notes]
     target = out_dir / f"{output.name}.{output.format}"
     argv += source.tail(VIDEO_MUXERS[output.format], target)
     seconds = media_seconds(start, duration, source)
     fps_factor = (output.video.fps or stream.fps or 30) / 30
     weight = (seconds or 60) * pixels_factor(width, height) * CODEC_COST[output.video.codec] * fps_factor
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight)
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+
+
+def _track_choice(output: VideoOutput, source: Source) -> TrackChoice | None:
+    """None for a plain source with every track wanted: the argv stays the one-audio-track argv."""
+    tracks = source.info.tracks
+    if tracks.plain and output.audio_tracks == "all":
+        return None
+    return choose_tracks(tracks, output.audio_tracks, output.subtitle_tracks, with_audio=output.audio is not False)

@@ -23,8 +23,12 @@ def _video(seconds: float, size: str = "320x180", rate: int = 25) -> list[str]:
 
 
 def _tone(frequency: int, seconds: float, layout: str = "stereo") -> list[str]:
-    return ["-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=48000:duration={seconds},"
-            f"aformat=channel_layouts={layout}"]
+    return [
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={frequency}:sample_rate=48000:duration={seconds},aformat=channel_layouts={layout}",
+    ]
 
 
 _X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
@@ -32,18 +36,54 @@ _X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
 
 def two_languages(directory: Path, name: str = "two_languages.mp4", *, seconds: float = 3) -> Path:
     """Video + two AAC tracks: English (default, titled) and French; MP4 or MKV by the name."""
-    args = [*_video(seconds), *_tone(TONES["eng"], seconds), *_tone(TONES["fra"], seconds),
-            "-map", "0:v", "-map", "1:a", "-map", "2:a", *_X264, "-c:a", "aac", "-b:a", "64k",
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=English",
-            "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Français",
-            "-disposition:a:0", "default", "-disposition:a:1", "0"]
+    args = [
+        *_video(seconds),
+        *_tone(TONES["eng"], seconds),
+        *_tone(TONES["fra"], seconds),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:a",
+        *_X264,
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-metadata:s:a:0",
+        "language=eng",
+        "-metadata:s:a:0",
+        "title=English",
+        "-metadata:s:a:1",
+        "language=fra",
+        "-metadata:s:a:1",
+        "title=Français",
+        "-disposition:a:0",
+        "default",
+        "-disposition:a:1",
+        "0",
+    ]
     return _generate(Path(directory) / name, args)
 
 
 def surround_ac3(directory: Path, name: str = "surround.mkv", *, seconds: float = 3) -> Path:
     """Video + one AC-3 5.1 track (language eng), as broadcast and disc rips have it."""
-    args = [*_video(seconds), *_tone(440, seconds, "5.1"), "-map", "0:v", "-map", "1:a", *_X264,
-            "-c:a", "ac3", "-b:a", "192k", "-metadata:s:a:0", "language=eng"]
+    args = [
+        *_video(seconds),
+        *_tone(440, seconds, "5.1"),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        *_X264,
+        "-c:a",
+        "ac3",
+        "-b:a",
+        "192k",
+        "-metadata:s:a:0",
+        "language=eng",
+    ]
     return _generate(Path(directory) / name, args)
 
 
@@ -57,8 +97,10 @@ def _subrip(directory: Path, language: str) -> Path:
     path = Path(directory) / f"subtitles_{language}.srt"
     if not path.exists():
         first, second = SUBTITLES[language]
-        path.write_text(f"1\n00:00:00,200 --> 00:00:01,200\n{first}\n\n2\n00:00:01,500 --> 00:00:02,600\n{second}\n\n",
-                        encoding="utf-8")
+        path.write_text(
+            f"1\n00:00:00,200 --> 00:00:01,200\n{first}\n\n2\n00:00:01,500 --> 00:00:02,600\n{second}\n\n",
+            encoding="utf-8",
+        )
     return path
 
 
@@ -71,10 +113,8 @@ def _spu_packet() -> bytes:
     fields = b"\x00\x01" + b"\x00\x01"  # per field, one line: "colour 1 to the end of the line"
     first_at = 4 + len(fields)
     second_at = first_at + 24
-    first = struct.pack(">HH", 0, second_at) + bytes(
-        [0x03, 0x01, 0x23, 0x04, 0xFF, 0xF0, 0x05, 0x00, 0x00, 0x03, 0x00, 0x00, 0x01, 0x06, 0x00, 0x04, 0x00, 0x06,
-         0x01, 0xFF]
-    )
+    # palette (0x03), alpha (0x04), area x 0-3 / y 0-1 (0x05), field offsets 4 and 6 (0x06), start (0x01), end
+    first = struct.pack(">HH", 0, second_at) + bytes.fromhex("030123 04fff0 05000003000001 0600040006 01 ff")
     second = struct.pack(">HH", 100, second_at) + bytes([0x02, 0xFF])
     body = fields + first + second
     return struct.pack(">HH", 4 + len(body), first_at) + body
@@ -106,11 +146,49 @@ def subtitled_mkv(directory: Path, name: str = "subtitled.mkv", *, seconds: floa
     """Video + English audio + two SubRip tracks (eng default, fra) + one DVD bitmap track (deu)."""
     english, french = _subrip(directory, "eng"), _subrip(directory, "fra")
     bitmap = _dvdsub_track(directory, seconds)
-    args = [*_video(seconds), *_tone(TONES["eng"], seconds), "-i", str(english), "-i", str(french), "-i", str(bitmap),
-            "-map", "0:v", "-map", "1:a", "-map", "2:s", "-map", "3:s", "-map", "4:s", *_X264, "-c:a", "aac",
-            "-c:s:0", "srt", "-c:s:1", "srt", "-c:s:2", "copy", "-metadata:s:a:0", "language=eng",
-            "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fra", "-metadata:s:s:2", "language=deu",
-            "-disposition:s:0", "default", "-disposition:s:1", "0", "-disposition:s:2", "0"]
+    args = [
+        *_video(seconds),
+        *_tone(TONES["eng"], seconds),
+        "-i",
+        str(english),
+        "-i",
+        str(french),
+        "-i",
+        str(bitmap),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:s",
+        "-map",
+        "3:s",
+        "-map",
+        "4:s",
+        *_X264,
+        "-c:a",
+        "aac",
+        "-c:s:0",
+        "srt",
+        "-c:s:1",
+        "srt",
+        "-c:s:2",
+        "copy",
+        "-metadata:s:a:0",
+        "language=eng",
+        "-metadata:s:s:0",
+        "language=eng",
+        "-metadata:s:s:1",
+        "language=fra",
+        "-metadata:s:s:2",
+        "language=deu",
+        "-disposition:s:0",
+        "default",
+        "-disposition:s:1",
+        "0",
+        "-disposition:s:2",
+        "0",
+    ]
     return _generate(Path(directory) / name, args)
 
 
@@ -125,22 +203,61 @@ def vfr_frame_count() -> int:
 def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "322x182") -> Path:
     """A screen-capture-like source: 30, then 10, then 60 fps (225 frames in 4.5 s), one keyframe a
     second of frames, with AAC audio. Odd-sized sides are for the video rules; the default is even."""
-    parts = [f"testsrc2=size={size}:rate={rate}:duration={seconds}[v{i}]" for i, (rate, seconds) in enumerate(VFR_STRETCHES)]
-    graph = ";".join(parts) + ";" + "".join(f"[v{i}]" for i in range(len(VFR_STRETCHES))) + \
-        f"concat=n={len(VFR_STRETCHES)}:v=1:a=0[v]"
+    parts = [
+        f"testsrc2=size={size}:rate={rate}:duration={seconds}[v{i}]" for i, (rate, seconds) in enumerate(VFR_STRETCHES)
+    ]
+    graph = (
+        ";".join(parts)
+        + ";"
+        + "".join(f"[v{i}]" for i in range(len(VFR_STRETCHES)))
+        + f"concat=n={len(VFR_STRETCHES)}:v=1:a=0[v]"
+    )
     total = sum(seconds for _, seconds in VFR_STRETCHES)
-    args = ["-filter_complex", graph, *_tone(440, total), "-map", "[v]", "-map", "0:a", "-fps_mode", "passthrough",
-            "-enc_time_base", "1/600", *_X264, "-force_key_frames", "expr:gte(t,n_forced)", "-c:a", "aac",
-            "-video_track_timescale", "600"]
+    args = [
+        "-filter_complex",
+        graph,
+        *_tone(440, total),
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base",
+        "1/600",
+        *_X264,
+        "-force_key_frames",
+        "expr:gte(t,n_forced)",
+        "-c:a",
+        "aac",
+        "-video_track_timescale",
+        "600",
+    ]
     return _generate(Path(directory) / name, args)
 
 
 def edit_listed_cut(directory: Path, name: str = "edit_list.mp4", *, cut_at: float = 1.3) -> Path:
     """A stream-copy cut of a B-frame MP4 starting between keyframes: the muxer keeps the frames from
     the keyframe before and writes an edit list that hides them; a viewer sees the source from `cut_at`."""
-    whole = _generate(Path(directory) / "edit_list_source.mp4",
-                      [*_video(4), *_tone(440, 4), "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
-                       "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+    whole = _generate(
+        Path(directory) / "edit_list_source.mp4",
+        [
+            *_video(4),
+            *_tone(440, 4),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "25",
+            "-bf",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    )
     return _generate(Path(directory) / name, ["-ss", str(cut_at), "-i", str(whole), "-c", "copy"])
 
 
@@ -148,8 +265,10 @@ def truncated_upload(directory: Path, name: str = "truncated_faststart.mp4", *, 
     """The first `keep` of a faststart MP4: the index is complete, the media data stops part-way."""
     path = Path(directory) / name
     if not path.exists():
-        whole = _generate(Path(directory) / "truncation_faststart_source.mp4",
-                          [*_video(4), *_tone(440, 4), *_X264, "-c:a", "aac", "-movflags", "+faststart"])
+        whole = _generate(
+            Path(directory) / "truncation_faststart_source.mp4",
+            [*_video(4), *_tone(440, 4), *_X264, "-c:a", "aac", "-movflags", "+faststart"],
+        )
         data = whole.read_bytes()
         partial = path.with_name(f"{path.stem}.partial{path.suffix}")
         partial.write_bytes(data[: int(len(data) * keep)])
@@ -168,9 +287,32 @@ def mov_with_timecode_and_cover(directory: Path, name: str = "timecode_cover.mp4
     Written by the mp4 muxer: ffmpeg's mov muxer drops an attached picture, the mp4 one keeps it
     (as a video stream with the attached_pic disposition) next to the timecode tracks."""
     cover = _generate(Path(directory) / "cover.png", ["-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1"])
-    args = [*_video(seconds), *_tone(440, seconds), "-i", str(cover), "-map", "0:v", "-map", "1:a", "-map", "2:v",
-            "-c:v:0", "libx264", "-preset", "ultrafast", "-pix_fmt:v:0", "yuv420p", "-c:v:1", "png",
-            "-disposition:v:1", "attached_pic", "-c:a", "aac", "-timecode", "01:00:00:00"]
+    args = [
+        *_video(seconds),
+        *_tone(440, seconds),
+        "-i",
+        str(cover),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:v",
+        "-c:v:0",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt:v:0",
+        "yuv420p",
+        "-c:v:1",
+        "png",
+        "-disposition:v:1",
+        "attached_pic",
+        "-c:a",
+        "aac",
+        "-timecode",
+        "01:00:00:00",
+    ]
     return _generate(Path(directory) / name, args)
 
 

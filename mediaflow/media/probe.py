@@ -19,16 +19,33 @@ from typing import Any
 
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.ffmpeg import summarize_stderr
-from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_binary, file_url
+from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
 from mediaflow.media.tracks import SourceTracks, from_ffprobe, from_pyav
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
 UNSAFE_FORMATS = frozenset(
-    {"hls", "applehttp", "dash", "concat", "ffconcat", "imf", "sdp", "rtp", "rtsp", "image2", "image2pipe",
-     "dvdvideo", "webm_dash_manifest", "lavfi", "avisynth", "vapoursynth", "tee"}
+    {
+        "hls",
+        "applehttp",
+        "dash",
+        "concat",
+        "ffconcat",
+        "imf",
+        "sdp",
+        "rtp",
+        "rtsp",
+        "image2",
+        "image2pipe",
+        "dvdvideo",
+        "webm_dash_manifest",
+        "lavfi",
+        "avisynth",
+        "vapoursynth",
+        "tee",
+    }
 )
 
 NOT_ACCEPTED = (
@@ -96,8 +113,17 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
 
 
 async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memory_bytes: int | None) -> MediaInfo:
-    argv = [ffprobe, "-v", "error", *INPUT_SAFETY_OPTIONS, "-print_format", "json", "-show_format", "-show_streams",
-            file_url(path)]
+    argv = [
+        ffprobe,
+        "-v",
+        "error",
+        *INPUT_SAFETY_OPTIONS,
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        file_url(path),
+    ]
     try:
         proc = await start_in_own_group(argv, max_memory_bytes=max_memory_bytes)
     except OSError as exc:  # a misconfigured FFPROBE_BINARY is not the source's fault
@@ -173,7 +199,10 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
     import av
     from av.stream import Disposition
 
-    options = {key.lstrip("-"): value for key, value in zip(INPUT_SAFETY_OPTIONS[0::2], INPUT_SAFETY_OPTIONS[1::2])}
+    options = {
+        key.lstrip("-"): value
+        for key, value in zip(INPUT_SAFETY_OPTIONS[0::2], INPUT_SAFETY_OPTIONS[1::2], strict=True)
+    }
     try:
         container = av.open(file_url(path), container_options=options)
     except av.error.ArgumentError as exc:  # EINVAL: "Format not on whitelist" is what leads here
@@ -192,15 +221,16 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
         if video is not None:
             cc = video.codec_context
             rate = video.average_rate or video.guessed_rate
-            video_info = VideoStreamInfo(codec=cc.codec.canonical_name, width=cc.width, height=cc.height,
-                                         fps=float(rate) if rate else None)
+            video_info = VideoStreamInfo(
+                codec=cc.codec.canonical_name, width=cc.width, height=cc.height, fps=float(rate) if rate else None
+            )
         if audio is not None:
-            cc = audio.codec_context
+            acc = audio.codec_context
             audio_info = AudioStreamInfo(
-                codec=cc.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
-                sample_rate=cc.sample_rate or None,
-                channels=cc.channels or None,
-                bit_rate=audio.bit_rate or cc.bit_rate or None,
+                codec=acc.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
+                sample_rate=acc.sample_rate or None,
+                channels=acc.channels or None,
+                bit_rate=audio.bit_rate or acc.bit_rate or None,
             )
         return MediaInfo(
             format_name=container.format.name,

@@ -124,25 +124,40 @@ def from_ffprobe(streams: list[dict[str, Any]], video: dict[str, Any] | None) ->
         disposition = stream.get("disposition") or {}
         codec = str(stream.get("codec_name") or "unknown")
         if kind == "audio":
-            audio.append(AudioTrack(
-                index=len(audio), codec=codec, channels=_int(stream.get("channels")),
-                layout=str(stream["channel_layout"]) if stream.get("channel_layout") else None,
-                sample_rate=_int(stream.get("sample_rate")), language=language_code(tags.get("language")),
-                default=bool(disposition.get("default")), forced=bool(disposition.get("forced")),
-                title=_title(tags.get("title") or tags.get("name")),
-            ))
+            audio.append(
+                AudioTrack(
+                    index=len(audio),
+                    codec=codec,
+                    channels=_int(stream.get("channels")),
+                    layout=str(stream["channel_layout"]) if stream.get("channel_layout") else None,
+                    sample_rate=_int(stream.get("sample_rate")),
+                    language=language_code(tags.get("language")),
+                    default=bool(disposition.get("default")),
+                    forced=bool(disposition.get("forced")),
+                    title=_title(tags.get("title") or tags.get("name")),
+                )
+            )
         elif kind == "subtitle":
-            subtitles.append(SubtitleTrack(
-                index=len(subtitles), codec=codec, language=language_code(tags.get("language")),
-                default=bool(disposition.get("default")), forced=bool(disposition.get("forced")),
-                title=_title(tags.get("title")),
-            ))
+            subtitles.append(
+                SubtitleTrack(
+                    index=len(subtitles),
+                    codec=codec,
+                    language=language_code(tags.get("language")),
+                    default=bool(disposition.get("default")),
+                    forced=bool(disposition.get("forced")),
+                    title=_title(tags.get("title")),
+                )
+            )
         else:
             timecode = stream.get("codec_tag_string") == "tmcd" or "timecode" in tags
-            what = _ignored_kind(kind, timecode, bool(disposition.get("attached_pic")), str(stream.get("codec_name") or ""))
+            what = _ignored_kind(
+                kind, timecode, bool(disposition.get("attached_pic")), str(stream.get("codec_name") or "")
+            )
             if what is not None:
                 ignored.append(what)
-    variable = video is not None and is_variable_rate(_rate(video.get("r_frame_rate")), _rate(video.get("avg_frame_rate")))
+    variable = video is not None and is_variable_rate(
+        _rate(video.get("r_frame_rate")), _rate(video.get("avg_frame_rate"))
+    )
     return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored), variable)
 
 
@@ -160,19 +175,37 @@ def from_pyav(container: Any, video: Any) -> SourceTracks:
         codec = context.codec.canonical_name if context is not None and context.codec is not None else "unknown"
         if stream.type == "audio":
             layout = context.layout.name if context.layout is not None else None
-            audio.append(AudioTrack(
-                index=len(audio), codec=codec, channels=context.channels or None, layout=layout or None,
-                sample_rate=context.sample_rate or None, language=language_code(tags.get("language")),
-                default=default, forced=forced, title=_title(tags.get("title") or tags.get("name")),
-            ))
+            audio.append(
+                AudioTrack(
+                    index=len(audio),
+                    codec=codec,
+                    channels=context.channels or None,
+                    layout=layout or None,
+                    sample_rate=context.sample_rate or None,
+                    language=language_code(tags.get("language")),
+                    default=default,
+                    forced=forced,
+                    title=_title(tags.get("title") or tags.get("name")),
+                )
+            )
         elif stream.type == "subtitle":
-            subtitles.append(SubtitleTrack(
-                index=len(subtitles), codec=codec, language=language_code(tags.get("language")),
-                default=default, forced=forced, title=_title(tags.get("title")),
-            ))
+            subtitles.append(
+                SubtitleTrack(
+                    index=len(subtitles),
+                    codec=codec,
+                    language=language_code(tags.get("language")),
+                    default=default,
+                    forced=forced,
+                    title=_title(tags.get("title")),
+                )
+            )
         else:
-            what = _ignored_kind(stream.type, "timecode" in tags, bool(stream.disposition & Disposition.attached_pic),
-                                 codec if codec != "unknown" else "")
+            what = _ignored_kind(
+                stream.type,
+                "timecode" in tags,
+                bool(stream.disposition & Disposition.attached_pic),
+                codec if codec != "unknown" else "",
+            )
             if what is not None:
                 ignored.append(what)
     variable = video is not None and is_variable_rate(
@@ -180,4 +213,3 @@ def from_pyav(container: Any, video: Any) -> SourceTracks:
         Fraction(video.average_rate) if video.average_rate else None,
     )
     return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored), variable)
-

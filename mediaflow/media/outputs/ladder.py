@@ -26,6 +26,15 @@ from mediaflow.media.outputs.plan import (
     pixels_factor,
 )
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
+from mediaflow.media.outputs.stream_tracks import (
+    audio_maps,
+    dash_adaptation_sets,
+    finish_hls,
+    hls_var_stream_map,
+    subtitle_steps,
+)
+from mediaflow.media.outputs.timing import timing_args, timing_notes
+from mediaflow.media.outputs.track_map import TrackChoice, choose_tracks, language_args
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
 AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
@@ -62,7 +71,9 @@ def build_ladder(output: HlsOutput | DashOutput, src_w: int, src_h: int) -> tupl
         above = [h for h, _ in wanted if h > src_h]
         wanted = [(h, b) for h, b in wanted if h <= src_h]
         if above:
-            notes.append(f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)")
+            notes.append(
+                f"renditions {', '.join(f'{h}p' for h in above)} skipped: above the source's height ({src_h} px)"
+            )
         if not wanted:
             lowest = min(output.renditions, key=lambda r: bits_per_second(r.bitrate))
             wanted = [(src_h, lowest.bitrate)]
@@ -104,32 +115,127 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     stream = source.need_video(f"{output.type} output {output.name!r}")
     rungs, notes = build_ladder(output, stream.width, stream.height)
     start, duration = clip_range(output.clip, source)
+    choice = _track_choice(output, source)
+    if choice is not None:
+        return _tracks_plan(output, source, out_dir, rungs, notes, choice)
     with_audio = output.audio is not False and source.info.audio is not None
-    argv = [*source.head(start, duration), "-filter_complex", _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}")]
+    argv = [
+        *source.head(start, duration),
+        "-filter_complex",
+        _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}"),
+    ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
     if output.type == "hls":
         argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
     elif with_audio:
         argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
-    argv += _video_args(output, rungs)
+    argv += _video_args(output, rungs) + timing_args(source.info, output.video.fps)
     argv += _audio_args(output) if with_audio else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    argv += _hls_muxer(output, rungs, out_dir, with_audio) if output.type == "hls" else _dash_muxer(output, out_dir, with_audio)
+    argv += (
+        _hls_muxer(output, rungs, out_dir, with_audio)
+        if output.type == "hls"
+        else _dash_muxer(output, out_dir, with_audio)
+    )
     seconds = media_seconds(start, duration, source)
     weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
+    return OutputPlan(
+        steps=[Step("encode", argv, seconds)], weight=weight, notes=notes + timing_notes(source.info, output.video.fps)
+    )
 
 
-def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:
-    variants = " ".join(
+def _track_choice(output: HlsOutput | DashOutput, source: Source) -> TrackChoice | None:
+    """None for a plain source with every track wanted: the one-audio-track ladder, argv unchanged."""
+    tracks = source.info.tracks
+    if tracks.plain and output.audio_tracks == "all":
+        return None
+    return choose_tracks(
+        tracks,
+        output.audio_tracks,
+        output.subtitle_tracks,
+        with_audio=output.audio is not False,
+        with_subtitles=output.type == "hls",
+        subtitles_skipped_because="a DASH output carries no subtitles here; use an HLS or video output for them",
+    )
+
+
+def _tracks_plan(
+    output: HlsOutput | DashOutput,
+    source: Source,
+    out_dir: Path,
+    rungs: list[Rung],
+    notes: list[str],
+    choice: TrackChoice,
+) -> OutputPlan:
+    """A ladder whose audio tracks are renditions of their own (stream_tracks.py) and, in HLS, subtitles."""
+    stream = source.need_video(f"{output.type} output {output.name!r}")
+    start, duration = clip_range(output.clip, source)
+    argv = [
+        *source.head(start, duration),
+        "-filter_complex",
+        _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}"),
+    ]
+    for i in range(len(rungs)):
+        argv += ["-map", f"[v{i}]"]
+    argv += audio_maps(choice)
+    argv += _video_args(output, rungs) + timing_args(source.info, output.video.fps)
+    argv += _audio_args(output) if choice.audio else []
+    argv += language_args(choice)
+    argv += ["-threads", str(source.threads)] if source.threads > 0 else []
+    if output.type == "hls":
+        argv += _hls_muxer(
+            output, rungs, out_dir, bool(choice.audio), hls_var_stream_map([r.label for r in rungs], choice)
+        )
+    else:
+        argv += _dash_muxer(output, out_dir, bool(choice.audio), dash_adaptation_sets(len(rungs), choice))
+    seconds = media_seconds(start, duration, source)
+    steps = [Step("encode", argv, seconds)]
+    finish = None
+    if output.type == "hls" and (choice.audio or choice.subtitles):
+        steps += subtitle_steps(choice, source, start, duration, out_dir)
+
+        def finish(folder: Path) -> None:
+            finish_hls(choice, folder, MASTER_PLAYLIST, rungs[0].label)
+
+    downmixed = [t.language for t in choice.audio if (t.channels or 0) > 2] if output.audio is not False else []
+    extra = (
+        [f"audio ({', '.join(downmixed)}) downmixed to stereo: {output.type.upper()} audio here is stereo AAC"]
+        if downmixed
+        else []
+    )
+    weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
+    return OutputPlan(
+        steps=steps,
+        weight=weight,
+        finish=finish,
+        notes=[*notes, *choice.notes, *extra, *timing_notes(source.info, output.video.fps)],
+    )
+
+
+def _hls_muxer(
+    output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool, variants: str | None = None
+) -> list[str]:
+    variants = variants or " ".join(
         f"v:{i},a:{i},name:{r.label}" if with_audio else f"v:{i},name:{r.label}" for i, r in enumerate(rungs)
     )
     return [
-        "-f", "hls", "-hls_time", number(output.segment_seconds), "-hls_playlist_type", "vod",
-        "-hls_flags", "independent_segments", "-hls_segment_type", "mpegts",
-        "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts"),
-        "-master_pl_name", MASTER_PLAYLIST, "-var_stream_map", variants,
+        "-f",
+        "hls",
+        "-hls_time",
+        number(output.segment_seconds),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_type",
+        "mpegts",
+        "-hls_segment_filename",
+        str(out_dir / "%v" / "segment_%05d.ts"),
+        "-master_pl_name",
+        MASTER_PLAYLIST,
+        "-var_stream_map",
+        variants,
         # A plain absolute path, not file_url: the muxer makes the %v folders from this string as it
         # is, so a "file:" prefix would create a "file:/…" tree in the worker's current directory.
         # Starting with "/" it is neither an option nor a URL.
@@ -137,15 +243,25 @@ def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path,
     ]
 
 
-def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
-    sets = "id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v"
+def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool, sets: str | None = None) -> list[str]:
+    sets = sets or ("id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v")
     return [
-        "-f", "dash", "-seg_duration", number(output.segment_seconds), "-use_template", "1", "-use_timeline", "1",
-        "-adaptation_sets", sets, "-init_seg_name", "init_$RepresentationID$.m4s",
-        "-media_seg_name", "chunk_$RepresentationID$_$Number%05d$.m4s",
+        "-f",
+        "dash",
+        "-seg_duration",
+        number(output.segment_seconds),
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        sets,
+        "-init_seg_name",
+        "init_$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk_$RepresentationID$_$Number%05d$.m4s",
         file_url(out_dir / DASH_MANIFEST),
     ]
-
 
 
 def merge_master_playlists(masters: list[str]) -> str:

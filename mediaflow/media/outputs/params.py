@@ -27,7 +27,7 @@ _MIN_BITRATE, _MAX_BITRATE = 8_000, 200_000_000
 
 
 def bits_per_second(bitrate: str) -> int:
-    """"128k" → 128000, "2.5M" → 2500000, "800000" → 800000 (the value was validated by `Bitrate`)."""
+    """ "128k" → 128000, "2.5M" → 2500000, "800000" → 800000 (the value was validated by `Bitrate`)."""
     match = _BITRATE.match(bitrate)
     if match is None:
         raise ValueError(f"not a bitrate: {bitrate!r}")
@@ -65,7 +65,7 @@ class Clip(Strict):
     end: float | None = Field(default=None, gt=0, le=86_400, description="Seconds; omitted: to the end.")
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> "Clip":
+    def _end_after_start(self) -> Clip:
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"clip.end ({self.end:g}) must be greater than clip.start ({self.start:g})")
         return self
@@ -91,17 +91,23 @@ class VideoSettings(Strict):
     fps: float | None = Field(default=None, gt=0, le=120)
     grayscale: bool = False
     target_vmaf: float | None = Field(
-        default=None, ge=30, le=99,
+        default=None,
+        ge=30,
+        le=99,
         description="Instead of crf: the VMAF to aim at; the CRF is searched on samples of the source.",
     )
-    max_probes: int | None = Field(default=None, ge=1, le=8, description="With target_vmaf: test encodes allowed (default 4).")
+    max_probes: int | None = Field(
+        default=None, ge=1, le=8, description="With target_vmaf: test encodes allowed (default 4)."
+    )
 
     @model_validator(mode="after")
-    def _coherent(self) -> "VideoSettings":
+    def _coherent(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("give video.crf (constant quality) or video.bitrate (target bitrate), not both")
         if self.target_vmaf is not None and (self.crf is not None or self.bitrate is not None):
-            raise ValueError("video.target_vmaf chooses the CRF itself: drop video.crf and video.bitrate, or drop target_vmaf")
+            raise ValueError(
+                "video.target_vmaf chooses the CRF itself: drop video.crf and video.bitrate, or drop target_vmaf"
+            )
         if self.max_probes is not None and self.target_vmaf is None:
             raise ValueError("video.max_probes only applies with video.target_vmaf")
         if self.crf is not None and self.codec in ("h264", "h265") and self.crf > 51:
@@ -148,7 +154,9 @@ def _language_codes(value: object) -> object:
     if value == "all":
         return value
     if not isinstance(value, list) or not value:
-        raise ValueError('a track selection is "all" or a non-empty list of ISO 639-2 language codes like ["eng", "fra"]')
+        raise ValueError(
+            'a track selection is "all" or a non-empty list of ISO 639-2 language codes like ["eng", "fra"]'
+        )
     for code in value:
         if not isinstance(code, str) or _LANGUAGE_CODE.match(code) is None:
             raise ValueError(

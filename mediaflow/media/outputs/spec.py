@@ -8,17 +8,17 @@ needs the probed source (no audio stream, an offset past the end) fails that out
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, model_validator
 
 from mediaflow.media.outputs.params import (
+    MAX_DIMENSION,
     AudioSettings,
     Bitrate,
     Clip,
-    MAX_DIMENSION,
-    NoAudio,
     Dimension,
+    NoAudio,
     OutputName,
     Preset,
     Strict,
@@ -66,7 +66,9 @@ class VideoOutput(Strict):
     clip: Clip | None = None
     audio_tracks: TrackSelection = Field(default="all", description=_AUDIO_TRACKS)
     subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
-    faststart: bool = Field(default=True, description="mp4/mov: index first, so playback starts before the end arrives.")
+    faststart: bool = Field(
+        default=True, description="mp4/mov: index first, so playback starts before the end arrives."
+    )
     quality: Annotated[list[QualityMetric], Field(min_length=1, max_length=3)] | None = Field(
         default=None,
         description="Measure the output against the source (vmaf, psnr, ssim): pooled figures on the output, "
@@ -79,13 +81,13 @@ class VideoOutput(Strict):
     )
 
     @model_validator(mode="after")
-    def _distinct_metrics(self) -> "VideoOutput":
+    def _distinct_metrics(self) -> VideoOutput:
         if self.quality is not None and len(set(self.quality)) != len(self.quality):
             raise ValueError(f"quality lists each metric once; got {list(self.quality)!r}")
         return self
 
     @model_validator(mode="after")
-    def _container_holds_codecs(self) -> "VideoOutput":
+    def _container_holds_codecs(self) -> VideoOutput:
         videos, audios = VIDEO_CONTAINERS[self.format]
         if self.video.codec not in videos:
             raise ValueError(
@@ -108,7 +110,7 @@ class AudioOutput(Strict):
     clip: Clip | None = None
 
     @model_validator(mode="after")
-    def _format_decides_codec(self) -> "AudioOutput":
+    def _format_decides_codec(self) -> AudioOutput:
         codec = AUDIO_FORMAT_CODECS[self.format]
         if self.audio.codec is not None and self.audio.codec != codec:
             raise ValueError(f"format {self.format} holds {codec} audio; drop audio.codec or set it to {codec!r}")
@@ -148,7 +150,7 @@ class _StreamOutput(Strict):
     subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
 
     @model_validator(mode="after")
-    def _distinct_heights(self) -> "_StreamOutput":
+    def _distinct_heights(self) -> _StreamOutput:
         if self.renditions != "auto":
             heights = [r.height for r in self.renditions]
             repeated = sorted(h for h, n in Counter(heights).items() if n > 1)
@@ -178,12 +180,14 @@ def _offset(value: object) -> object:
         except ValueError:
             percent = -1.0
         if not text.endswith("%") or not 0 <= percent <= 100:
-            raise ValueError(f"an offset is seconds (a number) or a percentage of the duration like '50%'; got {value!r}")
+            raise ValueError(
+                f"an offset is seconds (a number) or a percentage of the duration like '50%'; got {value!r}"
+            )
         return text
     return value
 
 
-Offset = Annotated[Union[Annotated[float, Field(ge=0, le=86_400)], str], AfterValidator(_offset)]
+Offset = Annotated[Annotated[float, Field(ge=0, le=86400)] | str, AfterValidator(_offset)]
 ImageFormat = Literal["jpg", "png", "webp"]
 
 
@@ -199,7 +203,7 @@ class ThumbnailsOutput(Strict):
     format: ImageFormat = "jpg"
 
     @model_validator(mode="after")
-    def _count_or_offsets(self) -> "ThumbnailsOutput":
+    def _count_or_offsets(self) -> ThumbnailsOutput:
         if self.count is not None and self.offsets is not None:
             raise ValueError("give count (evenly spread) or offsets (chosen times), not both")
         return self
@@ -234,10 +238,14 @@ class WaveformOutput(Strict):
 
 
 OutputSpec = Annotated[
-    Union[
-        VideoOutput, AudioOutput, HlsOutput, DashOutput, ThumbnailsOutput, StoryboardOutput, AnimationOutput,
-        WaveformOutput,
-    ],
+    VideoOutput
+    | AudioOutput
+    | HlsOutput
+    | DashOutput
+    | ThumbnailsOutput
+    | StoryboardOutput
+    | AnimationOutput
+    | WaveformOutput,
     Field(discriminator="type"),
 ]
 OUTPUT_TYPES = ("video", "audio", "hls", "dash", "thumbnails", "storyboard", "animation", "waveform")
@@ -283,9 +291,11 @@ def dimension_problems(outputs: list[OutputSpec], max_dimension: int) -> list[st
             "height": getattr(output, "height", None) or getattr(getattr(output, "video", None), "height", None),
         }
         renditions = getattr(output, "renditions", "auto")
-        if renditions != "auto":
+        if isinstance(renditions, list):
             sizes["height"] = max(r.height for r in renditions)
         for side, value in sizes.items():
             if value is not None and value > max_dimension:
-                problems.append(f"output {output.name!r}: {side} {value} is above this server's limit of {max_dimension}")
+                problems.append(
+                    f"output {output.name!r}: {side} {value} is above this server's limit of {max_dimension}"
+                )
     return problems

@@ -11,8 +11,8 @@ filter, which makes the rate constant by design; then nothing here is needed.
 
 from __future__ import annotations
 
-from mediaflow.media.probe import MediaInfo
 from mediaflow.media.outputs.plan import number
+from mediaflow.media.probe import MediaInfo
 
 KEEP_VARIABLE_RATE = ["-fps_mode", "vfr", "-enc_time_base", "filter"]
 

@@ -22,9 +22,26 @@ from mediaflow.media.tracks import AudioTrack, SourceTracks, SubtitleTrack
 
 # ISO 639-2 has two codes for some languages (bibliographic / terminology): either one selects both.
 _SAME_LANGUAGE = {
-    "alb": "sqi", "arm": "hye", "baq": "eus", "bur": "mya", "chi": "zho", "cze": "ces", "dut": "nld",
-    "fre": "fra", "geo": "kat", "ger": "deu", "gre": "ell", "ice": "isl", "mac": "mkd", "mao": "mri",
-    "may": "msa", "per": "fas", "rum": "ron", "slo": "slk", "tib": "bod", "wel": "cym",
+    "alb": "sqi",
+    "arm": "hye",
+    "baq": "eus",
+    "bur": "mya",
+    "chi": "zho",
+    "cze": "ces",
+    "dut": "nld",
+    "fre": "fra",
+    "geo": "kat",
+    "ger": "deu",
+    "gre": "ell",
+    "ice": "isl",
+    "mac": "mkd",
+    "mao": "mri",
+    "may": "msa",
+    "per": "fas",
+    "rum": "ron",
+    "slo": "slk",
+    "tib": "bod",
+    "wel": "cym",
 }
 # The most channels each audio encoder takes here; past that, a stereo downmix.
 MAX_CHANNELS = {"aac": 8, "opus": 8, "mp3": 2, "flac": 8, "pcm": 8}
@@ -67,7 +84,12 @@ class TrackChoice:
 
 
 def choose_tracks(
-    tracks: SourceTracks, audio: Selection, subtitles: Selection, *, with_audio: bool, with_subtitles: bool = True,
+    tracks: SourceTracks,
+    audio: Selection,
+    subtitles: Selection,
+    *,
+    with_audio: bool,
+    with_subtitles: bool = True,
     subtitles_skipped_because: str = "",
 ) -> TrackChoice:
     """The tracks an output keeps, with notes saying what was kept and what was left out and why."""
@@ -76,17 +98,23 @@ def choose_tracks(
     if with_audio and tracks.audio:
         kept_audio = tuple(t for t in tracks.audio if _wanted(t.language, audio))
         if not kept_audio:
-            notes.append(f"no audio track in {', '.join(audio)}: the source has {_languages(tracks.audio)}; "
-                         "the output has no audio")
+            notes.append(
+                f"no audio track in {', '.join(audio)}: the source has {_languages(tracks.audio)}; "
+                "the output has no audio"
+            )
         elif len(tracks.audio) > 1 or audio != "all":
             notes.append(f"{_count(len(kept_audio), 'audio track')} kept ({_languages(kept_audio)})")
     text = [s for s in tracks.subtitles if not s.bitmap and _wanted(s.language, subtitles)]
     for bitmap in (s for s in tracks.subtitles if s.bitmap and _wanted(s.language, subtitles)):
-        notes.append(f"the {bitmap.language} subtitle track ({bitmap.codec}) skipped: it is made of pictures, which "
-                     "cannot be turned into text subtitles")
+        notes.append(
+            f"the {bitmap.language} subtitle track ({bitmap.codec}) skipped: it is made of pictures, which "
+            "cannot be turned into text subtitles"
+        )
     kept_subtitles: tuple[SubtitleTrack, ...] = ()
     if text and not with_subtitles:
-        notes.append(f"{_count(len(text), 'subtitle track')} ({_languages(text)}) not kept: {subtitles_skipped_because}")
+        notes.append(
+            f"{_count(len(text), 'subtitle track')} ({_languages(text)}) not kept: {subtitles_skipped_because}"
+        )
     elif text:
         kept_subtitles = tuple(text)
         notes.append(f"{_count(len(text), 'subtitle track')} kept ({_languages(text)})")
@@ -115,12 +143,16 @@ def audio_layout_args(choice: TrackChoice, codec: str, asked_channels: int | Non
     for position, track in enumerate(choice.audio):
         channels = channels_for(track, codec, asked_channels)
         if asked_channels is not None and track.channels is not None and asked_channels < track.channels:
-            notes.append(f"the {track.language} audio track ({_layout(track)}) downmixed to {asked_channels} "
-                         "channels, as audio.channels asks")
+            notes.append(
+                f"the {track.language} audio track ({_layout(track)}) downmixed to {asked_channels} "
+                "channels, as audio.channels asks"
+            )
         if channels is not None and asked_channels is None:
             args += [f"-ac:a:{position}", str(channels)]
-            notes.append(f"the {track.language} audio track ({_layout(track)}) downmixed to stereo: "
-                         f"{codec} holds at most {MAX_CHANNELS.get(codec, 2)} channels")
+            notes.append(
+                f"the {track.language} audio track ({_layout(track)}) downmixed to stereo: "
+                f"{codec} holds at most {MAX_CHANNELS.get(codec, 2)} channels"
+            )
         elif channels is None and (track.channels or 0) > 2:
             notes.append(f"the {track.language} audio track kept in {_layout(track)}")
             if codec == "opus" and track.layout == "5.1(side)":
@@ -129,7 +161,7 @@ def audio_layout_args(choice: TrackChoice, codec: str, asked_channels: int | Non
 
 
 def _layout(track: AudioTrack) -> str:
-    """"5.1" for 5.1(side) and 5.1(back) alike: the difference is no user's concern."""
+    """ "5.1" for 5.1(side) and 5.1(back) alike: the difference is no user's concern."""
     if track.layout:
         return track.layout.split("(")[0]
     return f"{track.channels} channels" if track.channels else "unknown layout"

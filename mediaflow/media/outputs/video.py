@@ -36,11 +36,29 @@ VIDEO_MUXERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm"}
 # Relative encoding cost per frame at the same size (measured roughly on this build, fastest presets).
 CODEC_COST = {"h264": 1.0, "h265": 3.0, "vp9": 3.0, "av1": 2.0}
 
-_SVT_AV1_PRESETS = {"ultrafast": 13, "superfast": 12, "veryfast": 11, "faster": 10, "fast": 9, "medium": 8,
-                    "slow": 6, "slower": 4, "veryslow": 2}
+_SVT_AV1_PRESETS = {
+    "ultrafast": 13,
+    "superfast": 12,
+    "veryfast": 11,
+    "faster": 10,
+    "fast": 9,
+    "medium": 8,
+    "slow": 6,
+    "slower": 4,
+    "veryslow": 2,
+}
 # libvpx-vp9 `-cpu-used` (with -deadline good, 0 is slowest); 4 is what the seed's presets use.
-_VP9_CPU_USED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 5, "medium": 4,
-                 "slow": 2, "slower": 1, "veryslow": 0}
+_VP9_CPU_USED = {
+    "ultrafast": 8,
+    "superfast": 7,
+    "veryfast": 6,
+    "faster": 5,
+    "fast": 5,
+    "medium": 4,
+    "slow": 2,
+    "slower": 1,
+    "veryslow": 0,
+}
 _VP9_DEFAULT_CRF = 31
 
 
@@ -81,7 +99,12 @@ def video_codec_args(video: VideoSettings) -> list[str]:
         if video.bitrate is not None:
             args += ["-b:v", video.bitrate, *_caps(video)]
         else:  # constant quality; -b:v is the cap (0: none) in libvpx's constrained-quality mode
-            args += ["-crf", str(video.crf if video.crf is not None else _VP9_DEFAULT_CRF), "-b:v", video.maxrate or "0"]
+            args += [
+                "-crf",
+                str(video.crf if video.crf is not None else _VP9_DEFAULT_CRF),
+                "-b:v",
+                video.maxrate or "0",
+            ]
             args += ["-bufsize", video.bufsize] if video.bufsize else []
         cpu_used = _VP9_CPU_USED[video.preset] if video.preset else 4
         args += ["-deadline", "good" if cpu_used <= 5 else "realtime", "-cpu-used", str(cpu_used), "-row-mt", "1"]

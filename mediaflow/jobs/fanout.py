@@ -72,8 +72,8 @@ def plan_fanout(
     for output in outputs:
         wanted, why = _wants_split(output, info, live_slots, min_source_s)
         splits[output.name] = "whole"
-        if not wanted:
-            continue
+        if not wanted or not info.tracks.plain:
+            continue  # chunks and rendition tasks carry one audio track: several tracks or subtitles stay whole
         if isinstance(output, VideoOutput):
             splits[output.name] = "chunks"
             reasons.append(why)

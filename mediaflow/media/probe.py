@@ -138,11 +138,26 @@ async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memo
         if "not on whitelist" in text:
             raise ProbeError(NOT_ACCEPTED)
         detail = summarize_stderr(text, max_lines=1) or f"ffprobe exit code {proc.returncode}"
-        raise ProbeError(f"the source is not a readable media file ({detail})")
+        raise ProbeError(f"the source is not a readable media file ({detail}){_incomplete_hint(path)}")
     try:
         return media_info_from_ffprobe(json.loads(stdout))
     except ValueError as exc:
         raise ProbeError(f"ffprobe gave unreadable output ({exc})") from exc
+
+
+def _incomplete_hint(path: Path) -> str:
+    """An MP4/MOV whose index never arrived (written last unless faststart): say the file is incomplete."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return ""
+    if len(head) == 12 and head[4:8] == b"ftyp":
+        return (
+            ": it starts as an MP4/MOV file but its index (the moov box) is missing, so the file is incomplete "
+            "(an interrupted upload or copy?); send the whole file"
+        )
+    return ""
 
 
 def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
@@ -208,7 +223,7 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
     except av.error.ArgumentError as exc:  # EINVAL: "Format not on whitelist" is what leads here
         raise ProbeError(NOT_ACCEPTED) from exc
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"the source is not a readable media file ({exc.strerror})") from exc
+        raise ProbeError(f"the source is not a readable media file ({exc.strerror}){_incomplete_hint(path)}") from exc
     with container:
         streams = container.streams
         video = next((s for s in streams.video if not s.disposition & Disposition.attached_pic), None)

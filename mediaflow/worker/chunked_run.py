@@ -14,6 +14,7 @@ instead and say why.
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
 
 from mediaflow.jobs.outputs import CrfSearchInfo, OutputState
@@ -30,7 +31,7 @@ from mediaflow.media.outputs.files import list_files
 from mediaflow.media.outputs.measured import measure_output, search_target_crf
 from mediaflow.media.outputs.plan import Source, clip_range
 from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
-from mediaflow.media.outputs.video import VIDEO_MUXERS, video_codec_args, video_filters
+from mediaflow.media.outputs.video import VIDEO_MUXERS, chunk_video_args
 from mediaflow.media.probe import MediaInfo
 from mediaflow.media.timeline import read_timeline
 from mediaflow.storage.keys import task_key
@@ -78,14 +79,11 @@ async def chunk_tasks(
         output, state.crf_search = searched.output, CrfSearchInfo.model_validate(searched.report)
         state.notes.append(f"video.target_vmaf {searched.report['target_vmaf']:g}: CRF {searched.report['crf']} chosen")
     pieces = await split(source.ffmpeg, input_path, chunks, workdir / "split" / output.name)
-    vf, _ = video_filters(output.video, source.need_video(f"video output {output.name!r}"))
-    video_options = [*(["-vf", vf] if vf else []), *video_codec_args(output.video)]
+    video_options = chunk_video_args(output, source)
     specs = []
     for chunk, piece in zip(chunks, pieces, strict=True):
         key = task_key(settings, job.job_id, f"{output.name}.{piece.name}")
-        await runner.with_retries(
-            lambda k=key, p=piece: runner.storage.put_file(k, p, "video/mp4"), f"store {piece.name}"
-        )
+        await runner.with_retries(partial(runner.storage.put_file, key, piece, "video/mp4"), f"store {piece.name}")
         result = task_key(settings, job.job_id, f"{output.name}.encoded{chunk.index:05d}.mp4")
         specs.append(
             TaskSpec.of_chunk(chunk, total=0, output=output.name, piece=key, options=video_options, result=result)
@@ -142,7 +140,7 @@ async def join_chunks(
     encoded, audio = [], None
     for spec in sorted(specs, key=lambda s: (s.kind != "chunk", s.index)):
         local = encoded_dir / (f"chunk{spec.index:05d}.mp4" if spec.kind == "chunk" else "audio")
-        await runner.with_retries(lambda k=spec.result, p=local: runner.storage.get_file(k, p), f"fetch {local.name}")
+        await runner.with_retries(partial(runner.storage.get_file, spec.result, local), f"fetch {local.name}")
         if spec.kind == "chunk":
             encoded.append(local)
         else:

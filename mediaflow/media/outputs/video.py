@@ -166,6 +166,13 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     return OutputPlan(steps=[Step("encode", argv, seconds)], weight=weight, notes=notes)
 
 
+def chunk_video_args(output: VideoOutput, source: Source) -> list[str]:
+    """The video options every chunk of `output` is encoded with when it is spread over workers: the same
+    filters, encoder and frame timing as a whole encode (a VFR source's chunks keep every frame too)."""
+    vf, _ = video_filters(output.video, source.need_video(f"video output {output.name!r}"))
+    return [*(["-vf", vf] if vf else []), *video_codec_args(output.video), *timing_args(source.info, output.video.fps)]
+
+
 def _track_choice(output: VideoOutput, source: Source) -> TrackChoice | None:
     """None for a plain source with every track wanted: the argv stays the one-audio-track argv."""
     tracks = source.info.tracks

@@ -193,16 +193,19 @@ def subtitled_mkv(directory: Path, name: str = "subtitled.mkv", *, seconds: floa
 
 
 # (frame rate, seconds) of the three stretches of the variable-frame-rate source
-VFR_STRETCHES = ((30, 3.0), (10, 1.5), (60, 1.5))
+# Longer than the other clips on purpose (10 s, but 160x90): ffmpeg guesses a stream's frame rate from
+# about its first 5 s, and the bug only shows when that guess (30) misses the faster stretch after it.
+VFR_STRETCHES = ((30, 6.0), (10, 1.0), (60, 3.0))
 
 
 def vfr_frame_count() -> int:
     return sum(round(rate * seconds) for rate, seconds in VFR_STRETCHES)
 
 
-def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "322x182") -> Path:
-    """A screen-capture-like source: 30, then 10, then 60 fps (225 frames in 4.5 s), one keyframe a
-    second of frames, with AAC audio. Odd-sized sides are for the video rules; the default is even."""
+def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "160x90") -> Path:
+    """A screen-capture-like source: 30, then 10, then 60 fps (370 frames in 10 s), a keyframe every 24
+    frames whatever the rate (so chunks straddle the changes), AAC audio. ffmpeg's rate guess from the
+    first seconds is 30 fps: encoded on that grid, half the 60 fps frames collide and vanish."""
     parts = [
         f"testsrc2=size={size}:rate={rate}:duration={seconds}[v{i}]" for i, (rate, seconds) in enumerate(VFR_STRETCHES)
     ]
@@ -226,8 +229,8 @@ def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "
         "-enc_time_base",
         "1/600",
         *_X264,
-        "-force_key_frames",
-        "expr:gte(t,n_forced)",
+        "-g",
+        "24",
         "-c:a",
         "aac",
         "-video_track_timescale",
@@ -236,28 +239,23 @@ def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "
     return _generate(Path(directory) / name, args)
 
 
-def edit_listed_cut(directory: Path, name: str = "edit_list.mp4", *, cut_at: float = 1.3) -> Path:
-    """A stream-copy cut of a B-frame MP4 starting between keyframes: the muxer keeps the frames from
-    the keyframe before and writes an edit list that hides them; a viewer sees the source from `cut_at`."""
-    whole = _generate(
-        Path(directory) / "edit_list_source.mp4",
-        [
-            *_video(4),
-            *_tone(440, 4),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "25",
-            "-bf",
-            "2",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ],
+def sync_marked(directory: Path, name: str = "sync_marked.mp4", *, seconds: float = 4) -> Path:
+    """A white flash and a 1 kHz beep together at every whole second (40 ms each), H.264 with B-frames
+    and AAC (1024 samples of encoder priming): what A/V sync is measured on."""
+    video = (
+        f"color=c=black:size=160x90:rate=25:duration={seconds},drawbox=color=white:t=fill:enable='lt(mod(t,1),0.04)'"
     )
+    audio = f"sine=frequency=1000:sample_rate=48000:duration={seconds},volume=0:enable='gte(mod(t,1),0.04)'"
+    args = ["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio, "-c:v", "libx264", "-preset", "veryfast"]
+    args += ["-g", "25", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    return _generate(Path(directory) / name, args)
+
+
+def edit_listed_cut(directory: Path, name: str = "edit_list.mp4", *, cut_at: float = 1.3) -> Path:
+    """A stream-copy cut of `sync_marked` starting between keyframes: the muxer keeps the frames from
+    the keyframe before and writes an edit list that hides them; a viewer sees the source from `cut_at`
+    (flash and beep at 0.7, 1.7 and 2.7 s, 2.7 s in all)."""
+    whole = sync_marked(directory)
     return _generate(Path(directory) / name, ["-ss", str(cut_at), "-i", str(whole), "-c", "copy"])
 
 

@@ -144,6 +144,8 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     argv += timing_args(source.info, output.video.fps)
     if output.faststart and output.format in ("mp4", "mov"):
         argv += ["-movflags", "+faststart"]  # index first: browsers start playing before the end arrives
+    if "timecode" in source.info.tracks.ignored and output.format in ("mp4", "mov"):
+        argv += ["-write_tmcd", "0"]  # the muxer would make a timecode track from the video's tag again
     notes = timing_notes(source.info, output.video.fps)
     if output.audio is False or not with_audio:
         argv += ["-an"]

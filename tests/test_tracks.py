@@ -145,6 +145,8 @@ async def test_every_audio_language_is_kept_in_mp4_and_mkv(corpus_dir: Path, tmp
             {"type": "video", "name": "mkv", "format": "mkv", "video": FAST},
             {"type": "video", "name": "french", "video": FAST, "audio_tracks": ["fre"]},  # B code = T code fra
             {"type": "video", "name": "none", "video": FAST, "audio_tracks": ["deu"]},
+            {"type": "video", "name": "loud", "video": FAST, "audio": {"loudness": -20}},
+            {"type": "audio", "name": "voice", "format": "m4a"},
         ],
         source,
         tmp_path,
@@ -165,6 +167,12 @@ async def test_every_audio_language_is_kept_in_mp4_and_mkv(corpus_dir: Path, tmp
     assert tone(french, 0) == pytest.approx(corpus.TONES["fra"], rel=0.03)
     assert [s[0] for s in streams(tmp_path / "none" / "none.mp4")] == ["video"]
     assert results["none"].notes == ["no audio track in deu: the source has eng, fra; the output has no audio"]
+    assert results["loud"].notes == [
+        "2 audio tracks kept (eng, fra)",
+        "audio.loudness measured on the eng track; its gain applied to every track",
+    ]
+    assert results["voice"].notes == ["the eng audio track used (the default of 2: eng, fra)"]
+    assert tone(tmp_path / "voice" / "voice.m4a", 0) == pytest.approx(corpus.TONES["eng"], rel=0.03)
 
 
 async def test_surround_is_kept_where_the_codec_holds_it_and_downmixed_where_asked(

@@ -62,6 +62,11 @@ class SourceTracks:
         return tuple(s for s in self.subtitles if not s.bitmap)
 
     @property
+    def main_audio(self) -> int:
+        """The audio track a one-track output takes: the one flagged default, else the first."""
+        return next((t.index for t in self.audio if t.default), 0)
+
+    @property
     def plain(self) -> bool:
         """At most one audio track, of at most two channels, and no subtitles: what every builder's argv
         was made for before tracks existed (and stays exactly as it was)."""

@@ -156,6 +156,9 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
             layout, downmixes = audio_layout_args(choice, codec, output.audio.channels)
             argv += layout
             notes += downmixes
+            if measured is not None and len(choice.audio) > 1:  # -af applies to every audio stream
+                main = source.info.tracks.audio[source.info.tracks.main_audio]
+                notes.append(f"audio.loudness measured on the {main.language} track; its gain applied to every track")
     if choice is not None:
         argv += ["-c:s", SUBTITLE_CODECS[output.format]] if choice.subtitles else []
         argv += [*language_args(choice), *disposition_args(choice)]

@@ -16,15 +16,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from mediaflow.media.chunking import encode_chunked
 from mediaflow.media.outputs import OutputResult, parse_outputs, plan_output, run_outputs
 from mediaflow.media.outputs.plan import Source
 from mediaflow.media.outputs.spec import VideoOutput
+from mediaflow.media.outputs.stream_tracks import display_names, finish_hls
 from mediaflow.media.outputs.timing import KEEP_VARIABLE_RATE
+from mediaflow.media.outputs.track_map import TrackChoice
 from mediaflow.media.outputs.video import chunk_video_args
+from mediaflow.media.outputs.webvtt import parse_cues, segment_cues
 from mediaflow.media.probe import MediaInfo, probe
-from mediaflow.media.tracks import SourceTracks
+from mediaflow.media.tracks import AudioTrack, SourceTracks, is_variable_rate, language_code
 from mediaflow.settings import Settings
 from tests import corpus_tracks as corpus
 from tests.media import ffmpeg, ffprobe
@@ -184,6 +188,7 @@ async def test_surround_is_kept_where_the_codec_holds_it_and_downmixed_where_ask
             {"type": "video", "name": "opus", "format": "webm", "video": {"codec": "vp9", **FAST, "height": 90}},
             {"type": "video", "name": "mp3", "video": FAST, "audio": {"codec": "mp3"}},
             {"type": "video", "name": "stereo", "video": FAST, "audio": {"channels": 2}},
+            {"type": "hls", "name": "hls", "video": FAST, "renditions": [{"height": 90, "bitrate": "150k"}]},
         ],
         corpus.surround_ac3(corpus_dir),
         tmp_path,
@@ -203,6 +208,11 @@ async def test_surround_is_kept_where_the_codec_holds_it_and_downmixed_where_ask
     assert results["aac"].notes == ["the eng audio track kept in 5.1"]
     assert results["mp3"].notes == ["the eng audio track (5.1) downmixed to stereo: mp3 holds at most 2 channels"]
     assert results["stereo"].notes == ["the eng audio track (5.1) downmixed to 2 channels, as audio.channels asks"]
+    # one track: the variants carry it, as for any one-track source
+    assert results["hls"].notes == ["audio (eng) downmixed to stereo: HLS audio here is stereo AAC"]
+    assert "#EXT-X-MEDIA" not in (tmp_path / "hls" / "master.m3u8").read_text()
+    with av.open(str(tmp_path / "hls" / "90p" / "index.m3u8"), options={"protocol_whitelist": "file"}) as container:
+        assert container.streams.audio[0].codec_context.channels == 2
 
 
 # --- subtitles ------------------------------------------------------------------------------------------------
@@ -486,3 +496,72 @@ async def test_cover_art_and_timecode_are_ignored(corpus_dir: Path, tmp_path: Pa
     assert [s[:2] for s in streams(tmp_path / "web" / "web.mp4")] == [("video", "h264"), ("audio", "aac")]
     with av.open(str(tmp_path / "web" / "web.mp4")) as container:
         assert container.streams.video[0].codec_context.width == 320  # the picture, not the 64x64 cover
+
+
+# --- pure rules -----------------------------------------------------------------------------------------------
+
+
+def audio_track(index: int, language: str, *, default: bool = False, title: str | None = None) -> AudioTrack:
+    return AudioTrack(index, "aac", 2, "stereo", 48000, language, default=default, forced=False, title=title)
+
+
+def test_rendition_names_are_unique_and_safe_in_a_quoted_string(tmp_path: Path) -> None:
+    tracks = (
+        audio_track(0, "und", default=True),
+        audio_track(1, "und"),
+        audio_track(2, "eng", title='Director\'s "cut" \\1\n'),
+    )
+    assert display_names(tracks) == ["und", "und 2", "Director's cut \\1"]
+    master = tmp_path / "master.m3u8"
+    master.write_text(
+        "#EXTM3U\n"
+        + "".join(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_audio",NAME="audio_{i}",DEFAULT={d},URI="a{i}/index.m3u8"\n'
+            for i, d in enumerate(("YES", "NO", "NO"))
+        )
+        + '#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO="group_audio"\nv/index.m3u8\n'
+    )
+    finish_hls(TrackChoice(tracks, ()), tmp_path, "master.m3u8", "v")
+    lines = master.read_text().splitlines()
+    assert [line.split("NAME=")[1].split(",")[0] for line in lines[1:4]] == [
+        '"und"',
+        '"und 2"',
+        '"Director\'s cut \\1"',
+    ]
+    assert all("AUTOSELECT=YES" in line for line in lines[1:4])
+
+
+def test_webvtt_segments_follow_the_video_segments() -> None:
+    text = "WEBVTT\n\n1\n00:00.500 --> 00:01.500 align:start\nFirst\nline two\n\nNOTE skipped\n\n01:00:02.000 --> 01:00:03.000\nLate\n"
+    cues = parse_cues(text)
+    assert [(c.start, c.end, c.settings, c.text) for c in cues] == [
+        (0.5, 1.5, "align:start", ("First", "line two")),
+        (3602.0, 3603.0, "", ("Late",)),
+    ]
+    segments = segment_cues(cues[:1], [1.0, 1.0, 0.5], 126000)
+    assert [s.count("-->") for s in segments] == [1, 1, 0]  # a cue over a boundary is in both segments
+    assert segments[0].startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n")
+    assert "00:00:00.500 --> 00:00:01.500 align:start\nFirst\nline two\n" in segments[1]
+
+
+def test_track_selections_are_validated() -> None:
+    assert parse_outputs([{"type": "video", "name": "v", "audio_tracks": ["eng", "fra"]}])[0].audio_tracks == [  # type: ignore[union-attr]
+        "eng",
+        "fra",
+    ]
+    for bad, says in (
+        ("en", '"all" or a non-empty list'),
+        (["EN"], "three lowercase letters"),
+        ([], '"all" or a non-empty list'),
+        (["eng", "eng"], "list each language once"),
+        (["e'; rm"], "three lowercase letters"),
+    ):
+        with pytest.raises(ValidationError, match=re.escape(says)):
+            parse_outputs([{"type": "hls", "name": "h", "subtitle_tracks": bad}])
+
+
+def test_the_frame_rate_counts_as_variable_only_when_guess_and_average_differ() -> None:
+    assert is_variable_rate(Fraction(60), Fraction(38))
+    assert not is_variable_rate(Fraction(30000, 1001), Fraction(2997, 100))
+    assert not is_variable_rate(None, Fraction(25))
+    assert language_code("ENG") == "eng" and language_code("en") == "und" and language_code("e\ng") == "und"

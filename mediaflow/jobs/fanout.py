@@ -72,7 +72,7 @@ def plan_fanout(
     for output in outputs:
         wanted, why = _wants_split(output, info, live_slots, min_source_s)
         splits[output.name] = "whole"
-        if not wanted or not info.tracks.plain:
+        if not wanted or len(info.tracks.audio) > 1 or info.tracks.subtitles:
             continue  # chunks and rendition tasks carry one audio track: several tracks or subtitles stay whole
         if isinstance(output, VideoOutput):
             splits[output.name] = "chunks"

@@ -10,6 +10,7 @@ or the MPD (bandwidth, codecs, width/height per representation).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from mediaflow.media.outputs.stream_tracks import (
 )
 from mediaflow.media.outputs.timing import timing_args, timing_notes
 from mediaflow.media.outputs.track_map import TrackChoice, choose_tracks, language_args
+from mediaflow.media.tracks import AudioTrack
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
 AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
@@ -140,15 +142,24 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     )
     seconds = media_seconds(start, duration, source)
     weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
+    notes += _downmix_notes(output, source.info.tracks.audio if with_audio else ())
     return OutputPlan(
         steps=[Step("encode", argv, seconds)], weight=weight, notes=notes + timing_notes(source.info, output.video.fps)
     )
 
 
+def _downmix_notes(output: HlsOutput | DashOutput, tracks: Sequence[AudioTrack]) -> list[str]:
+    surround = [t.language for t in tracks if (t.channels or 0) > 2] if output.audio is not False else []
+    if not surround:
+        return []
+    return [f"audio ({', '.join(surround)}) downmixed to stereo: {output.type.upper()} audio here is stereo AAC"]
+
+
 def _track_choice(output: HlsOutput | DashOutput, source: Source) -> TrackChoice | None:
-    """None for a plain source with every track wanted: the one-audio-track ladder, argv unchanged."""
+    """None for one or no audio track, no subtitles and every track wanted: the ladder whose variants carry
+    their audio, argv unchanged (its audio is stereo AAC whatever the source's layout, so 5.1 changes nothing)."""
     tracks = source.info.tracks
-    if tracks.plain and output.audio_tracks == "all":
+    if len(tracks.audio) <= 1 and not tracks.subtitles and output.audio_tracks == "all":
         return None
     return choose_tracks(
         tracks,
@@ -198,18 +209,17 @@ def _tracks_plan(
         def finish(folder: Path) -> None:
             finish_hls(choice, folder, MASTER_PLAYLIST, rungs[0].label)
 
-    downmixed = [t.language for t in choice.audio if (t.channels or 0) > 2] if output.audio is not False else []
-    extra = (
-        [f"audio ({', '.join(downmixed)}) downmixed to stereo: {output.type.upper()} audio here is stereo AAC"]
-        if downmixed
-        else []
-    )
     weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
     return OutputPlan(
         steps=steps,
         weight=weight,
         finish=finish,
-        notes=[*notes, *choice.notes, *extra, *timing_notes(source.info, output.video.fps)],
+        notes=[
+            *notes,
+            *choice.notes,
+            *_downmix_notes(output, choice.audio),
+            *timing_notes(source.info, output.video.fps),
+        ],
     )
 
 

@@ -14,6 +14,7 @@ adds the subtitle renditions to the master playlist once they are cut.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from mediaflow.media.outputs.plan import OutputError, Source, Step
@@ -37,6 +38,17 @@ def display_name(track: AudioTrack | SubtitleTrack) -> str:
     the uploaded file: quotes and control characters would break the playlist's quoted string."""
     title = _UNQUOTABLE.sub("", track.title or "").strip()
     return title or track.language
+
+
+def display_names(tracks: Sequence[AudioTrack] | Sequence[SubtitleTrack]) -> list[str]:
+    """One NAME per rendition, unique in its group as HLS requires: a repeated one gets " 2", " 3"."""
+    names: list[str] = []
+    for track in tracks:
+        name, n = display_name(track), 1
+        while (name if n == 1 else f"{name} {n}") in names:
+            n += 1
+        names.append(name if n == 1 else f"{name} {n}")
+    return names
 
 
 def audio_maps(choice: TrackChoice) -> list[str]:
@@ -95,24 +107,26 @@ def finish_hls(choice: TrackChoice, out_dir: Path, master_name: str, variant: st
         if not lengths or first is None:
             raise OutputError("the HLS muxer wrote a variant playlist without segments")
         origin = mpegts_origin(out_dir / variant / first)
-        for i, sub in enumerate(choice.subtitles):
+        for i, (sub, name) in enumerate(zip(choice.subtitles, display_names(choice.subtitles), strict=True)):
             folder = rendition_folder("subtitles", i, sub)
             write_segmented(out_dir / f"{folder}.vtt", out_dir / folder, lengths, origin)
             default = "YES" if i == choice.default_subtitle else "NO"
             subtitle_lines.append(
-                f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{display_name(sub)}",'
+                f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{name}",'
                 f'DEFAULT={default},AUTOSELECT=YES,FORCED={"YES" if sub.forced else "NO"},LANGUAGE="{sub.language}",'
                 f'URI="{folder}/{PLAYLIST_NAME}"'
             )
     rewritten: list[str] = []
     audio_seen, inserted = 0, False
+    audio_names = display_names(choice.audio)
     for line in lines:
         if line.startswith("#EXT-X-MEDIA:TYPE=AUDIO"):
-            track = choice.audio[audio_seen]
+            if audio_seen >= len(choice.audio):
+                raise OutputError(f"the HLS muxer wrote more audio renditions than the {len(choice.audio)} asked for")
+            line = _with_name(line, audio_names[audio_seen])
             audio_seen += 1
-            line = re.sub(r'NAME="[^"]*"', f'NAME="{display_name(track)}"', line)
             if "AUTOSELECT=" not in line:
-                line = line.replace(",LANGUAGE=", ",AUTOSELECT=YES,LANGUAGE=", 1)
+                line = re.sub(r"(DEFAULT=(?:YES|NO))", r"\1,AUTOSELECT=YES", line, count=1)
         elif line.startswith("#EXT-X-STREAM-INF") and choice.subtitles:
             if not inserted:  # the renditions come before the first variant that names their group
                 rewritten += subtitle_lines
@@ -122,6 +136,12 @@ def finish_hls(choice: TrackChoice, out_dir: Path, master_name: str, variant: st
     if audio_seen != len(choice.audio):
         raise OutputError(f"the HLS muxer wrote {audio_seen} audio renditions instead of {len(choice.audio)}")
     master.write_text("\n".join(rewritten) + "\n", encoding="utf-8")
+
+
+def _with_name(line: str, name: str) -> str:
+    """The line with its NAME attribute set to `name` (spliced in, not re.sub: a title may hold "\\1")."""
+    found = re.search(r'NAME="[^"]*"', line)
+    return line if found is None else f'{line[: found.start()]}NAME="{name}"{line[found.end() :]}'
 
 
 def mpegts_origin(segment: Path) -> int:

@@ -10,8 +10,9 @@ or the MPD (bandwidth, codecs, width/height per representation).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mediaflow.media.inputs import file_url
@@ -117,10 +118,12 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     stream = source.need_video(f"{output.type} output {output.name!r}")
     rungs, notes = build_ladder(output, stream.width, stream.height)
     start, duration = clip_range(output.clip, source)
+    # None: every variant carries the one audio track (the plain ladder); else renditions of their own
     choice = _track_choice(output, source)
-    if choice is not None:
-        return _tracks_plan(output, source, out_dir, rungs, notes, choice)
-    with_audio = output.audio is not False and source.info.audio is not None
+    if choice is None:
+        with_audio = output.audio is not False and source.info.audio is not None
+    else:
+        with_audio = bool(choice.audio)
     argv = [
         *source.head(start, duration),
         "-filter_complex",
@@ -128,24 +131,48 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
-    if output.type == "hls":
-        argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
-    elif with_audio:
-        argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
+    argv += _audio_maps(output, len(rungs), with_audio) if choice is None else audio_maps(choice)
     argv += _video_args(output, rungs) + timing_args(source.info, output.video.fps)
     argv += _audio_args(output) if with_audio else []
+    argv += language_args(choice) if choice is not None else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    argv += (
-        _hls_muxer(output, rungs, out_dir, with_audio)
-        if output.type == "hls"
-        else _dash_muxer(output, out_dir, with_audio)
-    )
+    if output.type == "hls":
+        variants = None if choice is None else hls_var_stream_map([r.label for r in rungs], choice)
+        argv += _hls_muxer(output, rungs, out_dir, with_audio, variants)
+    else:
+        sets = None if choice is None else dash_adaptation_sets(len(rungs), choice)
+        argv += _dash_muxer(output, out_dir, with_audio, sets)
     seconds = media_seconds(start, duration, source)
+    steps = [Step("encode", argv, seconds)]
+    finishers: list[Callable[[Path], None]] = []
+    if choice is not None and output.type == "hls":
+        steps += subtitle_steps(choice, source, start, duration, out_dir)
+        finishers.append(partial(finish_hls, choice, master_name=MASTER_PLAYLIST, variant=rungs[0].label))
+    kept = source.info.tracks.audio if choice is None else choice.audio
+    notes += [*(choice.notes if choice is not None else []), *_downmix_notes(output, kept if with_audio else ())]
+    notes += timing_notes(source.info, output.video.fps)
     weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
-    notes += _downmix_notes(output, source.info.tracks.audio if with_audio else ())
-    return OutputPlan(
-        steps=[Step("encode", argv, seconds)], weight=weight, notes=notes + timing_notes(source.info, output.video.fps)
-    )
+    return OutputPlan(steps=steps, weight=weight, finish=_in_order(finishers), notes=notes)
+
+
+def _audio_maps(output: HlsOutput | DashOutput, variants: int, with_audio: bool) -> list[str]:
+    if not with_audio:
+        return []
+    if output.type == "hls":
+        return ["-map", "0:a:0"] * variants  # each variant carries its audio
+    return ["-map", "0:a:0"]  # DASH: one audio representation shared by all
+
+
+def _in_order(finishers: list[Callable[[Path], None]]) -> Callable[[Path], None] | None:
+    """One `finish` running each step's side work in turn (None when there is none)."""
+    if not finishers:
+        return None
+
+    def finish(folder: Path) -> None:
+        for step in finishers:
+            step(folder)
+
+    return finish
 
 
 def _downmix_notes(output: HlsOutput | DashOutput, tracks: Sequence[AudioTrack]) -> list[str]:
@@ -168,58 +195,6 @@ def _track_choice(output: HlsOutput | DashOutput, source: Source) -> TrackChoice
         with_audio=output.audio is not False,
         with_subtitles=output.type == "hls",
         subtitles_skipped_because="a DASH output carries no subtitles here; use an HLS or video output for them",
-    )
-
-
-def _tracks_plan(
-    output: HlsOutput | DashOutput,
-    source: Source,
-    out_dir: Path,
-    rungs: list[Rung],
-    notes: list[str],
-    choice: TrackChoice,
-) -> OutputPlan:
-    """A ladder whose audio tracks are renditions of their own (stream_tracks.py) and, in HLS, subtitles."""
-    stream = source.need_video(f"{output.type} output {output.name!r}")
-    start, duration = clip_range(output.clip, source)
-    argv = [
-        *source.head(start, duration),
-        "-filter_complex",
-        _filter_graph(rungs, output.video.fps, f"{stream.width}/{stream.height}"),
-    ]
-    for i in range(len(rungs)):
-        argv += ["-map", f"[v{i}]"]
-    argv += audio_maps(choice)
-    argv += _video_args(output, rungs) + timing_args(source.info, output.video.fps)
-    argv += _audio_args(output) if choice.audio else []
-    argv += language_args(choice)
-    argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    if output.type == "hls":
-        argv += _hls_muxer(
-            output, rungs, out_dir, bool(choice.audio), hls_var_stream_map([r.label for r in rungs], choice)
-        )
-    else:
-        argv += _dash_muxer(output, out_dir, bool(choice.audio), dash_adaptation_sets(len(rungs), choice))
-    seconds = media_seconds(start, duration, source)
-    steps = [Step("encode", argv, seconds)]
-    finish = None
-    if output.type == "hls" and (choice.audio or choice.subtitles):
-        steps += subtitle_steps(choice, source, start, duration, out_dir)
-
-        def finish(folder: Path) -> None:
-            finish_hls(choice, folder, MASTER_PLAYLIST, rungs[0].label)
-
-    weight = (seconds or 60) * sum(pixels_factor(r.width, r.height) for r in rungs)
-    return OutputPlan(
-        steps=steps,
-        weight=weight,
-        finish=finish,
-        notes=[
-            *notes,
-            *choice.notes,
-            *_downmix_notes(output, choice.audio),
-            *timing_notes(source.info, output.video.fps),
-        ],
     )
 
 

@@ -564,4 +564,5 @@ def test_the_frame_rate_counts_as_variable_only_when_guess_and_average_differ() 
     assert is_variable_rate(Fraction(60), Fraction(38))
     assert not is_variable_rate(Fraction(30000, 1001), Fraction(2997, 100))
     assert not is_variable_rate(None, Fraction(25))
+    assert not is_variable_rate(Fraction(50), Fraction(25))  # interlaced: the guess is the field rate
     assert language_code("ENG") == "eng" and language_code("en") == "und" and language_code("e\ng") == "und"

@@ -102,10 +102,11 @@ def _rate(value: Any) -> Fraction | None:
 
 def is_variable_rate(guessed: Fraction | None, average: Fraction | None) -> bool:
     """The demuxer's rate guess (the finest rate all timestamps seen fit) differs from the average:
-    frames do not come at one rate. A constant-rate file has both equal (29.97 vs 30000/1001 included)."""
-    if guessed is None or average is None:
+    frames do not come at one rate. A constant-rate file has both equal (29.97 vs 30000/1001 included),
+    and interlaced video may give its field rate as the guess: twice the average is constant too."""
+    if not guessed or not average:
         return False
-    return abs(float(guessed) - float(average)) > _VFR_TOLERANCE * float(guessed)
+    return all(abs(float(guessed) - k * float(average)) > _VFR_TOLERANCE * k * float(average) for k in (1, 2))
 
 
 def _ignored_kind(codec_type: str, timecode: bool, attached_pic: bool, codec: str) -> str | None:

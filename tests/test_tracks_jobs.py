@@ -128,3 +128,31 @@ async def test_an_audio_only_source_and_an_upload_cut_short(settings) -> None:
         cut = await run_job(client, "cut_short.mp4", outputs)
         assert cut["status"] == "failed" and "the file is incomplete" in cut["error"], cut
         assert "Traceback" not in cut["error"]
+
+
+async def test_a_multi_track_source_chunked_keeps_its_tracks(settings, tmp_path: Path) -> None:
+    """The chunked path's one audio run carries every kept track and the subtitles; the join copies them in."""
+    outputs = [{"type": "video", "name": "main", "parallel": True, "video": FAST}]
+    async with running_app(settings, api_workers=1) as client:
+        job = await run_job(client, "subtitled.mkv", outputs)
+        assert job["status"] == "completed", job
+        assert [t["kind"] for t in job["tasks"]].count("audio") == 1
+        notes = job["outputs"][0]["notes"]
+        assert "2 subtitle tracks kept (eng, fra)" in notes and not [n for n in notes if "one piece" in n], notes
+        main = tmp_path / "main.mp4"
+        main.write_bytes((await client.get(f"/jobs/{job['job_id']}/files/main/main.mp4")).content)
+        with av.open(str(main)) as container:
+            assert [(s.type, s.metadata.get("language")) for s in container.streams if s.type != "video"] == [
+                ("audio", "eng"),
+                ("subtitle", "eng"),
+                ("subtitle", "fra"),
+            ]
+        languages = await run_job(client, "two_languages.mp4", outputs)
+        assert languages["status"] == "completed", languages
+        main.write_bytes((await client.get(f"/jobs/{languages['job_id']}/files/main/main.mp4")).content)
+        with av.open(str(main)) as container:
+            assert [s.metadata.get("language") for s in container.streams.audio] == ["eng", "fra"]
+            assert [bool(s.disposition & av.stream.Disposition.default) for s in container.streams.audio] == [
+                True,
+                False,
+            ]

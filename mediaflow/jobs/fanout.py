@@ -72,14 +72,16 @@ def plan_fanout(
     for output in outputs:
         wanted, why = _wants_split(output, info, live_slots, min_source_s)
         splits[output.name] = "whole"
-        if not wanted or len(info.tracks.audio) > 1 or info.tracks.subtitles:
-            continue  # chunks and rendition tasks carry one audio track: several tracks or subtitles stay whole
+        if not wanted:
+            continue
         if isinstance(output, VideoOutput):
             splits[output.name] = "chunks"
             reasons.append(why)
         elif isinstance(output, HlsOutput):
             rungs, _ = build_ladder(output, info.video.width, info.video.height)
-            if len(rungs) > 1:
+            # rendition tasks each make a one-variant ladder with its audio inside: several audio tracks or
+            # subtitles (renditions of their own, made once) keep the ladder whole
+            if len(rungs) > 1 and len(info.tracks.audio) <= 1 and not info.tracks.subtitles:
                 splits[output.name] = "renditions"
                 reasons.append(why)
     if not reasons:

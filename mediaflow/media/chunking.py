@@ -242,20 +242,24 @@ def encode_audio_argv(
     clip_end: float | None = None,
     threads: int = 0,
 ) -> list[str]:
-    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list)."""
+    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list).
+
+    The first audio track, unless `audio_options` map their own streams: every kept audio track and the
+    text subtitles (outputs/video.chunk_audio_args), which the join then copies in beside the video.
+    """
     cut = ["-ss", f"{clip_start:.6f}"] if clip_start else []
     if clip_end is not None:
         cut += ["-t", f"{clip_end - clip_start:.6f}"]
+    own_maps = "-map" in audio_options
     return [
         *_ffmpeg(ffmpeg),
         *INPUT_SAFETY_OPTIONS,
         *cut,
         "-i",
         file_url(source),
-        "-map",
-        "0:a:0",
+        *([] if own_maps else ["-map", "0:a:0"]),
         "-vn",
-        "-sn",
+        *([] if own_maps else ["-sn"]),
         "-dn",
         *audio_options,
         *(["-threads", str(threads)] if threads else []),

@@ -137,8 +137,7 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
     if choice is None:
         argv += ["-map", "0:a:0?"] if with_audio else []  # "?": a source without audio still makes a video
     else:
-        argv += [arg for track in choice.audio for arg in ("-map", f"0:a:{track.index}")]
-        argv += [arg for sub in choice.subtitles for arg in ("-map", f"0:s:{sub.index}")]
+        argv += _track_maps(choice)
     argv += ["-vf", vf] if vf else []
     argv += video_codec_args(output.video)
     argv += timing_args(source.info, output.video.fps)
@@ -160,8 +159,7 @@ def video_plan(output: VideoOutput, source: Source, out_dir: Path, measured: Lou
                 main = source.info.tracks.audio[source.info.tracks.main_audio]
                 notes.append(f"audio.loudness measured on the {main.language} track; its gain applied to every track")
     if choice is not None:
-        argv += ["-c:s", SUBTITLE_CODECS[output.format]] if choice.subtitles else []
-        argv += [*language_args(choice), *disposition_args(choice)]
+        argv += _track_labels(output, choice)
         notes = [*choice.notes, *notes]
     target = out_dir / f"{output.name}.{output.format}"
     argv += source.tail(VIDEO_MUXERS[output.format], target)
@@ -176,6 +174,32 @@ def chunk_video_args(output: VideoOutput, source: Source) -> list[str]:
     filters, encoder and frame timing as a whole encode (a VFR source's chunks keep every frame too)."""
     vf, _ = video_filters(output.video, source.need_video(f"video output {output.name!r}"))
     return [*(["-vf", vf] if vf else []), *video_codec_args(output.video), *timing_args(source.info, output.video.fps)]
+
+
+def chunk_audio_args(output: VideoOutput, source: Source, measured: Loudness | None) -> list[str] | None:
+    """The options of a chunked output's one audio run (the whole range, in the final container's muxer):
+    the tracks, codecs, languages and subtitles a whole encode keeps; None when the output has no audio.
+    With several tracks or subtitles they carry their own -map (chunking.encode_audio_argv keeps them)."""
+    choice = _track_choice(output, source)
+    if output.audio is False or (source.info.audio is None if choice is None else not choice.audio):
+        return None
+    codec = output.audio.codec or default_audio_codec(output.format)
+    args = audio_args(output.audio, codec, source, measured)
+    if choice is None:
+        return args
+    layout, _ = audio_layout_args(choice, codec, output.audio.channels)
+    return [*_track_maps(choice), *args, *layout, *_track_labels(output, choice)]
+
+
+def _track_maps(choice: TrackChoice) -> list[str]:
+    maps = [arg for track in choice.audio for arg in ("-map", f"0:a:{track.index}")]
+    return maps + [arg for sub in choice.subtitles for arg in ("-map", f"0:s:{sub.index}")]
+
+
+def _track_labels(output: VideoOutput, choice: TrackChoice) -> list[str]:
+    """The subtitle codec of the container, the tracks' languages and default flags."""
+    codec = ["-c:s", SUBTITLE_CODECS[output.format]] if choice.subtitles else []
+    return [*codec, *language_args(choice), *disposition_args(choice)]
 
 
 def _track_choice(output: VideoOutput, source: Source) -> TrackChoice | None:

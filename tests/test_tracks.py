@@ -249,6 +249,17 @@ async def test_text_subtitles_are_kept_and_bitmaps_skipped_with_a_note(corpus_di
         ("srt", "fra"),
     ]
     assert [s[1:3] for s in streams(tmp_path / "webm" / "webm.webm") if s[0] == "subtitle"] == [("webvtt", "fra")]
+    # an MP4's mov_text tracks into Matroska, which cannot hold mov_text: SubRip
+    again, _ = await make(
+        [{"type": "video", "name": "mkv", "format": "mkv", "video": FAST}],
+        tmp_path / "web" / "web.mp4",
+        tmp_path / "again",
+    )
+    assert again["mkv"].status == "completed", again["mkv"].error
+    assert [s[1:3] for s in streams(tmp_path / "again" / "mkv" / "mkv.mkv") if s[0] == "subtitle"] == [
+        ("srt", "eng"),
+        ("srt", "fra"),
+    ]
     with av.open(str(tmp_path / "web" / "web.mp4")) as container:
         cues = [bytes(p) for p in container.demux(container.streams.subtitles[1]) if p.size]
     assert any("Bonjour." in cue.decode("utf-8", "replace") for cue in cues)

@@ -45,8 +45,9 @@ _SAME_LANGUAGE = {
 }
 # The most channels each audio encoder takes here; past that, a stereo downmix.
 MAX_CHANNELS = {"aac": 8, "opus": 8, "mp3": 2, "flac": 8, "pcm": 8}
-# Subtitle codec per container for text tracks ("copy": Matroska keeps SubRip, ASS and WebVTT as they are).
-SUBTITLE_CODECS = {"mp4": "mov_text", "mov": "mov_text", "mkv": "copy", "webm": "webvtt"}
+# Subtitle codec per container for text tracks; Matroska keeps the text formats it holds as they are.
+SUBTITLE_CODECS = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+MATROSKA_TEXT = frozenset({"subrip", "ass", "ssa", "webvtt"})
 
 Selection = Literal["all"] | Sequence[str]
 
@@ -165,6 +166,17 @@ def _layout(track: AudioTrack) -> str:
     if track.layout:
         return track.layout.split("(")[0]
     return f"{track.channels} channels" if track.channels else "unknown layout"
+
+
+def subtitle_codec_args(choice: TrackChoice, container: str) -> list[str]:
+    """MP4/MOV: mov_text, WebM: WebVTT; Matroska: each track as it is, or SubRip for a text format it cannot
+    hold (mov_text from an MP4 source)."""
+    if not choice.subtitles:
+        return []
+    if container != "mkv":
+        return ["-c:s", SUBTITLE_CODECS[container]]
+    codecs = ["copy" if s.codec in MATROSKA_TEXT else "srt" for s in choice.subtitles]
+    return [arg for i, codec in enumerate(codecs) for arg in (f"-c:s:{i}", codec)]
 
 
 def disposition_args(choice: TrackChoice) -> list[str]:

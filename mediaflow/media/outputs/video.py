@@ -23,12 +23,12 @@ from mediaflow.media.outputs.plan import (
 from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
 from mediaflow.media.outputs.timing import timing_args, timing_notes
 from mediaflow.media.outputs.track_map import (
-    SUBTITLE_CODECS,
     TrackChoice,
     audio_layout_args,
     choose_tracks,
     disposition_args,
     language_args,
+    subtitle_codec_args,
 )
 from mediaflow.media.probe import VideoStreamInfo
 
@@ -198,8 +198,7 @@ def _track_maps(choice: TrackChoice) -> list[str]:
 
 def _track_labels(output: VideoOutput, choice: TrackChoice) -> list[str]:
     """The subtitle codec of the container, the tracks' languages and default flags."""
-    codec = ["-c:s", SUBTITLE_CODECS[output.format]] if choice.subtitles else []
-    return [*codec, *language_args(choice), *disposition_args(choice)]
+    return [*subtitle_codec_args(choice, output.format), *language_args(choice), *disposition_args(choice)]
 
 
 def _track_choice(output: VideoOutput, source: Source) -> TrackChoice | None:

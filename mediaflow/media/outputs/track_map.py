@@ -136,8 +136,8 @@ def channels_for(track: AudioTrack, codec: str, asked: int | None) -> int | None
 def audio_layout_args(choice: TrackChoice, codec: str, asked_channels: int | None) -> tuple[list[str], list[str]]:
     """Per-track channel options (after the shared audio encoder options) and notes on downmixes.
 
-    Opus takes 5.1 only in the plain "5.1" layout: a "5.1(side)" track (what AC-3 and most files call
-    5.1) is relabelled, which moves no sample: the side and back pairs are the same two speakers here.
+    libopus takes 5.1 only in the "5.1" layout: a "5.1(side)" track (what AC-3 and most files call 5.1)
+    is relabelled without moving a sample; either pair is the surround pair, and players treat them alike.
     """
     args: list[str] = []
     notes: list[str] = []

@@ -79,7 +79,9 @@ def plan_fanout(
             reasons.append(why)
         elif isinstance(output, HlsOutput):
             rungs, _ = build_ladder(output, info.video.width, info.video.height)
-            if len(rungs) > 1:
+            # rendition tasks each make a one-variant ladder with its audio inside: several audio tracks or
+            # subtitles (renditions of their own, made once) keep the ladder whole
+            if len(rungs) > 1 and len(info.tracks.audio) <= 1 and not info.tracks.subtitles:
                 splits[output.name] = "renditions"
                 reasons.append(why)
     if not reasons:

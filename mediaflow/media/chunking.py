@@ -26,15 +26,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow.media.concat import concat_copy
 from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
-from mediaflow.media.timeline import StreamTimeline, Timeline, read_timeline
+from mediaflow.media.join_check import AV_TOLERANCE_S, JoinCheck, verify_join
+from mediaflow.media.timeline import StreamTimeline, read_timeline
 
-AV_TOLERANCE_S = 0.040  # audio and video durations of the joined output may differ this much
+# The join check lives in join_check.py; its names stay importable from here, where callers find them.
+__all__ = [
+    "AV_TOLERANCE_S",
+    "Chunk",
+    "ChunkingError",
+    "JoinCheck",
+    "encode_audio",
+    "encode_audio_argv",
+    "encode_chunk",
+    "encode_chunk_argv",
+    "chunk_video_options",
+    "encode_chunked",
+    "join",
+    "plan_chunks",
+    "split",
+    "verify_join",
+]
 
 
 class ChunkingError(Exception):
@@ -90,7 +107,9 @@ def plan_chunks(
         trim_end = None
         if clip_end is not None and (end is None or clip_end < end - half):
             trim_end = clip_end - start
-        chunks.append(Chunk(i, frame, start, end, round(trim_start, 6), None if trim_end is None else round(trim_end, 6)))
+        chunks.append(
+            Chunk(i, frame, start, end, round(trim_start, 6), None if trim_end is None else round(trim_end, 6))
+        )
     return chunks
 
 
@@ -113,17 +132,45 @@ async def split(ffmpeg: str, source: Path, chunks: Sequence[Chunk], workdir: Pat
     # Stop after the last planned chunk: the frames past a clip's end are not worth copying.
     last = chunks[-1]
     stop = ["-t", f"{last.start + last.trim_end + 1 - first.start:.6f}"] if last.trim_end is not None else []
-    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *seek, "-i", file_url(source), *stop,
-            "-map", "0:V:0", "-an", "-sn", "-dn", "-c", "copy",
-            "-f", "segment", "-segment_format", "mp4", "-reset_timestamps", "1",
-            *(["-segment_frames", cuts] if cuts else []),
-            file_url(workdir / "split%05d.mp4")]
+    # One chunk has no cut: the segment muxer would then cut every 2 s (its default segment_time), and
+    # all but the first piece would be dropped below as "past a clip's end"; write the piece directly.
+    target = (
+        [
+            "-f",
+            "segment",
+            "-segment_format",
+            "mp4",
+            "-reset_timestamps",
+            "1",
+            "-segment_frames",
+            cuts,
+            file_url(workdir / "split%05d.mp4"),
+        ]
+        if cuts
+        else ["-f", "mp4", file_url(workdir / "split00000.mp4")]
+    )
+    argv = [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *seek,
+        "-i",
+        file_url(source),
+        *stop,
+        "-map",
+        "0:V:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c",
+        "copy",
+        *target,
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / "split.log"))
     paths = [workdir / f"split{c.index:05d}.mp4" for c in chunks]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise ChunkingError(f"splitting made fewer pieces than planned (missing {', '.join(missing)})")
-    for extra in sorted(workdir.glob("split*.mp4"))[len(paths):]:
+    for extra in sorted(workdir.glob("split*.mp4"))[len(paths) :]:
         extra.unlink()  # past a clip's end
     return paths
 
@@ -142,10 +189,25 @@ def encode_chunk_argv(
     trim = ["-ss", f"{chunk.trim_start:.6f}"] if chunk.trim_start else []
     if chunk.trim_end is not None:
         trim += ["-t", f"{chunk.trim_end - chunk.trim_start:.6f}"]
-    return [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *trim, "-i", file_url(piece),
-            "-map", "0:V:0", *chunk_video_options(video_options), "-force_key_frames", "0",
-            "-an", "-sn", "-dn", *(["-threads", str(threads)] if threads else []),
-            "-f", "mp4", file_url(output)]
+    return [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *trim,
+        "-i",
+        file_url(piece),
+        "-map",
+        "0:V:0",
+        *chunk_video_options(video_options),
+        "-force_key_frames",
+        "0",
+        "-an",
+        "-sn",
+        "-dn",
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        "mp4",
+        file_url(output),
+    ]
 
 
 def chunk_video_options(video_options: Sequence[str]) -> list[str]:
@@ -167,99 +229,123 @@ def chunk_video_options(video_options: Sequence[str]) -> list[str]:
 
 
 async def encode_chunk(
-    ffmpeg: str, piece: Path, chunk: Chunk, output: Path, video_options: Sequence[str], *, threads: int = 0,
-    log_path: Path, on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    ffmpeg: str,
+    piece: Path,
+    chunk: Chunk,
+    output: Path,
+    video_options: Sequence[str],
+    *,
+    threads: int = 0,
+    log_path: Path,
+    on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
 ) -> None:
-    check(await run_ffmpeg(encode_chunk_argv(ffmpeg, piece, chunk, output, video_options, threads=threads),
-                           log_path=log_path, on_progress=on_progress))
+    check(
+        await run_ffmpeg(
+            encode_chunk_argv(ffmpeg, piece, chunk, output, video_options, threads=threads),
+            log_path=log_path,
+            on_progress=on_progress,
+        )
+    )
 
 
 def encode_audio_argv(
-    ffmpeg: str, source: Path, output: Path, audio_options: Sequence[str], *, muxer: str,
-    clip_start: float = 0.0, clip_end: float | None = None, threads: int = 0,
+    ffmpeg: str,
+    source: Path,
+    output: Path,
+    audio_options: Sequence[str],
+    *,
+    muxer: str,
+    clip_start: float = 0.0,
+    clip_end: float | None = None,
+    threads: int = 0,
 ) -> list[str]:
-    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list)."""
+    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list).
+
+    The first audio track, unless `audio_options` map their own streams: every kept audio track and the
+    text subtitles (outputs/video.chunk_audio_args), which the join then copies in beside the video.
+    """
     cut = ["-ss", f"{clip_start:.6f}"] if clip_start else []
     if clip_end is not None:
         cut += ["-t", f"{clip_end - clip_start:.6f}"]
-    return [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *cut, "-i", file_url(source),
-            "-map", "0:a:0", "-vn", "-sn", "-dn", *audio_options, *(["-threads", str(threads)] if threads else []),
-            "-f", muxer, file_url(output)]
+    own_maps = "-map" in audio_options
+    return [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *cut,
+        "-i",
+        file_url(source),
+        *([] if own_maps else ["-map", "0:a:0"]),
+        "-vn",
+        *([] if own_maps else ["-sn"]),
+        "-dn",
+        *audio_options,
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        muxer,
+        file_url(output),
+    ]
 
 
 async def encode_audio(
-    ffmpeg: str, source: Path, output: Path, audio_options: Sequence[str], *, muxer: str,
-    clip_start: float = 0.0, clip_end: float | None = None, threads: int = 0, log_path: Path,
+    ffmpeg: str,
+    source: Path,
+    output: Path,
+    audio_options: Sequence[str],
+    *,
+    muxer: str,
+    clip_start: float = 0.0,
+    clip_end: float | None = None,
+    threads: int = 0,
+    log_path: Path,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
 ) -> None:
-    argv = encode_audio_argv(ffmpeg, source, output, audio_options, muxer=muxer, clip_start=clip_start,
-                             clip_end=clip_end, threads=threads)
+    argv = encode_audio_argv(
+        ffmpeg, source, output, audio_options, muxer=muxer, clip_start=clip_start, clip_end=clip_end, threads=threads
+    )
     check(await run_ffmpeg(argv, log_path=log_path, on_progress=on_progress))
 
 
 async def join(
-    ffmpeg: str, encoded: Sequence[Path], output: Path, *, audio: Path | None, muxer: str,
-    output_options: Sequence[str] = (), log_path: Path,
+    ffmpeg: str,
+    encoded: Sequence[Path],
+    output: Path,
+    *,
+    audio: Path | None,
+    muxer: str,
+    output_options: Sequence[str] = (),
+    log_path: Path,
 ) -> None:
     """Concatenate the encoded chunks (all in one directory) and mux the audio, by stream copy."""
     directory = encoded[0].parent
     if any(p.parent != directory for p in encoded):
         raise ValueError("the encoded chunks must be in one directory")
-    await concat_copy(ffmpeg, [p.name for p in encoded], directory, output, log_path=log_path, audio=audio,
-                      muxer=muxer, output_options=output_options)
-
-
-@dataclass
-class JoinCheck:
-    problems: list[str] = field(default_factory=list)
-    figures: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-async def verify_join(
-    output: Path, source: Timeline, *, clip_start: float = 0.0, clip_end: float | None = None, audio: bool = True
-) -> JoinCheck:
-    """Check the joined output against the source: frames, duration, A/V durations, timestamp order."""
-    result = JoinCheck()
-    joined = await read_timeline(output)
-    video, source_video = joined.video, source.video
-    if video is None or source_video is None:
-        result.problems.append("the joined output has no video")
-        return result
-    expected_frames = source_video.frames_between(clip_start, clip_end)
-    length = source_video.end - source_video.origin
-    expected_duration = (min(clip_end, length) if clip_end is not None else length) - clip_start
-    frame = video.frame_duration or source_video.frame_duration or 0.0
-    result.figures.update(frames=video.frames, expected_frames=expected_frames, duration=round(video.duration, 4),
-                          expected_duration=round(expected_duration, 4))
-    if video.frames != expected_frames:
-        result.problems.append(f"{video.frames} frames instead of the source's {expected_frames}")
-    if abs(video.duration - expected_duration) > frame + 1e-3:
-        result.problems.append(f"video lasts {video.duration:.3f} s instead of {expected_duration:.3f} s")
-    if not (video.dts_monotonic and video.pts_unique):
-        result.problems.append("video timestamps go backwards or repeat")
-    if audio:
-        if joined.audio is None:
-            result.problems.append("the joined output has no audio")
-        else:
-            # from time 0: a negative start is encoder priming (AAC's 1024 samples) the player never shows
-            offset = (joined.audio.end - max(joined.audio.start, 0.0)) - (video.end - max(video.start, 0.0))
-            result.figures["av_difference"] = round(offset, 4)
-            if abs(offset) > AV_TOLERANCE_S:
-                result.problems.append(f"audio and video durations differ by {offset * 1000:.0f} ms")
-            if not joined.audio.dts_monotonic:
-                result.problems.append("audio timestamps go backwards")
-    return result
+    await concat_copy(
+        ffmpeg,
+        [p.name for p in encoded],
+        directory,
+        output,
+        log_path=log_path,
+        audio=audio,
+        muxer=muxer,
+        output_options=output_options,
+    )
 
 
 async def encode_chunked(
-    ffmpeg: str, source: Path, output: Path, workdir: Path, *,
-    video_options: Sequence[str], audio_options: Sequence[str] | None, muxer: str = "mp4",
-    output_options: Sequence[str] = (), chunk_seconds: float = 15.0, clip_start: float = 0.0,
-    clip_end: float | None = None, concurrency: int = 1, threads: int = 0,
+    ffmpeg: str,
+    source: Path,
+    output: Path,
+    workdir: Path,
+    *,
+    video_options: Sequence[str],
+    audio_options: Sequence[str] | None,
+    muxer: str = "mp4",
+    output_options: Sequence[str] = (),
+    chunk_seconds: float = 15.0,
+    clip_start: float = 0.0,
+    clip_end: float | None = None,
+    concurrency: int = 1,
+    threads: int = 0,
 ) -> JoinCheck:
     """All the steps on this machine, `concurrency` chunk encodes at a time; returns the join check.
 
@@ -278,8 +364,9 @@ async def encode_chunked(
     async def one(chunk: Chunk, piece: Path) -> Path:
         async with limit:
             out = encoded_dir / chunk.name
-            await encode_chunk(ffmpeg, piece, chunk, out, video_options, threads=threads,
-                               log_path=encoded_dir / f"{chunk.name}.log")
+            await encode_chunk(
+                ffmpeg, piece, chunk, out, video_options, threads=threads, log_path=encoded_dir / f"{chunk.name}.log"
+            )
             return out
 
     with_audio = audio_options is not None and timeline.audio is not None
@@ -287,12 +374,29 @@ async def encode_chunked(
     async with asyncio.TaskGroup() as group:  # one failure cancels (and kills) the other encodes
         tasks = [group.create_task(one(c, p)) for c, p in zip(chunks, pieces, strict=True)]
         if with_audio:
-            group.create_task(encode_audio(ffmpeg, source, audio_path, audio_options or [], muxer=muxer,
-                                           clip_start=clip_start, clip_end=clip_end, threads=threads,
-                                           log_path=workdir / "audio.log"))
+            group.create_task(
+                encode_audio(
+                    ffmpeg,
+                    source,
+                    audio_path,
+                    audio_options or [],
+                    muxer=muxer,
+                    clip_start=clip_start,
+                    clip_end=clip_end,
+                    threads=threads,
+                    log_path=workdir / "audio.log",
+                )
+            )
     encoded = [t.result() for t in tasks]
-    await join(ffmpeg, encoded, output, audio=audio_path if with_audio else None, muxer=muxer,
-               output_options=output_options, log_path=workdir / "join.log")
+    await join(
+        ffmpeg,
+        encoded,
+        output,
+        audio=audio_path if with_audio else None,
+        muxer=muxer,
+        output_options=output_options,
+        log_path=workdir / "join.log",
+    )
     check_result = await verify_join(output, timeline, clip_start=clip_start, clip_end=clip_end, audio=with_audio)
     check_result.figures["chunks"] = len(chunks)
     return check_result

@@ -23,6 +23,7 @@ from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_
 from mediaflow.media.picture import Picture, picture_from_ffprobe, picture_from_pyav, read_frame_facts
 from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
+from mediaflow.media.tracks import SourceTracks, from_ffprobe, from_pyav
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
@@ -85,6 +86,7 @@ class MediaInfo:
     audio: AudioStreamInfo | None  # the first audio stream
     stream_count: int
     bit_rate: int | None
+    tracks: SourceTracks = SourceTracks()  # every audio/subtitle stream, ignored streams, frame-rate mode
 
 
 def check_safe_input(info: MediaInfo) -> None:
@@ -171,11 +173,26 @@ async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memo
         if "not on whitelist" in text:
             raise ProbeError(NOT_ACCEPTED)
         detail = summarize_stderr(text, max_lines=1) or f"ffprobe exit code {proc.returncode}"
-        raise ProbeError(f"the source is not a readable media file ({detail})")
+        raise ProbeError(f"the source is not a readable media file ({detail}){_incomplete_hint(path)}")
     try:
         return media_info_from_ffprobe(json.loads(stdout))
     except ValueError as exc:
         raise ProbeError(f"ffprobe gave unreadable output ({exc})") from exc
+
+
+def _incomplete_hint(path: Path) -> str:
+    """An MP4/MOV whose index never arrived (written last unless faststart): say the file is incomplete."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return ""
+    if len(head) == 12 and head[4:8] == b"ftyp":
+        return (
+            ": it starts as an MP4/MOV file but its index (the moov box) is missing, so the file is incomplete "
+            "(an interrupted upload or copy?); send the whole file"
+        )
+    return ""
 
 
 def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
@@ -210,6 +227,7 @@ def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         ),
         stream_count=_number(fmt.get("nb_streams"), int) or len(streams),
         bit_rate=_number(fmt.get("bit_rate"), int) or None,
+        tracks=from_ffprobe(streams, video),
     )
 
 
@@ -238,7 +256,7 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
     except av.error.ArgumentError as exc:  # EINVAL: "Format not on whitelist" is what leads here
         raise ProbeError(NOT_ACCEPTED) from exc
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"the source is not a readable media file ({exc.strerror})") from exc
+        raise ProbeError(f"the source is not a readable media file ({exc.strerror}){_incomplete_hint(path)}") from exc
     with container:
         streams = container.streams
         video = next((s for s in streams.video if not s.disposition & Disposition.attached_pic), None)
@@ -274,4 +292,5 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             audio=audio_info,
             stream_count=len(streams),
             bit_rate=container.bit_rate or None,
+            tracks=from_pyav(container, video),
         )

@@ -10,8 +10,9 @@ or the MPD (bandwidth, codecs, width/height per representation).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from mediaflow.media.inputs import file_url
@@ -29,6 +30,16 @@ from mediaflow.media.outputs.plan import (
 from mediaflow.media.outputs.shaping import shape
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
 from mediaflow.media.outputs.stream_hdr import VIDEO_RANGES, mark_dash_transfer, mark_hls_video_range
+from mediaflow.media.outputs.stream_tracks import (
+    audio_maps,
+    dash_adaptation_sets,
+    finish_hls,
+    hls_var_stream_map,
+    subtitle_steps,
+)
+from mediaflow.media.outputs.timing import timing_args, timing_notes
+from mediaflow.media.outputs.track_map import TrackChoice, choose_tracks, language_args
+from mediaflow.media.tracks import AudioTrack
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
 AUTO_RUNGS = ((1080, "5000k"), (720, "2800k"), (480, "1400k"), (360, "800k"), (240, "400k"), (144, "200k"))
@@ -136,7 +147,12 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     display_w, display_h = shaping.display
     rungs, notes = build_ladder(output, display_w, display_h)
     start, duration = clip_range(output.clip, source)
-    with_audio = output.audio is not False and source.info.audio is not None
+    # None: every variant carries the one audio track (the plain ladder); else renditions of their own
+    choice = _track_choice(output, source)
+    if choice is None:
+        with_audio = output.audio is not False and source.info.audio is not None
+    else:
+        with_audio = bool(choice.audio)
     argv = [
         *source.head(start, duration),
         "-filter_complex",
@@ -144,26 +160,33 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     ]
     for i in range(len(rungs)):
         argv += ["-map", f"[v{i}]"]
-    if output.type == "hls":
-        argv += ["-map", "0:a:0"] * (len(rungs) if with_audio else 0)  # each variant carries its audio
-    elif with_audio:
-        argv += ["-map", "0:a:0"]  # DASH: one audio representation shared by all
-    argv += _video_args(output, rungs)
+    argv += _audio_maps(output, len(rungs), with_audio) if choice is None else audio_maps(choice)
+    argv += _video_args(output, rungs) + timing_args(source.info, output.video.fps)
     argv += _audio_args(output) if with_audio else []
+    argv += language_args(choice) if choice is not None else []
     argv += ["-threads", str(source.threads)] if source.threads > 0 else []
-    argv += (
-        _hls_muxer(output, rungs, out_dir, with_audio)
-        if output.type == "hls"
-        else _dash_muxer(output, out_dir, with_audio)
-    )
+    if output.type == "hls":
+        variants = None if choice is None else hls_var_stream_map([r.label for r in rungs], choice)
+        argv += _hls_muxer(output, rungs, out_dir, with_audio, variants)
+    else:
+        sets = None if choice is None else dash_adaptation_sets(len(rungs), choice)
+        argv += _dash_muxer(output, out_dir, with_audio, sets)
     seconds = media_seconds(start, duration, source)
+    steps = [Step("encode", argv, seconds)]
+    finishers: list[Callable[[Path], None]] = []
+    if choice is not None and output.type == "hls":
+        steps += subtitle_steps(choice, source, start, duration, out_dir)
+        finishers.append(partial(finish_hls, choice, master_name=MASTER_PLAYLIST, variant=rungs[0].label))
+    if shaping.hdr_kept and (mark_hdr := _mark_hdr(output, stream.picture.color_transfer)) is not None:
+        finishers.append(mark_hdr)  # after the track renditions: it tags the final master's variants
+    kept = source.info.tracks.audio if choice is None else choice.audio
+    notes = [*shaping.notes, *notes, *(choice.notes if choice is not None else [])]
+    notes += _downmix_notes(output, kept if with_audio else ())
+    notes += timing_notes(source.info, output.video.fps)
     weight = (
         (seconds or 60) * sum(pixels_factor(*r.frame) for r in rungs) * (3.0 if output.video.codec == "h265" else 1.0)
     )
-    finish = _mark_hdr(output, stream.picture.color_transfer) if shaping.hdr_kept else None
-    return OutputPlan(
-        steps=[Step("encode", argv, seconds)], weight=weight, finish=finish, notes=[*shaping.notes, *notes]
-    )
+    return OutputPlan(steps=steps, weight=weight, finish=_in_order(finishers), notes=notes)
 
 
 def _mark_hdr(output: HlsOutput | DashOutput, transfer: str | None) -> Callable[[Path], None] | None:
@@ -179,8 +202,53 @@ def _mark_hdr(output: HlsOutput | DashOutput, transfer: str | None) -> Callable[
     return mark
 
 
-def _hls_muxer(output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool) -> list[str]:
-    variants = " ".join(
+def _audio_maps(output: HlsOutput | DashOutput, variants: int, with_audio: bool) -> list[str]:
+    if not with_audio:
+        return []
+    if output.type == "hls":
+        return ["-map", "0:a:0"] * variants  # each variant carries its audio
+    return ["-map", "0:a:0"]  # DASH: one audio representation shared by all
+
+
+def _in_order(finishers: list[Callable[[Path], None]]) -> Callable[[Path], None] | None:
+    """One `finish` running each step's side work in turn (None when there is none)."""
+    if not finishers:
+        return None
+
+    def finish(folder: Path) -> None:
+        for step in finishers:
+            step(folder)
+
+    return finish
+
+
+def _downmix_notes(output: HlsOutput | DashOutput, tracks: Sequence[AudioTrack]) -> list[str]:
+    surround = [t.language for t in tracks if (t.channels or 0) > 2] if output.audio is not False else []
+    if not surround:
+        return []
+    return [f"audio ({', '.join(surround)}) downmixed to stereo: {output.type.upper()} audio here is stereo AAC"]
+
+
+def _track_choice(output: HlsOutput | DashOutput, source: Source) -> TrackChoice | None:
+    """None for one or no audio track, no subtitles and every track wanted: the ladder whose variants carry
+    their audio, argv unchanged (its audio is stereo AAC whatever the source's layout, so 5.1 changes nothing)."""
+    tracks = source.info.tracks
+    if len(tracks.audio) <= 1 and not tracks.subtitles and output.audio_tracks == "all":
+        return None
+    return choose_tracks(
+        tracks,
+        output.audio_tracks,
+        output.subtitle_tracks,
+        with_audio=output.audio is not False,
+        with_subtitles=output.type == "hls",
+        subtitles_skipped_because="a DASH output carries no subtitles here; use an HLS or video output for them",
+    )
+
+
+def _hls_muxer(
+    output: HlsOutput | DashOutput, rungs: list[Rung], out_dir: Path, with_audio: bool, variants: str | None = None
+) -> list[str]:
+    variants = variants or " ".join(
         f"v:{i},a:{i},name:{r.label}" if with_audio else f"v:{i},name:{r.label}" for i, r in enumerate(rungs)
     )
     return [
@@ -217,8 +285,8 @@ def _hls_segments(output: HlsOutput | DashOutput, out_dir: Path) -> list[str]:
     return ["-hls_segment_type", "mpegts", "-hls_segment_filename", str(out_dir / "%v" / "segment_%05d.ts")]
 
 
-def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool) -> list[str]:
-    sets = "id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v"
+def _dash_muxer(output: HlsOutput | DashOutput, out_dir: Path, with_audio: bool, sets: str | None = None) -> list[str]:
+    sets = sets or ("id=0,streams=v id=1,streams=a" if with_audio else "id=0,streams=v")
     return [
         "-f",
         "dash",

@@ -155,3 +155,32 @@ OutputName = Annotated[
         description="Unique in the job; letters, digits, '-' and '_', at most 64; names the output's folder.",
     ),
 ]
+
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{3}$")
+
+
+def _language_codes(value: object) -> object:
+    if value == "all":
+        return value
+    if not isinstance(value, list) or not value:
+        raise ValueError(
+            'a track selection is "all" or a non-empty list of ISO 639-2 language codes like ["eng", "fra"]'
+        )
+    for code in value:
+        if not isinstance(code, str) or _LANGUAGE_CODE.match(code) is None:
+            raise ValueError(
+                f'language codes are three lowercase letters (ISO 639-2, as containers store them: "eng", "fra", '
+                f'"deu"; "und" for tracks without one); got {code!r}'
+            )
+    if len(set(value)) != len(value):
+        raise ValueError(f"list each language once; got {value!r}")
+    return value
+
+
+# Which of the source's audio or subtitle tracks an output keeps: every one, or those in these languages
+# (in the source's order). ISO 639-2 bibliographic and terminology codes match each other (fre = fra).
+TrackSelection = Annotated[
+    Literal["all"] | Annotated[list[str], Field(max_length=32)],
+    BeforeValidator(_language_codes),
+]

@@ -22,6 +22,7 @@ from mediaflow.media.outputs.params import (
     OutputName,
     Preset,
     Strict,
+    TrackSelection,
     VideoSettings,
 )
 
@@ -42,6 +43,16 @@ Parallel = Literal["auto"] | bool
 AUDIO_FORMAT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac", "wav": "pcm"}
 
 
+_AUDIO_TRACKS = (
+    '"all": every audio track of the source, with its language; or a list of ISO 639-2 codes (["eng", "fra"]) '
+    "to keep only those."
+)
+_SUBTITLE_TRACKS = (
+    '"all": every text subtitle track of the source (bitmap tracks are skipped with a note); or a list of '
+    "ISO 639-2 codes."
+)
+
+
 def default_audio_codec(fmt: str) -> str:
     return AUDIO_FORMAT_CODECS.get(fmt) or ("opus" if fmt == "webm" else "aac")
 
@@ -53,6 +64,8 @@ class VideoOutput(Strict):
     video: VideoSettings = VideoSettings()
     audio: AudioSettings | NoAudio = Field(default=AudioSettings(), description="false: no audio track.")
     clip: Clip | None = None
+    audio_tracks: TrackSelection = Field(default="all", description=_AUDIO_TRACKS)
+    subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
     faststart: bool = Field(
         default=True, description="mp4/mov: index first, so playback starts before the end arrives."
     )
@@ -149,6 +162,8 @@ class _StreamOutput(Strict):
     video: StreamVideo = StreamVideo()
     audio: StreamAudio | NoAudio = StreamAudio()
     clip: Clip | None = None
+    audio_tracks: TrackSelection = Field(default="all", description=_AUDIO_TRACKS)
+    subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
 
     @model_validator(mode="after")
     def _distinct_heights(self) -> _StreamOutput:

@@ -408,7 +408,6 @@ def test_media_info_from_ffprobe_json() -> None:
             audio=(AudioTrack(0, "aac", 2, None, 44100, "und", default=False, forced=False, title=None),),
             subtitles=(SubtitleTrack(0, "mov_text", "und", default=False, forced=False, title=None),),
             ignored=("cover art",),
-            variable_frame_rate=False,
         ),
     )
     assert media_info_from_ffprobe({"format": {"format_name": "mp3"}, "streams": []}).video is None

@@ -27,8 +27,9 @@ from mediaflow.media.outputs.timing import KEEP_VARIABLE_RATE
 from mediaflow.media.outputs.track_map import TrackChoice
 from mediaflow.media.outputs.video import chunk_video_args
 from mediaflow.media.outputs.webvtt import parse_cues, segment_cues
+from mediaflow.media.picture import frame_rate_mode_of
 from mediaflow.media.probe import MediaInfo, probe
-from mediaflow.media.tracks import AudioTrack, SourceTracks, is_variable_rate, language_code
+from mediaflow.media.tracks import AudioTrack, SourceTracks, language_code
 from mediaflow.settings import Settings
 from tests import corpus_tracks as corpus
 from tests.media import ffmpeg, ffprobe
@@ -98,9 +99,10 @@ async def test_the_probe_describes_every_track(corpus_dir: Path, prober: str) ->
     if prober == "ffprobe" and ffprobe() is None:
         pytest.skip("no ffprobe here (scripts/setup.sh --test installs one)")
     settings = PYAV if prober == "pyav" else Settings(_env_file=None, FFPROBE_BINARY=ffprobe())
-    two = (await probe(corpus.two_languages(corpus_dir), settings)).tracks
+    two_info = await probe(corpus.two_languages(corpus_dir), settings)
+    two = two_info.tracks
     assert [(t.language, t.default, t.channels) for t in two.audio] == [("eng", True, 2), ("fra", False, 2)]
-    assert not two.plain and not two.variable_frame_rate
+    assert not two.plain and not two_info.variable_frame_rate
     subtitled = (await probe(corpus.subtitled_mkv(corpus_dir), settings)).tracks
     assert [(s.codec, s.language, s.bitmap) for s in subtitled.subtitles] == [
         ("subrip", "eng", False),
@@ -112,7 +114,7 @@ async def test_the_probe_describes_every_track(corpus_dir: Path, prober: str) ->
     camera = await probe(corpus.mov_with_timecode_and_cover(corpus_dir), settings)
     assert camera.video is not None and camera.video.codec == "h264"  # the cover is not taken for the video
     assert sorted(camera.tracks.ignored) == ["cover art", "timecode", "timecode"]
-    assert (await probe(corpus.variable_frame_rate(corpus_dir), settings)).tracks.variable_frame_rate
+    assert (await probe(corpus.variable_frame_rate(corpus_dir), settings)).variable_frame_rate
     assert (await probe(corpus.plain_clip(corpus_dir), settings)).tracks.plain
 
 
@@ -577,8 +579,9 @@ def test_track_selections_are_validated() -> None:
 
 
 def test_the_frame_rate_counts_as_variable_only_when_guess_and_average_differ() -> None:
-    assert is_variable_rate(Fraction(60), Fraction(38))
-    assert not is_variable_rate(Fraction(30000, 1001), Fraction(2997, 100))
-    assert not is_variable_rate(None, Fraction(25))
-    assert not is_variable_rate(Fraction(50), Fraction(25))  # interlaced: the guess is the field rate
+    # the picture's rule (picture.frame_rate_mode_of) is the one every builder reads
+    assert frame_rate_mode_of(Fraction(60), Fraction(38)) == "variable"
+    assert frame_rate_mode_of(Fraction(30000, 1001), Fraction(2997, 100)) == "constant"
+    assert frame_rate_mode_of(None, Fraction(25)) is None
+    assert frame_rate_mode_of(Fraction(50), Fraction(25)) == "constant"  # interlaced: the guess is the field rate
     assert language_code("ENG") == "eng" and language_code("en") == "und" and language_code("e\ng") == "und"

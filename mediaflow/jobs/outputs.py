@@ -192,7 +192,7 @@ class SourceMedia(BaseModel):
                 for s in info.tracks.subtitles
             ],
             ignored_streams=list(info.tracks.ignored),
-            variable_frame_rate=info.tracks.variable_frame_rate,
+            variable_frame_rate=info.variable_frame_rate,
         )
 
 

@@ -205,7 +205,7 @@ def _aspect(value: Any) -> Fraction:
     return aspect if aspect > 0 else Fraction(1)
 
 
-def _frame_rate_mode(nominal: Fraction | None, average: Fraction | None) -> FrameRateMode | None:
+def frame_rate_mode_of(nominal: Fraction | None, average: Fraction | None) -> FrameRateMode | None:
     """Constant when the stream's base rate and its average agree (or the base is the field rate of
     interlaced video, twice the frame rate); variable when they differ. A hint: the timestamps decide."""
     if not nominal or not average:
@@ -236,7 +236,7 @@ def picture_from_ffprobe(stream: dict[str, Any]) -> Picture:
         rotation=rotation,
         sample_aspect=_aspect(stream.get("sample_aspect_ratio")),
         field_order=_FFPROBE_FIELD_ORDERS.get(str(stream.get("field_order"))),
-        frame_rate_mode=_frame_rate_mode(
+        frame_rate_mode=frame_rate_mode_of(
             _fraction(stream.get("r_frame_rate")), _fraction(stream.get("avg_frame_rate"))
         ),
         pixel_format=pixel_format,
@@ -266,7 +266,7 @@ def picture_from_pyav(stream: Any) -> Picture:
     return Picture(
         sample_aspect=Fraction(sar) if sar and sar > 0 else Fraction(1),
         field_order=_FIELD_ORDERS.get(int(cc.field_order or 0)),
-        frame_rate_mode=_frame_rate_mode(stream.base_rate, stream.average_rate),
+        frame_rate_mode=frame_rate_mode_of(stream.base_rate, stream.average_rate),
         pixel_format=pixel_format,
         bit_depth=depth,
         chroma_subsampling=chroma,

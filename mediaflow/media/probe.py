@@ -86,7 +86,12 @@ class MediaInfo:
     audio: AudioStreamInfo | None  # the first audio stream
     stream_count: int
     bit_rate: int | None
-    tracks: SourceTracks = SourceTracks()  # every audio/subtitle stream, ignored streams, frame-rate mode
+    tracks: SourceTracks = SourceTracks()  # every audio and subtitle stream, the ignored streams (tracks.py)
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        """One rule for VFR, the picture's (picture.frame_rate_mode_of): timing and source_media read it here."""
+        return self.video is not None and self.video.picture.frame_rate_mode == "variable"
 
 
 def check_safe_input(info: MediaInfo) -> None:
@@ -227,7 +232,7 @@ def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         ),
         stream_count=_number(fmt.get("nb_streams"), int) or len(streams),
         bit_rate=_number(fmt.get("bit_rate"), int) or None,
-        tracks=from_ffprobe(streams, video),
+        tracks=from_ffprobe(streams),
     )
 
 
@@ -292,5 +297,5 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             audio=audio_info,
             stream_count=len(streams),
             bit_rate=container.bit_rate or None,
-            tracks=from_pyav(container, video),
+            tracks=from_pyav(container),
         )

@@ -1,5 +1,6 @@
-"""The source's tracks and timing, as probing finds them: every audio and subtitle stream, the streams
-no output uses (cover art, timecode, data), and whether the video's frame rate varies.
+"""The source's tracks, as probing finds them: every audio and subtitle stream, and the streams no
+output uses (cover art, timecode, data). Whether the frame rate varies is a fact of the picture
+(`Picture.frame_rate_mode`, media/picture.py), read through `MediaInfo.variable_frame_rate`.
 
 Built once per source by both probers (`from_ffprobe`, `from_pyav`) and carried on `MediaInfo.tracks`,
 so every graph builder maps tracks from the same description. Everything read here comes from the
@@ -11,14 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 # Subtitle codecs that are pictures, not text: they cannot become mov_text or WebVTT.
 BITMAP_SUBTITLE_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub", "dvb_teletext"})
 UNDETERMINED = "und"
-# A frame rate guess (r_frame_rate) this far from the average marks the frame rate as variable.
-_VFR_TOLERANCE = 0.01
 _LANGUAGE = re.compile(r"^[a-z]{3}$")
 _MAX_TITLE = 80
 
@@ -55,7 +53,6 @@ class SourceTracks:
     audio: tuple[AudioTrack, ...] = ()
     subtitles: tuple[SubtitleTrack, ...] = ()
     ignored: tuple[str, ...] = ()  # "cover art", "timecode", "data (klv)": streams no output uses
-    variable_frame_rate: bool = False
 
     @property
     def text_subtitles(self) -> tuple[SubtitleTrack, ...]:
@@ -92,23 +89,6 @@ def _int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-def _rate(value: Any) -> Fraction | None:
-    try:
-        rate = Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        return None
-    return rate if rate > 0 else None
-
-
-def is_variable_rate(guessed: Fraction | None, average: Fraction | None) -> bool:
-    """The demuxer's rate guess (the finest rate all timestamps seen fit) differs from the average:
-    frames do not come at one rate. A constant-rate file has both equal (29.97 vs 30000/1001 included),
-    and interlaced video may give its field rate as the guess: twice the average is constant too."""
-    if not guessed or not average:
-        return False
-    return all(abs(float(guessed) - k * float(average)) > _VFR_TOLERANCE * k * float(average) for k in (1, 2))
-
-
 def _ignored_kind(codec_type: str, timecode: bool, attached_pic: bool, codec: str) -> str | None:
     if codec_type == "video" and attached_pic:
         return "cover art"
@@ -119,8 +99,8 @@ def _ignored_kind(codec_type: str, timecode: bool, attached_pic: bool, codec: st
     return None
 
 
-def from_ffprobe(streams: list[dict[str, Any]], video: dict[str, Any] | None) -> SourceTracks:
-    """From `ffprobe -show_streams` JSON; `video` is the stream the outputs use (None: no video)."""
+def from_ffprobe(streams: list[dict[str, Any]]) -> SourceTracks:
+    """From `ffprobe -show_streams` JSON."""
     audio: list[AudioTrack] = []
     subtitles: list[SubtitleTrack] = []
     ignored: list[str] = []
@@ -161,14 +141,11 @@ def from_ffprobe(streams: list[dict[str, Any]], video: dict[str, Any] | None) ->
             )
             if what is not None:
                 ignored.append(what)
-    variable = video is not None and is_variable_rate(
-        _rate(video.get("r_frame_rate")), _rate(video.get("avg_frame_rate"))
-    )
-    return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored), variable)
+    return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored))
 
 
-def from_pyav(container: Any, video: Any) -> SourceTracks:
-    """From an open PyAV container; `video` is the stream the outputs use (None: no video)."""
+def from_pyav(container: Any) -> SourceTracks:
+    """From an open PyAV container."""
     from av.stream import Disposition
 
     audio: list[AudioTrack] = []
@@ -214,8 +191,4 @@ def from_pyav(container: Any, video: Any) -> SourceTracks:
             )
             if what is not None:
                 ignored.append(what)
-    variable = video is not None and is_variable_rate(
-        Fraction(video.base_rate) if video.base_rate else None,
-        Fraction(video.average_rate) if video.average_rate else None,
-    )
-    return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored), variable)
+    return SourceTracks(tuple(audio), tuple(subtitles), tuple(ignored))

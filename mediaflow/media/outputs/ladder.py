@@ -27,7 +27,7 @@ from mediaflow.media.outputs.plan import (
     number,
     pixels_factor,
 )
-from mediaflow.media.outputs.shaping import shape
+from mediaflow.media.outputs.shaping import Shaping, shape
 from mediaflow.media.outputs.spec import DashOutput, HlsOutput
 from mediaflow.media.outputs.stream_hdr import VIDEO_RANGES, mark_dash_transfer, mark_hls_video_range
 from mediaflow.media.outputs.stream_tracks import (
@@ -39,6 +39,7 @@ from mediaflow.media.outputs.stream_tracks import (
 )
 from mediaflow.media.outputs.timing import timing_args, timing_notes
 from mediaflow.media.outputs.track_map import TrackChoice, choose_tracks, language_args
+from mediaflow.media.probe import MediaInfo, VideoStreamInfo
 from mediaflow.media.tracks import AudioTrack
 
 # (height, video bitrate): a common web ladder for H.264 at 30 fps.
@@ -141,11 +142,31 @@ def _audio_args(output: HlsOutput | DashOutput) -> list[str]:
     return ["-c:a", "aac", "-b:a", output.audio.bitrate, "-ac", str(output.audio.channels)]
 
 
+def ladder_for(output: HlsOutput | DashOutput, stream: VideoStreamInfo) -> tuple[Shaping, list[Rung], list[str]]:
+    """The picture rules and the rungs for this source (sized from its upright, square-pixel picture),
+    with the notes on both: what a whole ladder, the fan-out decision and rendition tasks all share."""
+    shaping = shape(stream, keep_hdr=output.video.hdr == "keep")  # validated: keep comes with h265
+    rungs, notes = build_ladder(output, *shaping.display)
+    return shaping, rungs, [*shaping.notes, *notes]
+
+
+def spread_ladder_notes(output: HlsOutput | DashOutput, info: MediaInfo) -> list[str]:
+    """What a whole ladder would say, for one spread over rendition tasks (one audio track at most, no
+    subtitles: fanout keeps any other ladder whole), so both ways of making it report alike."""
+    assert info.video is not None
+    _, _, notes = ladder_for(output, info.video)
+    with_audio = output.audio is not False and info.audio is not None
+    return [
+        *notes,
+        *_downmix_notes(output, info.tracks.audio if with_audio else ()),
+        *timing_notes(info, output.video.fps),
+    ]
+
+
 def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -> OutputPlan:
     stream = source.need_video(f"{output.type} output {output.name!r}")
-    shaping = shape(stream, keep_hdr=output.video.hdr == "keep")  # validated: keep comes with h265
+    shaping, rungs, notes = ladder_for(output, stream)
     display_w, display_h = shaping.display
-    rungs, notes = build_ladder(output, display_w, display_h)
     start, duration = clip_range(output.clip, source)
     # None: every variant carries the one audio track (the plain ladder); else renditions of their own
     choice = _track_choice(output, source)
@@ -180,7 +201,7 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
     if shaping.hdr_kept and (mark_hdr := _mark_hdr(output, stream.picture.color_transfer)) is not None:
         finishers.append(mark_hdr)  # after the track renditions: it tags the final master's variants
     kept = source.info.tracks.audio if choice is None else choice.audio
-    notes = [*shaping.notes, *notes, *(choice.notes if choice is not None else [])]
+    notes += choice.notes if choice is not None else []
     notes += _downmix_notes(output, kept if with_audio else ())
     notes += timing_notes(source.info, output.video.fps)
     weight = (

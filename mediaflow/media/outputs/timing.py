@@ -19,11 +19,11 @@ KEEP_VARIABLE_RATE = ["-fps_mode", "vfr", "-enc_time_base", "filter"]
 
 def timing_args(info: MediaInfo, fps: float | None) -> list[str]:
     """Encoder options that keep every frame of a variable-frame-rate source ([] for a constant one)."""
-    return list(KEEP_VARIABLE_RATE) if info.tracks.variable_frame_rate and fps is None else []
+    return list(KEEP_VARIABLE_RATE) if info.variable_frame_rate and fps is None else []
 
 
 def timing_notes(info: MediaInfo, fps: float | None) -> list[str]:
-    if not info.tracks.variable_frame_rate:
+    if not info.variable_frame_rate:
         return []
     if fps is None:
         return ["variable frame rate kept: every frame at its own time"]

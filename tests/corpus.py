@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.media import _generate
+from tests.media import _generate, tone
 
 CORNER = "drawbox=x=0:y=0:w=iw/4:h=ih/4:color=white:t=fill"
 BT709 = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
@@ -36,6 +36,11 @@ def _moving_block(width: int, height: int, seconds: float, field_rate: int) -> s
     )
 
 
+def _display_rotated(plain: Path, target: Path, degrees_ccw: int) -> Path:
+    """`plain` rewrapped (stream copy) with a display matrix, the way phones and cameras mark rotation."""
+    return _generate(target, ["-display_rotation", str(degrees_ccw), "-i", str(plain), "-c", "copy"])
+
+
 def rotated(directory: Path, codec: str = "h264", *, degrees_ccw: int = 90) -> Path:
     """A 320x180 clip whose display matrix turns it `degrees_ccw` counter-clockwise (ffmpeg's sense,
     ffprobe's "rotation"; a phone held upright writes -90), with AAC audio."""
@@ -47,10 +52,7 @@ def rotated(directory: Path, codec: str = "h264", *, degrees_ccw: int = 90) -> P
             "lavfi",
             "-i",
             _corner(320, 180, 1, 25),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1",
+            *tone(440, 1),
             *(
                 ["-c:v", "libx264"]
                 if codec == "h264"
@@ -65,7 +67,7 @@ def rotated(directory: Path, codec: str = "h264", *, degrees_ccw: int = 90) -> P
             "-shortest",
         ],
     )
-    return _generate(Path(directory) / name, ["-display_rotation", str(degrees_ccw), "-i", str(plain), "-c", "copy"])
+    return _display_rotated(plain, Path(directory) / name, degrees_ccw)
 
 
 def hdr(directory: Path, transfer: str = "pq", *, transfer_only: bool = False) -> Path:
@@ -128,10 +130,7 @@ def broadcast_1080i(directory: Path) -> Path:
         [
             "-filter_complex",
             _moving_block(1920, 1080, 1, 50) + ",tinterlace=mode=interleave_top,setfield=tff",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1,pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0",
+            *tone(440, 1, "5.1"),
             "-c:v",
             "libx264",
             "-preset",
@@ -281,10 +280,7 @@ def phone_hlg(directory: Path, seconds: float = 3) -> Path:
             "lavfi",
             "-i",
             f"{_corner(640, 360, seconds, 25)},{BT709},{to_hlg}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:duration={seconds}",
+            *tone(440, seconds),
             "-c:v",
             "libx265",
             "-preset",
@@ -298,9 +294,7 @@ def phone_hlg(directory: Path, seconds: float = 3) -> Path:
             "-shortest",
         ],
     )
-    return _generate(
-        Path(directory) / f"phone_hlg_{seconds:g}s.mp4", ["-display_rotation", "-90", "-i", str(plain), "-c", "copy"]
-    )
+    return _display_rotated(plain, Path(directory) / f"phone_hlg_{seconds:g}s.mp4", -90)
 
 
 def rgb_screen(directory: Path) -> Path:

@@ -12,7 +12,7 @@ import struct
 from fractions import Fraction
 from pathlib import Path
 
-from tests.media import _generate, make_clip
+from tests.media import X264_FAST, _generate, make_clip, tone
 
 # Two tones a test can tell apart: the English track is 440 Hz, the French one 660 Hz.
 TONES = {"eng": 440, "fra": 660}
@@ -22,31 +22,19 @@ def _video(seconds: float, size: str = "320x180", rate: int = 25) -> list[str]:
     return ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
 
 
-def _tone(frequency: int, seconds: float, layout: str = "stereo") -> list[str]:
-    return [
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=frequency={frequency}:sample_rate=48000:duration={seconds},aformat=channel_layouts={layout}",
-    ]
-
-
-_X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-
-
 def two_languages(directory: Path, name: str = "two_languages.mp4", *, seconds: float = 3) -> Path:
     """Video + two AAC tracks: English (default, titled) and French; MP4 or MKV by the name."""
     args = [
         *_video(seconds),
-        *_tone(TONES["eng"], seconds),
-        *_tone(TONES["fra"], seconds),
+        *tone(TONES["eng"], seconds),
+        *tone(TONES["fra"], seconds),
         "-map",
         "0:v",
         "-map",
         "1:a",
         "-map",
         "2:a",
-        *_X264,
+        *X264_FAST,
         "-c:a",
         "aac",
         "-b:a",
@@ -71,12 +59,12 @@ def surround_ac3(directory: Path, name: str = "surround.mkv", *, seconds: float 
     """Video + one AC-3 5.1 track (language eng), as broadcast and disc rips have it."""
     args = [
         *_video(seconds),
-        *_tone(440, seconds, "5.1"),
+        *tone(440, seconds, "5.1"),
         "-map",
         "0:v",
         "-map",
         "1:a",
-        *_X264,
+        *X264_FAST,
         "-c:a",
         "ac3",
         "-b:a",
@@ -148,7 +136,7 @@ def subtitled_mkv(directory: Path, name: str = "subtitled.mkv", *, seconds: floa
     bitmap = _dvdsub_track(directory, seconds)
     args = [
         *_video(seconds),
-        *_tone(TONES["eng"], seconds),
+        *tone(TONES["eng"], seconds),
         "-i",
         str(english),
         "-i",
@@ -165,7 +153,7 @@ def subtitled_mkv(directory: Path, name: str = "subtitled.mkv", *, seconds: floa
         "3:s",
         "-map",
         "4:s",
-        *_X264,
+        *X264_FAST,
         "-c:a",
         "aac",
         "-c:s:0",
@@ -219,7 +207,7 @@ def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "
     args = [
         "-filter_complex",
         graph,
-        *_tone(440, total),
+        *tone(440, total),
         "-map",
         "[v]",
         "-map",
@@ -228,7 +216,7 @@ def variable_frame_rate(directory: Path, name: str = "vfr.mp4", *, size: str = "
         "passthrough",
         "-enc_time_base",
         "1/600",
-        *_X264,
+        *X264_FAST,
         "-g",
         "24",
         "-c:a",
@@ -265,7 +253,7 @@ def truncated_upload(directory: Path, name: str = "truncated_faststart.mp4", *, 
     if not path.exists():
         whole = _generate(
             Path(directory) / "truncation_faststart_source.mp4",
-            [*_video(4), *_tone(440, 4), *_X264, "-c:a", "aac", "-movflags", "+faststart"],
+            [*_video(4), *tone(440, 4), *X264_FAST, "-c:a", "aac", "-movflags", "+faststart"],
         )
         data = whole.read_bytes()
         partial = path.with_name(f"{path.stem}.partial{path.suffix}")
@@ -276,7 +264,7 @@ def truncated_upload(directory: Path, name: str = "truncated_faststart.mp4", *, 
 
 def audio_only(directory: Path, name: str = "audio_only_tracks.m4a", *, seconds: float = 2) -> Path:
     """A sine tone in .m4a (language eng), no video stream."""
-    return _generate(Path(directory) / name, [*_tone(440, seconds), "-c:a", "aac", "-metadata:s:a:0", "language=eng"])
+    return _generate(Path(directory) / name, [*tone(440, seconds), "-c:a", "aac", "-metadata:s:a:0", "language=eng"])
 
 
 def mov_with_timecode_and_cover(directory: Path, name: str = "timecode_cover.mp4", *, seconds: float = 2) -> Path:
@@ -287,7 +275,7 @@ def mov_with_timecode_and_cover(directory: Path, name: str = "timecode_cover.mp4
     cover = _generate(Path(directory) / "cover.png", ["-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1"])
     args = [
         *_video(seconds),
-        *_tone(440, seconds),
+        *tone(440, seconds),
         "-i",
         str(cover),
         "-map",

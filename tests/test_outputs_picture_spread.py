@@ -6,8 +6,6 @@ with its VIDEO-RANGE."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
 import av
@@ -16,6 +14,7 @@ import pytest
 from mediaflow.media.timeline import read_timeline
 from tests import corpus
 from tests.apptools import make_settings, running_app, start_worker, wait_for_final
+from tests.test_distributed import stop
 
 SPEC = [
     {"name": "web", "type": "video", "parallel": True, "video": {"preset": "ultrafast"}},
@@ -48,14 +47,7 @@ async def test_a_phone_video_spread_over_two_workers(settings, tmp_path: Path) -
             web.write_bytes((await client.get(f"/jobs/{job['job_id']}/files/web/web.mp4")).content)
             master = (await client.get(f"/jobs/{job['job_id']}/files/stream/master.m3u8")).text
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop(workers)
     kinds = sorted(task["kind"] for task in job["tasks"])
     assert kinds.count("chunk") >= 3 and kinds.count("rendition") == 3, kinds
     notes = {output["name"]: output["notes"] for output in job["outputs"]}

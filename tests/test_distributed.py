@@ -12,6 +12,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aioboto3
@@ -23,7 +24,7 @@ from mediaflow.jobs.model import Phase
 from mediaflow.jobs.progress import PHASE_SPAN
 from mediaflow.media.probe import probe
 from tests import media
-from tests.apptools import ApiServer, make_settings, start_worker, worker_events
+from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final, worker_events
 
 pytestmark = pytest.mark.backend
 
@@ -52,6 +53,22 @@ async def put_source(settings, bucket: str, key: str, path: Path) -> str:
         await s3.create_bucket(Bucket=bucket)
         await s3.upload_file(str(path), bucket, key)
     return f"s3://{bucket}/{key}"
+
+
+@asynccontextmanager
+async def finished_job(settings, cwd: Path, source: str, outputs: list[dict], timeout: float = 180):
+    """The API (uvicorn) and one `python worker.py` on `settings`: POST /jobs with `outputs`, wait until
+    the job is final; yields (the server's URL, the job) while both still run, to fetch its files."""
+    with ApiServer(settings, cwd) as server:
+        worker = start_worker(settings, cwd)
+        try:
+            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": outputs})
+            assert created.status_code == 201, created.text
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                job = await wait_for_final(client, created.json()["job_id"], timeout, view="/jobs/{}")
+            yield server.url, job
+        finally:
+            stop([worker])
 
 
 async def bucket_keys(settings, prefix: str) -> list[str]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests import corpus
-from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
-from tests.test_distributed import put_source, stop
+from tests.apptools import make_settings
+from tests.test_distributed import finished_job, put_source
 
 pytestmark = pytest.mark.backend
 
@@ -38,34 +38,25 @@ async def test_a_phone_video_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, s
     (tmp_path / "corpus").mkdir()
     phone = corpus.phone_hlg(tmp_path / "corpus", seconds=2)
     source = await put_source(settings, f"sources-{uuid.uuid4().hex[:12]}", "in/phone.mp4", phone)
-    with ApiServer(settings, tmp_path) as server:
-        worker = start_worker(settings, tmp_path)
-        try:
-            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": SPEC})
-            assert created.status_code == 201, created.text
-            job_id = created.json()["job_id"]
-            async with httpx.AsyncClient(base_url=server.url) as client:
-                job = await wait_for_final(client, job_id, 180, view="/jobs/{}")
-                assert job["status"] == "completed", job
-                web = tmp_path / "web.mp4"
-                web.write_bytes((await client.get(f"/jobs/{job_id}/files/web/web.mp4")).content)
-                poster = tmp_path / "poster.jpg"
-                poster.write_bytes((await client.get(f"/jobs/{job_id}/files/poster/thumbnail_001.jpg")).content)
-            with av.open(str(web)) as container:
-                stream = container.streams.video[0]
-                assert (int(stream.codec_context.color_primaries), int(stream.codec_context.color_trc)) == (1, 1)
-                frame = next(container.decode(stream))
-                _upright(frame)
-                white = np.asarray(frame.reformat(format="gray").to_ndarray(), float)[:40, -40:].mean()
-                assert white > 200, white  # tone-mapped: HLG's reference white near SDR white
-            with av.open(str(poster)) as container:
-                _upright(next(container.decode(video=0)))
-            url = f"{server.url}/jobs/{job_id}/files/stream/master.m3u8"
-            with av.open(url, options={"protocol_whitelist": "http,tcp"}) as player:
-                sizes = sorted((s.codec_context.width, s.codec_context.height) for s in player.streams.video)
-                assert sizes == [(144, 256), (240, 426), (360, 640)], sizes  # named by their short side
-                _upright(next(player.decode(video=0)))
-        finally:
-            stop([worker])
+    async with finished_job(settings, tmp_path, source, SPEC) as (url, job):
+        assert job["status"] == "completed", job
+        files = f"{url}/jobs/{job['job_id']}/files"
+        web = tmp_path / "web.mp4"
+        web.write_bytes(httpx.get(f"{files}/web/web.mp4").content)
+        poster = tmp_path / "poster.jpg"
+        poster.write_bytes(httpx.get(f"{files}/poster/thumbnail_001.jpg").content)
+        with av.open(str(web)) as container:
+            stream = container.streams.video[0]
+            assert (int(stream.codec_context.color_primaries), int(stream.codec_context.color_trc)) == (1, 1)
+            frame = next(container.decode(stream))
+            _upright(frame)
+            white = np.asarray(frame.reformat(format="gray").to_ndarray(), float)[:40, -40:].mean()
+            assert white > 200, white  # tone-mapped: HLG's reference white near SDR white
+        with av.open(str(poster)) as container:
+            _upright(next(container.decode(video=0)))
+        with av.open(f"{files}/stream/master.m3u8", options={"protocol_whitelist": "http,tcp"}) as player:
+            sizes = sorted((s.codec_context.width, s.codec_context.height) for s in player.streams.video)
+            assert sizes == [(144, 256), (240, 426), (360, 640)], sizes  # named by their short side
+            _upright(next(player.decode(video=0)))
     notes = {output["name"]: output["notes"] for output in job["outputs"]}
     assert all("rotated 90° clockwise" in n and "tone-mapped from HLG to SDR BT.709" in n for n in notes.values())

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests import corpus_tracks as corpus
-from tests.apptools import ApiServer, make_settings, start_worker, wait_for_final
-from tests.test_distributed import bucket_keys, put_source, stop
+from tests.apptools import make_settings
+from tests.test_distributed import bucket_keys, finished_job, put_source
 
 pytestmark = pytest.mark.backend
 
@@ -33,28 +33,19 @@ async def test_tracks_on_kafka_mongodb_and_s3(tmp_path, kafka_settings, s3_setti
     (tmp_path / "corpus").mkdir()
     bucket = f"sources-{uuid.uuid4().hex[:12]}"
     source = await put_source(settings, bucket, "in/subtitled.mkv", corpus.subtitled_mkv(tmp_path / "corpus"))
-    with ApiServer(settings, tmp_path) as server:
-        worker = start_worker(settings, tmp_path)
-        try:
-            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": SPEC})
-            assert created.status_code == 201, created.text
-            job_id = created.json()["job_id"]
-            async with httpx.AsyncClient(base_url=server.url) as client:
-                job = await wait_for_final(client, job_id, 120, view="/jobs/{}")
-            assert job["status"] == "completed", job
-            assert [s["bitmap"] for s in job["source_media"]["subtitle_tracks"]] == [False, False, True]
-            assert all("2 subtitle tracks kept (eng, fra)" in o["notes"] for o in job["outputs"]), job["outputs"]
+    async with finished_job(settings, tmp_path, source, SPEC, timeout=120) as (url, job):
+        assert job["status"] == "completed", job
+        assert [s["bitmap"] for s in job["source_media"]["subtitle_tracks"]] == [False, False, True]
+        assert all("2 subtitle tracks kept (eng, fra)" in o["notes"] for o in job["outputs"]), job["outputs"]
 
-            prefix = f"{settings.OUTPUT_PREFIX}/{job_id}/stream/"
-            keys = await bucket_keys(settings, prefix)
-            for name in ("audio_1_eng/index.m3u8", "subtitles_1_eng/segment_00000.vtt", "subtitles_2_fra/index.m3u8"):
-                assert prefix + name in keys, keys
+        prefix = f"{settings.OUTPUT_PREFIX}/{job['job_id']}/stream/"
+        keys = await bucket_keys(settings, prefix)
+        for name in ("audio_1_eng/index.m3u8", "subtitles_1_eng/segment_00000.vtt", "subtitles_2_fra/index.m3u8"):
+            assert prefix + name in keys, keys
 
-            url = f"{server.url}/jobs/{job_id}/files/stream/master.m3u8"
-            master = httpx.get(url).text
-            assert master.count("#EXT-X-MEDIA:TYPE=SUBTITLES") == 2 and master.count("#EXT-X-MEDIA:TYPE=AUDIO") == 1
-            with av.open(url, options={"protocol_whitelist": "http,tcp"}) as player:
-                assert [s.codec_context.height for s in player.streams.video] == [90]
-                assert sum(1 for _ in player.decode(video=0)) == 75  # 3 s at 25 fps, every segment fetched
-        finally:
-            stop([worker])
+        master_url = f"{url}/jobs/{job['job_id']}/files/stream/master.m3u8"
+        master = httpx.get(master_url).text
+        assert master.count("#EXT-X-MEDIA:TYPE=SUBTITLES") == 2 and master.count("#EXT-X-MEDIA:TYPE=AUDIO") == 1
+        with av.open(master_url, options={"protocol_whitelist": "http,tcp"}) as player:
+            assert [s.codec_context.height for s in player.streams.video] == [90]
+            assert sum(1 for _ in player.decode(video=0)) == 75  # 3 s at 25 fps, every segment fetched

@@ -108,8 +108,10 @@ async def test_a_vfr_source_chunked_over_tasks_joins_frame_exact(settings, tmp_p
         job = await run_job(client, "vfr.mp4", outputs)
         assert job["status"] == "completed", job
         assert job["source_media"]["variable_frame_rate"] is True
+        assert job["source_media"]["video"]["picture"]["frame_rate_mode"] == "variable"  # one rule, shown twice
         assert sum(1 for t in job["tasks"] if t["kind"] == "chunk") == 2
         notes = job["outputs"][0]["notes"]
+        assert "variable frame rate kept: every frame at its own time" in notes, notes  # a chunked output's notes
         assert not [n for n in notes if "one piece" in n or "instead" in n], notes  # no fall-back encode
         main = tmp_path / "main.mp4"
         main.write_bytes((await client.get(f"/jobs/{job['job_id']}/files/main/main.mp4")).content)

@@ -143,7 +143,9 @@ class SourceMedia(BaseModel):
     ignored_streams: list[str] = Field(
         default_factory=list, description='Streams no output uses: "cover art", "timecode", "data (...)".'
     )
-    variable_frame_rate: bool = False
+    variable_frame_rate: bool = Field(
+        default=False, description='Frames do not come at one rate (video.picture.frame_rate_mode "variable").'
+    )
 
     @classmethod
     def from_info(cls, info: MediaInfo, size: int | None) -> SourceMedia:

@@ -31,8 +31,9 @@ from mediaflow.media.picture import frame_rate_mode_of
 from mediaflow.media.probe import MediaInfo, probe
 from mediaflow.media.tracks import AudioTrack, SourceTracks, language_code
 from mediaflow.settings import Settings
+from tests import corpus as picture_corpus
 from tests import corpus_tracks as corpus
-from tests.media import ffmpeg, ffprobe
+from tests.media import _generate, ffmpeg, ffprobe
 
 PYAV = Settings(_env_file=None, FFPROBE_BINARY=None)
 FAST = {"preset": "ultrafast"}
@@ -276,6 +277,37 @@ def media_lines(master: str, kind: str) -> list[dict[str, str]]:
         if line.startswith(f"#EXT-X-MEDIA:TYPE={kind},"):
             found.append(dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1])))
     return [{k: v.strip('"') for k, v in entry.items()} for entry in found]
+
+
+async def test_an_hdr_ladder_with_two_languages_gets_audio_renditions_and_video_range(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    """The picture and the tracks meet in one ladder: HLG kept in HEVC, two alternate audio renditions,
+    and VIDEO-RANGE on the master the track renditions rewrote (the plan's finishers run in order)."""
+    phone = picture_corpus.phone_hlg(corpus_dir, seconds=2)
+    source = _generate(
+        corpus_dir / "phone_two_languages.mp4",
+        ["-i", str(phone), "-i", str(corpus.two_languages(corpus_dir)), "-map", "0:v", "-map", "1:a", "-c", "copy"],
+    )
+    results, _ = await make(
+        [
+            {
+                "type": "hls",
+                "name": "hls",
+                "segment_seconds": 1,
+                "video": {"codec": "h265", "preset": "ultrafast", "hdr": "keep"},
+                "renditions": [{"height": 144, "bitrate": "200k"}],
+            }
+        ],
+        source,
+        tmp_path,
+    )
+    assert results["hls"].status == "completed", results
+    assert "rotated 90° clockwise" in results["hls"].notes and "2 audio tracks kept (eng, fra)" in results["hls"].notes
+    master = (tmp_path / "hls" / "master.m3u8").read_text()
+    assert [a["LANGUAGE"] for a in media_lines(master, "AUDIO")] == ["eng", "fra"]
+    variants = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF:")]
+    assert variants and all("VIDEO-RANGE=HLG" in v and "AUDIO=" in v for v in variants), master
 
 
 async def test_hls_makes_alternate_audio_renditions_and_a_dash_set_per_language(

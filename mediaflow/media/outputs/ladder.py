@@ -199,7 +199,7 @@ def stream_plan(output: HlsOutput | DashOutput, source: Source, out_dir: Path) -
         steps += subtitle_steps(choice, source, start, duration, out_dir)
         finishers.append(partial(finish_hls, choice, master_name=MASTER_PLAYLIST, variant=rungs[0].label))
     if shaping.hdr_kept and (mark_hdr := _mark_hdr(output, stream.picture.color_transfer)) is not None:
-        finishers.append(mark_hdr)  # after the track renditions: it tags the final master's variants
+        finishers.append(mark_hdr)  # last: it tags the variants of the master as finally written
     kept = source.info.tracks.audio if choice is None else choice.audio
     notes += choice.notes if choice is not None else []
     notes += _downmix_notes(output, kept if with_audio else ())

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 from mediaflow.media.outputs import Source, parse_outputs, plan_output
+from mediaflow.media.outputs.ladder import ladder_for, spread_ladder_notes
 from mediaflow.media.outputs.measured import search_filters
 from mediaflow.media.outputs.shaping import JPEG_RANGE, SDR_TAGS, tone_map
+from mediaflow.media.outputs.spec import HlsOutput, VideoOutput
+from mediaflow.media.outputs.video import chunk_video_args
 from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, VideoStreamInfo, probe
 from mediaflow.media.quality import Frame, comparison_argv
@@ -462,3 +465,30 @@ def test_hdr_keep_on_an_sdr_source_says_so() -> None:
     assert plan_output(tone_mapped, _source(ten_bit_sdr), Path("/out"), None).notes == [
         "10-bit 4:2:0 reduced to 8-bit 4:2:0"
     ]
+
+
+def test_chunks_and_rendition_tasks_follow_the_same_rules_as_whole_outputs() -> None:
+    """The chunked path's chunk options carry the whole encode's picture chain, and a ladder spread over
+    rendition tasks gets its rungs and notes from the display size, as the whole ladder does."""
+    hdr_pal = Picture(
+        field_order="tff", sample_aspect=Fraction(64, 45), color_transfer="smpte2084", color_primaries="bt2020"
+    )
+    (web,) = parse_outputs([{"type": "video", "name": "v", "video": {"height": 480}}])
+    assert isinstance(web, VideoOutput)
+    source = _source(hdr_pal, 720, 576)
+    whole = plan_output(web, source, Path("/out"), None)
+    chunk = chunk_video_args(web, source)
+    assert chunk[chunk.index("-vf") + 1] == _filters(
+        {"type": "video", "name": "v", "video": {"height": 480}}, hdr_pal, 720, 576
+    )
+    assert "bwdif" in chunk[chunk.index("-vf") + 1] and "tonemap" in chunk[chunk.index("-vf") + 1]
+    assert "deinterlaced" in whole.notes
+
+    (ladder,) = parse_outputs([{"type": "hls", "name": "h", "parallel": True}])
+    assert isinstance(ladder, HlsOutput)
+    phone = _source(Picture(rotation=90, color_transfer="arib-std-b67", color_primaries="bt2020"))
+    _, rungs, _ = ladder_for(ladder, phone.info.video)
+    assert [r.frame for r in rungs] == [(1080, 1920), (720, 1280), (480, 854), (360, 640)]  # portrait
+    notes = spread_ladder_notes(ladder, phone.info)
+    assert notes == plan_output(ladder, phone, Path("/out"), None).notes
+    assert {"rotated 90° clockwise", "tone-mapped from HLG to SDR BT.709"} <= set(notes)

@@ -219,3 +219,19 @@ class ApiServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+@asynccontextmanager
+async def finished_job(settings, cwd: Path, source: str, outputs: list[dict], timeout: float = 180):
+    """The API (uvicorn) and one `python worker.py` on `settings`: POST /jobs with `outputs`, wait until
+    the job is final; yields (the server's URL, the job) while both still run, to fetch its files."""
+    with ApiServer(settings, cwd) as server:
+        worker = start_worker(settings, cwd)
+        try:
+            created = httpx.post(f"{server.url}/jobs", json={"source": source, "outputs": outputs})
+            assert created.status_code == 201, created.text
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                job = await wait_for_final(client, created.json()["job_id"], timeout, view="/jobs/{}")
+            yield server.url, job
+        finally:
+            stop_workers([worker])

@@ -32,6 +32,20 @@ def ffprobe() -> str | None:
     return shutil.which("ffprobe") or (str(installed) if installed.is_file() else None)
 
 
+# The encoder options every generated H.264 test clip uses: fast, 8-bit 4:2:0 (what players expect).
+X264_FAST = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+
+def tone(frequency: int, seconds: float, layout: str = "stereo") -> list[str]:
+    """A lavfi sine input (48 kHz) in `layout` ("stereo", "5.1", ...): the test corpora's audio."""
+    return [
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={frequency}:sample_rate=48000:duration={seconds},aformat=channel_layouts={layout}",
+    ]
+
+
 def _generate(path: Path, args: list[str]) -> Path:
     if path.exists():
         return path

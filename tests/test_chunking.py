@@ -21,7 +21,7 @@ from mediaflow.media.chunking import (
 from mediaflow.media.concat import concat_list
 from mediaflow.media.quality import Frame, measure_quality
 from mediaflow.media.timeline import StreamTimeline, read_timeline
-from tests.media import detailed_clip, ffmpeg
+from tests.media import _generate, detailed_clip, ffmpeg
 
 VIDEO = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", "-vf", "scale=-2:180"]
 AUDIO = ["-c:a", "aac", "-b:a", "96k"]
@@ -232,3 +232,61 @@ async def test_a_source_whose_timestamps_do_not_start_at_zero(tmp_path: Path) ->
     )
     assert check.ok, check.problems
     assert check.figures["frames"] == 70 and check.figures["chunks"] == 3  # the 0.3 s tail joins chunk 2
+
+
+def test_chunks_never_start_on_a_keyframe_of_an_open_gop() -> None:
+    video = timeline(10)
+    # every keyframe but 0 and 6 s opens an open GOP (leading pictures reference the GOP before)
+    video = StreamTimeline(
+        **{**vars(video), "open_keyframes": frozenset(t for t in video.keyframes if t not in (0, 6))}
+    )
+    assert [c.start for c in plan_chunks(video, chunk_seconds=2)] == [0.0, 6.0]
+
+
+def open_gop_hevc(directory: Path) -> Path:
+    """4 s of HEVC at 25 fps as x265 writes it by default: open GOPs (a CRA keyframe every 12 frames,
+    with B-frames shown before it but decoded after it), plus one IDR at 2 s, where two encodes meet."""
+    halves = []
+    for half in ("a", "b"):
+        halves.append(
+            _generate(
+                directory / f"open_gop_{half}.mp4",
+                [
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=160x90:rate=25:duration=2",
+                    "-c:v",
+                    "libx265",
+                    "-preset",
+                    "ultrafast",
+                    "-x265-params",
+                    "log-level=error:keyint=12:min-keyint=12:open-gop=1:bframes=3",
+                    "-tag:v",
+                    "hvc1",
+                ],
+            )
+        )
+    listing = directory / "open_gop.txt"
+    listing.write_text("".join(f"file '{half.name}'\n" for half in halves))
+    return _generate(directory / "open_gop.mp4", ["-f", "concat", "-i", str(listing), "-c", "copy"])
+
+
+async def test_an_open_gop_hevc_source_is_cut_only_where_a_gop_is_closed(tmp_path: Path) -> None:
+    source = open_gop_hevc(tmp_path)
+    video = (await read_timeline(source)).video
+    assert video is not None and video.frames == 100
+    assert len(video.open_keyframes) >= 4 and 2.0 not in video.open_keyframes  # the CRAs, not the IDR
+    check = await encode_chunked(
+        ffmpeg(),
+        source,
+        tmp_path / "chunked.mp4",
+        tmp_path / "work",
+        video_options=VIDEO,
+        audio_options=None,
+        chunk_seconds=0.5,
+    )
+    # cut at 0 and 2 s only: every frame decoded, where a cut at a CRA lost its leading frames
+    assert check.ok, check.problems
+    assert check.figures["chunks"] == 2
+    assert (await read_timeline(tmp_path / "chunked.mp4")).video.frames == 100

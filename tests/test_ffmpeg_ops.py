@@ -39,7 +39,9 @@ from ffmpeg_ops import (
 )
 from mediaflow.jobs.model import Method
 from mediaflow.media import probe as probe_module
+from mediaflow.media.picture import Picture
 from mediaflow.media.probe import MediaInfo, check_safe_input, media_info_from_ffprobe, probe
+from mediaflow.media.tracks import AudioTrack, SourceTracks, SubtitleTrack
 from mediaflow.settings import Settings
 from tests import media
 from tests.golden_argv import CLAIMED, FF, GOLDEN, HEAD, WHITELIST, seed_argv
@@ -300,6 +302,7 @@ async def test_probe_a_good_clip(clips: dict[str, Path], prober: Settings) -> No
     info = await probe(clips["av"], prober)
     assert "mp4" in info.format_name.split(",")
     assert info.duration == pytest.approx(2.0, abs=0.05)
+    assert info.video is not None and info.audio is not None
     assert (info.video.codec, info.video.width, info.video.height) == ("h264", 320, 240)
     assert info.video.fps == pytest.approx(30.0)
     assert (info.audio.codec, info.audio.sample_rate, info.audio.channels) == ("aac", 48000, 1)
@@ -311,7 +314,12 @@ async def test_probe_single_kind_sources(clips: dict[str, Path], prober: Setting
     video_only = await probe(clips["video_only"], prober)
     assert video_only.audio is None and video_only.video is not None and video_only.stream_count == 1
     audio = await probe(clips["audio_only"], prober)
-    assert audio.video is None and audio.audio.codec == "aac" and audio.duration == pytest.approx(2.0, abs=0.1)
+    assert (
+        audio.video is None
+        and audio.audio is not None
+        and audio.audio.codec == "aac"
+        and audio.duration == pytest.approx(2.0, abs=0.1)
+    )
 
 
 @pytest.mark.parametrize("kind", ["zero", "text", "truncated"])
@@ -390,10 +398,17 @@ def test_media_info_from_ffprobe_json() -> None:
     assert info == MediaInfo(
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
         duration=12.345,
-        video=probe_module.VideoStreamInfo("h264", 1920, 1080, pytest.approx(29.97, abs=0.001)),
+        video=probe_module.VideoStreamInfo(
+            "h264", 1920, 1080, pytest.approx(29.97, abs=0.001), index=1, picture=Picture(frame_rate_mode="constant")
+        ),
         audio=probe_module.AudioStreamInfo("aac", 44100, 2, 128000),
         stream_count=4,
         bit_rate=None,
+        tracks=SourceTracks(
+            audio=(AudioTrack(0, "aac", 2, None, 44100, "und", default=False, forced=False, title=None),),
+            subtitles=(SubtitleTrack(0, "mov_text", "und", default=False, forced=False, title=None),),
+            ignored=("cover art",),
+        ),
     )
     assert media_info_from_ffprobe({"format": {"format_name": "mp3"}, "streams": []}).video is None
 
@@ -572,7 +587,7 @@ async def test_video_methods_accept_a_source_without_audio(ff, clips, tmp_path) 
     argv, output = seed_argv(ff, Method.COMPRESS, clips["video_only"], out_dir(tmp_path), "mp4")
     check(await run_ffmpeg(argv, log_path=tmp_path / "c.log"))
     info = await probe(output, NO_FFPROBE)
-    assert info.audio is None and info.video.codec == "h264"
+    assert info.audio is None and info.video is not None and info.video.codec == "h264"
 
 
 # --- real failures ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Literal
 from mediaflow.jobs.model import Job
 from mediaflow.jobs.outputs import decode_states, encode_states
 from mediaflow.jobs.tasks import task_spec, tasks_progress
-from mediaflow.media.outputs.ladder import build_ladder
+from mediaflow.media.outputs.ladder import ladder_for
 from mediaflow.media.outputs.spec import HlsOutput, OutputSpec, VideoOutput
 from mediaflow.media.probe import MediaInfo
 
@@ -78,8 +78,10 @@ def plan_fanout(
             splits[output.name] = "chunks"
             reasons.append(why)
         elif isinstance(output, HlsOutput):
-            rungs, _ = build_ladder(output, info.video.width, info.video.height)
-            if len(rungs) > 1:
+            _, rungs, _ = ladder_for(output, info.video)  # the rungs the builder will make: display size
+            # rendition tasks each make a one-variant ladder with its audio inside: several audio tracks or
+            # subtitles (renditions of their own, made once) keep the ladder whole
+            if len(rungs) > 1 and len(info.tracks.audio) <= 1 and not info.tracks.subtitles:
                 splits[output.name] = "renditions"
                 reasons.append(why)
     if not reasons:

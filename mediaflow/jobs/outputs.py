@@ -10,17 +10,27 @@ of the job is stored beside them as `files.json` (see `worker/outputs_run.py`).
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 from mediaflow.jobs.model import Job, JobStatus, Phase, Timestamp
+from mediaflow.jobs.source_picture import PictureMedia
 from mediaflow.jobs.tasks import TaskView, task_views
 from mediaflow.media.probe import MediaInfo
 from mediaflow.storage.destinations import parse_destination
 
 OutputStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 SEGMENT_SUFFIXES = (".ts", ".m4s")
+# HLS subtitle renditions' WebVTT segments (media/outputs/webvtt.py); a storyboard's .vtt is a file to list
+_SUBTITLE_SEGMENT = re.compile(r"/segment_\d+\.vtt$")
+
+
+def is_segment(path: str) -> bool:
+    return path.endswith(SEGMENT_SUFFIXES) or _SUBTITLE_SEGMENT.search(path) is not None
+
+
 FILES_MANIFEST = "files.json"  # beside the output folders; a dot in it keeps it apart from output names
 
 
@@ -82,16 +92,17 @@ def decode_states(text: str | None) -> list[OutputState]:
 
 def split_files(files: list[OutputFileInfo]) -> tuple[list[OutputFileInfo], SegmentsInfo | None]:
     """(the files to list on the record, the segments summed up)."""
-    segments = [f for f in files if f.path.endswith(SEGMENT_SUFFIXES)]
-    listed = [f for f in files if not f.path.endswith(SEGMENT_SUFFIXES)]
+    segments = [f for f in files if is_segment(f.path)]
+    listed = [f for f in files if not is_segment(f.path)]
     return listed, (SegmentsInfo(count=len(segments), bytes=sum(f.size for f in segments)) if segments else None)
 
 
 class VideoMedia(BaseModel):
     codec: str
-    width: int
+    width: int = Field(description="As stored; picture.display_width/height is what a viewer sees.")
     height: int
     fps: float | None
+    picture: PictureMedia | None = None
 
 
 class AudioMedia(BaseModel):
@@ -99,6 +110,25 @@ class AudioMedia(BaseModel):
     sample_rate: int | None
     channels: int | None
     bit_rate: int | None
+
+
+class AudioTrackMedia(BaseModel):
+    codec: str
+    channels: int | None
+    layout: str | None
+    language: str = Field(description='ISO 639-2 code, "und" when the source names none.')
+    default: bool
+    forced: bool
+    title: str | None
+
+
+class SubtitleTrackMedia(BaseModel):
+    codec: str
+    language: str
+    default: bool
+    forced: bool
+    title: str | None
+    bitmap: bool = Field(description="Pictures (PGS, DVD, DVB), not text: reported, never put in outputs.")
 
 
 class SourceMedia(BaseModel):
@@ -109,6 +139,14 @@ class SourceMedia(BaseModel):
     streams: int
     video: VideoMedia | None
     audio: AudioMedia | None
+    audio_tracks: list[AudioTrackMedia] = Field(default_factory=list, description="Every audio stream, in order.")
+    subtitle_tracks: list[SubtitleTrackMedia] = Field(default_factory=list, description="Every subtitle stream.")
+    ignored_streams: list[str] = Field(
+        default_factory=list, description='Streams no output uses: "cover art", "timecode", "data (...)".'
+    )
+    variable_frame_rate: bool = Field(
+        default=False, description='Frames do not come at one rate (video.picture.frame_rate_mode "variable").'
+    )
 
     @classmethod
     def from_info(cls, info: MediaInfo, size: int | None) -> SourceMedia:
@@ -121,12 +159,43 @@ class SourceMedia(BaseModel):
             streams=info.stream_count,
             video=None
             if video is None
-            else VideoMedia(codec=video.codec, width=video.width, height=video.height, fps=video.fps),
+            else VideoMedia(
+                codec=video.codec,
+                width=video.width,
+                height=video.height,
+                fps=video.fps,
+                picture=PictureMedia.from_stream(video),
+            ),
             audio=None
             if audio is None
             else AudioMedia(
                 codec=audio.codec, sample_rate=audio.sample_rate, channels=audio.channels, bit_rate=audio.bit_rate
             ),
+            audio_tracks=[
+                AudioTrackMedia(
+                    codec=t.codec,
+                    channels=t.channels,
+                    layout=t.layout,
+                    language=t.language,
+                    default=t.default,
+                    forced=t.forced,
+                    title=t.title,
+                )
+                for t in info.tracks.audio
+            ],
+            subtitle_tracks=[
+                SubtitleTrackMedia(
+                    codec=s.codec,
+                    language=s.language,
+                    default=s.default,
+                    forced=s.forced,
+                    title=s.title,
+                    bitmap=s.bitmap,
+                )
+                for s in info.tracks.subtitles
+            ],
+            ignored_streams=list(info.tracks.ignored),
+            variable_frame_rate=info.variable_frame_rate,
         )
 
 

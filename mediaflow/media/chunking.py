@@ -7,9 +7,12 @@ them all on one machine, for tests, the benchmark and a worker that has the whol
 
 Pitfalls, most of them written up by Av1an (github.com/master-of-zen/Av1an, split.rs/concat.rs):
 - Cuts must fall on keyframes that start a *closed* GOP, or the frames after the cut that reference
-  the previous GOP (open GOP, leading B-frames) cannot be decoded and are dropped. We cut with the
-  segment muxer on frame numbers of keyframes (Av1an's `-segment_frames`), never on times, and the
-  frame count check below catches an open-GOP source, whose job then falls back to a single encode.
+  the previous GOP (open GOP, leading B-frames) cannot be decoded and are dropped (measured: x265's
+  default open GOPs lost 6 of 75 frames, and the job fell back to a single encode). The timeline marks
+  keyframes followed by leading pictures (`open_keyframes`) and `plan_chunks` never cuts there; a
+  source with no closed keyframe to cut on is one chunk. We cut with the segment muxer on frame numbers
+  of keyframes (Av1an's `-segment_frames`), never on times, and the frame count check below still
+  catches anything else that drops frames.
 - Timestamps: a chunk of a B-frame stream starts at its decoder delay, not at zero (measured: the
   first chunk of an x264 MP4 starts at 0.0667 s). Each chunk encode restarts its timestamps at zero
   (`setpts=PTS-STARTPTS`), so the concat demuxer, which lays the pieces end to end by their
@@ -26,15 +29,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow.media.concat import concat_copy
 from mediaflow.media.ffmpeg import ProgressUpdate, check, run_ffmpeg
 from mediaflow.media.inputs import INPUT_SAFETY_OPTIONS, file_url
-from mediaflow.media.timeline import StreamTimeline, Timeline, read_timeline
+from mediaflow.media.join_check import AV_TOLERANCE_S, JoinCheck, verify_join
+from mediaflow.media.timeline import StreamTimeline, read_timeline
 
-AV_TOLERANCE_S = 0.040  # audio and video durations of the joined output may differ this much
+# The join check lives in join_check.py; its names stay importable from here, where callers find them.
+__all__ = [
+    "AV_TOLERANCE_S",
+    "Chunk",
+    "ChunkingError",
+    "JoinCheck",
+    "encode_audio",
+    "encode_audio_argv",
+    "encode_chunk",
+    "encode_chunk_argv",
+    "chunk_video_options",
+    "encode_chunked",
+    "join",
+    "plan_chunks",
+    "split",
+    "verify_join",
+]
 
 
 class ChunkingError(Exception):
@@ -70,7 +90,11 @@ def plan_chunks(
     half = (video.frame_duration or 0.001) / 2
     index_of = {round(t, 6): i for i, t in enumerate(video.times)}
     # times from here on count from the first frame, as clip ranges and ffmpeg's -ss do
-    keyframes = [(t - video.origin, index_of[round(t, 6)]) for t in video.keyframes if round(t, 6) in index_of]
+    keyframes = [
+        (t - video.origin, index_of[round(t, 6)])
+        for t in video.keyframes
+        if round(t, 6) in index_of and t not in video.open_keyframes  # closed GOPs only: nothing lost at a cut
+    ]
     starts_before_clip = [k for k in keyframes if k[0] <= clip_start + half]
     if not starts_before_clip:
         raise ChunkingError("the video does not start with a keyframe")
@@ -115,10 +139,39 @@ async def split(ffmpeg: str, source: Path, chunks: Sequence[Chunk], workdir: Pat
     # Stop after the last planned chunk: the frames past a clip's end are not worth copying.
     last = chunks[-1]
     stop = ["-t", f"{last.start + last.trim_end + 1 - first.start:.6f}"] if last.trim_end is not None else []
-    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *seek, "-i", file_url(source), *stop]
-    argv += ["-map", "0:V:0", "-an", "-sn", "-dn", "-c", "copy"]
-    argv += ["-f", "segment", "-segment_format", "mp4", "-reset_timestamps", "1"]
-    argv += [*(["-segment_frames", cuts] if cuts else []), file_url(workdir / "split%05d.mp4")]
+    # One chunk has no cut: the segment muxer would then cut every 2 s (its default segment_time), and
+    # all but the first piece would be dropped below as "past a clip's end"; write the piece directly.
+    target = (
+        [
+            "-f",
+            "segment",
+            "-segment_format",
+            "mp4",
+            "-reset_timestamps",
+            "1",
+            "-segment_frames",
+            cuts,
+            file_url(workdir / "split%05d.mp4"),
+        ]
+        if cuts
+        else ["-f", "mp4", file_url(workdir / "split00000.mp4")]
+    )
+    argv = [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *seek,
+        "-i",
+        file_url(source),
+        *stop,
+        "-map",
+        "0:V:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c",
+        "copy",
+        *target,
+    ]
     check(await run_ffmpeg(argv, log_path=workdir / "split.log"))
     paths = [workdir / f"split{c.index:05d}.mp4" for c in chunks]
     missing = [p.name for p in paths if not p.is_file()]
@@ -143,9 +196,25 @@ def encode_chunk_argv(
     trim = ["-ss", f"{chunk.trim_start:.6f}"] if chunk.trim_start else []
     if chunk.trim_end is not None:
         trim += ["-t", f"{chunk.trim_end - chunk.trim_start:.6f}"]
-    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *trim, "-i", file_url(piece)]
-    argv += ["-map", "0:V:0", *chunk_video_options(video_options), "-force_key_frames", "0", "-an", "-sn", "-dn"]
-    return [*argv, *(["-threads", str(threads)] if threads else []), "-f", "mp4", file_url(output)]
+    return [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *trim,
+        "-i",
+        file_url(piece),
+        "-map",
+        "0:V:0",
+        *chunk_video_options(video_options),
+        "-force_key_frames",
+        "0",
+        "-an",
+        "-sn",
+        "-dn",
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        "mp4",
+        file_url(output),
+    ]
 
 
 def chunk_video_options(video_options: Sequence[str]) -> list[str]:
@@ -197,13 +266,31 @@ def encode_audio_argv(
     clip_end: float | None = None,
     threads: int = 0,
 ) -> list[str]:
-    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list)."""
+    """The audio of the whole range, once, in the final container's muxer (so AAC keeps its edit list).
+
+    The first audio track, unless `audio_options` map their own streams: every kept audio track and the
+    text subtitles (outputs/video.chunk_audio_args), which the join then copies in beside the video.
+    """
     cut = ["-ss", f"{clip_start:.6f}"] if clip_start else []
     if clip_end is not None:
         cut += ["-t", f"{clip_end - clip_start:.6f}"]
-    argv = [*_ffmpeg(ffmpeg), *INPUT_SAFETY_OPTIONS, *cut, "-i", file_url(source)]
-    argv += ["-map", "0:a:0", "-vn", "-sn", "-dn", *audio_options, *(["-threads", str(threads)] if threads else [])]
-    return [*argv, "-f", muxer, file_url(output)]
+    own_maps = "-map" in audio_options
+    return [
+        *_ffmpeg(ffmpeg),
+        *INPUT_SAFETY_OPTIONS,
+        *cut,
+        "-i",
+        file_url(source),
+        *([] if own_maps else ["-map", "0:a:0"]),
+        "-vn",
+        *([] if own_maps else ["-sn"]),
+        "-dn",
+        *audio_options,
+        *(["-threads", str(threads)] if threads else []),
+        "-f",
+        muxer,
+        file_url(output),
+    ]
 
 
 async def encode_audio(
@@ -249,56 +336,6 @@ async def join(
         muxer=muxer,
         output_options=output_options,
     )
-
-
-@dataclass
-class JoinCheck:
-    problems: list[str] = field(default_factory=list)
-    figures: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-async def verify_join(
-    output: Path, source: Timeline, *, clip_start: float = 0.0, clip_end: float | None = None, audio: bool = True
-) -> JoinCheck:
-    """Check the joined output against the source: frames, duration, A/V durations, timestamp order."""
-    result = JoinCheck()
-    joined = await read_timeline(output)
-    video, source_video = joined.video, source.video
-    if video is None or source_video is None:
-        result.problems.append("the joined output has no video")
-        return result
-    expected_frames = source_video.frames_between(clip_start, clip_end)
-    length = source_video.end - source_video.origin
-    expected_duration = (min(clip_end, length) if clip_end is not None else length) - clip_start
-    frame = video.frame_duration or source_video.frame_duration or 0.0
-    result.figures.update(
-        frames=video.frames,
-        expected_frames=expected_frames,
-        duration=round(video.duration, 4),
-        expected_duration=round(expected_duration, 4),
-    )
-    if video.frames != expected_frames:
-        result.problems.append(f"{video.frames} frames instead of the source's {expected_frames}")
-    if abs(video.duration - expected_duration) > frame + 1e-3:
-        result.problems.append(f"video lasts {video.duration:.3f} s instead of {expected_duration:.3f} s")
-    if not (video.dts_monotonic and video.pts_unique):
-        result.problems.append("video timestamps go backwards or repeat")
-    if audio:
-        if joined.audio is None:
-            result.problems.append("the joined output has no audio")
-        else:
-            # from time 0: a negative start is encoder priming (AAC's 1024 samples) the player never shows
-            offset = (joined.audio.end - max(joined.audio.start, 0.0)) - (video.end - max(video.start, 0.0))
-            result.figures["av_difference"] = round(offset, 4)
-            if abs(offset) > AV_TOLERANCE_S:
-                result.problems.append(f"audio and video durations differ by {offset * 1000:.0f} ms")
-            if not joined.audio.dts_monotonic:
-                result.problems.append("audio timestamps go backwards")
-    return result
 
 
 async def encode_chunked(

@@ -39,7 +39,7 @@ async def concat_copy(
     muxer: str = "matroska",
     output_options: Sequence[str] = (),
 ) -> None:
-    """Join the video of `directory/names` into `output`; with `audio`, mux its first audio stream in.
+    """Join the video of `directory/names` into `output`; with `audio`, mux its audio (and subtitle) streams in.
 
     Everything is stream copy. The joined video's timestamps run on from piece to piece (the demuxer
     offsets each piece by the durations before it), so the pieces must each start at zero.
@@ -66,6 +66,6 @@ async def concat_copy(
     maps = ["-map", "0:V:0"]
     if audio is not None:
         argv += [*INPUT_SAFETY_OPTIONS, "-i", file_url(audio)]
-        maps += ["-map", "1:a:0"]
+        maps += ["-map", "1:a", "-map", "1:s?"]  # every track the audio run kept, subtitles if any
     argv += [*maps, "-c", "copy", *output_options, "-f", muxer, file_url(output)]
     check(await run_ffmpeg(argv, log_path=log_path))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ from typing import Any
 from mediaflow.media.errors import FfmpegError, ProbeError
 from mediaflow.media.ffmpeg import summarize_stderr
 from mediaflow.media.inputs import INPUT_FORMATS, INPUT_SAFETY_OPTIONS, ffprobe_binary, file_url
+from mediaflow.media.picture import Picture, picture_from_ffprobe, picture_from_pyav, read_frame_facts
 from mediaflow.media.probe_threads import PROBE_THREADS
 from mediaflow.media.subprocesses import kill_group_and_wait, start_in_own_group
+from mediaflow.media.tracks import SourceTracks, from_ffprobe, from_pyav
 
 # Demuxers that open other files or URLs named inside the source (playlists, manifests, scripts,
 # virtual inputs). Never in INPUT_FORMATS; check_safe_input names them explicitly as well.
@@ -56,9 +58,16 @@ NOT_ACCEPTED = (
 @dataclass(frozen=True)
 class VideoStreamInfo:
     codec: str
-    width: int
+    width: int  # as stored; `display_size` is what a viewer sees
     height: int
     fps: float | None
+    index: int = 0  # the stream's index in the container
+    picture: Picture = Picture()  # orientation, pixel shape, scanning, colour (picture.py)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height of the upright picture with square pixels."""
+        return self.picture.display_size(self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,12 @@ class MediaInfo:
     audio: AudioStreamInfo | None  # the first audio stream
     stream_count: int
     bit_rate: int | None
+    tracks: SourceTracks = SourceTracks()  # every audio and subtitle stream, the ignored streams (tracks.py)
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        """One rule for VFR, the picture's (picture.frame_rate_mode_of): timing and source_media read it here."""
+        return self.video is not None and self.video.picture.frame_rate_mode == "variable"
 
 
 def check_safe_input(info: MediaInfo) -> None:
@@ -103,11 +118,38 @@ async def probe(path: Path, settings: Any, *, timeout: float = 60.0) -> MediaInf
             info = await _probe_with_ffprobe(ffprobe, path, timeout, memory_mb * 1024 * 1024 or None)
         else:  # PyAV blocks; on threads of its own, so one that never returns starves nothing else
             info = await PROBE_THREADS.run(_probe_with_pyav, path, timeout=timeout)
+        if info.video is not None:
+            max_pixels = min(
+                getattr(settings, "MAX_INPUT_PIXELS", 4096 * 2160), getattr(settings, "MAX_INPUT_DIMENSION", 4096) ** 2
+            )
+            picture = await PROBE_THREADS.run(_frame_facts, path, info.video, max_pixels, timeout=timeout)
+            info = replace(info, video=replace(info.video, picture=picture))
     except TimeoutError as exc:
         raise ProbeError(f"probing the source took longer than {timeout:g} s") from exc
     if info.video is None and info.audio is None:
         raise ProbeError("the source contains no audio or video stream")
     return info
+
+
+def _safety_options() -> dict[str, str]:
+    return {
+        key.lstrip("-"): value
+        for key, value in zip(INPUT_SAFETY_OPTIONS[0::2], INPUT_SAFETY_OPTIONS[1::2], strict=True)
+    }
+
+
+def _frame_facts(path: Path, video: VideoStreamInfo, max_pixels: int) -> Picture:
+    """What only decoded frames tell (picture.read_frame_facts); a source whose frames cannot be
+    decoded, or are larger than the limits allow, keeps what the container said, and its run (or the
+    input policy) reports why."""
+    import av
+
+    if video.width * video.height > max_pixels:
+        return video.picture  # refused later by the input policy; never decoded here
+    try:
+        return read_frame_facts(path, video.index, video.picture, _safety_options(), max_pixels)
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return video.picture
 
 
 async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memory_bytes: int | None) -> MediaInfo:
@@ -136,11 +178,26 @@ async def _probe_with_ffprobe(ffprobe: str, path: Path, timeout: float, max_memo
         if "not on whitelist" in text:
             raise ProbeError(NOT_ACCEPTED)
         detail = summarize_stderr(text, max_lines=1) or f"ffprobe exit code {proc.returncode}"
-        raise ProbeError(f"the source is not a readable media file ({detail})")
+        raise ProbeError(f"the source is not a readable media file ({detail}){_incomplete_hint(path)}")
     try:
         return media_info_from_ffprobe(json.loads(stdout))
     except ValueError as exc:
         raise ProbeError(f"ffprobe gave unreadable output ({exc})") from exc
+
+
+def _incomplete_hint(path: Path) -> str:
+    """An MP4/MOV whose index never arrived (written last unless faststart): say the file is incomplete."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return ""
+    if len(head) == 12 and head[4:8] == b"ftyp":
+        return (
+            ": it starts as an MP4/MOV file but its index (the moov box) is missing, so the file is incomplete "
+            "(an interrupted upload or copy?); send the whole file"
+        )
+    return ""
 
 
 def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
@@ -162,6 +219,8 @@ def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
             width=_number(video.get("width"), int) or 0,
             height=_number(video.get("height"), int) or 0,
             fps=_rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")),
+            index=_number(video.get("index"), int) or 0,
+            picture=picture_from_ffprobe(video),
         ),
         audio=None
         if audio is None
@@ -173,6 +232,7 @@ def media_info_from_ffprobe(data: dict[str, Any]) -> MediaInfo:
         ),
         stream_count=_number(fmt.get("nb_streams"), int) or len(streams),
         bit_rate=_number(fmt.get("bit_rate"), int) or None,
+        tracks=from_ffprobe(streams),
     )
 
 
@@ -196,16 +256,12 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
     import av
     from av.stream import Disposition
 
-    options = {
-        key.lstrip("-"): value
-        for key, value in zip(INPUT_SAFETY_OPTIONS[0::2], INPUT_SAFETY_OPTIONS[1::2], strict=True)
-    }
     try:
-        container = av.open(file_url(path), container_options=options)
+        container = av.open(file_url(path), container_options=_safety_options())
     except av.error.ArgumentError as exc:  # EINVAL: "Format not on whitelist" is what leads here
         raise ProbeError(NOT_ACCEPTED) from exc
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"the source is not a readable media file ({exc.strerror})") from exc
+        raise ProbeError(f"the source is not a readable media file ({exc.strerror}){_incomplete_hint(path)}") from exc
     with container:
         streams = container.streams
         video = next((s for s in streams.video if not s.disposition & Disposition.attached_pic), None)
@@ -216,18 +272,23 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             duration = max(known) if known else None
         video_info = audio_info = None
         if video is not None:
-            cc = video.codec_context
+            vc = video.codec_context
             rate = video.average_rate or video.guessed_rate
             video_info = VideoStreamInfo(
-                codec=cc.codec.canonical_name, width=cc.width, height=cc.height, fps=float(rate) if rate else None
+                codec=vc.codec.canonical_name,
+                width=vc.width,
+                height=vc.height,
+                fps=float(rate) if rate else None,
+                index=video.index,
+                picture=picture_from_pyav(video),
             )
         if audio is not None:
-            acc = audio.codec_context
+            ac = audio.codec_context
             audio_info = AudioStreamInfo(
-                codec=acc.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
-                sample_rate=acc.sample_rate or None,
-                channels=acc.channels or None,
-                bit_rate=audio.bit_rate or acc.bit_rate or None,
+                codec=ac.codec.canonical_name,  # "mp3", not the decoder name "mp3float"
+                sample_rate=ac.sample_rate or None,
+                channels=ac.channels or None,
+                bit_rate=audio.bit_rate or ac.bit_rate or None,
             )
         return MediaInfo(
             format_name=container.format.name,
@@ -236,4 +297,5 @@ def _probe_with_pyav(path: Path) -> MediaInfo:
             audio=audio_info,
             stream_count=len(streams),
             bit_rate=container.bit_rate or None,
+            tracks=from_pyav(container),
         )

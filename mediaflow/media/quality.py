@@ -71,10 +71,13 @@ def comparison_argv(
     metrics: Sequence[str] = METRICS,
     threads: int = 0,
     subsample: int = 1,
+    reference_filters: Sequence[str] = (),
 ) -> list[str]:
     """The ffmpeg argv that writes libvmaf's per-frame JSON log for `encoded` against `source`.
 
     libvmaf always computes the VMAF model; PSNR and SSIM only when `metrics` names them.
+    `reference_filters` first make the source the picture the output was meant to be (deinterlaced,
+    tone-mapped: outputs/shaping.py), so the score measures the encode, not those choices.
     """
     source_cut: list[str] = []
     if clip_start > 0:
@@ -86,7 +89,13 @@ def comparison_argv(
     # 33 ms frame "before" a 33.33 ms one and compare every frame with its predecessor (measured:
     # VMAF 78 instead of 99.9 on a noisy clip).
     rate = f"fps={frame.fps!r}"
-    reference = [rate, f"scale={frame.width}:{frame.height}:flags=bicubic", "format=yuv420p", "setpts=PTS-STARTPTS"]
+    reference = [
+        *reference_filters,
+        rate,
+        f"scale={frame.width}:{frame.height}:flags=bicubic",
+        "format=yuv420p",
+        "setpts=PTS-STARTPTS",
+    ]
     features = "|".join(_FEATURES[m] for m in metrics if m in _FEATURES)
     vmaf_options = ":".join(
         [
@@ -151,6 +160,7 @@ async def measure_quality(
     subsample: int = 1,
     csv_path: Path | None = None,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    reference_filters: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
     """{"vmaf": {"mean", "min", "p5"}, "psnr": {...}, "ssim": {...}} for the requested metrics.
 
@@ -169,6 +179,7 @@ async def measure_quality(
         threads=threads,
         subsample=subsample,
         on_progress=on_progress,
+        reference_filters=reference_filters,
     )
     if csv_path is not None:
         write_csv(csv_path, frames, metrics)
@@ -188,6 +199,7 @@ async def score_frames(
     threads: int = 0,
     subsample: int = 1,
     on_progress: Callable[[ProgressUpdate], Awaitable[None]] | None = None,
+    reference_filters: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """libvmaf's per-frame scores (keys "frame", "vmaf", "psnr_y", "float_ssim", ...), in frame order."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -204,6 +216,7 @@ async def score_frames(
         metrics=metrics,
         threads=threads,
         subsample=subsample,
+        reference_filters=reference_filters,
     )
     check(await run_ffmpeg(argv, log_path=workdir / "quality.log", on_progress=on_progress))
     return _frames(json_log)

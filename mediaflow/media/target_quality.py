@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,12 +149,15 @@ async def search_crf(
     tolerance: float = 0.5,
     threads: int = 0,
     vmaf_subsample: int = 3,
+    reference_filters: Sequence[str] = (),
 ) -> CrfSearch:
     """Search the CRF for `target_vmaf`.
 
     `video_options(crf)` returns the output's video options (codec, preset, CRF, filters such as
     scaling) exactly as the full encode will use them; `frame` is the size and rate they produce.
     `samples` and `sample_seconds` default to what `samples.auto_samples` picks for the duration.
+    `reference_filters`: the picture rules the output applies (tone mapping, ...), applied to the
+    samples before scoring, so a probe is scored against the picture it was meant to be.
     """
     if not 0 < target_vmaf <= 100:
         raise ValueError(f"target_vmaf must be between 0 and 100; got {target_vmaf!r}")
@@ -168,12 +171,14 @@ async def search_crf(
     cut = await prepare_samples(
         ffmpeg, source, workdir, duration=duration, samples=samples, sample_seconds=sample_seconds, fps=frame.fps
     )
-    start_crf = first_crf(encoder, target_vmaf)
-    crf: int | None = start_crf  # None once the search has nothing left to try
-    result = CrfSearch(crf=start_crf, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
+    first = first_crf(encoder, target_vmaf)
+    crf: int | None = first
+    result = CrfSearch(crf=first, vmaf=0.0, target=target_vmaf, samples=cut.count, sample_seconds=cut.seconds)
     try:
         while crf is not None and len(result.probes) < max_probes:
-            probe = await _probe(ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample)
+            probe = await _probe(
+                ffmpeg, cut.path, workdir, crf, video_options, frame, threads, vmaf_subsample, reference_filters
+            )
             result.probes.append(probe)
             if abs(probe.vmaf - target_vmaf) <= tolerance:
                 break
@@ -196,6 +201,7 @@ async def _probe(
     frame: Frame,
     threads: int,
     vmaf_subsample: int,
+    reference_filters: Sequence[str],
 ) -> Probe:
     started = time.monotonic()
     encoded = workdir / f"crf{crf}.mkv"
@@ -224,7 +230,14 @@ async def _probe(
     check(await run_ffmpeg(argv, log_path=workdir / f"crf{crf}.log"))
     # the samples are cut, not scaled: score the encode against them at the output's size and rate
     scores = await score_frames(
-        ffmpeg, encoded, probed, frame, workdir / f"vmaf{crf}", threads=threads, subsample=vmaf_subsample
+        ffmpeg,
+        encoded,
+        probed,
+        frame,
+        workdir / f"vmaf{crf}",
+        threads=threads,
+        subsample=vmaf_subsample,
+        reference_filters=reference_filters,
     )
     encoded.unlink(missing_ok=True)
     return Probe(crf=crf, vmaf=sum(f["vmaf"] for f in scores) / len(scores), seconds=time.monotonic() - started)

@@ -23,6 +23,10 @@ class StreamTimeline:
     start: float  # seconds: the earliest presentation time
     end: float  # seconds: the latest presentation time plus that packet's duration
     keyframes: tuple[float, ...] = field(default=(), repr=False)  # presentation times, ascending
+    # keyframes that open an *open* GOP: frames decoded after them but shown before them (leading
+    # pictures: HEVC's RASL after a CRA, x264 --open-gop) reference the GOP before, so a piece that
+    # starts there cannot decode them. x265 makes every keyframe but the first one of these by default.
+    open_keyframes: frozenset[float] = field(default=frozenset(), repr=False)
     dts_monotonic: bool = True  # decode timestamps strictly increase (video) / never go back (audio)
     pts_unique: bool = True  # no two frames share a presentation time
     frame_duration: float | None = None  # seconds, the most common packet duration (video)
@@ -87,20 +91,22 @@ def _read(path: Path) -> Timeline:
         )
 
 
-def _is_attached_picture(stream) -> bool:
+def _is_attached_picture(stream) -> bool:  # av.VideoStream (PyAV, imported lazily)
     import av
 
     return bool(stream.disposition & av.stream.Disposition.attached_pic)  # cover art, not the video
 
 
 class _Accumulator:
-    def __init__(self, stream) -> None:
+    def __init__(self, stream) -> None:  # av.Stream (PyAV, imported lazily)
         self.time_base = stream.time_base
         self.codec = stream.codec_context.name
         self.count = 0
         self.start: int | None = None
         self.end: int | None = None
         self.keyframes: list[int] = []
+        self.open_keyframes: set[int] = set()
+        self.gop_key: int | None = None  # the last keyframe's pts, while the packets of its GOP are read
         self.last_dts: int | None = None
         self.dts_strict = True
         self.dts_nondecreasing = True
@@ -108,7 +114,7 @@ class _Accumulator:
         self.pts_unique = True
         self.durations: dict[int, int] = {}
 
-    def add(self, packet) -> None:
+    def add(self, packet) -> None:  # av.Packet (PyAV, imported lazily)
         self.count += 1
         pts, dts, duration = packet.pts, packet.dts, packet.duration or 0
         if dts is not None:
@@ -125,6 +131,9 @@ class _Accumulator:
         self.end = pts + duration if self.end is None else max(self.end, pts + duration)
         if packet.is_keyframe:
             self.keyframes.append(pts)
+            self.gop_key = pts
+        elif self.gop_key is not None and pts < self.gop_key:  # a leading picture: its GOP is open
+            self.open_keyframes.add(self.gop_key)
         if duration:
             self.durations[duration] = self.durations.get(duration, 0) + 1
 
@@ -138,6 +147,7 @@ class _Accumulator:
             start=(self.start or 0) * tb,
             end=(self.end or 0) * tb,
             keyframes=tuple(k * tb for k in sorted(self.keyframes)),
+            open_keyframes=frozenset(k * tb for k in self.open_keyframes),
             dts_monotonic=self.dts_strict if kind == "video" else self.dts_nondecreasing,
             pts_unique=self.pts_unique,
             frame_duration=common * tb if common else None,

@@ -24,13 +24,13 @@ from mediaflow.media.ffmpeg import check, run_ffmpeg
 from mediaflow.media.inputs import ffmpeg_binary
 from mediaflow.media.limits import DecodeLimits
 from mediaflow.media.outputs import OutputResult, run_outputs
-from mediaflow.media.outputs.audio import Loudness, audio_args, loudness_key, measure_step, parse_loudness
+from mediaflow.media.outputs.audio import Loudness, loudness_key, measure_step, parse_loudness
 from mediaflow.media.outputs.executor import LOG_DIR
 from mediaflow.media.outputs.files import list_files
 from mediaflow.media.outputs.measured import measure_output, search_target_crf
 from mediaflow.media.outputs.plan import Source, clip_range
-from mediaflow.media.outputs.spec import VideoOutput, default_audio_codec
-from mediaflow.media.outputs.video import VIDEO_MUXERS, video_codec_args, video_filters
+from mediaflow.media.outputs.spec import VideoOutput
+from mediaflow.media.outputs.video import VIDEO_MUXERS, chunk_audio_args, chunk_video_args, video_plan
 from mediaflow.media.probe import MediaInfo
 from mediaflow.media.timeline import read_timeline
 from mediaflow.settings import Settings
@@ -76,8 +76,7 @@ async def chunk_tasks(
         output, state.crf_search = searched.output, CrfSearchInfo.model_validate(searched.report)
         state.notes.append(f"video.target_vmaf {searched.report['target_vmaf']:g}: CRF {searched.report['crf']} chosen")
     pieces = await split(source.ffmpeg, input_path, chunks, workdir / "split" / output.name)
-    vf, _ = video_filters(output.video, source.need_video(f"video output {output.name!r}"))
-    video_options = [*(["-vf", vf] if vf else []), *video_codec_args(output.video)]
+    video_options = chunk_video_args(output, source)
     specs = []
     for chunk, piece in zip(chunks, pieces, strict=True):
         key = task_key(settings, job.job_id, f"{output.name}.{piece.name}")
@@ -86,16 +85,17 @@ async def chunk_tasks(
         specs.append(
             TaskSpec.of_chunk(chunk, total=0, output=output.name, piece=key, options=video_options, result=result)
         )
-    if output.audio is not False and info.audio is not None:
-        codec = output.audio.codec or default_audio_codec(output.format)
-        measured = await _measure_loudness(output, source, workdir)
+    measured = await _measure_loudness(output, source, workdir)
+    state.notes += video_plan(output, source, workdir, measured).notes  # what a whole encode would say
+    audio_options = chunk_audio_args(output, source, measured)
+    if audio_options is not None:
         specs.append(
             TaskSpec(
                 kind="audio",
                 total=0,
                 output=output.name,
                 result=task_key(settings, job.job_id, f"{output.name}.audio"),
-                options=audio_args(output.audio, codec, source, measured),
+                options=audio_options,
                 muxer=VIDEO_MUXERS[output.format],
                 clip_start=clip_start,
                 clip_end=clip_end,

@@ -13,7 +13,7 @@ import json
 from mediaflow.jobs.outputs import OutputFileInfo, OutputState, split_files
 from mediaflow.jobs.tasks import TaskSpec
 from mediaflow.media.outputs.files import mime_type
-from mediaflow.media.outputs.ladder import MASTER_PLAYLIST, build_ladder, merge_master_playlists
+from mediaflow.media.outputs.ladder import MASTER_PLAYLIST, ladder_for, merge_master_playlists, spread_ladder_notes
 from mediaflow.media.outputs.spec import HlsOutput, Rendition
 from mediaflow.media.probe import MediaInfo
 from mediaflow.settings import Settings
@@ -28,8 +28,8 @@ def rendition_tasks(
 ) -> list[TaskSpec]:
     """One task per rendition of `output`'s ladder for this source (their `total` is set by the caller)."""
     assert info.video is not None
-    rungs, notes = build_ladder(output, info.video.width, info.video.height)
-    state.notes += notes
+    _, rungs, _ = ladder_for(output, info.video)
+    state.notes += spread_ladder_notes(output, info)
     specs = []
     for index, rung in enumerate(rungs):
         one = output.model_copy(

@@ -53,7 +53,8 @@ def loudness_key(audio: AudioSettings, clip: Clip | None, source: Source) -> Lou
 
 def measure_step(key: LoudnessKey, source: Source) -> Step:
     graph = f"loudnorm=I={number(key.target)}:TP={number(key.true_peak)}:LRA={number(LOUDNORM_LRA)}:print_format=json"
-    argv = [*source.head(key.start, key.duration), "-map", "0:a:0", "-vn", "-af", graph, "-f", "null", "-"]
+    track = f"0:a:{source.info.tracks.main_audio}"  # 0:a:0 unless another track is flagged default
+    argv = [*source.head(key.start, key.duration), "-map", track, "-vn", "-af", graph, "-f", "null", "-"]
     return Step("loudness", argv, media_seconds(key.start, key.duration, source))
 
 
@@ -118,13 +119,21 @@ def audio_plan(output: AudioOutput, source: Source, out_dir: Path, measured: Lou
     codec = AUDIO_FORMAT_CODECS[output.format]
     start, duration = clip_range(output.clip, source)
     target = out_dir / f"{output.name}.{output.format}"
+    tracks = source.info.tracks
     argv = [
         *source.head(start, duration),
         "-map",
-        "0:a:0",
+        f"0:a:{tracks.main_audio}",
         "-vn",
         *audio_args(output.audio, codec, source, measured),
         *source.tail(AUDIO_MUXERS[output.format], target),
     ]
+    notes = []
+    if len(tracks.audio) > 1:  # an audio file holds one track: the one a player would pick
+        chosen = tracks.audio[tracks.main_audio]
+        notes.append(
+            f"the {chosen.language} audio track used (the default of {len(tracks.audio)}: "
+            f"{', '.join(t.language for t in tracks.audio)})"
+        )
     seconds = media_seconds(start, duration, source)
-    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=0.03 * (seconds or 60))
+    return OutputPlan(steps=[Step("encode", argv, seconds)], weight=0.03 * (seconds or 60), notes=notes)

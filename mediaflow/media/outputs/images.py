@@ -16,6 +16,7 @@ from mediaflow.media.outputs.plan import (
     number,
     scaled_size,
 )
+from mediaflow.media.outputs.shaping import shape
 from mediaflow.media.outputs.spec import AnimationOutput, StoryboardOutput, ThumbnailsOutput, WaveformOutput
 
 IMAGE_ENCODERS = {
@@ -53,8 +54,14 @@ def thumbnails_plan(output: ThumbnailsOutput, source: Source, out_dir: Path) -> 
     if source.duration is None:
         raise OutputError("the source's duration is unknown, so thumbnails cannot be placed in it")
     times = thumbnail_times(output, source.duration, stream.fps)
-    scaled = scaled_size(stream.width, stream.height, output.width, output.height, "contain", False)
-    scale = [] if scaled is None else ["-vf", f"scale={scaled[0]}:{scaled[1]}"]
+    shaping = shape(stream, image=output.format)
+    display_w, display_h = shaping.display
+    scaled = scaled_size(display_w, display_h, output.width, output.height, "contain", False)
+    sizing = [] if scaled is None else [f"scale={scaled[0]}:{scaled[1]}"]
+    if shaping.resample:
+        sizing = [*(sizing or [f"scale={even(display_w)}:{even(display_h)}"]), "setsar=1"]
+    chain = ",".join([*shaping.filters, *sizing, *shaping.last])
+    scale = ["-vf", chain] if chain else []
     # One ffmpeg, one input per thumbnail, each seeking on its own: no decoding between the frames.
     argv = [source.ffmpeg, *GLOBAL_OPTIONS]
     for t in times:
@@ -74,7 +81,7 @@ def thumbnails_plan(output: ThumbnailsOutput, source: Source, out_dir: Path) -> 
             "image2",
             file_url(target),
         ]
-    return OutputPlan(steps=[Step("encode", argv, None)], weight=0.05 * len(times))
+    return OutputPlan(steps=[Step("encode", argv, None)], weight=0.05 * len(times), notes=list(shaping.notes))
 
 
 # --- storyboard ---------------------------------------------------------------------------------------
@@ -87,16 +94,19 @@ def storyboard_plan(output: StoryboardOutput, source: Source, out_dir: Path) -> 
         raise OutputError("the source's duration is unknown, so a storyboard cannot be timed")
     interval = output.interval_seconds
     frames = max(1, math.ceil(duration / interval - 1e-6))
-    tile_w, tile_h = even(output.width), even(output.width * stream.height / stream.width)
+    shaping = shape(stream, image=output.format)
+    display_w, display_h = shaping.display
+    tile_w, tile_h = even(output.width), even(output.width * display_h / display_w)
     columns = min(output.columns, frames)
     rows = output.rows or min(MAX_STORYBOARD_ROWS, math.ceil(frames / columns))
     rate = Fraction(interval).limit_denominator(1000)
     # tpad + trim make the frame count exact (the fps filter alone may stop one short at the end), so
     # every WebVTT cue points at a real tile.
-    chain = (
+    chain = "".join(f"{part}," for part in shaping.filters) + (
         f"tpad=stop_mode=clone:stop_duration={number(interval + 1)},fps={rate.denominator}/{rate.numerator},"
         f"trim=end_frame={frames},scale={tile_w}:{tile_h},setsar=1,tile={columns}x{rows}"
     )
+    chain += "".join(f",{part}" for part in shaping.last)
     pattern = out_dir / f"sprite_%03d.{output.format}"
     argv = [
         *source.head(),
@@ -116,7 +126,9 @@ def storyboard_plan(output: StoryboardOutput, source: Source, out_dir: Path) -> 
         )
 
     weight = duration * 0.15 * max(0.2, stream.width * stream.height / (1280 * 720))
-    return OutputPlan(steps=[Step("encode", argv, duration)], weight=weight, finish=write_vtt)
+    return OutputPlan(
+        steps=[Step("encode", argv, duration)], weight=weight, finish=write_vtt, notes=list(shaping.notes)
+    )
 
 
 def storyboard_vtt(
@@ -154,16 +166,19 @@ def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> Ou
             f"animation start ({output.start:g} s) is at or past the end of the source ({source.duration:.2f} s)"
         )
     duration = output.duration if source.duration is None else min(output.duration, source.duration - output.start)
-    width = min(output.width, stream.width)  # never upscaled
-    height = even(width * stream.height / stream.width)
+    shaping = shape(stream)
+    display_w, display_h = shaping.display
+    width = min(output.width, display_w)  # never upscaled
+    height = even(width * display_h / display_w)
     width = even(width)
+    pre = "".join(f"{part}," for part in shaping.filters)
     fps = number(output.fps)
     target = out_dir / f"{output.name}.{output.format}"
     head = source.head(output.start, duration)
     if output.format == "gif":
         # GIF has 256 colours: a palette made from these very frames, then dithered onto it
         graph = (
-            f"[0:V:0]fps={fps},scale={width}:{height}:flags=lanczos,setsar=1,split[a][b];"
+            f"[0:V:0]{pre}fps={fps},scale={width}:{height}:flags=lanczos,setsar=1,split[a][b];"
             "[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=5[out]"
         )
         argv = [*head, "-filter_complex", graph, "-map", "[out]", "-loop", "0", *source.tail("gif", target)]
@@ -173,7 +188,7 @@ def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> Ou
             "-map",
             "0:V:0",
             "-vf",
-            f"fps={fps},scale={width}:{height},setsar=1",
+            f"{pre}fps={fps},scale={width}:{height},setsar=1",
             "-c:v",
             "libwebp",
             "-quality",
@@ -183,7 +198,7 @@ def animation_plan(output: AnimationOutput, source: Source, out_dir: Path) -> Ou
             "-an",
             *source.tail("webp", target),
         ]
-    return OutputPlan(steps=[Step("encode", argv, duration)], weight=duration * 0.3)
+    return OutputPlan(steps=[Step("encode", argv, duration)], weight=duration * 0.3, notes=list(shaping.notes))
 
 
 # --- waveform -----------------------------------------------------------------------------------------

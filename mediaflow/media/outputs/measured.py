@@ -13,12 +13,14 @@ than the samples would be probed more cheaply by itself; that is left for when c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mediaflow.media.outputs.params import VideoSettings
 from mediaflow.media.outputs.plan import OutputError, Source, clip_range
 from mediaflow.media.outputs.spec import VideoOutput
-from mediaflow.media.outputs.video import video_codec_args, video_filters
+from mediaflow.media.outputs.video import video_codec_args, video_filters, video_shaping
+from mediaflow.media.probe import VideoStreamInfo
 from mediaflow.media.quality import Frame, measure_quality
 from mediaflow.media.target_quality import search_crf
 
@@ -39,6 +41,18 @@ def output_frame(output: VideoOutput, source: Source) -> Frame:
     return Frame(width, height, float(output.video.fps or stream.fps or 30))
 
 
+def search_filters(video: VideoSettings, stream: VideoStreamInfo) -> tuple[str | None, list[str]]:
+    """The CRF search's -vf for its probes and the picture rules for its reference samples.
+
+    The samples are raw frames that no longer say which of them are interlaced (rawvideo in NUT drops
+    the flag): an interlaced source's samples are deinterlaced whole, as when idet decided, or the
+    probes would be made of, and scored against, the combed picture."""
+    if stream.picture.interlaced:
+        stream = replace(stream, picture=replace(stream.picture, field_order_measured=True))
+    vf, _ = video_filters(video, stream)
+    return vf, video_shaping(video, stream).filters
+
+
 async def search_target_crf(output: VideoOutput, source: Source, workdir: Path) -> Searched:
     """Find the CRF for `output.video.target_vmaf`; probes and samples live in `workdir` (removed after)."""
     video = output.video
@@ -46,7 +60,7 @@ async def search_target_crf(output: VideoOutput, source: Source, workdir: Path) 
     stream = source.need_video(f"video output {output.name!r}")
     if source.duration is None:
         raise OutputError("target_vmaf needs a source of known duration to take samples from; set video.crf instead")
-    vf, _ = video_filters(video, stream)
+    vf, reference_filters = search_filters(video, stream)
 
     def options(crf: int) -> list[str]:
         return [
@@ -65,6 +79,7 @@ async def search_target_crf(output: VideoOutput, source: Source, workdir: Path) 
         encoder=_ENCODERS[video.codec],
         max_probes=video.max_probes or DEFAULT_MAX_PROBES,
         threads=source.threads,
+        reference_filters=reference_filters,
     )
     chosen = output.model_copy(update={"video": video.model_copy(update={"crf": found.crf})})
     return Searched(chosen, found.as_dict())
@@ -86,6 +101,7 @@ async def measure_output(
         clip_end=None if duration is None else start + duration,
         threads=source.threads,
         csv_path=csv_dir / f"{output.name}{CSV_SUFFIX}",
+        reference_filters=video_shaping(output.video, source.need_video(f"video output {output.name!r}")).filters,
     )
     # identical frames score PSNR inf, which JSON cannot carry: null says "no difference to measure"
     return {m: {k: (v if math.isfinite(v) else None) for k, v in pooled.items()} for m, pooled in report.items()}

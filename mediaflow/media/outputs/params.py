@@ -90,6 +90,11 @@ class VideoSettings(Strict):
     upscale: bool = Field(default=False, description="Allow a frame larger than the source's.")
     fps: float | None = Field(default=None, gt=0, le=120)
     grayscale: bool = False
+    hdr: Literal["tonemap", "keep"] = Field(
+        default="tonemap",
+        description='An HDR (PQ or HLG) source: "tonemap" makes SDR BT.709 (what every screen shows right); '
+        '"keep" keeps it HDR, 10-bit BT.2020 with its mastering metadata (codec h265 or av1 only).',
+    )
     target_vmaf: float | None = Field(
         default=None,
         ge=30,
@@ -114,6 +119,11 @@ class VideoSettings(Strict):
             raise ValueError(f"video.crf for {self.codec} is 0-51; got {self.crf}")
         if self.bufsize is not None and self.maxrate is None:
             raise ValueError("video.bufsize needs video.maxrate")
+        if self.hdr == "keep" and self.codec not in ("h265", "av1"):
+            raise ValueError(
+                f"video.hdr keep needs a codec that carries HDR (h265 or av1); {self.codec} is 8-bit SDR here: "
+                'set video.codec to "h265" or "av1", or drop hdr to get a tone-mapped SDR output'
+            )
         if (self.profile is not None or self.level is not None) and self.codec != "h264":
             raise ValueError("video.profile and video.level apply to codec h264 only")
         return self
@@ -144,4 +154,33 @@ OutputName = Annotated[
         pattern=NAME_PATTERN,
         description="Unique in the job; letters, digits, '-' and '_', at most 64; names the output's folder.",
     ),
+]
+
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{3}$")
+
+
+def _language_codes(value: object) -> object:
+    if value == "all":
+        return value
+    if not isinstance(value, list) or not value:
+        raise ValueError(
+            'a track selection is "all" or a non-empty list of ISO 639-2 language codes like ["eng", "fra"]'
+        )
+    for code in value:
+        if not isinstance(code, str) or _LANGUAGE_CODE.match(code) is None:
+            raise ValueError(
+                f'language codes are three lowercase letters (ISO 639-2, as containers store them: "eng", "fra", '
+                f'"deu"; "und" for tracks without one); got {code!r}'
+            )
+    if len(set(value)) != len(value):
+        raise ValueError(f"list each language once; got {value!r}")
+    return value
+
+
+# Which of the source's audio or subtitle tracks an output keeps: every one, or those in these languages
+# (in the source's order). ISO 639-2 bibliographic and terminology codes match each other (fre = fra).
+TrackSelection = Annotated[
+    Literal["all"] | Annotated[list[str], Field(max_length=32)],
+    BeforeValidator(_language_codes),
 ]

@@ -22,6 +22,7 @@ from mediaflow.media.outputs.params import (
     OutputName,
     Preset,
     Strict,
+    TrackSelection,
     VideoSettings,
 )
 
@@ -42,6 +43,16 @@ Parallel = Literal["auto"] | bool
 AUDIO_FORMAT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac", "wav": "pcm"}
 
 
+_AUDIO_TRACKS = (
+    '"all": every audio track of the source, with its language; or a list of ISO 639-2 codes (["eng", "fra"]) '
+    "to keep only those."
+)
+_SUBTITLE_TRACKS = (
+    '"all": every text subtitle track of the source (bitmap tracks are skipped with a note); or a list of '
+    "ISO 639-2 codes."
+)
+
+
 def default_audio_codec(fmt: str) -> str:
     return AUDIO_FORMAT_CODECS.get(fmt) or ("opus" if fmt == "webm" else "aac")
 
@@ -53,6 +64,8 @@ class VideoOutput(Strict):
     video: VideoSettings = VideoSettings()
     audio: AudioSettings | NoAudio = Field(default=AudioSettings(), description="false: no audio track.")
     clip: Clip | None = None
+    audio_tracks: TrackSelection = Field(default="all", description=_AUDIO_TRACKS)
+    subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
     faststart: bool = Field(
         default=True, description="mp4/mov: index first, so playback starts before the end arrives."
     )
@@ -112,9 +125,25 @@ class Rendition(Strict):
 
 
 class StreamVideo(Strict):
-    codec: Literal["h264"] = "h264"
+    codec: Literal["h264", "h265"] = Field(
+        default="h264", description="h265: HEVC in fMP4 segments (HLS) or representations (DASH)."
+    )
     preset: Preset | None = None
     fps: float | None = Field(default=None, gt=0, le=120)
+    hdr: Literal["tonemap", "keep"] = Field(
+        default="tonemap",
+        description='An HDR source: "tonemap" makes every rendition SDR BT.709; "keep" keeps HDR (10-bit, codec '
+        "h265 only), with VIDEO-RANGE in the HLS master playlist.",
+    )
+
+    @model_validator(mode="after")
+    def _hdr_needs_hevc(self) -> StreamVideo:
+        if self.hdr == "keep" and self.codec != "h265":
+            raise ValueError(
+                "video.hdr keep needs video.codec h265 in an HLS or DASH ladder (H.264 is 8-bit SDR here); "
+                "set the codec, or drop hdr to get tone-mapped SDR renditions"
+            )
+        return self
 
 
 class StreamAudio(Strict):
@@ -133,6 +162,8 @@ class _StreamOutput(Strict):
     video: StreamVideo = StreamVideo()
     audio: StreamAudio | NoAudio = StreamAudio()
     clip: Clip | None = None
+    audio_tracks: TrackSelection = Field(default="all", description=_AUDIO_TRACKS)
+    subtitle_tracks: TrackSelection = Field(default="all", description=_SUBTITLE_TRACKS)
 
     @model_validator(mode="after")
     def _distinct_heights(self) -> _StreamOutput:
@@ -276,7 +307,7 @@ def dimension_problems(outputs: list[OutputSpec], max_dimension: int) -> list[st
             "height": getattr(output, "height", None) or getattr(getattr(output, "video", None), "height", None),
         }
         renditions = getattr(output, "renditions", "auto")
-        if isinstance(renditions, list):  # else "auto": a ladder the source's size decides
+        if isinstance(renditions, list):
             sizes["height"] = max(r.height for r in renditions)
         for side, value in sizes.items():
             if value is not None and value > max_dimension:

@@ -93,4 +93,5 @@ async def get_job_for_download(
         raise HTTPException(
             403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one"
         )
+    bind_job_id(job.job_id)  # the access log names the job a signed link opened, as for a key's request
     return job

@@ -39,7 +39,7 @@ async def test_docs_page_and_assets_come_from_this_server(tmp_path, monkeypatch)
         # POST /jobs' "Try it out" is filled with its first example: with the README's sample clip it is accepted
         media.make_clip(tmp_path / "media", "sample.mp4", width=160, height=120, seconds=1)
         monkeypatch.chdir(tmp_path)  # where `scripts/serve.sh` runs: media/ below the current directory
-        for example in schema["components"]["schemas"]["JobsRequest"]["examples"]:
+        for example in schema["components"]["schemas"]["CreateJobRequest"]["examples"]:
             assert example["source"] == "media/sample.mp4", example
             created = await api.post("/jobs", json=example)
             assert created.status_code == 201, created.text

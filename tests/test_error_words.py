@@ -78,9 +78,9 @@ async def test_validation_errors_in_the_users_words(tmp_path: Path, path: str, b
 
 
 def test_the_walk_skips_the_union_tag_and_knows_the_fields_there():
-    from mediaflow.api.routes.jobs import JobsRequest
+    from mediaflow.api.routes.jobs import CreateJobRequest
 
-    walk = SchemaWalk(JobsRequest.model_json_schema())
+    walk = SchemaWalk(CreateJobRequest.model_json_schema())
     written, parent, _ = walk.follow(["outputs", 0, "video", "video", "heigth"])
     assert written == ["outputs", 0, "video", "heigth"]
     assert "height" in parent["properties"] and "crf" in parent["properties"]

@@ -72,6 +72,9 @@ async def test_create_get_round_trips_every_field(store):
         parent_id="a-parent-job",
         task='{"kind": "chunk", "index": 3}',
         awaiting_tasks=True,
+        destination="s3://their-bucket/videos/",
+        downloaded_bytes=5_200_000,
+        source_size_bytes=10_500_000,
     )
     assert full.record_kind is RecordKind.TASK  # a record with a parent is a task
     assert all(value is not None for value in full.model_dump().values())  # a new field joins here

@@ -1,5 +1,6 @@
-"""The JSON body of a webhook event: the job as GET /status shows it, plus, for a POST /jobs job, its
-outputs (each with its status and files), its probed source and its template."""
+"""The JSON body of a webhook event: the job as GET /status shows it, plus its outputs (each with its
+status and files), its probed source and its template — every job has outputs, a POST /process job
+its method's one (a record queued before that change has none, and goes without them)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ often it runs (`interval_s`), whether it is wanted at all (`enabled`), and does 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 
 from mediaflow.logs import get_logger
@@ -18,9 +19,13 @@ log = get_logger("sweeper")
 
 class Sweeper(ABC):
     name = "sweeper"
+    # The least time between two passes, however often `wake` is called: a burst of changes costs
+    # one pass per this many seconds, not one each.
+    min_gap_s = 0.0
 
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
 
     @abstractmethod
     def interval_s(self) -> float: ...
@@ -47,10 +52,18 @@ class Sweeper(ABC):
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    def wake(self) -> None:
+        """Run the next pass soon (after `min_gap_s`) rather than at the end of the interval: what the
+        sweeper reports has changed."""
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 await self.sweep_once()
             except Exception:
                 log.exception(f"{self.name}.pass_failed")
-            await asyncio.sleep(self.interval_s())
+            await asyncio.sleep(self.min_gap_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(self.interval_s() - self.min_gap_s, 0))

@@ -165,3 +165,28 @@ async def test_beat_survives_a_store_outage_and_says_how_long_it_is_valid(tmp_pa
         started = time.monotonic()
         await beat.stop()  # leaving fails too: logged, and the shutdown is not held up
         assert time.monotonic() - started < 6
+
+
+async def test_the_busy_count_follows_a_job_within_a_second_or_two_not_a_beat(tmp_path) -> None:
+    """A slot taking up or finishing a job wakes the beat (at most one extra beat a second), so
+    GET /workers does not say "1/1 busy" for up to a beat (10 s with the default lease) after a job."""
+    settings = make_settings(tmp_path, API_KEYS="alice:alice-key-1", LEASE_SECONDS=30)  # a beat every 10 s
+    assert beat_interval_s(settings.LEASE_SECONDS) == 10
+    media.make_clip(tmp_path / "media", "in.mp4", width=320, height=180, seconds=4)
+    async with running_app(settings, api_workers=1) as client:
+        client.headers.update(KEY)
+        await wait_for_workers(client, 1)
+
+        async def busy_within(expected: int, timeout: float) -> float:
+            started = time.monotonic()
+            while time.monotonic() - started < timeout:
+                if (await client.get("/workers")).json()["busy"] == expected:
+                    return time.monotonic() - started
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"busy was not {expected} within {timeout} s")
+
+        await asyncio.sleep(1.2)  # past the start-up beat's gap
+        job_id = (await client.post("/process", json={"source": "in.mp4", "method_name": "resize"})).json()["job_id"]
+        assert await busy_within(1, timeout=3) < 3
+        assert (await wait_for_final(client, job_id))["status"] == "completed"
+        assert await busy_within(0, timeout=3) < 3

@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 
 import structlog
@@ -71,6 +72,8 @@ class Worker:
         self.running = False  # inside `run` (read by the metrics' worker gauges)
         self.runner = JobRunner(WorkerServices(settings, store, queue, storage, self.events, self.worker_id))
         self._current: asyncio.Task | None = None
+        # Called when `busy` changes (run_workers points it at the presence beat's `wake`).
+        self.on_busy_change: Callable[[], None] = lambda: None
         self._next_task_sweep = 0.0  # event-loop time of the store sweep's next look for queued tasks
 
     @property
@@ -103,6 +106,7 @@ class Worker:
                         break
                     continue
                 current = self._current = asyncio.create_task(self._dispatch(job))
+                self.on_busy_change()
                 try:
                     await self._finish_or_release_on_stop(current, stop)
                 except Exception:
@@ -204,6 +208,7 @@ class Worker:
         finally:
             stop_waiter.cancel()
             self._current = None
+            self.on_busy_change()
 
     async def _dispatch(self, job: Job) -> None:
         await self.runner.run(job)
@@ -246,6 +251,8 @@ async def run_workers(
         presence = PresenceBeat(runtime.store.workers, workers, settings.LEASE_SECONDS)
         presence.start()
         stack.push_async_callback(presence.stop)
+        for worker in workers:
+            worker.on_busy_change = presence.wake
         if metrics is not None:
             metrics.track_workers(workers, runtime.events)
         await asyncio.gather(*(worker.run(stop, burst=burst) for worker in workers))

@@ -2,7 +2,8 @@
 it can run (`store.workers`, see store/workers.py), so any process can see how many workers are alive
 on every machine (GET /workers, `mediaflow_workers_alive`, and the "parallel": "auto" decision).
 
-It beats at start, then every LEASE_SECONDS / 3 (10 s by default), and a record is valid for
+It beats at start, then every LEASE_SECONDS / 3 (10 s by default), and within a second of a slot
+taking up or finishing a job (`wake`), so the busy count is current, not up to a beat old; a record is valid for
 LEASE_SECONDS after its beat: the same clock as a job's lease, so a process counted as alive is one
 whose leases would still be trusted, and it takes three missed beats in a row to drop out. On a clean
 shutdown it leaves at once. Now and then it also removes the records of processes that died without
@@ -41,6 +42,7 @@ def beat_interval_s(lease_seconds: float) -> float:
 
 class PresenceBeat(Sweeper):
     name = "presence"
+    min_gap_s = 1.0  # many short jobs ending together cost one beat a second, not one each
 
     def __init__(self, registry: WorkerRegistry, slots: Sequence[Slot], lease_seconds: float) -> None:
         super().__init__()

@@ -128,6 +128,17 @@ def test_submit_a_server_side_source_and_save_under_the_servers_file_name(server
     assert status["source"] == "server_side.mp4"
 
 
+def test_submit_passes_a_destination_to_the_server_which_answers_for_it(server, clips, workdir):
+    shutil.copyfile(clips["clip"], server.media_root / "to_deliver.mp4")
+    for how in (["--method", "compress"], ["--template", "web"]):
+        result = mediaflow(
+            server.url, workdir, "submit", "to_deliver.mp4", *how, "--destination", "s3://their-bucket/videos/"
+        )
+        # This server keeps files locally: it refuses the destination, in words the user can act on.
+        assert result.returncode != 0 and result.stdout == "", result
+        assert "destination needs S3 storage" in result.stderr, result.stderr
+
+
 def test_progress_is_redrawn_in_place_on_a_terminal(server, clips, workdir):
     """On a TTY the progress line is rewritten with carriage returns instead of printing new lines."""
     shutil.copyfile(clips["clip"], workdir / "clip.mp4")

@@ -120,6 +120,11 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
         "with --template/--spec a folder, default ./JOB_ID)",
     )
     submit.add_argument(
+        "--destination",
+        metavar="s3://BUCKET/PREFIX/",
+        help="deliver the job's files to your own bucket (allowed by the server's S3_DESTINATION_BUCKETS)",
+    )
+    submit.add_argument(
         "--idempotency-key",
         metavar="KEY",
         help="submitting again with the same key returns the same job instead of a new one",

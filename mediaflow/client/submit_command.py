@@ -30,10 +30,19 @@ def is_local_file(source: str) -> bool:
         return False
 
 
-def submit_job(api: Api, source: str, method: str, output_format: str | None, idempotency_key: str | None) -> str:
+def submit_job(
+    api: Api,
+    source: str,
+    method: str,
+    output_format: str | None,
+    idempotency_key: str | None,
+    destination: str | None = None,
+) -> str:
     body = {"source": source, "method_name": method}
     if output_format:
         body["output_format"] = output_format
+    if destination:
+        body["destination"] = destination
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     job_id = api.json("POST", "/process", json=body, headers=headers).get("job_id")
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
@@ -130,9 +139,11 @@ def upload_and_submit(api: Api, args: argparse.Namespace) -> str:
 
 
 def submit(api: Api, source: str, args: argparse.Namespace, outputs_body: dict | None) -> str:
+    destination = args.destination  # checked by the server (S3_DESTINATION_BUCKETS), which says what is wrong
     if outputs_body is not None:
-        return submit_outputs_job(api, source, outputs_body, args.idempotency_key)
-    return submit_job(api, source, args.method, args.format, args.idempotency_key)
+        body = {**outputs_body, "destination": destination} if destination else outputs_body
+        return submit_outputs_job(api, source, body, args.idempotency_key)
+    return submit_job(api, source, args.method, args.format, args.idempotency_key, destination)
 
 
 def on_this_machine(api: Api) -> bool:

@@ -14,12 +14,7 @@ from __future__ import annotations
 
 from mediaflow.settings import Settings
 from mediaflow.storage import StorageError
-from mediaflow.storage.keys import SYSTEM_PREFIX, UPLOAD_PREFIX, output_dir_prefix, validate_key
-
-
-def reserved_prefixes(settings: Settings) -> list[str]:
-    """Key prefixes of OUTPUT_BUCKET that are MediaFlow's own ("" = the whole bucket)."""
-    return [UPLOAD_PREFIX, SYSTEM_PREFIX, output_dir_prefix(settings)]
+from mediaflow.storage.keys import bucket_entries_allow, is_servers_own, validate_key
 
 
 def s3_source_allowed(bucket: str, key: str, settings: Settings) -> bool:
@@ -27,15 +22,9 @@ def s3_source_allowed(bucket: str, key: str, settings: Settings) -> bool:
         validate_key(key)  # S3 servers that map keys to files fold "a//b", "/a" and "a\\b" into "a/b"
     except StorageError:
         return False
-    if bucket == settings.OUTPUT_BUCKET and any(key.startswith(prefix) for prefix in reserved_prefixes(settings)):
+    if is_servers_own(settings, bucket, key):
         return False
-    for entry in settings.s3_source_buckets:
-        if entry == "*":
-            return True
-        allowed_bucket, _, prefix = entry.partition("/")
-        if bucket == allowed_bucket and (not prefix or key.startswith(prefix.rstrip("/") + "/")):
-            return True
-    return False
+    return bucket_entries_allow(settings.s3_source_buckets, bucket, key)
 
 
 def where_s3_sources_may_come_from(settings: Settings) -> str:

@@ -19,7 +19,7 @@ from mediaflow.settings import Settings
 
 from .base import Storage, StorageError
 from .delivery import DeliveringStorage
-from .keys import SYSTEM_PREFIX, UPLOAD_PREFIX, output_dir_prefix, parse_s3_prefix
+from .keys import bucket_entries_allow, is_servers_own, output_dir_prefix, parse_s3_prefix
 
 _FORM = "a destination is s3://bucket/prefix/, in a place S3_DESTINATION_BUCKETS allows"
 
@@ -79,18 +79,9 @@ def check_destination(raw: str, settings: Settings, storage: Storage) -> Destina
 
 
 def destination_allowed(destination: Destination, settings: Settings) -> bool:
-    bucket, prefix = destination.bucket, destination.prefix
-    if bucket == settings.OUTPUT_BUCKET and any(
-        prefix.startswith(reserved) for reserved in (UPLOAD_PREFIX, SYSTEM_PREFIX, output_dir_prefix(settings))
-    ):
+    if is_servers_own(settings, destination.bucket, destination.prefix):
         return False  # other tenants' uploads and outputs, and the webhook secret
-    for entry in settings.s3_destination_buckets:
-        if entry == "*":
-            return True
-        allowed_bucket, _, allowed_prefix = entry.partition("/")
-        if bucket == allowed_bucket and (not allowed_prefix or prefix.startswith(allowed_prefix.rstrip("/") + "/")):
-            return True
-    return False
+    return bucket_entries_allow(settings.s3_destination_buckets, destination.bucket, destination.prefix)
 
 
 def _where_allowed(settings: Settings) -> str:

@@ -54,6 +54,25 @@ def output_dir_prefix(settings: Settings) -> str:
     return f"{prefix}/" if prefix else ""
 
 
+def is_servers_own(settings: Settings, bucket: str, key: str) -> bool:
+    """A key in OUTPUT_BUCKET under MediaFlow's own prefixes: uploads, outputs, the webhook secret. No
+    tenant may read from there as a source or deliver there as a destination."""
+    own = (UPLOAD_PREFIX, SYSTEM_PREFIX, output_dir_prefix(settings))
+    return bucket == settings.OUTPUT_BUCKET and any(key.startswith(prefix) for prefix in own)
+
+
+def bucket_entries_allow(entries: list[str], bucket: str, key: str) -> bool:
+    """Whether an allow-list of `bucket` / `bucket/prefix` / `*` entries (S3_SOURCE_BUCKETS,
+    S3_DESTINATION_BUCKETS) admits `key` in `bucket`."""
+    for entry in entries:
+        if entry == "*":
+            return True
+        allowed_bucket, _, prefix = entry.partition("/")
+        if bucket == allowed_bucket and (not prefix or key.startswith(prefix.rstrip("/") + "/")):
+            return True
+    return False
+
+
 def output_key(settings: Settings, job_id: str, filename: str) -> str:
     return f"{output_dir_prefix(settings)}{job_id}/{filename}"
 

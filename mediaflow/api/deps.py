@@ -59,10 +59,10 @@ PageSkip = Annotated[int, Query(ge=0, le=100_000)]
 RangeHeader = Annotated[str | None, Header(alias="Range", max_length=200)]
 
 
-async def get_job_or_404(job_id: str, store: StoreDep, owner: OwnerDep) -> Job:
+async def get_job_or_404(job_id: str, jobs: JobsDep, owner: OwnerDep) -> Job:
     """The job, if it exists and belongs to the caller's key (another key's job is a 404 too)."""
-    job = await store.get(job_id) if len(job_id) <= 64 else None
-    if job is None or (owner is not None and job.owner != owner):
+    job = await jobs.find(job_id, owner=owner)
+    if job is None:
         # The same words whether the job is missing or another key's: a 404 tells no one what exists.
         why = (
             " for this API key (a key sees only the jobs it made; jobs made before API_KEYS was set belong to no key)"
@@ -80,15 +80,15 @@ JobDep = Annotated[Job, Depends(get_job_or_404)]
 async def get_job_for_download(
     job_id: str,
     request: Request,
-    store: StoreDep,
+    jobs: JobsDep,
     token: Annotated[
         str | None, Query(max_length=100, description="A signed link's token (GET /jobs/{id}/download-url)")
     ] = None,
 ) -> Job:
     """The job, for a request with a valid signed-link token or else with the usual API key."""
     if token is None:
-        return await get_job_or_404(job_id, store, authenticate(request))
-    job = await store.get(job_id) if len(job_id) <= 64 else None
+        return await get_job_or_404(job_id, jobs, authenticate(request))
+    job = await jobs.find(job_id, owner=None)  # the token, made for this job, stands in for the key
     if job is None or not download_links.token_is_valid(request.app.state.settings, job, token):
         raise HTTPException(
             403, detail="this download link is invalid or has expired; ask GET /jobs/{id}/download-url for a new one"

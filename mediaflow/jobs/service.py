@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mediaflow.jobs import lifecycle
 from mediaflow.jobs.events import JobEvents
-from mediaflow.jobs.model import FINAL_STATUSES, Job, Method
+from mediaflow.jobs.model import FINAL_STATUSES, Job, JobStatus, Method
 from mediaflow.jobs.output_requests import OutputsRequestError, method_job_fields, resolve_outputs
 from mediaflow.jobs.retention import remove_job, remove_tasks_folder
 from mediaflow.logs import bind_job_id, get_logger
@@ -32,6 +32,10 @@ from mediaflow.store.templates import TemplateStore
 from mediaflow.webhooks.callback_urls import CallbackUrlError, check_callback_url
 
 log = get_logger("jobs")
+
+
+# Longer strings are no job id of ours (uuid4, 36 characters): answered without a store read.
+MAX_JOB_ID_LENGTH = 64
 
 
 class JobRequestError(ValueError):
@@ -91,6 +95,26 @@ class JobService:
         self.queue = queue
         self.storage = storage
         self.events = events
+
+    # --- reads: every caller asks here, so the owner scoping of a key's view is written once ----------
+
+    async def find(self, job_id: str, *, owner: str | None) -> Job | None:
+        """The job, if it exists and `owner` may see it (None: no API keys, every job); tasks are not jobs."""
+        job = await self.store.get(job_id) if len(job_id) <= MAX_JOB_ID_LENGTH else None
+        return job if job is not None and (owner is None or job.owner == owner) else None
+
+    async def page(self, *, owner: str | None, limit: int, skip: int, status: JobStatus | None) -> list[Job]:
+        """One page of `owner`'s jobs (every job without API keys), newest first."""
+        return await self.store.list(limit=limit, skip=skip, status=status, owner=owner)
+
+    async def by_idempotency_key(self, key: str, *, owner: str | None) -> Job | None:
+        return await self.store.find_by_idempotency_key(owner, key)
+
+    async def tasks_of(self, job: Job) -> list[Job]:
+        """The tasks a job was spread into (none for a job that cannot be spread)."""
+        return await self.store.list_tasks(job.job_id) if job.has_outputs else []
+
+    # --- changes ----------------------------------------------------------------------------------
 
     async def submit(self, submission: Submission, *, owner: str | None, idempotency_key: str | None = None) -> Job:
         """Check the request, store the job, queue it. With an idempotency key already used by this

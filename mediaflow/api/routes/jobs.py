@@ -25,7 +25,6 @@ from mediaflow.api.deps import (
     RangeHeader,
     SettingsDep,
     StorageDep,
-    StoreDep,
     get_job_for_download,
 )
 from mediaflow.api.downloads import stream_stored
@@ -120,13 +119,13 @@ async def create_job(
 
 @router.get("/jobs", response_model=JobDetailListResponse, summary="List jobs with their outputs, newest first")
 async def list_job_details(
-    store: StoreDep,
+    jobs: JobsDep,
     owner: OwnerDep,
     limit: PageLimit = 10,
     skip: PageSkip = 0,
     status: JobStatus | None = None,
 ) -> JobDetailListResponse:
-    found = await store.list(limit=limit, skip=skip, status=status, owner=owner)
+    found = await jobs.page(owner=owner, limit=limit, skip=skip, status=status)
     return JobDetailListResponse(jobs=[JobDetailResponse.from_job(job) for job in found], count=len(found))
 
 
@@ -136,8 +135,8 @@ async def list_job_details(
     summary="A job, its probed source and its outputs",
     responses={404: {"description": "Unknown job id"}},
 )
-async def get_job(job: JobDep, store: StoreDep) -> JobDetailResponse:
-    return JobDetailResponse.from_job(job, await store.list_tasks(job.job_id) if job.has_outputs else [])
+async def get_job(job: JobDep, jobs: JobsDep) -> JobDetailResponse:
+    return JobDetailResponse.from_job(job, await jobs.tasks_of(job))
 
 
 @router.get(
@@ -199,12 +198,12 @@ async def get_signed_file(
     token: Annotated[str, Path(max_length=100)],
     path: FilePath,
     request: Request,
-    store: StoreDep,
+    jobs: JobsDep,
     storage: StorageDep,
     settings: SettingsDep,
     range_header: RangeHeader = None,
 ):
-    job = await get_job_for_download(job_id, request, store, token)
+    job = await get_job_for_download(job_id, request, jobs, token)
     return await _serve(job, path, storage, settings, range_header)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Header, Query
 
-from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, PageLimit, PageSkip, StoreDep
+from mediaflow.api.deps import JobDep, JobsDep, OwnerDep, PageLimit, PageSkip
 from mediaflow.api.openapi import Tag
 from mediaflow.api.routes import authenticated_router
 from mediaflow.jobs.model import JobStatus
@@ -79,7 +79,7 @@ async def methods() -> MethodsResponse:
 
 @router.get("/process", response_model=JobStatusListResponse, summary="List jobs, newest first")
 async def list_jobs(
-    store: StoreDep,
+    jobs: JobsDep,
     owner: OwnerDep,
     limit: PageLimit = 10,
     skip: PageSkip = 0,
@@ -97,11 +97,11 @@ async def list_jobs(
     ] = None,
 ) -> JobStatusListResponse:
     if idempotency_key is not None:
-        found = await store.find_by_idempotency_key(owner, idempotency_key)
-        jobs = [found] if found is not None and (status is None or found.status is status) and skip == 0 else []
+        found = await jobs.by_idempotency_key(idempotency_key, owner=owner)
+        listed = [found] if found is not None and (status is None or found.status is status) and skip == 0 else []
     else:
-        jobs = await store.list(limit=limit, skip=skip, status=status, owner=owner)
-    return JobStatusListResponse(jobs=[JobStatusResponse.from_job(job) for job in jobs], count=len(jobs))
+        listed = await jobs.page(owner=owner, limit=limit, skip=skip, status=status)
+    return JobStatusListResponse(jobs=[JobStatusResponse.from_job(job) for job in listed], count=len(listed))
 
 
 @router.get(

@@ -88,8 +88,10 @@ async def test_the_memory_cap_stops_a_huge_frame_that_the_pixel_limits_let_throu
     )
     assert job["status"] == "failed", job
     assert "FFMPEG_MAX_MEMORY_MB=400 MB" in job["error"], job["error"]
-    # ru_maxrss of children is a high-water mark: it rose only if this ffmpeg went past the old mark.
-    assert children_peak_rss_mb() <= max(peak_before, 400)
+    # ru_maxrss of children is a high-water mark over every child the suite has reaped: it rises past the
+    # old mark (by more than the few MB another of the suite's processes reaped meanwhile may add: seen
+    # +3.6 MB in a whole-suite run) only if this ffmpeg went past the cap; uncapped, it took 7.2 GB.
+    assert children_peak_rss_mb() <= max(peak_before, 400) + 64
 
 
 def test_decoder_options_and_messages() -> None:

@@ -83,8 +83,10 @@ async def run_three_workers(seed_env: dict, tmp_path) -> tuple[list[str], list[C
 async def test_three_workers_all_get_work_on_a_topic_mediaflow_creates(seed_env, tmp_path):
     # Ids hash to partitions at random: 12 of them leave one worker's partitions with 0-1 jobs about one
     # run in twenty. An idle worker then takes jobs waiting behind a busy one from the store (the sweep),
-    # which is what "every worker gets work" means; a quick sweep makes that happen within the run.
-    seed_env = seed_env | {"QUEUED_SWEEP_AFTER_S": "0.3"}
+    # which is what "every worker gets work" means; a quick sweep makes that happen within the run. The
+    # sweep runs when a receive times out (POLL_INTERVAL_S, 1 s by default): with jobs of a few tenths of
+    # a second, the busy workers drained their partitions before an idle one looked (seen: 6, 1, 5).
+    seed_env = seed_env | {"QUEUED_SWEEP_AFTER_S": "0.3", "POLL_INTERVAL_S": "0.2"}
     job_ids, claimed, statuses, _workers, details = await run_three_workers(seed_env, tmp_path)
     assert {status["status"] for status in statuses.values()} == {"completed"}, statuses
     assert sorted(sum(claimed, Counter())) == sorted(job_ids) and max(sum(claimed, Counter()).values()) == 1

@@ -131,6 +131,16 @@ def worker_events(process) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+async def wait_for_kafka_assignments(workers, timeout: float = 60) -> None:
+    """Until every `worker.py` process has been given its partitions: a job submitted before the group's
+    last rebalance has all its messages on the first worker's partitions."""
+    deadline = time.monotonic() + timeout
+    while not all(any(e["event"] == "kafka.partitions_assigned" for e in worker_events(w)) for w in workers):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not every worker was assigned partitions within {timeout} s")
+        await asyncio.sleep(0.1)
+
+
 def ffmpeg_processes(marker: str) -> list[int]:
     """PIDs of live processes whose command line contains `marker` (e.g. a job's temp dir prefix)."""
     pids = []

@@ -19,7 +19,7 @@ from mediaflow.jobs.model import WEBHOOK_OUTBOX_FIELDS, Job, JobStatus, Method, 
 from mediaflow.settings import Settings
 from mediaflow.store import Expect, JobExistsError, StoreUnavailableError
 from tests.helpers import stores
-from tests.helpers.stores import BACKENDS, T0, backend_overrides, make_job
+from tests.helpers.stores import BACKENDS, T0, backend_overrides, create_older_dynamo_table, make_job
 from tests.servers.process import free_port
 
 store = stores.store  # the fixture: each test runs once per backend
@@ -630,37 +630,8 @@ async def test_sqlite_database_without_the_outbox_columns_is_upgraded(tmp_path):
 async def test_dynamodb_table_without_the_outbox_index_gets_it(request):
     """A table made before `by_webhook_due` existed: open() adds the index (UpdateTable) and waits
     until it can be queried."""
-    import aioboto3
-
-    from mediaflow.aws import client_kwargs
-
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
-
-    def index(name: str, partition: str) -> dict:
-        return {
-            "IndexName": name,
-            "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [
-                {"AttributeName": partition, "KeyType": "HASH"},
-                {"AttributeName": "created_key", "KeyType": "RANGE"},
-            ],
-        }
-
-    async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
-        await client.create_table(
-            TableName=settings.DB_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("job_id", "created_key", "list_pk", "status", "owner")
-            ],
-            GlobalSecondaryIndexes=[
-                index("by_created", "list_pk"),
-                index("by_status", "status"),
-                index("by_owner", "owner"),
-            ],
-        )
+    await create_older_dynamo_table(settings)
     await assert_upgraded_store_lists_webhooks_due(settings)
     again = await db.open_store(settings)  # a second start finds it there: nothing to add
     await again.close()

@@ -18,7 +18,7 @@ from mediaflow.settings import Settings
 from mediaflow.store import Expect
 from mediaflow.store.base import OLD_TASKS_HOLDER
 from tests.helpers import stores
-from tests.helpers.stores import T0, make_job
+from tests.helpers.stores import T0, create_older_dynamo_table, make_job
 
 store = stores.store  # the fixture: each test runs once per backend
 
@@ -231,44 +231,15 @@ async def test_dynamodb_items_stored_before_record_kinds_are_upgraded(request):
     """An older table (no by_queued index) with items of an older MediaFlow: start-up adds the index,
     files the queued tasks in it and turns the sentinel-held job into one awaiting its tasks; every
     item told its kind by list_pk already."""
-    import aioboto3
-
-    from mediaflow.aws import client_kwargs
     from mediaflow.store.dynamo_items import item_from_job
 
     settings = Settings(_env_file=None, **request.getfixturevalue("dynamo_settings"))
     records = older_records()
-
-    def index(name: str, partition: str) -> dict:
-        return {
-            "IndexName": name,
-            "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [
-                {"AttributeName": partition, "KeyType": "HASH"},
-                {"AttributeName": "created_key", "KeyType": "RANGE"},
-            ],
-        }
-
-    async with aioboto3.Session().client("dynamodb", **client_kwargs(settings, "dynamodb")) as client:
-        await client.create_table(
-            TableName=settings.DB_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("job_id", "created_key", "list_pk", "status", "owner")
-            ],
-            GlobalSecondaryIndexes=[
-                index("by_created", "list_pk"),
-                index("by_status", "status"),
-                index("by_owner", "owner"),
-            ],
-        )
-        for record in records:
-            item = item_from_job(record)
-            for newer in ("queued_in", "record_kind", "awaiting_tasks"):
-                item.pop(newer, None)
-            await client.put_item(TableName=settings.DB_NAME, Item=item)
+    items = [item_from_job(record) for record in records]
+    for item in items:
+        for newer in ("queued_in", "record_kind", "awaiting_tasks"):
+            item.pop(newer, None)
+    await create_older_dynamo_table(settings, items)
     store = await db.open_store(settings)
     try:
         await assert_upgraded(store, *records)
